@@ -1,0 +1,28 @@
+import { loadConfig } from '../../config/config.js';
+import { EmbeddedDatabaseLockedError, openDatabase, type Database } from '../../platform/db/database.js';
+import { CliError } from '../output.js';
+
+/** Opens the configured database for a one-shot command, migrating the embedded one in dev/test. */
+export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+  const { config } = loadConfig();
+  let db: Database;
+  try {
+    db = await openDatabase({
+      url: config.db.url,
+      embeddedDir: config.dataDir,
+      appRole: config.db.appRole,
+      poolSize: 2,
+      migrate: config.env === 'dev' || config.env === 'test',
+    });
+  } catch (err) {
+    if (err instanceof EmbeddedDatabaseLockedError) {
+      throw new CliError(err.message, 'while the server runs on the embedded database, use its HTTP API (POST /tenants, POST /keys) with an admin key');
+    }
+    throw err;
+  }
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,126 @@
+import { loadConfig, type Config } from '../../config/config.js';
+import { createPlatform } from '../../platform/platform.js';
+import { ROLE_NAMES, ROLE_PORTS, buildRole, ensureBootstrapAdmin, isRoleName, type RoleName } from '../../roles.js';
+import { VERSION } from '../../version.js';
+import { JSON_OPTION, type Command } from '../command.js';
+import { CliError, UsageError, printErr } from '../output.js';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Run the platform (all roles by default)',
+  options: { role: { type: 'string' }, ...JSON_OPTION },
+  help: `Usage: frostgate serve [--role <name>] [--json]
+
+Starts FrostGate. With no FG_DB_URL/FG_REDIS_URL/FG_NATS_URL it runs embedded: PGlite under
+FG_DATA_DIR, in-memory rate limits, an in-process bus. In dev and test, migrations apply
+automatically; in staging and prod run 'frostgate migrate' first. On the first start it creates
+the bootstrap tenant and prints an admin API key once.
+
+Options:
+  --role <name>   one of: ${ROLE_NAMES.join(', ')} (default all). Without FG_PORT a role listens
+                  on its own port: ${ROLE_NAMES.map((r) => `${r} ${ROLE_PORTS[r]}`).join(', ')}
+  --json          print the startup summary as one JSON object (for scripts)
+  -h, --help      this help
+
+Environment: FG_ENV, FG_HOST, FG_PORT, FG_DATA_DIR, FG_DB_URL, FG_REDIS_URL, FG_NATS_URL and the rest
+listed by 'frostgate config docs'. SIGTERM or SIGINT stops accepting, drains in-flight
+requests (up to FG_SHUTDOWN_TIMEOUT_MS), closes pools and exits 0.
+
+Examples:
+  frostgate serve
+  FG_PORT=9000 frostgate serve --role core
+  FG_ENV=prod FG_DB_URL=postgres://fg@db/fg FG_REDIS_URL=redis://:pw@redis:6379 frostgate serve`,
+  async run({ values }) {
+    const roleArg = (values.role as string | undefined) ?? 'all';
+    if (!isRoleName(roleArg)) throw new UsageError(`unknown role ${JSON.stringify(roleArg)}; roles: ${ROLE_NAMES.join(', ')}`);
+    const { config, warnings } = loadConfig();
+    return serve(config, roleArg, warnings, values.json === true);
+  },
+};
+
+async function serve(config: Config, role: RoleName, warnings: readonly string[], json: boolean): Promise<number> {
+  const platform = await createPlatform(config);
+  for (const w of warnings) platform.log.warn({ type: 'config_warning' }, w);
+  let stopping = false;
+  try {
+    if (config.env === 'staging' || config.env === 'prod') {
+      const pending = await platform.db.pendingMigrations();
+      if (pending.length > 0) throw new CliError(`the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
+    }
+    const { app } = await buildRole(platform, role);
+    const bootstrap = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
+    const port = config.portExplicit ? config.port : ROLE_PORTS[role];
+    const address = await app.listen({ host: config.host, port });
+    const url = address.startsWith('http') ? address : `http://${config.host}:${port}`;
+    const summary = {
+      version: VERSION,
+      profile: config.env,
+      role,
+      url,
+      openapi: `${url}/openapi.json`,
+      health: `${url}/health/ready`,
+      metrics: `${url}/metrics`,
+      database: platform.db.kind === 'embedded' ? `embedded PGlite in ${platform.db.location}` : platform.db.location,
+      data_dir: config.dataDir,
+      rate_limit_backend: config.rateLimit.backend,
+      bus: platform.bus.kind,
+      bootstrap_tenant: bootstrap.tenantId,
+      bootstrap_key_id: bootstrap.keyId,
+      ...(bootstrap.key ? { bootstrap_admin_key: bootstrap.key } : {}),
+    };
+    // Printed to stderr, not through the logger: the key must never reach a log pipeline.
+    if (json) printErr(JSON.stringify(summary));
+    else printErr(banner(summary, bootstrap.key));
+    platform.log.info({ role, url, profile: config.env, bootstrap_key_id: bootstrap.keyId }, 'frostgate listening');
+  } catch (err) {
+    await platform.close();
+    throw err;
+  }
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      platform.log.info({ signal }, 'shutting down: draining in-flight requests');
+      const force = setTimeout(() => {
+        platform.log.error({ timeout_ms: config.shutdownTimeoutMs }, 'shutdown timed out; exiting with in-flight work abandoned');
+        resolve(1);
+      }, config.shutdownTimeoutMs);
+      force.unref();
+      platform
+        .close()
+        .then(() => {
+          clearTimeout(force);
+          platform.log.info('shutdown complete');
+          resolve(0);
+        })
+        .catch((err: unknown) => {
+          platform.log.error({ err }, 'error during shutdown');
+          resolve(1);
+        });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+function banner(s: Record<string, string>, key: string | undefined): string {
+  const lines = [
+    '',
+    `FrostGate ${s.version} — profile ${s.profile}, role ${s.role}`,
+    `  API       ${s.url}`,
+    `  OpenAPI   ${s.openapi}`,
+    `  Ready     ${s.health}`,
+    `  Metrics   ${s.metrics}`,
+    `  Database  ${s.database}`,
+    `  Data dir  ${s.data_dir}`,
+    `  Limits    ${s.rate_limit_backend} rate limiter, ${s.bus} bus`,
+  ];
+  if (key) {
+    lines.push('', `  Bootstrap admin API key for tenant ${s.bootstrap_tenant} (shown once, store it now):`, `    ${key}`, '', `  Try: curl -H 'X-API-Key: ${key}' ${s.url}/health/detailed`);
+  } else {
+    lines.push('', `  Bootstrap admin key ${s.bootstrap_key_id} was issued on an earlier start and is not shown again.`, '  Create more with: frostgate keys create --tenant <id> --scopes <list>');
+  }
+  lines.push('', '  Stop with Ctrl-C.', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,31 @@
+/** How commands talk to people: data on stdout (JSON with --json), diagnostics on stderr. */
+export class UsageError extends Error {
+  readonly code = 'usage';
+}
+
+/** A failure whose message already says what to do. */
+export class CliError extends Error {
+  readonly code = 'cli_failed';
+  constructor(message: string, readonly fix?: string) {
+    super(message);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLine(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function printErr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string {
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+}

@@ -1,0 +1,283 @@
+import path from 'node:path';
+import { PROFILES, VARIABLES, VARIABLE_NAMES, type Profile, type VariableSpec } from './variables.js';
+
+export type RateLimitBackend = 'memory' | 'redis';
+
+export interface Config {
+  readonly env: Profile;
+  readonly host: string;
+  readonly port: number;
+  /** True when FG_PORT was given explicitly (a role then keeps it instead of its own port). */
+  readonly portExplicit: boolean;
+  readonly dataDir: string;
+  readonly storageDir: string;
+  readonly db: { readonly url: string | undefined; readonly poolSize: number; readonly appRole: string };
+  readonly redis: { readonly url: string | undefined };
+  readonly nats: { readonly url: string | undefined };
+  readonly rateLimit: { readonly backend: RateLimitBackend; readonly failOpen: boolean; readonly failOpenAcknowledged: boolean };
+  readonly auth: {
+    readonly enabled: boolean;
+    readonly globalKey: string | undefined;
+    readonly devBypass: boolean;
+    readonly dbFailOpen: boolean;
+    readonly dbFailOpenAcknowledged: boolean;
+  };
+  readonly egress: { readonly dryRun: boolean };
+  readonly keys: {
+    readonly ledgerKeyPath: string | undefined;
+    readonly tokenKeyPath: string | undefined;
+    readonly signingKeyPath: string | undefined;
+  };
+  readonly secrets: {
+    readonly sessionSecret: string | undefined;
+    readonly receiptHmacSecret: string | undefined;
+    readonly etHmacSecret: string | undefined;
+  };
+  readonly log: { readonly level: string };
+  readonly http: { readonly bodyLimit: number; readonly trustProxy: boolean };
+  readonly shutdownTimeoutMs: number;
+  readonly bootstrapTenant: string;
+  /** FG_* variables present in the environment that FrostGate does not know (likely typos). */
+  readonly unknownVariables: readonly string[];
+}
+
+export interface ConfigReport {
+  readonly config: Config | undefined;
+  /** Values that cannot be parsed: refused in every profile. */
+  readonly errors: readonly string[];
+  /** Unsafe settings: refused at startup in staging and prod, reported in dev and test. */
+  readonly productionProblems: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(readonly problems: readonly string[]) {
+    super(`refusing to start, configuration has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off', '']);
+
+class Reader {
+  readonly errors: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  private spec(name: string): VariableSpec {
+    const spec = VARIABLES.find((v) => v.name === name);
+    if (!spec) throw new Error(`config variable ${name} is not declared in variables.ts`);
+    return spec;
+  }
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    if (value !== undefined && value !== '') return value;
+    return this.spec(name).default;
+  }
+
+  isSet(name: string): boolean {
+    const value = this.env[name];
+    return value !== undefined && value !== '';
+  }
+
+  string(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  int(name: string, min: number, max: number): number {
+    const raw = this.raw(name) ?? '0';
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.errors.push(`${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}`);
+      return Number(this.spec(name).default ?? min);
+    }
+    return n;
+  }
+
+  bool(name: string): boolean {
+    const raw = (this.raw(name) ?? '').toLowerCase();
+    if (TRUE.has(raw)) return true;
+    if (FALSE.has(raw)) return false;
+    this.errors.push(`${name}=${JSON.stringify(raw)} is not a boolean (use true/false or 1/0)`);
+    return false;
+  }
+
+  oneOf<T extends string>(name: string, values: readonly T[]): T | undefined {
+    const raw = this.raw(name);
+    if (raw === undefined) return undefined;
+    if ((values as readonly string[]).includes(raw)) return raw as T;
+    this.errors.push(`${name}=${JSON.stringify(raw)} must be one of: ${values.join(', ')}`);
+    return undefined;
+  }
+
+  url(name: string, protocols: readonly string[]): string | undefined {
+    const raw = this.raw(name);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (!protocols.includes(parsed.protocol)) {
+        this.errors.push(`${name} must use ${protocols.join(' or ')} (got ${parsed.protocol})`);
+        return undefined;
+      }
+      return raw;
+    } catch {
+      this.errors.push(`${name} is not a valid URL`);
+      return undefined;
+    }
+  }
+}
+
+/** Placeholder values seen in example files and audits; a secret starting with one is refused. */
+const PLACEHOLDER_SECRETS = [/^change-?me/i, /^forgeadmin/i, /^password/i, /^secret$/i, /^default/i, /^example/i, /^test-?secret/i, /^x+$/i, /^dev-?key/i];
+export const MIN_SECRET_BYTES = 32;
+
+export function secretProblem(name: string, value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return `${name} is missing`;
+  if (PLACEHOLDER_SECRETS.some((re) => re.test(value))) return `${name} is a placeholder value; generate one with: openssl rand -base64 48`;
+  if (Buffer.byteLength(value, 'utf8') < MIN_SECRET_BYTES) return `${name} is shorter than ${MIN_SECRET_BYTES} bytes; generate one with: openssl rand -base64 48`;
+  return undefined;
+}
+
+function redisHasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** The rules refused in staging and prod. Each returns a problem naming the fix, or nothing. */
+function productionProblems(c: Config, isSet: (name: string) => boolean): string[] {
+  const problems: string[] = [];
+  if (!c.db.url) problems.push('embedded database (PGlite) is not for production: set FG_DB_URL to a Postgres server');
+  if (c.rateLimit.backend === 'memory') problems.push('memory rate-limit backend does not work across processes: set FG_REDIS_URL (and FG_RL_BACKEND=redis)');
+  if (c.redis.url && !redisHasPassword(c.redis.url)) problems.push('Redis without a password: put the password in FG_REDIS_URL (redis://:PASSWORD@host:6379)');
+  if (!c.auth.enabled) problems.push('FG_AUTH_ENABLED=0 disables authentication: allowed only in dev and test');
+  if (isSet('FG_API_KEY')) problems.push('FG_API_KEY (global key) is allowed only in dev and test: unset it and use scoped keys (frostgate keys create)');
+  if (isSet('FG_DEV_AUTH_BYPASS')) problems.push('FG_DEV_AUTH_BYPASS is set: development login bypass is allowed only in dev; unset it');
+  if (c.egress.dryRun) problems.push('FG_EGRESS_DRY_RUN=true leaves lab egress open: allowed only in dev');
+  if (!c.keys.ledgerKeyPath) problems.push('FG_LEDGER_KEY_PATH is missing: ledger checkpoints would be signed by an ephemeral key');
+  if (!c.keys.tokenKeyPath) problems.push('FG_TOKEN_KEY_PATH is missing: access tokens would be signed by an ephemeral key');
+  if (!c.keys.signingKeyPath) problems.push('SIGNING_KEY_PATH is missing: verdicts would be signed by an ephemeral key and unverifiable after a restart');
+  for (const [name, value] of [
+    ['FG_SESSION_SECRET', c.secrets.sessionSecret],
+    ['RECEIPT_HMAC_SECRET', c.secrets.receiptHmacSecret],
+    ['ET_HMAC_SECRET', c.secrets.etHmacSecret],
+  ] as const) {
+    const problem = secretProblem(name, value);
+    if (problem) problems.push(problem);
+  }
+  if (c.unknownVariables.length > 0) problems.push(`unknown FG_* variable(s): ${c.unknownVariables.join(', ')} (typo? see frostgate config docs)`);
+  return problems;
+}
+
+export function isProductionProfile(env: Profile): boolean {
+  return env === 'staging' || env === 'prod';
+}
+
+/** Parses the environment once. Never throws: every problem is in the report. */
+export function parseConfig(env: Env = process.env, cwd: string = process.cwd()): ConfigReport {
+  const r = new Reader(env);
+  const warnings: string[] = [];
+  const profile = r.oneOf('FG_ENV', PROFILES) ?? 'dev';
+  const redisUrl = r.url('FG_REDIS_URL', ['redis:', 'rediss:']);
+  const backendRaw = r.oneOf('FG_RL_BACKEND', ['memory', 'redis'] as const);
+  const backend: RateLimitBackend = backendRaw ?? (redisUrl ? 'redis' : 'memory');
+  if (backend === 'redis' && !redisUrl) r.errors.push('FG_RL_BACKEND=redis needs FG_REDIS_URL');
+  const resolve = (p: string | undefined) => (p === undefined ? undefined : path.resolve(cwd, p));
+  const unknownVariables = Object.keys(env)
+    .filter((k) => k.startsWith('FG_') && !VARIABLE_NAMES.has(k))
+    .sort();
+
+  const config: Config = Object.freeze({
+    env: profile,
+    host: r.string('FG_HOST') ?? '127.0.0.1',
+    port: r.int('FG_PORT', 0, 65535),
+    portExplicit: r.isSet('FG_PORT'),
+    dataDir: resolve(r.string('FG_DATA_DIR')) ?? path.resolve(cwd, 'data'),
+    storageDir: resolve(r.string('FG_STORAGE_DIR')) ?? path.resolve(cwd, 'storage'),
+    db: Object.freeze({ url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']), poolSize: r.int('FG_DB_POOL_SIZE', 1, 500), appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app' }),
+    redis: Object.freeze({ url: redisUrl }),
+    nats: Object.freeze({ url: r.url('FG_NATS_URL', ['nats:', 'tls:']) }),
+    rateLimit: Object.freeze({ backend, failOpen: r.bool('FG_RL_FAIL_OPEN'), failOpenAcknowledged: r.bool('FG_RL_FAIL_OPEN_ACKNOWLEDGED') }),
+    auth: Object.freeze({
+      enabled: r.bool('FG_AUTH_ENABLED'),
+      globalKey: r.string('FG_API_KEY'),
+      devBypass: r.bool('FG_DEV_AUTH_BYPASS'),
+      dbFailOpen: r.bool('FG_AUTH_DB_FAIL_OPEN'),
+      dbFailOpenAcknowledged: r.bool('FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED'),
+    }),
+    egress: Object.freeze({ dryRun: r.bool('FG_EGRESS_DRY_RUN') }),
+    keys: Object.freeze({
+      ledgerKeyPath: resolve(r.string('FG_LEDGER_KEY_PATH')),
+      tokenKeyPath: resolve(r.string('FG_TOKEN_KEY_PATH')),
+      signingKeyPath: resolve(r.string('SIGNING_KEY_PATH')),
+    }),
+    secrets: Object.freeze({
+      sessionSecret: r.string('FG_SESSION_SECRET'),
+      receiptHmacSecret: r.string('RECEIPT_HMAC_SECRET'),
+      etHmacSecret: r.string('ET_HMAC_SECRET'),
+    }),
+    log: Object.freeze({ level: r.oneOf('FG_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info' }),
+    http: Object.freeze({ bodyLimit: r.int('FG_BODY_LIMIT', 1024, 256 * 1024 * 1024), trustProxy: r.bool('FG_TRUST_PROXY') }),
+    shutdownTimeoutMs: r.int('FG_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
+    bootstrapTenant: r.string('FG_BOOTSTRAP_TENANT') ?? 'default',
+    unknownVariables: Object.freeze(unknownVariables),
+  });
+
+  if (config.rateLimit.failOpen) {
+    warnings.push(config.rateLimit.failOpenAcknowledged
+      ? 'FG_RL_FAIL_OPEN is acknowledged: rate limits pass when Redis is down, and every pass logs CRITICAL'
+      : 'FG_RL_FAIL_OPEN=true has no effect without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true: rate limits stay fail-closed');
+  }
+  if (config.auth.dbFailOpen && !config.auth.dbFailOpenAcknowledged) {
+    warnings.push('FG_AUTH_DB_FAIL_OPEN=true has no effect without FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED=true: authentication stays fail-closed');
+  }
+  if (config.auth.devBypass && config.env !== 'dev') r.errors.push('FG_DEV_AUTH_BYPASS is allowed only with FG_ENV=dev');
+  if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
+
+  return { config, errors: r.errors, productionProblems: productionProblems(config, (n) => r.isSet(n)), warnings };
+}
+
+/** The problems that stop startup in this profile. */
+export function startupProblems(report: ConfigReport): string[] {
+  const refused = [...report.errors];
+  if (report.config && isProductionProfile(report.config.env)) refused.push(...report.productionProblems);
+  return refused;
+}
+
+/** Parse once and refuse to continue on any startup problem. */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): { config: Config; warnings: readonly string[] } {
+  const report = parseConfig(env, cwd);
+  const refused = startupProblems(report);
+  if (refused.length > 0 || !report.config) throw new ConfigError(refused);
+  return { config: report.config, warnings: report.warnings };
+}
+
+const SECRET_FIELDS = new Set(['globalKey', 'sessionSecret', 'receiptHmacSecret', 'etHmacSecret']);
+
+function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '****';
+    return u.toString();
+  } catch {
+    return '****';
+  }
+}
+
+/** The config with secrets and URL passwords masked, for printing. */
+export function maskedConfig(config: Config): Record<string, unknown> {
+  const walk = (value: unknown, key: string): unknown => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, k)]));
+    }
+    if (typeof value === 'string' && SECRET_FIELDS.has(key)) return '****';
+    if (typeof value === 'string' && key === 'url') return maskUrl(value);
+    return value;
+  };
+  return walk(config, '') as Record<string, unknown>;
+}

@@ -1,0 +1,56 @@
+/**
+ * Every environment variable FrostGate reads, in one table. The parser, `frostgate config
+ * check`, `frostgate config docs` and the README's configuration table all come from here,
+ * so a variable cannot exist in code without being documented.
+ */
+
+export const PROFILES = ['dev', 'test', 'staging', 'prod'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+export type VariableKind = 'string' | 'int' | 'bool' | 'enum' | 'url' | 'path' | 'secret' | 'duration';
+
+export interface VariableSpec {
+  readonly name: string;
+  readonly kind: VariableKind;
+  readonly description: string;
+  /** Default as it would be written in the environment; undefined = unset. */
+  readonly default?: string;
+  readonly values?: readonly string[];
+  /** What staging/prod accept, in words, for the README table. */
+  readonly production: string;
+}
+
+export const VARIABLES: readonly VariableSpec[] = [
+  { name: 'FG_ENV', kind: 'enum', values: PROFILES, default: 'dev', description: 'Profile: dev, test, staging or prod. staging and prod refuse unsafe configuration at startup.', production: 'staging or prod' },
+  { name: 'FG_HOST', kind: 'string', default: '127.0.0.1', description: 'Listen address.', production: 'any' },
+  { name: 'FG_PORT', kind: 'int', default: '8080', description: 'Listen port. With --role and no FG_PORT, the role\'s own port is used.', production: 'any' },
+  { name: 'FG_DATA_DIR', kind: 'path', default: './data', description: 'Directory for embedded state (PGlite database, lab state).', production: 'any' },
+  { name: 'FG_STORAGE_DIR', kind: 'path', default: './storage', description: 'Root of the filesystem object store (scenario results, evidence).', production: 'any' },
+  { name: 'FG_DB_URL', kind: 'url', description: 'Postgres URL (postgres://user@host:port/db). Unset: embedded PGlite under FG_DATA_DIR.', production: 'required (embedded DB refused)' },
+  { name: 'FG_DB_POOL_SIZE', kind: 'int', default: '10', description: 'Connections in the Postgres pool.', production: 'any' },
+  { name: 'FG_DB_APP_ROLE', kind: 'string', default: 'frostgate_app', description: 'Database role without BYPASSRLS that every application transaction runs as.', production: 'any' },
+  { name: 'FG_REDIS_URL', kind: 'url', description: 'Redis URL (redis://:password@host:port). Unset: in-memory rate limits and correlation windows.', production: 'required, with a password' },
+  { name: 'FG_NATS_URL', kind: 'url', description: 'NATS JetStream URL (nats://host:port). Unset: in-process bus backed by the database.', production: 'recommended' },
+  { name: 'FG_RL_BACKEND', kind: 'enum', values: ['memory', 'redis'], description: 'Rate-limit backend. Default: redis when FG_REDIS_URL is set, else memory.', production: 'redis' },
+  { name: 'FG_RL_FAIL_OPEN', kind: 'bool', default: 'false', description: 'Let requests through when the rate-limit store is down. Has effect only with FG_RL_FAIL_OPEN_ACKNOWLEDGED=true.', production: 'discouraged' },
+  { name: 'FG_RL_FAIL_OPEN_ACKNOWLEDGED', kind: 'bool', default: 'false', description: 'Acknowledges FG_RL_FAIL_OPEN; every fail-open pass then logs CRITICAL and is counted.', production: 'discouraged' },
+  { name: 'FG_AUTH_ENABLED', kind: 'bool', default: 'true', description: 'API key authentication. Disabling is allowed only in dev and test.', production: 'true only' },
+  { name: 'FG_API_KEY', kind: 'secret', description: 'Global API key accepted for every scope. dev and test only.', production: 'must be unset' },
+  { name: 'FG_DEV_AUTH_BYPASS', kind: 'bool', default: 'false', description: 'Admin console login bypass for local development. dev only.', production: 'must be unset' },
+  { name: 'FG_AUTH_DB_FAIL_OPEN', kind: 'bool', default: 'false', description: 'Accept requests when the key store cannot be read. Has effect only with FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED=true.', production: 'discouraged' },
+  { name: 'FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED', kind: 'bool', default: 'false', description: 'Acknowledges FG_AUTH_DB_FAIL_OPEN; every fail-open decision then logs CRITICAL and is counted.', production: 'discouraged' },
+  { name: 'FG_EGRESS_DRY_RUN', kind: 'bool', default: 'false', description: 'Compute lab egress rules without applying them. dev only.', production: 'must be false' },
+  { name: 'FG_LEDGER_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing ledger checkpoints. Unset: an ephemeral key (dev/test only).', production: 'required' },
+  { name: 'FG_TOKEN_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing scenario access and entitlement tokens. Unset: ephemeral (dev/test only).', production: 'required' },
+  { name: 'SIGNING_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing Forge verdicts. Unset: ephemeral (dev/test only).', production: 'required' },
+  { name: 'FG_SESSION_SECRET', kind: 'secret', description: 'Secret for admin console sessions and CSRF tokens (>= 32 bytes).', production: 'required, >= 32 bytes, no placeholder' },
+  { name: 'RECEIPT_HMAC_SECRET', kind: 'secret', description: 'HMAC secret verifying purchase receipts (>= 32 bytes).', production: 'required, >= 32 bytes, no placeholder' },
+  { name: 'ET_HMAC_SECRET', kind: 'secret', description: 'HMAC secret for entitlement tokens (>= 32 bytes).', production: 'required, >= 32 bytes, no placeholder' },
+  { name: 'FG_LOG_LEVEL', kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info', description: 'Log level of the JSON logs on stdout.', production: 'any' },
+  { name: 'FG_BODY_LIMIT', kind: 'int', default: '1048576', description: 'Largest accepted request body in bytes.', production: 'any' },
+  { name: 'FG_TRUST_PROXY', kind: 'bool', default: 'false', description: 'Trust X-Forwarded-* headers (only behind a proxy you run).', production: 'any' },
+  { name: 'FG_SHUTDOWN_TIMEOUT_MS', kind: 'int', default: '10000', description: 'How long a graceful shutdown waits for in-flight requests.', production: 'any' },
+  { name: 'FG_BOOTSTRAP_TENANT', kind: 'string', default: 'default', description: 'Tenant created on first start, owning the bootstrap admin key.', production: 'any' },
+] as const;
+
+export const VARIABLE_NAMES: ReadonlySet<string> = new Set(VARIABLES.map((v) => v.name));

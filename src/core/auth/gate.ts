@@ -1,0 +1,149 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Config } from '../../config/config.js';
+import { bindTenantToContext } from '../../platform/context.js';
+import { tenantIdProblem } from '../../platform/db/tenant-id.js';
+import { AppError } from '../../platform/http/problem.js';
+import type { Logger } from '../../platform/log.js';
+import type { Metrics } from '../../platform/metrics.js';
+import { digestKey, digestsEqual, keyIdOf } from './key-format.js';
+import type { KeyResolver } from './key-resolver.js';
+import type { Principal } from './principal.js';
+import { missingScopes } from './scopes.js';
+import type { BindTenant } from './tenant.js';
+
+/**
+ * Routes anyone may call. Kept short on purpose, and checked by a test:
+ * - liveness and readiness are polled by orchestrators that hold no key, and reveal only up/down;
+ * - /metrics is scraped by Prometheus, which is network-restricted in deployments, and carries no
+ *   tenant data (labels are routes, statuses and reasons).
+ */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', 'GET /health/ready', 'GET /metrics']);
+
+/**
+ * Routes that verify their own short-lived token instead of an API key (a learner's browser
+ * holds no key). Each handler refuses a missing or invalid token itself.
+ */
+export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>();
+
+/** Query parameters that look like a credential: refused so keys never sit in URLs or access logs. */
+const CREDENTIAL_PARAMS = /(^|[?&])(api[_-]?key|apikey|x-api-key|key|access[_-]?key)=/i;
+
+export type AuthFailureReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'tenant_disabled' | 'global_key_refused';
+
+export interface GateDeps {
+  readonly config: Pick<Config, 'env' | 'auth' | 'bootstrapTenant'>;
+  readonly security: Logger;
+  readonly metrics: Pick<Metrics, 'authSuccess' | 'authFailure' | 'failOpenTriggered'>;
+  readonly resolver: KeyResolver;
+  readonly bindTenant: BindTenant;
+}
+
+function routeKey(request: FastifyRequest): string {
+  return `${request.method} ${request.routeOptions.url ?? ''}`;
+}
+
+function headerString(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Tenant named by the X-Tenant-Id header, validated; undefined when absent. */
+function claimedTenantHeader(request: FastifyRequest): string | undefined {
+  const header = headerString(request, 'x-tenant-id');
+  if (header === undefined) return undefined;
+  const problem = tenantIdProblem(header);
+  if (problem) throw new AppError('invalid_tenant', `X-Tenant-Id: ${problem}`);
+  return header;
+}
+
+export function createAuthGate(deps: GateDeps): preHandlerAsyncHookHandler {
+  const { config, security, metrics, resolver, bindTenant } = deps;
+  const devProfile = config.env === 'dev' || config.env === 'test';
+  const globalKey = devProfile && config.auth.globalKey ? Buffer.from(config.auth.globalKey) : undefined;
+  const failOpen = config.auth.dbFailOpen && config.auth.dbFailOpenAcknowledged;
+
+  const refuse = (request: FastifyRequest, reason: AuthFailureReason, keyId?: string): never => {
+    metrics.authFailure.inc({ reason });
+    security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, route: routeKey(request), ip: request.ip }, 'authentication failed');
+    // The body never says why: a caller probing keys learns nothing. The security log does.
+    throw new AppError('unauthorized', 'a valid API key is required in the X-API-Key header');
+  };
+
+  const accept = (request: FastifyRequest, principal: Principal): void => {
+    const needed = request.routeOptions.config.scopes ?? [];
+    const missing = missingScopes(principal.scopes, needed);
+    if (missing.length > 0) {
+      metrics.authFailure.inc({ reason: 'missing_scope' });
+      security.warn({ type: 'auth_event', success: false, reason: 'missing_scope', key_id: principal.keyId, tenant_id: principal.tenantId, missing, route: routeKey(request) }, 'key lacks a required scope');
+      throw new AppError('missing_scope', `this key lacks the scope ${missing.join(', ')} required by ${routeKey(request)}`, { missing_scopes: missing });
+    }
+    const claimed = claimedTenantHeader(request);
+    if (principal.kind === 'api_key') {
+      request.principal = principal;
+      if (claimed !== undefined) bindTenant(request, claimed);
+    } else {
+      request.principal = claimed ? { ...principal, tenantId: claimed } : principal;
+    }
+    if (request.principal.tenantId) bindTenantToContext(request.principal.tenantId, principal.keyId);
+    metrics.authSuccess.inc();
+  };
+
+  return async function authGate(request) {
+    if (CREDENTIAL_PARAMS.test(request.url.slice(request.url.indexOf('?') + 1)) && request.url.includes('?')) {
+      metrics.authFailure.inc({ reason: 'key_in_query' });
+      security.warn({ type: 'auth_event', success: false, reason: 'key_in_query', route: routeKey(request) }, 'credential in query string refused');
+      throw new AppError('api_key_in_query', 'credentials are not accepted in the query string; send the key in the X-API-Key header');
+    }
+    const mode = request.routeOptions.config.auth ?? 'api_key';
+    const key = routeKey(request);
+    if (mode === 'public' && PUBLIC_ROUTES.has(key)) return;
+    if (mode === 'token' && TOKEN_ROUTES.has(key)) return;
+    if (request.routeOptions.url === undefined) return; // 404/405 handler: nothing to protect
+
+    if (!config.auth.enabled && devProfile) {
+      accept(request, { kind: 'auth_disabled', scopes: ['admin'], subject: 'auth-disabled', tenantId: config.bootstrapTenant });
+      return;
+    }
+
+    const presented = headerString(request, 'x-api-key');
+    if (!presented) return refuse(request, 'missing');
+
+    if (globalKey) {
+      const candidate = Buffer.from(presented);
+      if (candidate.length === globalKey.length && timingSafeEqual(candidate, globalKey)) {
+        security.info({ type: 'auth_event', success: true, reason: 'global_key', route: key }, 'global key used (dev/test only)');
+        accept(request, { kind: 'global_key', scopes: ['admin'], subject: 'global-key' });
+        return;
+      }
+    } else if (config.auth.globalKey && presented === config.auth.globalKey) {
+      return refuse(request, 'global_key_refused');
+    }
+
+    const keyId = keyIdOf(presented);
+    if (!keyId) return refuse(request, 'malformed');
+    const lookup = await resolver.resolve(keyId);
+    let record;
+    if (lookup.status === 'store_unavailable') {
+      if (failOpen && lookup.stale && digestsEqual(digestKey(presented), lookup.stale.digest)) {
+        metrics.failOpenTriggered.inc({ component: 'auth' });
+        security.fatal({ type: 'auth_event', success: true, reason: 'fail_open', key_id: keyId, tenant_id: lookup.stale.tenantId, error: lookup.error.message }, 'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)');
+        record = lookup.stale;
+      } else {
+        metrics.authFailure.inc({ reason: 'store_unavailable' });
+        security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, error: lookup.error.message }, 'key store unreachable, refusing (fail closed)');
+        throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
+      }
+    } else if (lookup.status === 'absent') {
+      return refuse(request, 'unknown', keyId);
+    } else {
+      record = lookup.record;
+    }
+    if (!digestsEqual(digestKey(presented), record.digest)) return refuse(request, 'unknown', keyId);
+    if (record.revokedAt) return refuse(request, 'revoked', keyId);
+    if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId);
+    if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId);
+    resolver.touch(keyId);
+    accept(request, { kind: 'api_key', keyId, tenantId: record.tenantId, scopes: record.scopes, subject: keyId });
+  };
+}

@@ -1,0 +1,17 @@
+/** Who a request acts as, set by the auth gate. */
+export interface Principal {
+  readonly kind: 'api_key' | 'global_key' | 'auth_disabled';
+  /** Key id for api_key principals. */
+  readonly keyId?: string;
+  /** The key's tenant; global and auth-disabled principals take the tenant from X-Tenant-Id. */
+  readonly tenantId?: string;
+  readonly scopes: readonly string[];
+  /** A stable name for audit and approvals: the key id, or the principal kind. */
+  readonly subject: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}

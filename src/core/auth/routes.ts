@@ -1,0 +1,119 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { InvalidDurationError, parseDuration } from '../../platform/duration.js';
+import { AppError } from '../../platform/http/problem.js';
+import { ProblemSchema } from '../../platform/http/problem.js';
+import { SCOPES, hasScope, type Scope } from './scopes.js';
+import type { KeyStore } from './store.js';
+import type { BindTenant } from './tenant.js';
+import type { KeyResolver } from './key-resolver.js';
+import { KEY_REVOKED_SUBJECT } from './key-resolver.js';
+import type { Bus } from '../../platform/bus/bus.js';
+
+const TenantId = Type.String({ minLength: 2, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]{1,62}$', description: "lowercase letters, digits, dashes; not 'unknown'" });
+const Timestamp = Type.String({ format: 'date-time' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+
+const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), created_at: Timestamp, disabled_at: NullableTimestamp });
+const KeyInfoSchema = Type.Object({
+  id: Type.String(),
+  tenant_id: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(Type.String()),
+  created_at: Timestamp,
+  expires_at: NullableTimestamp,
+  revoked_at: NullableTimestamp,
+  last_used_at: NullableTimestamp,
+  created_by: Type.Union([Type.String(), Type.Null()]),
+});
+const CreatedKeySchema = Type.Intersect([KeyInfoSchema, Type.Object({ key: Type.String({ description: 'the full key; shown once, store it now' }) })]);
+
+const CreateTenantBody = Type.Object({ id: TenantId, name: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false });
+const CreateKeyBody = Type.Object(
+  {
+    scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true }),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    expires_in: Type.Optional(Type.String({ description: 'e.g. 90d, 12h, 30m', maxLength: 20 })),
+    tenant_id: Type.Optional(Type.String({ maxLength: 63 })),
+  },
+  { additionalProperties: false },
+);
+const KeyIdParams = Type.Object({ id: Type.String({ pattern: '^key_[a-z2-9]{12}$' }) });
+
+export interface AuthRouteDeps {
+  readonly store: KeyStore;
+  readonly resolver: KeyResolver;
+  readonly bindTenant: BindTenant;
+  readonly bus: Pick<Bus, 'publish'>;
+}
+
+export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
+  const { store, bindTenant } = deps;
+  return async (base) => {
+    const app = base.withTypeProvider<TypeBoxTypeProvider>();
+    const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+
+    app.post('/tenants', {
+      config: { scopes: ['admin'] },
+      schema: { tags: ['tenants'], summary: 'Create a tenant (platform admins)', body: CreateTenantBody, response: { 201: TenantSchema, ...errors } },
+    }, async (request, reply) => {
+      const tenant = await store.createTenant(request.body.id, request.body.name ?? '');
+      return reply.code(201).send(tenant);
+    });
+
+    app.get('/tenants', {
+      config: { scopes: ['admin'] },
+      schema: { tags: ['tenants'], summary: 'List tenants (platform admins)', response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errors } },
+    }, async () => ({ tenants: await store.listTenants() }));
+
+    app.post('/keys', {
+      config: { scopes: ['keys:admin'] },
+      schema: { tags: ['keys'], summary: "Create an API key in the caller's tenant; the key is shown once", body: CreateKeyBody, response: { 201: CreatedKeySchema, ...errors } },
+    }, async (request, reply) => {
+      const tenantId = bindTenant(request, request.body.tenant_id);
+      const held = request.principal?.scopes ?? [];
+      const escalation = request.body.scopes.filter((s) => !hasScope(held, s));
+      if (escalation.length > 0) throw new AppError('missing_scope', `a key cannot grant scopes it does not hold: ${escalation.join(', ')}`, { missing_scopes: escalation });
+      let expiresAt: Date | undefined;
+      if (request.body.expires_in !== undefined) {
+        try {
+          expiresAt = new Date(Date.now() + parseDuration(request.body.expires_in));
+        } catch (err) {
+          if (err instanceof InvalidDurationError) throw new AppError('validation_failed', `body/expires_in: ${err.message}`);
+          throw err;
+        }
+      }
+      const created = await store.createKey({
+        tenantId,
+        scopes: request.body.scopes as Scope[],
+        ...(request.body.name !== undefined ? { name: request.body.name } : {}),
+        ...(expiresAt ? { expiresAt } : {}),
+        createdBy: request.principal?.subject ?? 'unknown-principal',
+      });
+      return reply.code(201).send(created);
+    });
+
+    app.get('/keys', {
+      config: { scopes: ['keys:admin'] },
+      schema: { tags: ['keys'], summary: "List the caller's tenant's keys (never their secrets)", response: { 200: Type.Object({ keys: Type.Array(KeyInfoSchema) }), ...errors } },
+    }, async (request) => ({ keys: await store.listKeys(bindTenant(request)) }));
+
+    app.get('/keys/:id', {
+      config: { scopes: ['keys:admin'] },
+      schema: { tags: ['keys'], params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
+    }, async (request) => store.getKey(bindTenant(request), request.params.id));
+
+    app.delete('/keys/:id', {
+      config: { scopes: ['keys:admin'] },
+      schema: { tags: ['keys'], summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere', params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
+    }, async (request) => {
+      const revoked = await store.revokeKey(bindTenant(request), request.params.id);
+      deps.resolver.invalidate(revoked.id);
+      await deps.bus.publish(KEY_REVOKED_SUBJECT, { id: revoked.id });
+      return revoked;
+    });
+  };
+}
+
+export type CreateKeyBodyType = Static<typeof CreateKeyBody>;

@@ -1,0 +1,48 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Timestamps are written as Date or ISO strings and read back as Date. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamp the database fills in (DEFAULT now()). */
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Bytes = ColumnType<Uint8Array, Uint8Array, Uint8Array>;
+
+export interface TenantsTable {
+  id: string;
+  name: Generated<string>;
+  created_at: GeneratedTimestamp;
+  disabled_at: Timestamp | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  digest: Bytes;
+  name: Generated<string>;
+  scopes: string[];
+  created_at: GeneratedTimestamp;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+  created_by: string | null;
+}
+
+export interface PlatformStateTable {
+  key: string;
+  value: ColumnType<unknown, string, string>;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  checksum: string;
+  applied_at: GeneratedTimestamp;
+}
+
+/** Every table the application queries, for Kysely's type checking. */
+export interface DB {
+  tenants: TenantsTable;
+  api_keys: ApiKeysTable;
+  platform_state: PlatformStateTable;
+  schema_migrations: SchemaMigrationsTable;
+}

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type preHandlerAsyncHookHandler } from 'fastify';
+import { requestContext } from '../context.js';
+import type { Logger } from '../log.js';
+import type { Platform } from '../platform.js';
+import { AppError, PROBLEMS, problemBody, type ProblemCode } from './problem.js';
+import { healthRoutes } from './health-routes.js';
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, TypeBoxTypeProvider>;
+
+/** How a route is authenticated; the gate refuses anything it does not recognise. */
+export type RouteAuth = 'api_key' | 'public' | 'token';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Default 'api_key'. 'public' is honoured only for routes on the gate's public list. */
+    auth?: RouteAuth;
+    /** Scopes a key needs for this route (all of them). */
+    scopes?: readonly string[];
+  }
+}
+
+export interface AppPlugin {
+  readonly name: string;
+  readonly plugin: FastifyPluginAsync;
+}
+
+export interface ServerOptions {
+  /** The auth gate, run before every handler. */
+  readonly gate?: preHandlerAsyncHookHandler;
+  readonly plugins: readonly AppPlugin[];
+  readonly role: string;
+  readonly version: string;
+}
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+function generateRequestId(): string {
+  return `req_${randomBytes(12).toString('base64url')}`;
+}
+
+export function requestIdFrom(header: unknown): string {
+  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : generateRequestId();
+}
+
+/** Headers every answer carries; HTML pages may loosen the CSP for their own assets. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+};
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+function pathOnly(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function sendProblem(reply: FastifyReply, code: ProblemCode, detail: string, extensions: Record<string, unknown> = {}): FastifyReply {
+  const body = problemBody(code, detail, reply.request.id, { ...extensions, instance: pathOnly(reply.request.url) });
+  return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+function validationProblem(err: FastifyError): { detail: string; errors: Array<{ path: string; message: string }> } {
+  const context = err.validationContext ?? 'body';
+  const errors = (err.validation ?? []).map((v) => {
+    const missing = v.keyword === 'required' ? `/${String((v.params as { missingProperty?: string }).missingProperty ?? '')}` : '';
+    const extra = v.keyword === 'additionalProperties' ? `/${String((v.params as { additionalProperty?: string }).additionalProperty ?? '')}` : '';
+    const path = `${context}${v.instancePath}${missing}${extra}`;
+    const message = v.keyword === 'additionalProperties' ? 'is not an allowed field' : v.keyword === 'required' ? 'is required' : (v.message ?? 'is invalid');
+    return { path, message };
+  });
+  const first = errors[0];
+  return { detail: first ? `${first.path} ${first.message}` : err.message, errors };
+}
+
+export function handleError(err: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply, platform: Pick<Platform, 'log'>): FastifyReply {
+  if (err instanceof AppError) {
+    for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+    return sendProblem(reply, err.code, err.detail, err.extensions);
+  }
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const { detail, errors } = validationProblem(fe);
+    return sendProblem(reply, 'validation_failed', detail, { errors });
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return sendProblem(reply, 'payload_too_large', `request body is larger than the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return sendProblem(reply, 'unsupported_media_type', `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted; send application/json`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return sendProblem(reply, 'malformed_json', 'body is empty but content-type is application/json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return sendProblem(reply, 'bad_request', 'content-length does not match the body');
+  }
+  if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return sendProblem(reply, 'malformed_json', `body is not valid JSON: ${fe.message}`);
+  }
+  const status = fe.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const code = (Object.keys(PROBLEMS) as ProblemCode[]).find((c) => PROBLEMS[c].status === status) ?? 'bad_request';
+    return sendProblem(reply, code, fe.message);
+  }
+  platform.log.error({ err }, 'unhandled error while serving a request');
+  return sendProblem(reply, 'internal', 'an internal error occurred; the request id identifies it in the server logs');
+}
+
+export async function buildServer(platform: Platform, options: ServerOptions): Promise<App> {
+  const { config, metrics } = platform;
+  const app = Fastify({
+    loggerInstance: platform.log,
+    // The context mixin adds request_id/tenant_id to every line, so request loggers need no bindings.
+    childLoggerFactory: (logger) => logger,
+    // One 'request completed' line per request comes from the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
+    bodyLimit: config.http.bodyLimit,
+    trustProxy: config.http.trustProxy,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // JSON is the only body the API takes; anything else is 415 rather than a confusing 400.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    requestContext.run({ request_id: request.id }, done);
+  });
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP);
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    request.log.info({ method: request.method, path: pathOnly(request.url), route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+  });
+
+  app.setErrorHandler((err, request, reply) => handleError(err as FastifyError, request, reply, platform));
+
+  app.setNotFoundHandler((request, reply) => {
+    const url = pathOnly(request.url);
+    const allowed = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => m !== request.method && app.findRoute({ method: m as 'GET', url }));
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, 'method_not_allowed', `${request.method} is not allowed on ${url}; allowed: ${allowed.join(', ')}`);
+    }
+    return sendProblem(reply, 'not_found', `no route ${request.method} ${url}`);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'FrostGate API', version: options.version, description: `Role: ${options.role}. Errors are RFC 9457 application/problem+json.` },
+      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+
+  if (options.gate) app.addHook('preHandler', options.gate);
+
+  await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
+  app.get('/openapi.json', { config: { scopes: [] }, schema: { hide: true } }, async () => app.swagger());
+
+  for (const p of options.plugins) await app.register(p.plugin);
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,74 @@
+import { Writable } from 'node:stream';
+import { parseConfig, type Config } from '../../src/config/config.js';
+import type { App } from '../../src/platform/http/server.js';
+import { createPlatform, type Platform } from '../../src/platform/platform.js';
+import { buildRole, ensureBootstrapAdmin, type RoleName } from '../../src/roles.js';
+import type { AuthModule } from '../../src/core/auth/index.js';
+import { createThrowawayDatabase } from './postgres.js';
+
+export type DbKind = 'embedded' | 'postgres';
+
+/** A config for tests: the test profile, silent logs, overrides on top. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  const report = parseConfig({ FG_ENV: 'test', FG_LOG_LEVEL: 'silent', FG_DATA_DIR: '/nonexistent-test-data', ...env });
+  if (report.errors.length > 0 || !report.config) throw new Error(`bad test config: ${report.errors.join('; ')}`);
+  return report.config;
+}
+
+/** Collects the JSON log lines a platform writes. */
+export class LogCapture extends Writable {
+  readonly lines: Array<Record<string, unknown>> = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    done();
+  }
+}
+
+export interface TestApp {
+  readonly app: App;
+  readonly platform: Platform;
+  readonly auth: AuthModule;
+  /** Admin key of the bootstrap tenant, generated for this run. */
+  readonly adminKey: string;
+  readonly tenantId: string;
+  readonly logs: LogCapture | undefined;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  readonly db?: DbKind;
+  readonly role?: RoleName;
+  readonly env?: Record<string, string>;
+  readonly captureLogs?: boolean;
+}
+
+/** A whole platform on a throwaway database (PGlite in memory or a fresh Postgres database). */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const dbKind = options.db ?? 'embedded';
+  const pgdb = dbKind === 'postgres' ? await createThrowawayDatabase() : undefined;
+  const logs = options.captureLogs ? new LogCapture() : undefined;
+  const config = testConfig({ ...(options.captureLogs ? { FG_LOG_LEVEL: 'info' } : {}), ...(pgdb ? { FG_DB_URL: pgdb.url } : {}), ...options.env });
+  let platform: Platform | undefined;
+  try {
+    platform = await createPlatform(config, { embeddedDir: 'memory', ...(logs ? { logDestination: logs } : {}) });
+    const { app, auth } = await buildRole(platform, options.role ?? 'all');
+    const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
+    const p = platform;
+    return {
+      app,
+      platform: p,
+      auth,
+      adminKey: boot.key!,
+      tenantId: boot.tenantId,
+      logs,
+      async close() {
+        await p.close();
+        await pgdb?.drop();
+      },
+    };
+  } catch (err) {
+    await platform?.close();
+    await pgdb?.drop();
+    throw err;
+  }
+}
