@@ -1,0 +1,69 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { NetnsLabRuntime, type NetnsRuntimeOptions } from '../../../src/forge/runtime/index.js';
+
+/** A runtime with its own state dir (so its instance tag is unique), removed after the test. */
+export function makeRuntime(t: TestContext, opts: Partial<NetnsRuntimeOptions> = {}): NetnsLabRuntime {
+  const stateDir = mkdtempSync(join(tmpdir(), 'fg-labs-'));
+  const rt = new NetnsLabRuntime({ stateDir, ...opts });
+  t.after(async () => {
+    await rt.reconcile(new Set());
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return rt;
+}
+
+export function uniqueId(label: string): string {
+  return `scn_${label}_${randomBytes(6).toString('hex')}`;
+}
+
+/** A random /24 inside 10.(200..249).x.0 so concurrent tests rarely share subnets. */
+export function subnet(): (host: number) => string {
+  const b = 200 + randomBytes(1)[0]! % 50;
+  const c = randomBytes(1)[0]!;
+  const base = `10.${b}.${c}`;
+  return (host: number) => (host === 0 ? `${base}.0/24` : `${base}.${host}`);
+}
+
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' });
+}
+
+/** Everything on the host that still carries the lab's prefix or hex; empty when nothing leaked. */
+export function leftovers(rt: NetnsLabRuntime, scenarioId: string): string[] {
+  const names = rt.namesFor(scenarioId);
+  const found: string[] = [];
+  for (const ns of readdirSync('/run/netns')) if (ns.startsWith(names.prefix)) found.push(`netns ${ns}`);
+  if (sh('ip', ['-o', 'link']).includes(names.hex)) found.push('host link');
+  if (sh('nft', ['list', 'tables']).includes(names.hex)) found.push('host nft table');
+  for (const c of ['memory', 'pids', 'cpu', 'freezer']) {
+    if (existsSync(`/sys/fs/cgroup/${c}/frostgate/${names.cgroupName()}`)) found.push(`cgroup ${c}`);
+  }
+  const dir = join(rt.stateDir, names.hex);
+  if (existsSync(dir)) found.push(`dir ${dir}`);
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmd.includes(dir) || cmd.includes(names.prefix)) found.push(`process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 80)}`);
+  }
+  return found;
+}
+
+/** Polls `probe` until it returns a value or the deadline passes (then throws `what`). */
+export async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
