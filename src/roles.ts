@@ -1,4 +1,6 @@
 import { createAuthModule, ensureBootstrapAdmin, type AuthModule } from './core/auth/index.js';
+import { createLedgerModule, type LedgerModule } from './ledger/module.js';
+import { ledgerRoutes } from './ledger/routes.js';
 import { buildServer, type App, type AppPlugin } from './platform/http/server.js';
 import type { Platform } from './platform/platform.js';
 import { VERSION } from './version.js';
@@ -27,11 +29,12 @@ export function isRoleName(value: string): value is RoleName {
 export interface RunningRole {
   readonly app: App;
   readonly auth: AuthModule;
+  readonly ledger: LedgerModule;
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
-function pluginsFor(role: RoleName, auth: AuthModule): AppPlugin[] {
-  const core = [auth.routes];
+function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule): AppPlugin[] {
+  const core = [auth.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
   switch (role) {
     case 'all':
       return [...core];
@@ -48,9 +51,10 @@ function pluginsFor(role: RoleName, auth: AuthModule): AppPlugin[] {
 
 export async function buildRole(platform: Platform, role: RoleName): Promise<RunningRole> {
   const auth = createAuthModule(platform);
-  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, plugins: pluginsFor(role, auth) });
+  const ledger = await createLedgerModule(platform);
+  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, plugins: pluginsFor(role, auth, ledger) });
   platform.onClose(() => app.close());
-  return { app, auth };
+  return { app, auth, ledger };
 }
 
 export { ensureBootstrapAdmin };

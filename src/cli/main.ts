@@ -7,9 +7,10 @@ import { keysCommand } from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
 import { tenantsCommand } from './commands/tenants.js';
+import { verifyCommand } from './commands/verify.js';
 import { CliError, UsageError, printErr, printLine } from './output.js';
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand];
+export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand, verifyCommand];
 
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -23,6 +23,7 @@ export interface Config {
     readonly dbFailOpenAcknowledged: boolean;
   };
   readonly egress: { readonly dryRun: boolean };
+  readonly ledger: { readonly origin: string; readonly checkpointIntervalS: number; readonly checkpointMaxEntries: number };
   readonly keys: {
     readonly ledgerKeyPath: string | undefined;
     readonly tokenKeyPath: string | undefined;
@@ -211,6 +212,11 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       dbFailOpenAcknowledged: r.bool('FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED'),
     }),
     egress: Object.freeze({ dryRun: r.bool('FG_EGRESS_DRY_RUN') }),
+    ledger: Object.freeze({
+      origin: r.string('FG_LEDGER_ORIGIN') ?? 'frostgate.ledger',
+      checkpointIntervalS: r.int('FG_CHECKPOINT_INTERVAL_S', 1, 86_400),
+      checkpointMaxEntries: r.int('FG_CHECKPOINT_MAX_ENTRIES', 1, 10_000_000),
+    }),
     keys: Object.freeze({
       ledgerKeyPath: resolve(r.string('FG_LEDGER_KEY_PATH')),
       tokenKeyPath: resolve(r.string('FG_TOKEN_KEY_PATH')),

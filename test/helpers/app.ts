@@ -4,6 +4,7 @@ import type { App } from '../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { buildRole, ensureBootstrapAdmin, type RoleName } from '../../src/roles.js';
 import type { AuthModule } from '../../src/core/auth/index.js';
+import type { LedgerModule } from '../../src/ledger/module.js';
 import { createThrowawayDatabase } from './postgres.js';
 
 export type DbKind = 'embedded' | 'postgres';
@@ -28,6 +29,7 @@ export interface TestApp {
   readonly app: App;
   readonly platform: Platform;
   readonly auth: AuthModule;
+  readonly ledger: LedgerModule;
   /** Admin key of the bootstrap tenant, generated for this run. */
   readonly adminKey: string;
   readonly tenantId: string;
@@ -51,13 +53,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   let platform: Platform | undefined;
   try {
     platform = await createPlatform(config, { embeddedDir: 'memory', ...(logs ? { logDestination: logs } : {}) });
-    const { app, auth } = await buildRole(platform, options.role ?? 'all');
+    const { app, auth, ledger } = await buildRole(platform, options.role ?? 'all');
     const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
     const p = platform;
     return {
       app,
       platform: p,
       auth,
+      ledger,
       adminKey: boot.key!,
       tenantId: boot.tenantId,
       logs,

@@ -39,10 +39,57 @@ export interface SchemaMigrationsTable {
   applied_at: GeneratedTimestamp;
 }
 
+export type LedgerName = 'decisions' | 'audit';
+
+export interface LedgerHeadsTable {
+  tenant_id: string;
+  log: LedgerName;
+  size: number;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface LedgerEntriesTable {
+  tenant_id: string;
+  log: LedgerName;
+  idx: number;
+  record_json: string;
+  created_at: GeneratedTimestamp;
+}
+
+export interface LedgerNodesTable {
+  tenant_id: string;
+  log: LedgerName;
+  level: number;
+  idx: number;
+  hash: Bytes;
+}
+
+export interface LedgerCheckpointsTable {
+  tenant_id: string;
+  log: LedgerName;
+  tree_size: number;
+  root_hash: Bytes;
+  note: string;
+  key_id: string;
+  created_at: GeneratedTimestamp;
+}
+
+export interface LedgerSigningKeysTable {
+  key_id: string;
+  vkey: string;
+  first_used_at: GeneratedTimestamp;
+  retired_at: Timestamp | null;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   platform_state: PlatformStateTable;
   schema_migrations: SchemaMigrationsTable;
+  ledger_heads: LedgerHeadsTable;
+  ledger_entries: LedgerEntriesTable;
+  ledger_nodes: LedgerNodesTable;
+  ledger_checkpoints: LedgerCheckpointsTable;
+  ledger_signing_keys: LedgerSigningKeysTable;
 }

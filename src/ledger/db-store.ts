@@ -1,0 +1,48 @@
+import { sql } from 'kysely';
+import type { Tx } from '../platform/db/database.js';
+import type { LedgerName } from '../platform/db/schema.js';
+import { missingNode, type MerkleNode, type WritableMerkleNodeStore } from './node-store.js';
+import type { NodeId } from './tree-shape.js';
+
+/**
+ * The node store of one (tenant, log) inside a tenant transaction: proofs read their nodes with
+ * one query; appends insert the completed nodes in the transaction that stores the record.
+ */
+export class DbMerkleNodeStore implements WritableMerkleNodeStore {
+  constructor(
+    private readonly tx: Tx,
+    private readonly tenantId: string,
+    private readonly log: LedgerName,
+  ) {}
+
+  async getNode(level: number, index: number): Promise<Buffer> {
+    const [hash] = await this.getNodes([{ level, index }]);
+    return hash!;
+  }
+
+  async getNodes(ids: readonly NodeId[]): Promise<Buffer[]> {
+    if (ids.length === 0) return [];
+    // unnest + join so the planner does one primary-key lookup per node (a row-value IN list
+    // makes it scan the whole log).
+    const rows = await sql<{ level: number; idx: number | string; hash: Uint8Array }>`
+      SELECT n.level, n.idx, n.hash
+      FROM unnest(${ids.map((i) => i.level)}::smallint[], ${ids.map((i) => i.index)}::bigint[]) AS q(level, idx)
+      JOIN ledger_nodes n ON n.tenant_id = ${this.tenantId} AND n.log = ${this.log} AND n.level = q.level AND n.idx = q.idx`
+      .execute(this.tx)
+      .then((r) => r.rows);
+    const byKey = new Map(rows.map((r) => [`${r.level}:${Number(r.idx)}`, Buffer.from(r.hash)]));
+    return ids.map((id) => {
+      const hash = byKey.get(`${id.level}:${id.index}`);
+      if (!hash) throw missingNode(id.level, id.index);
+      return hash;
+    });
+  }
+
+  async putNodes(nodes: readonly MerkleNode[]): Promise<void> {
+    if (nodes.length === 0) return;
+    await this.tx
+      .insertInto('ledger_nodes')
+      .values(nodes.map((n) => ({ tenant_id: this.tenantId, log: this.log, level: n.level, idx: n.index, hash: n.hash })))
+      .execute();
+  }
+}

@@ -1,0 +1,178 @@
+import { sql } from 'kysely';
+import type { Database, Tx } from '../platform/db/database.js';
+import type { LedgerName } from '../platform/db/schema.js';
+import { canonicalize } from '../platform/crypto/canonical-json.js';
+import { AppError } from '../platform/http/problem.js';
+import { formatCheckpoint, signCheckpoint } from './checkpoint.js';
+import { DbMerkleNodeStore } from './db-store.js';
+import { hashLeaf } from './hash.js';
+import { consistencyProof, inclusionProof, MerkleFrontier, rootAt } from './merkle.js';
+import type { LedgerSigningKey } from './signing-key.js';
+
+export const LEDGER_NAMES: readonly LedgerName[] = ['decisions', 'audit'];
+
+export interface AppendedEntry {
+  readonly index: number;
+  readonly leafHash: Buffer;
+}
+
+export interface StoredCheckpoint {
+  readonly origin: string;
+  readonly tree_size: number;
+  readonly root_hash: string;
+  readonly note: string;
+  readonly key_id: string;
+  readonly created_at: string;
+}
+
+export interface LedgerOptions {
+  /** Log origin prefix; each log is `<origin>/<tenant>/<log>`. */
+  readonly origin: string;
+  /** A new checkpoint when the head moved and the last one is this old (seconds). */
+  readonly checkpointIntervalS: number;
+  /** ... or this many entries were appended since the last checkpoint. */
+  readonly checkpointMaxEntries: number;
+}
+
+export const DEFAULT_LEDGER_OPTIONS: LedgerOptions = { origin: 'frostgate.ledger', checkpointIntervalS: 10, checkpointMaxEntries: 1000 };
+
+/**
+ * The one ledger of the platform. append() runs inside the caller's tenant transaction, so a
+ * record and its ledger entry commit or vanish together: nothing exists outside the log.
+ */
+export class LedgerService {
+  /** Frontier per log after the last append this process made; reloaded when the size disagrees. */
+  private readonly frontiers = new Map<string, MerkleFrontier>();
+
+  constructor(
+    private readonly db: Database,
+    readonly signingKey: LedgerSigningKey,
+    readonly options: LedgerOptions = DEFAULT_LEDGER_OPTIONS,
+  ) {}
+
+  originOf(tenantId: string, log: LedgerName): string {
+    return `${this.options.origin}/${tenantId}/${log}`;
+  }
+
+  /** Appends records in order; returns their indices. Serialised per log by the head row lock. */
+  async append(tx: Tx, tenantId: string, log: LedgerName, records: readonly unknown[]): Promise<AppendedEntry[]> {
+    if (records.length === 0) return [];
+    await tx.insertInto('ledger_heads').values({ tenant_id: tenantId, log, size: 0 }).onConflict((oc) => oc.columns(['tenant_id', 'log']).doNothing()).execute();
+    const head = await tx.selectFrom('ledger_heads').select('size').where('tenant_id', '=', tenantId).where('log', '=', log).forUpdate().executeTakeFirstOrThrow();
+    const size = Number(head.size);
+    const store = new DbMerkleNodeStore(tx, tenantId, log);
+    const cacheKey = `${tenantId}\u0000${log}`;
+    const cached = this.frontiers.get(cacheKey);
+    let frontier = cached && cached.size === size ? cached : await MerkleFrontier.load(store, size);
+    const entries: AppendedEntry[] = [];
+    const nodes = [];
+    const rows = [];
+    for (const record of records) {
+      const json = canonicalize(record);
+      const leafHash = hashLeaf(Buffer.from(json, 'utf8'));
+      const result = frontier.append(leafHash);
+      frontier = result.frontier;
+      nodes.push(...result.nodes);
+      rows.push({ tenant_id: tenantId, log, idx: result.index, record_json: json });
+      entries.push({ index: result.index, leafHash });
+    }
+    await tx.insertInto('ledger_entries').values(rows).execute();
+    await store.putNodes(nodes);
+    await tx.updateTable('ledger_heads').set({ size: frontier.size, updated_at: sql`now()` }).where('tenant_id', '=', tenantId).where('log', '=', log).execute();
+    // Adopted optimistically: if the transaction rolls back, the next append sees the old size and reloads.
+    this.frontiers.set(cacheKey, frontier);
+    return entries;
+  }
+
+  async size(tenantId: string, log: LedgerName): Promise<number> {
+    return this.db.withTenant(tenantId, async (tx) => this.sizeIn(tx, tenantId, log));
+  }
+
+  private async sizeIn(tx: Tx, tenantId: string, log: LedgerName): Promise<number> {
+    const head = await tx.selectFrom('ledger_heads').select('size').where('tenant_id', '=', tenantId).where('log', '=', log).executeTakeFirst();
+    return head ? Number(head.size) : 0;
+  }
+
+  /** The latest checkpoint, issuing a new one when the log grew and `fresh` is asked or the last is due. */
+  async checkpoint(tenantId: string, log: LedgerName, opts: { fresh?: boolean } = {}): Promise<StoredCheckpoint> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const latest = await this.latestCheckpointIn(tx, tenantId, log);
+      const size = await this.sizeIn(tx, tenantId, log);
+      const due =
+        !latest ||
+        (size > latest.tree_size &&
+          (opts.fresh || size - latest.tree_size >= this.options.checkpointMaxEntries || Date.now() - Date.parse(latest.created_at) >= this.options.checkpointIntervalS * 1000));
+      if (!due) return latest;
+      return this.issueIn(tx, tenantId, log, size);
+    });
+  }
+
+  private async issueIn(tx: Tx, tenantId: string, log: LedgerName, size: number): Promise<StoredCheckpoint> {
+    const root = await rootAt(new DbMerkleNodeStore(tx, tenantId, log), size);
+    const origin = this.originOf(tenantId, log);
+    const note = signCheckpoint({ origin, treeSize: size, rootHash: root }, this.signingKey.signer);
+    await tx.insertInto('ledger_signing_keys').values({ key_id: this.signingKey.keyId, vkey: this.signingKey.vkey, retired_at: null }).onConflict((oc) => oc.column('key_id').doNothing()).execute();
+    const row = await tx
+      .insertInto('ledger_checkpoints')
+      .values({ tenant_id: tenantId, log, tree_size: size, root_hash: root, note, key_id: this.signingKey.keyId })
+      .onConflict((oc) => oc.columns(['tenant_id', 'log', 'tree_size']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return (await this.latestCheckpointIn(tx, tenantId, log))!;
+    return { origin, tree_size: size, root_hash: root.toString('base64'), note, key_id: this.signingKey.keyId, created_at: new Date(row.created_at).toISOString() };
+  }
+
+  private async latestCheckpointIn(tx: Tx, tenantId: string, log: LedgerName): Promise<StoredCheckpoint | undefined> {
+    const row = await tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    if (!row) return undefined;
+    return { origin: this.originOf(tenantId, log), tree_size: Number(row.tree_size), root_hash: Buffer.from(row.root_hash).toString('base64'), note: row.note, key_id: row.key_id, created_at: new Date(row.created_at).toISOString() };
+  }
+
+  async checkpoints(tenantId: string, log: LedgerName): Promise<StoredCheckpoint[]> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const rows = await tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log).orderBy('tree_size').execute();
+      return rows.map((row) => ({ origin: this.originOf(tenantId, log), tree_size: Number(row.tree_size), root_hash: Buffer.from(row.root_hash).toString('base64'), note: row.note, key_id: row.key_id, created_at: new Date(row.created_at).toISOString() }));
+    });
+  }
+
+  /** Every verifier key that ever signed a checkpoint (rotation keeps old ones verifiable). */
+  async verifierKeys(): Promise<string[]> {
+    const rows = await this.db.db.selectFrom('ledger_signing_keys').select('vkey').orderBy('first_used_at').execute();
+    const keys = rows.map((r) => r.vkey);
+    return keys.includes(this.signingKey.vkey) ? keys : [...keys, this.signingKey.vkey];
+  }
+
+  async inclusion(tenantId: string, log: LedgerName, index: number, treeSize: number): Promise<{ leafHash: Buffer; proof: Buffer[]; root: Buffer }> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const size = await this.sizeIn(tx, tenantId, log);
+      if (treeSize > size) throw new AppError('unprocessable', `tree_size ${treeSize} is beyond the log size ${size}`, { log_size: size });
+      if (index >= treeSize) throw new AppError('unprocessable', `index ${index} is not below tree_size ${treeSize}`);
+      const store = new DbMerkleNodeStore(tx, tenantId, log);
+      const [leafHash, proof, root] = await Promise.all([store.getNode(0, index), inclusionProof(store, index, treeSize), rootAt(store, treeSize)]);
+      return { leafHash, proof, root };
+    });
+  }
+
+  async consistency(tenantId: string, log: LedgerName, from: number, to: number): Promise<{ proof: Buffer[]; fromRoot: Buffer; toRoot: Buffer }> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const size = await this.sizeIn(tx, tenantId, log);
+      if (to > size) throw new AppError('unprocessable', `to ${to} is beyond the log size ${size}`, { log_size: size });
+      if (from > to) throw new AppError('unprocessable', `from ${from} is larger than to ${to}`);
+      const store = new DbMerkleNodeStore(tx, tenantId, log);
+      const [proof, fromRoot, toRoot] = await Promise.all([consistencyProof(store, from, to), rootAt(store, from), rootAt(store, to)]);
+      return { proof, fromRoot, toRoot };
+    });
+  }
+
+  async entries(tenantId: string, log: LedgerName, start: number, end: number): Promise<Array<{ index: number; record: unknown; leaf_hash: string }>> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const rows = await tx.selectFrom('ledger_entries').select(['idx', 'record_json']).where('tenant_id', '=', tenantId).where('log', '=', log).where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute();
+      return rows.map((r) => ({ index: Number(r.idx), record: JSON.parse(r.record_json) as unknown, leaf_hash: hashLeaf(Buffer.from(r.record_json, 'utf8')).toString('base64') }));
+    });
+  }
+}
+
+/** Formats a checkpoint body without signature, for messages. */
+export function checkpointSummary(origin: string, size: number, root: Buffer): string {
+  return formatCheckpoint({ origin, treeSize: size, rootHash: root }).trim();
+}
