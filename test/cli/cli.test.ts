@@ -137,3 +137,15 @@ describe('frostgate CLI', () => {
     assert.equal(await exit2, 0);
   });
 });
+
+describe('README', () => {
+  it('starts with the two commands and carries the configuration table of every variable, as config docs prints it', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const firstBlocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].slice(0, 2).map((m) => m[1]!.trim());
+    assert.deepEqual(firstBlocks, ['npm ci && npm start', 'npm test']);
+    const docs = await runCli(['config', 'docs']);
+    assert.ok(readme.includes(docs.stdout.trim()), 'README configuration table is out of date: paste the output of frostgate config docs');
+    assert.ok(readme.indexOf('## Configuration') < readme.indexOf('## Command line'), 'configuration comes right after the quick start');
+  });
+});
