@@ -41,7 +41,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED', kind: 'bool', default: 'false', description: 'Acknowledges FG_AUTH_DB_FAIL_OPEN; every fail-open decision then logs CRITICAL and is counted.', production: 'discouraged' },
   { name: 'FG_EGRESS_DRY_RUN', kind: 'bool', default: 'false', description: 'Compute lab egress rules without applying them. dev only.', production: 'must be false' },
   { name: 'FG_LEDGER_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing ledger checkpoints. Unset: an ephemeral key (dev/test only).', production: 'required' },
-  { name: 'FG_LEDGER_ORIGIN', kind: 'string', default: 'frostgate.ledger', description: 'Origin prefix of ledger checkpoints; each log's origin is ORIGIN/TENANT/LOG.', production: 'your deployment\'s name' },
+  { name: 'FG_LEDGER_ORIGIN', kind: 'string', default: 'frostgate.ledger', description: 'Origin prefix of ledger checkpoints; the origin of each log is ORIGIN/TENANT/LOG.', production: "your deployment's name" },
   { name: 'FG_CHECKPOINT_INTERVAL_S', kind: 'int', default: '10', description: 'A new signed checkpoint is issued when a log grew and its last checkpoint is this many seconds old.', production: 'any' },
   { name: 'FG_CHECKPOINT_MAX_ENTRIES', kind: 'int', default: '1000', description: '... or when this many entries were appended since the last checkpoint.', production: 'any' },
   { name: 'FG_TOKEN_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing scenario access and entitlement tokens. Unset: ephemeral (dev/test only).', production: 'required' },
