@@ -2,6 +2,7 @@ import { createAuthModule, ensureBootstrapAdmin, type AuthModule } from './core/
 import { createLedgerModule, type LedgerModule } from './ledger/module.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import { buildServer, type App, type AppPlugin } from './platform/http/server.js';
+import { PolicyEngine } from './policy/index.js';
 import type { Platform } from './platform/platform.js';
 import { VERSION } from './version.js';
 
@@ -30,6 +31,7 @@ export interface RunningRole {
   readonly app: App;
   readonly auth: AuthModule;
   readonly ledger: LedgerModule;
+  readonly policy: PolicyEngine;
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
@@ -52,9 +54,12 @@ function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule): App
 export async function buildRole(platform: Platform, role: RoleName): Promise<RunningRole> {
   const auth = createAuthModule(platform);
   const ledger = await createLedgerModule(platform);
+  // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
+  const policy = await PolicyEngine.load();
+  platform.health.register(policy.healthCheck());
   const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, plugins: pluginsFor(role, auth, ledger) });
   platform.onClose(() => app.close());
-  return { app, auth, ledger };
+  return { app, auth, ledger, policy };
 }
 
 export { ensureBootstrapAdmin };

@@ -15,7 +15,8 @@ describe('health probes', () => {
     assert.equal((await t.app.inject({ url: '/health/live' })).statusCode, 200);
     const ready = await t.app.inject({ url: '/health/ready' });
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(Object.keys(ready.json().checks).sort(), ['bus', 'db']);
+    assert.deepEqual(Object.keys(ready.json().checks).sort(), ['bus', 'db', 'policy']);
+    assert.match(ready.json().checks.policy.version, /^pol_/);
     assert.equal((await t.app.inject({ url: '/health/detailed' })).statusCode, 401);
     const detailed = await t.app.inject({ url: '/health/detailed', headers: { 'x-api-key': t.adminKey } });
     assert.equal(detailed.statusCode, 200);
@@ -37,7 +38,7 @@ describe('health probes', () => {
         ready = await t.app.inject({ url: '/health/ready' });
       }
       assert.equal(ready.statusCode, 200, ready.body);
-      assert.deepEqual(Object.keys(ready.json().checks).sort(), ['db', 'nats', 'redis']);
+      assert.deepEqual(Object.keys(ready.json().checks).sort(), ['db', 'nats', 'policy', 'redis']);
 
       await redis.stop();
       const redisDown = await t.app.inject({ url: '/health/ready' });
