@@ -40,9 +40,11 @@ export class DbMerkleNodeStore implements WritableMerkleNodeStore {
 
   async putNodes(nodes: readonly MerkleNode[]): Promise<void> {
     if (nodes.length === 0) return;
-    await this.tx
-      .insertInto('ledger_nodes')
-      .values(nodes.map((n) => ({ tenant_id: this.tenantId, log: this.log, level: n.level, idx: n.index, hash: n.hash })))
-      .execute();
+    // Three array parameters instead of five per row: binding thousands of parameters dominates
+    // the cost of a batch append otherwise.
+    await sql`
+      INSERT INTO ledger_nodes (tenant_id, log, level, idx, hash)
+      SELECT ${this.tenantId}, ${this.log}, q.level, q.idx, decode(q.hash, 'hex')
+      FROM unnest(${nodes.map((n) => n.level)}::smallint[], ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => n.hash.toString('hex'))}::text[]) AS q(level, idx, hash)`.execute(this.tx);
   }
 }

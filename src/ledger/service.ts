@@ -73,10 +73,13 @@ export class LedgerService {
       const result = frontier.append(leafHash);
       frontier = result.frontier;
       nodes.push(...result.nodes);
-      rows.push({ tenant_id: tenantId, log, idx: result.index, record_json: json });
+      rows.push({ idx: result.index, record_json: json });
       entries.push({ index: result.index, leafHash });
     }
-    await tx.insertInto('ledger_entries').values(rows).execute();
+    await sql`
+      INSERT INTO ledger_entries (tenant_id, log, idx, record_json)
+      SELECT ${tenantId}, ${log}, q.idx, q.record_json
+      FROM unnest(${rows.map((r) => r.idx)}::bigint[], ${rows.map((r) => r.record_json)}::text[]) AS q(idx, record_json)`.execute(tx);
     await store.putNodes(nodes);
     await tx.updateTable('ledger_heads').set({ size: frontier.size, updated_at: sql`now()` }).where('tenant_id', '=', tenantId).where('log', '=', log).execute();
     // Adopted optimistically: if the transaction rolls back, the next append sees the old size and reloads.

@@ -62,6 +62,11 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
     });
     closers.push(() => db.close());
     health.register({ name: 'db', check: async () => ({ kind: db.kind, ping_ms: await db.ping() }) });
+    if (db.kind === 'embedded') {
+      const maintenance = setInterval(() => void db.analyze().catch((err: unknown) => log.warn({ err }, 'embedded database ANALYZE failed')), 10 * 60_000);
+      maintenance.unref();
+      closers.push(() => clearInterval(maintenance));
+    }
 
     let redis: Redis | undefined;
     if (config.redis.url) {

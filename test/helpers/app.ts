@@ -47,7 +47,8 @@ export interface TestAppOptions {
 /** A whole platform on a throwaway database (PGlite in memory or a fresh Postgres database). */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dbKind = options.db ?? 'embedded';
-  const pgdb = dbKind === 'postgres' ? await createThrowawayDatabase() : undefined;
+  // An FG_DB_URL in env reuses that database (several platforms on one database); otherwise a fresh one.
+  const pgdb = dbKind === 'postgres' && !options.env?.FG_DB_URL ? await createThrowawayDatabase() : undefined;
   const logs = options.captureLogs ? new LogCapture() : undefined;
   const config = testConfig({ ...(options.captureLogs ? { FG_LOG_LEVEL: 'info' } : {}), ...(pgdb ? { FG_DB_URL: pgdb.url } : {}), ...options.env });
   let platform: Platform | undefined;

@@ -203,3 +203,45 @@ describe('frostgate verify against tampering (Postgres, rows changed directly in
     assert.match(badCp.stdout, /checkpoint:/);
   });
 });
+
+describe('ledger signing key rotation', () => {
+  it('checkpoints signed by a retired key stay verifiable: the API lists both keys, verify trusts the old one when told', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fg-rot-'));
+    const { createThrowawayDatabase } = await import('../helpers/postgres.js');
+    const throwaway = await createThrowawayDatabase();
+    try {
+      const keyA = path.join(dir, 'a.pem');
+      const keyB = path.join(dir, 'b.pem');
+      await writeFile(keyA, exportPrivateKeyPem(generateEd25519KeyPair().privateKey));
+      await writeFile(keyB, exportPrivateKeyPem(generateEd25519KeyPair().privateKey));
+      const first = await startTestApp({ db: 'postgres', env: { FG_DB_URL: throwaway.url, FG_LEDGER_KEY_PATH: keyA } });
+      await appendRecords(first, first.tenantId, [{ n: 1 }, { n: 2 }]);
+      const oldVkey = first.ledger.ledger.signingKey.vkey;
+      await first.ledger.ledger.checkpoint(first.tenantId, 'decisions', { fresh: true });
+      await first.platform.close();
+
+      const second = await startTestApp({ db: 'postgres', env: { FG_DB_URL: throwaway.url, FG_LEDGER_KEY_PATH: keyB } });
+      try {
+        await appendRecords(second, second.tenantId, [{ n: 3 }]);
+        // The bootstrap key was shown to the first start only: make one for this reader.
+        const reader = await second.auth.store.createKey({ tenantId: second.tenantId, scopes: ['decisions:read'] });
+        const cp = (await second.app.inject({ url: '/ledger/checkpoint?fresh=true', headers: { 'x-api-key': reader.key } })).json();
+        assert.equal(cp.tree_size, 3);
+        assert.deepEqual(cp.verifier_keys, [oldVkey, second.ledger.ledger.signingKey.vkey]);
+        const env = { FG_ENV: 'test', FG_DB_URL: throwaway.url, FG_LEDGER_KEY_PATH: keyB };
+        const untrusted = await runCli(['verify', '--tenant', second.tenantId, '--json'], env);
+        assert.equal(untrusted.code, 1, 'an old checkpoint by a key nobody vouched for is not trusted');
+        assert.match(untrusted.stdout, /checkpoint at size 2/);
+        await writeFile(path.join(dir, 'trusted'), `${oldVkey}\n`);
+        const trusted = await runCli(['verify', '--tenant', second.tenantId, '--trusted-keys', path.join(dir, 'trusted'), '--json'], env);
+        assert.equal(trusted.code, 0, trusted.stdout);
+        assert.equal(JSON.parse(trusted.stdout).checkpointsChecked, 2);
+      } finally {
+        await second.platform.close();
+      }
+    } finally {
+      await throwaway.drop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

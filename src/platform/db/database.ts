@@ -46,6 +46,11 @@ export interface Database {
   migrate(onApplied?: (name: string) => void): Promise<MigrationResult>;
   /** Migrations present as files but not applied to this database. */
   pendingMigrations(): Promise<string[]>;
+  /**
+   * Refreshes planner statistics where nothing else does: PGlite has no autovacuum, and without
+   * statistics the planner scans instead of using indexes. A no-op on a Postgres server.
+   */
+  analyze(): Promise<void>;
   /** Round-trip latency in milliseconds; throws DatabaseUnavailableError. */
   ping(timeoutMs?: number): Promise<number>;
   close(): Promise<void>;
@@ -78,6 +83,7 @@ abstract class BaseDatabase implements Database {
   abstract readonly location: string;
   abstract readonly db: Kysely<DB>;
   abstract migrate(onApplied?: (name: string) => void): Promise<MigrationResult>;
+  abstract analyze(): Promise<void>;
   abstract close(): Promise<void>;
 
   async withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -151,6 +157,8 @@ class PostgresDatabase extends BaseDatabase {
     }
   }
 
+  async analyze(): Promise<void> {}
+
   async close(): Promise<void> {
     await this.db.destroy();
   }
@@ -178,6 +186,18 @@ class EmbeddedDatabase extends BaseDatabase {
     } finally {
       await this.enterAppRole();
     }
+  }
+
+  async analyze(): Promise<void> {
+    // Holds the session for the duration: the app role may not ANALYZE tables it does not own.
+    await this.db.connection().execute(async (conn) => {
+      await sql`RESET ROLE`.execute(conn);
+      try {
+        await sql`ANALYZE`.execute(conn);
+      } finally {
+        await sql.raw(`SET ROLE ${this.appRole}`).execute(conn);
+      }
+    });
   }
 
   async enterAppRole(): Promise<void> {
