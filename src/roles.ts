@@ -3,6 +3,7 @@ import { createLedgerModule, type LedgerModule } from './ledger/module.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import { buildServer, type App, type AppPlugin } from './platform/http/server.js';
 import { PolicyEngine } from './policy/index.js';
+import { createRateLimiter, type RateLimiter } from './core/ratelimit/index.js';
 import type { Platform } from './platform/platform.js';
 import { VERSION } from './version.js';
 
@@ -32,6 +33,7 @@ export interface RunningRole {
   readonly auth: AuthModule;
   readonly ledger: LedgerModule;
   readonly policy: PolicyEngine;
+  readonly limiter: RateLimiter;
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
@@ -57,9 +59,10 @@ export async function buildRole(platform: Platform, role: RoleName): Promise<Run
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
   platform.health.register(policy.healthCheck());
-  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, plugins: pluginsFor(role, auth, ledger) });
+  const limiter = createRateLimiter(platform, ledger.audit);
+  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger) });
   platform.onClose(() => app.close());
-  return { app, auth, ledger, policy };
+  return { app, auth, ledger, policy, limiter };
 }
 
 export { ensureBootstrapAdmin };

@@ -29,6 +29,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    rateLimit: new Counter({
+      name: 'rate_limit_total',
+      help: 'Rate-limit outcomes: allowed, limited, bypass, unavailable (fail closed), fail_open',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     tenantMismatch: new Counter({ name: 'tenant_mismatch_total', help: 'Requests naming a tenant other than their key\'s', registers: [registry] }),
   };
 }

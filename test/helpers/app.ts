@@ -5,6 +5,7 @@ import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { buildRole, ensureBootstrapAdmin, type RoleName } from '../../src/roles.js';
 import type { AuthModule } from '../../src/core/auth/index.js';
 import type { LedgerModule } from '../../src/ledger/module.js';
+import type { RateLimiter } from '../../src/core/ratelimit/index.js';
 import { createThrowawayDatabase } from './postgres.js';
 
 export type DbKind = 'embedded' | 'postgres';
@@ -30,6 +31,7 @@ export interface TestApp {
   readonly platform: Platform;
   readonly auth: AuthModule;
   readonly ledger: LedgerModule;
+  readonly limiter: RateLimiter;
   /** Admin key of the bootstrap tenant, generated for this run. */
   readonly adminKey: string;
   readonly tenantId: string;
@@ -54,7 +56,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   let platform: Platform | undefined;
   try {
     platform = await createPlatform(config, { embeddedDir: 'memory', ...(logs ? { logDestination: logs } : {}) });
-    const { app, auth, ledger } = await buildRole(platform, options.role ?? 'all');
+    const { app, auth, ledger, limiter } = await buildRole(platform, options.role ?? 'all');
     const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
     const p = platform;
     return {
@@ -62,6 +64,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       platform: p,
       auth,
       ledger,
+      limiter,
       adminKey: boot.key!,
       tenantId: boot.tenantId,
       logs,

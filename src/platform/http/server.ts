@@ -30,6 +30,8 @@ export interface AppPlugin {
 export interface ServerOptions {
   /** The auth gate, run before every handler. */
   readonly gate?: preHandlerAsyncHookHandler;
+  /** Rate limits, run after the gate (they are keyed by the authenticated key and tenant). */
+  readonly limiter?: preHandlerAsyncHookHandler;
   readonly plugins: readonly AppPlugin[];
   readonly role: string;
   readonly version: string;
@@ -170,6 +172,7 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
   });
 
   if (options.gate) app.addHook('preHandler', options.gate);
+  if (options.limiter) app.addHook('preHandler', options.limiter);
 
   await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
   app.get('/openapi.json', { config: { scopes: [] }, schema: { hide: true } }, async () => app.swagger());

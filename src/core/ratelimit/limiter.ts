@@ -1,0 +1,171 @@
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Config } from '../../config/config.js';
+import type { Redis } from '../../platform/cache/redis.js';
+import { AppError } from '../../platform/http/problem.js';
+import type { Logger } from '../../platform/log.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { RateLimitPolicy } from './policy.js';
+import '../auth/principal.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Rate-limit class of the route; default: write for POST/PUT/PATCH/DELETE, read otherwise. */
+    rateLimitClass?: string;
+  }
+}
+
+export interface BypassAudit {
+  /** Records one use of the bypass scope; called at most once per key per minute. */
+  recordBypass(tenantId: string, keyId: string, route: string, minute: string): Promise<void>;
+}
+
+export interface RateLimitDeps {
+  readonly config: Pick<Config, 'rateLimit'>;
+  readonly redis: Redis | undefined;
+  readonly metrics: Pick<Metrics, 'failOpenTriggered'> & { readonly rateLimit: { inc(labels: { result: string }): void } };
+  readonly security: Logger;
+  readonly audit?: BypassAudit;
+  readonly keyPrefix?: string;
+}
+
+interface ClassLimiters {
+  readonly perKey: RateLimiterAbstract;
+  readonly perTenant: RateLimiterAbstract;
+}
+
+/** The store could not answer: the caller fails closed (503) unless fail-open is acknowledged. */
+export class RateLimitStoreError extends Error {
+  readonly code = 'rate_limit_store_unavailable';
+}
+
+export class RateLimiter {
+  private classes = new Map<string, ClassLimiters>();
+  private invalidKeys!: RateLimiterAbstract;
+  private policy!: RateLimitPolicy;
+  private readonly bypassSeen = new Set<string>();
+  private readonly failOpen: boolean;
+
+  constructor(private readonly deps: RateLimitDeps, policy: RateLimitPolicy) {
+    this.failOpen = deps.config.rateLimit.failOpen && deps.config.rateLimit.failOpenAcknowledged;
+    if (deps.config.rateLimit.backend === 'redis' && !deps.redis) throw new Error('FG_RL_BACKEND=redis needs FG_REDIS_URL');
+    this.apply(policy);
+  }
+
+  get version(): string {
+    return this.policy.version;
+  }
+
+  /** Switches to a new policy (governance deploy); counters start fresh under the new version's prefix. */
+  apply(policy: RateLimitPolicy): void {
+    const make = (name: string, points: number, duration: number, blockDuration = 0): RateLimiterAbstract => {
+      const keyPrefix = `${this.deps.keyPrefix ?? 'fg:rl'}:${policy.version}:${name}`;
+      if (this.deps.config.rateLimit.backend === 'redis') {
+        return new RateLimiterRedis({ storeClient: this.deps.redis, keyPrefix, points, duration, blockDuration, rejectIfRedisNotReady: true });
+      }
+      return new RateLimiterMemory({ keyPrefix, points, duration, blockDuration });
+    };
+    const classes = new Map<string, ClassLimiters>();
+    for (const [name, c] of Object.entries(policy.classes)) {
+      classes.set(name, { perKey: make(`${name}:key`, c.per_key.points, c.per_key.duration_s), perTenant: make(`${name}:tenant`, c.per_tenant.points, c.per_tenant.duration_s) });
+    }
+    this.invalidKeys = make('invalid-keys', policy.invalid_keys.points, policy.invalid_keys.duration_s, policy.invalid_keys.block_s);
+    this.classes = classes;
+    this.policy = policy;
+  }
+
+  private classOf(request: FastifyRequest): ClassLimiters {
+    const configured = request.routeOptions.config.rateLimitClass;
+    const name = configured ?? (['POST', 'PUT', 'PATCH', 'DELETE'].includes(request.method) ? 'write' : 'read');
+    return this.classes.get(name) ?? this.classes.get('write')!;
+  }
+
+  /** Consumes a point; throws AppError 429/503 as the policy and store say. */
+  private async consume(limiter: RateLimiterAbstract, key: string, request: FastifyRequest, reply: FastifyReply, what: string): Promise<void> {
+    let res: RateLimiterRes;
+    try {
+      res = await limiter.consume(key, 1);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) {
+        const retry = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+        this.deps.metrics.rateLimit.inc({ result: 'limited' });
+        throw new AppError('rate_limited', `rate limit of ${limiter.points} requests per ${limiter.duration} s ${what} reached; retry in ${retry} s`, { limit: limiter.points, window_s: limiter.duration }, {
+          'retry-after': String(retry),
+          'ratelimit-limit': String(limiter.points),
+          'ratelimit-remaining': '0',
+          'ratelimit-reset': String(retry),
+        });
+      }
+      throw new RateLimitStoreError((err as Error).message ?? 'rate-limit store error', { cause: err });
+    }
+    reply.header('ratelimit-limit', String(limiter.points));
+    reply.header('ratelimit-remaining', String(res.remainingPoints));
+    reply.header('ratelimit-reset', String(Math.ceil(res.msBeforeNext / 1000)));
+  }
+
+  private storeFailure(err: RateLimitStoreError, request: FastifyRequest): void {
+    if (this.failOpen) {
+      this.deps.metrics.failOpenTriggered.inc({ component: 'ratelimit' });
+      this.deps.metrics.rateLimit.inc({ result: 'fail_open' });
+      this.deps.security.fatal({ type: 'fail_open', component: 'ratelimit', route: `${request.method} ${request.routeOptions.url ?? ''}`, error: err.message }, 'CRITICAL: rate-limit store unavailable, letting the request through (FG_RL_FAIL_OPEN acknowledged)');
+      return;
+    }
+    this.deps.metrics.rateLimit.inc({ result: 'unavailable' });
+    this.deps.security.error({ type: 'rate_limit', reason: 'store_unavailable', error: err.message }, 'rate-limit store unavailable, refusing (fail closed)');
+    throw new AppError('unavailable', 'rate limiting is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
+  }
+
+  /** preHandler after the auth gate: per key and per tenant, by route class. */
+  readonly hook: preHandlerAsyncHookHandler = async (request, reply) => {
+    const principal = request.principal;
+    if (!principal) return; // public and token routes
+    const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+    // Only an explicit grant bypasses: admin keys are limited like any other.
+    if (principal.scopes.includes('ratelimit:bypass')) {
+      this.deps.metrics.rateLimit.inc({ result: 'bypass' });
+      await this.auditBypass(principal.tenantId, principal.keyId ?? principal.subject, route);
+      return;
+    }
+    const limiters = this.classOf(request);
+    try {
+      await this.consume(limiters.perKey, principal.keyId ?? principal.subject, request, reply, 'for this key');
+      if (principal.tenantId) await this.consume(limiters.perTenant, principal.tenantId, request, reply, 'for this tenant');
+      this.deps.metrics.rateLimit.inc({ result: 'allowed' });
+    } catch (err) {
+      if (err instanceof RateLimitStoreError) return this.storeFailure(err, request);
+      throw err;
+    }
+  };
+
+  /**
+   * Brute-force guard for the key check: an invalid key from a source costs a point; a source out
+   * of points is refused before its key is even looked up. Valid keys never spend points.
+   */
+  async invalidKeyBlocked(source: string): Promise<boolean> {
+    try {
+      const res = await this.invalidKeys.get(source);
+      return res !== null && res.remainingPoints <= 0;
+    } catch {
+      return false; // the per-key limits still fail closed for authenticated traffic
+    }
+  }
+
+  async recordInvalidKey(source: string): Promise<void> {
+    await this.invalidKeys.consume(source, 1).catch(() => undefined);
+  }
+
+  private async auditBypass(tenantId: string | undefined, keyId: string, route: string): Promise<void> {
+    const minute = new Date().toISOString().slice(0, 16);
+    const seen = `${keyId}@${minute}`;
+    if (this.bypassSeen.has(seen) || !tenantId || !this.deps.audit) return;
+    try {
+      await this.deps.audit.recordBypass(tenantId, keyId, route, minute);
+    } catch (err) {
+      // An unaudited bypass is not allowed: refuse rather than let it through unrecorded.
+      this.deps.security.error({ type: 'rate_limit', reason: 'bypass_audit_failed', key_id: keyId, error: (err as Error).message }, 'could not audit a rate-limit bypass, refusing');
+      throw new AppError('unavailable', 'the audit trail is unavailable, so the rate-limit bypass cannot be used; retry shortly', {}, { 'retry-after': '2' });
+    }
+    this.bypassSeen.add(seen);
+    if (this.bypassSeen.size > 10_000) this.bypassSeen.clear();
+  }
+}

@@ -1,0 +1,47 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * The rate-limit policy is data (governance will version and deploy it): per route class, a
+ * budget per key and per tenant over a window. Routes name their class in their config.
+ */
+const Budget = Type.Object({ points: Type.Integer({ minimum: 1 }), duration_s: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
+
+export const RateLimitPolicySchema = Type.Object(
+  {
+    version: Type.String({ minLength: 1 }),
+    classes: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]*$' }), Type.Object({ per_key: Budget, per_tenant: Budget }, { additionalProperties: false })),
+    /** Invalid keys from one source address: slowed, then refused, without touching valid keys. */
+    invalid_keys: Type.Object({ points: Type.Integer({ minimum: 1 }), duration_s: Type.Integer({ minimum: 1 }), block_s: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+
+export type RateLimitPolicy = Static<typeof RateLimitPolicySchema>;
+export type RouteClass = string;
+
+export const DEFAULT_RATE_LIMIT_POLICY: RateLimitPolicy = {
+  version: 'default-1',
+  classes: {
+    // Sensors post events in bursts; tenants aggregate many sensors.
+    write: { per_key: { points: 2_000, duration_s: 1 }, per_tenant: { points: 10_000, duration_s: 1 } },
+    read: { per_key: { points: 1_000, duration_s: 1 }, per_tenant: { points: 5_000, duration_s: 1 } },
+    admin: { per_key: { points: 60, duration_s: 60 }, per_tenant: { points: 300, duration_s: 60 } },
+  },
+  invalid_keys: { points: 20, duration_s: 60, block_s: 300 },
+};
+
+export class InvalidRateLimitPolicyError extends Error {
+  readonly code = 'invalid_rate_limit_policy';
+  constructor(readonly issues: string[]) {
+    super(`invalid rate-limit policy: ${issues.join('; ')}`);
+  }
+}
+
+export function parseRateLimitPolicy(input: unknown): RateLimitPolicy {
+  const issues = [...Value.Errors(RateLimitPolicySchema, input)].map((e) => `${e.path || '/'}: ${e.message}`);
+  if (issues.length > 0) throw new InvalidRateLimitPolicyError(issues);
+  const policy = input as RateLimitPolicy;
+  if (!policy.classes.read || !policy.classes.write) throw new InvalidRateLimitPolicyError(['/classes: the read and write classes are required']);
+  return policy;
+}

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import type { RateLimitPolicy } from '../../../src/core/ratelimit/index.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { startThrowawayRedis } from '../../helpers/servers.js';
+
+/** A tight policy so tests reach the limits in a few requests; a unique version isolates Redis keys. */
+function tightPolicy(perKey = 3, perTenant = 100): RateLimitPolicy {
+  return {
+    version: `test-${randomBytes(4).toString('hex')}`,
+    classes: {
+      read: { per_key: { points: perKey, duration_s: 60 }, per_tenant: { points: perTenant, duration_s: 60 } },
+      write: { per_key: { points: perKey, duration_s: 60 }, per_tenant: { points: perTenant, duration_s: 60 } },
+    },
+    invalid_keys: { points: 5, duration_s: 60, block_s: 60 },
+  };
+}
+
+async function metric(t: TestApp, name: string): Promise<string> {
+  return (await t.platform.metrics.registry.getSingleMetricAsString(name)).toString();
+}
+
+describe('rate limits', () => {
+  const apps: TestApp[] = [];
+  after(async () => {
+    for (const a of apps) await a.close();
+  });
+
+  for (const backend of ['memory', 'redis'] as const) {
+    it(`answers 429 problem+json with Retry-After and RateLimit-* headers (${backend})`, async () => {
+      const t = await startTestApp({ env: backend === 'redis' ? { FG_REDIS_URL: 'redis://127.0.0.1:6379' } : {} });
+      apps.push(t);
+      t.limiter.apply(tightPolicy(3));
+      const h = { 'x-api-key': t.adminKey };
+      const first = await t.app.inject({ url: '/keys', headers: h });
+      assert.equal(first.statusCode, 200);
+      assert.equal(first.headers['ratelimit-limit'], '100'); // the tenant budget is consumed last
+      for (let i = 0; i < 2; i++) assert.equal((await t.app.inject({ url: '/keys', headers: h })).statusCode, 200);
+      const limited = await t.app.inject({ url: '/keys', headers: h });
+      assert.equal(limited.statusCode, 429);
+      assert.match(String(limited.headers['content-type']), /problem\+json/);
+      assert.equal(limited.json().code, 'rate_limited');
+      assert.match(limited.json().detail, /3 requests per 60 s for this key/);
+      assert.ok(Number(limited.headers['retry-after']) >= 1);
+      assert.equal(limited.headers['ratelimit-limit'], '3');
+      assert.equal(limited.headers['ratelimit-remaining'], '0');
+      assert.ok(Number(limited.headers['ratelimit-reset']) >= 1);
+      // Another key of the same tenant has its own budget.
+      const other = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['keys:admin'] });
+      assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': other.key } })).statusCode, 200);
+      assert.match(await metric(t, 'rate_limit_total'), /result="limited"\} 1/);
+      // Public probes are never limited.
+      for (let i = 0; i < 5; i++) assert.equal((await t.app.inject({ url: '/health/live' })).statusCode, 200);
+    });
+  }
+
+  it('limits per tenant across keys', async () => {
+    const t = await startTestApp();
+    apps.push(t);
+    t.limiter.apply(tightPolicy(100, 4));
+    const keys = await Promise.all([1, 2].map(() => t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['keys:admin'] })));
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await t.app.inject({ url: '/keys', headers: { 'x-api-key': keys[i % 2]!.key } })).statusCode);
+    assert.deepEqual(codes, [200, 200, 200, 200, 429, 429]);
+  });
+
+  it('fails closed when Redis is down: 503, and FG_RL_FAIL_OPEN alone changes nothing', async () => {
+    const redis = await startThrowawayRedis('rl-test-password-0123456789');
+    try {
+      const t = await startTestApp({ env: { FG_REDIS_URL: redis.url, FG_RL_FAIL_OPEN: 'true' } });
+      apps.push(t);
+      t.limiter.apply(tightPolicy(1000));
+      let ok = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+      for (let i = 0; i < 100 && ok.statusCode !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 50)); // ioredis connects in the background
+        ok = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+      }
+      assert.equal(ok.statusCode, 200);
+      await redis.stop();
+      const down = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+      assert.equal(down.statusCode, 503);
+      assert.equal(down.json().code, 'unavailable');
+      assert.match(await metric(t, 'rate_limit_total'), /result="unavailable"\} 1/);
+      // Recovery without restart.
+      await redis.start();
+      let back = down;
+      for (let i = 0; i < 100 && back.statusCode !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        back = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+      }
+      assert.equal(back.statusCode, 200);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('acknowledged fail-open lets requests through, logs CRITICAL and counts fail_open_triggered_total', async () => {
+    const redis = await startThrowawayRedis('rl-test-password-0123456789');
+    try {
+      const t = await startTestApp({ env: { FG_REDIS_URL: redis.url, FG_RL_FAIL_OPEN: 'true', FG_RL_FAIL_OPEN_ACKNOWLEDGED: 'true' }, captureLogs: true });
+      apps.push(t);
+      await redis.stop();
+      const res = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+      assert.equal(res.statusCode, 200);
+      assert.match(await metric(t, 'fail_open_triggered_total'), /component="ratelimit"\} 1/);
+      const critical = t.logs!.lines.find((l) => l.level === 'fatal' && l.component === 'ratelimit');
+      assert.ok(critical, 'a CRITICAL line was logged');
+      assert.match(String(critical.msg), /CRITICAL/);
+      assert.equal(critical.logger, 'frostgate.security');
+      assert.ok(critical.request_id);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('a bypass key is not limited, and its use is in the audit ledger once per minute', async () => {
+    const t = await startTestApp();
+    apps.push(t);
+    t.limiter.apply(tightPolicy(2));
+    const bypass = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['keys:admin', 'ratelimit:bypass'] });
+    for (let i = 0; i < 6; i++) assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': bypass.key } })).statusCode, 200);
+    const entries = await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100);
+    const uses = entries.filter((e) => (e.record as { action?: string }).action === 'ratelimit.bypass');
+    assert.equal(uses.length, 1, 'aggregated per key per minute');
+    assert.equal((uses[0]!.record as { actor: string }).actor, bypass.id);
+    assert.match(await metric(t, 'rate_limit_total'), /result="bypass"\} 6/);
+  });
+});
