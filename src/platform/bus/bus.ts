@@ -41,7 +41,7 @@ export class InProcessBus implements Bus {
 
 export class NatsBus implements Bus {
   readonly kind = 'nats' as const;
-  private constructor(readonly nc: NatsConnection) {}
+  constructor(readonly nc: NatsConnection) {}
 
   static async connect(url: string): Promise<NatsBus> {
     const nc = await connect({ servers: url, name: 'frostgate', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 3000 });

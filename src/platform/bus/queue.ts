@@ -1,0 +1,132 @@
+import { sql } from 'kysely';
+import { AckPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import type { Database, Tx } from '../db/database.js';
+
+/** A durable work queue: JetStream in production, the database embedded; same contract. */
+export interface QueueDelivery {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly subject: string;
+  readonly payload: unknown;
+  /** 1 on first delivery; higher after a crash or nak. Consumers must be idempotent. */
+  readonly attempts: number;
+}
+
+export interface DurableQueue {
+  readonly kind: 'database' | 'jetstream';
+  /**
+   * Stores messages durably before resolving (DB commit or JetStream ack). With `tx`, the database
+   * queue writes inside the caller's transaction, so messages commit with the caller's rows.
+   */
+  enqueue(tenantId: string, subject: string, payloads: readonly unknown[], tx?: Tx): Promise<void>;
+  /** Up to `max` messages, leased for `leaseS` seconds: ack them, or they come back. */
+  pull(max: number, leaseS?: number): Promise<QueueDelivery[]>;
+  /**
+   * Acknowledges processed messages. The database queue acks inside `tx` when given, making the
+   * work and its acknowledgment one transaction (exactly once); JetStream acks after commit.
+   */
+  ack(deliveries: readonly QueueDelivery[], tx?: Tx): Promise<void>;
+  nak(deliveries: readonly QueueDelivery[], delayS: number): Promise<void>;
+  depth(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The embedded queue: a table, claimed with SKIP LOCKED leases through definer functions. */
+export class DatabaseQueue implements DurableQueue {
+  readonly kind = 'database' as const;
+  constructor(private readonly db: Database, private readonly stream: string) {}
+
+  async enqueue(tenantId: string, subject: string, payloads: readonly unknown[], tx?: Tx): Promise<void> {
+    if (payloads.length === 0) return;
+    const insert = (t: Tx) =>
+      sql`INSERT INTO queue_messages (stream, tenant_id, subject, payload)
+          SELECT ${this.stream}, ${tenantId}, ${subject}, p FROM unnest(${payloads.map((p) => JSON.stringify(p))}::jsonb[]) AS p`.execute(t);
+    if (tx) await insert(tx);
+    else await this.db.withTenant(tenantId, insert);
+  }
+
+  async pull(max: number, leaseS = 30): Promise<QueueDelivery[]> {
+    const rows = await sql<{ id: number | string; tenant_id: string; subject: string; payload: unknown; attempts: number }>`
+      SELECT * FROM fg_queue_claim(${this.stream}, ${max}, ${leaseS})`.execute(this.db.db);
+    return rows.rows
+      .map((r) => ({ id: String(r.id), tenantId: r.tenant_id, subject: r.subject, payload: r.payload, attempts: r.attempts }))
+      .sort((a, b) => Number(a.id) - Number(b.id));
+  }
+
+  async ack(deliveries: readonly QueueDelivery[], tx?: Tx): Promise<void> {
+    if (deliveries.length === 0) return;
+    await sql`SELECT fg_queue_ack(${deliveries.map((d) => d.id)}::bigint[])`.execute(tx ?? this.db.db);
+  }
+
+  async nak(deliveries: readonly QueueDelivery[], delayS: number): Promise<void> {
+    if (deliveries.length === 0) return;
+    await sql`SELECT fg_queue_nak(${deliveries.map((d) => d.id)}::bigint[], ${delayS})`.execute(this.db.db);
+  }
+
+  async depth(): Promise<number> {
+    const r = await sql<{ n: number | string }>`SELECT fg_queue_depth(${this.stream}) AS n`.execute(this.db.db);
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface JetStreamDelivery extends QueueDelivery {
+  readonly msg: JsMsg;
+}
+
+/**
+ * JetStream work queue: stream `<STREAM>` on subjects `<stream>.<tenant>.<subject>`, a durable
+ * pull consumer with explicit acks. A publish resolves only after the server's PubAck.
+ */
+export class JetStreamQueue implements DurableQueue {
+  readonly kind = 'jetstream' as const;
+  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, private readonly stream: string, private readonly durable: string) {}
+
+  static async open(nc: NatsConnection, stream: string, durable = 'frostgate-consumer'): Promise<JetStreamQueue> {
+    const jsm = await nc.jetstreamManager();
+    const prefix = stream.toLowerCase();
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`], storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_bytes: 1024 * 1024 * 1024 });
+    }
+    try {
+      await jsm.consumers.info(stream, durable);
+    } catch {
+      await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000, max_deliver: -1 });
+    }
+    return new JetStreamQueue(nc, nc.jetstream(), jsm, stream, durable);
+  }
+
+  async enqueue(tenantId: string, subject: string, payloads: readonly unknown[]): Promise<void> {
+    const full = `${this.stream.toLowerCase()}.${tenantId}.${subject}`;
+    await Promise.all(payloads.map((p) => this.js.publish(full, Buffer.from(JSON.stringify(p)))));
+  }
+
+  async pull(max: number): Promise<QueueDelivery[]> {
+    const consumer = await this.js.consumers.get(this.stream, this.durable);
+    const batch = await consumer.fetch({ max_messages: max, expires: 1000 });
+    const out: JetStreamDelivery[] = [];
+    for await (const msg of batch) {
+      const [, tenantId = '', ...rest] = msg.subject.split('.');
+      out.push({ id: String(msg.seq), tenantId, subject: rest.join('.'), payload: JSON.parse(Buffer.from(msg.data).toString('utf8')) as unknown, attempts: msg.info.redeliveryCount, msg });
+    }
+    return out;
+  }
+
+  async ack(deliveries: readonly QueueDelivery[]): Promise<void> {
+    await Promise.all(deliveries.map((d) => (d as JetStreamDelivery).msg.ackAck()));
+  }
+
+  async nak(deliveries: readonly QueueDelivery[], delayS: number): Promise<void> {
+    for (const d of deliveries) (d as JetStreamDelivery).msg.nak(delayS * 1000);
+  }
+
+  async depth(): Promise<number> {
+    const info = await this.jsm.consumers.info(this.stream, this.durable);
+    return info.num_pending + info.num_ack_pending;
+  }
+
+  async close(): Promise<void> {}
+}
