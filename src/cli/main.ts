@@ -4,13 +4,15 @@ import { VERSION } from '../version.js';
 import { parse, type Command } from './command.js';
 import { configCommand } from './commands/config.js';
 import { keysCommand } from './commands/keys.js';
+import { labCommand } from './commands/lab.js';
 import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
+import { templateCommand } from './commands/template.js';
 import { tenantsCommand } from './commands/tenants.js';
 import { verifyCommand } from './commands/verify.js';
 import { CliError, UsageError, printErr, printLine } from './output.js';
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand, verifyCommand];
+export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand, verifyCommand, templateCommand, labCommand];
 
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

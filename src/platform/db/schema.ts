@@ -81,6 +81,24 @@ export interface LedgerSigningKeysTable {
   retired_at: Timestamp | null;
 }
 
+export type ScenarioStateName = 'pending' | 'provisioning' | 'running' | 'grading' | 'scored' | 'destroyed' | 'failed' | 'expired';
+
+export interface ScenariosTable {
+  scenario_id: string;
+  tenant_id: string;
+  template_id: string;
+  template_version: string;
+  track: string;
+  subject: string;
+  state: ColumnType<ScenarioStateName, ScenarioStateName | undefined, ScenarioStateName>;
+  expires_at: Timestamp;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+  error: string | null;
+  devices: ColumnType<unknown, string | undefined, string>;
+  runtime_ref: string | null;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
@@ -92,4 +110,5 @@ export interface DB {
   ledger_nodes: LedgerNodesTable;
   ledger_checkpoints: LedgerCheckpointsTable;
   ledger_signing_keys: LedgerSigningKeysTable;
+  scenarios: ScenariosTable;
 }

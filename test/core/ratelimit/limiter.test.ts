@@ -31,6 +31,10 @@ describe('rate limits', () => {
     it(`answers 429 problem+json with Retry-After and RateLimit-* headers (${backend})`, async () => {
       const t = await startTestApp({ env: backend === 'redis' ? { FG_REDIS_URL: 'redis://127.0.0.1:6379' } : {} });
       apps.push(t);
+      if (t.platform.redis && t.platform.redis.status !== 'ready') {
+        // ioredis connects in the background; until then limited routes fail closed (503).
+        await new Promise<void>((resolve) => t.platform.redis!.once('ready', () => resolve()));
+      }
       t.limiter.apply(tightPolicy(3));
       const h = { 'x-api-key': t.adminKey };
       const first = await t.app.inject({ url: '/keys', headers: h });

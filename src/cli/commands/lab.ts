@@ -1,0 +1,154 @@
+import path from 'node:path';
+import { loadConfig } from '../../config/config.js';
+import { KeyStore } from '../../core/auth/store.js';
+import { Orchestrator, ScenarioStore, type Scenario } from '../../forge/orchestrator/index.js';
+import { NetnsLabRuntime } from '../../forge/runtime/index.js';
+import { loadTemplate, TemplateCatalog } from '../../forge/templates/index.js';
+import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
+import { JSON_OPTION, type Command } from '../command.js';
+import { CliError, UsageError, printErr, printJson, printLine, table } from '../output.js';
+
+export const labCommand: Command = {
+  name: 'lab',
+  summary: 'Run a lab from a template locally (template authors; no server needed)',
+  options: { subject: { type: 'string' }, ...JSON_OPTION },
+  help: `Usage: frostgate lab up <template.yaml> [--subject <who>] [--json]
+       frostgate lab ls [--json]
+       frostgate lab exec <scenario-id> <device> -- <command> [args...]
+       frostgate lab down <scenario-id>
+
+For template authors: starts a template's lab on this machine in Linux namespaces, without a
+running server. Scenarios are kept in the embedded database under FG_DATA_DIR (tenant
+FG_BOOTSTRAP_TENANT, created if missing) and lab state under FG_DATA_DIR/labs. Needs root.
+Progress goes to stderr; up prints the scenario id, devices and addresses. Labs past their
+TTL are removed by the next lab up or lab ls. exec runs the command as the learner would
+(root inside the lab) and exits with the command's status.
+
+Options:
+  --subject <who>  who the lab is for (default: author)
+  --json           machine-readable output (up: scenario_id, devices, addresses; ls: scenarios)
+  -h, --help       this help
+
+Examples:
+  frostgate lab up templates/netplus-two-subnets.yaml
+  frostgate lab exec scn_0123abcd h1 -- ip -br addr
+  frostgate lab down scn_0123abcd`,
+  async run({ values, positionals }) {
+    const [sub, ...rest] = positionals;
+    const json = values.json === true;
+    switch (sub) {
+      case 'up': {
+        const [file, extra] = rest;
+        if (!file) throw new UsageError('missing template file: frostgate lab up <template.yaml>');
+        if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+        const template = await loadTemplate(file);
+        return withLabSession(async ({ orchestrator, tenantId }) => {
+          await orchestrator.sweepExpired();
+          const { removed } = await orchestrator.reconcile();
+          if (removed.length > 0) printErr(`removed ${removed.length} stale lab(s): ${removed.join(', ')}`);
+          const s = await orchestrator.create(tenantId, template, (values.subject as string | undefined) ?? 'author');
+          if (json) printJson(scenarioJson(s));
+          else {
+            printLine(`${s.scenario_id} running (${template.id}@${template.version}), expires ${s.expires_at}`);
+            printLine(table(deviceRows(s), ['device', 'kind', 'interface', 'network', 'address']));
+          }
+          return 0;
+        });
+      }
+      case 'ls': {
+        if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+        return withLabSession(async ({ orchestrator, tenantId }) => {
+          await orchestrator.sweepExpired();
+          const scenarios = await orchestrator.list(tenantId);
+          if (json) printJson({ scenarios: scenarios.map(scenarioJson) });
+          else
+            printLine(
+              table(
+                scenarios.map((s) => ({ ...s, template: `${s.template_id}@${s.template_version}`, devices: s.devices.map((d) => d.name) })),
+                ['scenario_id', 'state', 'template', 'devices', 'expires_at', 'error'],
+              ),
+            );
+          return 0;
+        });
+      }
+      case 'exec': {
+        const [scenarioId, device, ...argv] = rest;
+        if (!scenarioId || !device || argv.length === 0) throw new UsageError('expected: frostgate lab exec <scenario-id> <device> -- <command> [args...]');
+        return withLabSession(async ({ orchestrator, tenantId }) => {
+          const res = await orchestrator.exec(tenantId, scenarioId, device, argv, { asLearner: true, timeoutMs: 300_000 });
+          process.stdout.write(res.stdout);
+          process.stderr.write(res.stderr);
+          return res.exitCode;
+        });
+      }
+      case 'down': {
+        const [scenarioId, extra] = rest;
+        if (!scenarioId) throw new UsageError('missing scenario id: frostgate lab down <scenario-id>');
+        if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+        return withLabSession(async ({ orchestrator, tenantId }) => {
+          const s = await orchestrator.destroy(tenantId, scenarioId);
+          if (json) printJson(scenarioJson(s));
+          else printLine(`${s.scenario_id} destroyed`);
+          return 0;
+        });
+      }
+      default:
+        throw new UsageError(`expected 'lab up', 'lab ls', 'lab exec' or 'lab down'${sub ? `, got 'lab ${sub}'` : ''}`);
+    }
+  },
+};
+
+interface LabSession {
+  readonly orchestrator: Orchestrator;
+  readonly tenantId: string;
+}
+
+/** The embedded store under FG_DATA_DIR, the bootstrap tenant and a netns runtime on FG_DATA_DIR/labs. */
+async function withLabSession<T>(fn: (session: LabSession) => Promise<T>): Promise<T> {
+  const { config } = loadConfig();
+  let db;
+  try {
+    db = await openDatabase({ embeddedDir: config.dataDir, appRole: config.db.appRole, migrate: true });
+  } catch (err) {
+    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError(err.message, 'stop the server using this FG_DATA_DIR, or point FG_DATA_DIR at another directory');
+    throw err;
+  }
+  try {
+    const tenantId = config.bootstrapTenant;
+    const tenants = new KeyStore(db);
+    if (!(await tenants.tenantExists(tenantId))) await tenants.createTenant(tenantId, 'created by frostgate lab');
+    const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+    const orchestrator = new Orchestrator({
+      store: new ScenarioStore(db),
+      runtime,
+      catalog: new TemplateCatalog(),
+      onProgress: (_id, message) => printErr(message),
+    });
+    return await fn({ orchestrator, tenantId });
+  } finally {
+    await db.close();
+  }
+}
+
+function scenarioJson(s: Scenario) {
+  return {
+    scenario_id: s.scenario_id,
+    state: s.state,
+    template_id: s.template_id,
+    template_version: s.template_version,
+    track: s.track,
+    subject: s.subject,
+    expires_at: s.expires_at,
+    created_at: s.created_at,
+    error: s.error,
+    devices: s.devices.map((d) => ({ name: d.name, kind: d.kind, addresses: d.addresses })),
+  };
+}
+
+function deviceRows(s: Scenario): Array<Record<string, unknown>> {
+  return s.devices.flatMap((d): Array<Record<string, unknown>> =>
+    d.addresses.length === 0
+      ? [{ device: d.name, kind: d.kind }]
+      : d.addresses.map((a, i) => ({ device: i === 0 ? d.name : '', kind: i === 0 ? d.kind : '', interface: a.interface, network: a.network, address: a.address })),
+  );
+}

@@ -1,0 +1,38 @@
+import type { DeviceSpec, LabSpec, ResourceLimits } from '../runtime/types.js';
+import type { TemplateDevice, TemplateDocument } from './schema.js';
+
+/** The runtime's LabSpec for one scenario of a (validated) template: its initial state. */
+export function toLabSpec(template: TemplateDocument, scenarioId: string): LabSpec {
+  const limits = template.topology.limits;
+  const specLimits: Partial<{ -readonly [K in keyof ResourceLimits]: ResourceLimits[K] }> = {};
+  if (limits?.memory_mb !== undefined) specLimits.memoryBytes = limits.memory_mb * 1024 * 1024;
+  if (limits?.pids !== undefined) specLimits.pids = limits.pids;
+  if (limits?.cpu_shares !== undefined) specLimits.cpuShares = limits.cpu_shares;
+  return {
+    scenarioId,
+    networks: template.topology.networks.map((n) => ({ name: n.name, cidr: n.cidr })),
+    devices: template.topology.devices.map(toDeviceSpec),
+    ...(template.egress ? { egress: { name: template.egress.profile, allow: template.egress.allow ?? [] } } : {}),
+    ...(Object.keys(specLimits).length > 0 ? { limits: specLimits } : {}),
+  };
+}
+
+function toDeviceSpec(dev: TemplateDevice): DeviceSpec {
+  return {
+    name: dev.name,
+    kind: dev.kind,
+    interfaces: dev.interfaces.map((i) => ({ network: i.network, address: i.address })),
+    ...(dev.routes ? { routes: dev.routes.map((r) => ({ to: r.to, via: r.via })) } : {}),
+    ...(dev.files
+      ? {
+          files: dev.files.map((f) => ({
+            path: f.path,
+            content: f.content,
+            ...(f.mode !== undefined ? { mode: typeof f.mode === 'string' ? Number.parseInt(f.mode, 8) : f.mode } : {}),
+          })),
+        }
+      : {}),
+    ...(dev.startup ? { startup: dev.startup } : {}),
+    ...(dev.frr_config !== undefined ? { frrConfig: dev.frr_config } : {}),
+  };
+}
