@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Config } from '../../config/config.js';
 import { bindTenantToContext } from '../../platform/context.js';
 import { tenantIdProblem } from '../../platform/db/tenant-id.js';
@@ -57,7 +57,7 @@ function claimedTenantHeader(request: FastifyRequest): string | undefined {
   return header;
 }
 
-export function createAuthGate(deps: GateDeps): preHandlerAsyncHookHandler {
+export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
   const { config, security, metrics, resolver, bindTenant } = deps;
   const devProfile = config.env === 'dev' || config.env === 'test';
   const globalKey = devProfile && config.auth.globalKey ? Buffer.from(config.auth.globalKey) : undefined;

@@ -5,7 +5,7 @@ import { KeyResolver } from './key-resolver.js';
 import { authRoutes } from './routes.js';
 import { KeyStore } from './store.js';
 import { createTenantBinder, type BindTenant } from './tenant.js';
-import type { preHandlerAsyncHookHandler } from 'fastify';
+import type { onRequestAsyncHookHandler } from 'fastify';
 
 export { bindTenantToContext } from '../../platform/context.js';
 export type { Principal } from './principal.js';
@@ -17,7 +17,7 @@ export { ensureBootstrapAdmin } from './bootstrap.js';
 export interface AuthModule {
   readonly store: KeyStore;
   readonly resolver: KeyResolver;
-  readonly gate: preHandlerAsyncHookHandler;
+  readonly gate: onRequestAsyncHookHandler;
   readonly bindTenant: BindTenant;
   readonly routes: AppPlugin;
 }

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../../config/config.js';
 import type { Redis } from '../../platform/cache/redis.js';
@@ -115,8 +115,8 @@ export class RateLimiter {
     throw new AppError('unavailable', 'rate limiting is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
   }
 
-  /** preHandler after the auth gate: per key and per tenant, by route class. */
-  readonly hook: preHandlerAsyncHookHandler = async (request, reply) => {
+  /** onRequest hook after the auth gate: per key and per tenant, by route class. */
+  readonly hook: onRequestAsyncHookHandler = async (request, reply) => {
     const principal = request.principal;
     if (!principal) return; // public and token routes
     const route = `${request.method} ${request.routeOptions.url ?? ''}`;

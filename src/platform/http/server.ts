@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type preHandlerAsyncHookHandler } from 'fastify';
+import Fastify, { LogController, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify';
 import { requestContext } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Platform } from '../platform.js';
@@ -29,9 +29,9 @@ export interface AppPlugin {
 
 export interface ServerOptions {
   /** The auth gate, run before every handler. */
-  readonly gate?: preHandlerAsyncHookHandler;
+  readonly gate?: onRequestAsyncHookHandler;
   /** Rate limits, run after the gate (they are keyed by the authenticated key and tenant). */
-  readonly limiter?: preHandlerAsyncHookHandler;
+  readonly limiter?: onRequestAsyncHookHandler;
   readonly plugins: readonly AppPlugin[];
   readonly role: string;
   readonly version: string;
@@ -171,8 +171,14 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
     },
   });
 
-  if (options.gate) app.addHook('preHandler', options.gate);
-  if (options.limiter) app.addHook('preHandler', options.limiter);
+  // Auth and limits run before the body is even parsed: an unauthenticated request costs no
+  // parsing, and always gets 401 rather than a validation error.
+  if (options.gate) app.addHook('onRequest', options.gate);
+  if (options.limiter) app.addHook('onRequest', options.limiter);
+  // A POST without a body is validated as {} so optional bodies work and missing fields are named.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH')) request.body = {};
+  });
 
   await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
   app.get('/openapi.json', { config: { scopes: [] }, schema: { hide: true } }, async () => app.swagger());
