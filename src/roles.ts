@@ -4,6 +4,7 @@ import { ledgerRoutes } from './ledger/routes.js';
 import { buildServer, type App, type AppPlugin } from './platform/http/server.js';
 import { PolicyEngine } from './policy/index.js';
 import { createRateLimiter, type RateLimiter } from './core/ratelimit/index.js';
+import { createGovernanceModule, type CanaryEventSource, type GovernanceModule } from './core/governance/index.js';
 import type { Platform } from './platform/platform.js';
 import { VERSION } from './version.js';
 
@@ -34,11 +35,20 @@ export interface RunningRole {
   readonly ledger: LedgerModule;
   readonly policy: PolicyEngine;
   readonly limiter: RateLimiter;
+  readonly governance: GovernanceModule;
+}
+
+export interface RoleOptions {
+  /**
+   * Where governance canaries read the tenant's recent events. Until the decision store keeps
+   * events, the default source has none, so changes that need a canary cannot deploy yet.
+   */
+  readonly canaryEvents?: CanaryEventSource;
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
-function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule): AppPlugin[] {
-  const core = [auth.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
+function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, governance: GovernanceModule): AppPlugin[] {
+  const core = [auth.routes, governance.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
   switch (role) {
     case 'all':
       return [...core];
@@ -53,16 +63,17 @@ function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule): App
   }
 }
 
-export async function buildRole(platform: Platform, role: RoleName): Promise<RunningRole> {
+export async function buildRole(platform: Platform, role: RoleName, options: RoleOptions = {}): Promise<RunningRole> {
   const auth = createAuthModule(platform);
   const ledger = await createLedgerModule(platform);
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
   platform.health.register(policy.healthCheck());
   const limiter = createRateLimiter(platform, ledger.audit);
-  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger) });
+  const governance = createGovernanceModule(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant, events: options.canaryEvents ?? { recentEvents: async () => [] } });
+  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance) });
   platform.onClose(() => app.close());
-  return { app, auth, ledger, policy, limiter };
+  return { app, auth, ledger, policy, limiter, governance };
 }
 
 export { ensureBootstrapAdmin };

@@ -2,10 +2,11 @@ import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config/config.js';
 import type { App } from '../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
-import { buildRole, ensureBootstrapAdmin, type RoleName } from '../../src/roles.js';
+import { buildRole, ensureBootstrapAdmin, type RoleName, type RoleOptions } from '../../src/roles.js';
 import type { AuthModule } from '../../src/core/auth/index.js';
 import type { LedgerModule } from '../../src/ledger/module.js';
 import type { RateLimiter } from '../../src/core/ratelimit/index.js';
+import type { GovernanceModule } from '../../src/core/governance/index.js';
 import { createThrowawayDatabase } from './postgres.js';
 
 export type DbKind = 'embedded' | 'postgres';
@@ -32,6 +33,7 @@ export interface TestApp {
   readonly auth: AuthModule;
   readonly ledger: LedgerModule;
   readonly limiter: RateLimiter;
+  readonly governance: GovernanceModule;
   /** Admin key of the bootstrap tenant, generated for this run. */
   readonly adminKey: string;
   readonly tenantId: string;
@@ -44,6 +46,7 @@ export interface TestAppOptions {
   readonly role?: RoleName;
   readonly env?: Record<string, string>;
   readonly captureLogs?: boolean;
+  readonly roleOptions?: RoleOptions;
 }
 
 /** A whole platform on a throwaway database (PGlite in memory or a fresh Postgres database). */
@@ -56,7 +59,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   let platform: Platform | undefined;
   try {
     platform = await createPlatform(config, { embeddedDir: 'memory', ...(logs ? { logDestination: logs } : {}) });
-    const { app, auth, ledger, limiter } = await buildRole(platform, options.role ?? 'all');
+    const { app, auth, ledger, limiter, governance } = await buildRole(platform, options.role ?? 'all', options.roleOptions);
     const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
     const p = platform;
     return {
@@ -65,6 +68,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       auth,
       ledger,
       limiter,
+      governance,
       adminKey: boot.key!,
       tenantId: boot.tenantId,
       logs,

@@ -99,6 +99,62 @@ export interface ScenariosTable {
   runtime_ref: string | null;
 }
 
+export type GovernedKind = 'ruleset' | 'doctrine' | 'ratelimit';
+export type ChangeStatus = 'proposed' | 'approved' | 'deployed' | 'rejected' | 'withdrawn' | 'expired' | 'rolled_back';
+type Json = ColumnType<unknown, string, string>;
+
+export interface GovernedVersionsTable {
+  tenant_id: string;
+  kind: GovernedKind;
+  version: string;
+  content: Json;
+  change_id: string;
+  created_at: GeneratedTimestamp;
+}
+
+export interface GovernedActiveTable {
+  tenant_id: string;
+  kind: GovernedKind;
+  version: string;
+  change_id: string;
+  deployed_at: GeneratedTimestamp;
+}
+
+export interface GovernanceChangesTable {
+  id: string;
+  tenant_id: string;
+  kind: GovernedKind;
+  version: string;
+  content: Json;
+  justification: string;
+  origin: 'human' | 'analyzer';
+  risk: 'low' | 'medium' | 'high';
+  risk_reasons: string[];
+  required_approvals: number;
+  approver_scope: string;
+  status: ChangeStatus;
+  author_key: string;
+  author_subject: string;
+  base_version: string;
+  previous_version: string | null;
+  canary: ColumnType<unknown, string | null, string | null>;
+  created_at: GeneratedTimestamp;
+  expires_at: Timestamp;
+  deployed_at: Timestamp | null;
+  rolled_back_at: Timestamp | null;
+  rollback_reason: string | null;
+}
+
+export interface GovernanceApprovalsTable {
+  change_id: string;
+  tenant_id: string;
+  principal_key: string;
+  principal_subject: string;
+  decision: 'approve' | 'reject';
+  reason: string | null;
+  at: GeneratedTimestamp;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
@@ -111,4 +167,8 @@ export interface DB {
   ledger_checkpoints: LedgerCheckpointsTable;
   ledger_signing_keys: LedgerSigningKeysTable;
   scenarios: ScenariosTable;
+  governed_versions: GovernedVersionsTable;
+  governed_active: GovernedActiveTable;
+  governance_changes: GovernanceChangesTable;
+  governance_approvals: GovernanceApprovalsTable;
 }

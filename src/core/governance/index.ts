@@ -1,0 +1,30 @@
+import type { AuditTrail } from '../../ledger/audit.js';
+import type { AppPlugin } from '../../platform/http/server.js';
+import type { Platform } from '../../platform/platform.js';
+import type { PolicyEngine } from '../../policy/index.js';
+import type { BindTenant } from '../auth/tenant.js';
+import { ActiveVersions } from './active.js';
+import type { CanaryEventSource } from './canary.js';
+import { governanceRoutes } from './routes.js';
+import { GovernanceService } from './service.js';
+
+export { ActiveVersions, DEPLOYED_SUBJECT, ACTIVE_CACHE_TTL_MS } from './active.js';
+export type { CanaryEventSource, CanaryResult } from './canary.js';
+export { GovernanceService, type ChangeView } from './service.js';
+export { assessRisk } from './risk.js';
+
+export interface GovernanceModule {
+  readonly active: ActiveVersions;
+  readonly service: GovernanceService;
+  readonly routes: AppPlugin;
+}
+
+export function createGovernanceModule(
+  platform: Pick<Platform, 'db' | 'bus' | 'security' | 'onClose'>,
+  deps: { audit: AuditTrail; policy: PolicyEngine; bindTenant: BindTenant; events: CanaryEventSource },
+): GovernanceModule {
+  const active = new ActiveVersions(platform.db, platform.bus);
+  platform.onClose(() => active.close());
+  const service = new GovernanceService({ db: platform.db, audit: deps.audit, active, policy: deps.policy, bus: platform.bus, security: platform.security, events: deps.events });
+  return { active, service, routes: { name: 'governance', plugin: governanceRoutes({ service, bindTenant: deps.bindTenant }) } };
+}
