@@ -69,8 +69,11 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
   platform.health.register(policy.healthCheck());
-  const limiter = createRateLimiter(platform, ledger.audit);
   const governance = createGovernanceModule(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant, events: options.canaryEvents ?? { recentEvents: async () => [] } });
+  const limiter = createRateLimiter(platform, ledger.audit, async (tenantId) => {
+    const active = await governance.active.get(tenantId, 'ratelimit');
+    return active.changeId ? active.content.compiled : undefined;
+  });
   const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance) });
   platform.onClose(() => app.close());
   return { app, auth, ledger, policy, limiter, governance };

@@ -7,7 +7,12 @@ export { RateLimiter } from './limiter.js';
 export { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy } from './policy.js';
 
 /** The limiter of a role, auditing bypass use into the tenant's audit log. */
-export function createRateLimiter(platform: Pick<Platform, 'config' | 'redis' | 'metrics' | 'security' | 'db'>, audit: AuditTrail, policy: RateLimitPolicy = DEFAULT_RATE_LIMIT_POLICY): RateLimiter {
+export function createRateLimiter(
+  platform: Pick<Platform, 'config' | 'redis' | 'metrics' | 'security' | 'db'>,
+  audit: AuditTrail,
+  policyFor?: (tenantId: string) => Promise<RateLimitPolicy | undefined>,
+  policy: RateLimitPolicy = DEFAULT_RATE_LIMIT_POLICY,
+): RateLimiter {
   if (platform.config.rateLimit.failOpen && !platform.config.rateLimit.failOpenAcknowledged) {
     platform.security.warn({ type: 'config_warning', component: 'ratelimit' }, 'FG_RL_FAIL_OPEN=true without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true has no effect: rate limits stay fail-closed');
   }
@@ -17,5 +22,5 @@ export function createRateLimiter(platform: Pick<Platform, 'config' | 'redis' | 
         await audit.record(tx, tenantId, { action: 'ratelimit.bypass', actor: keyId, target: route, details: { minute, aggregated: 'first use per key per minute' } });
       }),
   };
-  return new RateLimiter({ config: platform.config, redis: platform.redis, metrics: { failOpenTriggered: platform.metrics.failOpenTriggered, rateLimit: platform.metrics.rateLimit }, security: platform.security, audit: bypassAudit }, policy);
+  return new RateLimiter({ config: platform.config, redis: platform.redis, metrics: { failOpenTriggered: platform.metrics.failOpenTriggered, rateLimit: platform.metrics.rateLimit }, security: platform.security, audit: bypassAudit, ...(policyFor ? { policyFor } : {}) }, policy);
 }

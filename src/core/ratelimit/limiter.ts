@@ -27,6 +27,8 @@ export interface RateLimitDeps {
   readonly security: Logger;
   readonly audit?: BypassAudit;
   readonly keyPrefix?: string;
+  /** The rate-limit policy a tenant deployed through governance, if any. */
+  readonly policyFor?: (tenantId: string) => Promise<RateLimitPolicy | undefined>;
 }
 
 interface ClassLimiters {
@@ -39,10 +41,16 @@ export class RateLimitStoreError extends Error {
   readonly code = 'rate_limit_store_unavailable';
 }
 
+interface LimiterSet {
+  readonly policy: RateLimitPolicy;
+  readonly classes: ReadonlyMap<string, ClassLimiters>;
+  readonly invalidKeys: RateLimiterAbstract;
+}
+
 export class RateLimiter {
-  private classes = new Map<string, ClassLimiters>();
-  private invalidKeys!: RateLimiterAbstract;
-  private policy!: RateLimitPolicy;
+  private base!: LimiterSet;
+  /** Limiters per tenant-deployed policy, keyed by its content: counters follow the policy. */
+  private readonly sets = new Map<string, LimiterSet>();
   private readonly bypassSeen = new Set<string>();
   private readonly failOpen: boolean;
 
@@ -53,13 +61,12 @@ export class RateLimiter {
   }
 
   get version(): string {
-    return this.policy.version;
+    return this.base.policy.version;
   }
 
-  /** Switches to a new policy (governance deploy); counters start fresh under the new version's prefix. */
-  apply(policy: RateLimitPolicy): void {
+  private build(policy: RateLimitPolicy, scope: string): LimiterSet {
     const make = (name: string, points: number, duration: number, blockDuration = 0): RateLimiterAbstract => {
-      const keyPrefix = `${this.deps.keyPrefix ?? 'fg:rl'}:${policy.version}:${name}`;
+      const keyPrefix = `${this.deps.keyPrefix ?? 'fg:rl'}:${scope}:${policy.version}:${name}`;
       if (this.deps.config.rateLimit.backend === 'redis') {
         return new RateLimiterRedis({ storeClient: this.deps.redis, keyPrefix, points, duration, blockDuration, rejectIfRedisNotReady: true });
       }
@@ -69,15 +76,37 @@ export class RateLimiter {
     for (const [name, c] of Object.entries(policy.classes)) {
       classes.set(name, { perKey: make(`${name}:key`, c.per_key.points, c.per_key.duration_s), perTenant: make(`${name}:tenant`, c.per_tenant.points, c.per_tenant.duration_s) });
     }
-    this.invalidKeys = make('invalid-keys', policy.invalid_keys.points, policy.invalid_keys.duration_s, policy.invalid_keys.block_s);
-    this.classes = classes;
-    this.policy = policy;
+    return { policy, classes, invalidKeys: make('invalid-keys', policy.invalid_keys.points, policy.invalid_keys.duration_s, policy.invalid_keys.block_s) };
   }
 
-  private classOf(request: FastifyRequest): ClassLimiters {
+  /** Replaces the platform-wide policy (tenants without a deployed policy of their own use it). */
+  apply(policy: RateLimitPolicy): void {
+    this.base = this.build(policy, 'base');
+  }
+
+  /** The limiters of the policy governing this tenant: its deployed one, else the base. */
+  private async setFor(tenantId: string | undefined): Promise<LimiterSet> {
+    if (!tenantId || !this.deps.policyFor) return this.base;
+    let governed: RateLimitPolicy | undefined;
+    try {
+      governed = await this.deps.policyFor(tenantId);
+    } catch (err) {
+      throw new RateLimitStoreError(`cannot read the tenant's rate-limit policy: ${(err as Error).message}`, { cause: err });
+    }
+    if (!governed) return this.base;
+    const key = `${tenantId}\u0000${governed.version}`;
+    let set = this.sets.get(key);
+    if (!set) {
+      set = this.build(governed, `t:${tenantId}`);
+      this.sets.set(key, set);
+    }
+    return set;
+  }
+
+  private classOf(set: LimiterSet, request: FastifyRequest): ClassLimiters {
     const configured = request.routeOptions.config.rateLimitClass;
     const name = configured ?? (['POST', 'PUT', 'PATCH', 'DELETE'].includes(request.method) ? 'write' : 'read');
-    return this.classes.get(name) ?? this.classes.get('write')!;
+    return set.classes.get(name) ?? set.classes.get('write')!;
   }
 
   /** Consumes a point; throws AppError 429/503 as the policy and store say. */
@@ -126,8 +155,8 @@ export class RateLimiter {
       await this.auditBypass(principal.tenantId, principal.keyId ?? principal.subject, route);
       return;
     }
-    const limiters = this.classOf(request);
     try {
+      const limiters = this.classOf(await this.setFor(principal.tenantId), request);
       await this.consume(limiters.perKey, principal.keyId ?? principal.subject, request, reply, 'for this key');
       if (principal.tenantId) await this.consume(limiters.perTenant, principal.tenantId, request, reply, 'for this tenant');
       this.deps.metrics.rateLimit.inc({ result: 'allowed' });
@@ -143,7 +172,7 @@ export class RateLimiter {
    */
   async invalidKeyBlocked(source: string): Promise<boolean> {
     try {
-      const res = await this.invalidKeys.get(source);
+      const res = await this.base.invalidKeys.get(source);
       return res !== null && res.remainingPoints <= 0;
     } catch {
       return false; // the per-key limits still fail closed for authenticated traffic
@@ -151,7 +180,7 @@ export class RateLimiter {
   }
 
   async recordInvalidKey(source: string): Promise<void> {
-    await this.invalidKeys.consume(source, 1).catch(() => undefined);
+    await this.base.invalidKeys.consume(source, 1).catch(() => undefined);
   }
 
   private async auditBypass(tenantId: string | undefined, keyId: string, route: string): Promise<void> {

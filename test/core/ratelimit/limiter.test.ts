@@ -131,3 +131,29 @@ describe('rate limits', () => {
     assert.match(await metric(t, 'rate_limit_total'), /result="bypass"\} 6/);
   });
 });
+
+describe('governed rate-limit policy', () => {
+  it('a policy a tenant deploys through governance sets its limits; other tenants keep theirs', async () => {
+    const t = await startTestApp();
+    try {
+      const author = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['governance:write', 'keys:admin'] });
+      const approver = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['governance:approve'] });
+      const policy = { ...tightPolicy(1000, 1000), version: 'tenant-tight-1' };
+      policy.classes.read = { per_key: { points: 2, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } };
+      const post = (url: string, key: string, payload: object = {}) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload });
+      const change = (await post('/governance/changes', author.key, { kind: 'ratelimit', content: policy, justification: 'tighten reads for this tenant' })).json();
+      assert.equal(change.risk, 'low', JSON.stringify(change.risk_reasons));
+      assert.equal((await post(`/governance/changes/${change.id}/approve`, approver.key)).statusCode, 200);
+      assert.equal((await post(`/governance/changes/${change.id}/deploy`, author.key)).statusCode, 200);
+      const reader = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['keys:admin'] });
+      const codes = [];
+      for (let i = 0; i < 3; i++) codes.push((await t.app.inject({ url: '/keys', headers: { 'x-api-key': reader.key } })).statusCode);
+      assert.deepEqual(codes, [200, 200, 429]);
+      await t.auth.store.createTenant('rl-other');
+      const other = await t.auth.store.createKey({ tenantId: 'rl-other', scopes: ['keys:admin'] });
+      for (let i = 0; i < 3; i++) assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': other.key } })).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+});
