@@ -64,7 +64,12 @@ function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, gove
 }
 
 export async function buildRole(platform: Platform, role: RoleName, options: RoleOptions = {}): Promise<RunningRole> {
-  const auth = createAuthModule(platform);
+  // The limiter is built after governance (it follows governed policies), which needs the auth
+  // module; the gate reaches the limiter's invalid-key guard through this late binding.
+  let limiterRef: RateLimiter | undefined;
+  const auth = createAuthModule(platform, {
+    invalidKeyGuard: { recordInvalidKey: async (source) => (limiterRef ? limiterRef.recordInvalidKey(source) : { blocked: false, delayMs: 0, retryAfterS: 0 }) },
+  });
   const ledger = await createLedgerModule(platform);
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
@@ -74,6 +79,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
     const active = await governance.active.get(tenantId, 'ratelimit');
     return active.changeId ? active.content.compiled : undefined;
   });
+  limiterRef = limiter;
   const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance) });
   platform.onClose(() => app.close());
   return { app, auth, ledger, policy, limiter, governance };

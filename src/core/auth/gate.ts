@@ -37,6 +37,8 @@ export interface GateDeps {
   readonly metrics: Pick<Metrics, 'authSuccess' | 'authFailure' | 'failOpenTriggered'>;
   readonly resolver: KeyResolver;
   readonly bindTenant: BindTenant;
+  /** Slows, then refuses, sources that keep presenting invalid keys (see RateLimiter). */
+  readonly invalidKeyGuard?: { recordInvalidKey(source: string): Promise<{ blocked: boolean; delayMs: number; retryAfterS: number }> };
 }
 
 function routeKey(request: FastifyRequest): string {
@@ -63,9 +65,17 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
   const globalKey = devProfile && config.auth.globalKey ? Buffer.from(config.auth.globalKey) : undefined;
   const failOpen = config.auth.dbFailOpen && config.auth.dbFailOpenAcknowledged;
 
-  const refuse = (request: FastifyRequest, reason: AuthFailureReason, keyId?: string): never => {
+  const refuse = async (request: FastifyRequest, reason: AuthFailureReason, keyId?: string): Promise<never> => {
     metrics.authFailure.inc({ reason });
     security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, route: routeKey(request), ip: request.ip }, 'authentication failed');
+    if (reason !== 'missing' && deps.invalidKeyGuard) {
+      const verdict = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
+      if (verdict.blocked) {
+        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', ip: request.ip, route: routeKey(request) }, 'source refused after repeated invalid keys');
+        throw new AppError('rate_limited', `too many invalid API keys from this address; retry in ${verdict.retryAfterS} s`, {}, { 'retry-after': String(verdict.retryAfterS) });
+      }
+      if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+    }
     // The body never says why: a caller probing keys learns nothing. The security log does.
     throw new AppError('unauthorized', 'a valid API key is required in the X-API-Key header');
   };

@@ -1,6 +1,6 @@
 import type { Platform } from '../../platform/platform.js';
 import type { AppPlugin } from '../../platform/http/server.js';
-import { createAuthGate } from './gate.js';
+import { createAuthGate, type GateDeps } from './gate.js';
 import { KeyResolver } from './key-resolver.js';
 import { authRoutes } from './routes.js';
 import { KeyStore } from './store.js';
@@ -22,11 +22,11 @@ export interface AuthModule {
   readonly routes: AppPlugin;
 }
 
-export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>): AuthModule {
+export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: { invalidKeyGuard?: GateDeps['invalidKeyGuard'] } = {}): AuthModule {
   const store = new KeyStore(platform.db);
   const resolver = new KeyResolver(store, platform.bus);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);
-  const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant });
+  const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant, ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}) });
   return { store, resolver, gate, bindTenant, routes: { name: 'auth', plugin: authRoutes({ store, resolver, bindTenant, bus: platform.bus }) } };
 }

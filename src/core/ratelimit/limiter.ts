@@ -167,20 +167,25 @@ export class RateLimiter {
   };
 
   /**
-   * Brute-force guard for the key check: an invalid key from a source costs a point; a source out
-   * of points is refused before its key is even looked up. Valid keys never spend points.
+   * Brute-force guard for the key check. Each invalid key from a source address costs a point.
+   * Past half the budget its further failures are slowed (a growing delay, at most 1 s); out of
+   * points, its invalid keys are refused with 429 for the block time. Valid keys spend nothing
+   * and are never refused by this guard, so an attacker cannot lock a key's owner out.
    */
-  async invalidKeyBlocked(source: string): Promise<boolean> {
+  async recordInvalidKey(source: string): Promise<{ blocked: boolean; delayMs: number; retryAfterS: number }> {
+    const limiter = this.base.invalidKeys;
     try {
-      const res = await this.base.invalidKeys.get(source);
-      return res !== null && res.remainingPoints <= 0;
-    } catch {
-      return false; // the per-key limits still fail closed for authenticated traffic
+      const res = await limiter.consume(source, 1);
+      const half = limiter.points / 2;
+      const delayMs = res.consumedPoints > half ? Math.min(1000, (res.consumedPoints - half) * 100) : 0;
+      return { blocked: false, delayMs, retryAfterS: 0 };
+    } catch (err) {
+      if (err instanceof RateLimiterRes) {
+        this.deps.metrics.rateLimit.inc({ result: 'invalid_key_blocked' });
+        return { blocked: true, delayMs: 0, retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) };
+      }
+      return { blocked: false, delayMs: 0, retryAfterS: 0 }; // store down: the 401 stands
     }
-  }
-
-  async recordInvalidKey(source: string): Promise<void> {
-    await this.base.invalidKeys.consume(source, 1).catch(() => undefined);
   }
 
   private async auditBypass(tenantId: string | undefined, keyId: string, route: string): Promise<void> {

@@ -157,3 +157,23 @@ describe('governed rate-limit policy', () => {
     }
   });
 });
+
+describe('invalid-key brute force', () => {
+  it('invalid keys from one source are refused after the budget, while a valid key from the same source still works', async () => {
+    const t = await startTestApp();
+    try {
+      t.limiter.apply({ ...tightPolicy(1000, 1000), invalid_keys: { points: 4, duration_s: 60, block_s: 60 } });
+      const bad = () => t.app.inject({ url: '/keys', headers: { 'x-api-key': `fg_aaaaaaaaaaaa_${randomBytes(32).toString('base64url')}` } });
+      const codes = [];
+      for (let i = 0; i < 6; i++) codes.push((await bad()).statusCode);
+      assert.deepEqual(codes, [401, 401, 401, 401, 429, 429]);
+      const refused = await bad();
+      assert.match(refused.json().detail, /too many invalid API keys from this address/);
+      assert.ok(Number(refused.headers['retry-after']) >= 1);
+      assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } })).statusCode, 200, 'valid keys are not locked out');
+      assert.match(await metric(t, 'rate_limit_total'), /result="invalid_key_blocked"\} [1-9]/);
+    } finally {
+      await t.close();
+    }
+  });
+});
