@@ -67,10 +67,11 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   // The limiter is built after governance (it follows governed policies), which needs the auth
   // module; the gate reaches the limiter's invalid-key guard through this late binding.
   let limiterRef: RateLimiter | undefined;
+  const ledger = await createLedgerModule(platform);
   const auth = createAuthModule(platform, {
+    audit: ledger.audit,
     invalidKeyGuard: { recordInvalidKey: async (source) => (limiterRef ? limiterRef.recordInvalidKey(source) : { blocked: false, delayMs: 0, retryAfterS: 0 }) },
   });
-  const ledger = await createLedgerModule(platform);
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
   platform.health.register(policy.healthCheck());

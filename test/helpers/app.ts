@@ -60,7 +60,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   try {
     platform = await createPlatform(config, { embeddedDir: 'memory', ...(logs ? { logDestination: logs } : {}) });
     const { app, auth, ledger, limiter, governance } = await buildRole(platform, options.role ?? 'all', options.roleOptions);
-    const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
+    const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant, ledger.audit);
     const p = platform;
     return {
       app,

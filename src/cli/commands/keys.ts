@@ -3,7 +3,7 @@ import { SCOPES, parseScopes } from '../../core/auth/scopes.js';
 import { parseDuration } from '../../platform/duration.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { UsageError, printErr, printJson, printLine, table } from '../output.js';
-import { withDatabase } from './db-session.js';
+import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const keysCommand: Command = {
   name: 'keys',
@@ -44,7 +44,7 @@ Examples:
     const keyId = positionals[1];
     if (sub === 'revoke' && !keyId) throw new UsageError('missing key id: frostgate keys revoke --tenant <id> <key-id>');
     return withDatabase(async (db) => {
-      const store = new KeyStore(db);
+      const store = new KeyStore(db, await cliAuditTrail(db));
       if (sub === 'create') {
         const created = await store.createKey({ tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(expiresAt ? { expiresAt } : {}), createdBy: 'cli' });
         if (values.json) printJson(created);
@@ -60,7 +60,7 @@ Examples:
         else printLine(table(keys as unknown as Record<string, unknown>[], ['id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']));
         return 0;
       }
-      const revoked = await store.revokeKey(tenant, keyId!);
+      const revoked = await store.revokeKey(tenant, keyId!, 'cli');
       if (values.json) printJson(revoked);
       else printLine(`revoked ${revoked.id} at ${revoked.revoked_at}`);
       return 0;

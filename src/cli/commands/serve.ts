@@ -47,8 +47,8 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
       const pending = await platform.db.pendingMigrations();
       if (pending.length > 0) throw new CliError(`the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
     }
-    const { app } = await buildRole(platform, role);
-    const bootstrap = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant);
+    const { app, ledger } = await buildRole(platform, role);
+    const bootstrap = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant, ledger.audit);
     const port = config.portExplicit ? config.port : ROLE_PORTS[role];
     const address = await app.listen({ host: config.host, port });
     const url = address.startsWith('http') ? address : `http://${config.host}:${port}`;

@@ -1,7 +1,7 @@
 import { KeyStore } from '../../core/auth/store.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { UsageError, printJson, printLine, table } from '../output.js';
-import { withDatabase } from './db-session.js';
+import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const tenantsCommand: Command = {
   name: 'tenants',
@@ -24,10 +24,10 @@ Examples:
   async run({ values, positionals }) {
     const [sub, id] = positionals;
     return withDatabase(async (db) => {
-      const store = new KeyStore(db);
+      const store = new KeyStore(db, await cliAuditTrail(db));
       if (sub === 'create') {
         if (!id) throw new UsageError('missing tenant id: frostgate tenants create <id>');
-        const tenant = await store.createTenant(id, (values.name as string | undefined) ?? '');
+        const tenant = await store.createTenant(id, (values.name as string | undefined) ?? '', 'cli');
         if (values.json) printJson(tenant);
         else printLine(`created tenant ${tenant.id}`);
         return 0;

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../../platform/db/database.js';
 import { generateKey } from './key-format.js';
+import type { KeyAudit } from './store.js';
 
 export interface BootstrapResult {
   /** Present only on the start that created it: shown once, never stored. */
@@ -13,7 +14,7 @@ export interface BootstrapResult {
  * Creates the first tenant and its admin key exactly once per database. The claim, the tenant and
  * the key commit in one transaction, so two processes starting together cannot both create one.
  */
-export async function ensureBootstrapAdmin(db: Database, tenantId: string): Promise<BootstrapResult> {
+export async function ensureBootstrapAdmin(db: Database, tenantId: string, audit?: KeyAudit): Promise<BootstrapResult> {
   const generated = generateKey();
   return db.withTenant(tenantId, async (tx) => {
     const claim = await sql<{ value: { key_id: string; tenant_id: string } }>`
@@ -31,6 +32,7 @@ export async function ensureBootstrapAdmin(db: Database, tenantId: string): Prom
       .insertInto('api_keys')
       .values({ id: generated.id, tenant_id: tenantId, digest: generated.digest, name: 'bootstrap admin', scopes: ['admin'], expires_at: null, revoked_at: null, last_used_at: null, created_by: 'bootstrap' })
       .execute();
+    await audit?.record(tx, tenantId, { action: 'key.create', actor: 'bootstrap', target: generated.id, details: { scopes: ['admin'], name: 'bootstrap admin' } });
     return { key: generated.key, keyId: generated.id, tenantId };
   });
 }

@@ -3,7 +3,7 @@ import type { AppPlugin } from '../../platform/http/server.js';
 import { createAuthGate, type GateDeps } from './gate.js';
 import { KeyResolver } from './key-resolver.js';
 import { authRoutes } from './routes.js';
-import { KeyStore } from './store.js';
+import { KeyStore, type KeyAudit } from './store.js';
 import { createTenantBinder, type BindTenant } from './tenant.js';
 import type { onRequestAsyncHookHandler } from 'fastify';
 
@@ -22,8 +22,8 @@ export interface AuthModule {
   readonly routes: AppPlugin;
 }
 
-export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: { invalidKeyGuard?: GateDeps['invalidKeyGuard'] } = {}): AuthModule {
-  const store = new KeyStore(platform.db);
+export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: { invalidKeyGuard?: GateDeps['invalidKeyGuard']; audit?: KeyAudit } = {}): AuthModule {
+  const store = new KeyStore(platform.db, options.audit);
   const resolver = new KeyResolver(store, platform.bus);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);

@@ -58,7 +58,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       config: { scopes: ['admin'] },
       schema: { tags: ['tenants'], summary: 'Create a tenant (platform admins)', body: CreateTenantBody, response: { 201: TenantSchema, ...errors } },
     }, async (request, reply) => {
-      const tenant = await store.createTenant(request.body.id, request.body.name ?? '');
+      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', request.principal?.subject);
       return reply.code(201).send(tenant);
     });
 
@@ -108,7 +108,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       config: { scopes: ['keys:admin'] },
       schema: { tags: ['keys'], summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere', params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
     }, async (request) => {
-      const revoked = await store.revokeKey(bindTenant(request), request.params.id);
+      const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.subject);
       deps.resolver.invalidate(revoked.id);
       await deps.bus.publish(KEY_REVOKED_SUBJECT, { id: revoked.id });
       return revoked;

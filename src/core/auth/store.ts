@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, Tx } from '../../platform/db/database.js';
 import { assertTenantId } from '../../platform/db/tenant-id.js';
 import { AppError, conflict, notFound } from '../../platform/http/problem.js';
 import { generateKey } from './key-format.js';
@@ -68,18 +68,31 @@ function toKeyInfo(row: {
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
 
-/** Tenants and API keys in the database. Key rows are tenant-scoped (RLS); lookups go through one definer function. */
-export class KeyStore {
-  constructor(private readonly db: Database) {}
+/** Writes one audit-ledger entry inside the caller's transaction (src/ledger/audit.ts). */
+export interface KeyAudit {
+  record(tx: Tx, tenantId: string, event: { action: string; actor: string; target?: string; details?: Record<string, unknown> }): Promise<number>;
+}
 
-  async createTenant(id: string, name = ''): Promise<Tenant> {
+/**
+ * Tenants and API keys in the database. Key rows are tenant-scoped (RLS); lookups go through one
+ * definer function. Every creation and revocation writes its audit-ledger entry in the same
+ * transaction.
+ */
+export class KeyStore {
+  constructor(private readonly db: Database, private readonly audit?: KeyAudit) {}
+
+  async createTenant(id: string, name = '', actor = 'unknown-principal'): Promise<Tenant> {
     try {
       assertTenantId(id);
     } catch (err) {
       throw new AppError('invalid_tenant', (err as Error).message);
     }
     try {
-      const row = await this.db.db.insertInto('tenants').values({ id, name, disabled_at: null }).returningAll().executeTakeFirstOrThrow();
+      const row = await this.db.withTenant(id, async (tx) => {
+        const inserted = await tx.insertInto('tenants').values({ id, name, disabled_at: null }).returningAll().executeTakeFirstOrThrow();
+        await this.audit?.record(tx, id, { action: 'tenant.create', actor, target: id, details: { name } });
+        return inserted;
+      });
       return { id: row.id, name: row.name, created_at: iso(row.created_at)!, disabled_at: iso(row.disabled_at) };
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict(`tenant ${id} already exists`);
@@ -100,8 +113,8 @@ export class KeyStore {
   async createKey(input: CreateKeyInput): Promise<CreatedKey> {
     if (!(await this.tenantExists(input.tenantId))) throw notFound(`tenant ${input.tenantId}`);
     const generated = generateKey();
-    const row = await this.db.withTenant(input.tenantId, (tx) =>
-      tx
+    const row = await this.db.withTenant(input.tenantId, async (tx) => {
+      const inserted = await tx
         .insertInto('api_keys')
         .values({
           id: generated.id,
@@ -115,8 +128,15 @@ export class KeyStore {
           created_by: input.createdBy ?? null,
         })
         .returningAll()
-        .executeTakeFirstOrThrow(),
-    );
+        .executeTakeFirstOrThrow();
+      await this.audit?.record(tx, input.tenantId, {
+        action: 'key.create',
+        actor: input.createdBy ?? 'unknown-principal',
+        target: generated.id,
+        details: { scopes: [...input.scopes], name: input.name ?? '', expires_at: input.expiresAt?.toISOString() ?? null },
+      });
+      return inserted;
+    });
     return { ...toKeyInfo(row), key: generated.key };
   }
 
@@ -136,15 +156,17 @@ export class KeyStore {
   }
 
   /** Revokes a key of this tenant; a key of another tenant is invisible here (404). */
-  async revokeKey(tenantId: string, id: string): Promise<KeyInfo> {
-    const row = await this.db.withTenant(tenantId, (tx) =>
-      tx
+  async revokeKey(tenantId: string, id: string, actor = 'unknown-principal'): Promise<KeyInfo> {
+    const row = await this.db.withTenant(tenantId, async (tx) => {
+      const updated = await tx
         .updateTable('api_keys')
         .set({ revoked_at: sql<Date>`COALESCE(revoked_at, now())` })
         .where('id', '=', id)
         .returning(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by'])
-        .executeTakeFirst(),
-    );
+        .executeTakeFirst();
+      if (updated) await this.audit?.record(tx, tenantId, { action: 'key.revoke', actor, target: id });
+      return updated;
+    });
     if (!row) throw notFound(`key ${id}`);
     return toKeyInfo(row);
   }
