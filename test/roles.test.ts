@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ROLE_NAMES, ROLE_PORTS } from '../src/roles.js';
+import { startTestApp } from './helpers/app.js';
+
+describe('roles', () => {
+  it('every role starts on the shared platform, is ready, and carries only its own routes', async () => {
+    assert.deepEqual([...ROLE_NAMES].sort(), ['admin', 'all', 'core', 'orchestrator', 'scoreboard', 'spawn', 'worker']);
+    assert.equal(ROLE_PORTS.spawn, 8082);
+    assert.equal(ROLE_PORTS.orchestrator, 8083);
+    assert.equal(ROLE_PORTS.scoreboard, 8086);
+    for (const role of ROLE_NAMES) {
+      const t = await startTestApp({ role });
+      try {
+        assert.equal((await t.app.inject({ url: '/health/ready' })).statusCode, 200, role);
+        const keys = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+        assert.equal(keys.statusCode, role === 'all' || role === 'core' ? 200 : 404, `${role} /keys`);
+      } finally {
+        await t.close();
+      }
+    }
+  });
+});
