@@ -5,6 +5,7 @@ import { buildServer, type App, type AppPlugin } from './platform/http/server.js
 import { PolicyEngine } from './policy/index.js';
 import { createRateLimiter, type RateLimiter } from './core/ratelimit/index.js';
 import { createGovernanceModule, type CanaryEventSource, type GovernanceModule } from './core/governance/index.js';
+import { createDecisionsModule, type DecisionsModule } from './core/decisions/index.js';
 import type { Platform } from './platform/platform.js';
 import { VERSION } from './version.js';
 
@@ -36,19 +37,17 @@ export interface RunningRole {
   readonly policy: PolicyEngine;
   readonly limiter: RateLimiter;
   readonly governance: GovernanceModule;
+  readonly decisions: DecisionsModule;
 }
 
 export interface RoleOptions {
-  /**
-   * Where governance canaries read the tenant's recent events. Until the decision store keeps
-   * events, the default source has none, so changes that need a canary cannot deploy yet.
-   */
+  /** Where governance canaries read the tenant's recent events; default: the decision store. */
   readonly canaryEvents?: CanaryEventSource;
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
-function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, governance: GovernanceModule): AppPlugin[] {
-  const core = [auth.routes, governance.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
+function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, governance: GovernanceModule, decisions: DecisionsModule): AppPlugin[] {
+  const core = [auth.routes, decisions.routes, governance.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
   switch (role) {
     case 'all':
       return [...core];
@@ -75,15 +74,21 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
   platform.health.register(policy.healthCheck());
-  const governance = createGovernanceModule(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant, events: options.canaryEvents ?? { recentEvents: async () => [] } });
+  // Canaries replay the events decisions were made from; the decision store needs the deployed
+  // versions governance holds, so the source is bound late.
+  let decisionsRef: DecisionsModule | undefined;
+  const storedEvents: CanaryEventSource = { recentEvents: async (tenant, limit) => (decisionsRef ? decisionsRef.service.recentEvents(tenant, limit) : []) };
+  const governance = createGovernanceModule(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant, events: options.canaryEvents ?? storedEvents });
+  const decisions = createDecisionsModule(platform, { ledger: ledger.ledger, active: governance.active, bindTenant: auth.bindTenant });
+  decisionsRef = decisions;
   const limiter = createRateLimiter(platform, ledger.audit, async (tenantId) => {
     const active = await governance.active.get(tenantId, 'ratelimit');
     return active.changeId ? active.content.compiled : undefined;
   });
   limiterRef = limiter;
-  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance) });
+  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance, decisions) });
   platform.onClose(() => app.close());
-  return { app, auth, ledger, policy, limiter, governance };
+  return { app, auth, ledger, policy, limiter, governance, decisions };
 }
 
 export { ensureBootstrapAdmin };

@@ -155,6 +155,28 @@ export interface GovernanceApprovalsTable {
   at: GeneratedTimestamp;
 }
 
+export interface DecisionsTable {
+  decision_id: string;
+  tenant_id: string;
+  event_id: string | null;
+  event_digest: string;
+  event: Json;
+  entity: string;
+  threat_level: 'none' | 'low' | 'medium' | 'high' | 'critical';
+  score: number;
+  rules_triggered: string[];
+  mitigations: Json;
+  explanation: string;
+  ruleset_version: string;
+  doctrine_version: string;
+  decision_diff: ColumnType<unknown, string | null, string | null>;
+  ledger_index: number;
+  path: 'defend' | 'ingest';
+  occurred_at: Timestamp;
+  created_at: GeneratedTimestamp;
+  block_until: Timestamp | null;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
@@ -171,4 +193,5 @@ export interface DB {
   governed_active: GovernedActiveTable;
   governance_changes: GovernanceChangesTable;
   governance_approvals: GovernanceApprovalsTable;
+  decisions: DecisionsTable;
 }

@@ -1,0 +1,80 @@
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { ProblemSchema } from '../../platform/http/problem.js';
+import { SecurityEventSchema, THREAT_LEVELS } from '../engine/index.js';
+import type { BindTenant } from '../auth/tenant.js';
+import type { DecisionService } from './service.js';
+
+/** The event schema without its $id, so several routes can embed it. */
+const EventBody = Type.Object(SecurityEventSchema.properties, { additionalProperties: false });
+
+const Mitigation = Type.Object({ action: Type.String(), target: Type.Union([Type.String(), Type.Null()]), duration_s: Type.Integer(), applied: Type.Boolean(), gated_by: Type.Union([Type.String(), Type.Null()]) });
+export const DecisionSchema = Type.Object({
+  decision_id: Type.String(),
+  tenant_id: Type.String(),
+  event_id: Type.Union([Type.String(), Type.Null()]),
+  event_digest: Type.String(),
+  entity: Type.String(),
+  threat_level: Type.Union(THREAT_LEVELS.map((l) => Type.Literal(l))),
+  score: Type.Integer(),
+  rules_triggered: Type.Array(Type.String()),
+  mitigations: Type.Array(Mitigation),
+  explanation: Type.String(),
+  ruleset_version: Type.String(),
+  doctrine_version: Type.String(),
+  decision_diff: Type.Union([Type.Unknown(), Type.Null()]),
+  ledger_index: Type.Integer(),
+  path: Type.String(),
+  occurred_at: Type.String(),
+  created_at: Type.String(),
+});
+const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 422: ProblemSchema, 503: ProblemSchema };
+
+/** /defend (decide one event now) and the tenant-bound decisions API. */
+export function decisionRoutes(deps: { service: DecisionService; bindTenant: BindTenant }): FastifyPluginAsync {
+  const { service, bindTenant } = deps;
+  return async (base) => {
+    const app = base.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.post('/defend', {
+      config: { scopes: ['defend:write'], rateLimitClass: 'write' },
+      bodyLimit: 64 * 1024,
+      schema: { tags: ['decisions'], summary: 'Decide one event; the decision is stored in the ledger before the answer', body: EventBody, response: { 200: DecisionSchema, ...errors } },
+    }, async (request) => service.decide(bindTenant(request, request.body.tenant_id), request.body, 'defend'));
+
+    app.get('/decisions', {
+      config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
+      schema: {
+        tags: ['decisions'],
+        querystring: Type.Object(
+          {
+            threat_level: Type.Optional(Type.Union(THREAT_LEVELS.map((l) => Type.Literal(l)))),
+            since: Type.Optional(Type.String({ format: 'date-time' })),
+            until: Type.Optional(Type.String({ format: 'date-time' })),
+            entity: Type.Optional(Type.String({ maxLength: 200, description: 'an IP address, or an entity key such as user:alice' })),
+            rule: Type.Optional(Type.String({ maxLength: 64 })),
+            cursor: Type.Optional(Type.String({ maxLength: 512 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            tenant_id: Type.Optional(Type.String({ maxLength: 63 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ decisions: Type.Array(DecisionSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+      },
+    }, async (request) => {
+      const { tenant_id, limit, ...filters } = request.query;
+      return service.list(bindTenant(request, tenant_id), { ...filters, limit: limit ?? 100 });
+    });
+
+    app.get('/decisions/active', {
+      config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
+      schema: { tags: ['decisions'], summary: 'Blocks in force (FrostGate view; bouncers use /v1/decisions)', querystring: Type.Object({ ip: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }), response: { 200: Type.Object({ decisions: Type.Array(DecisionSchema) }), ...errors } },
+    }, async (request) => ({ decisions: await service.activeBlocks(bindTenant(request), request.query.ip) }));
+
+    app.get('/decisions/:id', {
+      config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
+      schema: { tags: ['decisions'], params: Type.Object({ id: Type.String({ pattern: '^dec_[a-z0-9]{24}$' }) }), response: { 200: DecisionSchema, ...errors } },
+    }, async (request) => service.get(bindTenant(request), request.params.id));
+  };
+}
