@@ -1,7 +1,6 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { exportPrivateKeyPem, exportPublicKeyRaw, generateEd25519KeyPair, loadEd25519PrivateKey, parseEd25519PrivateKey, publicKeyOf } from '../../platform/crypto/ed25519.js';
+import { exportPublicKeyRaw, publicKeyOf } from '../../platform/crypto/ed25519.js';
+import { loadSigningKey } from '../../platform/crypto/signing-keys.js';
 import { createHash } from 'node:crypto';
 
 export interface TokenSigningKey {
@@ -18,21 +17,8 @@ function fromPrivate(privateKey: KeyObject, source: string): TokenSigningKey {
   return { privateKey, publicKey, kid, source };
 }
 
-/**
- * The Ed25519 key signing scenario access tokens: FG_TOKEN_KEY_PATH when set (required in
- * staging/prod), a key generated once into the data directory in dev, ephemeral otherwise.
- */
+/** The token key: FG_TOKEN_KEY_PATH, the dev key in the data directory, or ephemeral (loadSigningKey). */
 export async function loadTokenSigningKey(opts: { keyPath: string | undefined; dataDir: string | undefined }): Promise<TokenSigningKey> {
-  if (opts.keyPath) return fromPrivate(await loadEd25519PrivateKey(opts.keyPath), opts.keyPath);
-  if (!opts.dataDir) return fromPrivate(generateEd25519KeyPair().privateKey, 'ephemeral');
-  const file = path.join(opts.dataDir, 'keys', 'token-ed25519.pem');
-  try {
-    return fromPrivate(parseEd25519PrivateKey(await readFile(file), file), file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const { privateKey } = generateEd25519KeyPair();
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, exportPrivateKeyPem(privateKey), { mode: 0o600, flag: 'wx' });
-  return fromPrivate(privateKey, `${file} (generated)`);
+  const { privateKey, source } = await loadSigningKey({ ...opts, name: 'token-ed25519' });
+  return fromPrivate(privateKey, source);
 }
