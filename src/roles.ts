@@ -69,6 +69,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   const ledger = await createLedgerModule(platform);
   const auth = createAuthModule(platform, {
     audit: ledger.audit,
+    onFailOpen: (tenantId, detail) => ledger.failOpen.note(tenantId, 'auth', detail),
     invalidKeyGuard: { recordInvalidKey: async (source) => (limiterRef ? limiterRef.recordInvalidKey(source) : { blocked: false, delayMs: 0, retryAfterS: 0 }) },
   });
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
@@ -84,7 +85,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   const limiter = createRateLimiter(platform, ledger.audit, async (tenantId) => {
     const active = await governance.active.get(tenantId, 'ratelimit');
     return active.changeId ? active.content.compiled : undefined;
-  });
+  }, (tenantId, detail) => ledger.failOpen.note(tenantId, 'ratelimit', detail));
   limiterRef = limiter;
   const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance, decisions) });
   platform.onClose(() => app.close());

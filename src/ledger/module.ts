@@ -1,11 +1,13 @@
 import type { Platform } from '../platform/platform.js';
 import { AuditTrail } from './audit.js';
+import { FailOpenAudit } from './fail-open-audit.js';
 import { LedgerService } from './service.js';
 import { loadLedgerSigningKey } from './signing-key.js';
 
 export interface LedgerModule {
   readonly ledger: LedgerService;
   readonly audit: AuditTrail;
+  readonly failOpen: FailOpenAudit;
 }
 
 /**
@@ -32,5 +34,8 @@ export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db
   }, config.ledger.checkpointIntervalS * 1000);
   timer.unref();
   platform.onClose(() => clearInterval(timer));
-  return { ledger, audit: new AuditTrail(ledger) };
+  const audit = new AuditTrail(ledger);
+  const failOpen = new FailOpenAudit(platform.db, audit, platform.log);
+  platform.onClose(() => failOpen.close());
+  return { ledger, audit, failOpen };
 }

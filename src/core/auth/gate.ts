@@ -37,6 +37,8 @@ export interface GateDeps {
   readonly metrics: Pick<Metrics, 'authSuccess' | 'authFailure' | 'failOpenTriggered'>;
   readonly resolver: KeyResolver;
   readonly bindTenant: BindTenant;
+  /** Records fail-open passes in the audit ledger (written once the database answers again). */
+  readonly onFailOpen?: (tenantId: string, detail: Record<string, unknown>) => void;
   /** Slows, then refuses, sources that keep presenting invalid keys (see RateLimiter). */
   readonly invalidKeyGuard?: { recordInvalidKey(source: string): Promise<{ blocked: boolean; delayMs: number; retryAfterS: number }> };
 }
@@ -138,6 +140,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
       if (failOpen && lookup.stale && digestsEqual(digestKey(presented), lookup.stale.digest)) {
         metrics.failOpenTriggered.inc({ component: 'auth' });
         security.fatal({ type: 'auth_event', success: true, reason: 'fail_open', key_id: keyId, tenant_id: lookup.stale.tenantId, error: lookup.error.message }, 'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)');
+        deps.onFailOpen?.(lookup.stale.tenantId, { key_id: keyId, route: key, error: lookup.error.message });
         record = lookup.stale;
       } else {
         metrics.authFailure.inc({ reason: 'store_unavailable' });

@@ -22,11 +22,11 @@ export interface AuthModule {
   readonly routes: AppPlugin;
 }
 
-export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: { invalidKeyGuard?: GateDeps['invalidKeyGuard']; audit?: KeyAudit } = {}): AuthModule {
+export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: { invalidKeyGuard?: GateDeps['invalidKeyGuard']; audit?: KeyAudit; onFailOpen?: GateDeps['onFailOpen'] } = {}): AuthModule {
   const store = new KeyStore(platform.db, options.audit);
   const resolver = new KeyResolver(store, platform.bus);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);
-  const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant, ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}) });
+  const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant, ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}), ...(options.onFailOpen ? { onFailOpen: options.onFailOpen } : {}) });
   return { store, resolver, gate, bindTenant, routes: { name: 'auth', plugin: authRoutes({ store, resolver, bindTenant, bus: platform.bus }) } };
 }

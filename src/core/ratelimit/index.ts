@@ -11,6 +11,7 @@ export function createRateLimiter(
   platform: Pick<Platform, 'config' | 'redis' | 'metrics' | 'security' | 'db'>,
   audit: AuditTrail,
   policyFor?: (tenantId: string) => Promise<RateLimitPolicy | undefined>,
+  onFailOpen?: (tenantId: string, detail: Record<string, unknown>) => void,
   policy: RateLimitPolicy = DEFAULT_RATE_LIMIT_POLICY,
 ): RateLimiter {
   if (platform.config.rateLimit.failOpen && !platform.config.rateLimit.failOpenAcknowledged) {
@@ -22,5 +23,5 @@ export function createRateLimiter(
         await audit.record(tx, tenantId, { action: 'ratelimit.bypass', actor: keyId, target: route, details: { minute, aggregated: 'first use per key per minute' } });
       }),
   };
-  return new RateLimiter({ config: platform.config, redis: platform.redis, metrics: { failOpenTriggered: platform.metrics.failOpenTriggered, rateLimit: platform.metrics.rateLimit }, security: platform.security, audit: bypassAudit, ...(policyFor ? { policyFor } : {}) }, policy);
+  return new RateLimiter({ config: platform.config, redis: platform.redis, metrics: { failOpenTriggered: platform.metrics.failOpenTriggered, rateLimit: platform.metrics.rateLimit }, security: platform.security, audit: bypassAudit, ...(policyFor ? { policyFor } : {}), ...(onFailOpen ? { onFailOpen } : {}) }, policy);
 }

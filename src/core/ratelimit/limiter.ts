@@ -27,6 +27,8 @@ export interface RateLimitDeps {
   readonly security: Logger;
   readonly audit?: BypassAudit;
   readonly keyPrefix?: string;
+  /** Records fail-open passes in the audit ledger. */
+  readonly onFailOpen?: (tenantId: string, detail: Record<string, unknown>) => void;
   /** The rate-limit policy a tenant deployed through governance, if any. */
   readonly policyFor?: (tenantId: string) => Promise<RateLimitPolicy | undefined>;
 }
@@ -136,7 +138,10 @@ export class RateLimiter {
     if (this.failOpen) {
       this.deps.metrics.failOpenTriggered.inc({ component: 'ratelimit' });
       this.deps.metrics.rateLimit.inc({ result: 'fail_open' });
-      this.deps.security.fatal({ type: 'fail_open', component: 'ratelimit', route: `${request.method} ${request.routeOptions.url ?? ''}`, error: err.message }, 'CRITICAL: rate-limit store unavailable, letting the request through (FG_RL_FAIL_OPEN acknowledged)');
+      const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+      this.deps.security.fatal({ type: 'fail_open', component: 'ratelimit', route, error: err.message }, 'CRITICAL: rate-limit store unavailable, letting the request through (FG_RL_FAIL_OPEN acknowledged)');
+      const tenantId = request.principal?.tenantId;
+      if (tenantId) this.deps.onFailOpen?.(tenantId, { route, key_id: request.principal?.keyId ?? null, error: err.message });
       return;
     }
     this.deps.metrics.rateLimit.inc({ result: 'unavailable' });

@@ -113,6 +113,12 @@ describe('rate limits', () => {
       assert.match(String(critical.msg), /CRITICAL/);
       assert.equal(critical.logger, 'frostgate.security');
       assert.ok(critical.request_id);
+      // Each pass is in the audit ledger too, aggregated per tenant and minute.
+      await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
+      await t.ledger.failOpen.flush();
+      const audit = await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100);
+      const entries = audit.map((e) => e.record as { action: string; details: { passes: number } }).filter((r) => r.action === 'fail_open.ratelimit');
+      assert.equal(entries.reduce((n, r) => n + r.details.passes, 0), 2);
     } finally {
       await redis.stop();
     }
