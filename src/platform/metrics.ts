@@ -35,6 +35,12 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    governance: new Counter({
+      name: 'governance_operations_total',
+      help: 'Governance operations by action (propose, approve, reject, withdraw, canary, deploy, rollback) and result',
+      labelNames: ['action', 'result'] as const,
+      registers: [registry],
+    }),
     tenantMismatch: new Counter({ name: 'tenant_mismatch_total', help: 'Requests naming a tenant other than their key\'s', registers: [registry] }),
   };
 }

@@ -20,11 +20,11 @@ export interface GovernanceModule {
 }
 
 export function createGovernanceModule(
-  platform: Pick<Platform, 'db' | 'bus' | 'security' | 'onClose'>,
+  platform: Pick<Platform, 'db' | 'bus' | 'security' | 'onClose' | 'metrics'>,
   deps: { audit: AuditTrail; policy: PolicyEngine; bindTenant: BindTenant; events: CanaryEventSource },
 ): GovernanceModule {
   const active = new ActiveVersions(platform.db, platform.bus);
   platform.onClose(() => active.close());
-  const service = new GovernanceService({ db: platform.db, audit: deps.audit, active, policy: deps.policy, bus: platform.bus, security: platform.security, events: deps.events });
+  const service = new GovernanceService({ db: platform.db, audit: deps.audit, active, policy: deps.policy, bus: platform.bus, security: platform.security, events: deps.events, metrics: platform.metrics.governance });
   return { active, service, routes: { name: 'governance', plugin: governanceRoutes({ service, bindTenant: deps.bindTenant }) } };
 }

@@ -56,6 +56,7 @@ export interface GovernanceDeps {
   readonly bus: Pick<Bus, 'publish'>;
   readonly security: Logger;
   readonly events: CanaryEventSource;
+  readonly metrics?: { inc(labels: { action: string; result: string }): void };
 }
 
 function newChangeId(): string {
@@ -73,6 +74,18 @@ const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOS
  */
 export class GovernanceService {
   constructor(private readonly deps: GovernanceDeps) {}
+
+  /** Counts every operation by outcome; refusals are the interesting part of the dashboard. */
+  private async counted<T>(action: string, op: () => Promise<T>): Promise<T> {
+    try {
+      const out = await op();
+      this.deps.metrics?.inc({ action, result: 'ok' });
+      return out;
+    } catch (err) {
+      this.deps.metrics?.inc({ action, result: err instanceof AppError ? err.code : 'error' });
+      throw err;
+    }
+  }
 
   private actor(principal: Principal): { key: string; subject: string } {
     return { key: principal.keyId ?? principal.subject, subject: principal.subject };
@@ -114,6 +127,10 @@ export class GovernanceService {
   }
 
   async propose(tenantId: string, principal: Principal, input: ProposeInput): Promise<ChangeView> {
+    return this.counted('propose', () => this.doPropose(tenantId, principal, input));
+  }
+
+  private async doPropose(tenantId: string, principal: Principal, input: ProposeInput): Promise<ChangeView> {
     let compiled;
     try {
       compiled = compileContent(input.kind, input.content);
@@ -185,6 +202,10 @@ export class GovernanceService {
   }
 
   async approve(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
+    return this.counted('approve', () => this.doApprove(tenantId, principal, id, reason));
+  }
+
+  private async doApprove(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
     const actor = this.actor(principal);
     type Outcome = { refused: AppError } | { view: ChangeView };
     const result = await this.deps.db.withTenant(tenantId, async (tx): Promise<Outcome> => {
@@ -216,6 +237,10 @@ export class GovernanceService {
   }
 
   async reject(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
+    return this.counted('reject', () => this.doReject(tenantId, principal, id, reason));
+  }
+
+  private async doReject(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
     const actor = this.actor(principal);
     return this.transitionFrom(tenantId, id, ['proposed', 'approved'], 'rejected', async (tx, row) => {
       if (!hasScope(principal.scopes, row.approver_scope)) throw new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] });
@@ -225,6 +250,10 @@ export class GovernanceService {
   }
 
   async withdraw(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
+    return this.counted('withdraw', () => this.doWithdraw(tenantId, principal, id, reason));
+  }
+
+  private async doWithdraw(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
     const actor = this.actor(principal);
     return this.transitionFrom(tenantId, id, ['proposed', 'approved'], 'withdrawn', async (tx, row) => {
       if (actor.key !== row.author_key && actor.subject !== row.author_subject) throw new AppError('forbidden', 'only the author can withdraw a change; others can reject it');
@@ -245,6 +274,10 @@ export class GovernanceService {
 
   /** Replays recent events through deployed and proposed versions; stores the result on the change. */
   async canary(tenantId: string, principal: Principal, id: string, limit = 1000): Promise<ChangeView> {
+    return this.counted('canary', () => this.doCanary(tenantId, principal, id, limit));
+  }
+
+  private async doCanary(tenantId: string, principal: Principal, id: string, limit: number): Promise<ChangeView> {
     const change = await this.get(tenantId, id);
     if (change.status !== 'proposed' && change.status !== 'approved') throw conflict(`change ${id} is ${change.status}; canaries run on proposed or approved changes`, { change_status: change.status });
     const [ruleset, doctrine] = await Promise.all([this.deps.active.get(tenantId, 'ruleset'), this.deps.active.get(tenantId, 'doctrine')]);
@@ -265,6 +298,10 @@ export class GovernanceService {
 
   /** Atomic switch to the change's version, if the Cedar deploy gate allows it. */
   async deploy(tenantId: string, principal: Principal, id: string): Promise<ChangeView> {
+    return this.counted('deploy', () => this.doDeploy(tenantId, principal, id));
+  }
+
+  private async doDeploy(tenantId: string, principal: Principal, id: string): Promise<ChangeView> {
     const actor = this.actor(principal);
     // A refusal is returned, not thrown, so its audit entry commits.
     const outcome = await this.deps.db.withTenant(tenantId, async (tx): Promise<{ refused: AppError } | { view: ChangeView }> => {
@@ -315,6 +352,10 @@ export class GovernanceService {
 
   /** Restores the version that ran before this change; decisions after it name that version. */
   async rollback(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
+    return this.counted('rollback', () => this.doRollback(tenantId, principal, id, reason));
+  }
+
+  private async doRollback(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
     const actor = this.actor(principal);
     const view = await this.deps.db.withTenant(tenantId, async (tx) => {
       const row = await this.load(tx, tenantId, id, true);

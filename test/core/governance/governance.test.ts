@@ -132,9 +132,30 @@ describe('governance', () => {
     const actions = audit.filter((e) => (e.record as { target?: string }).target === c.id).map((e) => (e.record as { action: string }).action);
     assert.deepEqual(actions, ['governance.propose', 'governance.approve', 'governance.approve', 'governance.deploy_refused', 'governance.canary', 'governance.deploy', 'governance.rollback']);
 
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    assert.match(metrics, /governance_operations_total\{action="deploy",result="ok"\} 1/);
+    assert.match(metrics, /governance_operations_total\{action="deploy",result="conflict"\} 1/);
+    assert.match(metrics, /governance_operations_total\{action="rollback",result="ok"\} 1/);
+
     const history = (await t.app.inject({ url: `/governance/changes/${c.id}`, headers: { 'x-api-key': keys.approver! } })).json();
     assert.equal(history.approvals.length, 2);
     assert.equal(history.rollback_reason, 'false positives on the marketing site');
+  });
+
+  it('rejected and expired changes cannot be approved or deployed (409)', async () => {
+    const rejected = (await propose(blockingRuleset('gov-rej-1'))).json();
+    assert.equal((await post(`/governance/changes/${rejected.id}/reject`, keys.admin1!, { reason: 'blocks too broadly' })).statusCode, 200);
+    const late = await post(`/governance/changes/${rejected.id}/approve`, keys.admin2!);
+    assert.equal(late.statusCode, 409);
+    assert.equal(late.json().change_status, 'rejected');
+    assert.equal((await post(`/governance/changes/${rejected.id}/deploy`, keys.author!)).statusCode, 409);
+
+    const stale = (await propose(blockingRuleset('gov-exp-1'))).json();
+    await t.platform.db.withTenant(t.tenantId, (tx) => tx.updateTable('governance_changes').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', stale.id).execute());
+    const expired = await post(`/governance/changes/${stale.id}/approve`, keys.admin1!);
+    assert.equal(expired.statusCode, 409);
+    assert.equal(expired.json().change_status, 'expired');
+    assert.equal((await t.app.inject({ url: `/governance/changes/${stale.id}`, headers: { 'x-api-key': keys.author! } })).json().status, 'expired');
   });
 
   it('tenant-bound: another tenant sees none of these changes', async () => {
