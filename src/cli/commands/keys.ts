@@ -8,8 +8,8 @@ import { cliAuditTrail, withDatabase } from './db-session.js';
 export const keysCommand: Command = {
   name: 'keys',
   summary: 'Create, list and revoke API keys',
-  options: { tenant: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, name: { type: 'string' }, ...JSON_OPTION },
-  help: `Usage: frostgate keys create --tenant <id> --scopes <list> [--expires-in 90d] [--name <text>] [--json]
+  options: { tenant: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, name: { type: 'string' }, owner: { type: 'string' }, ...JSON_OPTION },
+  help: `Usage: frostgate keys create --tenant <id> --scopes <list> [--expires-in 90d] [--name <text>] [--owner <who>] [--json]
        frostgate keys list --tenant <id> [--json]
        frostgate keys revoke --tenant <id> <key-id> [--json]
 
@@ -25,6 +25,8 @@ Options:
   --scopes <list>      e.g. defend:write,decisions:read
   --expires-in <dur>   e.g. 90d, 12h, 30m (default: no expiry)
   --name <text>        a label shown in listings
+  --owner <who>        the person or system the key acts for (default: the key's own id);
+                       governance approvals compare owners, so give a person's keys one owner
   --json               machine-readable output
   -h, --help           this help
 
@@ -46,7 +48,7 @@ Examples:
     return withDatabase(async (db) => {
       const store = new KeyStore(db, await cliAuditTrail(db));
       if (sub === 'create') {
-        const created = await store.createKey({ tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(expiresAt ? { expiresAt } : {}), createdBy: 'cli' });
+        const created = await store.createKey({ tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(values.owner ? { owner: values.owner as string } : {}), ...(expiresAt ? { expiresAt } : {}), createdBy: 'cli' });
         if (values.json) printJson(created);
         else {
           printLine(created.key);

@@ -30,7 +30,7 @@ export async function ensureBootstrapAdmin(db: Database, tenantId: string, audit
     await tx.insertInto('tenants').values({ id: tenantId, name: 'bootstrap tenant', disabled_at: null }).onConflict((oc) => oc.column('id').doNothing()).execute();
     await tx
       .insertInto('api_keys')
-      .values({ id: generated.id, tenant_id: tenantId, digest: generated.digest, name: 'bootstrap admin', scopes: ['admin'], expires_at: null, revoked_at: null, last_used_at: null, created_by: 'bootstrap' })
+      .values({ id: generated.id, tenant_id: tenantId, digest: generated.digest, name: 'bootstrap admin', scopes: ['admin'], expires_at: null, revoked_at: null, last_used_at: null, created_by: 'bootstrap', owner: 'bootstrap-admin' })
       .execute();
     await audit?.record(tx, tenantId, { action: 'key.create', actor: 'bootstrap', target: generated.id, details: { scopes: ['admin'], name: 'bootstrap admin' } });
     return { key: generated.key, keyId: generated.id, tenantId };

@@ -157,6 +157,6 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId);
     if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId);
     resolver.touch(keyId);
-    accept(request, { kind: 'api_key', keyId, tenantId: record.tenantId, scopes: record.scopes, subject: keyId });
+    accept(request, { kind: 'api_key', keyId, tenantId: record.tenantId, scopes: record.scopes, subject: record.owner || keyId });
   };
 }

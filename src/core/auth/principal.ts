@@ -6,7 +6,7 @@ export interface Principal {
   /** The key's tenant; global and auth-disabled principals take the tenant from X-Tenant-Id. */
   readonly tenantId?: string;
   readonly scopes: readonly string[];
-  /** A stable name for audit and approvals: the key id, or the principal kind. */
+  /** Who acts, for audit and approvals: the key's owner, or the principal kind. */
   readonly subject: string;
 }
 

@@ -26,6 +26,7 @@ const KeyInfoSchema = Type.Object({
   revoked_at: NullableTimestamp,
   last_used_at: NullableTimestamp,
   created_by: Type.Union([Type.String(), Type.Null()]),
+  owner: Type.String({ description: 'who the key acts for; approvals compare owners' }),
 });
 const CreatedKeySchema = Type.Intersect([KeyInfoSchema, Type.Object({ key: Type.String({ description: 'the full key; shown once, store it now' }) })]);
 
@@ -36,6 +37,7 @@ const CreateKeyBody = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     expires_in: Type.Optional(Type.String({ description: 'e.g. 90d, 12h, 30m', maxLength: 20 })),
     tenant_id: Type.Optional(Type.String({ maxLength: 63 })),
+    owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "default: the creating key's owner; another owner needs the admin scope" })),
   },
   { additionalProperties: false },
 );
@@ -75,6 +77,11 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       const held = request.principal?.scopes ?? [];
       const escalation = request.body.scopes.filter((s) => !hasScope(held, s));
       if (escalation.length > 0) throw new AppError('missing_scope', `a key cannot grant scopes it does not hold: ${escalation.join(', ')}`, { missing_scopes: escalation });
+      // A key acts for its creator's owner unless an admin says otherwise: a key holder cannot mint
+      // a key for "someone else" to approve their own governance changes.
+      const creatorOwner = request.principal?.subject ?? 'unknown-principal';
+      const owner = request.body.owner ?? creatorOwner;
+      if (owner !== creatorOwner && !hasScope(held, 'admin')) throw new AppError('missing_scope', 'only admin keys can create keys for another owner', { missing_scopes: ['admin'] });
       let expiresAt: Date | undefined;
       if (request.body.expires_in !== undefined) {
         try {
@@ -89,7 +96,8 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
         scopes: request.body.scopes as Scope[],
         ...(request.body.name !== undefined ? { name: request.body.name } : {}),
         ...(expiresAt ? { expiresAt } : {}),
-        createdBy: request.principal?.subject ?? 'unknown-principal',
+        createdBy: request.principal?.keyId ?? creatorOwner,
+        owner,
       });
       return reply.code(201).send(created);
     });

@@ -22,6 +22,7 @@ export interface KeyInfo {
   readonly revoked_at: string | null;
   readonly last_used_at: string | null;
   readonly created_by: string | null;
+  readonly owner: string;
 }
 
 export interface CreatedKey extends KeyInfo {
@@ -38,6 +39,7 @@ export interface KeyRecord {
   readonly expiresAt: Date | null;
   readonly revokedAt: Date | null;
   readonly tenantDisabled: boolean;
+  readonly owner: string;
 }
 
 export interface CreateKeyInput {
@@ -46,12 +48,14 @@ export interface CreateKeyInput {
   readonly name?: string;
   readonly expiresAt?: Date;
   readonly createdBy?: string;
+  /** Who the key acts for; default: the key's own id. */
+  readonly owner?: string;
 }
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
 function toKeyInfo(row: {
-  id: string; tenant_id: string; name: string; scopes: string[]; created_at: Date; expires_at: Date | null; revoked_at: Date | null; last_used_at: Date | null; created_by: string | null;
+  id: string; tenant_id: string; name: string; scopes: string[]; created_at: Date; expires_at: Date | null; revoked_at: Date | null; last_used_at: Date | null; created_by: string | null; owner: string;
 }): KeyInfo {
   return {
     id: row.id,
@@ -63,6 +67,7 @@ function toKeyInfo(row: {
     revoked_at: iso(row.revoked_at),
     last_used_at: iso(row.last_used_at),
     created_by: row.created_by,
+    owner: row.owner,
   };
 }
 
@@ -126,6 +131,7 @@ export class KeyStore {
           revoked_at: null,
           last_used_at: null,
           created_by: input.createdBy ?? null,
+          owner: input.owner ?? generated.id,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -142,14 +148,14 @@ export class KeyStore {
 
   async listKeys(tenantId: string): Promise<KeyInfo[]> {
     const rows = await this.db.withTenant(tenantId, (tx) =>
-      tx.selectFrom('api_keys').select(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by']).orderBy('created_at').orderBy('id').execute(),
+      tx.selectFrom('api_keys').select(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by', 'owner']).orderBy('created_at').orderBy('id').execute(),
     );
     return rows.map(toKeyInfo);
   }
 
   async getKey(tenantId: string, id: string): Promise<KeyInfo> {
     const row = await this.db.withTenant(tenantId, (tx) =>
-      tx.selectFrom('api_keys').select(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by']).where('id', '=', id).executeTakeFirst(),
+      tx.selectFrom('api_keys').select(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by', 'owner']).where('id', '=', id).executeTakeFirst(),
     );
     if (!row) throw notFound(`key ${id}`);
     return toKeyInfo(row);
@@ -162,7 +168,7 @@ export class KeyStore {
         .updateTable('api_keys')
         .set({ revoked_at: sql<Date>`COALESCE(revoked_at, now())` })
         .where('id', '=', id)
-        .returning(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by'])
+        .returning(['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by', 'owner'])
         .executeTakeFirst();
       if (updated) await this.audit?.record(tx, tenantId, { action: 'key.revoke', actor, target: id });
       return updated;
@@ -173,7 +179,7 @@ export class KeyStore {
 
   async lookup(id: string): Promise<KeyRecord | undefined> {
     const result = await sql<{
-      id: string; tenant_id: string; digest: Uint8Array; scopes: string[]; expires_at: Date | null; revoked_at: Date | null; tenant_disabled: boolean;
+      id: string; tenant_id: string; digest: Uint8Array; scopes: string[]; expires_at: Date | null; revoked_at: Date | null; tenant_disabled: boolean; owner: string;
     }>`SELECT * FROM fg_auth_lookup_key(${id})`.execute(this.db.db);
     const row = result.rows[0];
     if (!row) return undefined;
@@ -185,6 +191,7 @@ export class KeyStore {
       expiresAt: row.expires_at ? new Date(row.expires_at) : null,
       revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
       tenantDisabled: row.tenant_disabled,
+      owner: row.owner,
     };
   }
 

@@ -24,6 +24,8 @@ export interface ApiKeysTable {
   revoked_at: Timestamp | null;
   last_used_at: Timestamp | null;
   created_by: string | null;
+  /** Who the key acts for (a person or system); approvals compare owners. */
+  owner: ColumnType<string, string | undefined, string>;
 }
 
 export interface PlatformStateTable {

@@ -142,6 +142,20 @@ describe('governance', () => {
     assert.equal(history.rollback_reason, 'false positives on the marketing site');
   });
 
+  it("a second key of the author's (same owner) cannot approve the author's change either", async () => {
+    const author = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['governance:write', 'governance:approve', 'keys:admin'], owner: 'carol' });
+    const minted = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': author.key }, payload: { scopes: ['governance:approve'] } });
+    assert.equal(minted.json().owner, 'carol', 'keys inherit their creator\'s owner');
+    const disguised = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': author.key }, payload: { scopes: ['governance:approve'], owner: 'dave' } });
+    assert.equal(disguised.statusCode, 403, 'only admins name another owner');
+    const doctrine = { ...structuredClone((await t.governance.active.get(t.tenantId, 'doctrine')).content.source), version: 'gov-owner-1', mode: 'guarded' };
+    const c = (await post('/governance/changes', author.key, { kind: 'doctrine', content: doctrine, justification: 'tighten while investigating' })).json();
+    const self = await post(`/governance/changes/${c.id}/approve`, minted.json().key);
+    assert.equal(self.statusCode, 403);
+    assert.equal(self.json().reason, 'self_approval');
+    assert.equal((await post(`/governance/changes/${c.id}/approve`, keys.approver!)).statusCode, 200);
+  });
+
   it('rejected and expired changes cannot be approved or deployed (409)', async () => {
     const rejected = (await propose(blockingRuleset('gov-rej-1'))).json();
     assert.equal((await post(`/governance/changes/${rejected.id}/reject`, keys.admin1!, { reason: 'blocks too broadly' })).statusCode, 200);

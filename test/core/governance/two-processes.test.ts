@@ -44,8 +44,8 @@ describe('governance across server processes', () => {
         const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
         return { status: res.status, body: (await res.json()) as Record<string, unknown> };
       };
-      const author = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:write', 'defend:write'] })).body.key as string;
-      const approver = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:approve'] })).body.key as string;
+      const author = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:write', 'defend:write'], owner: 'alice' })).body.key as string;
+      const approver = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:approve'], owner: 'bob' })).body.key as string;
       const event = { source: 'nginx', event_type: 'http.request', occurred_at: '2026-11-20T10:00:00Z', payload: { src_ip: '100.64.5.5', path: '/healthz', status: 200 } };
       assert.equal((await call(portB, 'POST', '/defend', author, event)).body.ruleset_version, loadDefaultRuleset().version);
 
