@@ -246,6 +246,7 @@ export class GovernanceService {
       if (!hasScope(principal.scopes, row.approver_scope)) throw new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] });
       await tx.insertInto('governance_approvals').values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'reject', reason }).onConflict((oc) => oc.doNothing()).execute();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.reject', actor: actor.key, target: id, reason });
+      this.deps.security.info({ type: 'governance', action: 'reject', change_id: id, key_id: actor.key, reason }, 'governance change rejected');
     });
   }
 
