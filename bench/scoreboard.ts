@@ -38,6 +38,8 @@ export async function run(): Promise<void> {
   sanitizerCase('2 MB of "a@" pairs', 'a@'.repeat(1_000_000));
   sanitizerCase('1 MB of "eyJ" fragments', 'eyJhbGci.'.repeat(110_000));
   sanitizerCase('1 MB of "key=" labels', 'key=AbCd1234'.repeat(90_000));
+  sanitizerCase('1 MB of "key=aaaa….key=" chains', `key=${'a'.repeat(16)}.`.repeat(50_000));
+  sanitizerCase('1 MB of PEM BEGIN lines without END', '-----BEGIN PRIVATE KEY-----\n'.repeat(36_000));
 
   const files = [
     { name: 'recording.cast', bytes: Buffer.from(corpus.repeat(Math.ceil(2e6 / corpus.length))) },

@@ -40,6 +40,14 @@ export interface SanitizedFiles {
   };
 }
 
+export class SanitizerError extends Error {
+  readonly code = 'sanitizer_not_a_directory' as const;
+  constructor(dir: string) {
+    super(`${dir} is not a directory`);
+    this.name = 'SanitizerError';
+  }
+}
+
 const JSON_LINES_SUFFIXES = ['.jsonl', '.ndjson'];
 // ignoreBOM keeps a leading BOM in the decoded text so re-encoding gives the same bytes.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -130,7 +138,7 @@ async function walk(root: string, rel: string, files: NamedBytes[], skipped: str
  * `outDir`, the scrubbed copies are also written there (binary files copied as they are).
  */
 export async function sanitizeDirectory(dir: string, opts: { outDir?: string } = {}): Promise<SanitizedFiles> {
-  if (!(await lstat(dir)).isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (!(await lstat(dir)).isDirectory()) throw new SanitizerError(dir);
   const files: NamedBytes[] = [];
   const skipped: string[] = [];
   await walk(dir, '', files, skipped);

@@ -7,6 +7,7 @@ export { sanitizeJsonLines, type SanitizedJsonLines } from './json-lines.js';
 export {
   sanitizeFiles,
   sanitizeDirectory,
+  SanitizerError,
   type NamedBytes,
   type SanitizedFiles,
   type SanitizedFileReport,

@@ -56,8 +56,13 @@ describe('sanitizeText', () => {
       ['amex 3782 822463 10005', '3782 822463 10005'],
       ['disc=6011111111111117,', '6011111111111117'],
       ['jcb 3530111333300000 end', '3530111333300000'],
+      ['4111 1111 1111 1111 exp 12/28', '4111 1111 1111 1111'],
+      ['5555 5555 5555 4444', '5555 5555 5555 4444'],
     ]);
     assertClean([
+      '\t0x0000:  4500 0047 1234 4000 4006 0000 0a00 0c02  E..G.4@.@.......',
+      '00000010: 4111 1111 1111 1111 0a00 0c01 a296 00b3  ................',
+      '0000020 4111 1111 1111 1111 2222 3333 4444 5555',
       'bad luhn 4111 1111 1111 1112',
       'mixed separators 4111-1111 1111-1111',
       'odd grouping 41 1111 1111 1111 11',
@@ -151,7 +156,7 @@ describe('sanitizeText', () => {
       [`${jws}.`, jws],
     ]);
     // eyJ that is not a JWT header.
-    assertClean(['eyJub3QiOiJqd3QifQ.e30.x', 'eyJabc']);
+    assertClean(['eyJub3QiOiJqd3QifQ.e30.x', 'eyJabc', 'eyJhbGci.eyJhbGci.eyJhbGci.eyJhbGci']);
   });
 
   it('redacts whole PEM private key blocks, complete or cut short', () => {
