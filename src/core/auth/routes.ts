@@ -60,7 +60,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       config: { scopes: ['admin'] },
       schema: { tags: ['tenants'], summary: 'Create a tenant (platform admins)', body: CreateTenantBody, response: { 201: TenantSchema, ...errors } },
     }, async (request, reply) => {
-      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', request.principal?.subject);
+      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', request.principal?.keyId ?? request.principal?.subject);
       return reply.code(201).send(tenant);
     });
 
@@ -116,7 +116,8 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       config: { scopes: ['keys:admin'] },
       schema: { tags: ['keys'], summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere', params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
     }, async (request) => {
-      const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.subject);
+      // Audit entries name the key that acted (its owner is on the key's own record).
+      const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.keyId ?? request.principal?.subject);
       deps.resolver.invalidate(revoked.id);
       await deps.bus.publish(KEY_REVOKED_SUBJECT, { id: revoked.id });
       return revoked;
