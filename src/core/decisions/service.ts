@@ -9,6 +9,7 @@ import {
   eventIssues,
   evaluate,
   MemoryWindowStore,
+  normalizeIp,
   RedisWindowStore,
   type Decision,
   type DecisionDiff,
@@ -19,6 +20,8 @@ import {
 } from '../engine/index.js';
 import type { ActiveVersions } from '../governance/index.js';
 import type { Redis } from '../../platform/cache/redis.js';
+import { decodeCursor, encodeCursor, entityFilter } from './filters.js';
+import type { DecisionMetrics } from './metrics.js';
 
 export type DecisionPath = 'defend' | 'ingest';
 
@@ -67,6 +70,7 @@ export class DecisionService {
     private readonly ledger: Pick<LedgerService, 'append'>,
     private readonly active: Pick<ActiveVersions, 'get'>,
     redis: Redis | undefined,
+    private readonly metrics?: DecisionMetrics,
   ) {
     // Correlation state is shared across processes through Redis when configured.
     this.windows = redis ? new RedisWindowStore({ redis }) : new MemoryWindowStore();
@@ -86,9 +90,17 @@ export class DecisionService {
       if (existing) return existing;
     }
     const [ruleset, doctrine] = await Promise.all([this.active.get(tenantId, 'ruleset'), this.active.get(tenantId, 'doctrine')]);
-    const decision = await evaluate(event, { tenantId, ruleset: ruleset.content.compiled, doctrine: doctrine.content.compiled, windows: this.windows, enforcement: this.enforcement() });
+    const stopTimer = this.metrics?.evaluateSeconds.startTimer({ path });
+    let decision: Decision;
     try {
-      return await this.db.withTenant(tenantId, (tx) => this.store(tx, tenantId, event, decision, path));
+      decision = await evaluate(event, { tenantId, ruleset: ruleset.content.compiled, doctrine: doctrine.content.compiled, windows: this.windows, enforcement: this.enforcement() });
+    } finally {
+      stopTimer?.();
+    }
+    try {
+      const stored = await this.db.withTenant(tenantId, (tx) => this.store(tx, tenantId, event, decision, path));
+      this.metrics?.decisions.inc({ threat_level: stored.threat_level, path });
+      return stored;
     } catch (err) {
       if (event.event_id && isUniqueViolation(err)) {
         const existing = await this.byEventId(tenantId, event.event_id);
@@ -190,36 +202,37 @@ export class DecisionService {
   }
 
   async list(tenantId: string, f: { threat_level?: string; since?: string; until?: string; entity?: string; rule?: string; cursor?: string; limit: number }): Promise<{ decisions: DecisionRecord[]; next_cursor: string | null }> {
-    let after: { created_at: string; decision_id: string } | undefined;
-    if (f.cursor) {
-      try {
-        after = JSON.parse(Buffer.from(f.cursor, 'base64url').toString('utf8')) as { created_at: string; decision_id: string };
-        if (typeof after.created_at !== 'string' || typeof after.decision_id !== 'string') throw new Error('shape');
-      } catch {
-        throw new AppError('validation_failed', 'querystring/cursor is not a cursor returned by this endpoint');
-      }
-    }
+    const after = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
+    const entity = f.entity === undefined ? undefined : entityFilter('querystring/entity', f.entity);
     const rows = await this.db.withTenant(tenantId, (tx) => {
       let q = tx.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId);
       if (f.threat_level) q = q.where('threat_level', '=', f.threat_level as DecisionRecord['threat_level']);
       if (f.since) q = q.where('created_at', '>=', new Date(f.since));
       if (f.until) q = q.where('created_at', '<', new Date(f.until));
-      if (f.entity) q = q.where('entity', '=', f.entity.includes(':') ? f.entity : `ip:${f.entity}`);
+      if (entity) q = q.where('entity', '=', entity);
       if (f.rule) q = q.where(sql<boolean>`${f.rule} = ANY(rules_triggered)`);
-      if (after) q = q.where(sql<boolean>`(created_at, decision_id) < (${after.created_at}::timestamptz, ${after.decision_id})`);
+      // Compared with the stored timestamp (microseconds), never one rounded through a JS Date.
+      // A cursor naming a row this tenant cannot see (RLS) yields NULL and so an empty page.
+      if (after) q = q.where(sql<boolean>`(created_at, decision_id) < ((SELECT c.created_at FROM decisions c WHERE c.decision_id = ${after}), ${after})`);
       return q.orderBy('created_at', 'desc').orderBy('decision_id', 'desc').limit(f.limit + 1).execute();
     });
     const page = rows.slice(0, f.limit).map(toRecord);
     const last = page[page.length - 1];
-    const next = rows.length > f.limit && last ? Buffer.from(JSON.stringify({ created_at: last.created_at, decision_id: last.decision_id })).toString('base64url') : null;
+    const next = rows.length > f.limit && last ? encodeCursor(last.decision_id) : null;
     return { decisions: page, next_cursor: next };
   }
 
   /** Unexpired, applied block decisions, optionally for one address. */
   async activeBlocks(tenantId: string, ip?: string): Promise<DecisionRecord[]> {
+    let entity: string | undefined;
+    if (ip !== undefined) {
+      const normalized = normalizeIp(ip);
+      if (!normalized) throw new AppError('validation_failed', 'querystring/ip: must be an IPv4 or IPv6 address', { errors: [{ path: 'querystring/ip', message: 'not an IP address' }] });
+      entity = `ip:${normalized}`;
+    }
     const rows = await this.db.withTenant(tenantId, (tx) => {
       let q = tx.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('block_until', '>', new Date());
-      if (ip) q = q.where('entity', '=', `ip:${ip}`);
+      if (entity) q = q.where('entity', '=', entity);
       return q.orderBy('created_at', 'desc').limit(1000).execute();
     });
     return rows.map(toRecord);

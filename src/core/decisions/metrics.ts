@@ -1,0 +1,31 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/**
+ * The decision metrics, registered on the platform's registry by this module rather than in
+ * src/platform/metrics.ts: only the decision path records them. Reused when the registry already
+ * has them (a second module on the same platform must not throw "already registered").
+ */
+export interface DecisionMetrics {
+  /** Stored decisions by threat level and path (defend, ingest); replays of a known event_id are not counted. */
+  readonly decisions: Counter<'threat_level' | 'path'>;
+  /** Time spent in evaluate() alone (rules, windows, doctrine), without validation or storage. */
+  readonly evaluateSeconds: Histogram<'path'>;
+}
+
+export function createDecisionMetrics(registry: Registry): DecisionMetrics {
+  const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
+  return {
+    decisions:
+      existing<Counter<'threat_level' | 'path'>>('decisions_total') ??
+      new Counter({ name: 'decisions_total', help: 'Decisions stored, by threat level and path', labelNames: ['threat_level', 'path'] as const, registers: [registry] }),
+    evaluateSeconds:
+      existing<Histogram<'path'>>('decision_evaluate_duration_seconds') ??
+      new Histogram({
+        name: 'decision_evaluate_duration_seconds',
+        help: 'Duration of evaluate() for one event (rules, correlation windows, doctrine)',
+        labelNames: ['path'] as const,
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+        registers: [registry],
+      }),
+  };
+}
