@@ -27,8 +27,19 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', '
 export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>();
 
 /** Query parameters that look like a credential: refused so keys never sit in URLs or access logs. */
-const CREDENTIAL_PARAMS = /(^|[?&])(api[_-]?key|apikey|x-api-key|key|access[_-]?key)=/i;
+const CREDENTIAL_PARAMS = /(^|&)(api[_-]?key|apikey|x-api-key|key|access[_-]?key)=/i;
+/** A FrostGate key anywhere in the query, whatever the parameter is called (also percent-encoded). */
+const KEY_IN_QUERY = /fg(_|%5f)[a-z2-9]{12}(_|%5f)/i;
 
+/** True when the query string carries something that is, or is named like, an API key. */
+export function queryCarriesKey(url: string): boolean {
+  const q = url.indexOf('?');
+  if (q === -1) return false;
+  const query = url.slice(q + 1);
+  return CREDENTIAL_PARAMS.test(query) || KEY_IN_QUERY.test(query);
+}
+
+/** Why the gate refused a key; the security log and auth_failure_total{reason} carry it, the response never does. */
 export type AuthFailureReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'tenant_disabled' | 'global_key_refused';
 
 export interface GateDeps {
@@ -67,13 +78,13 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
   const globalKey = devProfile && config.auth.globalKey ? Buffer.from(config.auth.globalKey) : undefined;
   const failOpen = config.auth.dbFailOpen && config.auth.dbFailOpenAcknowledged;
 
-  const refuse = async (request: FastifyRequest, reason: AuthFailureReason, keyId?: string): Promise<never> => {
+  const refuse = async (request: FastifyRequest, reason: AuthFailureReason, keyId?: string, tenantId?: string): Promise<never> => {
     metrics.authFailure.inc({ reason });
-    security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, route: routeKey(request), ip: request.ip }, 'authentication failed');
+    security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, tenant_id: tenantId, request_id: request.id, route: routeKey(request), ip: request.ip }, 'authentication failed');
     if (reason !== 'missing' && deps.invalidKeyGuard) {
       const verdict = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
       if (verdict.blocked) {
-        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', ip: request.ip, route: routeKey(request) }, 'source refused after repeated invalid keys');
+        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', request_id: request.id, ip: request.ip, route: routeKey(request) }, 'source refused after repeated invalid keys');
         throw new AppError('rate_limited', `too many invalid API keys from this address; retry in ${verdict.retryAfterS} s`, {}, { 'retry-after': String(verdict.retryAfterS) });
       }
       if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
@@ -87,7 +98,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     const missing = missingScopes(principal.scopes, needed);
     if (missing.length > 0) {
       metrics.authFailure.inc({ reason: 'missing_scope' });
-      security.warn({ type: 'auth_event', success: false, reason: 'missing_scope', key_id: principal.keyId, tenant_id: principal.tenantId, missing, route: routeKey(request) }, 'key lacks a required scope');
+      security.warn({ type: 'auth_event', success: false, reason: 'missing_scope', key_id: principal.keyId, tenant_id: principal.tenantId, request_id: request.id, missing, route: routeKey(request) }, 'key lacks a required scope');
       throw new AppError('missing_scope', `this key lacks the scope ${missing.join(', ')} required by ${routeKey(request)}`, { missing_scopes: missing });
     }
     const claimed = claimedTenantHeader(request);
@@ -102,9 +113,10 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
   };
 
   return async function authGate(request) {
-    if (CREDENTIAL_PARAMS.test(request.url.slice(request.url.indexOf('?') + 1)) && request.url.includes('?')) {
+    if (queryCarriesKey(request.url)) {
+      // The URL itself is never logged here (it holds the key); only the route pattern is.
       metrics.authFailure.inc({ reason: 'key_in_query' });
-      security.warn({ type: 'auth_event', success: false, reason: 'key_in_query', route: routeKey(request) }, 'credential in query string refused');
+      security.warn({ type: 'auth_event', success: false, reason: 'key_in_query', request_id: request.id, route: routeKey(request) }, 'credential in query string refused');
       throw new AppError('api_key_in_query', 'credentials are not accepted in the query string; send the key in the X-API-Key header');
     }
     const mode = request.routeOptions.config.auth ?? 'api_key';
@@ -114,7 +126,9 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (request.routeOptions.url === undefined) return; // 404/405 handler: nothing to protect
 
     if (!config.auth.enabled && devProfile) {
-      accept(request, { kind: 'auth_disabled', scopes: ['admin'], subject: 'auth-disabled', tenantId: config.bootstrapTenant });
+      // No default tenant: like the global key, the request names its tenant with X-Tenant-Id,
+      // and a tenant-scoped request that names none is 400 rather than landing somewhere.
+      accept(request, { kind: 'auth_disabled', scopes: ['admin'], subject: 'auth-disabled' });
       return;
     }
 
@@ -124,7 +138,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (globalKey) {
       const candidate = Buffer.from(presented);
       if (candidate.length === globalKey.length && timingSafeEqual(candidate, globalKey)) {
-        security.info({ type: 'auth_event', success: true, reason: 'global_key', route: key }, 'global key used (dev/test only)');
+        security.info({ type: 'auth_event', success: true, reason: 'global_key', request_id: request.id, route: key }, 'global key used (dev/test only)');
         accept(request, { kind: 'global_key', scopes: ['admin'], subject: 'global-key' });
         return;
       }
@@ -136,15 +150,16 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (!keyId) return refuse(request, 'malformed');
     const lookup = await resolver.resolve(keyId);
     let record;
+    let failedOpen: Error | undefined;
     if (lookup.status === 'store_unavailable') {
+      // With the acknowledged switch, the last state this node saw of this very key (same digest)
+      // stands in for the store; the ordinary checks below still apply to it.
       if (failOpen && lookup.stale && digestsEqual(digestKey(presented), lookup.stale.digest)) {
-        metrics.failOpenTriggered.inc({ component: 'auth' });
-        security.fatal({ type: 'auth_event', success: true, reason: 'fail_open', key_id: keyId, tenant_id: lookup.stale.tenantId, error: lookup.error.message }, 'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)');
-        deps.onFailOpen?.(lookup.stale.tenantId, { key_id: keyId, route: key, error: lookup.error.message });
         record = lookup.stale;
+        failedOpen = lookup.error;
       } else {
         metrics.authFailure.inc({ reason: 'store_unavailable' });
-        security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, error: lookup.error.message }, 'key store unreachable, refusing (fail closed)');
+        security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: lookup.error.message }, 'key store unreachable, refusing (fail closed)');
         throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
       }
     } else if (lookup.status === 'absent') {
@@ -153,9 +168,15 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
       record = lookup.record;
     }
     if (!digestsEqual(digestKey(presented), record.digest)) return refuse(request, 'unknown', keyId);
-    if (record.revokedAt) return refuse(request, 'revoked', keyId);
-    if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId);
-    if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId);
+    if (record.revokedAt) return refuse(request, 'revoked', keyId, record.tenantId);
+    if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId, record.tenantId);
+    if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId, record.tenantId);
+    if (failedOpen) {
+      // Counted only when the stale key is accepted: a refusal on stale data is no fail-open pass.
+      metrics.failOpenTriggered.inc({ component: 'auth' });
+      security.fatal({ type: 'auth_event', success: true, reason: 'fail_open', key_id: keyId, tenant_id: record.tenantId, request_id: request.id, error: failedOpen.message }, 'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)');
+      deps.onFailOpen?.(record.tenantId, { key_id: keyId, route: key, error: failedOpen.message });
+    }
     resolver.touch(keyId);
     accept(request, { kind: 'api_key', keyId, tenantId: record.tenantId, scopes: record.scopes, subject: record.owner || keyId });
   };

@@ -1,7 +1,7 @@
 import type { Platform } from '../../platform/platform.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import { createAuthGate, type GateDeps } from './gate.js';
-import { KeyResolver } from './key-resolver.js';
+import { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
 import { authRoutes } from './routes.js';
 import { KeyStore, type KeyAudit } from './store.js';
 import { createTenantBinder, type BindTenant } from './tenant.js';
@@ -13,6 +13,8 @@ export type { BindTenant } from './tenant.js';
 export { KeyStore } from './store.js';
 export { SCOPES, parseScopes, type Scope } from './scopes.js';
 export { ensureBootstrapAdmin } from './bootstrap.js';
+export { PUBLIC_ROUTES, TOKEN_ROUTES, type AuthFailureReason } from './gate.js';
+export { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
 
 export interface AuthModule {
   readonly store: KeyStore;
@@ -22,11 +24,19 @@ export interface AuthModule {
   readonly routes: AppPlugin;
 }
 
-export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: { invalidKeyGuard?: GateDeps['invalidKeyGuard']; audit?: KeyAudit; onFailOpen?: GateDeps['onFailOpen'] } = {}): AuthModule {
+export interface AuthModuleOptions {
+  readonly invalidKeyGuard?: GateDeps['invalidKeyGuard'];
+  readonly audit?: KeyAudit;
+  readonly onFailOpen?: GateDeps['onFailOpen'];
+  /** How long a looked-up key is trusted (the cross-node revocation bound); default KEY_CACHE_TTL_MS. */
+  readonly keyCacheTtlMs?: number;
+}
+
+export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: AuthModuleOptions = {}): AuthModule {
   const store = new KeyStore(platform.db, options.audit);
-  const resolver = new KeyResolver(store, platform.bus);
+  const resolver = new KeyResolver(store, platform.bus, options.keyCacheTtlMs ?? KEY_CACHE_TTL_MS);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);
   const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant, ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}), ...(options.onFailOpen ? { onFailOpen: options.onFailOpen } : {}) });
-  return { store, resolver, gate, bindTenant, routes: { name: 'auth', plugin: authRoutes({ store, resolver, bindTenant, bus: platform.bus }) } };
+  return { store, resolver, gate, bindTenant, routes: { name: 'auth', plugin: authRoutes({ store, resolver, bindTenant, bus: platform.bus, platformTenant: platform.config.bootstrapTenant }) } };
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { InvalidDurationError, parseDuration } from '../../platform/duration.js';
 import { AppError } from '../../platform/http/problem.js';
@@ -30,10 +30,23 @@ const KeyInfoSchema = Type.Object({
 });
 const CreatedKeySchema = Type.Intersect([KeyInfoSchema, Type.Object({ key: Type.String({ description: 'the full key; shown once, store it now' }) })]);
 
-const CreateTenantBody = Type.Object({ id: TenantId, name: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false });
+const ScopeList = Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true });
+const CreateTenantBody = Type.Object(
+  {
+    id: TenantId,
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    first_key: Type.Optional(
+      Type.Object(
+        { scopes: ScopeList, name: Type.Optional(Type.String({ maxLength: 200 })), owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
+        { additionalProperties: false, description: "the new tenant's first key, created with it and shown once (e.g. keys:admin)" },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
 const CreateKeyBody = Type.Object(
   {
-    scopes: Type.Array(Type.Union(SCOPES.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true }),
+    scopes: ScopeList,
     name: Type.Optional(Type.String({ maxLength: 200 })),
     expires_in: Type.Optional(Type.String({ description: 'e.g. 90d, 12h, 30m', maxLength: 20 })),
     tenant_id: Type.Optional(Type.String({ maxLength: 63 })),
@@ -48,6 +61,11 @@ export interface AuthRouteDeps {
   readonly resolver: KeyResolver;
   readonly bindTenant: BindTenant;
   readonly bus: Pick<Bus, 'publish'>;
+  /**
+   * The operator's tenant (FG_BOOTSTRAP_TENANT): only its admin keys manage tenants. An admin key
+   * of any other tenant is an admin of that tenant alone and must not even list the others.
+   */
+  readonly platformTenant: string;
 }
 
 export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
@@ -55,19 +73,34 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
     const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+    const requirePlatformAdmin = (request: FastifyRequest) => {
+      const p = request.principal;
+      // Global and auth-disabled principals exist only in dev and test, and act for every tenant.
+      if (p?.kind === 'api_key' && p.tenantId !== deps.platformTenant) {
+        throw new AppError('forbidden', "managing tenants needs an admin key of the platform operator's tenant");
+      }
+    };
 
     app.post('/tenants', {
       config: { scopes: ['admin'] },
-      schema: { tags: ['tenants'], summary: 'Create a tenant (platform admins)', body: CreateTenantBody, response: { 201: TenantSchema, ...errors } },
+      schema: { tags: ['tenants'], summary: 'Create a tenant (platform admins), optionally with its first key (shown once)', body: CreateTenantBody, response: { 201: Type.Intersect([TenantSchema, Type.Object({ first_key: Type.Optional(CreatedKeySchema) })]), ...errors } },
     }, async (request, reply) => {
-      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', request.principal?.keyId ?? request.principal?.subject);
+      requirePlatformAdmin(request);
+      const actor = request.principal?.keyId ?? request.principal?.subject;
+      const first = request.body.first_key;
+      // The first key acts for whoever the admin names, else for itself (not for the creating admin:
+      // it belongs to another tenant's people).
+      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', actor, first ? { scopes: first.scopes as Scope[], ...(first.name !== undefined ? { name: first.name } : {}), ...(first.owner !== undefined ? { owner: first.owner } : {}), createdBy: request.principal?.keyId ?? actor ?? 'unknown-principal' } : undefined);
       return reply.code(201).send(tenant);
     });
 
     app.get('/tenants', {
       config: { scopes: ['admin'] },
       schema: { tags: ['tenants'], summary: 'List tenants (platform admins)', response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errors } },
-    }, async () => ({ tenants: await store.listTenants() }));
+    }, async (request) => {
+      requirePlatformAdmin(request);
+      return { tenants: await store.listTenants() };
+    });
 
     app.post('/keys', {
       config: { scopes: ['keys:admin'] },

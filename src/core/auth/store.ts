@@ -86,19 +86,25 @@ export interface KeyAudit {
 export class KeyStore {
   constructor(private readonly db: Database, private readonly audit?: KeyAudit) {}
 
-  async createTenant(id: string, name = '', actor = 'unknown-principal'): Promise<Tenant> {
+  /**
+   * Creates a tenant; with `firstKey`, also its first key in the same transaction (shown once), so
+   * a platform admin can hand a new tenant a key over HTTP without acting for that tenant later.
+   */
+  async createTenant(id: string, name = '', actor = 'unknown-principal', firstKey?: Omit<CreateKeyInput, 'tenantId'>): Promise<Tenant & { first_key?: CreatedKey }> {
     try {
       assertTenantId(id);
     } catch (err) {
       throw new AppError('invalid_tenant', (err as Error).message);
     }
     try {
-      const row = await this.db.withTenant(id, async (tx) => {
+      const { row, key } = await this.db.withTenant(id, async (tx) => {
         const inserted = await tx.insertInto('tenants').values({ id, name, disabled_at: null }).returningAll().executeTakeFirstOrThrow();
         await this.audit?.record(tx, id, { action: 'tenant.create', actor, target: id, details: { name } });
-        return inserted;
+        const created = firstKey ? await this.insertKey(tx, { ...firstKey, tenantId: id, createdBy: firstKey.createdBy ?? actor }) : undefined;
+        return { row: inserted, key: created };
       });
-      return { id: row.id, name: row.name, created_at: iso(row.created_at)!, disabled_at: iso(row.disabled_at) };
+      const tenant: Tenant = { id: row.id, name: row.name, created_at: iso(row.created_at)!, disabled_at: iso(row.disabled_at) };
+      return key ? { ...tenant, first_key: key } : tenant;
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict(`tenant ${id} already exists`);
       throw err;
@@ -117,33 +123,35 @@ export class KeyStore {
 
   async createKey(input: CreateKeyInput): Promise<CreatedKey> {
     if (!(await this.tenantExists(input.tenantId))) throw notFound(`tenant ${input.tenantId}`);
+    return this.db.withTenant(input.tenantId, (tx) => this.insertKey(tx, input));
+  }
+
+  /** Inserts a key and its audit entry in the caller's transaction (bound to the key's tenant). */
+  private async insertKey(tx: Tx, input: CreateKeyInput): Promise<CreatedKey> {
     const generated = generateKey();
-    const row = await this.db.withTenant(input.tenantId, async (tx) => {
-      const inserted = await tx
-        .insertInto('api_keys')
-        .values({
-          id: generated.id,
-          tenant_id: input.tenantId,
-          digest: generated.digest,
-          name: input.name ?? '',
-          scopes: [...input.scopes],
-          expires_at: input.expiresAt ?? null,
-          revoked_at: null,
-          last_used_at: null,
-          created_by: input.createdBy ?? null,
-          owner: input.owner ?? generated.id,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await this.audit?.record(tx, input.tenantId, {
-        action: 'key.create',
-        actor: input.createdBy ?? 'unknown-principal',
-        target: generated.id,
-        details: { scopes: [...input.scopes], name: input.name ?? '', expires_at: input.expiresAt?.toISOString() ?? null },
-      });
-      return inserted;
+    const inserted = await tx
+      .insertInto('api_keys')
+      .values({
+        id: generated.id,
+        tenant_id: input.tenantId,
+        digest: generated.digest,
+        name: input.name ?? '',
+        scopes: [...input.scopes],
+        expires_at: input.expiresAt ?? null,
+        revoked_at: null,
+        last_used_at: null,
+        created_by: input.createdBy ?? null,
+        owner: input.owner ?? generated.id,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await this.audit?.record(tx, input.tenantId, {
+      action: 'key.create',
+      actor: input.createdBy ?? 'unknown-principal',
+      target: generated.id,
+      details: { scopes: [...input.scopes], name: input.name ?? '', expires_at: input.expiresAt?.toISOString() ?? null },
     });
-    return { ...toKeyInfo(row), key: generated.key };
+    return { ...toKeyInfo(inserted), key: generated.key };
   }
 
   async listKeys(tenantId: string): Promise<KeyInfo[]> {

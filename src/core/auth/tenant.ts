@@ -32,7 +32,7 @@ export function createTenantBinder(deps: { security: Logger; metrics: Pick<Metri
     if (typeof claimed === 'string' && claimed !== keyTenant) {
       deps.metrics.tenantMismatch.inc();
       deps.security.warn(
-        { type: 'auth_event', success: false, reason: 'tenant_mismatch', key_id: principal.keyId, claimed_tenant: claimed, route: `${request.method} ${request.routeOptions.url ?? ''}` },
+        { type: 'auth_event', success: false, reason: 'tenant_mismatch', key_id: principal.keyId, tenant_id: keyTenant, claimed_tenant: claimed, request_id: request.id, route: `${request.method} ${request.routeOptions.url ?? ''}` },
         'request names another tenant than its key',
       );
       throw new AppError('tenant_mismatch', `this key belongs to tenant ${keyTenant} and cannot act for tenant ${claimed}`);

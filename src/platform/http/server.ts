@@ -22,6 +22,21 @@ declare module 'fastify' {
   }
 }
 
+/** A route as registered, for tests and tooling that must cover every route (see registeredRoutes). */
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+  readonly auth: RouteAuth;
+  readonly scopes: readonly string[];
+}
+
+const ROUTES = new WeakMap<object, RegisteredRoute[]>();
+
+/** Every route the server registered (HEAD twins included), in registration order. */
+export function registeredRoutes(app: App): readonly RegisteredRoute[] {
+  return ROUTES.get(app) ?? [];
+}
+
 export interface AppPlugin {
   readonly name: string;
   readonly plugin: FastifyPluginAsync;
@@ -128,6 +143,14 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Recorded before any plugin registers, so a route added anywhere later is listed too: the auth
+  // tests walk this list and prove every non-public route refuses a request without a key.
+  const routes: RegisteredRoute[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, auth: route.config?.auth ?? 'api_key', scopes: route.config?.scopes ?? [] });
+  });
 
   // JSON is the only body the API takes; anything else is 415 rather than a confusing 400.
   app.removeContentTypeParser('text/plain');

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { registeredRoutes } from '../../../src/platform/http/server.js';
+import { ROLE_NAMES } from '../../../src/roles.js';
+import { startTestApp } from '../../helpers/app.js';
+
+/** The documented public list (docs/auth.md); changing it is a security decision, made here on purpose. */
+const DOCUMENTED_PUBLIC = ['GET /health/live', 'GET /health/ready', 'GET /metrics'];
+
+/** A concrete URL for a route pattern: every :param and wildcard gets a dummy value. */
+function concrete(url: string): string {
+  return url.replace(/:[A-Za-z0-9_]+(\([^)]*\))?/g, 'dummy1').replace(/\*/g, 'dummy/path');
+}
+
+describe('every route of every role is behind the auth gate', () => {
+  it('the public list is exactly the documented short list, and no route is token-authenticated yet', () => {
+    assert.deepEqual([...PUBLIC_ROUTES].sort(), DOCUMENTED_PUBLIC);
+    assert.deepEqual([...TOKEN_ROUTES], []);
+  });
+
+  for (const role of ROLE_NAMES) {
+    it(`role ${role}: each registered route not on the public list answers 401 problem+json without a key`, async () => {
+      const t = await startTestApp({ role });
+      try {
+        const routes = registeredRoutes(t.app);
+        // The collector sees the platform's own routes and the role's plugins alike.
+        assert.ok(routes.some((r) => r.method === 'GET' && r.url === '/health/detailed'), 'collector saw the health routes');
+        if (role === 'all' || role === 'core') assert.ok(routes.some((r) => r.method === 'DELETE' && r.url === '/keys/:id'), 'collector saw plugin routes');
+        const answeredWithoutKey: string[] = [];
+        for (const r of routes) {
+          const id = `${r.method} ${r.url}`;
+          const res = await t.app.inject({ method: r.method as 'GET', url: concrete(r.url), ...(r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH' ? { payload: {} } : {}) });
+          if (PUBLIC_ROUTES.has(id) || TOKEN_ROUTES.has(id)) {
+            assert.notEqual(res.statusCode, 401, `${role} ${id} is public`);
+            answeredWithoutKey.push(id);
+            continue;
+          }
+          assert.equal(res.statusCode, 401, `${role} ${id} answered ${res.statusCode} without a key: ${res.body}`);
+          if (r.method !== 'HEAD') {
+            assert.match(String(res.headers['content-type']), /^application\/problem\+json/, `${role} ${id}`);
+            assert.equal(res.json().code, 'unauthorized', `${role} ${id}`);
+          }
+          // A wrong key is refused the same way (no route trusts a key it cannot resolve).
+          const wrong = await t.app.inject({ method: r.method as 'GET', url: concrete(r.url), headers: { 'x-api-key': 'not-a-key' }, remoteAddress: `127.0.${routes.indexOf(r) % 250}.${ROLE_NAMES.indexOf(role) + 1}` });
+          assert.equal(wrong.statusCode, 401, `${role} ${id} with a malformed key`);
+        }
+        // Every role serves the whole public list, and nothing else answers without a key.
+        assert.deepEqual([...new Set(answeredWithoutKey)].sort(), DOCUMENTED_PUBLIC, role);
+      } finally {
+        await t.close();
+      }
+    });
+  }
+});
