@@ -3,7 +3,7 @@ import type { Database, Tx } from '../platform/db/database.js';
 import type { LedgerName } from '../platform/db/schema.js';
 import { canonicalize } from '../platform/crypto/canonical-json.js';
 import { AppError } from '../platform/http/problem.js';
-import { formatCheckpoint, signCheckpoint } from './checkpoint.js';
+import { signCheckpoint } from './checkpoint.js';
 import { DbMerkleNodeStore } from './db-store.js';
 import { hashLeaf } from './hash.js';
 import { consistencyProof, inclusionProof, MerkleFrontier, rootAt } from './merkle.js';
@@ -175,7 +175,3 @@ export class LedgerService {
   }
 }
 
-/** Formats a checkpoint body without signature, for messages. */
-export function checkpointSummary(origin: string, size: number, root: Buffer): string {
-  return formatCheckpoint({ origin, treeSize: size, rootHash: root }).trim();
-}

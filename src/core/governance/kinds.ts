@@ -1,6 +1,7 @@
 import { compileDoctrine, compileRuleset, loadDefaultDoctrine, loadDefaultRuleset, type CompiledDoctrine, type CompiledRuleset, type Doctrine, type Ruleset } from '../engine/index.js';
 import { RulesetValidationError, DoctrineValidationError } from '../engine/index.js';
 import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy } from '../ratelimit/index.js';
+import { InvalidRateLimitPolicyError } from '../ratelimit/policy.js';
 import type { GovernedKind } from '../../platform/db/schema.js';
 
 export const GOVERNED_KINDS: readonly GovernedKind[] = ['ruleset', 'doctrine', 'ratelimit'];
@@ -35,8 +36,7 @@ export function compileContent<K extends GovernedKind>(kind: K, content: unknown
     if (err instanceof RulesetValidationError || err instanceof DoctrineValidationError) {
       throw new InvalidContentError(kind, err.issues.map((i) => ({ path: i.path, message: i.message })));
     }
-    const issues = (err as { issues?: unknown }).issues;
-    if (Array.isArray(issues)) throw new InvalidContentError(kind, issues.map((i) => ({ path: String(i).split(': ')[0] ?? '/', message: String(i).split(': ').slice(1).join(': ') })));
+    if (err instanceof InvalidRateLimitPolicyError) throw new InvalidContentError(kind, err.issues);
     throw err;
   }
 }

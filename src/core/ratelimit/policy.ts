@@ -33,15 +33,15 @@ export const DEFAULT_RATE_LIMIT_POLICY: RateLimitPolicy = {
 
 export class InvalidRateLimitPolicyError extends Error {
   readonly code = 'invalid_rate_limit_policy';
-  constructor(readonly issues: string[]) {
-    super(`invalid rate-limit policy: ${issues.join('; ')}`);
+  constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>) {
+    super(`invalid rate-limit policy: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
   }
 }
 
 export function parseRateLimitPolicy(input: unknown): RateLimitPolicy {
-  const issues = [...Value.Errors(RateLimitPolicySchema, input)].map((e) => `${e.path || '/'}: ${e.message}`);
+  const issues = [...Value.Errors(RateLimitPolicySchema, input)].map((e) => ({ path: e.path || '/', message: e.message }));
   if (issues.length > 0) throw new InvalidRateLimitPolicyError(issues);
   const policy = input as RateLimitPolicy;
-  if (!policy.classes.read || !policy.classes.write) throw new InvalidRateLimitPolicyError(['/classes: the read and write classes are required']);
+  if (!policy.classes.read || !policy.classes.write) throw new InvalidRateLimitPolicyError([{ path: '/classes', message: 'the read and write classes are required' }]);
   return policy;
 }

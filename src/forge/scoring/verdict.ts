@@ -36,12 +36,11 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalize } from '../../platform/crypto/canonical-json.js';
+import { loadSigningKey } from '../../platform/crypto/signing-keys.js';
 import {
   ED25519_SIGNATURE_SIZE,
   exportPublicKeyPem,
   exportPublicKeyRaw,
-  generateEd25519KeyPair,
-  loadEd25519PrivateKey,
   parseEd25519PublicKey,
   publicKeyOf,
   signEd25519,
@@ -144,11 +143,11 @@ export function verdictSigningKeyFrom(privateKey: KeyObject, source: string): Ve
  * otherwise VerdictError 'verdict_key_missing'. Unreadable or invalid files throw Ed25519KeyError.
  */
 export async function loadVerdictSigningKey(opts: { keyPath: string | undefined; allowEphemeral: boolean }): Promise<VerdictSigningKey> {
-  if (opts.keyPath) return verdictSigningKeyFrom(await loadEd25519PrivateKey(opts.keyPath), opts.keyPath);
-  if (!opts.allowEphemeral) {
+  if (!opts.keyPath && !opts.allowEphemeral) {
     throw new VerdictError('verdict_key_missing', 'SIGNING_KEY_PATH is not set and an ephemeral verdict key is not allowed in this profile');
   }
-  return verdictSigningKeyFrom(generateEd25519KeyPair().privateKey, 'ephemeral');
+  const { privateKey, source } = await loadSigningKey({ keyPath: opts.keyPath, dataDir: undefined, name: 'verdict-ed25519' });
+  return verdictSigningKeyFrom(privateKey, source);
 }
 
 // ---------------------------------------------------------------------------------------------
