@@ -7,6 +7,7 @@ import type { AuthModule } from '../../src/core/auth/index.js';
 import type { LedgerModule } from '../../src/ledger/module.js';
 import type { RateLimiter } from '../../src/core/ratelimit/index.js';
 import type { GovernanceModule } from '../../src/core/governance/index.js';
+import type { DecisionsModule } from '../../src/core/decisions/index.js';
 import { createThrowawayDatabase } from './postgres.js';
 
 export type DbKind = 'embedded' | 'postgres';
@@ -34,6 +35,7 @@ export interface TestApp {
   readonly ledger: LedgerModule;
   readonly limiter: RateLimiter;
   readonly governance: GovernanceModule;
+  readonly decisions: DecisionsModule;
   /** Admin key of the bootstrap tenant, generated for this run. */
   readonly adminKey: string;
   readonly tenantId: string;
@@ -59,7 +61,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   let platform: Platform | undefined;
   try {
     platform = await createPlatform(config, { embeddedDir: 'memory', ...(logs ? { logDestination: logs } : {}) });
-    const { app, auth, ledger, limiter, governance } = await buildRole(platform, options.role ?? 'all', options.roleOptions);
+    const { app, auth, ledger, limiter, governance, decisions } = await buildRole(platform, options.role ?? 'all', options.roleOptions);
     const boot = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant, ledger.audit);
     const p = platform;
     return {
@@ -69,6 +71,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       ledger,
       limiter,
       governance,
+      decisions,
       adminKey: boot.key!,
       tenantId: boot.tenantId,
       logs,

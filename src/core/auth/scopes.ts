@@ -3,6 +3,7 @@ export const SCOPES = [
   'defend:write',
   'ingest:write',
   'decisions:read',
+  'bouncer:read',
   'governance:write',
   'governance:approve',
   'keys:admin',

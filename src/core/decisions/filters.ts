@@ -24,8 +24,8 @@ export function entityFilter(field: string, value: string): string {
 
 /**
  * Opaque page cursor: the id of the last decision returned. The query resumes strictly after that
- * row's (created_at, decision_id) as stored, so no timestamp is rounded through JavaScript's
- * millisecond Date (which skipped rows created within the same millisecond).
+ * row's ledger index, the tenant's total order of decisions (decisions committed in one group
+ * share a timestamp, so no timestamp can serve as the order).
  */
 export function encodeCursor(decisionId: string): string {
   return Buffer.from(JSON.stringify({ after: decisionId })).toString('base64url');

@@ -3,19 +3,35 @@ import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import type { BindTenant } from '../auth/tenant.js';
 import type { ActiveVersions } from '../governance/index.js';
+import { DatabaseQueue, JetStreamQueue, type DurableQueue } from '../../platform/bus/queue.js';
+import { NatsBus } from '../../platform/bus/bus.js';
 import { createDecisionMetrics } from './metrics.js';
+import { IngestService } from './ingest.js';
+import { BouncerDecisions } from './bouncer.js';
 import { decisionRoutes } from './routes.js';
 import { DecisionService } from './service.js';
 
-export { DecisionService, type DecisionRecord, type DecisionPath } from './service.js';
+export { DecisionService, type DecisionRecord, type DecisionPath, type DecisionInput } from './service.js';
+export { IngestService, MAX_BATCH_EVENTS, type BatchStatus } from './ingest.js';
 export { createDecisionMetrics, type DecisionMetrics } from './metrics.js';
 
 export interface DecisionsModule {
   readonly service: DecisionService;
+  readonly ingest: IngestService;
   readonly routes: AppPlugin;
 }
 
-export function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics'>, deps: { ledger: LedgerService; active: ActiveVersions; bindTenant: BindTenant }): DecisionsModule {
+/** JetStream when NATS is configured (production), the database queue embedded. */
+async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<DurableQueue> {
+  return platform.bus instanceof NatsBus ? JetStreamQueue.open(platform.bus.nc, 'FG_INGEST', 'frostgate-ingest') : new DatabaseQueue(platform.db, 'INGEST');
+}
+
+export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'onClose'>, deps: { ledger: LedgerService; active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.ledger, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
-  return { service, routes: { name: 'decisions', plugin: decisionRoutes({ service, bindTenant: deps.bindTenant }) } };
+  const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }));
+  if (deps.consumeIngest) {
+    ingest.start();
+    platform.onClose(() => ingest.stop());
+  }
+  return { service, ingest, routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer: new BouncerDecisions(platform.db), bindTenant: deps.bindTenant }) } };
 }

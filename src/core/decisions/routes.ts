@@ -4,6 +4,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ProblemSchema } from '../../platform/http/problem.js';
 import { SecurityEventSchema, THREAT_LEVELS } from '../engine/index.js';
 import type { BindTenant } from '../auth/tenant.js';
+import type { BouncerDecisions } from './bouncer.js';
+import { MAX_BATCH_EVENTS, type IngestService } from './ingest.js';
 import type { DecisionService } from './service.js';
 
 /** The event schema without its $id, so several routes can embed it. */
@@ -32,8 +34,31 @@ export const DecisionSchema = Type.Object({
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 422: ProblemSchema, 503: ProblemSchema };
 
 /** /defend (decide one event now) and the tenant-bound decisions API. */
-export function decisionRoutes(deps: { service: DecisionService; bindTenant: BindTenant }): FastifyPluginAsync {
-  const { service, bindTenant } = deps;
+const BatchStatusSchema = Type.Object({
+  batch_id: Type.String(),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('deciding'), Type.Literal('completed'), Type.Literal('failed')]),
+  event_count: Type.Integer(),
+  decided: Type.Integer(),
+  decision_ids: Type.Array(Type.String(), { description: 'in the order of the batch\'s events' }),
+  received_at: Type.String(),
+  completed_at: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+});
+
+const CrowdSecDecisionSchema = Type.Object({
+  id: Type.Integer(),
+  origin: Type.String(),
+  type: Type.String(),
+  scope: Type.String(),
+  value: Type.String(),
+  duration: Type.String({ description: 'remaining time, Go duration format' }),
+  until: Type.String(),
+  scenario: Type.String(),
+  simulated: Type.Boolean(),
+});
+
+export function decisionRoutes(deps: { service: DecisionService; ingest: IngestService; bouncer: BouncerDecisions; bindTenant: BindTenant }): FastifyPluginAsync {
+  const { service, ingest, bouncer, bindTenant } = deps;
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -42,6 +67,25 @@ export function decisionRoutes(deps: { service: DecisionService; bindTenant: Bin
       bodyLimit: 64 * 1024,
       schema: { tags: ['decisions'], summary: 'Decide one event; the decision is stored in the ledger before the answer', body: EventBody, response: { 200: DecisionSchema, ...errors } },
     }, async (request) => service.decide(bindTenant(request, request.body.tenant_id), request.body, 'defend'));
+
+    app.post('/ingest', {
+      config: { scopes: ['ingest:write'], rateLimitClass: 'write' },
+      bodyLimit: 16 * 1024 * 1024,
+      schema: {
+        tags: ['decisions'],
+        summary: `Queue a batch of up to ${MAX_BATCH_EVENTS} events; 202 once the batch is durable, decided in order through the same evaluate() as /defend`,
+        body: Type.Object({ events: Type.Array(EventBody, { description: `1 to ${MAX_BATCH_EVENTS} events; more is 413` }), tenant_id: Type.Optional(Type.String({ maxLength: 63 })) }, { additionalProperties: false }),
+        response: { 202: Type.Object({ batch_id: Type.String(), event_count: Type.Integer(), status_url: Type.String() }), ...errors },
+      },
+    }, async (request, reply) => {
+      const accepted = await ingest.accept(bindTenant(request, request.body.tenant_id), request.body.events);
+      return reply.code(202).header('location', accepted.status_url).send(accepted);
+    });
+
+    app.get('/ingest/batches/:id', {
+      config: { scopes: ['ingest:write'], rateLimitClass: 'read' },
+      schema: { tags: ['decisions'], summary: 'Progress of an ingest batch and its decision ids', params: Type.Object({ id: Type.String({ pattern: '^ing_[a-z0-9]{24}$' }) }), response: { 200: BatchStatusSchema, ...errors } },
+    }, async (request) => ingest.status(bindTenant(request), request.params.id));
 
     app.get('/decisions', {
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
@@ -71,6 +115,41 @@ export function decisionRoutes(deps: { service: DecisionService; bindTenant: Bin
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
       schema: { tags: ['decisions'], summary: 'Blocks in force (FrostGate view; bouncers use /v1/decisions)', querystring: Type.Object({ ip: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }), response: { 200: Type.Object({ decisions: Type.Array(DecisionSchema) }), ...errors } },
     }, async (request) => ({ decisions: await service.activeBlocks(bindTenant(request), request.query.ip) }));
+
+    // CrowdSec Local API bouncer protocol (docs/bouncers.md): keys with the read-only bouncer:read scope.
+    app.get('/v1/decisions', {
+      config: { scopes: ['bouncer:read'], rateLimitClass: 'read' },
+      schema: {
+        tags: ['bouncers'],
+        summary: 'Blocks in force for an IP, a range or all (CrowdSec LAPI shape; null when none)',
+        querystring: Type.Object(
+          {
+            ip: Type.Optional(Type.String({ maxLength: 64 })),
+            range: Type.Optional(Type.String({ maxLength: 64 })),
+            scope: Type.Optional(Type.String({ maxLength: 32 })),
+            value: Type.Optional(Type.String({ maxLength: 64 })),
+            type: Type.Optional(Type.String({ maxLength: 32 })),
+            contains: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: true },
+        ),
+        response: { 200: Type.Union([Type.Array(CrowdSecDecisionSchema), Type.Null()]), ...errors },
+      },
+    }, async (request) => bouncer.query(bindTenant(request), request.query));
+
+    app.get('/v1/decisions/stream', {
+      config: { scopes: ['bouncer:read'], rateLimitClass: 'read' },
+      schema: {
+        tags: ['bouncers'],
+        summary: "Blocks new and ended since this bouncer key's last pull (all in force with startup=true)",
+        querystring: Type.Object({ startup: Type.Optional(Type.Boolean({ default: false })), scopes: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: true }),
+        response: { 200: Type.Object({ new: Type.Array(CrowdSecDecisionSchema), deleted: Type.Array(CrowdSecDecisionSchema) }), ...errors },
+      },
+    }, async (request) => {
+      const tenantId = bindTenant(request);
+      const keyId = request.principal?.keyId ?? request.principal?.subject ?? 'unknown';
+      return bouncer.stream(tenantId, keyId, { startup: request.query.startup ?? false, ...(request.query.scopes ? { scopes: request.query.scopes } : {}) });
+    });
 
     app.get('/decisions/:id', {
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },

@@ -25,6 +25,16 @@ import type { DecisionMetrics } from './metrics.js';
 
 export type DecisionPath = 'defend' | 'ingest';
 
+/** One event to decide; `idempotencyKey` stands in for a missing event_id (ingest: `<batch>:<index>`). */
+export interface DecisionInput {
+  readonly event: SecurityEvent;
+  readonly idempotencyKey?: string;
+}
+
+function appliedBlockSeconds(decision: Decision): number {
+  return Math.max(0, ...decision.mitigations.filter((m) => m.action === 'block_ip' && m.applied).map((m) => m.duration_s));
+}
+
 /** A decision as the API returns it. */
 export interface DecisionRecord {
   readonly decision_id: string;
@@ -81,107 +91,149 @@ export class DecisionService {
     return eventIssues(raw, { nowMs: Date.now() });
   }
 
+  /** Decides one event now (/defend): the decision and its ledger entry are committed on return. */
   async decide(tenantId: string, raw: unknown, path: DecisionPath): Promise<DecisionRecord> {
     const problems = this.issues(raw);
     if (problems.length > 0) throw new AppError('unprocessable', `${problems[0]!.path}: ${problems[0]!.message}`, { errors: problems });
-    const event = raw as SecurityEvent;
-    if (event.event_id) {
-      const existing = await this.byEventId(tenantId, event.event_id);
-      if (existing) return existing;
-    }
-    const [ruleset, doctrine] = await Promise.all([this.active.get(tenantId, 'ruleset'), this.active.get(tenantId, 'doctrine')]);
-    const stopTimer = this.metrics?.evaluateSeconds.startTimer({ path });
-    let decision: Decision;
-    try {
-      decision = await evaluate(event, { tenantId, ruleset: ruleset.content.compiled, doctrine: doctrine.content.compiled, windows: this.windows, enforcement: this.enforcement() });
-    } finally {
-      stopTimer?.();
-    }
-    try {
-      const stored = await this.db.withTenant(tenantId, (tx) => this.store(tx, tenantId, event, decision, path));
-      this.metrics?.decisions.inc({ threat_level: stored.threat_level, path });
-      return stored;
-    } catch (err) {
-      if (event.event_id && isUniqueViolation(err)) {
-        const existing = await this.byEventId(tenantId, event.event_id);
-        if (existing) return existing; // decided concurrently by another request: decided once
-      }
-      throw err;
-    }
+    const [record] = await this.decideMany(tenantId, [{ event: raw as SecurityEvent }], path);
+    return record!;
   }
 
-  private async store(tx: Tx, tenantId: string, event: SecurityEvent, decision: Decision, path: DecisionPath): Promise<DecisionRecord> {
-    const previous = await tx
+  /**
+   * Decides validated events in order and commits all their decisions and ledger entries in one
+   * transaction (group commit). An event whose idempotency key (its event_id, else the caller's
+   * key) was decided before, here or in an earlier call, gets that earlier decision back.
+   */
+  async decideMany(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>): Promise<DecisionRecord[]> {
+    if (inputs.length === 0) return [];
+    const keys = inputs.map((i) => i.event.event_id ?? i.idempotencyKey ?? null);
+    const known = await this.byEventIds(tenantId, keys.filter((k): k is string => k !== null));
+    const [ruleset, doctrine] = await Promise.all([this.active.get(tenantId, 'ruleset'), this.active.get(tenantId, 'doctrine')]);
+    const pendingBlocks: Array<{ occurredMs: number; untilMs: number }> = [];
+    const enforcement = this.enforcement(pendingBlocks);
+    const fresh: Array<{ index: number; key: string | null; event: SecurityEvent; decision: Decision }> = [];
+    const firstIndexOfKey = new Map<string, number>();
+    for (const [index, input] of inputs.entries()) {
+      const key = keys[index]!;
+      if (key !== null && (known.has(key) || firstIndexOfKey.has(key))) continue;
+      if (key !== null) firstIndexOfKey.set(key, index);
+      const stopTimer = this.metrics?.evaluateSeconds.startTimer({ path });
+      let decision: Decision;
+      try {
+        decision = await evaluate(input.event, { tenantId, ruleset: ruleset.content.compiled, doctrine: doctrine.content.compiled, windows: this.windows, enforcement });
+      } finally {
+        stopTimer?.();
+      }
+      const occurredMs = Date.parse(input.event.occurred_at);
+      const blockS = appliedBlockSeconds(decision);
+      if (blockS > 0) pendingBlocks.push({ occurredMs, untilMs: occurredMs + blockS * 1000 });
+      fresh.push({ index, key, event: input.event, decision });
+    }
+    const firstOf = (key: string) => firstIndexOfKey.get(key)!;
+    let result: { stored: DecisionRecord[]; ordered: DecisionRecord[] };
+    try {
+      result = await this.db.withTenant(tenantId, async (tx) => {
+        const stored = await this.store(tx, tenantId, fresh, path);
+        const byIndex = new Map(fresh.map((f, i) => [f.index, stored[i]!]));
+        const ordered = inputs.map((_, index) => {
+          const key = keys[index]!;
+          return byIndex.get(index) ?? (key !== null ? known.get(key) ?? byIndex.get(firstOf(key)) : undefined)!;
+        });
+        await inTransaction?.(tx, ordered);
+        return { stored, ordered };
+      });
+    } catch (err) {
+      // Decided concurrently by another request (same event_id): each event is decided once.
+      if (isUniqueViolation(err) && fresh.some((f) => f.key !== null)) return this.decideMany(tenantId, inputs, path, inTransaction);
+      throw err;
+    }
+    for (const r of result.stored) this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
+    return result.ordered;
+  }
+
+  private async store(tx: Tx, tenantId: string, fresh: ReadonlyArray<{ key: string | null; event: SecurityEvent; decision: Decision }>, path: DecisionPath): Promise<DecisionRecord[]> {
+    if (fresh.length === 0) return [];
+    const entities = [...new Set(fresh.map((f) => f.decision.entity))];
+    const previousRows = await tx
       .selectFrom('decisions')
-      .select(['threat_level', 'rules_triggered', 'mitigations', 'ruleset_version', 'doctrine_version', 'score'])
+      .distinctOn('entity')
+      .select(['entity', 'threat_level', 'rules_triggered', 'mitigations', 'ruleset_version', 'doctrine_version', 'score'])
       .where('tenant_id', '=', tenantId)
-      .where('entity', '=', decision.entity)
-      .orderBy('created_at', 'desc')
-      .orderBy('decision_id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    const diff = decisionDiff(previous ? { ...previous, mitigations: previous.mitigations as DiffableDecision['mitigations'] } : null, decision);
-    const decisionId = newDecisionId();
-    const eventDigest = createHash('sha256').update(canonicalize(event)).digest('hex');
-    const mitigations = decision.mitigations.map((m) => ({ action: m.action, target: m.target, duration_s: m.duration_s, applied: m.applied, gated_by: m.gated_by }));
-    const occurredAt = new Date(event.occurred_at).toISOString();
-    const blockS = Math.max(0, ...decision.mitigations.filter((m) => m.action === 'block_ip' && m.applied).map((m) => m.duration_s));
-    const record = {
-      type: 'decision',
-      decision_id: decisionId,
-      tenant_id: tenantId,
-      event_id: event.event_id ?? null,
-      event_digest: eventDigest,
-      entity: decision.entity,
-      threat_level: decision.threat_level,
-      score: decision.score,
-      rules_triggered: [...decision.rules_triggered],
-      mitigations,
-      ruleset_version: decision.ruleset_version,
-      doctrine_version: decision.doctrine_version,
-      occurred_at: occurredAt,
-      path,
-    };
-    const [entry] = await this.ledger.append(tx, tenantId, 'decisions', [record]);
-    const row = await tx
-      .insertInto('decisions')
-      .values({
-        decision_id: decisionId,
+      .where('entity', 'in', entities)
+      .orderBy('entity')
+      .orderBy('ledger_index', 'desc')
+      .execute();
+    const previous = new Map<string, DiffableDecision>(previousRows.map((p) => [p.entity, { ...p, mitigations: p.mitigations as DiffableDecision['mitigations'] }]));
+    const records = fresh.map(({ key, event, decision }) => {
+      const diff = decisionDiff(previous.get(decision.entity) ?? null, decision);
+      previous.set(decision.entity, decision);
+      const mitigations = decision.mitigations.map((m) => ({ action: m.action, target: m.target, duration_s: m.duration_s, applied: m.applied, gated_by: m.gated_by }));
+      const occurredAt = new Date(event.occurred_at);
+      const blockS = appliedBlockSeconds(decision);
+      return {
+        type: 'decision',
+        decision_id: newDecisionId(),
         tenant_id: tenantId,
-        event_id: event.event_id ?? null,
-        event_digest: eventDigest,
-        event: JSON.stringify(event),
+        event_id: key,
+        event_digest: createHash('sha256').update(canonicalize(event)).digest('hex'),
         entity: decision.entity,
         threat_level: decision.threat_level,
         score: decision.score,
         rules_triggered: [...decision.rules_triggered],
-        mitigations: JSON.stringify(mitigations),
+        mitigations,
         explanation: decision.explanation,
+        decision_diff: diff,
         ruleset_version: decision.ruleset_version,
         doctrine_version: decision.doctrine_version,
-        decision_diff: JSON.stringify(diff),
-        ledger_index: entry!.index,
+        occurred_at: occurredAt.toISOString(),
+        // A block runs from the event that earned it: replays and late batches decide the same.
+        block_until: blockS > 0 ? new Date(occurredAt.getTime() + blockS * 1000).toISOString() : null,
         path,
-        occurred_at: occurredAt,
-        block_until: blockS > 0 ? new Date(Date.now() + blockS * 1000) : null,
-      })
+      };
+    });
+    const entries = await this.ledger.append(tx, tenantId, 'decisions', records);
+    const rows = await tx
+      .insertInto('decisions')
+      .values(
+        records.map((r, i) => ({
+          decision_id: r.decision_id,
+          tenant_id: tenantId,
+          event_id: r.event_id,
+          event_digest: r.event_digest,
+          event: JSON.stringify(fresh[i]!.event),
+          entity: r.entity,
+          threat_level: r.threat_level,
+          score: r.score,
+          rules_triggered: r.rules_triggered,
+          mitigations: JSON.stringify(r.mitigations),
+          explanation: r.explanation,
+          ruleset_version: r.ruleset_version,
+          doctrine_version: r.doctrine_version,
+          decision_diff: JSON.stringify(r.decision_diff),
+          ledger_index: entries[i]!.index,
+          path,
+          occurred_at: r.occurred_at,
+          block_until: r.block_until,
+        })),
+      )
       .returningAll()
-      .executeTakeFirstOrThrow();
-    return toRecord(row);
+      .execute();
+    const byId = new Map(rows.map((row) => [row.decision_id, toRecord(row)]));
+    return records.map((r) => byId.get(r.decision_id)!);
   }
 
-  /** Blocks in force and applied, from the decisions themselves. */
-  private enforcement(): EnforcementState {
+  /** Blocks in force and applied, from stored decisions plus those of the group being decided. */
+  private enforcement(pending: ReadonlyArray<{ occurredMs: number; untilMs: number }>): EnforcementState {
     return {
       activeBlocks: async (tenantId, atMs) => {
         const r = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').select((e) => e.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).where('block_until', '>', new Date(atMs)).executeTakeFirstOrThrow());
-        return Number(r.n);
+        return Number(r.n) + pending.filter((p) => p.untilMs > atMs).length;
       },
       blocksApplied: async (tenantId, sinceMs, atMs) => {
         const r = await this.db.withTenant(tenantId, (tx) =>
           tx.selectFrom('decisions').select((e) => e.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).where('block_until', 'is not', null).where('occurred_at', '>', new Date(sinceMs)).where('occurred_at', '<=', new Date(atMs)).executeTakeFirstOrThrow(),
         );
-        return Number(r.n);
+        return Number(r.n) + pending.filter((p) => p.occurredMs > sinceMs && p.occurredMs <= atMs).length;
       },
     };
   }
@@ -196,9 +248,10 @@ export class DecisionService {
     return toRecord(row);
   }
 
-  private async byEventId(tenantId: string, eventId: string): Promise<DecisionRecord | undefined> {
-    const row = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('event_id', '=', eventId).executeTakeFirst());
-    return row ? toRecord(row) : undefined;
+  private async byEventIds(tenantId: string, keys: readonly string[]): Promise<Map<string, DecisionRecord>> {
+    if (keys.length === 0) return new Map();
+    const rows = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('event_id', 'in', [...new Set(keys)]).execute());
+    return new Map(rows.map((row) => [row.event_id!, toRecord(row)]));
   }
 
   async list(tenantId: string, f: { threat_level?: string; since?: string; until?: string; entity?: string; rule?: string; cursor?: string; limit: number }): Promise<{ decisions: DecisionRecord[]; next_cursor: string | null }> {
@@ -211,10 +264,10 @@ export class DecisionService {
       if (f.until) q = q.where('created_at', '<', new Date(f.until));
       if (entity) q = q.where('entity', '=', entity);
       if (f.rule) q = q.where(sql<boolean>`${f.rule} = ANY(rules_triggered)`);
-      // Compared with the stored timestamp (microseconds), never one rounded through a JS Date.
+      // Paging follows the ledger order, a strict per-tenant order (a group commit shares created_at).
       // A cursor naming a row this tenant cannot see (RLS) yields NULL and so an empty page.
-      if (after) q = q.where(sql<boolean>`(created_at, decision_id) < ((SELECT c.created_at FROM decisions c WHERE c.decision_id = ${after}), ${after})`);
-      return q.orderBy('created_at', 'desc').orderBy('decision_id', 'desc').limit(f.limit + 1).execute();
+      if (after) q = q.where(sql<boolean>`ledger_index < (SELECT c.ledger_index FROM decisions c WHERE c.decision_id = ${after})`);
+      return q.orderBy('ledger_index', 'desc').limit(f.limit + 1).execute();
     });
     const page = rows.slice(0, f.limit).map(toRecord);
     const last = page[page.length - 1];
@@ -233,14 +286,14 @@ export class DecisionService {
     const rows = await this.db.withTenant(tenantId, (tx) => {
       let q = tx.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('block_until', '>', new Date());
       if (entity) q = q.where('entity', '=', entity);
-      return q.orderBy('created_at', 'desc').limit(1000).execute();
+      return q.orderBy('ledger_index', 'desc').limit(1000).execute();
     });
     return rows.map(toRecord);
   }
 
   /** The tenant's most recent events, oldest first: what governance canaries replay. */
   async recentEvents(tenantId: string, limit: number): Promise<SecurityEvent[]> {
-    const rows = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').select(['event', 'created_at', 'decision_id']).where('tenant_id', '=', tenantId).orderBy('created_at', 'desc').orderBy('decision_id', 'desc').limit(limit).execute());
+    const rows = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').select(['event']).where('tenant_id', '=', tenantId).orderBy('ledger_index', 'desc').limit(limit).execute());
     return rows.reverse().map((r) => r.event as SecurityEvent);
   }
 }

@@ -179,6 +179,23 @@ export interface DecisionsTable {
   block_until: Timestamp | null;
 }
 
+export interface IngestBatchesTable {
+  batch_id: string;
+  tenant_id: string;
+  event_count: number;
+  received_at: GeneratedTimestamp;
+  decision_ids: ColumnType<string[], string[] | undefined, string[]>;
+  completed_at: Timestamp | null;
+  error: string | null;
+}
+
+export interface BouncerPullsTable {
+  key_id: string;
+  tenant_id: string;
+  last_pull_at: Timestamp;
+  last_ledger_index: ColumnType<number, number, number>;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
@@ -196,4 +213,6 @@ export interface DB {
   governance_changes: GovernanceChangesTable;
   governance_approvals: GovernanceApprovalsTable;
   decisions: DecisionsTable;
+  ingest_batches: IngestBatchesTable;
+  bouncer_pulls: BouncerPullsTable;
 }

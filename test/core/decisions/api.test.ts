@@ -5,7 +5,9 @@ import { sql } from 'kysely';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { startThrowawayRedis } from '../../helpers/servers.js';
 
-const at = (s: number) => new Date(Date.UTC(2026, 10, 20, 11, 0, s)).toISOString();
+// Events from the last minutes: a block runs from the event that earned it, so blocks of these events are in force now.
+const BASE_MS = Math.floor(Date.now() / 60_000) * 60_000 - 600_000;
+const at = (s: number) => new Date(BASE_MS + s * 1000).toISOString();
 
 /** A mixed stream touching several default rules: brute force, stuffing, scan, WAF, scanner UA, denylist, benign. */
 function eventStream(): object[] {

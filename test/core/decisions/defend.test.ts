@@ -5,7 +5,9 @@ import { verifyInclusion } from '../../../src/ledger/proof-verify.js';
 import { recordLeafHash } from '../../../src/ledger/record.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 
-const at = (s: number) => new Date(Date.UTC(2026, 10, 20, 10, 0, s)).toISOString();
+// Recent events: a block runs from the event that earned it, so these blocks are in force now.
+const BASE_MS = Math.floor(Date.now() / 60_000) * 60_000 - 600_000;
+const at = (s: number) => new Date(BASE_MS + s * 1000).toISOString();
 const sshFailure = (ip: string, s: number, extra: object = {}) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: at(s), payload: { service: 'ssh', src_ip: ip, username: `user${s}` }, ...extra });
 
 for (const db of ['embedded', 'postgres'] as const) {

@@ -1,0 +1,166 @@
+import { sql } from 'kysely';
+import type { Database } from '../../platform/db/database.js';
+import { AppError } from '../../platform/http/problem.js';
+import { normalizeIp } from '../engine/index.js';
+import { cidrContains, parseCidr, parseIp } from '../engine/ip.js';
+
+/**
+ * FrostGate's blocks in CrowdSec's Local API bouncer shape, so CrowdSec's bouncers (firewall,
+ * nginx, traefik, custom) enforce them unmodified. Only applied `block_ip` mitigations are
+ * decisions here (type `ban`, scope `Ip`); one IP with several blocks in force is one decision,
+ * the one lasting longest, so an expiring block never lifts an IP another block still covers.
+ */
+export interface CrowdSecDecision {
+  readonly id: number;
+  readonly origin: 'frostgate';
+  readonly type: 'ban';
+  readonly scope: 'Ip';
+  readonly value: string;
+  /** Remaining time, Go's time.Duration format (`3h59m58.5s`); negative once expired. */
+  readonly duration: string;
+  readonly until: string;
+  readonly scenario: string;
+  readonly simulated: false;
+}
+
+export interface DecisionQuery {
+  readonly ip?: string;
+  readonly range?: string;
+  readonly scope?: string;
+  readonly value?: string;
+  readonly type?: string;
+}
+
+/** Go's time.Duration.String() at millisecond precision: `1h0m5s`, `59m58.123s`, `250ms`, `-3s`. */
+export function goDuration(ms: number): string {
+  const sign = ms < 0 ? '-' : '';
+  let rest = Math.abs(Math.round(ms));
+  if (rest === 0) return '0s';
+  if (rest < 1000) return `${sign}${rest}ms`;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = (rest / 1000).toFixed(3).replace(/\.?0+$/, '');
+  if (h > 0) return `${sign}${h}h${m}m${s}s`;
+  if (m > 0) return `${sign}${m}m${s}s`;
+  return `${sign}${s}s`;
+}
+
+function badQuery(field: string, message: string): AppError {
+  return new AppError('validation_failed', `querystring/${field}: ${message}`, { errors: [{ path: `querystring/${field}`, message }] });
+}
+
+interface BlockRow {
+  ledger_index: number | string;
+  entity: string;
+  rules_triggered: string[];
+  block_until: Date | string;
+}
+
+export class BouncerDecisions {
+  constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {}
+
+  private toDecision(row: BlockRow, nowMs: number): CrowdSecDecision {
+    const until = new Date(row.block_until);
+    return {
+      id: Number(row.ledger_index) + 1,
+      origin: 'frostgate',
+      type: 'ban',
+      scope: 'Ip',
+      value: row.entity.slice(3),
+      duration: goDuration(until.getTime() - nowMs),
+      until: until.toISOString(),
+      scenario: row.rules_triggered.join(',') || 'frostgate',
+      simulated: false,
+    };
+  }
+
+  /** `GET /v1/decisions`: blocks in force matching the query; null (CrowdSec's answer) when none. */
+  async query(tenantId: string, q: DecisionQuery): Promise<CrowdSecDecision[] | null> {
+    if (q.type !== undefined && q.type.toLowerCase() !== 'ban') return null;
+    if (q.scope !== undefined && q.scope.toLowerCase() !== 'ip' && q.scope.toLowerCase() !== 'range') return null;
+    let ip: string | undefined;
+    const given = q.ip ?? (q.scope?.toLowerCase() !== 'range' ? q.value : undefined);
+    if (given !== undefined) {
+      const normalized = normalizeIp(given);
+      if (!normalized) throw badQuery(q.ip !== undefined ? 'ip' : 'value', 'must be an IPv4 or IPv6 address');
+      ip = normalized;
+    }
+    const rangeText = q.range ?? (q.scope?.toLowerCase() === 'range' ? q.value : undefined);
+    const parsedRange = rangeText === undefined ? undefined : parseCidr(rangeText);
+    if (parsedRange && !parsedRange.ok) throw badQuery(q.range !== undefined ? 'range' : 'value', `must be a CIDR such as 192.0.2.0/24 (${parsedRange.reason})`);
+    const range = parsedRange?.ok ? parsedRange.cidr : undefined;
+    const nowMs = this.clock();
+    const rows = await this.db.withTenant(tenantId, (tx) => {
+      let qb = tx
+        .selectFrom('decisions')
+        .distinctOn('entity')
+        .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
+        .where('tenant_id', '=', tenantId)
+        .where('block_until', '>', new Date(nowMs))
+        .where('entity', 'like', 'ip:%');
+      if (ip) qb = qb.where('entity', '=', `ip:${ip}`);
+      return qb.orderBy('entity').orderBy('block_until', 'desc').limit(ip ? 1 : 100_000).execute();
+    });
+    const matching = range ? rows.filter((r) => {
+      const addr = parseIp(r.entity.slice(3));
+      return addr !== undefined && cidrContains(range, addr);
+    }) : rows;
+    return matching.length === 0 ? null : matching.map((r) => this.toDecision(r as BlockRow, nowMs));
+  }
+
+  /**
+   * `GET /v1/decisions/stream`: on startup (or a key's first pull) every block in force; then what
+   * changed since this key's last pull: blocks decided since (new) and IPs whose last block ended
+   * since (deleted). The key's position is stored, so it survives restarts and spans processes.
+   */
+  async stream(tenantId: string, keyId: string, opts: { startup: boolean; scopes?: string }): Promise<{ new: CrowdSecDecision[]; deleted: CrowdSecDecision[] }> {
+    const wantsIp = opts.scopes === undefined || opts.scopes.split(',').some((s) => s.trim().toLowerCase() === 'ip');
+    const nowMs = this.clock();
+    const now = new Date(nowMs);
+    return this.db.withTenant(tenantId, async (tx) => {
+      // One pull per key at a time: concurrent pulls would both read the same position.
+      const state = await tx.selectFrom('bouncer_pulls').selectAll().where('key_id', '=', keyId).forUpdate().executeTakeFirst();
+      const head = await tx.selectFrom('decisions').select((e) => e.fn.max('ledger_index').as('max')).where('tenant_id', '=', tenantId).executeTakeFirst();
+      const headIndex = head?.max === null || head?.max === undefined ? -1 : Number(head.max);
+      const fromScratch = opts.startup || !state;
+      const newRows = !wantsIp
+        ? []
+        : await tx
+            .selectFrom('decisions')
+            .distinctOn('entity')
+            .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
+            .where('tenant_id', '=', tenantId)
+            .where('block_until', '>', now)
+            .where('entity', 'like', 'ip:%')
+            .$if(!fromScratch, (qb) => qb.where('entity', 'in', (sub) => sub.selectFrom('decisions').select('entity').where('tenant_id', '=', tenantId).where('ledger_index', '>', Number(state!.last_ledger_index)).where('block_until', '>', now)))
+            .orderBy('entity')
+            .orderBy('block_until', 'desc')
+            .execute();
+      const deletedRows = !wantsIp || fromScratch
+        ? []
+        : await tx
+            .selectFrom('decisions as d')
+            .distinctOn('d.entity')
+            .select(['d.ledger_index', 'd.entity', 'd.rules_triggered', 'd.block_until'])
+            .where('d.tenant_id', '=', tenantId)
+            .where('d.entity', 'like', 'ip:%')
+            .where('d.block_until', '>', new Date(state!.last_pull_at))
+            .where('d.block_until', '<=', now)
+            .where(({ not, exists, selectFrom }) => not(exists(selectFrom('decisions as a').select(sql`1`.as('one')).where('a.tenant_id', '=', tenantId).whereRef('a.entity', '=', 'd.entity').where('a.block_until', '>', now))))
+            .orderBy('d.entity')
+            .orderBy('d.block_until', 'desc')
+            .execute();
+      await tx
+        .insertInto('bouncer_pulls')
+        .values({ key_id: keyId, tenant_id: tenantId, last_pull_at: now, last_ledger_index: headIndex })
+        .onConflict((oc) => oc.column('key_id').doUpdateSet({ last_pull_at: now, last_ledger_index: headIndex }))
+        .execute();
+      return {
+        new: newRows.map((r) => this.toDecision(r as BlockRow, nowMs)),
+        deleted: deletedRows.map((r) => this.toDecision({ ledger_index: r.ledger_index, entity: r.entity, rules_triggered: r.rules_triggered, block_until: r.block_until! }, nowMs)),
+      };
+    });
+  }
+}

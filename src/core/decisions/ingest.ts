@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import type { Database, Tx } from '../../platform/db/database.js';
+import type { DurableQueue, QueueDelivery } from '../../platform/bus/queue.js';
+import { AppError, notFound, unavailable } from '../../platform/http/problem.js';
+import type { Logger } from '../../platform/log.js';
+import type { SecurityEvent } from '../engine/index.js';
+import type { DecisionRecord, DecisionService } from './service.js';
+
+export const MAX_BATCH_EVENTS = 1000;
+/** Events decided and committed together; the batch's progress advances by this much. */
+const CHUNK = 250;
+/** Deliveries of one batch before it is marked failed rather than retried forever. */
+const MAX_ATTEMPTS = 8;
+const SUBJECT = 'ingest';
+
+export interface AcceptedBatch {
+  readonly batch_id: string;
+  readonly event_count: number;
+  readonly status_url: string;
+}
+
+export interface BatchStatus {
+  readonly batch_id: string;
+  readonly status: 'queued' | 'deciding' | 'completed' | 'failed';
+  readonly event_count: number;
+  readonly decided: number;
+  readonly decision_ids: string[];
+  readonly received_at: string;
+  readonly completed_at: string | null;
+  readonly error: string | null;
+}
+
+interface BatchMessage {
+  readonly batch_id: string;
+  readonly events: SecurityEvent[];
+}
+
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+function newBatchId(): string {
+  let id = 'ing_';
+  for (const b of randomBytes(24)) id += ID_ALPHABET[b % ID_ALPHABET.length];
+  return id;
+}
+
+/**
+ * /ingest: a batch is answered 202 only once it is durable (committed with its queue message in
+ * one transaction on the database queue, or acknowledged by JetStream), and a consumer decides
+ * its events in order through DecisionService.decideMany, the same evaluate() as /defend. Events
+ * without an event_id get `<batch_id>:<index>` as idempotency key, so a redelivered batch (crash,
+ * lost ack) decides nothing twice.
+ */
+export class IngestService {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly queue: DurableQueue,
+    private readonly decisions: Pick<DecisionService, 'issues' | 'decideMany'>,
+    private readonly log: Logger,
+  ) {}
+
+  async accept(tenantId: string, events: readonly unknown[]): Promise<AcceptedBatch> {
+    if (events.length === 0) throw new AppError('validation_failed', 'body/events: a batch holds at least one event', { errors: [{ path: 'body/events', message: 'empty batch' }] });
+    if (events.length > MAX_BATCH_EVENTS) {
+      throw new AppError('payload_too_large', `body/events: a batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${events.length} (split it)`, { limit: MAX_BATCH_EVENTS, received: events.length });
+    }
+    // The whole batch is checked before anything is stored: a rejected batch leaves no trace.
+    const errors: Array<{ path: string; message: string }> = [];
+    for (const [i, raw] of events.entries()) {
+      for (const issue of this.decisions.issues(raw)) errors.push({ path: `body/events/${i}/${issue.path}`, message: issue.message });
+      if (errors.length >= 50) break;
+    }
+    if (errors.length > 0) throw new AppError('unprocessable', `${errors[0]!.path}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; nothing of this batch was stored`, { errors });
+
+    const batchId = newBatchId();
+    const message: BatchMessage = { batch_id: batchId, events: events as SecurityEvent[] };
+    const insertBatch = (tx: Tx) => tx.insertInto('ingest_batches').values({ batch_id: batchId, tenant_id: tenantId, event_count: events.length }).execute();
+    if (this.queue.kind === 'database') {
+      await this.db.withTenant(tenantId, async (tx) => {
+        await insertBatch(tx);
+        await this.queue.enqueue(tenantId, SUBJECT, [message], tx);
+      });
+    } else {
+      await this.db.withTenant(tenantId, insertBatch);
+      try {
+        await this.queue.enqueue(tenantId, SUBJECT, [message]);
+      } catch (err) {
+        // Not acknowledged: the client gets 503 and retries; the batch row must not claim otherwise.
+        await this.db.withTenant(tenantId, (tx) => tx.deleteFrom('ingest_batches').where('batch_id', '=', batchId).execute()).catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not remove the row of an unqueued ingest batch'));
+        this.log.error({ err, batch_id: batchId }, 'ingest batch not acknowledged by the queue');
+        throw unavailable('the event queue did not acknowledge the batch; nothing was accepted, retry shortly');
+      }
+    }
+    this.wake?.();
+    return { batch_id: batchId, event_count: events.length, status_url: `/ingest/batches/${batchId}` };
+  }
+
+  async status(tenantId: string, batchId: string): Promise<BatchStatus> {
+    const row = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('ingest_batches').selectAll().where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).executeTakeFirst());
+    if (!row) throw notFound(`ingest batch ${batchId}`);
+    const decided = row.decision_ids.length;
+    return {
+      batch_id: row.batch_id,
+      status: row.error ? 'failed' : row.completed_at ? 'completed' : decided > 0 ? 'deciding' : 'queued',
+      event_count: row.event_count,
+      decided,
+      decision_ids: row.decision_ids,
+      received_at: new Date(row.received_at).toISOString(),
+      completed_at: row.completed_at ? new Date(row.completed_at).toISOString() : null,
+      error: row.error,
+    };
+  }
+
+  /** Starts the consumer loop (one per process); stop() waits for the batch in hand. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.consume();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async consume(): Promise<void> {
+    while (this.running) {
+      let handled = 0;
+      try {
+        handled = await this.drainOnce();
+      } catch (err) {
+        this.log.error({ err }, 'ingest consumer could not pull from the queue; retrying');
+      }
+      if (handled === 0 && this.running) {
+        // Woken at once by an accept() in this process; otherwise polls (other processes, retries).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.queue.kind === 'database' ? 250 : 0);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** Decides up to a few queued batches; returns how many it handled. Also used by tests and benches. */
+  async drainOnce(max = 4): Promise<number> {
+    const deliveries = await this.queue.pull(max, 120);
+    for (const delivery of deliveries) {
+      try {
+        await this.process(delivery);
+      } catch (err) {
+        await this.failed(delivery, err);
+      }
+    }
+    return deliveries.length;
+  }
+
+  private async process(delivery: QueueDelivery): Promise<void> {
+    const { batch_id: batchId, events } = delivery.payload as BatchMessage;
+    const tenantId = delivery.tenantId;
+    const ids: string[] = [];
+    for (let start = 0; start < events.length; start += CHUNK) {
+      const chunk = events.slice(start, start + CHUNK).map((event, j) => ({ event, idempotencyKey: `${batchId}:${start + j}` }));
+      const last = start + CHUNK >= events.length;
+      await this.decisions.decideMany(tenantId, chunk, 'ingest', async (tx: Tx, records: readonly DecisionRecord[]) => {
+        ids.push(...records.map((r) => r.decision_id));
+        await tx.updateTable('ingest_batches').set({ decision_ids: ids, ...(last ? { completed_at: new Date() } : {}) }).where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).execute();
+        // The embedded queue acks in the same transaction: decided and acknowledged together.
+        if (last && this.queue.kind === 'database') await this.queue.ack([delivery], tx);
+      });
+    }
+    if (this.queue.kind !== 'database') await this.queue.ack([delivery]);
+  }
+
+  private async failed(delivery: QueueDelivery, err: unknown): Promise<void> {
+    const { batch_id: batchId } = delivery.payload as BatchMessage;
+    if (delivery.attempts < MAX_ATTEMPTS) {
+      this.log.warn({ err, batch_id: batchId, tenant_id: delivery.tenantId, attempts: delivery.attempts }, 'ingest batch not decided yet; it will be retried');
+      await this.queue.nak([delivery], Math.min(30, 2 ** delivery.attempts)).catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not return an ingest batch to the queue; its lease will expire'));
+      return;
+    }
+    this.log.error({ err, batch_id: batchId, tenant_id: delivery.tenantId, attempts: delivery.attempts }, 'ingest batch failed after repeated attempts');
+    await this.db.withTenant(delivery.tenantId, async (tx) => {
+      await tx.updateTable('ingest_batches').set({ error: `not decided after ${delivery.attempts} attempts: ${(err as Error).message}` }).where('batch_id', '=', batchId).execute();
+      if (this.queue.kind === 'database') await this.queue.ack([delivery], tx);
+    });
+    if (this.queue.kind !== 'database') await this.queue.ack([delivery]);
+  }
+}

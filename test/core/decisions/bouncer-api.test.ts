@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { goDuration } from '../../../src/core/decisions/bouncer.js';
+import { startTestApp, type TestApp } from '../../helpers/app.js';
+
+/** Five SSH failures in a few seconds: a 3600 s block_ip, running from the last event's time. */
+const bruteForce = (ip: string, lastAtMs: number) =>
+  [0, 1, 2, 3, 4].map((i) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date(lastAtMs - (4 - i) * 1000).toISOString(), payload: { service: 'ssh', src_ip: ip, username: `u${i}` } }));
+
+it('formats durations as Go does', () => {
+  assert.equal(goDuration(0), '0s');
+  assert.equal(goDuration(250), '250ms');
+  assert.equal(goDuration(5_000), '5s');
+  assert.equal(goDuration(65_500), '1m5.5s');
+  assert.equal(goDuration(3_600_000 + 5_000), '1h0m5s');
+  assert.equal(goDuration(3 * 3_600_000 + 59 * 60_000 + 58_123), '3h59m58.123s');
+  assert.equal(goDuration(-3_000), '-3s');
+});
+
+describe('CrowdSec bouncer API', () => {
+  let t: TestApp;
+  let sensor: string;
+  let bouncer: string;
+  before(async () => {
+    t = await startTestApp({ db: 'embedded' });
+    sensor = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['defend:write'] })).key;
+    bouncer = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['bouncer:read'] })).key;
+  });
+  after(async () => t?.close());
+  const get = (url: string, key = bouncer) => t.app.inject({ url, headers: { 'x-api-key': key } });
+  const defendAll = async (events: object[]) => {
+    for (const e of events) assert.equal((await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: e })).statusCode, 200);
+  };
+
+  it('answers null for an IP without a block, and the block in CrowdSec shape once FrostGate decides one', async () => {
+    assert.equal((await get('/v1/decisions?ip=100.64.50.1')).body, 'null');
+    await defendAll(bruteForce('100.64.50.1', Date.now() - 1000));
+    const res = await get('/v1/decisions?ip=100.64.50.1');
+    assert.equal(res.statusCode, 200);
+    const [d, ...rest] = res.json();
+    assert.equal(rest.length, 0);
+    assert.deepEqual([d.origin, d.type, d.scope, d.value, d.simulated], ['frostgate', 'ban', 'Ip', '100.64.50.1', false]);
+    assert.ok(Number.isInteger(d.id) && d.id > 0);
+    assert.match(d.duration, /^59m5\d(\.\d+)?s$/, 'remaining time of a 3600 s block');
+    assert.match(d.scenario, /ssh-brute-force/);
+    // The same block by value, by range and by scope; other types and scopes have none.
+    assert.equal((await get('/v1/decisions?scope=ip&value=100.64.50.1')).json()[0].id, d.id);
+    assert.equal((await get('/v1/decisions?range=100.64.50.0/24')).json()[0].id, d.id);
+    assert.equal((await get('/v1/decisions?scope=range&value=100.64.0.0/16')).json()[0].id, d.id);
+    assert.equal((await get('/v1/decisions?ip=100.64.50.1&type=captcha')).body, 'null');
+    assert.equal((await get('/v1/decisions?range=100.64.51.0/24')).body, 'null');
+    assert.equal((await get('/v1/decisions?ip=not-an-ip')).statusCode, 400);
+    assert.equal((await get('/v1/decisions?range=100.64.0.0/33')).statusCode, 400);
+  });
+
+  it('streams everything in force on startup, then only new blocks and ended ones, per bouncer key', async () => {
+    const start = (await get('/v1/decisions/stream?startup=true')).json();
+    assert.ok(start.new.some((d: { value: string }) => d.value === '100.64.50.1'));
+    assert.deepEqual(start.deleted, []);
+    assert.deepEqual((await get('/v1/decisions/stream')).json(), { new: [], deleted: [] }, 'nothing changed since the last pull');
+
+    // A block that ends in about a second (its events are an hour old), and one that lasts.
+    await defendAll(bruteForce('100.64.50.2', Date.now() - 3_600_000 + 1500));
+    await defendAll(bruteForce('100.64.50.3', Date.now()));
+    const delta = (await get('/v1/decisions/stream')).json();
+    assert.deepEqual(delta.new.map((d: { value: string }) => d.value).sort(), ['100.64.50.2', '100.64.50.3']);
+    assert.deepEqual(delta.deleted, []);
+
+    // Another bouncer key has its own position: its first pull is a full snapshot.
+    const second = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['bouncer:read'] })).key;
+    assert.equal((await get('/v1/decisions/stream', second)).json().new.length, 3);
+
+    const deadline = Date.now() + 10_000;
+    let ended: Array<{ value: string }> = [];
+    while (ended.length === 0) {
+      if (Date.now() > deadline) throw new Error('the short block never appeared in deleted');
+      await new Promise((resolve) => setTimeout(resolve, 200)); // waiting for wall-clock expiry, not for our own work
+      ended = (await get('/v1/decisions/stream')).json().deleted;
+    }
+    assert.deepEqual(ended.map((d) => d.value), ['100.64.50.2']);
+    assert.equal((await get('/v1/decisions?ip=100.64.50.2')).body, 'null');
+    assert.equal((await get('/v1/decisions?ip=100.64.50.3')).json().length, 1);
+  });
+
+  it('bouncer keys are read-only and tenant-bound; other keys need the scope', async () => {
+    const event = bruteForce('100.64.50.9', Date.now())[0];
+    assert.equal((await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': bouncer }, payload: event })).statusCode, 403);
+    assert.equal((await get('/decisions')).statusCode, 403);
+    assert.equal((await get('/v1/decisions?ip=100.64.50.1', sensor)).statusCode, 403);
+    const other = 'bouncer-other';
+    await t.auth.store.createTenant(other);
+    const otherBouncer = (await t.auth.store.createKey({ tenantId: other, scopes: ['bouncer:read'] })).key;
+    assert.equal((await get('/v1/decisions?ip=100.64.50.1', otherBouncer)).body, 'null', "another tenant's bouncer sees none of this tenant's blocks");
+    assert.deepEqual((await get('/v1/decisions/stream?startup=true', otherBouncer)).json(), { new: [], deleted: [] });
+  });
+});
