@@ -41,9 +41,6 @@ export const DEFAULT_LEDGER_OPTIONS: LedgerOptions = { origin: 'frostgate.ledger
  * record and its ledger entry commit or vanish together: nothing exists outside the log.
  */
 export class LedgerService {
-  /** Frontier per log after the last append this process made; reloaded when the size disagrees. */
-  private readonly frontiers = new Map<string, MerkleFrontier>();
-
   constructor(
     private readonly db: Database,
     readonly signingKey: LedgerSigningKey,
@@ -61,9 +58,11 @@ export class LedgerService {
     const head = await tx.selectFrom('ledger_heads').select('size').where('tenant_id', '=', tenantId).where('log', '=', log).forUpdate().executeTakeFirstOrThrow();
     const size = Number(head.size);
     const store = new DbMerkleNodeStore(tx, tenantId, log);
-    const cacheKey = `${tenantId}\u0000${log}`;
-    const cached = this.frontiers.get(cacheKey);
-    let frontier = cached && cached.size === size ? cached : await MerkleFrontier.load(store, size);
+    // Always read under the head lock, never cached across transactions: a cached frontier of a
+    // rolled-back append has the right size as soon as another node appends in its place, and
+    // building on it would write nodes that no inclusion proof verifies against (chaos test
+    // test/chaos/two-nodes-ledger.test.ts). popcount(size) primary-key reads in one query.
+    let frontier = await MerkleFrontier.load(store, size);
     const entries: AppendedEntry[] = [];
     const nodes = [];
     const rows = [];
@@ -82,8 +81,6 @@ export class LedgerService {
       FROM unnest(${rows.map((r) => r.idx)}::bigint[], ${rows.map((r) => r.record_json)}::text[]) AS q(idx, record_json)`.execute(tx);
     await store.putNodes(nodes);
     await tx.updateTable('ledger_heads').set({ size: frontier.size, updated_at: sql`now()` }).where('tenant_id', '=', tenantId).where('log', '=', log).execute();
-    // Adopted optimistically: if the transaction rolls back, the next append sees the old size and reloads.
-    this.frontiers.set(cacheKey, frontier);
     return entries;
   }
 

@@ -137,6 +137,10 @@ class PostgresDatabase extends BaseDatabase {
     this.pool.on('error', () => {});
     // Queries queue on a client in order, so the role is set before the first query runs.
     this.pool.on('connect', (client) => {
+      // pg-pool drops its error listener while a client is checked out, and pg emits 'error' when
+      // the server goes away: without a listener of our own that is an uncaught exception that
+      // kills the process. The failing query rejects anyway, and the broken client is discarded.
+      client.on('error', () => {});
       client.query(`SET ROLE ${appRole}`).catch(() => client.release(true));
     });
     this.db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: this.pool }) });

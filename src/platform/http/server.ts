@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify';
 import { requestContext } from '../context.js';
+import { isDependencyUnavailable } from '../dependency-errors.js';
 import type { Logger } from '../log.js';
 import type { Platform } from '../platform.js';
 import { AppError, PROBLEMS, problemBody, type ProblemCode } from './problem.js';
@@ -118,6 +119,13 @@ export function handleError(err: FastifyError | AppError | Error, request: Fasti
   }
   if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     return sendProblem(reply, 'malformed_json', `body is not valid JSON: ${fe.message}`);
+  }
+  if (isDependencyUnavailable(err)) {
+    // A dependency went away mid-request: not a bug (500) but an outage; the client retries, and a
+    // retry with the same event_id is decided once even if the commit did land before the loss.
+    platform.log.warn({ err }, 'a dependency is unavailable; answering 503');
+    reply.header('retry-after', '2');
+    return sendProblem(reply, 'unavailable', 'a dependency of this service is temporarily unavailable; retry shortly');
   }
   const status = fe.statusCode ?? 500;
   if (status >= 400 && status < 500) {
