@@ -15,11 +15,17 @@ const RUNTIME = [
   ['util-linux', '/usr/bin/nsenter', 'entering lab devices (nsenter, unshare, setpriv)'],
   ['iputils-ping', '/usr/bin/ping', 'reachability checks in labs'],
   ['zstd', '/usr/bin/zstd', 'evidence archives (.tar.zst)'],
+  ['dnsmasq-base', '/usr/sbin/dnsmasq', 'DNS/DHCP services inside netplus labs'],
+  ['bind9-dnsutils', '/usr/bin/dig', 'dns checks when grading labs'],
+  ['curl', '/usr/bin/curl', 'http checks when grading labs'],
 ];
 const TESTS = [
   ['socat', '/usr/bin/socat', 'lab network tests'],
   ['redis-server', '/usr/bin/redis-server', 'throwaway Redis instances in chaos tests'],
   ['nats-server', '/usr/sbin/nats-server', 'throwaway NATS instances in chaos tests'],
+  ['crowdsec-firewall-bouncer', '/usr/bin/crowdsec-firewall-bouncer', "CrowdSec's firewall bouncer enforcing FrostGate decisions (real-client test)"],
+  ['crowdsec-custom-bouncer', '/usr/bin/crowdsec-custom-bouncer', "CrowdSec's custom bouncer receiving FrostGate decisions (real-client test)"],
+  ['chromium', '/usr/bin/chromium', 'browser tests of the learner lab page (headless)'],
 ];
 
 const wanted = forTests ? [...RUNTIME, ...TESTS] : RUNTIME;

@@ -3,6 +3,7 @@ import type { Database, Tx } from '../../platform/db/database.js';
 import type { DurableQueue, QueueDelivery } from '../../platform/bus/queue.js';
 import { AppError, notFound, unavailable } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
+import { isDependencyUnavailable } from '../../platform/dependency-errors.js';
 import type { SecurityEvent } from '../engine/index.js';
 import type { DecisionRecord, DecisionService } from './service.js';
 
@@ -180,7 +181,9 @@ export class IngestService {
 
   private async failed(delivery: QueueDelivery, err: unknown): Promise<void> {
     const { batch_id: batchId } = delivery.payload as BatchMessage;
-    if (delivery.attempts < MAX_ATTEMPTS) {
+    // A dependency outage is no fault of the batch: it was accepted (202), so it waits however long
+    // the outage lasts. Only a batch that fails on its own is given up after MAX_ATTEMPTS.
+    if (delivery.attempts < MAX_ATTEMPTS || isDependencyUnavailable(err)) {
       this.log.warn({ err, batch_id: batchId, tenant_id: delivery.tenantId, attempts: delivery.attempts }, 'ingest batch not decided yet; it will be retried');
       await this.queue.nak([delivery], Math.min(30, 2 ** delivery.attempts)).catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not return an ingest batch to the queue; its lease will expire'));
       return;

@@ -31,6 +31,9 @@ export interface DecisionInput {
   readonly idempotencyKey?: string;
 }
 
+/** Most decisions one group commit holds. */
+const MAX_GROUP = 256;
+
 function appliedBlockSeconds(decision: Decision): number {
   return Math.max(0, ...decision.mitigations.filter((m) => m.action === 'block_ip' && m.applied).map((m) => m.duration_s));
 }
@@ -95,8 +98,48 @@ export class DecisionService {
   async decide(tenantId: string, raw: unknown, path: DecisionPath): Promise<DecisionRecord> {
     const problems = this.issues(raw);
     if (problems.length > 0) throw new AppError('unprocessable', `${problems[0]!.path}: ${problems[0]!.message}`, { errors: problems });
-    const [record] = await this.decideMany(tenantId, [{ event: raw as SecurityEvent }], path);
-    return record!;
+    return this.groupCommit(tenantId, raw as SecurityEvent, path);
+  }
+
+  /**
+   * Group commit: a tenant's decisions serialise on its ledger head, so requests that arrive while
+   * one of the tenant's groups is committing wait and then commit together, in arrival order, in
+   * the next group. An idle tenant's request commits at once; a busy one's share one transaction.
+   */
+  private readonly pending = new Map<string, { busy: boolean; queue: Array<{ event: SecurityEvent; path: DecisionPath; resolve: (r: DecisionRecord) => void; reject: (e: unknown) => void }> }>();
+
+  private groupCommit(tenantId: string, event: SecurityEvent, path: DecisionPath): Promise<DecisionRecord> {
+    return new Promise<DecisionRecord>((resolve, reject) => {
+      let lane = this.pending.get(tenantId);
+      if (!lane) {
+        lane = { busy: false, queue: [] };
+        this.pending.set(tenantId, lane);
+      }
+      lane.queue.push({ event, path, resolve, reject });
+      if (!lane.busy) void this.drainLane(tenantId, lane);
+    });
+  }
+
+  private async drainLane(tenantId: string, lane: { busy: boolean; queue: Array<{ event: SecurityEvent; path: DecisionPath; resolve: (r: DecisionRecord) => void; reject: (e: unknown) => void }> }): Promise<void> {
+    lane.busy = true;
+    try {
+      while (lane.queue.length > 0) {
+        // One path per group (the stored `path` of each decision); a mixed queue commits in runs.
+        const first = lane.queue[0]!;
+        let n = 1;
+        while (n < lane.queue.length && n < MAX_GROUP && lane.queue[n]!.path === first.path) n++;
+        const group = lane.queue.splice(0, n);
+        try {
+          const records = await this.decideMany(tenantId, group.map((g) => ({ event: g.event })), first.path);
+          group.forEach((g, i) => g.resolve(records[i]!));
+        } catch (err) {
+          for (const g of group) g.reject(err);
+        }
+      }
+    } finally {
+      lane.busy = false;
+      if (lane.queue.length === 0) this.pending.delete(tenantId);
+    }
   }
 
   /**
@@ -192,34 +235,50 @@ export class DecisionService {
       };
     });
     const entries = await this.ledger.append(tx, tenantId, 'decisions', records);
-    const rows = await tx
-      .insertInto('decisions')
-      .values(
-        records.map((r, i) => ({
-          decision_id: r.decision_id,
-          tenant_id: tenantId,
-          event_id: r.event_id,
-          event_digest: r.event_digest,
-          event: JSON.stringify(fresh[i]!.event),
-          entity: r.entity,
-          threat_level: r.threat_level,
-          score: r.score,
-          rules_triggered: r.rules_triggered,
-          mitigations: JSON.stringify(r.mitigations),
-          explanation: r.explanation,
-          ruleset_version: r.ruleset_version,
-          doctrine_version: r.doctrine_version,
-          decision_diff: JSON.stringify(r.decision_diff),
-          ledger_index: entries[i]!.index,
-          path,
-          occurred_at: r.occurred_at,
-          block_until: r.block_until,
-        })),
-      )
-      .returningAll()
-      .execute();
-    const byId = new Map(rows.map((row) => [row.decision_id, toRecord(row)]));
-    return records.map((r) => byId.get(r.decision_id)!);
+    // One timestamp for the group: ordering within it is the ledger index.
+    const createdAt = new Date();
+    const rows = records.map((r, i) => ({
+      decision_id: r.decision_id,
+      tenant_id: tenantId,
+      event_id: r.event_id,
+      event_digest: r.event_digest,
+      event: JSON.stringify(fresh[i]!.event),
+      entity: r.entity,
+      threat_level: r.threat_level,
+      score: r.score,
+      rules_triggered: r.rules_triggered,
+      mitigations: JSON.stringify(r.mitigations),
+      explanation: r.explanation,
+      ruleset_version: r.ruleset_version,
+      doctrine_version: r.doctrine_version,
+      decision_diff: JSON.stringify(r.decision_diff),
+      ledger_index: entries[i]!.index,
+      path,
+      occurred_at: r.occurred_at,
+      block_until: r.block_until,
+      created_at: createdAt,
+    }));
+    await tx.insertInto('decisions').values(rows).execute();
+    // The stored values are known here: no RETURNING round trip of the whole group.
+    return records.map((r, i): DecisionRecord => ({
+      decision_id: r.decision_id,
+      tenant_id: tenantId,
+      event_id: r.event_id,
+      event_digest: r.event_digest,
+      entity: r.entity,
+      threat_level: r.threat_level,
+      score: r.score,
+      rules_triggered: r.rules_triggered,
+      mitigations: r.mitigations,
+      explanation: r.explanation,
+      ruleset_version: r.ruleset_version,
+      doctrine_version: r.doctrine_version,
+      decision_diff: r.decision_diff,
+      ledger_index: entries[i]!.index,
+      path,
+      occurred_at: r.occurred_at,
+      created_at: createdAt.toISOString(),
+    }));
   }
 
   /** Blocks in force and applied, from stored decisions plus those of the group being decided. */

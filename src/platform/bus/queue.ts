@@ -81,7 +81,16 @@ interface JetStreamDelivery extends QueueDelivery {
  */
 export class JetStreamQueue implements DurableQueue {
   readonly kind = 'jetstream' as const;
-  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, private readonly stream: string, private readonly durable: string) {}
+  private disconnected = false;
+
+  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, private readonly stream: string, private readonly durable: string) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnecting') this.disconnected = true;
+        else if (s.type === 'reconnect') this.disconnected = false;
+      }
+    })();
+  }
 
   static async open(nc: NatsConnection, stream: string, durable = 'frostgate-consumer'): Promise<JetStreamQueue> {
     const jsm = await nc.jetstreamManager();
@@ -101,7 +110,9 @@ export class JetStreamQueue implements DurableQueue {
 
   async enqueue(tenantId: string, subject: string, payloads: readonly unknown[]): Promise<void> {
     const full = `${this.stream.toLowerCase()}.${tenantId}.${subject}`;
-    await Promise.all(payloads.map((p) => this.js.publish(full, Buffer.from(JSON.stringify(p)))));
+    // Not connected: refuse now rather than wait out the publish timeout (the caller answers 503).
+    if (this.nc.isClosed() || this.disconnected) throw new Error('NATS is not connected; the message was not stored');
+    await Promise.all(payloads.map((p) => this.js.publish(full, Buffer.from(JSON.stringify(p)), { timeout: 2000 })));
   }
 
   async pull(max: number): Promise<QueueDelivery[]> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { startThrowawayNats } from '../../helpers/servers.js';
 
 const BASE_MS = Math.floor(Date.now() / 60_000) * 60_000 - 600_000;
 const at = (s: number) => new Date(BASE_MS + s * 1000).toISOString();
@@ -125,3 +126,32 @@ for (const db of ['embedded', 'postgres'] as const) {
     });
   });
 }
+
+describe('/ingest on JetStream (FG_NATS_URL set)', () => {
+  let t: TestApp;
+  let nats: Awaited<ReturnType<typeof startThrowawayNats>>;
+  before(async () => {
+    nats = await startThrowawayNats();
+    t = await startTestApp({ db: 'embedded', env: { FG_NATS_URL: nats.url } });
+  });
+  after(async () => {
+    await t?.close();
+    await nats?.stop();
+    await nats?.dispose();
+  });
+
+  it('answers 202 after the JetStream ack, decides from the stream, and 503s (storing nothing) while NATS is down', async () => {
+    const key = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['ingest:write', 'decisions:read'] })).key;
+    const post = (events: object[]) => t.app.inject({ method: 'POST', url: '/ingest', headers: { 'x-api-key': key }, payload: { events } });
+    const accepted = await post([0, 1, 2, 3, 4].map((s) => sshFailure('100.64.21.1', s)));
+    assert.equal(accepted.statusCode, 202, accepted.body);
+    const done = await waitForBatch(t, key, accepted.json().batch_id);
+    assert.equal(done.decided, 5);
+
+    await nats.stop();
+    const refused = await post([sshFailure('100.64.21.2', 1)]);
+    assert.equal(refused.statusCode, 503, refused.body);
+    const rows = await t.platform.db.withTenant(t.tenantId, (tx) => tx.selectFrom('ingest_batches').select('batch_id').execute());
+    assert.equal(rows.length, 1, 'the refused batch left no row behind');
+  });
+});

@@ -19,7 +19,7 @@ const eventArb = fc.record({
   ua: fc.constantFrom('sqlmap/1.7', 'Mozilla/5.0', 'nikto', 'curl/8.0'),
   gapS: fc.integer({ min: 0, max: 20 }),
 });
-type Gen = fc.Infer<typeof eventArb>;
+type Gen = typeof eventArb extends fc.Arbitrary<infer T> ? T : never;
 
 function toEvents(gens: Gen[]): object[] {
   let t = BASE_MS;
