@@ -58,8 +58,42 @@ interface BlockRow {
   block_until: Date | string;
 }
 
+/** How stale a lookup may be: bouncers poll every few seconds, lookups come by the thousand. */
+const ACTIVE_SET_TTL_MS = 1000;
+
 export class BouncerDecisions {
+  /** Per tenant: the longest block in force per IP, read at most once per TTL (single flight). */
+  private readonly activeSets = new Map<string, { readAtMs: number; rows: Promise<Map<string, BlockRow>> }>();
+
   constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {}
+
+  /** Forgets a tenant's cached blocks, so this process's next lookup sees a block it just decided. */
+  invalidate(tenantId: string): void {
+    this.activeSets.delete(tenantId);
+  }
+
+  private activeByIp(tenantId: string, nowMs: number): Promise<Map<string, BlockRow>> {
+    const cached = this.activeSets.get(tenantId);
+    if (cached && nowMs - cached.readAtMs < ACTIVE_SET_TTL_MS) return cached.rows;
+    const rows = this.db
+      .withTenant(tenantId, (tx) =>
+        tx
+          .selectFrom('decisions')
+          .distinctOn('entity')
+          .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
+          .where('tenant_id', '=', tenantId)
+          .where('block_until', '>', new Date(nowMs))
+          .where('entity', 'like', 'ip:%')
+          .orderBy('entity')
+          .orderBy('block_until', 'desc')
+          .execute(),
+      )
+      .then((found) => new Map(found.map((r) => [r.entity.slice(3), r as BlockRow])));
+    this.activeSets.set(tenantId, { readAtMs: nowMs, rows });
+    // A failed read is not cached: the next lookup tries again (and answers 503 meanwhile).
+    rows.catch(() => this.activeSets.delete(tenantId));
+    return rows;
+  }
 
   private toDecision(row: BlockRow, nowMs: number): CrowdSecDecision {
     const until = new Date(row.block_until);
@@ -92,17 +126,14 @@ export class BouncerDecisions {
     if (parsedRange && !parsedRange.ok) throw badQuery(q.range !== undefined ? 'range' : 'value', `must be a CIDR such as 192.0.2.0/24 (${parsedRange.reason})`);
     const range = parsedRange?.ok ? parsedRange.cidr : undefined;
     const nowMs = this.clock();
-    const rows = await this.db.withTenant(tenantId, (tx) => {
-      let qb = tx
-        .selectFrom('decisions')
-        .distinctOn('entity')
-        .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
-        .where('tenant_id', '=', tenantId)
-        .where('block_until', '>', new Date(nowMs))
-        .where('entity', 'like', 'ip:%');
-      if (ip) qb = qb.where('entity', '=', `ip:${ip}`);
-      return qb.orderBy('entity').orderBy('block_until', 'desc').limit(ip ? 1 : 100_000).execute();
-    });
+    const active = await this.activeByIp(tenantId, nowMs);
+    let rows: BlockRow[];
+    if (ip) {
+      const row = active.get(ip);
+      rows = row && new Date(row.block_until).getTime() > nowMs ? [row] : [];
+    } else {
+      rows = [...active.values()].filter((r) => new Date(r.block_until).getTime() > nowMs);
+    }
     const matching = range ? rows.filter((r) => {
       const addr = parseIp(r.entity.slice(3));
       return addr !== undefined && cidrContains(range, addr);

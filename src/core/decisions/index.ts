@@ -33,5 +33,10 @@ export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'red
     ingest.start();
     platform.onClose(() => ingest.stop());
   }
-  return { service, ingest, routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer: new BouncerDecisions(platform.db), bindTenant: deps.bindTenant }) } };
+  const bouncer = new BouncerDecisions(platform.db);
+  // Lookups in other processes may lag by the bouncer cache's TTL (1 s); this one's never do.
+  service.onCommitted((tenantId, records) => {
+    if (records.some((r) => r.mitigations.some((m) => m.action === 'block_ip' && m.applied))) bouncer.invalidate(tenantId);
+  });
+  return { service, ingest, routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant }) } };
 }

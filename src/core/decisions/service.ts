@@ -89,6 +89,13 @@ export class DecisionService {
     this.windows = redis ? new RedisWindowStore({ redis }) : new MemoryWindowStore();
   }
 
+  private readonly committedListeners: Array<(tenantId: string, records: readonly DecisionRecord[]) => void> = [];
+
+  /** Called after each commit with the decisions it stored (e.g. to refresh bouncer views). */
+  onCommitted(listener: (tenantId: string, records: readonly DecisionRecord[]) => void): void {
+    this.committedListeners.push(listener);
+  }
+
   /** Validation problems of a raw event, each with its field path; [] when it can be decided. */
   issues(raw: unknown): Array<{ path: string; message: string }> {
     return eventIssues(raw, { nowMs: Date.now() });
@@ -191,6 +198,7 @@ export class DecisionService {
       throw err;
     }
     for (const r of result.stored) this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
+    if (result.stored.length > 0) for (const listener of this.committedListeners) listener(tenantId, result.stored);
     return result.ordered;
   }
 
