@@ -7,6 +7,11 @@ import { createRateLimiter, type RateLimiter } from './core/ratelimit/index.js';
 import { createGovernanceModule, type CanaryEventSource, type GovernanceModule } from './core/governance/index.js';
 import { createDecisionsModule, type DecisionsModule } from './core/decisions/index.js';
 import type { Platform } from './platform/platform.js';
+import { createForgeModules, type ForgeModules } from './forge/spawn/forge.js';
+import { createScoringModule } from './forge/scoring/module.js';
+import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
+import { createWorkerModule } from './forge/worker/module.js';
+import { createAccessForRole } from './forge/access/index.js';
 import { VERSION } from './version.js';
 
 /**
@@ -38,6 +43,7 @@ export interface RunningRole {
   readonly limiter: RateLimiter;
   readonly governance: GovernanceModule;
   readonly decisions: DecisionsModule;
+  readonly forge: ForgeModules;
 }
 
 export interface RoleOptions {
@@ -46,19 +52,22 @@ export interface RoleOptions {
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
-function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, governance: GovernanceModule, decisions: DecisionsModule): AppPlugin[] {
+function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, governance: GovernanceModule, decisions: DecisionsModule, forge: ForgeModules, scoreboard: readonly AppPlugin[], access: readonly AppPlugin[]): AppPlugin[] {
   const core = [auth.routes, decisions.routes, governance.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
   switch (role) {
     case 'all':
-      return [...core];
+      return [...core, ...forge.plugins, ...scoreboard, ...access];
     case 'core':
       return core;
-    case 'admin':
     case 'spawn':
+      return [...forge.plugins, ...access];
     case 'orchestrator':
+      return [...forge.plugins];
+    case 'admin':
     case 'worker':
-    case 'scoreboard':
       return [];
+    case 'scoreboard':
+      return [...scoreboard];
   }
 }
 
@@ -87,9 +96,35 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
     return active.changeId ? active.content.compiled : undefined;
   }, (tenantId, detail) => ledger.failOpen.note(tenantId, 'ratelimit', detail));
   limiterRef = limiter;
-  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance, decisions) });
+  const forge = await createForgeModules(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant }, { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator' });
+  // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
+  if (role === 'worker') await createWorkerModule(platform);
+  const scoring = role === 'all' || role === 'scoreboard'
+    ? await createScoringModule(platform, {
+        bindTenant: auth.bindTenant,
+        audit: ledger.audit,
+        ledger: ledger.ledger,
+        catalog: forge.catalog,
+        // Same secret as the orchestrator that placed the variables into the lab.
+        variableSecret: variablesSecretFromConfig(platform.config),
+        // Checks run where the lab is (on a worker agent when labs are placed on workers).
+        ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
+      })
+    : undefined;
+  // TTL end grades a running scenario before its lab goes (the orchestrator knows no scoring).
+  if (scoring && forge.orchestrator) {
+    const grader = scoring.scoring;
+    forge.orchestrator.orchestrator.setExpiryGrader(async (tenantId, scenarioId) => {
+      await grader.complete(tenantId, scenarioId, { reason: 'ttl', actor: 'system:ttl' });
+    });
+  }
+  // The learner's lab page goes with spawn (it serves the access URLs spawn hands out).
+  const access = forge.spawn && forge.tokens
+    ? createAccessForRole(platform, { catalog: forge.catalog, tokens: forge.tokens, ...(forge.orchestrator ? { orchestrator: forge.orchestrator.orchestrator } : {}), ...(scoring ? { scoring: scoring.scoring, storage: scoring.storage } : {}) })
+    : undefined;
+  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance, decisions, forge, scoring ? [scoring.routes] : [], access ? [access.routes] : []) });
   platform.onClose(() => app.close());
-  return { app, auth, ledger, policy, limiter, governance, decisions };
+  return { app, auth, ledger, policy, limiter, governance, decisions, forge };
 }
 
 export { ensureBootstrapAdmin };

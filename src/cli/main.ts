@@ -10,9 +10,10 @@ import { serveCommand } from './commands/serve.js';
 import { templateCommand } from './commands/template.js';
 import { tenantsCommand } from './commands/tenants.js';
 import { verifyCommand } from './commands/verify.js';
+import { verifyVerdictCommand } from './commands/verify-verdict.js';
 import { CliError, UsageError, printErr, printLine } from './output.js';
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand, verifyCommand, templateCommand, labCommand];
+export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand, verifyCommand, verifyVerdictCommand, templateCommand, labCommand];
 
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

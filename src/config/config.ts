@@ -2,6 +2,7 @@ import path from 'node:path';
 import { PROFILES, VARIABLES, VARIABLE_NAMES, type Profile, type VariableSpec } from './variables.js';
 
 export type RateLimitBackend = 'memory' | 'redis';
+export type BillingMode = 'fake_charge' | 'stripe';
 
 export interface Config {
   readonly env: Profile;
@@ -11,6 +12,11 @@ export interface Config {
   readonly portExplicit: boolean;
   readonly dataDir: string;
   readonly storageDir: string;
+  readonly storage: {
+    readonly backend: 'filesystem' | 's3';
+    readonly retentionDays: number;
+    readonly s3: { readonly endpoint: string | undefined; readonly bucket: string | undefined; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined; readonly prefix: string | undefined };
+  };
   readonly db: { readonly url: string | undefined; readonly poolSize: number; readonly appRole: string };
   readonly redis: { readonly url: string | undefined };
   readonly nats: { readonly url: string | undefined };
@@ -33,6 +39,20 @@ export interface Config {
     readonly sessionSecret: string | undefined;
     readonly receiptHmacSecret: string | undefined;
     readonly etHmacSecret: string | undefined;
+  };
+  readonly forge: {
+    readonly billingMode: BillingMode;
+    readonly stripeWebhookSecret: string | undefined;
+    /** undefined: the installation's templates/ directory. */
+    readonly templatesDir: string | undefined;
+    readonly publicUrl: string | undefined;
+    readonly quota: { readonly maxConcurrentPerSubject: number; readonly maxConcurrentPerTenant: number; readonly maxSpawnsPerDay: number };
+    readonly orchestratorUrl: string | undefined;
+    readonly orchestratorApiKey: string | undefined;
+    /** undefined: dev/test derive one kept in the data dir (refused in staging/prod). */
+    readonly variablesSecret: string | undefined;
+    readonly placement: 'local' | 'workers';
+    readonly worker: { readonly id: string | undefined; readonly capacity: number; readonly heartbeatMs: number };
   };
   readonly log: { readonly level: string };
   readonly http: { readonly bodyLimit: number; readonly trustProxy: boolean };
@@ -167,6 +187,7 @@ function productionProblems(c: Config, isSet: (name: string) => boolean): string
     ['FG_SESSION_SECRET', c.secrets.sessionSecret],
     ['RECEIPT_HMAC_SECRET', c.secrets.receiptHmacSecret],
     ['ET_HMAC_SECRET', c.secrets.etHmacSecret],
+    ['FG_VARIABLES_SECRET', c.forge.variablesSecret],
   ] as const) {
     const problem = secretProblem(name, value);
     if (problem) problems.push(problem);
@@ -200,6 +221,18 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     portExplicit: r.isSet('FG_PORT'),
     dataDir: resolve(r.string('FG_DATA_DIR')) ?? path.resolve(cwd, 'data'),
     storageDir: resolve(r.string('FG_STORAGE_DIR')) ?? path.resolve(cwd, 'storage'),
+    storage: Object.freeze({
+      backend: r.oneOf('FG_STORAGE_BACKEND', ['filesystem', 's3'] as const) ?? 'filesystem',
+      retentionDays: r.int('FG_STORAGE_RETENTION_DAYS', 1, 36_500),
+      s3: Object.freeze({
+        endpoint: r.url('FG_S3_ENDPOINT', ['http:', 'https:']),
+        bucket: r.string('FG_S3_BUCKET'),
+        region: r.string('FG_S3_REGION') ?? 'us-east-1',
+        accessKeyId: r.string('FG_S3_ACCESS_KEY_ID'),
+        secretAccessKey: r.string('FG_S3_SECRET_ACCESS_KEY'),
+        prefix: r.string('FG_S3_PREFIX'),
+      }),
+    }),
     db: Object.freeze({ url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']), poolSize: r.int('FG_DB_POOL_SIZE', 1, 500), appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app' }),
     redis: Object.freeze({ url: redisUrl }),
     nats: Object.freeze({ url: r.url('FG_NATS_URL', ['nats:', 'tls:']) }),
@@ -227,6 +260,27 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       receiptHmacSecret: r.string('RECEIPT_HMAC_SECRET'),
       etHmacSecret: r.string('ET_HMAC_SECRET'),
     }),
+    forge: Object.freeze({
+      // fake_charge is the default everywhere but prod, where it is refused (below).
+      billingMode: r.oneOf('BILLING_MODE', ['fake_charge', 'stripe'] as const) ?? (profile === 'prod' ? 'stripe' : 'fake_charge'),
+      stripeWebhookSecret: r.string('STRIPE_WEBHOOK_SECRET'),
+      templatesDir: resolve(r.string('FG_TEMPLATES_DIR')),
+      publicUrl: r.url('FG_PUBLIC_URL', ['http:', 'https:']),
+      quota: Object.freeze({
+        maxConcurrentPerSubject: r.int('FG_QUOTA_MAX_CONCURRENT_PER_SUBJECT', 0, 10_000),
+        maxConcurrentPerTenant: r.int('FG_QUOTA_MAX_CONCURRENT_PER_TENANT', 0, 1_000_000),
+        maxSpawnsPerDay: r.int('FG_QUOTA_MAX_SPAWNS_PER_DAY', 0, 1_000_000),
+      }),
+      orchestratorUrl: r.url('FG_ORCHESTRATOR_URL', ['http:', 'https:']),
+      orchestratorApiKey: r.string('FG_ORCHESTRATOR_API_KEY'),
+      variablesSecret: r.string('FG_VARIABLES_SECRET'),
+      placement: r.oneOf('FG_ORCHESTRATOR_PLACEMENT', ['local', 'workers'] as const) ?? 'local',
+      worker: Object.freeze({
+        id: r.string('FG_WORKER_ID'),
+        capacity: r.int('FG_WORKER_CAPACITY', 1, 10_000),
+        heartbeatMs: r.int('FG_WORKER_HEARTBEAT_MS', 100, 600_000),
+      }),
+    }),
     log: Object.freeze({ level: r.oneOf('FG_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info' }),
     http: Object.freeze({ bodyLimit: r.int('FG_BODY_LIMIT', 1024, 256 * 1024 * 1024), trustProxy: r.bool('FG_TRUST_PROXY') }),
     shutdownTimeoutMs: r.int('FG_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
@@ -242,7 +296,17 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
   if (config.auth.dbFailOpen && !config.auth.dbFailOpenAcknowledged) {
     warnings.push('FG_AUTH_DB_FAIL_OPEN=true has no effect without FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED=true: authentication stays fail-closed');
   }
+  if (config.storage.backend === 's3') {
+    const missing = (['FG_S3_ENDPOINT', 'FG_S3_BUCKET', 'FG_S3_ACCESS_KEY_ID', 'FG_S3_SECRET_ACCESS_KEY'] as const).filter((n) => !r.isSet(n));
+    if (missing.length > 0) r.errors.push(`FG_STORAGE_BACKEND=s3 needs ${missing.join(', ')}`);
+  }
   if (config.auth.devBypass && config.env !== 'dev') r.errors.push('FG_DEV_AUTH_BYPASS is allowed only with FG_ENV=dev');
+  if (config.forge.billingMode === 'fake_charge' && config.env === 'prod') r.errors.push('BILLING_MODE=fake_charge charges nothing: allowed in dev, test and staging only, never in prod; use BILLING_MODE=stripe');
+  // Both fail closed (every webhook event, every handoff refused), so they warn rather than stop startup.
+  if (config.forge.billingMode === 'stripe' && !config.forge.stripeWebhookSecret) warnings.push('BILLING_MODE=stripe without STRIPE_WEBHOOK_SECRET: the Stripe webhook refuses every event, so no purchase grants an entitlement');
+  if (config.forge.orchestratorUrl && !config.forge.orchestratorApiKey) r.errors.push('FG_ORCHESTRATOR_URL needs FG_ORCHESTRATOR_API_KEY (a key with scope forge:operate): the orchestrator refuses a handoff without one');
+  if (config.forge.placement === 'workers' && !config.nats.url) r.errors.push('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream');
+  if (config.forge.worker.id !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.forge.worker.id)) r.errors.push('FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -');
   if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
 
   return { config, errors: r.errors, productionProblems: productionProblems(config, (n) => r.isSet(n)), warnings };
@@ -263,7 +327,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   return { config: report.config, warnings: report.warnings };
 }
 
-const SECRET_FIELDS = new Set(['globalKey', 'sessionSecret', 'receiptHmacSecret', 'etHmacSecret']);
+const SECRET_FIELDS = new Set(['globalKey', 'sessionSecret', 'receiptHmacSecret', 'etHmacSecret', 'stripeWebhookSecret', 'orchestratorApiKey', 'secretAccessKey', 'variablesSecret']);
 
 function maskUrl(url: string): string {
   try {

@@ -14,6 +14,8 @@ export type Tier = 'basic' | 'pro' | 'enterprise';
 export interface SpawnPolicyInput {
   /** The learner (spawn `subject`). */
   readonly subject: string;
+  /** The tenant the spawn acts for; the spawn gate (spawn.cedar) then requires the entitlement to be of it. */
+  readonly tenant?: string;
   readonly template: { readonly id: string; readonly track: string; readonly tier: Tier | string };
   /** The verified entitlement for this spawn; omit when the learner holds none. */
   readonly entitlement?: {
@@ -24,6 +26,8 @@ export interface SpawnPolicyInput {
     readonly expiresAt: Date | number;
     /** The learner the entitlement was issued to (must equal `subject` to be allowed). */
     readonly subject: string;
+    /** The tenant the entitlement was granted in. */
+    readonly tenant?: string;
   };
   /** Decision time (Date or unix seconds). */
   readonly now: Date | number;
@@ -40,6 +44,7 @@ export function spawnAuthorizationRequest(input: SpawnPolicyInput): Authorizatio
     resource: { type: 'Template', id: input.template.id },
     context: {
       now: unixSeconds(input.now),
+      ...(input.tenant !== undefined ? { tenant: ref('Tenant', input.tenant) } : {}),
       ...(e
         ? {
             entitlement: {
@@ -48,6 +53,7 @@ export function spawnAuthorizationRequest(input: SpawnPolicyInput): Authorizatio
               credits: e.credits,
               expires_at: unixSeconds(e.expiresAt),
               subject: ref('Learner', e.subject),
+              ...(e.tenant !== undefined ? { tenant: ref('Tenant', e.tenant) } : {}),
             },
           }
         : {}),

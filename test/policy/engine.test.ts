@@ -48,10 +48,11 @@ describe('PolicyEngine loading', () => {
     const h = engine.health();
     assert.equal(h.ready, true);
     assert.equal(h.version, engine.version);
-    assert.deepEqual(h.sources, ['governance.cedar', 'quota.cedar', 'training.cedar']);
+    assert.deepEqual(h.sources, ['governance.cedar', 'quota.cedar', 'spawn.cedar', 'training.cedar']);
     assert.equal(h.policy_count, Object.keys(engine.policies()).length);
     assert.equal(engine.policies()['training.netplus'], 'training.cedar');
     assert.equal(engine.policies()['quota.daily_spawns'], 'quota.cedar');
+    assert.equal(engine.policies()['spawn.entitlement_other_tenant'], 'spawn.cedar');
     assert.equal(engine.policies()['governance.approved'], 'governance.cedar');
     assert.deepEqual(engine.warnings(), []);
     assert.deepEqual(await engine.healthCheck().check(), { version: engine.version, policies: h.policy_count });

@@ -6,15 +6,17 @@ import { NetnsLabRuntime } from '../../forge/runtime/index.js';
 import { loadTemplate, TemplateCatalog } from '../../forge/templates/index.js';
 import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
 import { JSON_OPTION, type Command } from '../command.js';
+import { gradeLab } from './lab-grade.js';
 import { CliError, UsageError, printErr, printJson, printLine, table } from '../output.js';
 
 export const labCommand: Command = {
   name: 'lab',
   summary: 'Run a lab from a template locally (template authors; no server needed)',
-  options: { subject: { type: 'string' }, ...JSON_OPTION },
+  options: { subject: { type: 'string' }, template: { type: 'string' }, answers: { type: 'string' }, ...JSON_OPTION },
   help: `Usage: frostgate lab up <template.yaml> [--subject <who>] [--json]
        frostgate lab ls [--json]
        frostgate lab exec <scenario-id> <device> -- <command> [args...]
+       frostgate lab grade <scenario-id> [--template <template.yaml>] [--answers <answers.json>] [--json]
        frostgate lab down <scenario-id>
 
 For template authors: starts a template's lab on this machine in Linux namespaces, without a
@@ -22,10 +24,16 @@ running server. Scenarios are kept in the embedded database under FG_DATA_DIR (t
 FG_BOOTSTRAP_TENANT, created if missing) and lab state under FG_DATA_DIR/labs. Needs root.
 Progress goes to stderr; up prints the scenario id, devices and addresses. Labs past their
 TTL are removed by the next lab up or lab ls. exec runs the command as the learner would
-(root inside the lab) and exits with the command's status.
+(root inside the lab) and exits with the command's status. grade runs the template's
+successCriteria against the lab like the scoreboard does, prints the score and where
+score.json, the evidence archive, verdict.sig, verdict.pub and audit.jsonl were written
+(FG_STORAGE_DIR, or the S3 bucket); the template comes from --template or the installed
+templates/, answers and revealed hints for answer/quiz checks from --answers.
 
 Options:
   --subject <who>  who the lab is for (default: author)
+  --template FILE  grade: the template the lab was started from (default: installed templates/)
+  --answers FILE   grade: {"answers": {"<criterion>": ...}, "hints_used": {"<criterion>": [0]}}
   --json           machine-readable output (up: scenario_id, devices, addresses; ls: scenarios)
   -h, --help       this help
 
@@ -81,6 +89,16 @@ Examples:
           return res.exitCode;
         });
       }
+      case 'grade': {
+        const [scenarioId, extra] = rest;
+        if (!scenarioId) throw new UsageError('missing scenario id: frostgate lab grade <scenario-id>');
+        if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+        return gradeLab(scenarioId, {
+          json,
+          ...(typeof values.template === 'string' ? { template: values.template } : {}),
+          ...(typeof values.answers === 'string' ? { answers: values.answers } : {}),
+        });
+      }
       case 'down': {
         const [scenarioId, extra] = rest;
         if (!scenarioId) throw new UsageError('missing scenario id: frostgate lab down <scenario-id>');
@@ -93,7 +111,7 @@ Examples:
         });
       }
       default:
-        throw new UsageError(`expected 'lab up', 'lab ls', 'lab exec' or 'lab down'${sub ? `, got 'lab ${sub}'` : ''}`);
+        throw new UsageError(`expected 'lab up', 'lab ls', 'lab exec', 'lab grade' or 'lab down'${sub ? `, got 'lab ${sub}'` : ''}`);
     }
   },
 };

@@ -23,8 +23,20 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', '
 /**
  * Routes that verify their own short-lived token instead of an API key (a learner's browser
  * holds no key). Each handler refuses a missing or invalid token itself.
+ * - the learner's lab (src/forge/access): the page, its assets, the terminal WebSocket, status,
+ *   extend and submit, each checking the scenario access token (URL once, then an HttpOnly cookie)
+ *   against the scenario in the path.
  */
-export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>();
+export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
+  'GET /v1/access/:scenario_id',
+  'GET /v1/access/:scenario_id/assets/:name',
+  'GET /v1/access/:scenario_id/terminal/:device',
+  'GET /v1/access/:scenario_id/status',
+  'POST /v1/access/:scenario_id/extend',
+  'POST /v1/access/:scenario_id/submit',
+  // Stripe holds no key: the Stripe-Signature header (HMAC of the raw body) authenticates each event.
+  'POST /v1/billing/stripe/webhook',
+]);
 
 /** Query parameters that look like a credential: refused so keys never sit in URLs or access logs. */
 const CREDENTIAL_PARAMS = /(^|&)(api[_-]?key|apikey|x-api-key|key|access[_-]?key)=/i;

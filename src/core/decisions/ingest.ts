@@ -9,7 +9,7 @@ import type { DecisionRecord, DecisionService } from './service.js';
 
 export const MAX_BATCH_EVENTS = 1000;
 /** Events decided and committed together; the batch's progress advances by this much. */
-const CHUNK = 250;
+const CHUNK = 500;
 /** Deliveries of one batch before it is marked failed rather than retried forever. */
 const MAX_ATTEMPTS = 8;
 const SUBJECT = 'ingest';

@@ -1,13 +1,5 @@
 import { runCommand } from '../runtime/netns/process.js';
 
-export interface ApplyEgressOptions {
-  /**
-   * Compute only, never apply. Allowed only in dev: the platform's config refuses it at
-   * startup elsewhere, and readiness reports it (audit finding #1).
-   */
-  readonly dryRun: boolean;
-}
-
 export class EgressApplyError extends Error {
   readonly code = 'egress_apply_failed';
   constructor(message: string) {
@@ -16,12 +8,22 @@ export class EgressApplyError extends Error {
   }
 }
 
-/** Loads a ruleset into the given network namespace with the host's `nft` (atomic per file). */
-export async function applyEgressRuleset(netnsName: string, ruleset: string, opts: ApplyEgressOptions): Promise<{ applied: boolean }> {
-  if (opts.dryRun) return { applied: false };
-  const res = await runCommand(['nsenter', `--net=/run/netns/${netnsName}`, 'nft', '-f', '-'], { stdin: ruleset, timeoutMs: 10_000 });
-  if (res.exitCode !== 0) throw new EgressApplyError(`nft in ${netnsName} exited ${res.exitCode}: ${res.stderr.trim()}`);
-  return { applied: true };
+const HEREDOC_END = 'FG_EGRESS_RULESET_END';
+
+/**
+ * Shell lines (for the lab's network setup script, run as host root) that put a switch
+ * ruleset in force in a namespace: bridged IPv4 is passed through the inet hooks
+ * (br_netfilter, per namespace), then `nft -f` loads the ruleset atomically. Dry-run (dev
+ * only: the platform config refuses it elsewhere at startup, and readiness reports it,
+ * audit finding #1) is the caller leaving these lines out.
+ */
+export function enforceEgressScript(netnsName: string, ruleset: string): string {
+  if (ruleset.split('\n').includes(HEREDOC_END)) throw new EgressApplyError('ruleset contains the heredoc terminator');
+  return [
+    `nsenter --net=/run/netns/${netnsName} /bin/sh -c 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables && exec nft -f -' <<'${HEREDOC_END}'`,
+    ruleset.trimEnd(),
+    HEREDOC_END,
+  ].join('\n');
 }
 
 /** The ruleset currently loaded in a namespace, for checks and readiness. */

@@ -1,2 +1,2 @@
-export { buildDeviceRuleset, type DeviceEgressInput } from './ruleset.js';
-export { applyEgressRuleset, listEgressRuleset, EgressApplyError, type ApplyEgressOptions } from './apply.js';
+export { buildSwitchRuleset, deviceMark, type SwitchEgressInput } from './ruleset.js';
+export { enforceEgressScript, listEgressRuleset, EgressApplyError } from './apply.js';

@@ -2,15 +2,27 @@ import { formatCidr, parseCidr } from '../runtime/ipv4.js';
 import type { EgressRule, LabSpec } from '../runtime/types.js';
 
 /**
- * Builds the nftables ruleset of one lab device: `policy drop` on output (and on forward for
- * routers) except loopback, replies, the scenario's own networks, link-local multicast for
- * routing protocols, and the profile's allowlist. The text is what `nft -f` applies, and
- * what dry-run returns and readiness reports.
+ * The egress policy of one scenario, enforced in the scenario's switch namespace: the
+ * namespace that holds its bridges, owned by the host's user namespace. The learner is root
+ * over the network namespace of each device (addresses, routes, their own nftables), but has
+ * no capability in the switch namespace, so nothing done inside a device loosens this.
+ *
+ * Every frame between two devices, or from a device to anything else joined to a bridge,
+ * crosses the switch:
+ *  - bridge family: only ARP and IPv4 are switched; nothing is delivered to the switch's own
+ *    stack (a bridge with an address, a route out of the switch: still nothing gets through);
+ *    frames are marked with the index of the device whose port they enter through, which is
+ *    what `from` of an allow rule matches (a port cannot be forged from inside a device).
+ *  - inet family (bridged IPv4 reaches it through br_netfilter, with conntrack): `policy drop`
+ *    except replies, traffic between the scenario's own networks, link-local multicast and
+ *    limited broadcast from them (routing protocols), and the template profile's allowlist.
  */
-export interface DeviceEgressInput {
+export interface SwitchEgressInput {
   readonly spec: LabSpec;
-  readonly device: string;
+  /** nftables table name (both families). */
   readonly table: string;
+  /** Switch-side port (veth) names of each device, by device name. */
+  readonly ports: Readonly<Record<string, readonly string[]>>;
 }
 
 function addressesOf(spec: LabSpec, device: string): string[] {
@@ -24,47 +36,49 @@ function ruleTargets(spec: LabSpec, rule: EgressRule): string[] {
   return cidr ? [cidr.prefix === 32 ? rule.cidr!.split('/')[0]! : formatCidr(cidr)] : [];
 }
 
+const set = (items: readonly (string | number)[]): string => (items.length === 1 ? String(items[0]) : `{ ${items.join(', ')} }`);
+
+/** Packet mark of frames entering through a device's ports: its index in the spec, plus one. */
+export function deviceMark(spec: LabSpec, device: string): number {
+  return spec.devices.findIndex((d) => d.name === device) + 1;
+}
+
 function ruleMatch(spec: LabSpec, rule: EgressRule): string | undefined {
   const targets = ruleTargets(spec, rule);
   if (targets.length === 0) return undefined;
-  const daddr = targets.length === 1 ? `ip daddr ${targets[0]}` : `ip daddr { ${targets.join(', ')} }`;
+  const from = rule.from === undefined ? '' : `meta mark ${set(rule.from.map((d) => deviceMark(spec, d)))} `;
+  const daddr = `${from}ip daddr ${set(targets)}`;
   if (rule.proto === 'any') return `${daddr} accept`;
   if (rule.proto === 'icmp') return `${daddr} ip protocol icmp accept`;
-  return rule.port === undefined
-    ? `${daddr} ip protocol ${rule.proto} accept`
-    : `${daddr} ${rule.proto} dport ${rule.port} accept`;
+  return rule.port === undefined ? `${daddr} ip protocol ${rule.proto} accept` : `${daddr} ${rule.proto} dport ${rule.port} accept`;
 }
 
-export function buildDeviceRuleset(input: DeviceEgressInput): string {
-  const { spec, device, table } = input;
-  const dev = spec.devices.find((d) => d.name === device);
-  if (!dev) throw new Error(`unknown device ${device}`);
+export function buildSwitchRuleset(input: SwitchEgressInput): string {
+  const { spec, table, ports } = input;
   const nets = spec.networks.map((n) => n.cidr);
-  const allow = (spec.egress?.allow ?? [])
-    .filter((r) => r.from === undefined || r.from.includes(device))
-    .map((r) => ruleMatch(spec, r))
-    .filter((r): r is string => r !== undefined);
-  const netSet = nets.length === 0 ? undefined : `{ ${nets.join(', ')} }`;
+  const allow = (spec.egress?.allow ?? []).map((r) => ruleMatch(spec, r)).filter((r): r is string => r !== undefined);
+  const marks = spec.devices.flatMap((d) => (ports[d.name] ?? []).map((p) => `"${p}" : ${deviceMark(spec, d.name)}`));
 
-  const out = [
-    'type filter hook output priority 0; policy drop;',
-    'oifname "lo" accept',
-    'ct state established,related accept',
-    ...(netSet ? [`ip daddr ${netSet} accept`] : []),
-    // OSPF hellos and other link-local multicast never leave the segment.
-    'ip daddr 224.0.0.0/24 accept',
-    ...allow,
+  const chain = (name: string, hook: string, priority: number, policy: 'accept' | 'drop', rules: readonly string[]): string[] => [
+    `  chain ${name} {`,
+    `    type filter hook ${hook} priority ${priority}; policy ${policy};`,
+    ...rules.map((r) => `    ${r}`),
+    '  }',
   ];
-  const lines = [`table inet ${table} {`, '  chain output {', ...out.map((l) => `    ${l}`), '  }'];
-  if (dev.kind === 'router') {
-    const fwd = [
-      'type filter hook forward priority 0; policy drop;',
-      'ct state established,related accept',
-      ...(netSet ? [`ip saddr ${netSet} ip daddr ${netSet} accept`] : []),
-      ...allow,
-    ];
-    lines.push('  chain forward {', ...fwd.map((l) => `    ${l}`), '  }');
-  }
-  lines.push('}', '');
-  return lines.join('\n');
+  const bridge = [
+    `table bridge ${table} {`,
+    ...chain('prerouting', 'prerouting', -200, 'accept', marks.length > 0 ? [`meta mark set iifname map { ${marks.join(', ')} }`] : []),
+    ...chain('forward', 'forward', -200, 'drop', ['ether type arp accept', 'ether type ip accept']),
+    ...chain('input', 'input', -200, 'drop', []),
+    '}',
+  ];
+  const own = nets.length === 0 ? [] : [`ip saddr ${set(nets)} ip daddr ${set(nets)} accept`, `ip saddr ${set(nets)} ip daddr { 224.0.0.0/24, 255.255.255.255 } accept`];
+  const inet = [
+    `table inet ${table} {`,
+    ...chain('forward', 'forward', 0, 'drop', ['ct state established,related accept', ...own, ...allow]),
+    ...chain('input', 'input', 0, 'drop', []),
+    ...chain('output', 'output', 0, 'drop', []),
+    '}',
+  ];
+  return [...bridge, ...inet, ''].join('\n');
 }

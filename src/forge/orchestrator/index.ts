@@ -10,3 +10,4 @@ export {
   assertTransition,
   type ScenarioState,
 } from './states.js';
+export { variablesSecretFromConfig } from './variables-secret.js';

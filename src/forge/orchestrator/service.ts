@@ -4,7 +4,8 @@ import type { ExecOptions, ExecResult, LabHandle, LabRuntime } from '../runtime/
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { LabTemplate } from '../templates/load.js';
 import { toLabSpec } from '../templates/to-spec.js';
-import { LAB_LIVE_STATES, ScenarioStateError } from './states.js';
+import { scenarioVariables } from '../templates/variables.js';
+import { ACTIVE_STATES, LAB_LIVE_STATES, ScenarioStateError } from './states.js';
 import type { Scenario, ScenarioDevice, ScenarioStore } from './store.js';
 
 export interface OrchestratorDeps {
@@ -20,6 +21,18 @@ export interface OrchestratorDeps {
   readonly maxLifetimeMinutes?: number;
   /** Called with failures of the background sweeper and reconciler (they never throw). */
   readonly onBackgroundError?: (err: unknown) => void;
+  /**
+   * Grades a scenario whose TTL ran out while it was running (the scoring service's complete
+   * with reason `ttl`), before its lab is destroyed. Set where a grader exists (src/roles.ts);
+   * the orchestrator does not depend on scoring. A 409 (being graded right now) leaves the
+   * scenario to a later sweep.
+   */
+  readonly gradeAtExpiry?: (tenantId: string, scenarioId: string) => Promise<void>;
+  /**
+   * Deployment secret the per-scenario template variables are derived from (FG_VARIABLES_SECRET);
+   * the grader must use the same one. Without it the values follow from the scenario id alone.
+   */
+  readonly variablesSecret?: Uint8Array;
 }
 
 export interface StartOptions {
@@ -44,6 +57,8 @@ export class Orchestrator {
   private readonly progress: (scenarioId: string, message: string) => void;
   private readonly maxLifetimeMs: number;
   private readonly onBackgroundError: (err: unknown) => void;
+  private gradeAtExpiry: ((tenantId: string, scenarioId: string) => Promise<void>) | undefined;
+  private readonly variablesSecret: Uint8Array | undefined;
   /** Scenarios this instance is building right now: reconcile must not tear them down. */
   private readonly inflight = new Set<string>();
   /** Open while reconcile runs: lab creation waits for it, so reconcile never sees a half-built lab of ours. */
@@ -59,6 +74,16 @@ export class Orchestrator {
     this.progress = deps.onProgress ?? (() => undefined);
     this.maxLifetimeMs = (deps.maxLifetimeMinutes ?? 24 * 60) * 60_000;
     this.onBackgroundError = deps.onBackgroundError ?? (() => undefined);
+    this.gradeAtExpiry = deps.gradeAtExpiry;
+    this.variablesSecret = deps.variablesSecret;
+  }
+
+  /**
+   * Sets the TTL grader after construction: the server builds the orchestrator before the
+   * scoring module that grades (src/roles.ts wires them once both exist).
+   */
+  setExpiryGrader(grade: (tenantId: string, scenarioId: string) => Promise<void>): void {
+    this.gradeAtExpiry = grade;
   }
 
   /** Creates the scenario row and its lab; resolves once the lab runs (or throws, the row then `failed`). */
@@ -129,21 +154,69 @@ export class Orchestrator {
     return this.runtime.exec(scenarioId, device, argv, opts);
   }
 
-  /** Expires every active scenario past its TTL (any tenant) and removes its lab. Returns their ids. */
+  /**
+   * Expires every active scenario past its TTL (any tenant) and removes its lab. Returns their ids.
+   * A running scenario is graded first (when a grader is wired in); one being graded is left
+   * alone until its grading ends, so a grader never loses its lab underneath it.
+   */
   async sweepExpired(): Promise<string[]> {
     const expired: string[] = [];
     for (const { scenario_id, tenant_id } of await this.store.expired(this.clock())) {
+      if (!(await this.gradeBeforeExpiry(tenant_id, scenario_id))) continue;
       try {
         await this.store.transition(tenant_id, scenario_id, 'expired');
       } catch (err) {
-        if (err instanceof ScenarioStateError) continue; // moved on meanwhile (destroyed by someone)
-        throw err;
+        if (!(err instanceof ScenarioStateError)) throw err;
+        // Moved on meanwhile: destroyed by someone, or failed (grading failed). A failed
+        // scenario's lab still goes now rather than at the next reconcile.
+        if (err.from === 'failed') await this.runtime.destroy(scenario_id);
+        continue;
       }
       this.progress(scenario_id, 'expired: removing the lab…');
       await this.runtime.destroy(scenario_id);
       expired.push(scenario_id);
     }
     return expired;
+  }
+
+  /** false: leave the scenario for a later sweep (it is being graded). */
+  private async gradeBeforeExpiry(tenantId: string, scenarioId: string): Promise<boolean> {
+    const current = await this.store.get(tenantId, scenarioId);
+    if (current.state === 'grading' && !this.gradeAtExpiry) return false;
+    if ((current.state !== 'running' && current.state !== 'grading') || !this.gradeAtExpiry) return true;
+    this.progress(scenarioId, 'expired: grading before the lab is removed…');
+    try {
+      // For a `grading` row the grader answers 409 while its grading is in progress and takes
+      // over a stale one (a grader that crashed), so an abandoned grading does not pin the lab.
+      await this.gradeAtExpiry(tenantId, scenarioId);
+      return true;
+    } catch (err) {
+      // Someone else is grading it right now: its result stands, the lab is removed next sweep.
+      if (err instanceof AppError && err.extensions.reason === 'grading_in_progress') return false;
+      // Ungradable (failed, template gone, already moved on): expiry still removes the lab.
+      this.onBackgroundError(err);
+      return true;
+    }
+  }
+
+  /**
+   * Marks failed the scenarios whose lab was lost with the host it ran on (a worker agent that
+   * stopped heartbeating); their labs are removed when that host is reconciled. A scored
+   * scenario keeps its score and state. Returns the ids marked failed.
+   */
+  async failLost(scenarioIds: readonly string[], reason: string): Promise<string[]> {
+    const failed: string[] = [];
+    for (const row of await this.store.states(scenarioIds)) {
+      if (row.state === 'scored' || !ACTIVE_STATES.has(row.state)) continue;
+      try {
+        await this.store.transition(row.tenant_id, row.scenario_id, 'failed', { error: reason.slice(0, 2000) });
+        this.progress(row.scenario_id, `failed: ${reason}`);
+        failed.push(row.scenario_id);
+      } catch (err) {
+        if (!(err instanceof ScenarioStateError)) throw err;
+      }
+    }
+    return failed;
   }
 
   /**
@@ -204,7 +277,7 @@ export class Orchestrator {
       let handle: LabHandle;
       try {
         await this.reconciling;
-        handle = await this.runtime.create(toLabSpec(template, scenarioId));
+        handle = await this.runtime.create(toLabSpec(template, scenarioId, scenarioVariables(template.variables, scenarioId, this.variablesSecret)));
       } catch (err) {
         await this.store.transition(tenantId, scenarioId, 'failed', { error: (err as Error).message.slice(0, 2000) }).catch(() => undefined);
         throw err;

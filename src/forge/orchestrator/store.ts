@@ -2,7 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Database, Tx } from '../../platform/db/database.js';
 import type { ScenariosTable } from '../../platform/db/schema.js';
 import { notFound } from '../../platform/http/problem.js';
-import { assertTransition, type ScenarioState } from './states.js';
+import { ACTIVE_STATES, assertTransition, type ScenarioState } from './states.js';
 
 export interface ScenarioDevice {
   readonly name: string;
@@ -114,6 +114,19 @@ export class ScenarioStore {
         .executeTakeFirstOrThrow();
       return toScenario(row);
     });
+  }
+
+  /**
+   * Inside the caller's tenant transaction (RLS scopes it to that tenant): scenarios whose lab
+   * exists or may yet exist, of the whole tenant or of one subject, leaving out `excluding`.
+   * The spawn quotas count with it, in the transaction that admits the spawn.
+   */
+  async countActive(tx: Tx, opts: { subject?: string; excluding?: readonly string[] } = {}): Promise<number> {
+    let q = tx.selectFrom('scenarios').select((eb) => eb.fn.countAll<string>().as('n')).where('state', 'in', [...ACTIVE_STATES]);
+    if (opts.subject !== undefined) q = q.where('subject', '=', opts.subject);
+    if (opts.excluding && opts.excluding.length > 0) q = q.where('scenario_id', 'not in', [...opts.excluding]);
+    const row = await q.executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   /** Across tenants: active scenarios whose expiry is at or before `now`. */

@@ -57,7 +57,11 @@ export interface EgressRule {
   readonly cidr?: string;
   readonly proto: EgressProto;
   readonly port?: number;
-  /** Devices the rule applies to; all devices when absent. */
+  /**
+   * Devices the rule applies to; all devices when absent. The netns driver matches the switch
+   * port the traffic enters through (a device cannot forge it), so traffic a lab router
+   * forwards counts as the router's.
+   */
   readonly from?: readonly string[];
 }
 
@@ -98,7 +102,11 @@ export interface DeviceHandle {
 export interface EgressState {
   /** True when rules were computed but not applied (dev only; callers gate it). */
   readonly dryRun: boolean;
-  /** The nftables ruleset per device, as applied (or as it would have been). */
+  /**
+   * The nftables rulesets by enforcement point, as applied (or as they would have been). The
+   * netns driver enforces egress in the scenario's switch namespace, out of the learner's
+   * reach (the learner is root over each device's own network and nftables): key `switch`.
+   */
   readonly rulesets: Readonly<Record<string, string>>;
 }
 
@@ -116,7 +124,8 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   readonly stdin?: string | Uint8Array;
   /**
-   * true: run as the learner would (all device namespaces, user namespace, lab binaries).
+   * true: run as the learner would (all device namespaces, lab binaries, root in the device's
+   * user namespace: CAP_NET_ADMIN over the device's network, nothing over the host).
    * false (trusted checks): the host's binaries, entering only the device's network
    * namespace, so nothing a learner changed inside the device can fake the result.
    */

@@ -20,6 +20,8 @@ export interface ScenarioClaims {
   readonly subject: string;
   readonly scenarioId: string;
   readonly track: string;
+  /** The template (`id@version`) a SAT admits; the orchestrator builds exactly that lab. */
+  readonly template?: string;
 }
 
 export interface IssuedToken {
@@ -45,7 +47,7 @@ export class ScenarioTokens {
     const jti = randomUUID();
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + ttlS;
-    const token = await new SignJWT({ tid: claims.tenant, scn: claims.scenarioId, trk: claims.track })
+    const token = await new SignJWT({ tid: claims.tenant, scn: claims.scenarioId, trk: claims.track, ...(claims.template !== undefined ? { tpl: claims.template } : {}) })
       .setProtectedHeader({ alg: 'EdDSA', kid: this.key.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCES[kind])
@@ -71,13 +73,13 @@ export class ScenarioTokens {
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new TokenRefusedError('bad_signature', 'the token signature is invalid');
       throw new TokenRefusedError('malformed', 'the token is malformed');
     }
-    const { tid, scn, trk, sub, jti, exp } = payload as JWTPayload & { tid?: unknown; scn?: unknown; trk?: unknown };
-    if (typeof tid !== 'string' || typeof scn !== 'string' || typeof trk !== 'string' || typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') {
+    const { tid, scn, trk, tpl, sub, jti, exp } = payload as JWTPayload & { tid?: unknown; scn?: unknown; trk?: unknown; tpl?: unknown };
+    if (typeof tid !== 'string' || typeof scn !== 'string' || typeof trk !== 'string' || typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number' || (tpl !== undefined && typeof tpl !== 'string')) {
       throw new TokenRefusedError('malformed', 'the token lacks required claims');
     }
     if (opts.scenarioId !== undefined && scn !== opts.scenarioId) throw new TokenRefusedError('wrong_scenario', 'the token is for another scenario');
     const expiresAt = new Date(exp * 1000);
     if (opts.once && !(await this.replay.claim(jti, expiresAt))) throw new TokenRefusedError('replayed', 'the token was already used; each link works once');
-    return { tenant: tid, subject: sub, scenarioId: scn, track: trk, jti, expiresAt };
+    return { tenant: tid, subject: sub, scenarioId: scn, track: trk, ...(typeof tpl === 'string' ? { template: tpl } : {}), jti, expiresAt };
   }
 }

@@ -3,3 +3,5 @@ export { loadTemplate, parseTemplate, contentVersion, type LabTemplate } from '.
 export { toLabSpec } from './to-spec.js';
 export { TemplateCatalog } from './catalog.js';
 export { TemplateInvalidError, formatProblem, type TemplateProblem } from './errors.js';
+export { scenarioVariables, substituteVariables, type ScenarioVariables } from './variables.js';
+export { CHECK_TYPES, LEAF_CHECK_TYPES, type CheckSpec, type LeafCheckSpec, type CombinatorCheckSpec, type VariableSpec } from './checks.js';

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { CHECK_TYPES, HintSchema, VariableSchema } from './checks.js';
 
 /**
  * The lab template format (YAML on disk), as a JSON Schema written in TypeBox. This schema
@@ -80,11 +81,12 @@ export const TopologySchema = Type.Object(
 );
 
 /**
- * One graded criterion. The grader (scoring/) interprets `check`; here only its shape is fixed:
- * a `type` plus the fields that type needs.
+ * One graded check. Here only `type` is fixed (one of CHECK_TYPES); semantic.ts validates the rest
+ * against that type's own schema in checks.ts, so errors name the field of that type. Combinators
+ * (`all`, `any`, `at_least` with `k`) hold further checks in `checks`.
  */
 export const CheckSchema = Type.Object(
-  { type: Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$', description: 'check kind, e.g. command, ping, file_contains' }) },
+  { type: Type.Union(CHECK_TYPES.map((t) => Type.Literal(t)), { description: 'check type, see docs/templates.md' }) },
   { additionalProperties: true },
 );
 
@@ -94,6 +96,8 @@ export const CriterionSchema = Type.Object(
     description: Type.String({ minLength: 1 }),
     points: Type.Integer({ minimum: 0, maximum: 1000 }),
     check: CheckSchema,
+    hints: Type.Optional(Type.Array(HintSchema, { maxItems: 10, description: 'revealed on request; a revealed hint costs its penalty' })),
+    depends_on: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'criteria that must pass first; otherwise this one is skipped' })),
   },
   { additionalProperties: false },
 );
@@ -129,6 +133,7 @@ export const TemplateSchema = Type.Object(
     topology: TopologySchema,
     tasks: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     hints: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    variables: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), VariableSchema, { description: 'per-scenario values, used as {{name}} in files and startup lines and by answer checks' })),
     successCriteria: Type.Array(CriterionSchema, { minItems: 1 }),
     egress: Type.Optional(EgressSchema),
   },

@@ -2,6 +2,7 @@ import { cidrContains, formatCidr as formatNet, parseCidr, parseIpv4 } from '../
 import { isWritableDevicePath, normaliseDevicePath, WRITABLE_ROOTS } from '../runtime/spec.js';
 import type { PathSegment } from './errors.js';
 import type { TemplateDocument } from './schema.js';
+import { checkProblems } from './check-problems.js';
 
 export interface RawProblem {
   readonly at: readonly PathSegment[];
@@ -69,15 +70,30 @@ export function semanticProblems(doc: TemplateDocument): RawProblem[] {
   });
 
   const criteria = new Set<string>();
+  const variables = new Set(Object.keys(doc.variables ?? {}));
   doc.successCriteria.forEach((c, i) => {
-    if (criteria.has(c.id)) problem(['successCriteria', i, 'id'], `criterion ${c.id} is declared twice`);
+    const at: PathSegment[] = ['successCriteria', i];
+    if (criteria.has(c.id)) problem([...at, 'id'], `criterion ${c.id} is declared twice`);
     criteria.add(c.id);
-    // Every check that names a device must name one of the template's.
-    for (const key of ['device', 'from'] as const) {
-      const v = (c.check as Record<string, unknown>)[key];
-      if (typeof v === 'string' && !devices.has(v)) problem(['successCriteria', i, 'check', key], `unknown device ${v}`);
-    }
+    for (const p of checkProblems(c.check, [...at, 'check'], { devices, variables })) out.push(p);
+    (c.hints ?? []).forEach((h, j) => {
+      if ((h.penalty ?? 0) > c.points) problem([...at, 'hints', j, 'penalty'], `is larger than the criterion's ${c.points} points`);
+    });
   });
+  const byId = new Map(doc.successCriteria.map((c) => [c.id, c]));
+  doc.successCriteria.forEach((c, i) => {
+    (c.depends_on ?? []).forEach((dep, j) => {
+      if (!byId.has(dep)) problem(['successCriteria', i, 'depends_on', j], `unknown criterion ${dep}`);
+      else if (dependsOnTransitively(byId, dep, c.id)) problem(['successCriteria', i, 'depends_on', j], `${dep} depends on ${c.id}: a cycle`);
+    });
+  });
+  for (const [name, v] of Object.entries(doc.variables ?? {})) {
+    if (!/^[a-z][a-z0-9_]{0,31}$/.test(name)) problem(['variables', name], 'variable names are [a-z][a-z0-9_]{0,31}');
+    if (v.kind === 'ipv4') {
+      const cidr = parseCidr(v.cidr);
+      if (!cidr || cidr.host !== cidr.base || cidr.prefix > 29) problem(['variables', name, 'cidr'], 'must be a network address with prefix length at most 29');
+    }
+  }
 
   (doc.egress?.allow ?? []).forEach((rule, i) => {
     const at = ['egress', 'allow', i];
@@ -92,3 +108,16 @@ export function semanticProblems(doc: TemplateDocument): RawProblem[] {
   return out;
 }
 
+
+function dependsOnTransitively(byId: ReadonlyMap<string, { depends_on?: readonly string[] }>, from: string, target: string): boolean {
+  const seen = new Set<string>();
+  const stack = [from];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (id === target) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    stack.push(...(byId.get(id)?.depends_on ?? []));
+  }
+  return false;
+}

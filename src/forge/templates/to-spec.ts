@@ -1,8 +1,14 @@
 import type { DeviceSpec, LabSpec, ResourceLimits } from '../runtime/types.js';
 import type { TemplateDevice, TemplateDocument } from './schema.js';
+import { scenarioVariables, substituteVariables, type ScenarioVariables } from './variables.js';
 
-/** The runtime's LabSpec for one scenario of a (validated) template: its initial state. */
-export function toLabSpec(template: TemplateDocument, scenarioId: string): LabSpec {
+/**
+ * The runtime's LabSpec for one scenario of a (validated) template: its initial state, with the
+ * scenario's variables (variables.ts) in place of `{{name}}` in files, startup lines and FRR
+ * configs. `variables` defaults to the values derived without a deployment secret.
+ */
+export function toLabSpec(template: TemplateDocument, scenarioId: string, variables: ScenarioVariables = scenarioVariables(template.variables, scenarioId)): LabSpec {
+  const sub = (text: string) => substituteVariables(text, variables);
   const limits = template.topology.limits;
   const specLimits: Partial<{ -readonly [K in keyof ResourceLimits]: ResourceLimits[K] }> = {};
   if (limits?.memory_mb !== undefined) specLimits.memoryBytes = limits.memory_mb * 1024 * 1024;
@@ -11,13 +17,13 @@ export function toLabSpec(template: TemplateDocument, scenarioId: string): LabSp
   return {
     scenarioId,
     networks: template.topology.networks.map((n) => ({ name: n.name, cidr: n.cidr })),
-    devices: template.topology.devices.map(toDeviceSpec),
+    devices: template.topology.devices.map((d) => toDeviceSpec(d, sub)),
     ...(template.egress ? { egress: { name: template.egress.profile, allow: template.egress.allow ?? [] } } : {}),
     ...(Object.keys(specLimits).length > 0 ? { limits: specLimits } : {}),
   };
 }
 
-function toDeviceSpec(dev: TemplateDevice): DeviceSpec {
+function toDeviceSpec(dev: TemplateDevice, sub: (text: string) => string): DeviceSpec {
   return {
     name: dev.name,
     kind: dev.kind,
@@ -27,12 +33,12 @@ function toDeviceSpec(dev: TemplateDevice): DeviceSpec {
       ? {
           files: dev.files.map((f) => ({
             path: f.path,
-            content: f.content,
+            content: sub(f.content),
             ...(f.mode !== undefined ? { mode: typeof f.mode === 'string' ? Number.parseInt(f.mode, 8) : f.mode } : {}),
           })),
         }
       : {}),
-    ...(dev.startup ? { startup: dev.startup } : {}),
-    ...(dev.frr_config !== undefined ? { frrConfig: dev.frr_config } : {}),
+    ...(dev.startup ? { startup: dev.startup.map(sub) } : {}),
+    ...(dev.frr_config !== undefined ? { frrConfig: sub(dev.frr_config) } : {}),
   };
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
-import { PUBLIC_ROUTES } from '../../../src/core/auth/index.js';
+import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 
@@ -85,7 +86,7 @@ describe('keys and tenants over HTTP', () => {
 
 describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data', () => {
   let t: TestApp;
-  const a = { tenant: `xa-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '', sensor: '', sensorId: '', decision: '', change: '' };
+  const a = { tenant: `xa-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '', sensor: '', sensorId: '', decision: '', change: '', scenario: `scn_${randomBytes(12).toString('hex')}` };
   const b = { tenant: `xb-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '' };
   before(async () => {
     t = await startTestApp();
@@ -106,6 +107,8 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     const change = await post('/governance/changes', a.admin, { kind: 'ruleset', content: ruleset, justification: 'tenant A change' });
     assert.equal(change.statusCode, 201, change.body);
     a.change = change.json().id;
+    // A scenario row of A (no lab is needed: tenancy refuses B before the runtime is reached).
+    await new ScenarioStore(t.platform.db).insert(a.tenant, { scenario_id: a.scenario, template_id: 'xa-template', template_version: '1', track: 'netplus', subject: 'xa-learner', expires_at: new Date(Date.now() + 3_600_000) });
   });
   after(async () => t?.close());
 
@@ -114,6 +117,7 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     if (url.startsWith('/keys/')) return a.sensorId;
     if (url.startsWith('/decisions/')) return a.decision;
     if (url.startsWith('/governance/changes/')) return a.change;
+    if (url.startsWith('/v1/scenarios/') || url.startsWith('/internal/scenario/')) return a.scenario;
     throw new Error(`no tenant-A resource known for ${url}: add one to the cross-tenant test`);
   };
   /** Query strings that make list/proof routes return data rather than a validation error. */
@@ -124,9 +128,10 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     '/ledger/proof/consistency': ['?from=1&to=1', '?log=audit&from=1&to=1'],
   };
   const BODIES = [{ reason: 'cross-tenant probe' }, {}];
-  const leaksA = (body: string) => [a.tenant, a.sensorId, a.decision, a.change, 'a-sensor', 'xa-1', 'tenant A change'].filter((s) => body.includes(s));
+  const leaksA = (body: string) => [a.tenant, a.sensorId, a.decision, a.change, a.scenario, 'a-sensor', 'xa-1', 'tenant A change', 'xa-learner'].filter((s) => body.includes(s));
 
-  const protectedRoutes = () => registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`));
+  // Token routes take no key at all (their token binds the one scenario; test/forge/access covers it).
+  const protectedRoutes = () => registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`));
 
   it('every protected route answers 403 tenant_mismatch when B\'s key names tenant A', async () => {
     for (const key of [b.admin, b.keysAdmin]) {

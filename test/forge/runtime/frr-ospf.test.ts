@@ -39,3 +39,19 @@ test('3-router OSPF lab converges and routes end to end', async (t) => {
   await rt.destroy(id);
   assert.deepEqual(leftovers(rt, id), []);
 });
+
+// That create() returns earlier in this mode is a timing property: bench/labs.ts shows it.
+test('routersInBackground: exec on a router straight after create() waits for its FRR daemons', async (t) => {
+  const id = uniqueId('bgfrr');
+  const n12 = subnet();
+  let n23 = subnet();
+  while (n23(0) === n12(0)) n23 = subnet();
+  const rt2 = makeRuntime(t, { routersInBackground: true });
+  await rt2.create(ospfLab(id, n12, n23));
+  // Straight after create(): the learner's vtysh answers, because exec waited for zebra and ospfd.
+  const learner = await rt2.exec(id, 'r1', ['vtysh', '-c', 'show running-config'], { asLearner: true });
+  assert.equal(learner.exitCode, 0, learner.stdout + learner.stderr);
+  assert.match(learner.stdout, /router ospf/);
+  await rt2.destroy(id);
+  assert.deepEqual(leftovers(rt2, id), []);
+});

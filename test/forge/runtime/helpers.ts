@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { NetnsLabRuntime, type NetnsRuntimeOptions } from '../../../src/forge/runtime/index.js';
+import { FRR_RUN_DIR, USERNS_DIR } from '../../../src/forge/runtime/netns/naming.js';
 
 /** A runtime with its own state dir (so its instance tag is unique), removed after the test. */
 export function makeRuntime(t: TestContext, opts: Partial<NetnsRuntimeOptions> = {}): NetnsLabRuntime {
@@ -38,14 +39,23 @@ export function leftovers(rt: NetnsLabRuntime, scenarioId: string): string[] {
   const names = rt.namesFor(scenarioId);
   const found: string[] = [];
   for (const ns of readdirSync('/run/netns')) if (ns.startsWith(names.prefix)) found.push(`netns ${ns}`);
+  const userns = existsSync(USERNS_DIR) ? readdirSync(USERNS_DIR) : [];
+  for (const f of userns) if (f.startsWith(names.prefix)) found.push(`userns ${f}`);
+  const frr = existsSync(FRR_RUN_DIR) ? readdirSync(FRR_RUN_DIR) : [];
+  for (const f of frr) if (f.startsWith(names.prefix)) found.push(`frr dir ${f}`);
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(names.prefix)) found.push('mount');
   if (sh('ip', ['-o', 'link']).includes(names.hex)) found.push('host link');
   if (sh('nft', ['list', 'tables']).includes(names.hex)) found.push('host nft table');
-  for (const c of ['memory', 'pids', 'cpu', 'freezer']) {
+  for (const c of ['memory', 'pids', 'cpu', 'freezer', 'cpuacct']) {
     if (existsSync(`/sys/fs/cgroup/${c}/frostgate/${names.cgroupName()}`)) found.push(`cgroup ${c}`);
   }
   const dir = join(rt.stateDir, names.hex);
   if (existsSync(dir)) found.push(`dir ${dir}`);
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    // A zombie has released everything (memory, namespaces, cgroup, mounts) and only waits for
+    // its parent to collect the exit status. Orphans of a SIGKILLed provisioner are handed to
+    // the host's PID 1, which on this VM (process_api) does not reap them.
+    if (/^State:\s+Z/m.test(statusOf(pid))) continue;
     let cmd = '';
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -53,8 +63,18 @@ export function leftovers(rt: NetnsLabRuntime, scenarioId: string): string[] {
       continue;
     }
     if (cmd.includes(dir) || cmd.includes(names.prefix)) found.push(`process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 80)}`);
+    // Anything the learner started runs as the scenario's host uid, whatever its command line.
+    else if (new RegExp(`^Uid:\\s+${names.learnerUid()}\\s`, 'm').test(statusOf(pid))) found.push(`learner process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 80)} ${statusOf(pid).split('\n').filter((l) => /^(State|PPid|Name)/.test(l)).join(' ')}`);
   }
   return found;
+}
+
+function statusOf(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Polls `probe` until it returns a value or the deadline passes (then throws `what`). */

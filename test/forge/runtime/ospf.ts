@@ -1,12 +1,21 @@
 import type { LabSpec } from '../../../src/forge/runtime/index.js';
 
-/** r1 -- n12 -- r2 -- n23 -- r3, OSPF area 0 with 1 s hellos; r1 learns n23 only through r2. */
-export function ospfLab(scenarioId: string, n12: (h: number) => string, n23: (h: number) => string): LabSpec {
+/**
+ * r1 -- n12 -- r2 -- n23 -- r3, OSPF area 0 with 1 s hellos (or `helloMultiplier` hellos per
+ * second with a 1 s dead interval); r1 learns n23 only through r2.
+ */
+export function ospfLab(scenarioId: string, n12: (h: number) => string, n23: (h: number) => string, opts: { helloMultiplier?: number } = {}): LabSpec {
+  // A DD or LS request sent while the peer's ospfd is still starting is resent after the
+  // retransmit interval (default 5 s): 1 s keeps a lost first exchange from dominating.
+  const timers = [
+    ...(opts.helloMultiplier === undefined ? [' ip ospf hello-interval 1', ' ip ospf dead-interval 3'] : [` ip ospf dead-interval minimal hello-multiplier ${opts.helloMultiplier}`]),
+    ' ip ospf retransmit-interval 1',
+  ];
   const router = (name: string, id: string, ifaces: string[]): string =>
     [
       'frr defaults traditional',
       `hostname ${name}`,
-      ...ifaces.flatMap((i) => [`interface ${i}`, ' ip ospf network point-to-point', ' ip ospf hello-interval 1', ' ip ospf dead-interval 3', 'exit']),
+      ...ifaces.flatMap((i) => [`interface ${i}`, ' ip ospf network point-to-point', ...timers, 'exit']),
       'router ospf',
       ` ospf router-id ${id}`,
       ' timers throttle spf 0 50 500',

@@ -2,13 +2,14 @@ import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import type { ResourceLimits } from '../types.js';
 
 /**
- * Per-scenario cgroup (v1) in the memory, pids, cpu and freezer hierarchies. Every process of
+ * Per-scenario cgroup (v1) in the memory, pids, cpu, freezer (and cpuacct) hierarchies. Every process of
  * a lab (device inits, learner shells, FRR, trusted checks) is attached before it execs, so
  * the limits bound the whole lab and teardown can freeze and kill everything at once.
  */
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 export const CGROUP_PARENT = 'frostgate';
-const CONTROLLERS = ['memory', 'pids', 'cpu', 'freezer'] as const;
+/** cpuacct only accounts (CPU time per lab, e.g. for the bench); it limits nothing. */
+const CONTROLLERS = ['memory', 'pids', 'cpu', 'freezer', 'cpuacct'] as const;
 
 export function cgroupDirs(name: string): string[] {
   return CONTROLLERS.map((c) => `${CGROUP_ROOT}/${c}/${CGROUP_PARENT}/${name}`);
@@ -47,15 +48,18 @@ async function setFrozen(name: string, frozen: boolean): Promise<void> {
 }
 
 /**
- * Kills every process in the cgroup: freeze (a fork bomb cannot outrun the kill), SIGKILL
- * all, thaw so the kills are delivered, repeat until empty, then remove the directories.
+ * Kills every process in the cgroup but `spare`: freeze (a fork bomb cannot outrun the kill),
+ * SIGKILL, thaw so the kills are delivered, repeat until only spared processes remain.
+ * Sparing the device inits lets them reap the orphans (a learner's background jobs) that
+ * would otherwise be handed to the host's PID 1.
  */
-export async function destroyCgroup(name: string): Promise<void> {
-  for (let round = 0; round < 50; round++) {
-    const pids = await cgroupPids(name);
-    if (pids.length === 0) break;
+export async function killCgroupProcesses(name: string, spare: ReadonlySet<number> = new Set()): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const pids = (await cgroupPids(name)).filter((p) => !spare.has(p));
+    if (pids.length === 0) return;
     await setFrozen(name, true);
     for (const pid of await cgroupPids(name)) {
+      if (spare.has(pid)) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -65,6 +69,11 @@ export async function destroyCgroup(name: string): Promise<void> {
     await setFrozen(name, false);
     await new Promise((r) => setTimeout(r, round < 5 ? 5 : 20));
   }
+}
+
+/** Kills every process in the cgroup (see killCgroupProcesses), then removes its directories. */
+export async function destroyCgroup(name: string): Promise<void> {
+  await killCgroupProcesses(name);
   for (const dir of cgroupDirs(name)) {
     for (let i = 0; i < 50; i++) {
       try {

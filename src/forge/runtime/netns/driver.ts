@@ -1,7 +1,6 @@
-import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { applyEgressRuleset } from '../../egress/apply.js';
-import { buildDeviceRuleset } from '../../egress/ruleset.js';
+import { buildSwitchRuleset } from '../../egress/ruleset.js';
 import { LabRuntimeError } from '../errors.js';
 import { normaliseDevicePath, resolveLimits, validateLabSpec } from '../spec.js';
 import type {
@@ -14,14 +13,15 @@ import type {
   LabSummary,
   ShellCommand,
 } from '../types.js';
-import { createCgroup, destroyCgroup, inCgroupArgv, listCgroups } from './cgroup.js';
+import { cgroupPids, createCgroup, destroyCgroup, inCgroupArgv, killCgroupProcesses, listCgroups } from './cgroup.js';
 import { deviceDirs, placeFile, prepareDeviceTree } from './device-fs.js';
 import { startDeviceInit } from './device-init.js';
 import { startFrr, vtyshArgs } from './frr.js';
-import { LabNames, SWITCH_SUFFIX, instanceTag, parseNsName, scenarioHex } from './naming.js';
-import { SYSTEM_PATH, killTree, mustRun, runCommand } from './process.js';
+import { FRR_RUN_DIR, LabNames, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, parseNsName, scenarioHex } from './naming.js';
+import { NAMESPACES_PINNED, labNetworkScript } from './network-script.js';
+import { SYSTEM_PATH, mustRun, parentOf, runCommand } from './process.js';
 import { type LabRecord, listRecordHexes, readRecord, scenarioDir, writeRecord } from './state.js';
-import { deviceAddresses, deviceBatch, namespacesBatch, switchBatch } from './topology.js';
+import { deviceAddresses, devicePorts } from './topology.js';
 
 export interface NetnsRuntimeOptions {
   /** Where per-scenario state and device trees live, e.g. `<dataDir>/labs`. */
@@ -35,9 +35,17 @@ export interface NetnsRuntimeOptions {
   readonly deviceStartTimeoutMs?: number;
   /** Deadline for one startup command. */
   readonly startupTimeoutMs?: number;
+  /**
+   * create() resolves once every device is usable (network, egress, inits), while the routers'
+   * FRR daemons finish starting; exec, spawnShell and copies on such a router through this
+   * instance wait for them (and fail if they failed). Another process may find vtysh
+   * unanswered for that moment (about 0.1 s). Default false: create() waits for FRR too.
+   */
+  readonly routersInBackground?: boolean;
+  /** Called with the duration of each phase of create and destroy (for profiling, e.g. the bench). */
+  readonly onPhase?: (phase: string, ms: number) => void;
 }
 
-const RUN_NETNS = '/run/netns';
 const LEARNER_ENV = {
   PATH: SYSTEM_PATH,
   HOME: '/root',
@@ -60,13 +68,31 @@ export class NetnsLabRuntime implements LabRuntime {
   readonly egressDryRun: boolean;
   private readonly deviceStartTimeoutMs: number;
   private readonly startupTimeoutMs: number;
+  private readonly onPhase: ((phase: string, ms: number) => void) | undefined;
+  private readonly routersInBackground: boolean;
+  /** FRR starts still running in the background, by `<scenarioId>\0<device>`. */
+  private readonly routing = new Map<string, Promise<void>>();
 
   constructor(opts: NetnsRuntimeOptions) {
     this.stateDir = resolvePath(opts.stateDir);
+    // Its paths go into generated shell scripts and mount tables: plain characters only.
+    if (!/^[A-Za-z0-9._/+-]+$/.test(this.stateDir)) throw new Error(`lab state dir ${JSON.stringify(this.stateDir)} may only contain A-Z a-z 0-9 . _ / + -`);
     this.tag = instanceTag(this.stateDir);
     this.egressDryRun = opts.egressDryRun ?? false;
     this.deviceStartTimeoutMs = opts.deviceStartTimeoutMs ?? 15_000;
     this.startupTimeoutMs = opts.startupTimeoutMs ?? 30_000;
+    this.onPhase = opts.onPhase;
+    this.routersInBackground = opts.routersInBackground ?? false;
+  }
+
+  /** A stopwatch reporting the time since its previous lap to `onPhase`. */
+  private stopwatch(): (phase: string) => void {
+    let last = performance.now();
+    return (phase) => {
+      const now = performance.now();
+      this.onPhase?.(phase, now - last);
+      last = now;
+    };
   }
 
   namesFor(scenarioId: string): LabNames {
@@ -79,6 +105,8 @@ export class NetnsLabRuntime implements LabRuntime {
   }
 
   async create(spec: LabSpec): Promise<LabHandle> {
+    const createStartedAt = performance.now();
+    const lap = this.stopwatch();
     validateLabSpec(spec);
     const names = this.namesFor(spec.scenarioId);
     const dir = scenarioDir(this.stateDir, names.hex);
@@ -87,17 +115,15 @@ export class NetnsLabRuntime implements LabRuntime {
     }
     const createdAt = new Date().toISOString();
     const limits = resolveLimits(spec);
-    // The state dir must be traversable by the frr user (FRR drops privileges).
     await mkdir(this.stateDir, { recursive: true });
-    await chmod(this.stateDir, 0o711);
+    await mkdir(USERNS_DIR, { recursive: true });
+    await mkdir(FRR_RUN_DIR, { recursive: true, mode: 0o755 });
     // Recorded before any kernel object exists, so a crash mid-way leaves a claimable trail.
     await writeRecord(this.stateDir, { scenarioId: spec.scenarioId, hex: names.hex, status: 'provisioning', spec, createdAt });
     try {
-      const initPids = await this.provision(spec, names, dir);
-      const rulesets: Record<string, string> = {};
-      for (const dev of spec.devices) {
-        rulesets[dev.name] = buildDeviceRuleset({ spec, device: dev.name, table: names.nftTable(dev.name) });
-      }
+      const ruleset = buildSwitchRuleset({ spec, table: names.nftTable(), ports: devicePorts(spec, names) });
+      lap('create: validate, record');
+      const initPids = await this.provision(spec, names, dir, ruleset, lap, createStartedAt);
       const handle: LabHandle = {
         scenarioId: spec.scenarioId,
         prefix: names.prefix,
@@ -109,13 +135,14 @@ export class NetnsLabRuntime implements LabRuntime {
             locator: names.deviceNs(d.name),
           }),
         ),
-        egress: { dryRun: this.egressDryRun, rulesets },
+        egress: { dryRun: this.egressDryRun, rulesets: { switch: ruleset } },
         limits,
         createdAt,
       };
       const record: LabRecord = { scenarioId: spec.scenarioId, hex: names.hex, status: 'running', spec, createdAt, handle, initPids };
       await writeRecord(this.stateDir, record);
       await this.runStartup(spec);
+      lap('create: record, startup commands');
       return handle;
     } catch (e) {
       await this.destroyByHex(names.hex).catch(() => undefined);
@@ -124,43 +151,80 @@ export class NetnsLabRuntime implements LabRuntime {
     }
   }
 
-  private async provision(spec: LabSpec, names: LabNames, dir: string): Promise<Record<string, number>> {
+  private async provision(spec: LabSpec, names: LabNames, dir: string, ruleset: string, lap: (phase: string) => void, createStartedAt: number): Promise<Record<string, number>> {
     const limits = resolveLimits(spec);
     const uid = names.learnerUid();
     const cgroup = names.cgroupName();
     await createCgroup(cgroup, limits);
-    await mustRun(['ip', '-batch', '-'], { stdin: namespacesBatch(spec, names), timeoutMs: 15_000 });
-    await mustRun(['ip', '-n', names.switchNs(), '-batch', '-'], { stdin: switchBatch(spec, names), timeoutMs: 15_000 });
-
-    const initPids: Record<string, number> = {};
-    await Promise.all(
+    lap('create: cgroup');
+    const hosts = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
+    // The network script pins every namespace first (with egress in force before any link
+    // exists), then wires the switch and the devices; device inits start as soon as the
+    // namespaces are pinned and the device trees are written, while the wiring goes on.
+    let pinned!: () => void;
+    const namespacesPinned = new Promise<void>((resolve) => (pinned = resolve));
+    const script = labNetworkScript({ spec, names, egressRuleset: this.egressDryRun ? undefined : ruleset, fstabPath: `${dir}/namespaces.fstab` });
+    // --norc: bash sources ~/.bashrc when stdin is a socket (libuv's stdio pipes are).
+    const network = mustRun(inCgroupArgv(cgroup, ['/bin/bash', '--norc', '--noprofile', '-c', script]), {
+      timeoutMs: 30_000,
+      onStdout: (text) => {
+        if (text.includes(NAMESPACES_PINNED)) pinned();
+      },
+    });
+    network.catch(() => undefined); // awaited below; this only keeps an early failure handled
+    const trees = Promise.all(
       spec.devices.map(async (dev) => {
-        const ns = names.deviceNs(dev.name);
-        const dirs = deviceDirs(dir, dev.name);
-        const router = dev.kind === 'router';
-        await prepareDeviceTree(dirs, uid, router);
+        const dirs = deviceDirs(dir, dev.name, names.frrDir(dev.name));
+        await prepareDeviceTree(dirs, uid, dev.kind === 'router');
         await writeFile(`${dirs.etcUpper}/hostname`, `${dev.name}\n`);
-        const hosts = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
         await writeFile(`${dirs.etcUpper}/hosts`, `${hosts.trimEnd()}\n127.0.1.1 ${dev.name}\n`);
         for (const file of dev.files ?? []) await placeFile(dirs, file, uid);
-        const [init] = await Promise.all([
-          startDeviceInit({ netns: ns, cgroup, deviceDir: dirs.base, hostname: dev.name, router, timeoutMs: this.deviceStartTimeoutMs }),
-          mustRun(['ip', '-n', ns, '-batch', '-'], { stdin: deviceBatch(spec, dev.name), timeoutMs: 15_000 }),
-        ]);
-        initPids[dev.name] = init;
-        // Egress is in force before anything the learner controls runs on the device.
-        const ruleset = buildDeviceRuleset({ spec, device: dev.name, table: names.nftTable(dev.name) });
-        await applyEgressRuleset(ns, ruleset, { dryRun: this.egressDryRun });
-        if (router && dev.frrConfig !== undefined) {
-          await startFrr({
-            frrDir: dirs.frr,
-            config: dev.frrConfig,
-            hostname: dev.name,
-            wrap: (argv) => inCgroupArgv(cgroup, ['nsenter', '-t', String(init), '--net', '--uts', ...argv]),
-          });
-        }
       }),
     );
+    await Promise.race([namespacesPinned, network]);
+    await trees;
+    lap('create: namespaces || device trees');
+
+    const initPids: Record<string, number> = {};
+    const inits = spec.devices.map(async (dev) => {
+      const t0 = performance.now();
+      const input = { netns: names.deviceNs(dev.name), cgroup, deviceDir: deviceDirs(dir, dev.name, names.frrDir(dev.name)).base, hostname: dev.name, router: dev.kind === 'router', timeoutMs: this.deviceStartTimeoutMs };
+      const init = await startDeviceInit(input);
+      initPids[dev.name] = init;
+      this.onPhase?.('  device init (each device)', performance.now() - t0);
+      return init;
+    });
+    const routers = spec.devices.map(async (dev, d) => {
+      const init = await inits[d]!;
+      if (dev.kind !== 'router' || dev.frrConfig === undefined) return;
+      const frrConfig = dev.frrConfig;
+      const t0 = performance.now();
+      await startFrr({
+        frrDir: names.frrDir(dev.name),
+        config: frrConfig,
+        hostname: dev.name,
+        wrap: (argv) => inCgroupArgv(cgroup, ['nsenter', '-t', String(init), '--net', '--uts', ...argv]),
+      });
+      this.onPhase?.('  FRR daemons (each router)', performance.now() - t0);
+    });
+    // For profiling: when learners could already work (network, egress, every init up), before
+    // the routers' FRR daemons have all read their configs.
+    Promise.all([network, ...inits]).then(
+      () => this.onPhase?.('milestone: devices usable, FRR still starting (since create began)', performance.now() - createStartedAt),
+      () => undefined,
+    );
+    if (this.routersInBackground) {
+      spec.devices.forEach((dev, d) => {
+        const key = `${spec.scenarioId}\0${dev.name}`;
+        const started = routers[d]!.finally(() => this.routing.delete(key));
+        started.catch(() => undefined); // surfaced by the next exec on that router
+        if (dev.kind === 'router') this.routing.set(key, started);
+      });
+      await Promise.all([network, ...inits]);
+    } else {
+      await Promise.all([network, ...inits, ...routers]);
+    }
+    lap('create: wiring || device inits, FRR');
     return initPids;
   }
 
@@ -188,19 +252,30 @@ export class NetnsLabRuntime implements LabRuntime {
 
   private async device(scenarioId: string, device: string): Promise<{ rec: LabRecord; names: LabNames; init: number; router: boolean }> {
     const rec = await this.record(scenarioId);
+    const routing = this.routing.get(`${scenarioId}\0${device}`);
+    if (routing) {
+      await routing.catch((e: unknown) => {
+        throw new LabRuntimeError('lab_command_failed', `FRR on ${device} failed to start: ${(e as Error).message}`, { cause: e });
+      });
+    }
     const dev = rec.spec.devices.find((d) => d.name === device);
     const init = rec.initPids?.[device];
     if (!dev || init === undefined) throw new LabRuntimeError('device_not_found', `scenario ${scenarioId} has no device ${device}`);
     return { rec, names: this.namesFor(scenarioId), init, router: dev.kind === 'router' };
   }
 
-  /** argv that runs a command as the learner: all device namespaces, then a user namespace. */
-  private learnerArgv(names: LabNames, init: number, argv: readonly string[]): string[] {
-    const uid = String(names.learnerUid());
+  /**
+   * argv that runs a command as the learner: the device's mount, UTS, IPC, PID and network
+   * namespaces (as host root, which may enter them), then the device's user namespace, where
+   * nsenter becomes uid/gid 0, i.e. the learner's unprivileged host uid. Root there has every
+   * capability over the namespaces that user namespace owns (the device's network namespace)
+   * and none over the others (mounts, hostname, processes, the switch, the host).
+   */
+  private learnerArgv(names: LabNames, device: string, init: number, argv: readonly string[]): string[] {
     return inCgroupArgv(names.cgroupName(), [
       'nsenter', '-t', String(init), '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wdns=/root',
-      'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--no-new-privs',
-      'unshare', '--user', '--map-root-user', '--',
+      `--user=${names.usernsFile(device)}`, '--setuid=0', '--setgid=0', '--',
+      'setpriv', '--no-new-privs', '--',
       ...argv,
     ]);
   }
@@ -211,7 +286,7 @@ export class NetnsLabRuntime implements LabRuntime {
     let full: string[];
     let env: Record<string, string> | undefined;
     if (opts.asLearner) {
-      full = this.learnerArgv(names, init, argv);
+      full = this.learnerArgv(names, device, init, argv);
       env = LEARNER_ENV;
     } else if (opts.enter === 'mount') {
       full = inCgroupArgv(names.cgroupName(), ['nsenter', '-t', String(init), '--mount', '--root', '--wdns=/', ...argv]);
@@ -220,7 +295,7 @@ export class NetnsLabRuntime implements LabRuntime {
       // `vtysh` is pointed at the device's own FRR sockets.
       const cmd = [...argv];
       if (router && (cmd[0] === 'vtysh' || cmd[0] === '/usr/bin/vtysh')) {
-        cmd.splice(1, 0, ...vtyshArgs(deviceDirs(scenarioDir(this.stateDir, names.hex), device).frr));
+        cmd.splice(1, 0, ...vtyshArgs(names.frrDir(device)));
       }
       full = inCgroupArgv(names.cgroupName(), ['nsenter', `--net=${RUN_NETNS}/${names.deviceNs(device)}`, ...cmd]);
     }
@@ -234,7 +309,7 @@ export class NetnsLabRuntime implements LabRuntime {
 
   async spawnShell(scenarioId: string, device: string): Promise<ShellCommand> {
     const { names, init } = await this.device(scenarioId, device);
-    const [file, ...args] = this.learnerArgv(names, init, ['/bin/bash', '--login']);
+    const [file, ...args] = this.learnerArgv(names, device, init, ['/bin/bash', '--login']);
     return { file: file!, args, env: LEARNER_ENV };
   }
 
@@ -255,7 +330,7 @@ export class NetnsLabRuntime implements LabRuntime {
     if (!path) throw new LabRuntimeError('lab_path_refused', `device path ${devicePath} must be absolute without ..`);
     const { names, init } = await this.device(scenarioId, device);
     // base64 keeps binary content intact through the text-collecting runner.
-    const res = await runCommand(this.learnerArgv(names, init, ['/usr/bin/base64', '-w0', '--', path]), { env: LEARNER_ENV, timeoutMs: 30_000 });
+    const res = await runCommand(this.learnerArgv(names, device, init, ['/usr/bin/base64', '-w0', '--', path]), { env: LEARNER_ENV, timeoutMs: 30_000 });
     if (res.exitCode !== 0) throw new LabRuntimeError('lab_command_failed', `copy from ${device}:${path} failed: ${res.stderr.trim()}`);
     await writeFile(hostPath, Buffer.from(res.stdout, 'base64'));
   }
@@ -269,30 +344,69 @@ export class NetnsLabRuntime implements LabRuntime {
     return all.filter((ns) => parseNsName(this.tag, ns)?.hex === hex);
   }
 
+  private async frrDirsOf(hex: string): Promise<string[]> {
+    const all = await readdir(FRR_RUN_DIR).catch(() => [] as string[]);
+    return all.filter((f) => parseNsName(this.tag, f)?.hex === hex);
+  }
+
+  private async usernsFilesOf(hex: string): Promise<string[]> {
+    const all = await readdir(USERNS_DIR).catch(() => [] as string[]);
+    return all.filter((f) => parseNsName(this.tag, f)?.hex === hex);
+  }
+
   /**
    * Removes everything of one scenario, whatever state it is in: processes (through the
    * cgroup, plus recorded inits), namespaces (taking their veths and bridges with them, and
    * the nftables tables inside), cgroups and the device trees. Idempotent.
    */
   private async destroyByHex(hex: string): Promise<void> {
+    const lap = this.stopwatch();
     const names = new LabNames(this.tag, hex);
     const rec = await readRecord(this.stateDir, hex);
-    for (const pid of Object.values(rec?.initPids ?? {})) await killTree(pid).catch(() => undefined);
+    // Everything but the device inits (and their unshare parents) first, so orphans are reaped
+    // inside the lab; then the inits, whose exit takes down their PID namespaces.
+    const inits = Object.values(rec?.initPids ?? {});
+    const spare = new Set(inits);
+    for (const pid of inits) {
+      const ppid = await parentOf(pid);
+      if (ppid !== undefined) spare.add(ppid);
+    }
+    await killCgroupProcesses(names.cgroupName(), spare);
+    lap('destroy: kill lab processes');
+    // Only pids still in the scenario's cgroup: a recorded pid may have been reused.
+    const members = new Set(await cgroupPids(names.cgroupName()));
+    for (const pid of inits.filter((p) => members.has(p))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    // Each unshare parent reaps its init and exits by itself; the rest is killed below.
+    const end = Date.now() + 2000;
+    while (Date.now() < end && (await cgroupPids(names.cgroupName())).some((p) => spare.has(p))) await new Promise((r) => setTimeout(r, 5));
+    lap('destroy: kill device inits');
     await destroyCgroup(names.cgroupName());
     await this.killFrrOf(hex);
+    lap('destroy: cgroup');
     const namespaces = await this.namespacesOf(hex);
-    if (namespaces.length > 0) {
-      await runCommand(['ip', '-force', '-batch', '-'], { stdin: namespaces.map((ns) => `netns del ${ns}`).join('\n') + '\n', timeoutMs: 15_000 });
+    const userns = (await this.usernsFilesOf(hex)).map((f) => `${USERNS_DIR}/${f}`);
+    if (namespaces.length > 0 || userns.length > 0) {
+      // One spawn: unpin the network namespaces (taking veths, bridges and nft tables with
+      // them) and the user namespaces.
+      const script = 'ip -force -batch - <<\'FG_END\'\n' + namespaces.map((ns) => `netns del ${ns}`).join('\n') + '\nFG_END\nfor f in "$@"; do umount -l "$f" 2>/dev/null; rm -f "$f"; done\n';
+      await runCommand(['/bin/bash', '--norc', '--noprofile', '-c', script, 'fg-teardown', ...userns], { timeoutMs: 15_000 });
     }
+    lap('destroy: namespaces');
+    for (const f of await this.frrDirsOf(hex)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
     await rm(scenarioDir(this.stateDir, hex), { recursive: true, force: true });
+    lap('destroy: directories');
   }
 
   /** FRR daemons that escaped the cgroup (never expected): found by their recorded pid files. */
   private async killFrrOf(hex: string): Promise<void> {
-    const dir = scenarioDir(this.stateDir, hex);
-    const devices = await readdir(dir).catch(() => [] as string[]);
-    for (const dev of devices) {
-      const frr = `${dir}/${dev}/frr`;
+    for (const name of await this.frrDirsOf(hex)) {
+      const frr = `${FRR_RUN_DIR}/${name}`;
       const files = await readdir(frr).catch(() => [] as string[]);
       for (const f of files.filter((n) => n.endsWith('.pid'))) {
         const pid = Number((await readFile(`${frr}/${f}`, 'utf8').catch(() => '')).trim());
@@ -320,6 +434,12 @@ export class NetnsLabRuntime implements LabRuntime {
     for (const ns of await readdir(RUN_NETNS).catch(() => [] as string[])) {
       const parsed = parseNsName(this.tag, ns);
       if (parsed && parsed.device !== SWITCH_SUFFIX) entry(parsed.hex).devices.add(parsed.device);
+    }
+    for (const dir of [USERNS_DIR, FRR_RUN_DIR]) {
+      for (const f of await readdir(dir).catch(() => [] as string[])) {
+        const parsed = parseNsName(this.tag, f);
+        if (parsed) entry(parsed.hex);
+      }
     }
     for (const cg of await listCgroups(this.tag)) entry(cg.slice(this.tag.length + 1));
     for (const hex of await listRecordHexes(this.stateDir)) {

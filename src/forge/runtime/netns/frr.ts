@@ -1,4 +1,4 @@
-import { chmod, chown, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chown, readFile, writeFile } from 'node:fs/promises';
 import { mustRun } from './process.js';
 
 /**
@@ -67,13 +67,19 @@ export async function startFrr(input: StartFrrInput): Promise<string[]> {
   await writeFile(`${input.frrDir}/frr.conf`, config, { mode: 0o640 });
   await chown(`${input.frrDir}/frr.conf`, uid, gid);
   await writeFile(`${input.frrDir}/vtysh.conf`, 'service integrated-vtysh-config\n', { mode: 0o644 });
+  // One self-contained script for all daemons (it finishes even if this process exits):
+  // each `-d` returns once its daemon has read the config. The learner (an unprivileged host
+  // uid) configures the router through vtysh like on real gear; the vty sockets only reach
+  // this device's daemons. zserv.api stays frr-only.
   const [first, ...rest] = daemonsFor(config);
-  await mustRun(input.wrap(daemonArgv(first!, input.frrDir)), { timeoutMs: 15_000 });
-  await Promise.all(rest.map((d) => mustRun(input.wrap(daemonArgv(d, input.frrDir)), { timeoutMs: 15_000 })));
-  // The learner (an unprivileged host uid) configures the router through vtysh like on real
-  // gear; the vty sockets only reach this device's daemons. zserv.api stays frr-only.
-  for (const name of await readdir(input.frrDir)) {
-    if (name.endsWith('.vty')) await chmod(`${input.frrDir}/${name}`, 0o777);
-  }
+  const quote = (argv: readonly string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const script = [
+    'set -e',
+    quote(daemonArgv(first!, input.frrDir)),
+    ...rest.map((d) => `${quote(daemonArgv(d, input.frrDir))} & pids="$pids $!"`),
+    'for p in $pids; do wait "$p"; done',
+    `chmod 777 ${quote([input.frrDir])}/*.vty`,
+  ].join('\n');
+  await mustRun(input.wrap(['/bin/sh', '-c', script]), { timeoutMs: 15_000 });
   return daemonsFor(config);
 }

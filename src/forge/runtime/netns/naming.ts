@@ -5,16 +5,23 @@ import { createHash } from 'node:crypto';
  * state dir) and the scenario id, so reconcile finds leftovers from kernel state alone and
  * never touches objects of another runtime instance (another test, another worker).
  *
- *   network namespace   fg-<tag4>-<hex8>-<device>   (one per device)
- *                       fg-<tag4>-<hex8>-_sw        (the scenario's switch namespace)
+ *   network namespace   fg-<tag4>-<hex8>-<device>   (one per device, owned by its user namespace)
+ *                       fg-<tag4>-<hex8>-_sw        (the scenario's switch namespace, host-owned)
+ *   user namespace      /run/frostgate/userns/fg-<tag4>-<hex8>-<device>  (bind mount of the
+ *                       device's user namespace: lab root = the learner's host uid)
+ *   FRR runtime dir     /run/frostgate/frr/fg-<tag4>-<hex8>-<device>  (config, pid files, sockets;
+ *                       under /run so the frr user reaches it whatever the data dir's modes)
  *   bridge (in switch)  b<hex8>-<net>               (<= 15 chars)
  *   veth (switch side)  v<hex8>-<dev><if>           (device side is eth<N> in the device)
  *   cgroup (v1)         /sys/fs/cgroup/<ctl>/frostgate/<tag4>-<hex8>
- *   nftables table      fg_<hex8>_<device>          (inside the device's namespace)
+ *   nftables tables     fg_<hex8> (bridge + inet)   (inside the switch namespace)
  */
 
 export const NS_PREFIX = 'fg-';
 export const SWITCH_SUFFIX = '_sw';
+export const RUN_NETNS = '/run/netns';
+export const USERNS_DIR = '/run/frostgate/userns';
+export const FRR_RUN_DIR = '/run/frostgate/frr';
 
 function hex(input: string, length: number): string {
   return createHash('sha256').update(input).digest('hex').slice(0, length);
@@ -53,12 +60,23 @@ export class LabNames {
     return `v${this.hex}-${deviceIndex.toString(36)}${ifIndex.toString(36)}`;
   }
 
+  /** Bind mount that keeps a handle on the device's user namespace (see network-script.ts). */
+  usernsFile(device: string): string {
+    return `${USERNS_DIR}/${this.deviceNs(device)}`;
+  }
+
+  /** A router's FRR dir (bound at /run/frr inside the device). */
+  frrDir(device: string): string {
+    return `${FRR_RUN_DIR}/${this.deviceNs(device)}`;
+  }
+
   cgroupName(): string {
     return `${this.tag}-${this.hex}`;
   }
 
-  nftTable(device: string): string {
-    return `fg_${this.hex}_${device.replace(/-/g, '_')}`;
+  /** The scenario's egress tables in its switch namespace. */
+  nftTable(): string {
+    return `fg_${this.hex}`;
   }
 
   /**

@@ -5,6 +5,8 @@ export interface RunOptions {
   readonly stdin?: string | Uint8Array;
   readonly timeoutMs?: number;
   readonly env?: Readonly<Record<string, string>>;
+  /** Sees stdout as it arrives (the full output is still collected). */
+  readonly onStdout?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -31,6 +33,12 @@ async function childrenOf(pid: number): Promise<number[]> {
     for (const c of text.split(/\s+/)) if (c !== '') out.push(Number(c));
   }
   return out;
+}
+
+export async function parentOf(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+  return Number.isInteger(ppid) && ppid > 1 ? ppid : undefined;
 }
 
 /** SIGKILLs a process and every descendant (children first collected, so none escapes re-parenting to us). */
@@ -76,6 +84,7 @@ export function runCommand(argv: readonly string[], opts: RunOptions = {}): Prom
     let settled = false;
     let closed = false;
     child.stdout.on('data', (b: Buffer) => {
+      opts.onStdout?.(b.toString('utf8'));
       if (outLen < OUTPUT_LIMIT) out.push(b);
       outLen += b.length;
     });

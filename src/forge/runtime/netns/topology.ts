@@ -2,12 +2,12 @@ import type { DeviceAddress, LabSpec } from '../types.js';
 import type { LabNames } from './naming.js';
 
 /**
- * iproute2 batches that wire a lab. Namespaces first (host), then the switch namespace's
+ * iproute2 batches that wire a lab (network-script.ts runs them): the switch namespace's
  * bridges and veth pairs whose device ends are created directly inside each device's
  * namespace (`peer ... netns`), so no interface ever exists in the host namespace.
  */
-export function namespacesBatch(spec: LabSpec, names: LabNames): string {
-  return [names.switchNs(), ...spec.devices.map((d) => names.deviceNs(d.name))].map((ns) => `netns add ${ns}`).join('\n') + '\n';
+export function devicePorts(spec: LabSpec, names: LabNames): Record<string, string[]> {
+  return Object.fromEntries(spec.devices.map((dev, d) => [dev.name, dev.interfaces.map((_, i) => names.vethSwitchSide(d, i))]));
 }
 
 export function switchBatch(spec: LabSpec, names: LabNames): string {

@@ -1,0 +1,29 @@
+import { AppError } from '../../platform/http/problem.js';
+import type { ScoringService } from '../scoring/service.js';
+import type { GradingPort, ScoreView } from './types.js';
+
+/**
+ * Submit for grading through the scoreboard's own service (the same path as
+ * POST /internal/scenario/{id}/complete, in-process: a learner's browser holds no operator key).
+ */
+export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 'score'>): GradingPort {
+  return {
+    async complete(tenantId, scenarioId, subject) {
+      await scoring.complete(tenantId, scenarioId, { reason: 'submit', actor: `learner:${subject}` });
+    },
+    async score(tenantId, scenarioId): Promise<ScoreView | undefined> {
+      try {
+        const { score } = await scoring.score(tenantId, scenarioId);
+        return {
+          total: score.total,
+          max: score.max,
+          graded_at: score.graded_at,
+          criteria: score.criteria.map((c) => ({ id: c.id, description: c.description, points: c.points, awarded: c.awarded, status: c.status })),
+        };
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'not_found') return undefined;
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { AppPlugin } from '../../platform/http/server.js';
+import type { Platform } from '../../platform/platform.js';
+import type { Orchestrator } from '../orchestrator/index.js';
+import { ScenarioStore } from '../orchestrator/store.js';
+import { NetnsLabRuntime } from '../runtime/index.js';
+import type { ObjectStorage } from '../storage/types.js';
+import type { ScoringService } from '../scoring/service.js';
+import type { ScenarioTokens } from '../spawn/tokens.js';
+import type { TemplateCatalog } from '../templates/catalog.js';
+import { scoringGradingPort } from './grading.js';
+import { createAccessModule, type AccessModule } from './routes.js';
+
+export interface AccessRoleDeps {
+  readonly catalog: TemplateCatalog;
+  /** The process's scenario tokens (the ones spawn signs access tokens with). */
+  readonly tokens: ScenarioTokens;
+  /** Present when this process runs the orchestrator: extend is offered then. */
+  readonly orchestrator?: Orchestrator;
+  /** Present when this process runs the scoreboard: Submit grades then. */
+  readonly scoring?: Pick<ScoringService, 'complete' | 'score'>;
+  /** The evidence object store; recordings are copied there when it is not FG_STORAGE_DIR itself. */
+  readonly storage?: Pick<ObjectStorage, 'kind' | 'put'>;
+}
+
+/**
+ * The learner's lab page of a server process. Terminals attach to labs of this host's netns
+ * runtime (state under <FG_DATA_DIR>/labs, as the orchestrator keeps it); recordings go under
+ * FG_STORAGE_DIR/scenarios/{id}/recordings/, where the scoreboard packs them into the evidence.
+ */
+export function createAccessForRole(platform: Pick<Platform, 'config' | 'db' | 'security' | 'onClose'>, deps: AccessRoleDeps): { module: AccessModule; routes: AppPlugin } {
+  const { config } = platform;
+  const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const store = new ScenarioStore(platform.db);
+  const module = createAccessModule({
+    tokens: deps.tokens,
+    // Without the orchestrator in this process, scenarios are read from the database and not extended here.
+    scenarios: deps.orchestrator ?? { get: (tenantId, scenarioId) => store.get(tenantId, scenarioId), extend: () => Promise.reject(new Error('extend needs the orchestrator')) },
+    runtime,
+    templates: deps.catalog,
+    storageDir: config.storageDir,
+    extendMinutes: deps.orchestrator ? 15 : 0,
+    security: platform.security,
+    ...(deps.storage && deps.storage.kind !== 'filesystem' ? { publishRecording: copyRecordingTo(deps.storage, config.storageDir) } : {}),
+    ...(deps.scoring ? { grading: scoringGradingPort(deps.scoring) } : {}),
+  });
+  return { module, routes: { name: 'forge-access', plugin: module.plugin } };
+}
+
+/** Copies a recording to the same key in another object store (recordings are small: read whole). */
+export function copyRecordingTo(storage: Pick<ObjectStorage, 'put'>, storageDir: string) {
+  return async (_scenarioId: string, file: string): Promise<void> => {
+    const key = path.relative(storageDir, file).split(path.sep).join('/');
+    await storage.put(key, await readFile(file));
+  };
+}

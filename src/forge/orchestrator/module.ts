@@ -1,0 +1,89 @@
+import path from 'node:path';
+import type { BindTenant } from '../../core/auth/tenant.js';
+import type { AppPlugin } from '../../platform/http/server.js';
+import type { Platform } from '../../platform/platform.js';
+import { NetnsLabRuntime } from '../runtime/index.js';
+import type { LabRuntime } from '../runtime/types.js';
+import type { ScenarioTokens } from '../spawn/tokens.js';
+import type { TemplateCatalog } from '../templates/catalog.js';
+import { connect } from 'nats';
+import { ScenarioAdmission } from './admission.js';
+import { WorkerFleet } from './fleet.js';
+import { orchestratorRoutes } from './routes.js';
+import { Orchestrator } from './service.js';
+import { ScenarioStore } from './store.js';
+import { variablesSecretFromConfig } from './variables-secret.js';
+
+export interface OrchestratorModule {
+  readonly orchestrator: Orchestrator;
+  readonly store: ScenarioStore;
+  /** Where this orchestrator's labs run (graders and terminals reach them through it). */
+  readonly runtime: LabRuntime;
+  readonly admission: ScenarioAdmission;
+  readonly routes: AppPlugin;
+  /** Reconciles once, then runs the TTL sweeper and periodic reconcile until the platform closes. */
+  start(): Promise<void>;
+}
+
+/**
+ * The orchestrator of a server process: scenarios in the platform database, labs in Linux
+ * namespaces under `<FG_DATA_DIR>/labs`, templates from the offered catalog.
+ */
+export function createOrchestratorModule(
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose'>,
+  deps: { catalog: TemplateCatalog; tokens: ScenarioTokens; bindTenant: BindTenant },
+): OrchestratorModule {
+  const { config } = platform;
+  // One process builds its labs itself (as `all` always did); with placement `workers` they go
+  // to worker agents through NATS JetStream.
+  const fleet = config.forge.placement === 'workers' ? new WorkerFleet() : undefined;
+  const local = fleet ? undefined : new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const runtime: LabRuntime = fleet ?? local!;
+  const store = new ScenarioStore(platform.db);
+  const orchestrator = new Orchestrator({
+    store,
+    runtime,
+    catalog: deps.catalog,
+    onProgress: (scenarioId, message) => platform.log.debug({ scenario_id: scenarioId }, message),
+    onBackgroundError: (err) => platform.log.warn({ err }, 'scenario sweep or reconcile failed; retrying next interval'),
+    variablesSecret: variablesSecretFromConfig(config),
+  });
+  const admission = new ScenarioAdmission({ orchestrator, catalog: deps.catalog, tokens: deps.tokens, security: platform.security });
+  platform.health.register({
+    name: 'labs',
+    check: async () => (fleet ? { driver: runtime.driver, workers: fleet.liveWorkers() } : { driver: runtime.driver, dry_run: local!.egressDryRun }),
+  });
+  return {
+    orchestrator,
+    store,
+    runtime,
+    admission,
+    routes: { name: 'forge-orchestrator', plugin: orchestratorRoutes({ orchestrator, admission, bindTenant: deps.bindTenant }) },
+    async start() {
+      if (fleet) {
+        const nc = await connect({ servers: config.nats.url, name: 'frostgate-orchestrator', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 3000 });
+        await fleet.start(nc, {
+          workerLost: async (workerId, scenarioIds) => {
+            const failed = await orchestrator.failLost(scenarioIds, `worker ${workerId} stopped heartbeating; the lab was lost`);
+            platform.log.warn({ worker_id: workerId, failed }, 'worker agent lost; its scenarios were marked failed');
+          },
+          workerReturned: async (workerId) => {
+            const { removed } = await orchestrator.reconcile();
+            platform.log.info({ worker_id: workerId, removed }, 'worker agent back; leftover labs reconciled');
+          },
+          error: (err) => platform.log.warn({ err }, 'worker fleet operation failed'),
+        });
+        await orchestrator.start();
+        // The orchestrator's sweeps use the fleet: it stops first.
+        platform.onClose(async () => {
+          await orchestrator.stop();
+          await fleet.stop();
+          await nc.drain().catch(() => undefined);
+        });
+        return;
+      }
+      await orchestrator.start();
+      platform.onClose(() => orchestrator.stop());
+    },
+  };
+}

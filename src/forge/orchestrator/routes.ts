@@ -1,0 +1,96 @@
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { BindTenant } from '../../core/auth/tenant.js';
+import { AppError, ProblemSchema } from '../../platform/http/problem.js';
+import { LabRuntimeError } from '../runtime/errors.js';
+import type { ScenarioAdmission } from './admission.js';
+import type { Orchestrator } from './service.js';
+import type { Scenario } from './store.js';
+import { SCENARIO_STATES } from './states.js';
+
+const Address = Type.Object({ interface: Type.String(), network: Type.String(), address: Type.String() });
+export const ScenarioSchema = Type.Object({
+  scenario_id: Type.String(),
+  tenant_id: Type.String(),
+  template_id: Type.String(),
+  template_version: Type.String(),
+  track: Type.String(),
+  subject: Type.String(),
+  state: Type.Union(SCENARIO_STATES.map((s) => Type.Literal(s))),
+  expires_at: Type.String(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  devices: Type.Array(Type.Object({ name: Type.String(), kind: Type.Union([Type.Literal('host'), Type.Literal('router')]), addresses: Type.Array(Address) })),
+});
+
+const ScenarioParams = Type.Object({ id: Type.String({ pattern: '^scn_[A-Za-z0-9_]{8,100}$' }) });
+const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema, 503: ProblemSchema };
+
+/**
+ * Operator endpoints of the orchestrator (scope forge:operate). Creating a scenario also needs
+ * the SAT spawn issued (X-SAT header): an operator key alone cannot build a lab for a learner.
+ */
+export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission: ScenarioAdmission; bindTenant: BindTenant }): FastifyPluginAsync {
+  const { orchestrator, admission, bindTenant } = deps;
+  return async (base) => {
+    const app = base.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.post('/v1/scenarios', {
+      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+      schema: {
+        tags: ['forge'],
+        summary: 'Build the lab a SAT admits; answers once it runs',
+        headers: Type.Object({ 'x-sat': Type.Optional(Type.String({ maxLength: 4096 })) }),
+        body: Type.Object({}, { additionalProperties: false }),
+        response: { 201: ScenarioSchema, ...errors },
+      },
+    }, async (request, reply) => {
+      const scenario = await labErrors(admission.admit(request.headers['x-sat'], (claimed) => bindTenant(request, claimed), 'http'));
+      return reply.code(201).send(view(scenario));
+    });
+
+    app.get('/v1/scenarios/:id', {
+      config: { scopes: ['forge:operate'], rateLimitClass: 'read' },
+      schema: { tags: ['forge'], params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
+    }, async (request) => view(await orchestrator.get(bindTenant(request), request.params.id)));
+
+    app.post('/v1/scenarios/:id/extend', {
+      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+      schema: {
+        tags: ['forge'],
+        summary: 'Push the expiry out by `minutes` (default 30; from now or the current expiry, whichever is later)',
+        params: ScenarioParams,
+        body: Type.Object({ minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440, default: 30 })) }, { additionalProperties: false }),
+        response: { 200: ScenarioSchema, ...errors },
+      },
+    }, async (request) => view(await orchestrator.extend(bindTenant(request), request.params.id, request.body.minutes ?? 30)));
+
+    app.post('/v1/scenarios/:id/reset', {
+      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+      schema: { tags: ['forge'], summary: "Rebuild the lab from its template's initial state", params: ScenarioParams, body: Type.Object({}, { additionalProperties: false }), response: { 200: ScenarioSchema, ...errors } },
+    }, async (request) => view(await labErrors(orchestrator.reset(bindTenant(request), request.params.id))));
+
+    app.delete('/v1/scenarios/:id', {
+      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+      schema: { tags: ['forge'], summary: 'Destroy the lab', params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
+    }, async (request) => view(await orchestrator.destroy(bindTenant(request), request.params.id)));
+  };
+}
+
+/** The answer shape of a scenario (runtime_ref is internal). */
+function view(s: Scenario) {
+  const { runtime_ref: _internal, ...rest } = s;
+  return { ...rest, devices: s.devices.map((d) => ({ name: d.name, kind: d.kind, addresses: d.addresses.map((a) => ({ ...a })) })) };
+}
+
+/** A lab the runtime could not build is 503 naming why (the scenario is then `failed`). */
+async function labErrors<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof LabRuntimeError) throw new AppError('unavailable', `the lab could not be built: ${err.message}`, { reason: `lab_${err.code}` });
+    throw err;
+  }
+}

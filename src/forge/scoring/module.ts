@@ -1,0 +1,96 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../config/config.js';
+import type { BindTenant } from '../../core/auth/tenant.js';
+import type { AuditTrail } from '../../ledger/audit.js';
+import type { LedgerService } from '../../ledger/service.js';
+import type { AppPlugin } from '../../platform/http/server.js';
+import type { Platform } from '../../platform/platform.js';
+import { ScenarioStore } from '../orchestrator/store.js';
+import { NetnsLabRuntime } from '../runtime/index.js';
+import type { LabRuntime } from '../runtime/types.js';
+import { FilesystemStorage, S3Storage, type ObjectStorage } from '../storage/index.js';
+import type { TemplateCatalog } from '../templates/catalog.js';
+import { scoringRoutes } from './routes.js';
+import { ScoringService } from './service.js';
+import { loadVerdictSigningKey } from './verdict.js';
+
+export interface ScoringModule {
+  readonly scoring: ScoringService;
+  readonly storage: ObjectStorage;
+  readonly routes: AppPlugin;
+}
+
+/** The object store the configuration names: FG_STORAGE_DIR, or the S3 bucket of FG_S3_*. */
+export function storageFromConfig(config: Pick<Config, 'storageDir' | 'storage'>): ObjectStorage {
+  if (config.storage.backend === 'filesystem') return new FilesystemStorage(config.storageDir);
+  const s3 = config.storage.s3;
+  return new S3Storage({
+    endpoint: s3.endpoint!,
+    bucket: s3.bucket!,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId!,
+    secretAccessKey: s3.secretAccessKey!,
+    ...(s3.prefix ? { prefix: s3.prefix } : {}),
+  });
+}
+
+const SWEEP_INTERVAL_MS = 60 * 60_000;
+const AUDIT_SCAN_ENTRIES = 2000;
+
+/** The scenario's entries of the tenant audit log (the most recent ones), for audit.jsonl. */
+export function ledgerAuditSource(ledger: Pick<LedgerService, 'size' | 'entries'>) {
+  return async (tenantId: string, scenarioId: string): Promise<Array<Record<string, unknown>>> => {
+    const size = await ledger.size(tenantId, 'audit');
+    const out: Array<Record<string, unknown>> = [];
+    for (let start = Math.max(0, size - AUDIT_SCAN_ENTRIES); start < size; start += 1000) {
+      for (const e of await ledger.entries(tenantId, 'audit', start, Math.min(size, start + 1000))) {
+        const record = e.record as Record<string, unknown>;
+        if (record.target === scenarioId) out.push({ ledger_index: e.index, ...record });
+      }
+    }
+    return out;
+  };
+}
+
+/**
+ * The scoreboard of a server process: grading on completion, results in object storage with a
+ * retention sweeper (filesystem) or lifecycle rule (S3), verdicts signed with SIGNING_KEY_PATH
+ * (an ephemeral key only in dev and test).
+ */
+export async function createScoringModule(
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health'>,
+  deps: { bindTenant: BindTenant; audit: AuditTrail; ledger: Pick<LedgerService, 'size' | 'entries'>; catalog: TemplateCatalog; runtime?: LabRuntime; storage?: ObjectStorage; variableSecret?: Uint8Array },
+): Promise<ScoringModule> {
+  const { config } = platform;
+  const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test' });
+  platform.log.info({ key_id: signingKey.keyId, key_source: signingKey.ephemeral ? 'ephemeral' : signingKey.source }, 'verdict signing key loaded');
+  const storage = deps.storage ?? storageFromConfig(config);
+  const runtime = deps.runtime ?? new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const scoring = new ScoringService({
+    db: platform.db,
+    scenarios: new ScenarioStore(platform.db),
+    runtime,
+    templates: (id, version) => deps.catalog.get(id, version),
+    storage,
+    signingKey,
+    audit: deps.audit,
+    auditSource: ledgerAuditSource(deps.ledger),
+    compression: existsSync('/usr/bin/zstd') ? 'zstd' : 'gzip',
+    ...(deps.variableSecret ? { variableSecret: deps.variableSecret } : {}),
+  });
+
+  const retain = () =>
+    storage.enforceRetention('scenarios/', config.storage.retentionDays).then(
+      (r) => r.removed.length > 0 && platform.log.info({ removed: r.removed.length, mechanism: r.mechanism }, 'expired scenario results removed'),
+      (err: unknown) => platform.log.warn({ err }, 'result retention failed; retrying next interval'),
+    );
+  void retain();
+  if (storage.kind === 'filesystem') {
+    const timer = setInterval(() => void retain(), SWEEP_INTERVAL_MS);
+    timer.unref();
+    platform.onClose(() => clearInterval(timer));
+  }
+  platform.health.register({ name: 'scoreboard', check: async () => ({ storage: storage.kind, verdict_key_id: signingKey.keyId, ephemeral_key: signingKey.ephemeral }) });
+  return { scoring, storage, routes: { name: 'forge-scoreboard', plugin: scoringRoutes({ scoring, bindTenant: deps.bindTenant }) } };
+}

@@ -1,0 +1,56 @@
+import type { ObjectStorage } from '../storage/types.js';
+
+/** The artefacts of one graded scenario under `scenarios/{id}/results/`. */
+export interface ResultArtefacts {
+  readonly score: Buffer;
+  readonly evidence: Buffer;
+  readonly evidenceName: EvidenceFileName;
+  readonly sig: Buffer;
+  readonly pub: Buffer;
+  readonly audit: Buffer;
+}
+
+export type EvidenceFileName = 'evidence.tar.zst' | 'evidence.tar.gz';
+export const EVIDENCE_NAMES: readonly EvidenceFileName[] = ['evidence.tar.zst', 'evidence.tar.gz'];
+
+export function resultsPrefix(scenarioId: string): string {
+  return `scenarios/${scenarioId}/results/`;
+}
+
+/**
+ * Writes the artefacts; score.json last, so a reader that finds score.json finds the others
+ * (a crash before it leaves an incomplete set that the next grading overwrites).
+ */
+export async function writeResults(storage: ObjectStorage, scenarioId: string, a: ResultArtefacts): Promise<Record<string, string>> {
+  const prefix = resultsPrefix(scenarioId);
+  const files: Array<[string, Buffer]> = [
+    [a.evidenceName, a.evidence],
+    ['verdict.sig', a.sig],
+    ['verdict.pub', a.pub],
+    ['audit.jsonl', a.audit],
+    ['score.json', a.score],
+  ];
+  const where: Record<string, string> = {};
+  for (const [name, bytes] of files) {
+    await storage.put(`${prefix}${name}`, bytes);
+    where[name] = storage.locate(`${prefix}${name}`);
+  }
+  return where;
+}
+
+/** The stored artefacts of a scenario, or undefined when it has no complete set. */
+export async function readResults(storage: ObjectStorage, scenarioId: string): Promise<ResultArtefacts | undefined> {
+  const prefix = resultsPrefix(scenarioId);
+  const score = await storage.get(`${prefix}score.json`);
+  if (!score) return undefined;
+  const evidenceName = (JSON.parse(score.toString('utf8')) as { evidence?: string }).evidence as EvidenceFileName | undefined;
+  if (!evidenceName || !EVIDENCE_NAMES.includes(evidenceName)) return undefined;
+  const [evidence, sig, pub, audit] = await Promise.all([prefix + evidenceName, `${prefix}verdict.sig`, `${prefix}verdict.pub`, `${prefix}audit.jsonl`].map((k) => storage.get(k)));
+  if (!evidence || !sig || !pub || !audit) return undefined;
+  return { score, evidence, evidenceName, sig, pub, audit };
+}
+
+export function locateResults(storage: ObjectStorage, scenarioId: string, evidenceName: EvidenceFileName): Record<string, string> {
+  const prefix = resultsPrefix(scenarioId);
+  return Object.fromEntries(['score.json', evidenceName, 'verdict.sig', 'verdict.pub', 'audit.jsonl'].map((n) => [n, storage.locate(prefix + n)]));
+}

@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ConsumerMessages, KV, NatsConnection, Subscription } from 'nats';
+import type { LabRuntime } from '../runtime/types.js';
+import {
+  decode,
+  encode,
+  ensureFleetResources,
+  ensureJobConsumer,
+  isCreateJob,
+  isRpcRequest,
+  jobConsumer,
+  LAB_JOBS_STREAM,
+  rpcSubject,
+  toWireError,
+  WORKER_ID_PATTERN,
+  type CreateJob,
+  type JobReply,
+  type RpcReply,
+  type RpcRequest,
+  type WorkerAdvert,
+} from './protocol.js';
+
+export interface WorkerAgentOptions {
+  readonly nc: NatsConnection;
+  /** The local lab runtime (netns driver) labs are built with. */
+  readonly runtime: LabRuntime;
+  readonly workerId: string;
+  readonly capacity: number;
+  readonly heartbeatMs: number;
+  /** Failures of the heartbeat and job loops (they keep running). */
+  readonly onError?: (err: unknown, context: string) => void;
+}
+
+/**
+ * The worker role: builds the labs an orchestrator places on it, with its local runtime, and
+ * serves exec/destroy/list/reconcile on them. It advertises its capacity every heartbeat; an
+ * orchestrator that stops seeing it marks its labs failed, and removes them through reconcile
+ * once it comes back (the worker keeps no list of its own: the scenarios table decides).
+ */
+export class WorkerAgent {
+  readonly workerId: string;
+  readonly bootId = randomBytes(8).toString('hex');
+  private readonly nc: NatsConnection;
+  private readonly runtime: LabRuntime;
+  private readonly capacity: number;
+  private readonly heartbeatMs: number;
+  private readonly onError: (err: unknown, context: string) => void;
+  private workers: KV | undefined;
+  private rpc: Subscription | undefined;
+  private jobs: ConsumerMessages | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** Labs being built now (not yet in runtime.list()). */
+  private building = 0;
+  private labs = 0;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(opts: WorkerAgentOptions) {
+    if (!WORKER_ID_PATTERN.test(opts.workerId)) throw new Error(`worker id ${JSON.stringify(opts.workerId)} must be 1-63 characters of a-z, 0-9 and -`);
+    this.workerId = opts.workerId;
+    this.nc = opts.nc;
+    this.runtime = opts.runtime;
+    this.capacity = opts.capacity;
+    this.heartbeatMs = opts.heartbeatMs;
+    this.onError = opts.onError ?? (() => undefined);
+  }
+
+  async start(): Promise<void> {
+    const { jsm, workers } = await ensureFleetResources(this.nc);
+    await ensureJobConsumer(jsm, this.workerId);
+    this.workers = workers;
+    this.rpc = this.nc.subscribe(rpcSubject(this.workerId), {
+      callback: (err, msg) => {
+        if (err) return this.onError(err, 'rpc subscription');
+        this.track(this.answer(msg.data).then((reply) => msg.respond(encode(reply))));
+      },
+    });
+    const consumer = await this.nc.jetstream().consumers.get(LAB_JOBS_STREAM, jobConsumer(this.workerId));
+    this.jobs = await consumer.consume({ max_messages: Math.max(1, this.capacity) });
+    void (async () => {
+      for await (const msg of this.jobs!) {
+        // At most once: a worker that dies mid-build has its scenario failed by the
+        // orchestrator; building it again after a restart would only make an orphan.
+        msg.ack();
+        let job: unknown;
+        try {
+          job = decode(msg.data);
+        } catch (err) {
+          this.onError(err, 'malformed lab job');
+          continue;
+        }
+        if (!isCreateJob(job)) {
+          this.onError(new Error('lab job of unexpected shape'), 'malformed lab job');
+          continue;
+        }
+        this.track(this.build(job));
+      }
+    })().catch((err: unknown) => this.onError(err, 'job loop'));
+    await this.advertise();
+    this.heartbeat = setInterval(() => void this.advertise().catch((err: unknown) => this.onError(err, 'heartbeat')), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Stops taking work and heartbeating; labs stay (a restarted worker is reconciled). */
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.jobs?.stop();
+    this.rpc?.unsubscribe();
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.onError(err, 'request')).finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  private async advertise(): Promise<void> {
+    this.labs = (await this.runtime.list()).length;
+    const advert: WorkerAdvert = {
+      workerId: this.workerId,
+      bootId: this.bootId,
+      capacity: this.capacity,
+      labs: this.labs + this.building,
+      heartbeatMs: this.heartbeatMs,
+      driver: this.runtime.driver,
+      at: new Date().toISOString(),
+    };
+    await this.workers!.put(this.workerId, encode(advert));
+  }
+
+  private async build(job: CreateJob): Promise<void> {
+    let reply: JobReply;
+    if (Date.parse(job.deadline) < Date.now()) return; // the orchestrator gave up on it
+    this.building++;
+    try {
+      const handle = await this.runtime.create(job.spec);
+      this.labs = (await this.runtime.list()).length;
+      reply = { jobId: job.jobId, workerId: this.workerId, ok: true, handle, labs: this.labs + this.building - 1 };
+    } catch (err) {
+      reply = { jobId: job.jobId, workerId: this.workerId, ok: false, error: toWireError(err) };
+    } finally {
+      this.building--;
+    }
+    this.nc.publish(job.reply, encode(reply));
+  }
+
+  private async answer(data: Uint8Array): Promise<RpcReply> {
+    try {
+      const req = decode(data);
+      if (!isRpcRequest(req)) throw new Error('request of unexpected shape');
+      return { ok: true, result: await this.perform(req) };
+    } catch (err) {
+      return { ok: false, error: toWireError(err) };
+    }
+  }
+
+  private async perform(req: RpcRequest): Promise<unknown> {
+    switch (req.op) {
+      case 'exec': {
+        const { stdinB64, ...rest } = req.opts;
+        return this.runtime.exec(req.scenarioId, req.device, req.argv, { ...rest, ...(stdinB64 !== undefined ? { stdin: Buffer.from(stdinB64, 'base64') } : {}) });
+      }
+      case 'destroy':
+        await this.runtime.destroy(req.scenarioId);
+        return null;
+      case 'list':
+        return this.runtime.list();
+      case 'reconcile':
+        return this.runtime.reconcile(new Set(req.keep));
+      case 'copyIn':
+        return this.viaTempFile(async (file) => {
+          await writeFile(file, Buffer.from(req.contentB64, 'base64'));
+          await this.runtime.copyIn(req.scenarioId, req.device, file, req.devicePath);
+          return null;
+        });
+      case 'copyOut':
+        return this.viaTempFile(async (file) => {
+          await this.runtime.copyOut(req.scenarioId, req.device, file, req.devicePath);
+          return { contentB64: (await readFile(file)).toString('base64') };
+        });
+    }
+  }
+
+  private async viaTempFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fg-worker-copy-'));
+    try {
+      return await fn(path.join(dir, 'file'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export { WorkerAgent, type WorkerAgentOptions } from './agent.js';
+export { createWorkerModule, workerIdFrom, type WorkerModule } from './module.js';
+export * from './protocol.js';

@@ -1,0 +1,44 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { connect } from 'nats';
+import type { Platform } from '../../platform/platform.js';
+import { NetnsLabRuntime } from '../runtime/index.js';
+import { WorkerAgent } from './agent.js';
+
+export interface WorkerModule {
+  readonly agent: WorkerAgent;
+}
+
+/** FG_WORKER_ID, else the host name made into a valid worker id. */
+export function workerIdFrom(configured: string | undefined): string {
+  if (configured) return configured;
+  const fromHost = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 63);
+  return fromHost || 'worker';
+}
+
+/**
+ * The worker role of a server process: a worker agent building labs with the netns runtime
+ * under `<FG_DATA_DIR>/labs`, taking jobs from orchestrators over NATS JetStream (FG_NATS_URL).
+ */
+export async function createWorkerModule(platform: Pick<Platform, 'config' | 'log' | 'health' | 'onClose'>): Promise<WorkerModule> {
+  const { config } = platform;
+  if (!config.nats.url) throw new Error('the worker role needs FG_NATS_URL: orchestrators place labs on workers through NATS JetStream');
+  const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const nc = await connect({ servers: config.nats.url, name: 'frostgate-worker', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 3000 });
+  const agent = new WorkerAgent({
+    nc,
+    runtime,
+    workerId: workerIdFrom(config.forge.worker.id),
+    capacity: config.forge.worker.capacity,
+    heartbeatMs: config.forge.worker.heartbeatMs,
+    onError: (err, context) => platform.log.warn({ err, context }, 'worker agent operation failed'),
+  });
+  await agent.start();
+  platform.log.info({ worker_id: agent.workerId, boot_id: agent.bootId, capacity: config.forge.worker.capacity }, 'worker agent taking lab jobs');
+  platform.health.register({ name: 'worker', check: async () => ({ worker_id: agent.workerId, driver: runtime.driver, dry_run: runtime.egressDryRun, capacity: config.forge.worker.capacity }) });
+  platform.onClose(async () => {
+    await agent.stop();
+    await nc.drain().catch(() => undefined);
+  });
+  return { agent };
+}
