@@ -18,6 +18,7 @@ const RUNTIME = [
   ['dnsmasq-base', '/usr/sbin/dnsmasq', 'DNS/DHCP services inside netplus labs'],
   ['bind9-dnsutils', '/usr/bin/dig', 'dns checks when grading labs'],
   ['curl', '/usr/bin/curl', 'http checks when grading labs'],
+  ['busybox', '/bin/busybox', 'the DHCP client (udhcpc) in netplus labs'],
 ];
 const TESTS = [
   ['socat', '/usr/bin/socat', 'lab network tests'],

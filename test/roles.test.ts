@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ROLE_NAMES, ROLE_PORTS } from '../src/roles.js';
-import { startTestApp } from './helpers/app.js';
+import { startRoleApp } from './helpers/app.js';
 
 describe('roles', () => {
   it('every role starts on the shared platform, is ready, and carries only its own routes', async () => {
@@ -10,7 +10,7 @@ describe('roles', () => {
     assert.equal(ROLE_PORTS.orchestrator, 8083);
     assert.equal(ROLE_PORTS.scoreboard, 8086);
     for (const role of ROLE_NAMES) {
-      const t = await startTestApp({ role });
+      const t = await startRoleApp(role);
       try {
         assert.equal((await t.app.inject({ url: '/health/ready' })).statusCode, 200, role);
         const keys = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });

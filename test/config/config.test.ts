@@ -17,6 +17,7 @@ function safeProd(profile: 'staging' | 'prod' = 'prod'): Record<string, string> 
     FG_SESSION_SECRET: strong('a'),
     RECEIPT_HMAC_SECRET: strong('b'),
     ET_HMAC_SECRET: strong('c'),
+    FG_VARIABLES_SECRET: strong('d'),
   };
 }
 
@@ -131,6 +132,7 @@ describe('config', () => {
     const text = JSON.stringify(maskedConfig(config));
     assert.ok(!text.includes('s3cr3t-redis-password'));
     assert.ok(!text.includes(strong('a')));
+    assert.ok(!text.includes(strong('d')), 'FG_VARIABLES_SECRET is masked');
     assert.ok(text.includes('****'));
   });
 

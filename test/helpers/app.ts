@@ -9,6 +9,7 @@ import type { RateLimiter } from '../../src/core/ratelimit/index.js';
 import type { GovernanceModule } from '../../src/core/governance/index.js';
 import type { DecisionsModule } from '../../src/core/decisions/index.js';
 import { createThrowawayDatabase } from './postgres.js';
+import { startThrowawayNats } from './servers.js';
 
 export type DbKind = 'embedded' | 'postgres';
 
@@ -83,6 +84,30 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   } catch (err) {
     await platform?.close();
     await pgdb?.drop();
+    throw err;
+  }
+}
+
+/**
+ * A test app for any role; the worker role gets a throwaway NATS (it takes its jobs from JetStream
+ * and refuses to start without it), stopped when the app closes.
+ */
+export async function startRoleApp(role: RoleName, options: Omit<TestAppOptions, 'role'> = {}): Promise<TestApp> {
+  if (role !== 'worker') return startTestApp({ ...options, role });
+  const nats = await startThrowawayNats();
+  try {
+    const t = await startTestApp({ ...options, role, env: { ...options.env, FG_NATS_URL: nats.url } });
+    return {
+      ...t,
+      async close() {
+        await t.close();
+        await nats.stop();
+        await nats.dispose();
+      },
+    };
+  } catch (err) {
+    await nats.stop();
+    await nats.dispose();
     throw err;
   }
 }

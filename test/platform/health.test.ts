@@ -15,7 +15,8 @@ describe('health probes', () => {
     assert.equal((await t.app.inject({ url: '/health/live' })).statusCode, 200);
     const ready = await t.app.inject({ url: '/health/ready' });
     assert.equal(ready.statusCode, 200);
-    assert.deepEqual(Object.keys(ready.json().checks).sort(), ['bus', 'db', 'policy']);
+    // Role all: the platform's dependencies, the policy engine and the Forge parts it runs.
+    assert.deepEqual(Object.keys(ready.json().checks).sort(), ['bus', 'db', 'labs', 'policy', 'scoreboard', 'templates']);
     assert.match(ready.json().checks.policy.version, /^pol_/);
     assert.equal((await t.app.inject({ url: '/health/detailed' })).statusCode, 401);
     const detailed = await t.app.inject({ url: '/health/detailed', headers: { 'x-api-key': t.adminKey } });
@@ -38,7 +39,7 @@ describe('health probes', () => {
         ready = await t.app.inject({ url: '/health/ready' });
       }
       assert.equal(ready.statusCode, 200, ready.body);
-      assert.deepEqual(Object.keys(ready.json().checks).sort(), ['db', 'nats', 'policy', 'redis']);
+      assert.deepEqual(Object.keys(ready.json().checks).sort(), ['db', 'labs', 'nats', 'policy', 'redis', 'scoreboard', 'templates']);
 
       await redis.stop();
       const redisDown = await t.app.inject({ url: '/health/ready' });

@@ -18,6 +18,7 @@ import {
   type RpcRequest,
   type RpcResults,
   type WorkerAdvert,
+  WORKER_FULL,
 } from '../worker/protocol.js';
 
 export interface WorkerFleetOptions {
@@ -207,22 +208,38 @@ export class WorkerFleet implements LabRuntime {
     await this.events.workerLost(workerId, lost).catch(this.events.error);
   }
 
+  /**
+   * Places the lab on the live worker with the most free capacity. A worker that turns out to
+   * be full (adverts lag behind other orchestrators' placements) refuses the job; the next
+   * worker in order is tried.
+   */
   async create(spec: LabSpec): Promise<LabHandle> {
-    const target = this.liveWorkers().find((w) => w.free > 0);
-    if (!target) {
-      throw new AppError('unavailable', 'no worker agent has free lab capacity; try again later', { reason: 'no_worker_capacity', workers: this.liveWorkers().length }, { 'retry-after': '30' });
+    const tried = new Set<string>();
+    for (;;) {
+      const target = this.liveWorkers().find((w) => w.free > 0 && !tried.has(w.workerId));
+      if (!target) {
+        throw new AppError('unavailable', 'no worker agent has free lab capacity; try again later', { reason: 'no_worker_capacity', workers: this.liveWorkers().length }, { 'retry-after': '30' });
+      }
+      tried.add(target.workerId);
+      const answer = await this.placeOn(target.workerId, spec);
+      if (answer.ok) return answer.handle;
+      if (answer.error.name === WORKER_FULL) continue;
+      throw fromWireError(answer.error, target.workerId);
     }
-    const view = this.workers.get(target.workerId)!;
+  }
+
+  private async placeOn(workerId: string, spec: LabSpec): Promise<JobReply> {
+    const view = this.workers.get(workerId)!;
     view.reserved++;
     try {
-      await this.kv().placements.put(spec.scenarioId, encode({ workerId: target.workerId, at: new Date(this.opts.clock()).toISOString() }));
-      this.placementCache.set(spec.scenarioId, target.workerId);
+      await this.kv().placements.put(spec.scenarioId, encode({ workerId, at: new Date(this.opts.clock()).toISOString() }));
+      this.placementCache.set(spec.scenarioId, workerId);
       const jobId = randomBytes(12).toString('hex');
       const job: CreateJob = { jobId, spec, reply: this.replySubject, deadline: new Date(this.opts.clock() + this.opts.createTimeoutMs).toISOString() };
       const reply = new Promise<JobReply>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.pendingJobs.delete(jobId);
-          reject(new Error(`worker ${target.workerId} did not build the lab within ${this.opts.createTimeoutMs} ms`));
+          reject(new Error(`worker ${workerId} did not build the lab within ${this.opts.createTimeoutMs} ms`));
         }, this.opts.createTimeoutMs);
         timer.unref();
         const done = (fn: () => void) => {
@@ -230,13 +247,19 @@ export class WorkerFleet implements LabRuntime {
           this.pendingJobs.delete(jobId);
           fn();
         };
-        this.pendingJobs.set(jobId, { workerId: target.workerId, resolve: (r) => done(() => resolve(r)), reject: (e) => done(() => reject(e)) });
+        this.pendingJobs.set(jobId, { workerId, resolve: (r) => done(() => resolve(r)), reject: (e) => done(() => reject(e)) });
       });
-      await this.kv().js.publish(jobSubject(target.workerId), encode(job), { timeout: 5000 });
+      try {
+        await this.kv().js.publish(jobSubject(workerId), encode(job), { timeout: 5000 });
+      } catch (err) {
+        // Not queued (NATS unreachable): settle the waiter so nothing rejects unobserved.
+        this.pendingJobs.get(jobId)?.reject(err as Error);
+        await reply.catch(() => undefined);
+        throw new AppError('unavailable', `the lab job could not be queued for worker ${workerId}: ${(err as Error).message}`, { reason: 'lab_queue_unavailable' });
+      }
       const answer = await reply;
-      if (!answer.ok) throw fromWireError(answer.error, target.workerId);
-      view.advert = { ...view.advert, labs: answer.labs };
-      return answer.handle;
+      view.advert = { ...view.advert, labs: answer.ok ? answer.labs : answer.error.name === WORKER_FULL ? view.advert.capacity : view.advert.labs };
+      return answer;
     } finally {
       view.reserved--;
     }

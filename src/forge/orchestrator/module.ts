@@ -26,8 +26,9 @@ export interface OrchestratorModule {
 }
 
 /**
- * The orchestrator of a server process: scenarios in the platform database, labs in Linux
- * namespaces under `<FG_DATA_DIR>/labs`, templates from the offered catalog.
+ * The orchestrator of a server process: scenarios in the platform database, templates from the
+ * offered catalog, labs in Linux namespaces under `<FG_DATA_DIR>/labs` or, with
+ * FG_ORCHESTRATOR_PLACEMENT=workers, on worker agents (--role worker) reached over NATS.
  */
 export function createOrchestratorModule(
   platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose'>,

@@ -15,6 +15,7 @@ import {
   LAB_JOBS_STREAM,
   rpcSubject,
   toWireError,
+  WORKER_FULL,
   WORKER_ID_PATTERN,
   type CreateJob,
   type JobReply,
@@ -55,6 +56,8 @@ export class WorkerAgent {
   /** Labs being built now (not yet in runtime.list()). */
   private building = 0;
   private labs = 0;
+  /** Bumped whenever a lab is built or removed here, so a listing that raced it is discarded. */
+  private labsChanged = 0;
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(opts: WorkerAgentOptions) {
@@ -77,6 +80,8 @@ export class WorkerAgent {
         this.track(this.answer(msg.data).then((reply) => msg.respond(encode(reply))));
       },
     });
+    // Counts the labs already here (a restarted worker's leftovers) before taking any job.
+    await this.advertise();
     const consumer = await this.nc.jetstream().consumers.get(LAB_JOBS_STREAM, jobConsumer(this.workerId));
     this.jobs = await consumer.consume({ max_messages: Math.max(1, this.capacity) });
     void (async () => {
@@ -98,7 +103,6 @@ export class WorkerAgent {
         this.track(this.build(job));
       }
     })().catch((err: unknown) => this.onError(err, 'job loop'));
-    await this.advertise();
     this.heartbeat = setInterval(() => void this.advertise().catch((err: unknown) => this.onError(err, 'heartbeat')), this.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -116,8 +120,23 @@ export class WorkerAgent {
     this.pending.add(tracked);
   }
 
+  /** Freed capacity is announced now rather than at the next heartbeat. */
+  private advertiseSoon(): void {
+    void this.advertise().catch((err: unknown) => this.onError(err, 'heartbeat'));
+  }
+
+  /**
+   * Counts finished labs (a lab being built is `partial` and counted in `building`), unless a
+   * build finished or a lab went while the listing ran: that count is stale, the local one stays.
+   */
+  private async countLabs(): Promise<void> {
+    const before = this.labsChanged;
+    const running = (await this.runtime.list()).filter((l) => l.status === 'running').length;
+    if (before === this.labsChanged) this.labs = running;
+  }
+
   private async advertise(): Promise<void> {
-    this.labs = (await this.runtime.list()).length;
+    await this.countLabs();
     const advert: WorkerAdvert = {
       workerId: this.workerId,
       bootId: this.bootId,
@@ -133,15 +152,23 @@ export class WorkerAgent {
   private async build(job: CreateJob): Promise<void> {
     let reply: JobReply;
     if (Date.parse(job.deadline) < Date.now()) return; // the orchestrator gave up on it
+    // Capacity is a promise, not a hint: placements made on an old advert are refused.
+    if (this.labs + this.building >= this.capacity) {
+      const full: JobReply = { jobId: job.jobId, workerId: this.workerId, ok: false, error: { name: WORKER_FULL, message: `worker ${this.workerId} runs ${this.labs + this.building} of ${this.capacity} labs` } };
+      this.nc.publish(job.reply, encode(full));
+      return;
+    }
     this.building++;
     try {
       const handle = await this.runtime.create(job.spec);
-      this.labs = (await this.runtime.list()).length;
-      reply = { jobId: job.jobId, workerId: this.workerId, ok: true, handle, labs: this.labs + this.building - 1 };
-    } catch (err) {
-      reply = { jobId: job.jobId, workerId: this.workerId, ok: false, error: toWireError(err) };
-    } finally {
+      // In one tick: the lab moves from `building` to `labs` (and a count in flight is stale).
       this.building--;
+      this.labs++;
+      this.labsChanged++;
+      reply = { jobId: job.jobId, workerId: this.workerId, ok: true, handle, labs: this.labs + this.building };
+    } catch (err) {
+      this.building--;
+      reply = { jobId: job.jobId, workerId: this.workerId, ok: false, error: toWireError(err) };
     }
     this.nc.publish(job.reply, encode(reply));
   }
@@ -164,11 +191,19 @@ export class WorkerAgent {
       }
       case 'destroy':
         await this.runtime.destroy(req.scenarioId);
+        this.labsChanged++;
+        this.advertiseSoon();
         return null;
       case 'list':
         return this.runtime.list();
-      case 'reconcile':
-        return this.runtime.reconcile(new Set(req.keep));
+      case 'reconcile': {
+        const result = await this.runtime.reconcile(new Set(req.keep));
+        if (result.removed.length > 0) {
+          this.labsChanged++;
+          this.advertiseSoon();
+        }
+        return result;
+      }
       case 'copyIn':
         return this.viaTempFile(async (file) => {
           await writeFile(file, Buffer.from(req.contentB64, 'base64'));

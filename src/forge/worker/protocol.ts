@@ -82,6 +82,9 @@ export interface RpcResults {
   copyOut: { contentB64: string };
 }
 
+/** WireError.name of a job refused because the worker is at capacity (the orchestrator tries another). */
+export const WORKER_FULL = 'WorkerFull';
+
 export interface WireError {
   readonly name: string;
   readonly message: string;

@@ -86,7 +86,7 @@ describe('keys and tenants over HTTP', () => {
 
 describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data', () => {
   let t: TestApp;
-  const a = { tenant: `xa-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '', sensor: '', sensorId: '', decision: '', change: '', scenario: `scn_${randomBytes(12).toString('hex')}` };
+  const a = { tenant: `xa-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '', sensor: '', sensorId: '', decision: '', change: '', batch: '', scenario: `scn_${randomBytes(12).toString('hex')}` };
   const b = { tenant: `xb-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '' };
   before(async () => {
     t = await startTestApp();
@@ -103,6 +103,9 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     const decided = await post('/defend', a.sensor, { source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: '100.64.9.9', username: 'root' } });
     assert.equal(decided.statusCode, 200, decided.body);
     a.decision = decided.json().decision_id;
+    const batch = await post('/ingest', a.admin, { events: [{ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: '100.64.9.10', username: 'root' } }] });
+    assert.equal(batch.statusCode, 202, batch.body);
+    a.batch = batch.json().batch_id;
     const ruleset = { ...structuredClone(loadDefaultRuleset().source), version: 'xa-1' };
     const change = await post('/governance/changes', a.admin, { kind: 'ruleset', content: ruleset, justification: 'tenant A change' });
     assert.equal(change.statusCode, 201, change.body);
@@ -116,8 +119,9 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
   const aIdFor = (url: string): string => {
     if (url.startsWith('/keys/')) return a.sensorId;
     if (url.startsWith('/decisions/')) return a.decision;
+    if (url.startsWith('/ingest/batches/')) return a.batch;
     if (url.startsWith('/governance/changes/')) return a.change;
-    if (url.startsWith('/v1/scenarios/') || url.startsWith('/internal/scenario/')) return a.scenario;
+    if (url.startsWith('/v1/scenarios/') || url.startsWith('/internal/scenario/') || url.startsWith('/v1/scores/')) return a.scenario;
     throw new Error(`no tenant-A resource known for ${url}: add one to the cross-tenant test`);
   };
   /** Query strings that make list/proof routes return data rather than a validation error. */
@@ -136,7 +140,7 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
   it('every protected route answers 403 tenant_mismatch when B\'s key names tenant A', async () => {
     for (const key of [b.admin, b.keysAdmin]) {
       for (const r of protectedRoutes()) {
-        const url = r.url.includes(':') ? r.url.replace(/:id\b/, aIdFor(r.url)) : r.url;
+        const url = r.url.includes(':') ? r.url.replace(/:(id|scenario_id)\b/, aIdFor(r.url)) : r.url;
         const res = await t.app.inject({ method: r.method as 'GET', url, headers: { 'x-api-key': key, 'x-tenant-id': a.tenant }, ...(r.method === 'POST' ? { payload: {} } : {}) });
         // A keys:admin-only key may be stopped by the scope check first; both are refusals.
         assert.ok(res.statusCode === 403, `${r.method} ${r.url}: ${res.statusCode} ${res.body}`);
@@ -152,7 +156,7 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     for (const key of [b.admin, b.keysAdmin]) {
       for (const r of byId) {
         const id = aIdFor(r.url);
-        const url = r.url.replace(/:id\b/, id);
+        const url = r.url.replace(/:(id|scenario_id)\b/, id);
         assert.ok(!url.includes(':'), `${r.url} has a parameter this test does not fill`);
         let res = await t.app.inject({ method: r.method as 'GET', url, headers: { 'x-api-key': key }, ...(r.method === 'POST' ? { payload: BODIES[0]! } : {}) });
         if (res.statusCode === 400 && r.method === 'POST') res = await t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload: BODIES[1]! });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { ROLE_NAMES } from '../../../src/roles.js';
-import { startTestApp } from '../../helpers/app.js';
+import { startRoleApp } from '../../helpers/app.js';
 
 /** The documented public list (docs/auth.md); changing it is a security decision, made here on purpose. */
 const DOCUMENTED_PUBLIC = ['GET /health/live', 'GET /health/ready', 'GET /metrics'];
@@ -31,7 +31,7 @@ describe('every route of every role is behind the auth gate', () => {
 
   for (const role of ROLE_NAMES) {
     it(`role ${role}: each registered route not on the public list answers 401 problem+json without a key`, async () => {
-      const t = await startTestApp({ role });
+      const t = await startRoleApp(role);
       try {
         const routes = registeredRoutes(t.app);
         // The collector sees the platform's own routes and the role's plugins alike.

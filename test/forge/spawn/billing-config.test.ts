@@ -14,6 +14,7 @@ function safe(profile: 'staging' | 'prod'): Record<string, string> {
     FG_SESSION_SECRET: strong('a'),
     RECEIPT_HMAC_SECRET: strong('b'),
     ET_HMAC_SECRET: strong('c'),
+    FG_VARIABLES_SECRET: strong('d'),
   };
 }
 
