@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import { DockerLabRuntime, dockerAvailable } from '../../../src/forge/runtime/docker/driver.js';
 import type { LabRuntime, LabSpec } from '../../../src/forge/runtime/index.js';
 import { FRR_RUN_DIR } from '../../../src/forge/runtime/netns/naming.js';
@@ -12,9 +12,46 @@ import { freePort } from '../../helpers/servers.js';
 import { subnet, uniqueId, waitFor } from './helpers.js';
 
 // The docker driver is tested against a real dockerd (Debian's docker.io, images built locally
-// with `docker import`); without a daemon on this machine there is nothing real to test.
-const available = await dockerAvailable();
-const skip = available ? false : 'no docker daemon answers `docker info` on this machine';
+// with `docker import`). When none runs, the test starts its own on a private socket and data root,
+// with no iptables, forwarding or default bridge (nothing of the host's networking changes), and
+// stops it afterwards; only without dockerd installed is there nothing real to test.
+const ownDaemon = (await dockerAvailable()) ? undefined : await startOwnDockerd();
+const available = ownDaemon !== undefined || (await dockerAvailable());
+const skip = available ? false : 'no docker daemon answers `docker info` and /usr/sbin/dockerd is not installed (apt-get install docker.io)';
+if (ownDaemon) process.once('exit', () => ownDaemon.stop());
+after(() => ownDaemon?.stop());
+
+async function startOwnDockerd(): Promise<{ stop(): void } | undefined> {
+  if (!existsSync('/usr/sbin/dockerd')) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'fg-dockerd-'));
+  const socket = join(dir, 'docker.sock');
+  const daemon = spawn('/usr/sbin/dockerd', [
+    '--host', `unix://${socket}`, '--data-root', join(dir, 'root'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
+    '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none',
+  ], { stdio: 'ignore', detached: false });
+  process.env.DOCKER_HOST = `unix://${socket}`;
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    daemon.kill('SIGTERM');
+    try {
+      execFileSync('sh', ['-c', `for i in $(seq 1 50); do kill -0 ${daemon.pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -9 ${daemon.pid}`]);
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (await dockerAvailable()) return { stop };
+    if (daemon.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 250)); // waiting on the daemon's start, not our own work
+  }
+  stop();
+  delete process.env.DOCKER_HOST;
+  return undefined;
+}
 
 function makeDockerRuntime(t: TestContext): DockerLabRuntime {
   const stateDir = mkdtempSync(join(tmpdir(), 'fg-dklabs-'));

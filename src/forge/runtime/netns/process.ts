@@ -73,7 +73,8 @@ export function runCommand(argv: readonly string[], opts: RunOptions = {}): Prom
   return new Promise((resolve) => {
     const child = spawn(file, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { PATH: SYSTEM_PATH, LANG: 'C.UTF-8', ...opts.env },
+      // A clean environment; only the docker CLI's daemon address passes (the docker driver's daemon).
+      env: { PATH: SYSTEM_PATH, LANG: 'C.UTF-8', ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}), ...opts.env },
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
