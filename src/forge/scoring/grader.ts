@@ -8,16 +8,10 @@ import { buildEvidenceArchive, type EvidenceCompression } from './evidence-archi
 import type { EvidenceFileName, ResultArtefacts } from './results.js';
 import { criterionScore, totals, type GradeReason, type ScoreDocument } from './score-document.js';
 import { signVerdict, type VerdictSigningKey } from './verdict.js';
+import type { Scenario } from '../orchestrator/store.js';
 
-/** What the grader needs to know about the scenario (the orchestrator's row). */
-export interface GradedScenario {
-  readonly scenario_id: string;
-  readonly tenant_id: string;
-  readonly template_id: string;
-  readonly template_version: string;
-  readonly track: string;
-  readonly subject: string;
-}
+/** What the grader needs to know about the scenario: the identity part of the orchestrator's row. */
+export type GradedScenario = Pick<Scenario, 'scenario_id' | 'tenant_id' | 'template_id' | 'template_version' | 'track' | 'subject'>;
 
 export interface GradeInput {
   readonly scenario: GradedScenario;
