@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, Tx } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
 import { normalizeIp } from '../engine/index.js';
 import { cidrContains, parseCidr, parseIp } from '../engine/ip.js';
@@ -51,6 +51,19 @@ function badQuery(field: string, message: string): AppError {
   return new AppError('validation_failed', `querystring/${field}: ${message}`, { errors: [{ path: `querystring/${field}`, message }] });
 }
 
+/** Blocks in force of a tenant, one per IP: the one lasting longest. */
+function blocksInForce(tx: Tx, tenantId: string, now: Date) {
+  return tx
+    .selectFrom('decisions')
+    .distinctOn('entity')
+    .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
+    .where('tenant_id', '=', tenantId)
+    .where('block_until', '>', now)
+    .where('entity', 'like', 'ip:%')
+    .orderBy('entity')
+    .orderBy('block_until', 'desc');
+}
+
 interface BlockRow {
   ledger_index: number | string;
   entity: string;
@@ -76,18 +89,7 @@ export class BouncerDecisions {
     const cached = this.activeSets.get(tenantId);
     if (cached && nowMs - cached.readAtMs < ACTIVE_SET_TTL_MS) return cached.rows;
     const rows = this.db
-      .withTenant(tenantId, (tx) =>
-        tx
-          .selectFrom('decisions')
-          .distinctOn('entity')
-          .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
-          .where('tenant_id', '=', tenantId)
-          .where('block_until', '>', new Date(nowMs))
-          .where('entity', 'like', 'ip:%')
-          .orderBy('entity')
-          .orderBy('block_until', 'desc')
-          .execute(),
-      )
+      .withTenant(tenantId, (tx) => blocksInForce(tx, tenantId, new Date(nowMs)).execute())
       .then((found) => new Map(found.map((r) => [r.entity.slice(3), r as BlockRow])));
     this.activeSets.set(tenantId, { readAtMs: nowMs, rows });
     // A failed read is not cached: the next lookup tries again (and answers 503 meanwhile).
@@ -138,7 +140,7 @@ export class BouncerDecisions {
       const addr = parseIp(r.entity.slice(3));
       return addr !== undefined && cidrContains(range, addr);
     }) : rows;
-    return matching.length === 0 ? null : matching.map((r) => this.toDecision(r as BlockRow, nowMs));
+    return matching.length === 0 ? null : matching.map((r) => this.toDecision(r, nowMs));
   }
 
   /**
@@ -158,16 +160,8 @@ export class BouncerDecisions {
       const fromScratch = opts.startup || !state;
       const newRows = !wantsIp
         ? []
-        : await tx
-            .selectFrom('decisions')
-            .distinctOn('entity')
-            .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
-            .where('tenant_id', '=', tenantId)
-            .where('block_until', '>', now)
-            .where('entity', 'like', 'ip:%')
+        : await blocksInForce(tx, tenantId, now)
             .$if(!fromScratch, (qb) => qb.where('entity', 'in', (sub) => sub.selectFrom('decisions').select('entity').where('tenant_id', '=', tenantId).where('ledger_index', '>', Number(state!.last_ledger_index)).where('block_until', '>', now)))
-            .orderBy('entity')
-            .orderBy('block_until', 'desc')
             .execute();
       const deletedRows = !wantsIp || fromScratch
         ? []

@@ -31,6 +31,12 @@ export interface DecisionInput {
   readonly idempotencyKey?: string;
 }
 
+/** A tenant's requests waiting for the next group commit, and whether one is running. */
+interface CommitLane {
+  busy: boolean;
+  readonly queue: Array<{ event: SecurityEvent; path: DecisionPath; resolve: (r: DecisionRecord) => void; reject: (e: unknown) => void }>;
+}
+
 /** Most decisions one group commit holds. */
 const MAX_GROUP = 256;
 
@@ -113,7 +119,7 @@ export class DecisionService {
    * one of the tenant's groups is committing wait and then commit together, in arrival order, in
    * the next group. An idle tenant's request commits at once; a busy one's share one transaction.
    */
-  private readonly pending = new Map<string, { busy: boolean; queue: Array<{ event: SecurityEvent; path: DecisionPath; resolve: (r: DecisionRecord) => void; reject: (e: unknown) => void }> }>();
+  private readonly pending = new Map<string, CommitLane>();
 
   private groupCommit(tenantId: string, event: SecurityEvent, path: DecisionPath): Promise<DecisionRecord> {
     return new Promise<DecisionRecord>((resolve, reject) => {
@@ -127,7 +133,7 @@ export class DecisionService {
     });
   }
 
-  private async drainLane(tenantId: string, lane: { busy: boolean; queue: Array<{ event: SecurityEvent; path: DecisionPath; resolve: (r: DecisionRecord) => void; reject: (e: unknown) => void }> }): Promise<void> {
+  private async drainLane(tenantId: string, lane: CommitLane): Promise<void> {
     lane.busy = true;
     try {
       while (lane.queue.length > 0) {

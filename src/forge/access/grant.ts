@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { LAB_LIVE_STATES, type Scenario } from '../orchestrator/index.js';
+import { spendAccessToken } from '../spawn/access.js';
 import { TokenRefusedError, type ScenarioClaims, type TokenProblem } from '../spawn/tokens.js';
 import { AppError, type ProblemCode } from '../../platform/http/problem.js';
 import { ACCESS_COOKIE, readCookie } from './cookie.js';
@@ -76,7 +77,8 @@ export async function verifyAccessToken(deps: Pick<AccessDeps, 'tokens'>, reques
   try {
     if (urlToken !== undefined) {
       try {
-        claims = await deps.tokens.verify('access', urlToken, { scenarioId, once: true });
+        // Spent here, by the same rule spawn documents for its access links.
+        claims = await spendAccessToken(deps.tokens, scenarioId, urlToken);
         token = urlToken;
         fromUrl = true;
       } catch (err) {

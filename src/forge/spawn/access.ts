@@ -20,9 +20,14 @@ export class AccessTokens {
 
   /** Verifies the token for `scenarioId` and spends it: a second call with the same token is `replayed`. */
   async validate(scenarioId: string, token: string | undefined): Promise<ValidatedAccess> {
-    if (!token) throw new TokenRefusedError('malformed', 'the access link has no token; ask for a new access link');
-    return this.tokens.verify('access', token, { scenarioId, once: true });
+    return spendAccessToken(this.tokens, scenarioId, token);
   }
+}
+
+/** The one rule for an access link's token: valid for this scenario, and spent by its first use. */
+export async function spendAccessToken(tokens: Pick<ScenarioTokens, 'verify'>, scenarioId: string, token: string | undefined): Promise<ValidatedAccess> {
+  if (!token) throw new TokenRefusedError('malformed', 'the access link has no token; ask for a new access link');
+  return tokens.verify('access', token, { scenarioId, once: true });
 }
 
 /** Builds the learner's access URL under `baseUrl` (FG_PUBLIC_URL, or the spawn request's origin). */

@@ -9,7 +9,7 @@ import { DockerLabRuntime, dockerAvailable } from '../../../src/forge/runtime/do
 import type { LabRuntime, LabSpec } from '../../../src/forge/runtime/index.js';
 import { FRR_RUN_DIR } from '../../../src/forge/runtime/netns/naming.js';
 import { freePort } from '../../helpers/servers.js';
-import { subnet, uniqueId, waitFor } from './helpers.js';
+import { twoSubnets, uniqueId, waitFor } from './helpers.js';
 
 // The docker driver is tested against a real dockerd (Debian's docker.io, images built locally
 // with `docker import`). When none runs, the test starts its own on a private socket and data root,
@@ -64,18 +64,13 @@ function makeDockerRuntime(t: TestContext): DockerLabRuntime {
 }
 
 function lab(scenarioId: string): { spec: LabSpec; a: (h: number) => string; b: (h: number) => string } {
-  const a = subnet();
-  let b = subnet();
-  while (b(0) === a(0)) b = subnet();
+  const { a, b, networks } = twoSubnets();
   return {
     a,
     b,
     spec: {
       scenarioId,
-      networks: [
-        { name: 'lan-a', cidr: a(0) },
-        { name: 'lan-b', cidr: b(0) },
-      ],
+      networks,
       devices: [
         { name: 'host-a', kind: 'host', interfaces: [{ network: 'lan-a', address: `${a(10)}/24` }], routes: [{ to: 'default', via: a(1) }], files: [{ path: '/root/secret.txt', content: 'only-on-a\n', mode: 0o600 }] },
         { name: 'host-b', kind: 'host', interfaces: [{ network: 'lan-b', address: `${b(10)}/24` }], routes: [{ to: 'default', via: b(1) }] },

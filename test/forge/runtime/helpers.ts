@@ -30,6 +30,14 @@ export function subnet(): (host: number) => string {
   return (host: number) => (host === 0 ? `${base}.0/24` : `${base}.${host}`);
 }
 
+/** Two distinct random /24s, `lan-a` and `lan-b`, with the networks entry of a lab spec. */
+export function twoSubnets(): { a: (host: number) => string; b: (host: number) => string; networks: Array<{ name: string; cidr: string }> } {
+  const a = subnet();
+  let b = subnet();
+  while (b(0) === a(0)) b = subnet();
+  return { a, b, networks: [{ name: 'lan-a', cidr: a(0) }, { name: 'lan-b', cidr: b(0) }] };
+}
+
 export function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' });
 }

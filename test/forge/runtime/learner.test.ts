@@ -4,22 +4,17 @@ import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
 import type { LabSpec } from '../../../src/forge/runtime/index.js';
 import { freePort } from '../../helpers/servers.js';
-import { leftovers, makeRuntime, subnet, uniqueId, waitFor } from './helpers.js';
+import { leftovers, makeRuntime, twoSubnets, uniqueId, waitFor } from './helpers.js';
 
 /** host-a -- lan-a -- r1 (FRR) -- lan-b -- host-b */
 function lab(scenarioId: string): { spec: LabSpec; a: (h: number) => string; b: (h: number) => string } {
-  const a = subnet();
-  let b = subnet();
-  while (b(0) === a(0)) b = subnet();
+  const { a, b, networks } = twoSubnets();
   return {
     a,
     b,
     spec: {
       scenarioId,
-      networks: [
-        { name: 'lan-a', cidr: a(0) },
-        { name: 'lan-b', cidr: b(0) },
-      ],
+      networks,
       devices: [
         { name: 'host-a', kind: 'host', interfaces: [{ network: 'lan-a', address: `${a(10)}/24` }], routes: [{ to: 'default', via: a(1) }] },
         { name: 'host-b', kind: 'host', interfaces: [{ network: 'lan-b', address: `${b(10)}/24` }], routes: [{ to: 'default', via: b(1) }] },

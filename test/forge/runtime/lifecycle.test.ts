@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { NetnsLabRuntime, type LabSpec } from '../../../src/forge/runtime/index.js';
 import { FRR_RUN_DIR, USERNS_DIR } from '../../../src/forge/runtime/netns/naming.js';
-import { leftovers, makeRuntime, subnet, uniqueId, waitFor } from './helpers.js';
+import { leftovers, makeRuntime, subnet, uniqueId } from './helpers.js';
 
 function small(scenarioId: string): LabSpec {
   const lan = subnet();

@@ -4,21 +4,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { LabSpec } from '../../../src/forge/runtime/index.js';
 import { cgroupPids } from '../../../src/forge/runtime/netns/cgroup.js';
-import { leftovers, makeRuntime, sh, subnet, uniqueId, waitFor } from './helpers.js';
+import { leftovers, makeRuntime, sh, twoSubnets, uniqueId, waitFor } from './helpers.js';
 
 function threeDeviceLab(scenarioId: string): { spec: LabSpec; a: (h: number) => string; b: (h: number) => string } {
-  const a = subnet();
-  let b = subnet();
-  while (b(0) === a(0)) b = subnet();
+  const { a, b, networks } = twoSubnets();
   return {
     a,
     b,
     spec: {
       scenarioId,
-      networks: [
-        { name: 'lan-a', cidr: a(0) },
-        { name: 'lan-b', cidr: b(0) },
-      ],
+      networks,
       devices: [
         {
           name: 'host-a',
