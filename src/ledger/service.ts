@@ -7,6 +7,7 @@ import { signCheckpoint } from './checkpoint.js';
 import { DbMerkleNodeStore } from './db-store.js';
 import { hashLeaf } from './hash.js';
 import { consistencyProof, inclusionProof, MerkleFrontier, rootAt } from './merkle.js';
+import type { MerkleNode } from './node-store.js';
 import type { LedgerSigningKey } from './signing-key.js';
 
 export const LEDGER_NAMES: readonly LedgerName[] = ['decisions', 'audit'];
@@ -36,9 +37,40 @@ export interface LedgerOptions {
 
 export const DEFAULT_LEDGER_OPTIONS: LedgerOptions = { origin: 'frostgate.ledger', checkpointIntervalS: 10, checkpointMaxEntries: 1000 };
 
+/** What appending records to a log writes: its entries, the completed Merkle nodes, the new frontier. */
+export interface PlannedAppend {
+  readonly frontier: MerkleFrontier;
+  readonly entries: AppendedEntry[];
+  readonly nodes: MerkleNode[];
+  readonly rows: Array<{ idx: number; record_json: string }>;
+}
+
+/**
+ * Hashes records onto a frontier: each record is canonicalised once (RFC 8785) and that text is
+ * both the stored entry and the leaf. Pure, so a writer can plan before it takes the head lock.
+ */
+export function planAppend(start: MerkleFrontier, records: readonly unknown[]): PlannedAppend {
+  let frontier = start;
+  const entries: AppendedEntry[] = [];
+  const nodes: MerkleNode[] = [];
+  const rows: Array<{ idx: number; record_json: string }> = [];
+  for (const record of records) {
+    const json = canonicalize(record);
+    const leafHash = hashLeaf(Buffer.from(json, 'utf8'));
+    const result = frontier.append(leafHash);
+    frontier = result.frontier;
+    for (const node of result.nodes) nodes.push(node);
+    rows.push({ idx: result.index, record_json: json });
+    entries.push({ index: result.index, leafHash });
+  }
+  return { frontier, entries, nodes, rows };
+}
+
 /**
  * The one ledger of the platform. append() runs inside the caller's tenant transaction, so a
- * record and its ledger entry commit or vanish together: nothing exists outside the log.
+ * record and its ledger entry commit or vanish together: nothing exists outside the log. The
+ * decisions log is appended by DecisionService's group commit instead (the same planAppend(),
+ * stored by the fg_decision_group_write SQL function with its decision rows in one statement).
  */
 export class LedgerService {
   constructor(
@@ -62,26 +94,15 @@ export class LedgerService {
     // rolled-back append has the right size as soon as another node appends in its place, and
     // building on it would write nodes that no inclusion proof verifies against (chaos test
     // test/chaos/two-nodes-ledger.test.ts). popcount(size) primary-key reads in one query.
-    let frontier = await MerkleFrontier.load(store, size);
-    const entries: AppendedEntry[] = [];
-    const nodes = [];
-    const rows = [];
-    for (const record of records) {
-      const json = canonicalize(record);
-      const leafHash = hashLeaf(Buffer.from(json, 'utf8'));
-      const result = frontier.append(leafHash);
-      frontier = result.frontier;
-      nodes.push(...result.nodes);
-      rows.push({ idx: result.index, record_json: json });
-      entries.push({ index: result.index, leafHash });
-    }
+    const planned = planAppend(await MerkleFrontier.load(store, size), records);
+    const rows = planned.rows;
     await sql`
       INSERT INTO ledger_entries (tenant_id, log, idx, record_json)
       SELECT ${tenantId}, ${log}, q.idx, q.record_json
       FROM unnest(${rows.map((r) => r.idx)}::bigint[], ${rows.map((r) => r.record_json)}::text[]) AS q(idx, record_json)`.execute(tx);
-    await store.putNodes(nodes);
-    await tx.updateTable('ledger_heads').set({ size: frontier.size, updated_at: sql`now()` }).where('tenant_id', '=', tenantId).where('log', '=', log).execute();
-    return entries;
+    await store.putNodes(planned.nodes);
+    await tx.updateTable('ledger_heads').set({ size: planned.frontier.size, updated_at: sql`now()` }).where('tenant_id', '=', tenantId).where('log', '=', log).execute();
+    return planned.entries;
   }
 
   async size(tenantId: string, log: LedgerName): Promise<number> {

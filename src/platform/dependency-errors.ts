@@ -8,7 +8,9 @@
  */
 const OUR_CODES = new Set(['database_unavailable', 'window_store_unavailable', 'rate_limit_store_unavailable']);
 const ERRNO_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTCONN', 'ECONNABORTED']);
-const SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+// 40001/40P01: a write that kept losing a race (e.g. a decision group whose tenant log other
+// processes kept appending to) is as retryable as one whose database went away.
+const SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01']);
 const MESSAGES = [
   /^Connection terminated/, // pg: the server closed the connection
   /^Client has encountered a connection error and is not queryable/, // pg: a query on a broken client

@@ -27,7 +27,7 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
 }
 
 export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'onClose'>, deps: { ledger: LedgerService; active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
-  const service = new DecisionService(platform.db, deps.ledger, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
+  const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
   const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }));
   if (deps.consumeIngest) {
     ingest.start();

@@ -58,7 +58,7 @@ export class IngestService {
   constructor(
     private readonly db: Database,
     private readonly queue: DurableQueue,
-    private readonly decisions: Pick<DecisionService, 'issues' | 'decideMany'>,
+    private readonly decisions: Pick<DecisionService, 'issues' | 'decideStaged'>,
     private readonly log: Logger,
   ) {}
 
@@ -165,17 +165,27 @@ export class IngestService {
   private async process(delivery: QueueDelivery): Promise<void> {
     const { batch_id: batchId, events } = delivery.payload as BatchMessage;
     const tenantId = delivery.tenantId;
-    const ids: string[] = [];
-    for (let start = 0; start < events.length; start += CHUNK) {
+    // Chunk k+1 is evaluated and hashed while chunk k is written; writes stay in order. A retried
+    // write runs its callback again, so each chunk's ids are set, never appended.
+    const idsByChunk: string[][] = [];
+    const writes: Array<Promise<unknown>> = [];
+    for (let start = 0, chunkIndex = 0; start < events.length; start += CHUNK, chunkIndex++) {
+      const k = chunkIndex;
       const chunk = events.slice(start, start + CHUNK).map((event, j) => ({ event, idempotencyKey: `${batchId}:${start + j}` }));
       const last = start + CHUNK >= events.length;
-      await this.decisions.decideMany(tenantId, chunk, 'ingest', async (tx: Tx, records: readonly DecisionRecord[]) => {
-        ids.push(...records.map((r) => r.decision_id));
-        await tx.updateTable('ingest_batches').set({ decision_ids: ids, ...(last ? { completed_at: new Date() } : {}) }).where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).execute();
+      const staged = this.decisions.decideStaged(tenantId, chunk, 'ingest', async (tx: Tx, records: readonly DecisionRecord[]) => {
+        // A chunk after one that failed must not complete (or acknowledge) the batch.
+        for (let before = 0; before < k; before++) if (!idsByChunk[before]) throw new Error(`ingest batch ${batchId}: chunk ${before} was not stored`);
+        idsByChunk[k] = records.map((r) => r.decision_id);
+        await tx.updateTable('ingest_batches').set({ decision_ids: idsByChunk.flat(), ...(last ? { completed_at: new Date() } : {}) }).where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).execute();
         // The embedded queue acks in the same transaction: decided and acknowledged together.
         if (last && this.queue.kind === 'database') await this.queue.ack([delivery], tx);
       });
+      writes.push(staged.done);
+      await staged.prepared;
     }
+    const failure = (await Promise.allSettled(writes)).find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
     if (this.queue.kind !== 'database') await this.queue.ack([delivery]);
   }
 

@@ -10,6 +10,8 @@ export interface DecisionMetrics {
   readonly decisions: Counter<'threat_level' | 'path'>;
   /** Time spent in evaluate() alone (rules, windows, doctrine), without validation or storage. */
   readonly evaluateSeconds: Histogram<'path'>;
+  /** Group commits read and written again because another process appended to the same tenant's log in between. */
+  readonly groupConflicts: Counter;
 }
 
 export function createDecisionMetrics(registry: Registry): DecisionMetrics {
@@ -27,5 +29,8 @@ export function createDecisionMetrics(registry: Registry): DecisionMetrics {
         buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
         registers: [registry],
       }),
+    groupConflicts:
+      existing<Counter>('decision_group_conflicts_total') ??
+      new Counter({ name: 'decision_group_conflicts_total', help: "Decision group commits retried because another process appended to the tenant's decisions log between their read and their write", registers: [registry] }),
   };
 }

@@ -1,11 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { LedgerService } from '../../ledger/service.js';
+import { MerkleFrontier } from '../../ledger/merkle.js';
+import { planAppend } from '../../ledger/service.js';
 import { canonicalize } from '../../platform/crypto/canonical-json.js';
 import type { Database, Tx } from '../../platform/db/database.js';
+import { assertTenantId } from '../../platform/db/tenant-id.js';
 import { AppError, notFound } from '../../platform/http/problem.js';
 import {
   decisionDiff,
+  entityKey,
   eventIssues,
   evaluate,
   MemoryWindowStore,
@@ -21,6 +24,7 @@ import {
 import type { ActiveVersions } from '../governance/index.js';
 import type { Redis } from '../../platform/cache/redis.js';
 import { decodeCursor, encodeCursor, entityFilter } from './filters.js';
+import { GroupPipeline, type InFlightGroup, type PendingBlock } from './group-pipeline.js';
 import type { DecisionMetrics } from './metrics.js';
 
 export type DecisionPath = 'defend' | 'ingest';
@@ -66,11 +70,60 @@ export interface DecisionRecord {
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-function newDecisionId(): string {
-  let id = 'dec_';
-  for (const b of randomBytes(24)) id += ID_ALPHABET[b % ID_ALPHABET.length];
-  return id;
+/** `n` decision ids from one draw of the CSPRNG (a call per id showed in /defend's profile). */
+function newDecisionIds(n: number): string[] {
+  const bytes = randomBytes(24 * n);
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    let id = 'dec_';
+    for (let j = i * 24; j < i * 24 + 24; j++) id += ID_ALPHABET[bytes[j]! % ID_ALPHABET.length];
+    ids.push(id);
+  }
+  return ids;
 }
+
+/** What a group commit reads before it hashes: see fg_decision_group_read (migration 0014). */
+interface GroupState {
+  readonly frontier: MerkleFrontier;
+  readonly previous: ReadonlyMap<string, DiffableDecision>;
+  readonly known: ReadonlyMap<string, DecisionRecord>;
+}
+
+/** An event decided in this group (not known before), at its index in the caller's inputs. */
+interface FreshDecision {
+  readonly index: number;
+  readonly key: string | null;
+  readonly event: SecurityEvent;
+  readonly decision: Decision;
+}
+
+/** A group's records built on a state: what fg_decision_group_write stores, and what it leads to. */
+interface PlannedGroup {
+  readonly startSize: number;
+  /** The frontier it was hashed onto (hex, largest subtree first): the write checks it is still the log's. */
+  readonly startFrontier: readonly string[];
+  readonly endFrontier: MerkleFrontier;
+  readonly lastByEntity: ReadonlyMap<string, DiffableDecision>;
+  /** The JSON document fg_decision_group_write takes. */
+  readonly document: string;
+  readonly stored: DecisionRecord[];
+}
+
+/** The outcome of a group's first stage. */
+interface PreparedGroup {
+  readonly inputs: readonly DecisionInput[];
+  readonly keys: ReadonlyArray<string | null>;
+  readonly entities: readonly string[];
+  readonly firstIndexOfKey: ReadonlyMap<string, number>;
+  readonly fresh: readonly FreshDecision[];
+  readonly state: GroupState;
+  readonly planned: PlannedGroup;
+  readonly inFlight: InFlightGroup | undefined;
+}
+
+/** Reads again after this many conflicts with other processes appending to the same log. */
+const MAX_WRITE_ATTEMPTS = 20;
+const isSerializationFailure = (err: unknown) => (err as { code?: string }).code === '40001';
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
 
@@ -86,7 +139,6 @@ export class DecisionService {
 
   constructor(
     private readonly db: Database,
-    private readonly ledger: Pick<LedgerService, 'append'>,
     private readonly active: Pick<ActiveVersions, 'get'>,
     redis: Redis | undefined,
     private readonly metrics?: DecisionMetrics,
@@ -116,10 +168,11 @@ export class DecisionService {
 
   /**
    * Group commit: a tenant's decisions serialise on its ledger head, so requests that arrive while
-   * one of the tenant's groups is committing wait and then commit together, in arrival order, in
-   * the next group. An idle tenant's request commits at once; a busy one's share one transaction.
+   * the tenant's previous group is being prepared wait and then go together, in arrival order, in
+   * the next group. An idle tenant's request goes at once; a busy one's share one write.
    */
   private readonly pending = new Map<string, CommitLane>();
+  private readonly pipelines = new Map<string, GroupPipeline>();
 
   private groupCommit(tenantId: string, event: SecurityEvent, path: DecisionPath): Promise<DecisionRecord> {
     return new Promise<DecisionRecord>((resolve, reject) => {
@@ -142,12 +195,13 @@ export class DecisionService {
         let n = 1;
         while (n < lane.queue.length && n < MAX_GROUP && lane.queue[n]!.path === first.path) n++;
         const group = lane.queue.splice(0, n);
-        try {
-          const records = await this.decideMany(tenantId, group.map((g) => ({ event: g.event })), first.path);
-          group.forEach((g, i) => g.resolve(records[i]!));
-        } catch (err) {
-          for (const g of group) g.reject(err);
-        }
+        const staged = this.decideStaged(tenantId, group.map((g) => ({ event: g.event })), first.path);
+        staged.done.then(
+          (records) => group.forEach((g, i) => g.resolve(records[i]!)),
+          (err: unknown) => group.forEach((g) => g.reject(err)),
+        );
+        // The next group forms while this one is written.
+        await staged.prepared;
       }
     } finally {
       lane.busy = false;
@@ -156,22 +210,65 @@ export class DecisionService {
   }
 
   /**
-   * Decides validated events in order and commits all their decisions and ledger entries in one
-   * transaction (group commit). An event whose idempotency key (its event_id, else the caller's
+   * Decides validated events in order and stores all their decisions and ledger entries in one
+   * statement (group commit). An event whose idempotency key (its event_id, else the caller's
    * key) was decided before, here or in an earlier call, gets that earlier decision back.
    */
   async decideMany(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>): Promise<DecisionRecord[]> {
     if (inputs.length === 0) return [];
+    return this.decideStaged(tenantId, inputs, path, inTransaction).done;
+  }
+
+  /**
+   * decideMany in its two stages: `prepared` settles once the group is read, evaluated and hashed
+   * (a caller with more events may start the next group then), `done` once it is stored.
+   *
+   * Two round trips: one read (known keys, previous decisions, the log's frontier) and one write
+   * that checks under the head lock that the log is still where the group was built; when another
+   * process appended meanwhile, the group is read, hashed and written again (its decisions stand).
+   * `inTransaction` runs in the write's transaction with the decisions in input order.
+   */
+  decideStaged(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>): { prepared: Promise<void>; done: Promise<DecisionRecord[]> } {
+    let pipeline = this.pipelines.get(tenantId);
+    if (!pipeline) {
+      pipeline = new GroupPipeline();
+      this.pipelines.set(tenantId, pipeline);
+    }
+    const p = pipeline;
+    p.users++;
+    const staged = p.run(
+      () => this.prepareGroup(tenantId, inputs, path, p),
+      (group) => this.writeGroup(tenantId, group, path, p, inTransaction),
+    );
+    const release = () => {
+      if (--p.users === 0 && this.pipelines.get(tenantId) === p) this.pipelines.delete(tenantId);
+    };
+    staged.done.then(release, release);
+    return staged;
+  }
+
+  /** Stage one: read, evaluate each event not decided before, build and hash the group. */
+  private async prepareGroup(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, pipeline: GroupPipeline): Promise<PreparedGroup> {
     const keys = inputs.map((i) => i.event.event_id ?? i.idempotencyKey ?? null);
-    const known = await this.byEventIds(tenantId, keys.filter((k): k is string => k !== null));
-    const [ruleset, doctrine] = await Promise.all([this.active.get(tenantId, 'ruleset'), this.active.get(tenantId, 'doctrine')]);
-    const pendingBlocks: Array<{ occurredMs: number; untilMs: number }> = [];
+    const entities = [...new Set(inputs.map((i) => entityKey(i.event)))];
+    const inFlight = pipeline.inFlight;
+    const [read, ruleset, doctrine] = await Promise.all([
+      this.readGroup(tenantId, [...new Set(keys.filter((k): k is string => k !== null))], entities),
+      this.active.get(tenantId, 'ruleset'),
+      this.active.get(tenantId, 'doctrine'),
+    ]);
+    // A read that does not see the group still being written builds on that group. (Should the
+    // write land while this group evaluates, its blocks count twice for the doctrine's caps for
+    // this one group: the cautious side.)
+    const builtOn = inFlight && read.frontier.size === inFlight.startSize ? inFlight : undefined;
+    const state: GroupState = builtOn ? { frontier: builtOn.endFrontier, previous: new Map([...read.previous, ...builtOn.lastByEntity]), known: read.known } : read;
+    const pendingBlocks: PendingBlock[] = [...(builtOn?.blocks ?? [])];
     const enforcement = this.enforcement(pendingBlocks);
-    const fresh: Array<{ index: number; key: string | null; event: SecurityEvent; decision: Decision }> = [];
+    const fresh: FreshDecision[] = [];
     const firstIndexOfKey = new Map<string, number>();
     for (const [index, input] of inputs.entries()) {
       const key = keys[index]!;
-      if (key !== null && (known.has(key) || firstIndexOfKey.has(key))) continue;
+      if (key !== null && (state.known.has(key) || firstIndexOfKey.has(key))) continue;
       if (key !== null) firstIndexOfKey.set(key, index);
       const stopTimer = this.metrics?.evaluateSeconds.startTimer({ path });
       let decision: Decision;
@@ -185,43 +282,68 @@ export class DecisionService {
       if (blockS > 0) pendingBlocks.push({ occurredMs, untilMs: occurredMs + blockS * 1000 });
       fresh.push({ index, key, event: input.event, decision });
     }
-    const firstOf = (key: string) => firstIndexOfKey.get(key)!;
-    let result: { stored: DecisionRecord[]; ordered: DecisionRecord[] };
-    try {
-      result = await this.db.withTenant(tenantId, async (tx) => {
-        const stored = await this.store(tx, tenantId, fresh, path);
-        const byIndex = new Map(fresh.map((f, i) => [f.index, stored[i]!]));
-        const ordered = inputs.map((_, index) => {
-          const key = keys[index]!;
-          return byIndex.get(index) ?? (key !== null ? known.get(key) ?? byIndex.get(firstOf(key)) : undefined)!;
-        });
-        await inTransaction?.(tx, ordered);
-        return { stored, ordered };
-      });
-    } catch (err) {
-      // Decided concurrently by another request (same event_id): each event is decided once.
-      if (isUniqueViolation(err) && fresh.some((f) => f.key !== null)) return this.decideMany(tenantId, inputs, path, inTransaction);
-      throw err;
+    const planned = this.plan(tenantId, state, fresh, path);
+    let inFlightNow: InFlightGroup | undefined;
+    if (fresh.length > 0) {
+      inFlightNow = { startSize: state.frontier.size, endFrontier: planned.endFrontier, lastByEntity: planned.lastByEntity, blocks: pendingBlocks };
+      pipeline.inFlight = inFlightNow;
     }
-    for (const r of result.stored) this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
-    if (result.stored.length > 0) for (const listener of this.committedListeners) listener(tenantId, result.stored);
-    return result.ordered;
+    return { inputs, keys, entities, firstIndexOfKey, fresh, state, planned, inFlight: inFlightNow };
   }
 
-  private async store(tx: Tx, tenantId: string, fresh: ReadonlyArray<{ key: string | null; event: SecurityEvent; decision: Decision }>, path: DecisionPath): Promise<DecisionRecord[]> {
-    if (fresh.length === 0) return [];
-    const entities = [...new Set(fresh.map((f) => f.decision.entity))];
-    const previousRows = await tx
-      .selectFrom('decisions')
-      .distinctOn('entity')
-      .select(['entity', 'threat_level', 'rules_triggered', 'mitigations', 'ruleset_version', 'doctrine_version', 'score'])
-      .where('tenant_id', '=', tenantId)
-      .where('entity', 'in', entities)
-      .orderBy('entity')
-      .orderBy('ledger_index', 'desc')
-      .execute();
-    const previous = new Map<string, DiffableDecision>(previousRows.map((p) => [p.entity, { ...p, mitigations: p.mitigations as DiffableDecision['mitigations'] }]));
-    const records = fresh.map(({ key, event, decision }) => {
+  /** Stage two: write the group, reading and building it again after a lost race. */
+  private async writeGroup(tenantId: string, group: PreparedGroup, path: DecisionPath, pipeline: GroupPipeline, inTransaction: ((tx: Tx, records: readonly DecisionRecord[]) => Promise<void>) | undefined): Promise<DecisionRecord[]> {
+    let { fresh, state, planned } = group;
+    const order = (stored: readonly DecisionRecord[]) => {
+      const byIndex = new Map(fresh.map((f, i) => [f.index, stored[i]!]));
+      return group.inputs.map((_, index) => {
+        const key = group.keys[index]!;
+        return byIndex.get(index) ?? (key !== null ? state.known.get(key) ?? byIndex.get(group.firstIndexOfKey.get(key)!) : undefined)!;
+      });
+    };
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.writePlanned(tenantId, planned, inTransaction && ((tx, records) => inTransaction(tx, order(records))));
+          break;
+        } catch (err) {
+          const conflict = isSerializationFailure(err);
+          // Decided concurrently by another request (same event_id): each event is decided once.
+          const duplicate = isUniqueViolation(err) && fresh.some((f) => f.key !== null);
+          if ((!conflict && !duplicate) || attempt >= MAX_WRITE_ATTEMPTS) throw err;
+          if (conflict) this.metrics?.groupConflicts.inc();
+          // The group before this one has settled by now: read again, drop what others decided.
+          state = await this.readGroup(tenantId, [...group.firstIndexOfKey.keys()], group.entities);
+          fresh = fresh.filter((f) => f.key === null || !state.known.has(f.key));
+          planned = this.plan(tenantId, state, fresh, path);
+        }
+      }
+    } finally {
+      if (pipeline.inFlight === group.inFlight) pipeline.inFlight = undefined;
+    }
+    for (const r of planned.stored) this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
+    if (planned.stored.length > 0) for (const listener of this.committedListeners) listener(tenantId, planned.stored);
+    return order(planned.stored);
+  }
+
+  /** One round trip: the decisions already made for `keys`, the last one per entity, the log's frontier. */
+  private async readGroup(tenantId: string, keys: readonly string[], entities: readonly string[]): Promise<GroupState> {
+    assertTenantId(tenantId);
+    const { rows } = await sql<{ state: { size: number; frontier: string[]; previous: Array<DiffableDecision & { entity: string }>; known: NonNullable<Row>[] } }>`
+      SELECT fg_decision_group_read(${tenantId}, ${keys}::text[], ${entities}::text[]) AS state`.execute(this.db.db);
+    const state = rows[0]!.state;
+    return {
+      frontier: MerkleFrontier.fromNodes(Number(state.size), state.frontier.map((hash) => Buffer.from(hash, 'hex'))),
+      previous: new Map(state.previous.map((p) => [p.entity, p])),
+      known: new Map(state.known.map((row) => [row.event_id!, toRecord(row)])),
+    };
+  }
+
+  /** The group's records on `state`: diffs against the previous decisions, ledger entries on its frontier. */
+  private plan(tenantId: string, state: GroupState, fresh: readonly FreshDecision[], path: DecisionPath): PlannedGroup {
+    const previous = new Map(state.previous);
+    const ids = newDecisionIds(fresh.length);
+    const records = fresh.map(({ key, event, decision }, i) => {
       const diff = decisionDiff(previous.get(decision.entity) ?? null, decision);
       previous.set(decision.entity, decision);
       const mitigations = decision.mitigations.map((m) => ({ action: m.action, target: m.target, duration_s: m.duration_s, applied: m.applied, gated_by: m.gated_by }));
@@ -229,7 +351,7 @@ export class DecisionService {
       const blockS = appliedBlockSeconds(decision);
       return {
         type: 'decision',
-        decision_id: newDecisionId(),
+        decision_id: ids[i]!,
         tenant_id: tenantId,
         event_id: key,
         event_digest: createHash('sha256').update(canonicalize(event)).digest('hex'),
@@ -248,33 +370,17 @@ export class DecisionService {
         path,
       };
     });
-    const entries = await this.ledger.append(tx, tenantId, 'decisions', records);
+    const appended = planAppend(state.frontier, records);
     // One timestamp for the group: ordering within it is the ledger index.
-    const createdAt = new Date();
-    const rows = records.map((r, i) => ({
-      decision_id: r.decision_id,
-      tenant_id: tenantId,
-      event_id: r.event_id,
-      event_digest: r.event_digest,
-      event: JSON.stringify(fresh[i]!.event),
-      entity: r.entity,
-      threat_level: r.threat_level,
-      score: r.score,
-      rules_triggered: r.rules_triggered,
-      mitigations: JSON.stringify(r.mitigations),
-      explanation: r.explanation,
-      ruleset_version: r.ruleset_version,
-      doctrine_version: r.doctrine_version,
-      decision_diff: JSON.stringify(r.decision_diff),
-      ledger_index: entries[i]!.index,
-      path,
-      occurred_at: r.occurred_at,
-      block_until: r.block_until,
-      created_at: createdAt,
-    }));
-    await tx.insertInto('decisions').values(rows).execute();
-    // The stored values are known here: no RETURNING round trip of the whole group.
-    return records.map((r, i): DecisionRecord => ({
+    const createdAt = new Date().toISOString();
+    const document = JSON.stringify({
+      size: appended.frontier.size,
+      entries: appended.rows,
+      nodes: appended.nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') })),
+      decisions: records.map((r, i) => ({ ...r, type: undefined, tenant_id: undefined, event: fresh[i]!.event, ledger_index: appended.entries[i]!.index, created_at: createdAt })),
+    });
+    // The stored values are known here: nothing is read back.
+    const stored = records.map((r, i): DecisionRecord => ({
       decision_id: r.decision_id,
       tenant_id: tenantId,
       event_id: r.event_id,
@@ -288,15 +394,36 @@ export class DecisionService {
       ruleset_version: r.ruleset_version,
       doctrine_version: r.doctrine_version,
       decision_diff: r.decision_diff,
-      ledger_index: entries[i]!.index,
+      ledger_index: appended.entries[i]!.index,
       path,
       occurred_at: r.occurred_at,
-      created_at: createdAt.toISOString(),
+      created_at: createdAt,
     }));
+    return { startSize: state.frontier.size, startFrontier: state.frontier.nodes().map((n) => n.hash.toString('hex')), endFrontier: appended.frontier, lastByEntity: previous, document, stored };
+  }
+
+  /**
+   * Stores a planned group with fg_decision_group_write: a statement of its own (one round trip)
+   * or, when there is follow-up work that must commit with it, in a tenant transaction.
+   */
+  private async writePlanned(tenantId: string, planned: PlannedGroup, inTransaction: ((tx: Tx, records: readonly DecisionRecord[]) => Promise<void>) | undefined): Promise<void> {
+    if (planned.stored.length === 0) {
+      if (inTransaction) await this.db.withTenant(tenantId, (tx) => inTransaction(tx, []));
+      return;
+    }
+    const write = sql`SELECT fg_decision_group_write(${tenantId}, ${planned.startSize}, ${planned.startFrontier}::text[], ${planned.document}::jsonb)`;
+    if (inTransaction) {
+      await this.db.withTenant(tenantId, async (tx) => {
+        await write.execute(tx);
+        await inTransaction(tx, planned.stored);
+      });
+    } else {
+      await write.execute(this.db.db);
+    }
   }
 
   /** Blocks in force and applied, from stored decisions plus those of the group being decided. */
-  private enforcement(pending: ReadonlyArray<{ occurredMs: number; untilMs: number }>): EnforcementState {
+  private enforcement(pending: readonly PendingBlock[]): EnforcementState {
     return {
       activeBlocks: async (tenantId, atMs) => {
         const r = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').select((e) => e.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).where('block_until', '>', new Date(atMs)).executeTakeFirstOrThrow());
@@ -319,12 +446,6 @@ export class DecisionService {
     const row = await this.db.withTenant(tenantId, (tx) => this.rowById(tx, tenantId, id));
     if (!row) throw notFound(`decision ${id}`);
     return toRecord(row);
-  }
-
-  private async byEventIds(tenantId: string, keys: readonly string[]): Promise<Map<string, DecisionRecord>> {
-    if (keys.length === 0) return new Map();
-    const rows = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('event_id', 'in', [...new Set(keys)]).execute());
-    return new Map(rows.map((row) => [row.event_id!, toRecord(row)]));
   }
 
   async list(tenantId: string, f: { threat_level?: string; since?: string; until?: string; entity?: string; rule?: string; cursor?: string; limit: number }): Promise<{ decisions: DecisionRecord[]; next_cursor: string | null }> {

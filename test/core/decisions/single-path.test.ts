@@ -15,6 +15,7 @@ function withoutComments(text: string): string {
 }
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src');
+const MIGRATIONS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../migrations');
 const files = (function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 })(SRC).map((f) => ({ rel: path.relative(SRC, f), text: withoutComments(readFileSync(f, 'utf8')) }));
@@ -39,12 +40,21 @@ it('no module but the engine maps scores to threat levels or gates mitigations',
   }
 });
 
-it('decision records are written in one place: DecisionService.store, which /defend and /ingest both reach', () => {
-  const writers = files.filter((f) => /insertInto\(\s*'decisions'\s*\)|INSERT INTO decisions/i.test(f.text)).map((f) => f.rel);
-  assert.deepEqual(writers, ['core/decisions/service.ts']);
+it('decision records are written in one place: fg_decision_group_write, called by DecisionService.writePlanned, which /defend and /ingest both reach', () => {
+  const writers = files.filter((f) => /insertInto\(\s*'decisions'\s*\)|INSERT INTO decisions\b/i.test(f.text)).map((f) => f.rel);
+  assert.deepEqual(writers, [], 'no TypeScript module inserts decision rows itself');
+  const migrations = readdirSync(MIGRATIONS).filter((f) => f.endsWith('.sql')).map((f) => ({ name: f, text: readFileSync(path.join(MIGRATIONS, f), 'utf8').replace(/--.*$/gm, '') }));
+  const sqlWriters = migrations.filter((m) => /INSERT INTO decisions\b/i.test(m.text));
+  assert.deepEqual(sqlWriters.map((m) => m.name), ['0014_decision_group_commit.sql']);
+  const insertAt = sqlWriters[0]!.text.search(/INSERT INTO decisions\b/i);
+  const functionStarts = [...sqlWriters[0]!.text.matchAll(/CREATE FUNCTION (\w+)/g)].filter((m) => m.index! < insertAt);
+  assert.equal(functionStarts.at(-1)?.[1], 'fg_decision_group_write', 'the only INSERT INTO decisions is inside fg_decision_group_write');
+  const callers = files.filter((f) => /fg_decision_group_write\(/.test(f.text)).map((f) => f.rel);
+  assert.deepEqual(callers, ['core/decisions/service.ts']);
+  assert.match(files.find((f) => f.rel === 'core/decisions/service.ts')!.text, /private async writePlanned\([\s\S]*fg_decision_group_write\(/, 'called from DecisionService.writePlanned');
   const routes = files.find((f) => f.rel === 'core/decisions/routes.ts')!.text;
   assert.match(routes, /service\.decide\(/, '/defend decides through DecisionService');
   const ingest = files.find((f) => f.rel === 'core/decisions/ingest.ts')!.text;
-  assert.match(ingest, /decisions\.decideMany\(/, 'the ingest consumer decides through DecisionService');
+  assert.match(ingest, /decisions\.decideStaged\(/, 'the ingest consumer decides through DecisionService');
   assert.doesNotMatch(ingest, /evaluate\(/, 'the ingest consumer does not evaluate on its own');
 });
