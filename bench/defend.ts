@@ -1,7 +1,8 @@
 // /defend, /ingest and bouncer lookups over real HTTP, against a bare Fastify route in the same run.
 // The servers run in their own processes (as deployed); autocannon drives them from this one.
 // Run: npm run bench -- defend    (BENCH_DURATION_S=10 by default; BENCH_SKIP_PG=1 skips Postgres;
-// BENCH_PART=defend|bouncer runs one part)
+// BENCH_PART=defend|bouncer runs one part; BENCH_SKIP_PGLITE=1 skips the embedded database,
+// BENCH_SKIP_INGEST=1 the /ingest run; BENCH_SERVER_NODE_ARGS='--cpu-prof' profiles the servers)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
@@ -20,7 +21,9 @@ interface Started<T> {
 }
 
 async function startProcess<T>(script: string, env: Record<string, string>): Promise<Started<T>> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'support', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_SERVER_NODE_ARGS reaches only the server processes (e.g. --cpu-prof to profile them).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(here, 'support', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([
     new Promise<string>((resolve) => lines.once('line', resolve)),
@@ -92,6 +95,16 @@ async function waitForIngest(base: string, key: string, batchIds: string[]): Pro
   }
 }
 
+function printDefend(label: string, db: string, hello: Result, defend: Result): void {
+  const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
+  console.log(`\n${label} (${db}), ${CONNECTIONS} connections, ${DURATION_S} s each`);
+  console.log('  route                          req/s    p50 ms   p99 ms   non-2xx  errors');
+  const row = (name: string, r: Result) => console.log(`  ${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)}`);
+  row('bare Fastify POST /hello', hello);
+  row('POST /defend', defend);
+  console.log(`  /defend / bare = ${pct(defend.rps, hello.rps)} of the bare route's req/s (target >= 35% on Postgres, p99 <= 20 ms)`);
+}
+
 async function benchServer(label: string, env: Record<string, string>, hello: Result): Promise<void> {
   const server = await startProcess<ServerInfo>('decision-server.ts', { BENCH_TENANTS: '2', BENCH_KEYS_PER_TENANT: '8', ...env });
   const base = `http://127.0.0.1:${server.info.port}`;
@@ -103,6 +116,7 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     const defend = await load({ url: base, requests: [{ setupRequest: defendReq }] });
 
     // /ingest: batches of 1000 from 4 connections; throughput counts events decided and committed.
+    if (process.env.BENCH_SKIP_INGEST === '1') return printDefend(label, server.info.db, hello, defend);
     const ingestKey = server.info.keys[server.info.tenants[0]!]![0]!;
     const batches = 40;
     const t0 = performance.now();
@@ -120,13 +134,7 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     await waitForIngest(base, ingestKey, ids);
     const ingestMs = performance.now() - t0;
 
-    const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
-    console.log(`\n${label} (${server.info.db}), ${CONNECTIONS} connections, ${DURATION_S} s each`);
-    console.log('  route                          req/s    p50 ms   p99 ms   non-2xx  errors');
-    const row = (name: string, r: Result) => console.log(`  ${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)}`);
-    row('bare Fastify POST /hello', hello);
-    row('POST /defend', defend);
-    console.log(`  /defend / bare = ${pct(defend.rps, hello.rps)} of the bare route's req/s (target >= 35% on Postgres, p99 <= 20 ms)`);
+    printDefend(label, server.info.db, hello, defend);
     console.log(`  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres)`);
   } finally {
     await server.stop();
@@ -187,7 +195,7 @@ export async function run(): Promise<void> {
     await hello.stop();
   }
   const only = process.env.BENCH_PART; // defend | bouncer: one part only
-  if (only !== 'bouncer') await benchServer('embedded PGlite', {}, helloResult);
+  if (only !== 'bouncer' && process.env.BENCH_SKIP_PGLITE !== '1') await benchServer('embedded PGlite', {}, helloResult);
   if (process.env.BENCH_SKIP_PG !== '1') {
     const pg = await createThrowawayDatabase('fg_bench');
     try {
