@@ -200,8 +200,11 @@ export class DecisionService {
           (records) => group.forEach((g, i) => g.resolve(records[i]!)),
           (err: unknown) => group.forEach((g) => g.reject(err)),
         );
-        // The next group forms while this one is written.
+        // The next group forms while this one is written. One turn of the event loop first, so
+        // requests already received are parsed and join it: with the embedded database, whose
+        // queries run on this thread, the queue would otherwise hold one request at a time.
         await staged.prepared;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       lane.busy = false;
