@@ -73,10 +73,25 @@ interface BlockRow {
 
 /** How stale a lookup may be: bouncers poll every few seconds, lookups come by the thousand. */
 const ACTIVE_SET_TTL_MS = 1000;
+/**
+ * Past its TTL a loaded set keeps answering while one read refreshes it, so lookups do not queue
+ * behind the database each second (that wait was the lookups' p99); never past this age, though:
+ * an older set waits for the read, and a failing read then answers 503.
+ */
+const ACTIVE_SET_MAX_STALE_MS = 5000;
+
+interface ActiveSet {
+  readonly readAtMs: number;
+  readonly rows: Promise<Map<string, BlockRow>>;
+  /** The rows once read. */
+  loaded?: Map<string, BlockRow>;
+  /** The read that will replace this set, while it runs. */
+  refreshing?: Promise<unknown>;
+}
 
 export class BouncerDecisions {
   /** Per tenant: the longest block in force per IP, read at most once per TTL (single flight). */
-  private readonly activeSets = new Map<string, { readAtMs: number; rows: Promise<Map<string, BlockRow>> }>();
+  private readonly activeSets = new Map<string, ActiveSet>();
 
   constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {}
 
@@ -88,12 +103,37 @@ export class BouncerDecisions {
   private activeByIp(tenantId: string, nowMs: number): Promise<Map<string, BlockRow>> {
     const cached = this.activeSets.get(tenantId);
     if (cached && nowMs - cached.readAtMs < ACTIVE_SET_TTL_MS) return cached.rows;
+    if (cached?.loaded && nowMs - cached.readAtMs < ACTIVE_SET_MAX_STALE_MS) {
+      // A failed refresh leaves the set as it was; the next lookup tries again.
+      cached.refreshing ??= this.read(tenantId, nowMs, cached).then(
+        () => undefined,
+        () => (cached.refreshing = undefined),
+      );
+      return Promise.resolve(cached.loaded);
+    }
+    return this.read(tenantId, nowMs);
+  }
+
+  /**
+   * Reads the tenant's blocks in force and caches them from `nowMs`; as the refresh of a stale
+   * set, only once read (until then the stale set answers), and not over a newer one.
+   */
+  private read(tenantId: string, nowMs: number, refreshOf?: ActiveSet): Promise<Map<string, BlockRow>> {
     const rows = this.db
       .withTenant(tenantId, (tx) => blocksInForce(tx, tenantId, new Date(nowMs)).execute())
       .then((found) => new Map(found.map((r) => [r.entity.slice(3), r as BlockRow])));
-    this.activeSets.set(tenantId, { readAtMs: nowMs, rows });
-    // A failed read is not cached: the next lookup tries again (and answers 503 meanwhile).
-    rows.catch(() => this.activeSets.delete(tenantId));
+    const entry: ActiveSet = { readAtMs: nowMs, rows };
+    if (!refreshOf) this.activeSets.set(tenantId, entry);
+    rows.then(
+      (map) => {
+        entry.loaded = map;
+        if (refreshOf && this.activeSets.get(tenantId) === refreshOf) this.activeSets.set(tenantId, entry);
+      },
+      // A failed read is not cached: the next lookup tries again (and answers 503 meanwhile).
+      () => {
+        if (this.activeSets.get(tenantId) === entry) this.activeSets.delete(tenantId);
+      },
+    );
     return rows;
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { goDuration } from '../../../src/core/decisions/bouncer.js';
+import { BouncerDecisions, goDuration } from '../../../src/core/decisions/bouncer.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 
 /** Five SSH failures in a few seconds: a 3600 s block_ip, running from the last event's time. */
@@ -92,5 +92,28 @@ describe('CrowdSec bouncer API', () => {
     const otherBouncer = (await t.auth.store.createKey({ tenantId: other, scopes: ['bouncer:read'] })).key;
     assert.equal((await get('/v1/decisions?ip=100.64.50.1', otherBouncer)).body, 'null', "another tenant's bouncer sees none of this tenant's blocks");
     assert.deepEqual((await get('/v1/decisions/stream?startup=true', otherBouncer)).json(), { new: [], deleted: [] });
+  });
+
+  it("another process's lookups: cached for 1 s, then the stale set answers while one read refreshes it, never past 5 s", async () => {
+    let now = Date.now();
+    const elsewhere = new BouncerDecisions(t.platform.db, () => now);
+    const lookup = async (ip: string) => ((await elsewhere.query(t.tenantId, { ip })) ?? []).length;
+    await defendAll(bruteForce('100.64.51.1', Date.now()));
+    assert.equal(await lookup('100.64.51.1'), 1);
+
+    await defendAll(bruteForce('100.64.51.2', Date.now()));
+    now += 500;
+    assert.equal(await lookup('100.64.51.2'), 0, 'within the TTL the cached set answers');
+    now += 600;
+    assert.equal(await lookup('100.64.51.2'), 0, 'past the TTL the stale set answers at once, while a read refreshes it');
+    const deadline = Date.now() + 5000;
+    while ((await lookup('100.64.51.2')) === 0) {
+      assert.ok(Date.now() < deadline, 'the refresh never landed');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    await defendAll(bruteForce('100.64.51.3', Date.now()));
+    now += 5000;
+    assert.equal(await lookup('100.64.51.3'), 1, 'a set 5 s old is not served: the lookup waits for a fresh read');
   });
 });
