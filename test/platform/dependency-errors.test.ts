@@ -15,6 +15,8 @@ describe('isDependencyUnavailable', () => {
       withCode('terminating connection due to administrator command', '57P01'),
       withCode('the database system is starting up', '57P03'),
       withCode('connection failure', '08006'),
+      withCode('the decisions log of tenant t grew from 4 to 9 since the group was read', '40001'),
+      withCode('deadlock detected', '40P01'),
       new Error('Connection terminated unexpectedly'),
       new Error('Client has encountered a connection error and is not queryable'),
       new Error('timeout exceeded when trying to connect'),
