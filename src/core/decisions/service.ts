@@ -113,6 +113,7 @@ interface PlannedGroup {
 interface PreparedGroup {
   readonly inputs: readonly DecisionInput[];
   readonly keys: ReadonlyArray<string | null>;
+  readonly uniqueKeys: readonly string[];
   readonly entities: readonly string[];
   readonly firstIndexOfKey: ReadonlyMap<string, number>;
   readonly fresh: readonly FreshDecision[];
@@ -253,10 +254,11 @@ export class DecisionService {
   /** Stage one: read, evaluate each event not decided before, build and hash the group. */
   private async prepareGroup(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, pipeline: GroupPipeline): Promise<PreparedGroup> {
     const keys = inputs.map((i) => i.event.event_id ?? i.idempotencyKey ?? null);
+    const uniqueKeys = [...new Set(keys.filter((k): k is string => k !== null))];
     const entities = [...new Set(inputs.map((i) => entityKey(i.event)))];
     const inFlight = pipeline.inFlight;
     const [read, ruleset, doctrine] = await Promise.all([
-      this.readGroup(tenantId, [...new Set(keys.filter((k): k is string => k !== null))], entities),
+      this.readGroup(tenantId, uniqueKeys, entities),
       this.active.get(tenantId, 'ruleset'),
       this.active.get(tenantId, 'doctrine'),
     ]);
@@ -291,7 +293,7 @@ export class DecisionService {
       inFlightNow = { startSize: state.frontier.size, endFrontier: planned.endFrontier, lastByEntity: planned.lastByEntity, blocks: pendingBlocks };
       pipeline.inFlight = inFlightNow;
     }
-    return { inputs, keys, entities, firstIndexOfKey, fresh, state, planned, inFlight: inFlightNow };
+    return { inputs, keys, uniqueKeys, entities, firstIndexOfKey, fresh, state, planned, inFlight: inFlightNow };
   }
 
   /** Stage two: write the group, reading and building it again after a lost race. */
@@ -315,8 +317,9 @@ export class DecisionService {
           const duplicate = isUniqueViolation(err) && fresh.some((f) => f.key !== null);
           if ((!conflict && !duplicate) || attempt >= MAX_WRITE_ATTEMPTS) throw err;
           if (conflict) this.metrics?.groupConflicts.inc();
-          // The group before this one has settled by now: read again, drop what others decided.
-          state = await this.readGroup(tenantId, [...group.firstIndexOfKey.keys()], group.entities);
+          // The group before this one has settled by now: read again (every key, so the inputs
+          // known at the first read still find their decisions), drop what others decided.
+          state = await this.readGroup(tenantId, group.uniqueKeys, group.entities);
           fresh = fresh.filter((f) => f.key === null || !state.known.has(f.key));
           planned = this.plan(tenantId, state, fresh, path);
         }

@@ -31,16 +31,24 @@ describe('decision group commit across two processes on one database', () => {
   /** Failed logins from five sources, so entities recur across groups and nodes. */
   const event = () => {
     seq++;
-    return { source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: `100.64.9.${seq % 5}`, username: `u${seq}` } };
+    return { event_id: `gc-${seq}`, source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: `100.64.9.${seq % 5}`, username: `u${seq}` } };
   };
 
   it('interleaves both processes\' groups into one verifiable log, diffing each decision against the one before it', async () => {
     const rounds = 25;
     const perGroup = 8;
     const stored: DecisionRecord[] = [];
+    let replay: { event: ReturnType<typeof event>; decisionId: string } | undefined;
     for (let r = 0; r < rounds; r++) {
-      const groups = await Promise.all(nodes.map((n) => n.decisions.service.decideMany(tenant, Array.from({ length: perGroup }, () => ({ event: event() })), 'defend')));
-      for (const g of groups) stored.push(...g);
+      // Each group also replays an event decided in the round before: whatever races the group
+      // loses, that input still gets its earlier decision back.
+      const inputs = nodes.map(() => [...Array.from({ length: perGroup }, () => ({ event: event() })), ...(replay ? [{ event: replay.event }] : [])]);
+      const groups = await Promise.all(nodes.map((n, i) => n.decisions.service.decideMany(tenant, inputs[i]!, 'defend')));
+      for (const g of groups) {
+        if (replay) assert.equal(g.pop()?.decision_id, replay.decisionId, 'a replayed event_id gets its first decision');
+        stored.push(...g);
+      }
+      replay = { event: inputs[0]![0]!.event, decisionId: groups[0]![0]!.decision_id };
     }
     const total = rounds * perGroup * nodes.length;
     assert.equal(stored.length, total);
