@@ -10,8 +10,9 @@ export interface PendingBlock {
 /**
  * A group that is hashed and being written: the next group's read may not see it yet, and then
  * builds on it (its frontier, its decisions as the previous ones per entity, its blocks) instead
- * of on what the read returned. The write's check that the log is still at the size the group
- * was built on makes that safe: if this group fails, the next one is read and built again.
+ * of on what the read returned. The write's check that the log still has the size and Merkle
+ * frontier the group was built on makes that safe: if this group fails or lands differently,
+ * the next one is read and built again.
  */
 export interface InFlightGroup {
   readonly startSize: number;
