@@ -89,7 +89,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   let decisionsRef: DecisionsModule | undefined;
   const storedEvents: CanaryEventSource = { recentEvents: async (tenant, limit) => (decisionsRef ? decisionsRef.service.recentEvents(tenant, limit) : []) };
   const governance = createGovernanceModule(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant, events: options.canaryEvents ?? storedEvents });
-  const decisions = await createDecisionsModule(platform, { ledger: ledger.ledger, active: governance.active, bindTenant: auth.bindTenant, consumeIngest: role === 'all' || role === 'core' });
+  const decisions = await createDecisionsModule(platform, { active: governance.active, bindTenant: auth.bindTenant, consumeIngest: role === 'all' || role === 'core' });
   decisionsRef = decisions;
   const limiter = createRateLimiter(platform, ledger.audit, async (tenantId) => {
     const active = await governance.active.get(tenantId, 'ratelimit');

@@ -1,4 +1,3 @@
-import type { LedgerService } from '../../ledger/service.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import type { BindTenant } from '../auth/tenant.js';
@@ -26,7 +25,7 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
   return platform.bus instanceof NatsBus ? JetStreamQueue.open(platform.bus.nc, 'FG_INGEST', 'frostgate-ingest') : new DatabaseQueue(platform.db, 'INGEST');
 }
 
-export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'onClose'>, deps: { ledger: LedgerService; active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
+export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'onClose'>, deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
   const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }));
   if (deps.consumeIngest) {
