@@ -116,4 +116,22 @@ describe('CrowdSec bouncer API', () => {
     now += 5000;
     assert.equal(await lookup('100.64.51.3'), 1, 'a set 5 s old is not served: the lookup waits for a fresh read');
   });
+
+  it('a refresh adds what was decided since and drops what ended; the longest block of an IP answers', async () => {
+    let now = Date.now();
+    const elsewhere = new BouncerDecisions(t.platform.db, () => now);
+    const durationOf = async (ip: string) => (await elsewhere.query(t.tenantId, { ip }))?.[0]?.duration ?? 'none';
+    await defendAll(bruteForce('100.64.52.1', Date.now() - 3_600_000 + 120_000)); // ends in about two minutes
+    assert.match(await durationOf('100.64.52.1'), /^(1m5\d|2m0)/);
+    await defendAll(bruteForce('100.64.52.1', Date.now()));
+    now += 5000;
+    assert.match(await durationOf('100.64.52.1'), /^59m/, 'the longer block, decided later, answers for the IP');
+
+    await defendAll(bruteForce('100.64.52.2', Date.now() - 3_600_000 + 60_000)); // ends in about a minute
+    now += 5000;
+    assert.match(await durationOf('100.64.52.2'), /^\d+(\.\d+)?s$/);
+    now += 120_000;
+    assert.equal(await durationOf('100.64.52.2'), 'none', 'an ended block leaves the set');
+    assert.match(await durationOf('100.64.52.1'), /^57m/, 'the longer block still answers as it runs down');
+  });
 });
