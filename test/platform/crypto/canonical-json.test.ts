@@ -118,6 +118,17 @@ describe('canonicalize (RFC 8785)', () => {
     rejects(loop, '$.self');
   });
 
+  it('serialises deep nesting (past the unchecked fast pass) and finds a cycle deep down', () => {
+    let deep: unknown = { leaf: [1, 'two'] };
+    for (let i = 0; i < 200; i++) deep = i % 2 ? { n: deep } : [deep];
+    assert.equal(canonicalize(deep), JSON.stringify(deep));
+    const loop: Record<string, unknown> = {};
+    let inner: Record<string, unknown> = loop;
+    for (let i = 0; i < 100; i++) inner = (inner.c = {}) as Record<string, unknown>;
+    inner.back = loop;
+    assert.throws(() => canonicalize(loop), (err: unknown) => err instanceof CanonicalJsonError && /circular reference at \$(\.c){100}\.back$/.test(err.message));
+  });
+
   it('omits undefined members, honours toJSON, and keeps strings as they are', () => {
     assert.equal(canonicalize({ b: undefined, a: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)) }), '{"a":"2024-01-02T03:04:05.000Z"}');
     assert.equal(canonicalize(Object.assign(Object.create(null) as object, { z: 1, y: [] })), '{"y":[],"z":1}');
