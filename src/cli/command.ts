@@ -5,7 +5,6 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Command {
   readonly name: string;
-  readonly summary: string;
   /** Full help text: usage line, description, options, examples. */
   readonly help: string;
   readonly options: Options;

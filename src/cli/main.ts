@@ -2,18 +2,30 @@ import { ConfigError } from '../config/config.js';
 import { AppError } from '../platform/http/problem.js';
 import { VERSION } from '../version.js';
 import { parse, type Command } from './command.js';
-import { configCommand } from './commands/config.js';
-import { keysCommand } from './commands/keys.js';
-import { labCommand } from './commands/lab.js';
-import { migrateCommand } from './commands/migrate.js';
-import { serveCommand } from './commands/serve.js';
-import { templateCommand } from './commands/template.js';
-import { tenantsCommand } from './commands/tenants.js';
-import { verifyCommand } from './commands/verify.js';
-import { verifyVerdictCommand } from './commands/verify-verdict.js';
 import { CliError, UsageError, printErr, printLine } from './output.js';
 
-export const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, configCommand, tenantsCommand, keysCommand, verifyCommand, verifyVerdictCommand, templateCommand, labCommand];
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  /** The command's module, imported only when it runs or shows its help. */
+  load(): Promise<Command>;
+}
+
+/**
+ * Commands load lazily: most of them pull in the whole platform (database, HTTP server, lab
+ * runtime), which `frostgate --help`, `config` or the offline `verify-verdict` never touch.
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'serve', summary: 'Run the platform (all roles by default)', load: async () => (await import('./commands/serve.js')).serveCommand },
+  { name: 'migrate', summary: 'Apply pending database migrations', load: async () => (await import('./commands/migrate.js')).migrateCommand },
+  { name: 'config', summary: 'Check the configuration, or print the table of every variable', load: async () => (await import('./commands/config.js')).configCommand },
+  { name: 'tenants', summary: 'Create and list tenants', load: async () => (await import('./commands/tenants.js')).tenantsCommand },
+  { name: 'keys', summary: 'Create, list and revoke API keys', load: async () => (await import('./commands/keys.js')).keysCommand },
+  { name: 'verify', summary: "Verify a tenant's ledger from the database, or one decision offline", load: async () => (await import('./commands/verify.js')).verifyCommand },
+  { name: 'verify-verdict', summary: 'Verify a Forge verdict offline: score.json, evidence, verdict.sig, verdict.pub', load: async () => (await import('./commands/verify-verdict.js')).verifyVerdictCommand },
+  { name: 'template', summary: 'Validate lab templates, import containerlab topologies', load: async () => (await import('./commands/template.js')).templateCommand },
+  { name: 'lab', summary: 'Run a lab from a template locally (template authors; no server needed)', load: async () => (await import('./commands/lab.js')).labCommand },
+];
 
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -37,18 +49,19 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const target = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    printLine(target ? target.help : mainHelp());
+    printLine(target ? (await target.load()).help : mainHelp());
     return 0;
   }
   if (name === '--version' || name === 'version') {
     printLine(VERSION);
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     printErr(`error: unknown command ${JSON.stringify(name)}\nfix: run 'frostgate --help' for the list of commands`);
     return 2;
   }
+  const command = await entry.load();
   try {
     const args = parse(command, rest);
     if (args.values.help) {

@@ -22,6 +22,7 @@ describe('frostgate CLI', () => {
     const top = await runCli(['--help']);
     assert.equal(top.code, 0);
     for (const c of COMMANDS) assert.match(top.stdout, new RegExp(`\\n  ${c.name}\\s+\\S`));
+    for (const c of COMMANDS) assert.equal((await c.load()).name, c.name, 'the list loads the command it names');
     for (const c of COMMANDS) {
       const res = await runCli([c.name, '--help']);
       assert.equal(res.code, 0, `${c.name} --help`);

@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'src/cli/main.ts');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+/**
+ * `node --import tsx` (resolved here, so any cwd works): tsx's own launcher would start a second
+ * node process for every call.
+ */
+const NODE_ARGS = ['--import', import.meta.resolve('tsx'), CLI];
 
 export interface CliResult {
   readonly code: number | null;
@@ -20,7 +24,7 @@ export function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 export function runCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [CLI, ...args], { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -31,5 +35,5 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd = R
 }
 
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(TSX, [CLI, ...args], { cwd: ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
 }

@@ -5,7 +5,6 @@ import { UsageError, printJson, printLine } from '../output.js';
 
 export const configCommand: Command = {
   name: 'config',
-  summary: 'Check the configuration, or print the table of every variable',
   options: { ...JSON_OPTION },
   help: `Usage: frostgate config check [--json]
        frostgate config docs [--json]

@@ -7,7 +7,6 @@ import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const keysCommand: Command = {
   name: 'keys',
-  summary: 'Create, list and revoke API keys',
   options: { tenant: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, name: { type: 'string' }, owner: { type: 'string' }, ...JSON_OPTION },
   help: `Usage: frostgate keys create --tenant <id> --scopes <list> [--expires-in 90d] [--name <text>] [--owner <who>] [--json]
        frostgate keys list --tenant <id> [--json]

@@ -11,7 +11,6 @@ import { CliError, UsageError, printErr, printJson, printLine, table } from '../
 
 export const labCommand: Command = {
   name: 'lab',
-  summary: 'Run a lab from a template locally (template authors; no server needed)',
   options: { subject: { type: 'string' }, template: { type: 'string' }, answers: { type: 'string' }, ...JSON_OPTION },
   help: `Usage: frostgate lab up <template.yaml> [--subject <who>] [--json]
        frostgate lab ls [--json]

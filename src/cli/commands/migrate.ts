@@ -5,7 +5,6 @@ import { printErr, printJson, printLine } from '../output.js';
 
 export const migrateCommand: Command = {
   name: 'migrate',
-  summary: 'Apply pending database migrations',
   options: { ...JSON_OPTION },
   help: `Usage: frostgate migrate [--json]
 

@@ -7,7 +7,6 @@ import { CliError, UsageError, printErr } from '../output.js';
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'Run the platform (all roles by default)',
   options: { role: { type: 'string' }, ...JSON_OPTION },
   help: `Usage: frostgate serve [--role <name>] [--json]
 

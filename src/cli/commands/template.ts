@@ -5,7 +5,6 @@ import { UsageError, printErr, printJson, printLine } from '../output.js';
 
 export const templateCommand: Command = {
   name: 'template',
-  summary: 'Validate lab templates, import containerlab topologies',
   options: { ...JSON_OPTION, output: { type: 'string', short: 'o' }, id: { type: 'string' }, track: { type: 'string' }, tier: { type: 'string' }, force: { type: 'boolean' } },
   help: `Usage: frostgate template validate <file> [--json]
        frostgate template import <lab.clab.yml> [-o <template.yaml>] [--id <id>] [--track netplus|ccna|cissp] [--tier basic|pro|enterprise] [--force] [--json]

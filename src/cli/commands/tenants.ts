@@ -5,7 +5,6 @@ import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const tenantsCommand: Command = {
   name: 'tenants',
-  summary: 'Create and list tenants',
   options: { name: { type: 'string' }, ...JSON_OPTION },
   help: `Usage: frostgate tenants create <id> [--name <text>] [--json]
        frostgate tenants list [--json]

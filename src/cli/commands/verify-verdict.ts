@@ -13,7 +13,6 @@ async function read(file: string): Promise<Buffer> {
 
 export const verifyVerdictCommand: Command = {
   name: 'verify-verdict',
-  summary: 'Verify a Forge verdict offline: score.json, evidence, verdict.sig, verdict.pub',
   options: { ...JSON_OPTION },
   help: `Usage: frostgate verify-verdict <score.json> <evidence.tar.zst|.tar.gz> <verdict.sig> <verdict.pub> [--json]
 

@@ -11,7 +11,6 @@ import { withDatabase } from './db-session.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: "Verify a tenant's ledger from the database, or one decision offline",
   options: {
     tenant: { type: 'string' },
     log: { type: 'string' },
