@@ -95,7 +95,15 @@ async function waitForIngest(base: string, key: string, batchIds: string[]): Pro
   }
 }
 
-function printDefend(label: string, db: string, hello: Result, defend: Result): void {
+/** Group commits of a path so far, from the server's decision_group_size histogram. */
+async function groupSizes(base: string, path: 'defend' | 'ingest'): Promise<string> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}\\{path="${path}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const count = value('decision_group_size_count');
+  return `${count} group commits, ${(value('decision_group_size_sum') / count).toFixed(1)} events per group on average`;
+}
+
+function printDefend(label: string, db: string, hello: Result, defend: Result, groups: string): void {
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
   console.log(`\n${label} (${db}), ${CONNECTIONS} connections, ${DURATION_S} s each`);
   console.log('  route                          req/s    p50 ms   p99 ms   non-2xx  errors');
@@ -103,6 +111,7 @@ function printDefend(label: string, db: string, hello: Result, defend: Result): 
   row('bare Fastify POST /hello', hello);
   row('POST /defend', defend);
   console.log(`  /defend / bare = ${pct(defend.rps, hello.rps)} of the bare route's req/s (target >= 35% on Postgres, p99 <= 20 ms)`);
+  console.log(`  /defend (with warm-up): ${groups}`);
 }
 
 async function benchServer(label: string, env: Record<string, string>, hello: Result): Promise<void> {
@@ -116,7 +125,8 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     const defend = await load({ url: base, requests: [{ setupRequest: defendReq }] });
 
     // /ingest: batches of 1000 from 4 connections; throughput counts events decided and committed.
-    if (process.env.BENCH_SKIP_INGEST === '1') return printDefend(label, server.info.db, hello, defend);
+    const defendGroups = await groupSizes(base, 'defend');
+    if (process.env.BENCH_SKIP_INGEST === '1') return printDefend(label, server.info.db, hello, defend, defendGroups);
     const ingestKey = server.info.keys[server.info.tenants[0]!]![0]!;
     const batches = 40;
     const t0 = performance.now();
@@ -134,8 +144,9 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     await waitForIngest(base, ingestKey, ids);
     const ingestMs = performance.now() - t0;
 
-    printDefend(label, server.info.db, hello, defend);
-    console.log(`  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres)`);
+    printDefend(label, server.info.db, hello, defend, defendGroups);
+    const ingestGroups = await groupSizes(base, 'ingest');
+    console.log(`  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres); ${ingestGroups}`);
   } finally {
     await server.stop();
   }

@@ -149,20 +149,32 @@ export class IngestService {
     }
   }
 
-  /** Decides up to a few queued batches; returns how many it handled. Also used by tests and benches. */
+  /**
+   * Decides up to a few queued batches; returns how many it handled. Also used by tests and benches.
+   * A batch starts once the one before it is evaluated and hashed, so it is evaluated while that
+   * one's last chunk is written (writes stay in order per tenant: the decision service's pipeline).
+   */
   async drainOnce(max = 4): Promise<number> {
     const deliveries = await this.queue.pull(max, 120);
+    const outcomes: Array<Promise<void>> = [];
     for (const delivery of deliveries) {
-      try {
-        await this.process(delivery);
-      } catch (err) {
-        await this.failed(delivery, err);
-      }
+      const run = this.process(delivery);
+      outcomes.push(run.done.catch((err: unknown) => this.failed(delivery, err)));
+      await run.prepared;
     }
+    await Promise.all(outcomes);
     return deliveries.length;
   }
 
-  private async process(delivery: QueueDelivery): Promise<void> {
+  /** `prepared` once every chunk is evaluated and hashed (never rejects), `done` once all are stored. */
+  private process(delivery: QueueDelivery): { prepared: Promise<void>; done: Promise<void> } {
+    let prepared!: () => void;
+    const preparedP = new Promise<void>((resolve) => (prepared = resolve));
+    const done = this.decideBatch(delivery, prepared).finally(prepared);
+    return { prepared: preparedP, done };
+  }
+
+  private async decideBatch(delivery: QueueDelivery, prepared: () => void): Promise<void> {
     const { batch_id: batchId, events } = delivery.payload as BatchMessage;
     const tenantId = delivery.tenantId;
     // Chunk k+1 is evaluated and hashed while chunk k is written; writes stay in order. A retried
@@ -184,6 +196,7 @@ export class IngestService {
       writes.push(staged.done);
       await staged.prepared;
     }
+    prepared();
     const failure = (await Promise.allSettled(writes)).find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
     if (this.queue.kind !== 'database') await this.queue.ack([delivery]);

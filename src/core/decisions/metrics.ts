@@ -12,6 +12,8 @@ export interface DecisionMetrics {
   readonly evaluateSeconds: Histogram<'path'>;
   /** Group commits read and written again because another process appended to the same tenant's log in between. */
   readonly groupConflicts: Counter;
+  /** Events per group commit (one read and one write statement each), by path: how well writes batch. */
+  readonly groupSize: Histogram<'path'>;
 }
 
 export function createDecisionMetrics(registry: Registry): DecisionMetrics {
@@ -32,5 +34,14 @@ export function createDecisionMetrics(registry: Registry): DecisionMetrics {
     groupConflicts:
       existing<Counter>('decision_group_conflicts_total') ??
       new Counter({ name: 'decision_group_conflicts_total', help: "Decision group commits retried because another process appended to the tenant's decisions log between their read and their write", registers: [registry] }),
+    groupSize:
+      existing<Histogram<'path'>>('decision_group_size') ??
+      new Histogram({
+        name: 'decision_group_size',
+        help: 'Events per decision group commit (one read and one write statement each), by path',
+        labelNames: ['path'] as const,
+        buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
+        registers: [registry],
+      }),
   };
 }

@@ -240,6 +240,7 @@ export class DecisionService {
     }
     const p = pipeline;
     p.users++;
+    this.metrics?.groupSize.observe({ path }, inputs.length);
     const staged = p.run(
       () => this.prepareGroup(tenantId, inputs, path, p),
       (group) => this.writeGroup(tenantId, group, path, p, inTransaction),

@@ -199,6 +199,10 @@ for (const db of ['embedded', 'postgres'] as const) {
       for (const level of ['none', 'high', 'critical']) assert.equal(count(level), levels.filter((l) => l === level).length, level);
       const evaluated = Number(/^decision_evaluate_duration_seconds_count\{path="defend"\} (\d+)$/m.exec(text)?.[1]);
       assert.ok(evaluated >= eventStream().length, text.slice(0, 200));
+      // Every /defend request joins one group commit; replays of a known event_id too (not evaluated).
+      const groups = Number(/^decision_group_size_count\{path="defend"\} (\d+)$/m.exec(text)?.[1]);
+      const grouped = Number(/^decision_group_size_sum\{path="defend"\} (\d+)$/m.exec(text)?.[1]);
+      assert.ok(groups >= 1 && grouped >= groups && grouped >= evaluated, `${groups} groups of ${grouped} events, ${evaluated} evaluated`);
     });
   });
 }
