@@ -157,12 +157,21 @@ export class IngestService {
   async drainOnce(max = 4): Promise<number> {
     const deliveries = await this.queue.pull(max, 120);
     const outcomes: Array<Promise<void>> = [];
+    // Handled at once, not when the loop ends: a rejection unhandled meanwhile would end the process.
+    let cannotRecord: unknown;
     for (const delivery of deliveries) {
       const run = this.process(delivery);
-      outcomes.push(run.done.catch((err: unknown) => this.failed(delivery, err)));
+      outcomes.push(
+        run.done
+          .catch((err: unknown) => this.failed(delivery, err))
+          .catch((err: unknown) => {
+            cannotRecord ??= err;
+          }),
+      );
       await run.prepared;
     }
     await Promise.all(outcomes);
+    if (cannotRecord !== undefined) throw cannotRecord;
     return deliveries.length;
   }
 
