@@ -106,7 +106,7 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     const batch = await post('/ingest', a.admin, { events: [{ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: '100.64.9.10', username: 'root' } }] });
     assert.equal(batch.statusCode, 202, batch.body);
     a.batch = batch.json().batch_id;
-    const ruleset = { ...structuredClone(loadDefaultRuleset().source), version: 'xa-1' };
+    const ruleset = { ...structuredClone(loadDefaultRuleset().source), version: 'xa-ruleset-1' };
     const change = await post('/governance/changes', a.admin, { kind: 'ruleset', content: ruleset, justification: 'tenant A change' });
     assert.equal(change.statusCode, 201, change.body);
     a.change = change.json().id;
@@ -132,7 +132,8 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     '/ledger/proof/consistency': ['?from=1&to=1', '?log=audit&from=1&to=1'],
   };
   const BODIES = [{ reason: 'cross-tenant probe' }, {}];
-  const leaksA = (body: string) => [a.tenant, a.sensorId, a.decision, a.change, a.scenario, 'a-sensor', 'xa-1', 'tenant A change', 'xa-learner'].filter((s) => body.includes(s));
+  // Markers that cannot occur inside A's tenant id (`xa-` + hex), which a refusal may name.
+  const leaksA = (body: string) => [a.tenant, a.sensorId, a.decision, a.change, a.scenario, 'a-sensor', 'xa-ruleset-1', 'tenant A change', 'xa-learner'].filter((s) => body.includes(s));
 
   // Token routes take no key at all (their token binds the one scenario; test/forge/access covers it).
   const protectedRoutes = () => registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`));
