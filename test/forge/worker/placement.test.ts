@@ -17,7 +17,9 @@ import { tinyTemplate } from '../orchestrator/helpers.js';
 import { CLI, cliEnv, ROOT } from '../../helpers/cli.js';
 import { freePort, startThrowawayNats, trackChild } from '../../helpers/servers.js';
 
-const HEARTBEAT_MS = 200;
+// Death is 8 heartbeats of silence: with 200 ms (1.6 s) a worker busy building a lab on a loaded
+// machine was declared dead (fresh-clone run, 644/645).
+const HEARTBEAT_MS = 1000;
 
 /** Polls `probe` until it returns a value (not undefined/false) or the deadline passes. */
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
