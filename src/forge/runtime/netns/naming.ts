@@ -5,15 +5,15 @@ import { createHash } from 'node:crypto';
  * state dir) and the scenario id, so reconcile finds leftovers from kernel state alone and
  * never touches objects of another runtime instance (another test, another worker).
  *
- *   network namespace   fg-<tag4>-<hex8>-<device>   (one per device, owned by its user namespace)
- *                       fg-<tag4>-<hex8>-_sw        (the scenario's switch namespace, host-owned)
- *   user namespace      /run/frostgate/userns/fg-<tag4>-<hex8>-<device>  (bind mount of the
+ *   network namespace   fg-<tag8>-<hex8>-<device>   (one per device, owned by its user namespace)
+ *                       fg-<tag8>-<hex8>-_sw        (the scenario's switch namespace, host-owned)
+ *   user namespace      /run/frostgate/userns/fg-<tag8>-<hex8>-<device>  (bind mount of the
  *                       device's user namespace: lab root = the learner's host uid)
- *   FRR runtime dir     /run/frostgate/frr/fg-<tag4>-<hex8>-<device>  (config, pid files, sockets;
+ *   FRR runtime dir     /run/frostgate/frr/fg-<tag8>-<hex8>-<device>  (config, pid files, sockets;
  *                       under /run so the frr user reaches it whatever the data dir's modes)
  *   bridge (in switch)  b<hex8>-<net>               (<= 15 chars)
  *   veth (switch side)  v<hex8>-<dev><if>           (device side is eth<N> in the device)
- *   cgroup (v1)         /sys/fs/cgroup/<ctl>/frostgate/<tag4>-<hex8>
+ *   cgroup (v1)         /sys/fs/cgroup/<ctl>/frostgate/<tag8>-<hex8>
  *   nftables tables     fg_<hex8> (bridge + inet)   (inside the switch namespace)
  */
 
@@ -27,8 +27,14 @@ function hex(input: string, length: number): string {
   return createHash('sha256').update(input).digest('hex').slice(0, length);
 }
 
+/**
+ * 32 bits: every runtime on a host (each test, each worker) has its own state dir, and a tag
+ * shared by two of them would let one's reconcile remove the other's labs. With 16 bits, two
+ * of a test run's ~40 state dirs now and then shared one (a CI run saw a lab's cgroup removed
+ * under it while its record stayed).
+ */
 export function instanceTag(stateDir: string): string {
-  return hex(`instance:${stateDir}`, 4);
+  return hex(`instance:${stateDir}`, 8);
 }
 
 export function scenarioHex(scenarioId: string): string {
