@@ -1,4 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { ValidationIssue } from './errors.js';
 
@@ -62,11 +63,21 @@ function message(error: ValueError): string {
   }
 }
 
+const checks = new WeakMap<TSchema, TypeCheck<TSchema>>();
+function compiled(schema: TSchema): TypeCheck<TSchema> {
+  let check = checks.get(schema);
+  if (!check) checks.set(schema, (check = TypeCompiler.Compile(schema)));
+  return check;
+}
+
 /**
  * Structural problems of a value against a TypeBox schema, one per path (the first TypeBox
  * reports), with JSON paths and messages a person can act on. At most `limit` issues.
  */
 export function schemaIssues(schema: TSchema, value: unknown, limit = 50): ValidationIssue[] {
+  // Most values are valid: a compiled check answers those without walking TypeBox's error
+  // iterator (which showed as ~2% of /defend's CPU).
+  if (compiled(schema).Check(value)) return [];
   const seen = new Set<string>();
   const issues: ValidationIssue[] = [];
   for (const error of Value.Errors(schema, value)) {
