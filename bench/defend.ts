@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { createThrowawayDatabase } from '../test/helpers/postgres.js';
+import { describeCpu, startCpuMeter, type CpuSplit } from './support/cpu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -17,6 +18,7 @@ const CONNECTIONS = 50;
 
 interface Started<T> {
   readonly info: T;
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ async function startProcess<T>(script: string, env: Record<string, string>): Pro
   ]);
   return {
     info: JSON.parse(first) as T,
+    pid: child.pid,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
@@ -103,7 +106,7 @@ async function groupSizes(base: string, path: 'defend' | 'ingest'): Promise<stri
   return `${count} group commits, ${(value('decision_group_size_sum') / count).toFixed(1)} events per group on average`;
 }
 
-function printDefend(label: string, db: string, hello: Result, defend: Result, groups: string): void {
+function printDefend(label: string, db: string, hello: Result, defend: Result, groups: string, cpu: CpuSplit | undefined): void {
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
   console.log(`\n${label} (${db}), ${CONNECTIONS} connections, ${DURATION_S} s each`);
   console.log('  route                          req/s    p50 ms   p99 ms   non-2xx  errors');
@@ -112,6 +115,7 @@ function printDefend(label: string, db: string, hello: Result, defend: Result, g
   row('POST /defend', defend);
   console.log(`  /defend / bare = ${pct(defend.rps, hello.rps)} of the bare route's req/s (target >= 35% on Postgres, p99 <= 20 ms)`);
   console.log(`  /defend (with warm-up): ${groups}`);
+  console.log(`  /defend: ${describeCpu(cpu, defend.total, 'request', db !== 'embedded')}`);
 }
 
 async function benchServer(label: string, env: Record<string, string>, hello: Result): Promise<void> {
@@ -122,13 +126,16 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     const defendReq = () => ({ method: 'POST' as const, path: '/defend', headers: { 'content-type': 'application/json', 'x-api-key': nextKey() }, body: JSON.stringify(event()) });
     // Warm-up: JIT, connection pools, caches.
     await autocannon({ url: base, connections: 10, duration: 2, requests: [{ setupRequest: defendReq }] });
+    const stopDefendCpu = startCpuMeter(server.pid);
     const defend = await load({ url: base, requests: [{ setupRequest: defendReq }] });
+    const defendCpu = stopDefendCpu();
 
     // /ingest: batches of 1000 from 4 connections; throughput counts events decided and committed.
     const defendGroups = await groupSizes(base, 'defend');
-    if (process.env.BENCH_SKIP_INGEST === '1') return printDefend(label, server.info.db, hello, defend, defendGroups);
+    if (process.env.BENCH_SKIP_INGEST === '1') return printDefend(label, server.info.db, hello, defend, defendGroups, defendCpu);
     const ingestKey = server.info.keys[server.info.tenants[0]!]![0]!;
     const batches = 40;
+    const stopIngestCpu = startCpuMeter(server.pid);
     const t0 = performance.now();
     const ids: string[] = [];
     let sent = 0;
@@ -143,10 +150,16 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     const acceptedMs = performance.now() - t0;
     await waitForIngest(base, ingestKey, ids);
     const ingestMs = performance.now() - t0;
+    const ingestCpu = stopIngestCpu();
 
-    printDefend(label, server.info.db, hello, defend, defendGroups);
+    printDefend(label, server.info.db, hello, defend, defendGroups, defendCpu);
     const ingestGroups = await groupSizes(base, 'ingest');
     console.log(`  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres); ${ingestGroups}`);
+    console.log(`  /ingest: ${describeCpu(ingestCpu, ids.length * 1000, 'event', server.info.db !== 'embedded')}`);
+    if (ingestCpu && server.info.db !== 'embedded') {
+      const cores = (ingestCpu.postgresS / (ids.length * 1000)) * 20_000;
+      console.log(`  /ingest: at 20,000 events/s Postgres alone would need ${cores.toFixed(1)} cores at this cost per decision, the server ${((ingestCpu.serverS / (ids.length * 1000)) * 20_000).toFixed(1)} more`);
+    }
   } finally {
     await server.stop();
   }
@@ -189,8 +202,10 @@ async function benchBouncer(env: Record<string, string>, hello: Result): Promise
     console.log(`\nbouncer lookups GET /v1/decisions?ip= (${server.info.db}), 10,000 blocks in force, ${DURATION_S} s each (probe found ${active} block for a blocked IP)`);
     // 16 connections is where CrowdSec's figure was taken; 50 is the /defend runs' load.
     for (const connections of [16, CONNECTIONS]) {
+      const stopCpu = startCpuMeter(server.pid);
       const r = await load({ url: base, connections, requests: [{ setupRequest: lookup }] });
-      console.log(`  ${String(connections).padStart(2)} connections: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
+      const cpu = stopCpu();
+      console.log(`  ${String(connections).padStart(2)} connections: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, non-2xx ${r.non2xx}, errors ${r.errors}; ${describeCpu(cpu, r.total, 'request', false)}`);
     }
     console.log(`  (bare Fastify POST /hello in this run: ${hello.rps.toFixed(0)} req/s at ${CONNECTIONS} connections)`);
     console.log('  target >= 5,000 req/s, p99 <= 10 ms; CrowdSec 1.4.6 LAPI: ~256 req/s at 16 connections, p99 305 ms');
