@@ -102,9 +102,62 @@ function serialize(input: unknown, key: string, path: string, ancestors: Set<obj
   }
 }
 
+/** Thrown by the fast pass at anything it does not handle itself; never leaves this module. */
+const BAIL: unique symbol = Symbol('canonical-json fast pass bails');
+/** Deeper than this the fast pass hands over to the checked one (which also finds cycles). */
+const FAST_DEPTH = 64;
+
+/**
+ * The same text as `serialize` for well-formed input, without building a path for every member
+ * or tracking ancestors (together ~30% of the time per ledger record). Anything the checked pass
+ * would refuse or must look at closely (a lone surrogate, a non-finite number, a non-JSON value,
+ * a non-plain object, nesting past FAST_DEPTH, which every cycle reaches) throws BAIL instead, and
+ * `canonicalize` runs the checked pass from the start, which throws the error with its path.
+ */
+function fast(input: unknown, key: string | number, depth: number): string {
+  let value = input;
+  if (typeof value === 'object' && value !== null && hasToJson(value)) value = value.toJSON(String(key));
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw BAIL;
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw BAIL;
+      return String(value);
+    case 'object':
+      break;
+    default:
+      throw BAIL;
+  }
+  if (value === null) return 'null';
+  if (depth >= FAST_DEPTH) throw BAIL;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + fast(value[i], i, depth + 1);
+    return `${out}]`;
+  }
+  if (!isPlainObject(value)) throw BAIL;
+  const record = value as Record<string, unknown>;
+  let out = '{';
+  for (const name of Object.keys(record).sort()) {
+    const member = record[name];
+    if (member === undefined) continue;
+    if (!name.isWellFormed()) throw BAIL;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(name)}:${fast(member, name, depth + 1)}`;
+  }
+  return `${out}}`;
+}
+
 /** The RFC 8785 canonical JSON text of `value`; throws CanonicalJsonError for non-JSON values. */
 export function canonicalize(value: unknown): string {
-  return serialize(value, '', '$', new Set());
+  try {
+    return fast(value, '', 0);
+  } catch (err) {
+    if (err !== BAIL) throw err;
+    return serialize(value, '', '$', new Set());
+  }
 }
 
 /** The UTF-8 bytes of the canonical JSON text: what gets hashed and signed. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { canonicalBytes, canonicalize, CanonicalJsonError } from '../../../src/platform/crypto/canonical-json.js';
 
 /** The IEEE 754 double with this big-endian bit pattern. */
@@ -136,6 +137,18 @@ describe('canonicalize (RFC 8785)', () => {
     assert.notEqual(canonicalize('\u00e9'), canonicalize('e\u0301'));
     assert.equal(canonicalize('\u2028<>&'), '"\u2028<>&"');
     assert.equal(canonicalize('\u0000\u001f\u007f'), '"\\u0000\\u001f\u007f"');
+  });
+
+  it('writes any JSON value as a plain reference serialiser does (the fast pass changes nothing)', () => {
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(',')}}`;
+      }
+      return JSON.stringify(v);
+    };
+    fc.assert(fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => canonicalize(v) === reference(v)), { numRuns: 500 });
   });
 
   it('gives the same bytes whatever the member order', () => {
