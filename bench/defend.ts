@@ -45,6 +45,8 @@ async function startProcess<T>(script: string, env: Record<string, string>): Pro
 }
 
 interface Result {
+  /** CPU spent during the run (set where it was measured). */
+  cpu?: CpuSplit | undefined;
   rps: number;
   p50: number;
   p99: number;
@@ -116,6 +118,7 @@ function printDefend(label: string, db: string, hello: Result, defend: Result, g
   console.log(`  /defend / bare = ${pct(defend.rps, hello.rps)} of the bare route's req/s (target >= 35% on Postgres, p99 <= 20 ms)`);
   console.log(`  /defend (with warm-up): ${groups}`);
   console.log(`  /defend: ${describeCpu(cpu, defend.total, 'request', db !== 'embedded')}`);
+  console.log(`  bare:    ${describeCpu(hello.cpu, hello.total, 'request', false)}`);
 }
 
 async function benchServer(label: string, env: Record<string, string>, hello: Result): Promise<void> {
@@ -220,7 +223,9 @@ export async function run(): Promise<void> {
   try {
     const url = `http://127.0.0.1:${hello.info.port}`;
     await autocannon({ url: `${url}/hello`, connections: 10, duration: 2, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event()) });
+    const stopCpu = startCpuMeter(hello.pid);
     helloResult = await load({ url: `${url}/hello`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event()) });
+    helloResult.cpu = stopCpu();
   } finally {
     await hello.stop();
   }
