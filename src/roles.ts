@@ -13,27 +13,9 @@ import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret
 import { createWorkerModule } from './forge/worker/module.js';
 import { createAccessForRole } from './forge/access/index.js';
 import { VERSION } from './version.js';
+import type { RoleName } from './role-names.js';
 
-/**
- * A role is a set of plugins on one port. `all` runs every plugin in one process (npm start);
- * the others split the product across processes and machines, each on the seed's port.
- */
-export const ROLE_PORTS = {
-  all: 8080,
-  core: 8080,
-  admin: 8081,
-  spawn: 8082,
-  orchestrator: 8083,
-  worker: 8084,
-  scoreboard: 8086,
-} as const;
-
-export type RoleName = keyof typeof ROLE_PORTS;
-export const ROLE_NAMES = Object.keys(ROLE_PORTS) as RoleName[];
-
-export function isRoleName(value: string): value is RoleName {
-  return Object.hasOwn(ROLE_PORTS, value);
-}
+export { ROLE_NAMES, ROLE_PORTS, isRoleName, type RoleName } from './role-names.js';
 
 export interface RunningRole {
   readonly app: App;

@@ -1,6 +1,5 @@
 import { loadConfig, type Config } from '../../config/config.js';
-import { createPlatform } from '../../platform/platform.js';
-import { ROLE_NAMES, ROLE_PORTS, buildRole, ensureBootstrapAdmin, isRoleName, type RoleName } from '../../roles.js';
+import { ROLE_NAMES, ROLE_PORTS, isRoleName, type RoleName } from '../../role-names.js';
 import { VERSION } from '../../version.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { CliError, UsageError, printErr } from '../output.js';
@@ -38,6 +37,8 @@ Examples:
 };
 
 async function serve(config: Config, role: RoleName, warnings: readonly string[], json: boolean): Promise<number> {
+  // Loaded here, not at the top: `serve --help` and usage errors need none of the platform.
+  const [{ createPlatform }, { buildRole, ensureBootstrapAdmin }] = await Promise.all([import('../../platform/platform.js'), import('../../roles.js')]);
   const platform = await createPlatform(config);
   for (const w of warnings) platform.log.warn({ type: 'config_warning' }, w);
   let stopping = false;
