@@ -105,7 +105,9 @@ async function groupSizes(base: string, path: 'defend' | 'ingest'): Promise<stri
   const text = await (await fetch(`${base}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name}\\{path="${path}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   const count = value('decision_group_size_count');
-  return `${count} group commits, ${(value('decision_group_size_sum') / count).toFixed(1)} events per group on average`;
+  // Retries after losing a race for the log head (zero is expected with one server process).
+  const conflicts = Number(/^decision_group_conflicts_total (\S+)$/m.exec(text)?.[1] ?? NaN);
+  return `${count} group commits, ${(value('decision_group_size_sum') / count).toFixed(1)} events per group on average, ${conflicts} conflicts so far`;
 }
 
 function printDefend(label: string, db: string, hello: Result, defend: Result, groups: string, cpu: CpuSplit | undefined): void {
