@@ -17,7 +17,7 @@ import { cgroupPids, createCgroup, destroyCgroup, inCgroupArgv, killCgroupProces
 import { deviceDirs, placeFile, prepareDeviceTree } from './device-fs.js';
 import { startDeviceInit } from './device-init.js';
 import { startFrr, vtyshArgs } from './frr.js';
-import { FRR_RUN_DIR, LabNames, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, parseNsName, scenarioHex } from './naming.js';
+import { FRR_RUN_DIR, LabNames, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, legacyTag, parseNsName, scenarioHex } from './naming.js';
 import { NAMESPACES_PINNED, labNetworkScript } from './network-script.js';
 import { SYSTEM_PATH, mustRun, parentOf, runCommand } from './process.js';
 import { type LabRecord, listRecordHexes, readRecord, scenarioDir, writeRecord } from './state.js';
@@ -110,7 +110,7 @@ export class NetnsLabRuntime implements LabRuntime {
     validateLabSpec(spec);
     const names = this.namesFor(spec.scenarioId);
     const dir = scenarioDir(this.stateDir, names.hex);
-    if ((await readRecord(this.stateDir, names.hex)) || (await this.namespacesOf(names.hex)).length > 0) {
+    if ((await readRecord(this.stateDir, names.hex)) || (await this.namespacesOf(names)).length > 0) {
       throw new LabRuntimeError('lab_exists', `scenario ${spec.scenarioId} already has a lab`);
     }
     const createdAt = new Date().toISOString();
@@ -339,19 +339,19 @@ export class NetnsLabRuntime implements LabRuntime {
     await this.destroyByHex(scenarioHex(scenarioId));
   }
 
-  private async namespacesOf(hex: string): Promise<string[]> {
+  private async namespacesOf(names: LabNames): Promise<string[]> {
     const all = await readdir(RUN_NETNS).catch(() => [] as string[]);
-    return all.filter((ns) => parseNsName(this.tag, ns)?.hex === hex);
+    return all.filter((ns) => parseNsName(names.tag, ns)?.hex === names.hex);
   }
 
-  private async frrDirsOf(hex: string): Promise<string[]> {
+  private async frrDirsOf(names: LabNames): Promise<string[]> {
     const all = await readdir(FRR_RUN_DIR).catch(() => [] as string[]);
-    return all.filter((f) => parseNsName(this.tag, f)?.hex === hex);
+    return all.filter((f) => parseNsName(names.tag, f)?.hex === names.hex);
   }
 
-  private async usernsFilesOf(hex: string): Promise<string[]> {
+  private async usernsFilesOf(names: LabNames): Promise<string[]> {
     const all = await readdir(USERNS_DIR).catch(() => [] as string[]);
-    return all.filter((f) => parseNsName(this.tag, f)?.hex === hex);
+    return all.filter((f) => parseNsName(names.tag, f)?.hex === names.hex);
   }
 
   /**
@@ -359,9 +359,8 @@ export class NetnsLabRuntime implements LabRuntime {
    * cgroup, plus recorded inits), namespaces (taking their veths and bridges with them, and
    * the nftables tables inside), cgroups and the device trees. Idempotent.
    */
-  private async destroyByHex(hex: string): Promise<void> {
+  private async destroyByHex(hex: string, names = new LabNames(this.tag, hex)): Promise<void> {
     const lap = this.stopwatch();
-    const names = new LabNames(this.tag, hex);
     const rec = await readRecord(this.stateDir, hex);
     // Everything but the device inits (and their unshare parents) first, so orphans are reaped
     // inside the lab; then the inits, whose exit takes down their PID namespaces.
@@ -387,10 +386,10 @@ export class NetnsLabRuntime implements LabRuntime {
     while (Date.now() < end && (await cgroupPids(names.cgroupName())).some((p) => spare.has(p))) await new Promise((r) => setTimeout(r, 5));
     lap('destroy: kill device inits');
     await destroyCgroup(names.cgroupName());
-    await this.killFrrOf(hex);
+    await this.killFrrOf(names);
     lap('destroy: cgroup');
-    const namespaces = await this.namespacesOf(hex);
-    const userns = (await this.usernsFilesOf(hex)).map((f) => `${USERNS_DIR}/${f}`);
+    const namespaces = await this.namespacesOf(names);
+    const userns = (await this.usernsFilesOf(names)).map((f) => `${USERNS_DIR}/${f}`);
     if (namespaces.length > 0 || userns.length > 0) {
       // One spawn: unpin the network namespaces (taking veths, bridges and nft tables with
       // them) and the user namespaces.
@@ -398,14 +397,14 @@ export class NetnsLabRuntime implements LabRuntime {
       await runCommand(['/bin/bash', '--norc', '--noprofile', '-c', script, 'fg-teardown', ...userns], { timeoutMs: 15_000 });
     }
     lap('destroy: namespaces');
-    for (const f of await this.frrDirsOf(hex)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
+    for (const f of await this.frrDirsOf(names)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
     await rm(scenarioDir(this.stateDir, hex), { recursive: true, force: true });
     lap('destroy: directories');
   }
 
   /** FRR daemons that escaped the cgroup (never expected): found by their recorded pid files. */
-  private async killFrrOf(hex: string): Promise<void> {
-    for (const name of await this.frrDirsOf(hex)) {
+  private async killFrrOf(names: LabNames): Promise<void> {
+    for (const name of await this.frrDirsOf(names)) {
       const frr = `${FRR_RUN_DIR}/${name}`;
       const files = await readdir(frr).catch(() => [] as string[]);
       for (const f of files.filter((n) => n.endsWith('.pid'))) {
@@ -462,7 +461,7 @@ export class NetnsLabRuntime implements LabRuntime {
 
   async reconcile(keepScenarioIds: ReadonlySet<string>): Promise<{ removed: string[] }> {
     const keep = new Set([...keepScenarioIds].map(scenarioHex));
-    const removed: string[] = [];
+    const removed = await this.removeLegacyLabs();
     for (const lab of await this.list()) {
       const hex = lab.prefix.slice(lab.prefix.lastIndexOf('-') + 1);
       if (keep.has(hex)) continue;
@@ -470,5 +469,31 @@ export class NetnsLabRuntime implements LabRuntime {
       removed.push(lab.scenarioId ?? lab.prefix);
     }
     return { removed };
+  }
+
+  /**
+   * Labs built before instance tags grew to 32 bits carry the first 16 bits of the same hash.
+   * Nothing reaches them under the current names, so those whose records are in this state dir
+   * (ours for certain, whatever another instance's tag shares with ours) are removed whole.
+   */
+  private async removeLegacyLabs(): Promise<string[]> {
+    const tag = legacyTag(this.tag);
+    const found = new Set<string>();
+    for (const dir of [RUN_NETNS, USERNS_DIR, FRR_RUN_DIR]) {
+      for (const f of await readdir(dir).catch(() => [] as string[])) {
+        const parsed = parseNsName(tag, f);
+        if (parsed) found.add(parsed.hex);
+      }
+    }
+    for (const cg of await listCgroups(tag)) found.add(cg.slice(tag.length + 1));
+    const removed: string[] = [];
+    if (found.size === 0) return removed;
+    for (const hex of await listRecordHexes(this.stateDir)) {
+      if (!found.has(hex)) continue;
+      const rec = await readRecord(this.stateDir, hex);
+      await this.destroyByHex(hex, new LabNames(tag, hex));
+      removed.push(rec?.scenarioId ?? new LabNames(tag, hex).prefix);
+    }
+    return removed;
   }
 }

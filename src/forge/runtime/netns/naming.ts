@@ -37,6 +37,11 @@ export function instanceTag(stateDir: string): string {
   return hex(`instance:${stateDir}`, 8);
 }
 
+/** The tag the same state dir had before tags grew to 32 bits (see removeLegacyLabs). */
+export function legacyTag(tag: string): string {
+  return tag.slice(0, 4);
+}
+
 export function scenarioHex(scenarioId: string): string {
   return hex(`scenario:${scenarioId}`, 8);
 }
