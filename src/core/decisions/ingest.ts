@@ -150,7 +150,7 @@ export class IngestService {
   }
 
   /**
-   * Decides up to a few queued batches; returns how many it handled. Also used by tests and benches.
+   * Decides up to a few queued batches; returns how many it handled.
    * A batch starts once the one before it is evaluated and hashed, so it is evaluated while that
    * one's last chunk is written (writes stay in order per tenant: the decision service's pipeline).
    */

@@ -145,7 +145,7 @@ export class NetnsLabRuntime implements LabRuntime {
       lap('create: record, startup commands');
       return handle;
     } catch (e) {
-      await this.destroyByHex(names.hex).catch(() => undefined);
+      await this.destroyLab(names).catch(() => undefined);
       if (e instanceof LabRuntimeError) throw e;
       throw new LabRuntimeError('lab_create_failed', `creating lab ${spec.scenarioId}: ${(e as Error).message}`, { cause: e });
     }
@@ -336,7 +336,7 @@ export class NetnsLabRuntime implements LabRuntime {
   }
 
   async destroy(scenarioId: string): Promise<void> {
-    await this.destroyByHex(scenarioHex(scenarioId));
+    await this.destroyLab(this.namesFor(scenarioId));
   }
 
   private async namespacesOf(names: LabNames): Promise<string[]> {
@@ -359,9 +359,9 @@ export class NetnsLabRuntime implements LabRuntime {
    * cgroup, plus recorded inits), namespaces (taking their veths and bridges with them, and
    * the nftables tables inside), cgroups and the device trees. Idempotent.
    */
-  private async destroyByHex(hex: string, names = new LabNames(this.tag, hex)): Promise<void> {
+  private async destroyLab(names: LabNames): Promise<void> {
     const lap = this.stopwatch();
-    const rec = await readRecord(this.stateDir, hex);
+    const rec = await readRecord(this.stateDir, names.hex);
     // Everything but the device inits (and their unshare parents) first, so orphans are reaped
     // inside the lab; then the inits, whose exit takes down their PID namespaces.
     const inits = Object.values(rec?.initPids ?? {});
@@ -398,7 +398,7 @@ export class NetnsLabRuntime implements LabRuntime {
     }
     lap('destroy: namespaces');
     for (const f of await this.frrDirsOf(names)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
-    await rm(scenarioDir(this.stateDir, hex), { recursive: true, force: true });
+    await rm(scenarioDir(this.stateDir, names.hex), { recursive: true, force: true });
     lap('destroy: directories');
   }
 
@@ -424,23 +424,13 @@ export class NetnsLabRuntime implements LabRuntime {
   }
 
   async list(): Promise<LabSummary[]> {
-    const byHex = new Map<string, { devices: Set<string>; rec?: LabRecord }>();
-    const entry = (hex: string): { devices: Set<string>; rec?: LabRecord } => {
+    const byHex = new Map<string, { devices: ReadonlySet<string>; rec?: LabRecord }>();
+    const entry = (hex: string): { devices: ReadonlySet<string>; rec?: LabRecord } => {
       let e = byHex.get(hex);
       if (!e) byHex.set(hex, (e = { devices: new Set() }));
       return e;
     };
-    for (const ns of await readdir(RUN_NETNS).catch(() => [] as string[])) {
-      const parsed = parseNsName(this.tag, ns);
-      if (parsed && parsed.device !== SWITCH_SUFFIX) entry(parsed.hex).devices.add(parsed.device);
-    }
-    for (const dir of [USERNS_DIR, FRR_RUN_DIR]) {
-      for (const f of await readdir(dir).catch(() => [] as string[])) {
-        const parsed = parseNsName(this.tag, f);
-        if (parsed) entry(parsed.hex);
-      }
-    }
-    for (const cg of await listCgroups(this.tag)) entry(cg.slice(this.tag.length + 1));
+    for (const [hex, devices] of await this.objectsOnHost(this.tag)) entry(hex).devices = devices;
     for (const hex of await listRecordHexes(this.stateDir)) {
       const rec = await readRecord(this.stateDir, hex);
       if (rec) entry(hex).rec = rec;
@@ -465,7 +455,7 @@ export class NetnsLabRuntime implements LabRuntime {
     for (const lab of await this.list()) {
       const hex = lab.prefix.slice(lab.prefix.lastIndexOf('-') + 1);
       if (keep.has(hex)) continue;
-      await this.destroyByHex(hex);
+      await this.destroyLab(new LabNames(this.tag, hex));
       removed.push(lab.scenarioId ?? lab.prefix);
     }
     return { removed };
@@ -478,22 +468,44 @@ export class NetnsLabRuntime implements LabRuntime {
    */
   private async removeLegacyLabs(): Promise<string[]> {
     const tag = legacyTag(this.tag);
-    const found = new Set<string>();
-    for (const dir of [RUN_NETNS, USERNS_DIR, FRR_RUN_DIR]) {
-      for (const f of await readdir(dir).catch(() => [] as string[])) {
-        const parsed = parseNsName(tag, f);
-        if (parsed) found.add(parsed.hex);
-      }
-    }
-    for (const cg of await listCgroups(tag)) found.add(cg.slice(tag.length + 1));
+    const found = await this.objectsOnHost(tag);
     const removed: string[] = [];
     if (found.size === 0) return removed;
     for (const hex of await listRecordHexes(this.stateDir)) {
       if (!found.has(hex)) continue;
+      const names = new LabNames(tag, hex);
       const rec = await readRecord(this.stateDir, hex);
-      await this.destroyByHex(hex, new LabNames(tag, hex));
-      removed.push(rec?.scenarioId ?? new LabNames(tag, hex).prefix);
+      await this.destroyLab(names);
+      removed.push(rec?.scenarioId ?? names.prefix);
     }
     return removed;
+  }
+
+  /**
+   * Every scenario with kernel objects named under `tag` (namespaces, user namespaces, FRR dirs,
+   * cgroups), with the devices whose network namespaces exist.
+   */
+  private async objectsOnHost(tag: string): Promise<Map<string, Set<string>>> {
+    const byHex = new Map<string, Set<string>>();
+    const devicesOf = (hex: string): Set<string> => {
+      let devices = byHex.get(hex);
+      if (!devices) byHex.set(hex, (devices = new Set()));
+      return devices;
+    };
+    for (const ns of await readdir(RUN_NETNS).catch(() => [] as string[])) {
+      const parsed = parseNsName(tag, ns);
+      if (parsed) {
+        const devices = devicesOf(parsed.hex);
+        if (parsed.device !== SWITCH_SUFFIX) devices.add(parsed.device);
+      }
+    }
+    for (const dir of [USERNS_DIR, FRR_RUN_DIR]) {
+      for (const f of await readdir(dir).catch(() => [] as string[])) {
+        const parsed = parseNsName(tag, f);
+        if (parsed) devicesOf(parsed.hex);
+      }
+    }
+    for (const cg of await listCgroups(tag)) devicesOf(cg.slice(tag.length + 1));
+    return byHex;
   }
 }
