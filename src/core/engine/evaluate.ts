@@ -79,7 +79,11 @@ function keyValue(event: SecurityEvent, path: string): string | undefined {
   return v === undefined ? undefined : (normalizeIp(v) ?? v);
 }
 
-async function evaluateRule(rule: CompiledRule, event: SecurityEvent, atMs: number, ctx: EvaluationContext): Promise<RuleHit | undefined> {
+/**
+ * A rule's hit on the event. Only a windowed rule that matches waits (for its counter); the rest
+ * answer at once, so an event costs one promise per counter it touches, not one per rule.
+ */
+function evaluateRule(rule: CompiledRule, event: SecurityEvent, atMs: number, ctx: EvaluationContext): RuleHit | undefined | Promise<RuleHit | undefined> {
   if (!rule.when(event)) return undefined;
   const w = rule.window;
   if (!w) return { rule_id: rule.id, score: rule.score, tags: rule.tags, window: null };
@@ -95,16 +99,18 @@ async function evaluateRule(rule: CompiledRule, event: SecurityEvent, atMs: numb
     if (d === undefined) return undefined;
     member = distinctMember(d);
   } else if (event.event_id !== undefined) member = `e:${event.event_id}`;
-  const count = await ctx.windows.record({
+  const counted = ctx.windows.record({
     key: windowKey(ctx.tenantId, rule.id, w.key, values, w.distinct),
     atMs,
     windowMs: w.window_s * 1000,
     mode: w.distinct !== undefined ? 'distinct' : 'count',
     member,
   });
-  if (count < w.threshold) return undefined;
-  const key = Object.fromEntries(w.key.map((f, i) => [f, values[i]!]));
-  return { rule_id: rule.id, score: rule.score, tags: rule.tags, window: { count, threshold: w.threshold, window_s: w.window_s, key, distinct: w.distinct ?? null } };
+  return counted.then((count): RuleHit | undefined => {
+    if (count < w.threshold) return undefined;
+    const key = Object.fromEntries(w.key.map((f, i) => [f, values[i]!]));
+    return { rule_id: rule.id, score: rule.score, tags: rule.tags, window: { count, threshold: w.threshold, window_s: w.window_s, key, distinct: w.distinct ?? null } };
+  });
 }
 
 interface Proposal extends ProposedMitigation {
@@ -170,14 +176,19 @@ export async function evaluate(event: SecurityEvent, context: EvaluationContext)
   const atMs = parseOccurredAt(event.occurred_at);
   if (atMs === undefined) throw new EventValidationError([{ path: 'occurred_at', message: `"${event.occurred_at}" is not an RFC 3339 timestamp` }]);
   const { ruleset, doctrine } = context;
-  const outcomes = await Promise.all(ruleset.rules.map((rule) => evaluateRule(rule, event, atMs, context)));
+  // Every counter is recorded in rule order before any is awaited, as the rules are listed.
+  const pending = ruleset.rules.map((rule) => evaluateRule(rule, event, atMs, context));
+  const counted = pending.filter((o): o is Promise<RuleHit | undefined> => o instanceof Promise);
+  const counts = counted.length === 0 ? [] : await Promise.all(counted);
+  let next = 0;
+  const outcomes = pending.map((o) => (o instanceof Promise ? counts[next++] : o));
   const hits = outcomes.filter((h): h is RuleHit => h !== undefined);
   const score = hits.reduce((sum, h) => sum + h.score, 0);
   const threat_level = threatLevelFor(score, ruleset.thresholds);
   const notes: string[] = [];
   const rulesById = new Map(ruleset.rules.map((r) => [r.id, r]));
   const proposals = collectProposals(hits, rulesById, event, notes);
-  const gates = await gateMitigations(proposals, { tenantId: context.tenantId, atMs, threatLevel: threat_level }, doctrine, context.enforcement);
+  const gates = proposals.length === 0 ? [] : await gateMitigations(proposals, { tenantId: context.tenantId, atMs, threatLevel: threat_level }, doctrine, context.enforcement);
   const mitigations: MitigationDecision[] = proposals.map((p, i) => ({
     action: p.action,
     target: p.target,

@@ -179,17 +179,20 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
     requestContext.run({ request_id: request.id }, done);
   });
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // Callback-style hooks: nothing here waits, and every request passes through them (an async
+  // hook costs a promise per request).
+  app.addHook('onSend', (_request, reply, payload, done) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
     if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     request.log.info({ method: request.method, path: pathOnly(request.url), route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+    done();
   });
 
   app.setErrorHandler((err, request, reply) => handleError(err as FastifyError, request, reply, platform));
@@ -218,8 +221,9 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
   if (options.gate) app.addHook('onRequest', options.gate);
   if (options.limiter) app.addHook('onRequest', options.limiter);
   // A POST without a body is validated as {} so optional bodies work and missing fields are named.
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH')) request.body = {};
+    done();
   });
 
   await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
