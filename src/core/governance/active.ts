@@ -18,16 +18,24 @@ export interface ActiveVersion<K extends GovernedKind> {
  * The deployed version of each governed object per tenant, as the engine and limiter use it.
  * Cached; a deploy or rollback on any node publishes on the bus and every node drops its cache,
  * and a missed message costs at most ACTIVE_CACHE_TTL_MS.
+ *
+ * Concurrent misses of one entry share a single read (at thousands of requests a second, every
+ * request arriving during the read would otherwise read and compile again), a read that an
+ * invalidation overtook is not cached, and an expired entry whose version is still deployed keeps
+ * its compiled content (versions are immutable).
  */
 export class ActiveVersions {
   private readonly cache = new Map<string, { at: number; value: ActiveVersion<GovernedKind> }>();
+  private readonly loading = new Map<string, Promise<ActiveVersion<GovernedKind>>>();
+  /** Bumped by each invalidation, so a read that started before it is not cached after it. */
+  private readonly generations = new Map<string, number>();
   private readonly defaults = new Map<GovernedKind, ActiveVersion<GovernedKind>>();
   private readonly unsubscribe: () => void;
 
   constructor(private readonly db: Database, bus: Pick<Bus, 'subscribe'>, private readonly ttlMs = ACTIVE_CACHE_TTL_MS) {
     this.unsubscribe = bus.subscribe(DEPLOYED_SUBJECT, (data) => {
       const { tenant, kind } = data as { tenant?: string; kind?: string };
-      if (tenant && kind) this.cache.delete(`${tenant}\u0000${kind}`);
+      if (tenant && kind) this.invalidate(tenant, kind as GovernedKind);
     });
   }
 
@@ -41,10 +49,31 @@ export class ActiveVersions {
     return d as ActiveVersion<K>;
   }
 
+  /** The cached version while it is fresh, without waiting; else undefined (then use get()). */
+  peek<K extends GovernedKind>(tenantId: string, kind: K): ActiveVersion<K> | undefined {
+    const hit = this.cache.get(`${tenantId}\u0000${kind}`);
+    return hit && Date.now() - hit.at < this.ttlMs ? (hit.value as ActiveVersion<K>) : undefined;
+  }
+
   async get<K extends GovernedKind>(tenantId: string, kind: K): Promise<ActiveVersion<K>> {
+    const fresh = this.peek(tenantId, kind);
+    if (fresh) return fresh;
     const key = `${tenantId}\u0000${kind}`;
-    const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.value as ActiveVersion<K>;
+    let pending = this.loading.get(key);
+    if (!pending) {
+      const load = this.load(tenantId, kind, key);
+      pending = load;
+      this.loading.set(key, load);
+      const forget = () => {
+        if (this.loading.get(key) === load) this.loading.delete(key);
+      };
+      load.then(forget, forget);
+    }
+    return pending as Promise<ActiveVersion<K>>;
+  }
+
+  private async load<K extends GovernedKind>(tenantId: string, kind: K, key: string): Promise<ActiveVersion<K>> {
+    const generation = this.generations.get(key) ?? 0;
     const row = await this.db.withTenant(tenantId, (tx) =>
       tx
         .selectFrom('governed_active as a')
@@ -54,13 +83,22 @@ export class ActiveVersions {
         .where('a.kind', '=', kind)
         .executeTakeFirst(),
     );
-    const value: ActiveVersion<K> = row ? { version: row.version, content: compileContent(kind, row.content), changeId: row.change_id } : this.defaultVersion(kind);
-    this.cache.set(key, { at: Date.now(), value });
+    let value: ActiveVersion<K>;
+    if (!row) value = this.defaultVersion(kind);
+    else {
+      const previous = this.cache.get(key)?.value as ActiveVersion<K> | undefined;
+      const content = previous?.version === row.version && previous.changeId !== null ? previous.content : compileContent(kind, row.content);
+      value = { version: row.version, content, changeId: row.change_id };
+    }
+    if ((this.generations.get(key) ?? 0) === generation) this.cache.set(key, { at: Date.now(), value });
     return value;
   }
 
   invalidate(tenantId: string, kind: GovernedKind): void {
-    this.cache.delete(`${tenantId}\u0000${kind}`);
+    const key = `${tenantId}\u0000${kind}`;
+    this.cache.delete(key);
+    this.loading.delete(key);
+    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
   }
 
   close(): void {
