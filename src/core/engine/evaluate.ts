@@ -176,8 +176,16 @@ export async function evaluate(event: SecurityEvent, context: EvaluationContext)
   const atMs = parseOccurredAt(event.occurred_at);
   if (atMs === undefined) throw new EventValidationError([{ path: 'occurred_at', message: `"${event.occurred_at}" is not an RFC 3339 timestamp` }]);
   const { ruleset, doctrine } = context;
-  // Every counter is recorded in rule order before any is awaited, as the rules are listed.
-  const pending = ruleset.rules.map((rule) => evaluateRule(rule, event, atMs, context));
+  // Every counter is recorded in rule order before any is awaited, as the rules are listed. A rule
+  // that throws becomes a rejection among the others, so a counter already asked for (a Redis call
+  // that may fail too) is still awaited, never left to reject unhandled.
+  const pending = ruleset.rules.map((rule) => {
+    try {
+      return evaluateRule(rule, event, atMs, context);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  });
   const counted = pending.filter((o): o is Promise<RuleHit | undefined> => o instanceof Promise);
   const counts = counted.length === 0 ? [] : await Promise.all(counted);
   let next = 0;

@@ -218,3 +218,26 @@ describe('entityKey and decisionDiff', () => {
     assert.deepEqual(changed.mitigations_changed[0]!.to, { duration_s: 3600, applied: false, gated_by: 'mode_observe' });
   });
 });
+
+describe('evaluate() when a part fails', () => {
+  it('rejects with a failing rule, and a window counter asked for before it never rejects unhandled', async () => {
+    // The window store stands in for Redis going away mid-evaluation: its answer is a rejection.
+    const windows: WindowStore = { record: () => new Promise((_, reject) => setImmediate(() => reject(new Error('redis went away')))) };
+    const windowed = defaults.rules.findIndex((r) => r.id === 'ssh-brute-force');
+    assert.ok(defaults.rules[windowed]!.window, 'ssh-brute-force counts in a window');
+    const broken = { ...defaults.rules[windowed + 1]!, when: () => { throw new Error('matcher bug'); } };
+    const ruleset: CompiledRuleset = { ...defaults, rules: [...defaults.rules.slice(0, windowed + 1), broken, ...defaults.rules.slice(windowed + 2)] };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const e = event('auth.failure', { service: 'ssh', src_ip: '172.16.9.9', username: 'root' });
+      assert.ok(defaults.rules[windowed]!.when(e), 'the windowed rule matches, so its counter is asked for');
+      await assert.rejects(evaluate(e, { tenantId: 'tenant-e', ruleset, doctrine: loadDefaultDoctrine(), windows, enforcement: NO_ENFORCEMENT }), /matcher bug|redis went away/);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
