@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { createThrowawayDatabase } from '../test/helpers/postgres.js';
-import { describeCpu, startCpuMeter, type CpuSplit } from './support/cpu.js';
+import { describeBudget, describeCpu, startCpuMeter, type CpuSplit } from './support/cpu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -126,6 +126,8 @@ function printDefend(label: string, db: string, hello: Result, defend: Result, g
   console.log(`  /defend / bare = ${pct(defend.rps, hello.rps)} of the bare route's req/s (target >= 35% on Postgres, p99 <= 20 ms)`);
   console.log(`  /defend (with warm-up): ${groups}`);
   console.log(`  /defend: ${describeCpu(cpu, defend.total, 'request', db !== 'embedded')}`);
+  const budget = describeBudget(cpu, defend.total, 'request', 0.35 * hello.rps);
+  if (budget && db !== 'embedded') console.log(`  /defend: ${budget} (server, Postgres and load generator share them)`);
   console.log(`  bare:    ${describeCpu(hello.cpu, hello.total, 'request', false)}`);
 }
 
@@ -167,6 +169,8 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     const ingestGroups = await groupSizes(base, 'ingest');
     console.log(`  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres); ${ingestGroups}`);
     console.log(`  /ingest: ${describeCpu(ingestCpu, ids.length * 1000, 'event', server.info.db !== 'embedded')}`);
+    const ingestBudget = describeBudget(ingestCpu, ids.length * 1000, 'event', 20_000);
+    if (ingestBudget && server.info.db !== 'embedded') console.log(`  /ingest: ${ingestBudget}`);
     if (ingestCpu && server.info.db !== 'embedded') {
       const cores = (ingestCpu.postgresS / (ids.length * 1000)) * 20_000;
       console.log(`  /ingest: at 20,000 events/s Postgres alone would need ${cores.toFixed(1)} cores at this cost per decision, the server ${((ingestCpu.serverS / (ids.length * 1000)) * 20_000).toFixed(1)} more`);
