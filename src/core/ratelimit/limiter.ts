@@ -51,8 +51,8 @@ interface LimiterSet {
 
 export class RateLimiter {
   private base!: LimiterSet;
-  /** Limiters per tenant-deployed policy, keyed by its content: counters follow the policy. */
-  private readonly sets = new Map<string, LimiterSet>();
+  /** The limiters of each tenant whose deployed policy is not the base one, by tenant. */
+  private readonly sets = new Map<string, { version: string; set: LimiterSet }>();
   private readonly bypassSeen = new Set<string>();
   private readonly failOpen: boolean;
 
@@ -96,12 +96,12 @@ export class RateLimiter {
       throw new RateLimitStoreError(`cannot read the tenant's rate-limit policy: ${(err as Error).message}`, { cause: err });
     }
     if (!governed) return this.base;
-    const key = `${tenantId}\u0000${governed.version}`;
-    let set = this.sets.get(key);
-    if (!set) {
-      set = this.build(governed, `t:${tenantId}`);
-      this.sets.set(key, set);
-    }
+    const current = this.sets.get(tenantId);
+    if (current?.version === governed.version) return current.set;
+    // One set per tenant: a deploy replaces it, so the limiters of versions no longer deployed
+    // do not pile up (one per deploy, for the life of the process).
+    const set = this.build(governed, `t:${tenantId}`);
+    this.sets.set(tenantId, { version: governed.version, set });
     return set;
   }
 
