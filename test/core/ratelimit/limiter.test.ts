@@ -155,6 +155,15 @@ describe('governed rate-limit policy', () => {
       const codes = [];
       for (let i = 0; i < 3; i++) codes.push((await t.app.inject({ url: '/keys', headers: { 'x-api-key': reader.key } })).statusCode);
       assert.deepEqual(codes, [200, 200, 429]);
+      // A later deploy (tighter still: low risk) replaces the tenant's limiters with its own.
+      const tighter = { ...policy, version: 'tenant-tight-2', classes: { ...policy.classes, read: { per_key: { points: 1, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } } } };
+      const second = (await post('/governance/changes', author.key, { kind: 'ratelimit', content: tighter, justification: 'tighten reads further' })).json();
+      assert.equal((await post(`/governance/changes/${second.id}/approve`, approver.key)).statusCode, 200);
+      assert.equal((await post(`/governance/changes/${second.id}/deploy`, author.key)).statusCode, 200);
+      const reader2 = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['keys:admin'] });
+      const codes2 = [];
+      for (let i = 0; i < 2; i++) codes2.push((await t.app.inject({ url: '/keys', headers: { 'x-api-key': reader2.key } })).statusCode);
+      assert.deepEqual(codes2, [200, 429]);
       await t.auth.store.createTenant('rl-other');
       const other = await t.auth.store.createKey({ tenantId: 'rl-other', scopes: ['keys:admin'] });
       for (let i = 0; i < 3; i++) assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': other.key } })).statusCode, 200);
