@@ -245,7 +245,19 @@ export class Orchestrator {
           });
       }
     }
-    return this.runtime.reconcile(keep);
+    const result = await this.runtime.reconcile(keep);
+    // A live scenario whose lab reconcile removed (the runtime removes labs it can no longer
+    // reach: those built under an earlier version's names) has failed; saying `running` would
+    // send the learner to a terminal with nothing behind it.
+    for (const row of await this.store.states(result.removed)) {
+      if (!LAB_LIVE_STATES.has(row.state)) continue;
+      await this.store
+        .transition(row.tenant_id, row.scenario_id, 'failed', { error: 'its lab was built by an earlier FrostGate version under names this one cannot reach, and reconcile removed it; spawn a new scenario' })
+        .catch((err: unknown) => {
+          if (!(err instanceof ScenarioStateError)) throw err;
+        });
+    }
+    return result;
   }
 
   /** Reconciles once, then sweeps and reconciles periodically until stop(). */

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { newScenarioId, Orchestrator, ScenarioStateError } from '../../../src/forge/orchestrator/index.js';
+import { LabNames, RUN_NETNS, legacyTag, scenarioHex } from '../../../src/forge/runtime/netns/naming.js';
+import { runCommand } from '../../../src/forge/runtime/netns/process.js';
+import { writeRecord } from '../../../src/forge/runtime/netns/state.js';
 import { loadTemplate, TemplateCatalog, toLabSpec } from '../../../src/forge/templates/index.js';
 import { ROOT } from '../../helpers/cli.js';
 import { makeRig, namespacesOf, tinyTemplate } from './helpers.js';
@@ -101,4 +105,24 @@ test('reconcile removes labs whose scenario is not running and keeps running one
   assert.match(stuckNow.error ?? '', /interrupted/);
   const still = await rig.orchestrator.exec(rig.tenantId, kept.scenario_id, 'h1', ['true'], { asLearner: true });
   assert.equal(still.exitCode, 0);
+});
+
+test('a running scenario whose lab reconcile removes (built under the 16-bit names) is marked failed, saying why', async (t) => {
+  const rig = await makeRig(t);
+  const row = await rig.store.insert(rig.tenantId, { scenario_id: newScenarioId(), template_id: 'tiny-lab', template_version: 'v', track: 'netplus', subject: 'erin', expires_at: new Date(rig.clock.now.getTime() + 60_000) });
+  await rig.store.transition(rig.tenantId, row.scenario_id, 'provisioning');
+  await rig.store.transition(rig.tenantId, row.scenario_id, 'running');
+  // What such a lab leaves: a device namespace under the old tag, and its record in this state dir.
+  const old = new LabNames(legacyTag(rig.runtime.tag), scenarioHex(row.scenario_id));
+  t.after(() => runCommand(['ip', 'netns', 'del', old.deviceNs('h1')], { timeoutMs: 5000 }));
+  const added = await runCommand(['ip', 'netns', 'add', old.deviceNs('h1')], { timeoutMs: 5000 });
+  assert.equal(added.exitCode, 0, added.stderr);
+  await writeRecord(rig.runtime.stateDir, { scenarioId: row.scenario_id, hex: old.hex, status: 'running', spec: { scenarioId: row.scenario_id, devices: [], networks: [] }, createdAt: new Date().toISOString() });
+
+  const { removed } = await rig.orchestrator.reconcile();
+  assert.deepEqual(removed, [row.scenario_id]);
+  const now = await rig.store.get(rig.tenantId, row.scenario_id);
+  assert.equal(now.state, 'failed');
+  assert.match(now.error ?? '', /earlier FrostGate version.*spawn a new scenario/);
+  assert.equal(existsSync(`${RUN_NETNS}/${old.deviceNs('h1')}`), false);
 });
