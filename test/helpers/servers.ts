@@ -81,6 +81,9 @@ export async function startThrowawayRedis(password?: string): Promise<ThrowawayS
 export async function startThrowawayNats(): Promise<ThrowawayServer & { dispose(): Promise<void> }> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(tmpdir(), 'fg-nats-'));
+  // Kept across stop()/start() (a restarted server finds its streams); gone when the test
+  // process ends, whether or not the test called dispose().
+  exitHooks.add(() => rmSync(dir, { recursive: true, force: true }));
   const base = throwaway(port, `nats://127.0.0.1:${port}`, () => ['nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]]);
   await base.start();
   return {
