@@ -5,7 +5,7 @@ import type { TemplateCatalog } from '../templates/catalog.js';
 import type { LabTemplate } from '../templates/load.js';
 import { toLabSpec } from '../templates/to-spec.js';
 import { scenarioVariables } from '../templates/variables.js';
-import { ACTIVE_STATES, LAB_LIVE_STATES, ScenarioStateError } from './states.js';
+import { ACTIVE_STATES, canTransition, LAB_LIVE_STATES, ScenarioStateError } from './states.js';
 import type { Scenario, ScenarioDevice, ScenarioStore } from './store.js';
 
 export interface OrchestratorDeps {
@@ -246,15 +246,16 @@ export class Orchestrator {
       }
     }
     const result = await this.runtime.reconcile(keep);
-    // A live scenario whose lab reconcile removed (the runtime removes labs it can no longer
-    // reach: those built under an earlier version's names) has failed; saying `running` would
-    // send the learner to a terminal with nothing behind it.
+    // A running or grading scenario whose lab reconcile removed (the runtime removes labs it can
+    // no longer reach: those built under an earlier version's names) has failed; saying
+    // `running` would send the learner to a terminal with nothing behind it. A scored one keeps
+    // its verdict, and a reset rebuilds its lab.
     for (const row of await this.store.states(result.removed)) {
-      if (!LAB_LIVE_STATES.has(row.state)) continue;
+      if (!LAB_LIVE_STATES.has(row.state) || !canTransition(row.state, 'failed')) continue;
       await this.store
         .transition(row.tenant_id, row.scenario_id, 'failed', { error: 'its lab was built by an earlier FrostGate version under names this one cannot reach, and reconcile removed it; spawn a new scenario' })
         .catch((err: unknown) => {
-          if (!(err instanceof ScenarioStateError)) throw err;
+          if (!(err instanceof ScenarioStateError)) throw err; // it moved on meanwhile (destroyed, expired)
         });
     }
     return result;
