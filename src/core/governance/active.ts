@@ -24,11 +24,12 @@ export interface ActiveVersion<K extends GovernedKind> {
  * invalidation overtook is not cached, and an expired entry whose version is still deployed keeps
  * its compiled content (versions are immutable).
  */
+const keyOf = (tenantId: string, kind: GovernedKind): string => `${tenantId}\u0000${kind}`;
+
 export class ActiveVersions {
   private readonly cache = new Map<string, { at: number; value: ActiveVersion<GovernedKind> }>();
+  /** The read under way per entry; an invalidation removes it, so its answer is not cached. */
   private readonly loading = new Map<string, Promise<ActiveVersion<GovernedKind>>>();
-  /** Bumped by each invalidation, so a read that started before it is not cached after it. */
-  private readonly generations = new Map<string, number>();
   private readonly defaults = new Map<GovernedKind, ActiveVersion<GovernedKind>>();
   private readonly unsubscribe: () => void;
 
@@ -51,29 +52,37 @@ export class ActiveVersions {
 
   /** The cached version while it is fresh, without waiting; else undefined (then use get()). */
   peek<K extends GovernedKind>(tenantId: string, kind: K): ActiveVersion<K> | undefined {
-    const hit = this.cache.get(`${tenantId}\u0000${kind}`);
+    const hit = this.cache.get(keyOf(tenantId, kind));
     return hit && Date.now() - hit.at < this.ttlMs ? (hit.value as ActiveVersion<K>) : undefined;
   }
 
   async get<K extends GovernedKind>(tenantId: string, kind: K): Promise<ActiveVersion<K>> {
     const fresh = this.peek(tenantId, kind);
     if (fresh) return fresh;
-    const key = `${tenantId}\u0000${kind}`;
+    const key = keyOf(tenantId, kind);
     let pending = this.loading.get(key);
     if (!pending) {
-      const load = this.load(tenantId, kind, key);
-      pending = load;
+      // Cached only while still the entry's current read: invalidate() drops it from `loading`.
+      const load: Promise<ActiveVersion<GovernedKind>> = this.read(tenantId, kind).then(
+        (value) => {
+          if (this.loading.get(key) === load) {
+            this.loading.delete(key);
+            this.cache.set(key, { at: Date.now(), value });
+          }
+          return value;
+        },
+        (err: unknown) => {
+          if (this.loading.get(key) === load) this.loading.delete(key);
+          throw err;
+        },
+      );
       this.loading.set(key, load);
-      const forget = () => {
-        if (this.loading.get(key) === load) this.loading.delete(key);
-      };
-      load.then(forget, forget);
+      pending = load;
     }
     return pending as Promise<ActiveVersion<K>>;
   }
 
-  private async load<K extends GovernedKind>(tenantId: string, kind: K, key: string): Promise<ActiveVersion<K>> {
-    const generation = this.generations.get(key) ?? 0;
+  private async read<K extends GovernedKind>(tenantId: string, kind: K): Promise<ActiveVersion<K>> {
     const row = await this.db.withTenant(tenantId, (tx) =>
       tx
         .selectFrom('governed_active as a')
@@ -83,22 +92,16 @@ export class ActiveVersions {
         .where('a.kind', '=', kind)
         .executeTakeFirst(),
     );
-    let value: ActiveVersion<K>;
-    if (!row) value = this.defaultVersion(kind);
-    else {
-      const previous = this.cache.get(key)?.value as ActiveVersion<K> | undefined;
-      const content = previous?.version === row.version && previous.changeId !== null ? previous.content : compileContent(kind, row.content);
-      value = { version: row.version, content, changeId: row.change_id };
-    }
-    if ((this.generations.get(key) ?? 0) === generation) this.cache.set(key, { at: Date.now(), value });
-    return value;
+    if (!row) return this.defaultVersion(kind);
+    const previous = this.cache.get(keyOf(tenantId, kind))?.value as ActiveVersion<K> | undefined;
+    const content = previous?.version === row.version && previous.changeId !== null ? previous.content : compileContent(kind, row.content);
+    return { version: row.version, content, changeId: row.change_id };
   }
 
   invalidate(tenantId: string, kind: GovernedKind): void {
-    const key = `${tenantId}\u0000${kind}`;
+    const key = keyOf(tenantId, kind);
     this.cache.delete(key);
     this.loading.delete(key);
-    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
   }
 
   close(): void {

@@ -110,7 +110,7 @@ export class NetnsLabRuntime implements LabRuntime {
     validateLabSpec(spec);
     const names = this.namesFor(spec.scenarioId);
     const dir = scenarioDir(this.stateDir, names.hex);
-    if ((await readRecord(this.stateDir, names.hex)) || (await this.namespacesOf(names)).length > 0) {
+    if ((await readRecord(this.stateDir, names.hex)) || (await this.labEntries(RUN_NETNS, names)).length > 0) {
       throw new LabRuntimeError('lab_exists', `scenario ${spec.scenarioId} already has a lab`);
     }
     const createdAt = new Date().toISOString();
@@ -339,18 +339,9 @@ export class NetnsLabRuntime implements LabRuntime {
     await this.destroyLab(this.namesFor(scenarioId));
   }
 
-  private async namespacesOf(names: LabNames): Promise<string[]> {
-    const all = await readdir(RUN_NETNS).catch(() => [] as string[]);
-    return all.filter((ns) => parseNsName(names.tag, ns)?.hex === names.hex);
-  }
-
-  private async frrDirsOf(names: LabNames): Promise<string[]> {
-    const all = await readdir(FRR_RUN_DIR).catch(() => [] as string[]);
-    return all.filter((f) => parseNsName(names.tag, f)?.hex === names.hex);
-  }
-
-  private async usernsFilesOf(names: LabNames): Promise<string[]> {
-    const all = await readdir(USERNS_DIR).catch(() => [] as string[]);
+  /** The entries of `dir` (network namespaces, user namespaces, FRR run dirs) named for this lab. */
+  private async labEntries(dir: string, names: LabNames): Promise<string[]> {
+    const all = await readdir(dir).catch(() => [] as string[]);
     return all.filter((f) => parseNsName(names.tag, f)?.hex === names.hex);
   }
 
@@ -388,8 +379,8 @@ export class NetnsLabRuntime implements LabRuntime {
     await destroyCgroup(names.cgroupName());
     await this.killFrrOf(names);
     lap('destroy: cgroup');
-    const namespaces = await this.namespacesOf(names);
-    const userns = (await this.usernsFilesOf(names)).map((f) => `${USERNS_DIR}/${f}`);
+    const namespaces = await this.labEntries(RUN_NETNS, names);
+    const userns = (await this.labEntries(USERNS_DIR, names)).map((f) => `${USERNS_DIR}/${f}`);
     if (namespaces.length > 0 || userns.length > 0) {
       // One spawn: unpin the network namespaces (taking veths, bridges and nft tables with
       // them) and the user namespaces.
@@ -397,14 +388,14 @@ export class NetnsLabRuntime implements LabRuntime {
       await runCommand(['/bin/bash', '--norc', '--noprofile', '-c', script, 'fg-teardown', ...userns], { timeoutMs: 15_000 });
     }
     lap('destroy: namespaces');
-    for (const f of await this.frrDirsOf(names)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
+    for (const f of await this.labEntries(FRR_RUN_DIR, names)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
     await rm(scenarioDir(this.stateDir, names.hex), { recursive: true, force: true });
     lap('destroy: directories');
   }
 
   /** FRR daemons that escaped the cgroup (never expected): found by their recorded pid files. */
   private async killFrrOf(names: LabNames): Promise<void> {
-    for (const name of await this.frrDirsOf(names)) {
+    for (const name of await this.labEntries(FRR_RUN_DIR, names)) {
       const frr = `${FRR_RUN_DIR}/${name}`;
       const files = await readdir(frr).catch(() => [] as string[]);
       for (const f of files.filter((n) => n.endsWith('.pid'))) {
@@ -425,15 +416,10 @@ export class NetnsLabRuntime implements LabRuntime {
 
   async list(): Promise<LabSummary[]> {
     const byHex = new Map<string, { devices: ReadonlySet<string>; rec?: LabRecord }>();
-    const entry = (hex: string): { devices: ReadonlySet<string>; rec?: LabRecord } => {
-      let e = byHex.get(hex);
-      if (!e) byHex.set(hex, (e = { devices: new Set() }));
-      return e;
-    };
-    for (const [hex, devices] of await this.objectsOnHost(this.tag)) entry(hex).devices = devices;
+    for (const [hex, devices] of await this.objectsOnHost(this.tag)) byHex.set(hex, { devices });
     for (const hex of await listRecordHexes(this.stateDir)) {
       const rec = await readRecord(this.stateDir, hex);
-      if (rec) entry(hex).rec = rec;
+      if (rec) byHex.set(hex, { devices: byHex.get(hex)?.devices ?? new Set(), rec });
     }
     const out: LabSummary[] = [];
     for (const [hex, e] of byHex) {
