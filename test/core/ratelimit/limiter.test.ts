@@ -97,7 +97,8 @@ describe('rate limits', () => {
 
     // Fewest points left wins, not the smaller limit: per key 10, per tenant 12.
     t.limiter.apply(tightPolicy(10, 12));
-    const [a, b] = keys as [{ key: string }, { key: string }];
+    const a = keys[0]!;
+    const b = keys[1]!;
     let last = budget(await t.app.inject({ url: '/keys', headers: { 'x-api-key': a.key } }));
     for (let i = 1; i < 9; i++) last = budget(await t.app.inject({ url: '/keys', headers: { 'x-api-key': a.key } }));
     assert.deepEqual([last.limit, last.remaining], ['10', '1'], 'key a: 1 left of its 10, the tenant 3 of 12');
