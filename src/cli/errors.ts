@@ -16,6 +16,7 @@ export const CLI_ERRORS = {
   forbidden: { exit: 1, meaning: 'the operation is not allowed for this principal or tenant' },
   database_locked: { exit: 1, meaning: 'a running server holds the embedded database under FG_DATA_DIR; use its HTTP API or stop it' },
   unavailable: { exit: 1, meaning: 'a dependency could not be reached or refused the connection (database, object storage)' },
+  port_in_use: { exit: 1, meaning: 'serve cannot listen: another process holds the port (FG_PORT, or the role\'s own port)' },
   schema_behind: { exit: 1, meaning: 'the database lacks migrations this version needs; run frostgate migrate' },
   migration_failed: { exit: 1, meaning: 'a migration could not be applied, or one applied earlier has changed' },
   invalid_file: { exit: 1, meaning: 'an input file cannot be read, or its content is not what the command takes; `problems` lists why when known' },
@@ -118,6 +119,7 @@ export function cliFailure(err: unknown, commandName?: string): CliFailure {
     const fix = domainCode === 'database_locked' ? 'while the server runs on the embedded database, use its HTTP API, or stop it first' : undefined;
     return { code: domainCode, message: e.message, ...(fix ? { fix } : {}), ...(Array.isArray(e.problems) ? { details: { problems: e.problems } } : {}) };
   }
+  if (e?.code === 'EADDRINUSE') return { code: 'port_in_use', message: e.message, fix: 'stop the process holding the port, or set FG_PORT to a free one' };
   if (isDependencyUnavailable(err) || (typeof e?.code === 'string' && CONNECTION_SQLSTATE.test(e.code))) {
     return { code: 'unavailable', message: e?.message ?? String(err), fix: 'check FG_DB_URL (host, port, user, database) and that the server is up' };
   }

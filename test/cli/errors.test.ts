@@ -29,6 +29,7 @@ describe('CLI failures are classified into the closed set', () => {
     const template = cliFailure(new TemplateInvalidError('t.yaml', [{ path: 'id', message: 'is required' }]));
     assert.equal(template.code, 'invalid_file');
     assert.deepEqual(template.details, { problems: [{ path: 'id', message: 'is required' }] });
+    assert.equal(codeOf(Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8080'), { code: 'EADDRINUSE' })), 'port_in_use');
     assert.equal(codeOf(new TypeError("Cannot read properties of undefined (reading 'x')")), 'internal');
     assert.equal(codeOf('a thrown string'), 'internal');
   });

@@ -105,7 +105,7 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
 }
 
 /** The curl line the restart banner prints; $FG_ADMIN_KEY is the admin key the first start printed. */
-export function createKeyHint(url: string): string {
+function createKeyHint(url: string): string {
   return `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d '{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`;
 }
 
