@@ -9,7 +9,7 @@ import type { Platform } from '../../platform/platform.js';
 import { ScenarioStore } from '../orchestrator/store.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { LabRuntime } from '../runtime/types.js';
-import { FilesystemStorage, S3Storage, type ObjectStorage } from '../storage/index.js';
+import { storageFromConfig, type ObjectStorage } from '../../platform/storage/index.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringRoutes } from './routes.js';
 import { ScoringService } from './service.js';
@@ -19,20 +19,6 @@ export interface ScoringModule {
   readonly scoring: ScoringService;
   readonly storage: ObjectStorage;
   readonly routes: AppPlugin;
-}
-
-/** The object store the configuration names: FG_STORAGE_DIR, or the S3 bucket of FG_S3_*. */
-export function storageFromConfig(config: Pick<Config, 'storageDir' | 'storage'>): ObjectStorage {
-  if (config.storage.backend === 'filesystem') return new FilesystemStorage(config.storageDir);
-  const s3 = config.storage.s3;
-  return new S3Storage({
-    endpoint: s3.endpoint!,
-    bucket: s3.bucket!,
-    region: s3.region,
-    accessKeyId: s3.accessKeyId!,
-    secretAccessKey: s3.secretAccessKey!,
-    ...(s3.prefix ? { prefix: s3.prefix } : {}),
-  });
 }
 
 const SWEEP_INTERVAL_MS = 60 * 60_000;

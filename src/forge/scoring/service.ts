@@ -4,7 +4,7 @@ import type { Database } from '../../platform/db/database.js';
 import { AppError, conflict } from '../../platform/http/problem.js';
 import type { Scenario, ScenarioStore } from '../orchestrator/store.js';
 import type { LabRuntime } from '../runtime/types.js';
-import type { ObjectStorage } from '../storage/types.js';
+import type { ObjectStorage } from '../../platform/storage/types.js';
 import type { LabTemplate } from '../templates/load.js';
 import { scenarioVariables } from '../templates/variables.js';
 import type { Answers } from './checks/index.js';
