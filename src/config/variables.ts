@@ -53,7 +53,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'FG_CHECKPOINT_INTERVAL_S', kind: 'int', default: '10', description: 'A new signed checkpoint is issued when a log grew and its last checkpoint is this many seconds old.', production: 'any' },
   { name: 'FG_CHECKPOINT_MAX_ENTRIES', kind: 'int', default: '1000', description: '... or when this many entries were appended since the last checkpoint.', production: 'any' },
   { name: 'FG_TOKEN_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing scenario access and entitlement tokens. Unset: ephemeral (dev/test only).', production: 'required' },
-  { name: 'SIGNING_KEY_PATH', kind: 'path', description: 'Ed25519 private key (PEM) signing Forge verdicts. Unset: ephemeral (dev/test only).', production: 'required' },
+  { name: 'SIGNING_KEY_PATH', kind: 'path', description: "Ed25519 private key (PEM) signing Forge verdicts; its public key is published in the object store's verdict-keys.json and at GET /v1/verdicts/keys. Unset (dev/test only): in dev a key generated once into FG_DATA_DIR/keys, in test an ephemeral one that is never published.", production: 'required' },
   { name: 'FG_SESSION_SECRET', kind: 'secret', description: 'Secret for admin console sessions and CSRF tokens (>= 32 bytes).', production: 'required, >= 32 bytes, no placeholder' },
   { name: 'RECEIPT_HMAC_SECRET', kind: 'secret', description: 'HMAC secret verifying purchase receipts (>= 32 bytes).', production: 'required, >= 32 bytes, no placeholder' },
   { name: 'ET_HMAC_SECRET', kind: 'secret', description: 'HMAC secret for entitlement tokens (>= 32 bytes).', production: 'required, >= 32 bytes, no placeholder' },
