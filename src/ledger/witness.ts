@@ -18,7 +18,9 @@ import type { LedgerService } from './service.js';
  * ledger_witness_refused_total) and verify fails.
  *
  * Layout: `ledger-witness/<tenant>/<log>/<tree size, 16 digits>.checkpoint`, each the signed
- * note exactly as the ledger issued it (C2SP tlog-checkpoint), so names sort by size.
+ * note exactly as the ledger issued it (C2SP tlog-checkpoint), so names sort by size; and
+ * `latest.checkpoint`, a copy of the newest, where the witness resumes after a restart without
+ * listing the history (verification never relies on it).
  */
 export const WITNESS_PREFIX = 'ledger-witness/';
 const NAME = /^(\d{16})\.checkpoint$/;
@@ -31,6 +33,19 @@ export function witnessKey(tenantId: string, log: LedgerName, treeSize: number):
   return `${witnessLogPrefix(tenantId, log)}${String(treeSize).padStart(16, '0')}.checkpoint`;
 }
 
+const latestKey = (tenantId: string, log: LedgerName) => `${witnessLogPrefix(tenantId, log)}latest.checkpoint`;
+
+/** Verification reads at most this many exported checkpoints: the newest alone detects a rewrite, the others narrow down where. */
+export const MAX_WITNESS_READS = 256;
+
+/** Up to `max` of `items`, evenly spread, always including the first and the last. */
+function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const picked = new Set<number>();
+  for (let i = 0; i < max; i++) picked.add(Math.round((i * (items.length - 1)) / (max - 1)));
+  return [...picked].sort((a, b) => a - b).map((i) => items[i]!);
+}
+
 export interface ExportedCheckpoint {
   readonly key: string;
   /** A file path or s3:// URL, for people. */
@@ -40,27 +55,34 @@ export interface ExportedCheckpoint {
   readonly note: string;
 }
 
-/** The exported history of one log, by size (nothing verified yet: see witnessAnchors). */
-export async function readWitnessHistory(storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>, tenantId: string, log: LedgerName): Promise<ExportedCheckpoint[]> {
+/**
+ * The exported history of one log, by size (nothing verified yet: see witnessAnchors): every
+ * object, or at most `max` of them, evenly spread from the oldest to the newest.
+ */
+export async function readWitnessHistory(storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>, tenantId: string, log: LedgerName, max = Number.POSITIVE_INFINITY): Promise<{ exported: ExportedCheckpoint[]; total: number }> {
   const prefix = witnessLogPrefix(tenantId, log);
-  const out: ExportedCheckpoint[] = [];
-  for (const obj of await storage.list(prefix)) {
+  const named = (await storage.list(prefix)).flatMap((obj) => {
     const match = NAME.exec(obj.key.slice(prefix.length));
-    if (!match) continue;
-    const bytes = await storage.get(obj.key);
-    if (bytes) out.push({ key: obj.key, location: storage.locate(obj.key), treeSize: Number(match[1]), note: bytes.toString('utf8') });
+    return match ? [{ key: obj.key, treeSize: Number(match[1]) }] : [];
+  });
+  const exported: ExportedCheckpoint[] = [];
+  for (const { key, treeSize } of spread(named, max)) {
+    const bytes = await storage.get(key);
+    if (bytes) exported.push({ key, location: storage.locate(key), treeSize, note: bytes.toString('utf8') });
   }
-  return out;
+  return { exported, total: named.length };
 }
 
 /**
- * The exported history as anchors for verifyLogFromDatabase. An object that is not a checkpoint
- * of this log signed by a trusted key, or whose name is not its size, is a problem, not skipped.
+ * The exported history as anchors for verifyLogFromDatabase (at most MAX_WITNESS_READS of it,
+ * the newest always). An object that is not a checkpoint of this log signed by a trusted key, or
+ * whose name is not its size, is a problem, not skipped.
  */
-export async function witnessAnchors(storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>, tenantId: string, log: LedgerName, trusted: readonly NoteVerifier[], origin: string): Promise<{ anchors: LogAnchor[]; problems: string[] }> {
+export async function witnessAnchors(storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>, tenantId: string, log: LedgerName, trusted: readonly NoteVerifier[], origin: string): Promise<{ anchors: LogAnchor[]; problems: string[]; total: number }> {
   const anchors: LogAnchor[] = [];
   const problems: string[] = [];
-  for (const exported of await readWitnessHistory(storage, tenantId, log)) {
+  const history = await readWitnessHistory(storage, tenantId, log, MAX_WITNESS_READS);
+  for (const exported of history.exported) {
     try {
       const anchor = anchorFromNote(exported.note, `witness ${exported.location}`, trusted, origin);
       if (anchor.treeSize !== exported.treeSize) problems.push(`witness ${exported.location}: holds a checkpoint for size ${anchor.treeSize}`);
@@ -69,7 +91,7 @@ export async function witnessAnchors(storage: Pick<ObjectStorage, 'list' | 'get'
       problems.push(`witness ${exported.location}: ${(err as Error).message}`);
     }
   }
-  return { anchors, problems };
+  return { anchors, problems, total: history.total };
 }
 
 export interface WitnessDeps {
@@ -122,8 +144,10 @@ export class CheckpointWitness {
       }
       const key = witnessKey(tenantId, log, next.treeSize);
       const existing = await this.deps.storage.get(key);
-      if (existing === undefined) await this.deps.storage.put(key, Buffer.from(cp.note, 'utf8'));
-      else if (!parseCheckpoint(parseNote(existing).text).rootHash.equals(next.rootHash)) {
+      if (existing === undefined) {
+        await this.deps.storage.put(key, Buffer.from(cp.note, 'utf8'));
+        await this.deps.storage.put(latestKey(tenantId, log), Buffer.from(cp.note, 'utf8'));
+      } else if (!parseCheckpoint(parseNote(existing).text).rootHash.equals(next.rootHash)) {
         // Written by another process meanwhile (several servers share the store): never replaced.
         return { exported, refused: this.refuse(tenantId, log, next.treeSize, `the exported checkpoint ${this.deps.storage.locate(key)} names another root for size ${next.treeSize}`) };
       }
@@ -135,11 +159,18 @@ export class CheckpointWitness {
     return { exported };
   }
 
+  /**
+   * Where the witness left off: latest.checkpoint, else the newest of the history (a store written
+   * before latest.checkpoint existed). Its own history, verified when it was written, possibly
+   * under a key since rotated out; a stale latest only makes it re-check what it exported.
+   */
   private async readHead(tenantId: string, log: LedgerName): Promise<Checkpoint | undefined> {
-    const prefix = witnessLogPrefix(tenantId, log);
-    const newest = (await this.deps.storage.list(prefix)).filter((o) => NAME.test(o.key.slice(prefix.length))).at(-1);
-    const bytes = newest ? await this.deps.storage.get(newest.key) : undefined;
-    // Its own history: verified when it was written, possibly under a key since rotated out.
+    let bytes = await this.deps.storage.get(latestKey(tenantId, log));
+    if (!bytes) {
+      const prefix = witnessLogPrefix(tenantId, log);
+      const newest = (await this.deps.storage.list(prefix)).filter((o) => NAME.test(o.key.slice(prefix.length))).at(-1);
+      bytes = newest ? await this.deps.storage.get(newest.key) : undefined;
+    }
     return bytes ? parseCheckpoint(parseNote(bytes).text) : undefined;
   }
 

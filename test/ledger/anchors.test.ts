@@ -7,7 +7,9 @@ import pg from 'pg';
 import { hashLeaf } from '../../src/ledger/hash.js';
 import { MerkleFrontier } from '../../src/ledger/merkle.js';
 import type { MerkleNode } from '../../src/ledger/node-store.js';
-import { witnessKey } from '../../src/ledger/witness.js';
+import { verifierOf } from '../../src/ledger/note.js';
+import { CheckpointWitness, witnessKey } from '../../src/ledger/witness.js';
+import { FilesystemStorage } from '../../src/platform/storage/index.js';
 import { canonicalize } from '../../src/platform/crypto/canonical-json.js';
 import { exportPrivateKeyPem, generateEd25519KeyPair } from '../../src/platform/crypto/ed25519.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -100,7 +102,7 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     assert.equal(saved.tree_size, 16);
     const savedFile = path.join(dir, 'auditor-checkpoint-16.txt');
     await writeFile(savedFile, saved.note);
-    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), ['0000000000000008.checkpoint', '0000000000000016.checkpoint']);
+    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), ['0000000000000008.checkpoint', '0000000000000016.checkpoint', 'latest.checkpoint']);
     const clean = await verifyJson(tenant, 'storage', '--checkpoint', savedFile);
     assert.equal(clean.code, 0, JSON.stringify(clean.out.problems));
     assert.equal(clean.out.externalCheckpointsChecked, 3);
@@ -150,7 +152,10 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     // Reported once per refused checkpoint, not at every tick.
     await t.ledger.witness!.sync(tenant, 'decisions');
     assert.equal(t.logs!.lines.filter((l) => l.type === 'ledger_witness_refused' && l.tenant_id === tenant).length, 1);
-    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), ['0000000000000008.checkpoint', '0000000000000016.checkpoint']);
+    // A witness restarted on the same store resumes from what it exported, and refuses too.
+    const restarted = new CheckpointWitness({ storage: new FilesystemStorage(storageDir), ledger: t.ledger.ledger, trusted: [verifierOf(t.ledger.ledger.signingKey.signer)], log: t.platform.log, security: t.platform.security });
+    assert.equal((await restarted.sync(tenant, 'decisions')).refused?.treeSize, 17);
+    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), ['0000000000000008.checkpoint', '0000000000000016.checkpoint', 'latest.checkpoint']);
   });
 
   it('entries removed from the head (tree and checkpoints trimmed to match): fails against the witness', async () => {

@@ -148,10 +148,11 @@ async function externalAnchors(config: Config, checkpointFile: string | undefine
       const witnessed = await witnessAnchors(storage, tenant, log, trusted, origin);
       anchors.push(...witnessed.anchors);
       problems.push(...witnessed.problems);
+      const read = witnessed.anchors.length + witnessed.problems.length;
+      sources.push(`the witness (${where}${witnessed.total > read ? `, ${read} of its ${witnessed.total} checkpoints read, the newest included` : ''})`);
     } catch (err) {
       throw new CliError(`cannot read the ledger witness at ${where}: ${(err as Error).message}`, 'check FG_STORAGE_* (the witness is the object store); FG_LEDGER_WITNESS=off verifies against the database alone');
     }
-    sources.push(`the witness (${where})`);
   }
   return { anchors, problems, sources };
 }
