@@ -94,7 +94,7 @@ Examples:
     const problems = [...external.problems.map((message) => ({ message })), ...result.problems];
     const ok = problems.length === 0 && (rows?.ok ?? true);
     if (values.json) {
-      printJson({ ...result, ok, problems, anchored: result.externalCheckpointsChecked > 0, external_sources: external.sources, ...(rows ? { decisionRows: rows } : {}) });
+      printJson({ ...result, ok, problems, anchored: result.externalCheckpointsChecked > 0, externalSources: external.sources, ...(rows ? { decisionRows: rows } : {}) });
       return ok ? 0 : 1;
     }
     if (ok) {

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../../config/config.js';
 import type { BindTenant } from '../../core/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { LedgerService } from '../../ledger/service.js';

@@ -53,7 +53,6 @@ export interface VerdictKeySet {
 }
 
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
-const HEX16 = /^[0-9a-f]{16}$/;
 
 export function verdictKeyFingerprint(key: KeyObject): string {
   return createHash('sha256').update(exportPublicKeyRaw(key)).digest('hex');
