@@ -29,7 +29,7 @@ export interface Config {
     readonly dbFailOpenAcknowledged: boolean;
   };
   readonly egress: { readonly dryRun: boolean };
-  readonly ledger: { readonly origin: string; readonly checkpointIntervalS: number; readonly checkpointMaxEntries: number };
+  readonly ledger: { readonly origin: string; readonly checkpointIntervalS: number; readonly checkpointMaxEntries: number; readonly witness: 'storage' | 'off' };
   readonly keys: {
     readonly ledgerKeyPath: string | undefined;
     readonly tokenKeyPath: string | undefined;
@@ -249,6 +249,8 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       origin: r.string('FG_LEDGER_ORIGIN') ?? 'frostgate.ledger',
       checkpointIntervalS: r.int('FG_CHECKPOINT_INTERVAL_S', 1, 86_400),
       checkpointMaxEntries: r.int('FG_CHECKPOINT_MAX_ENTRIES', 1, 10_000_000),
+      // Tests start many servers on one working directory: they name their own store to witness.
+      witness: r.oneOf('FG_LEDGER_WITNESS', ['storage', 'off'] as const) ?? (profile === 'test' ? 'off' : 'storage'),
     }),
     keys: Object.freeze({
       ledgerKeyPath: resolve(r.string('FG_LEDGER_KEY_PATH')),
@@ -308,6 +310,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
   if (config.forge.placement === 'workers' && !config.nats.url) r.errors.push('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream');
   if (config.forge.worker.id !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.forge.worker.id)) r.errors.push('FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -');
   if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
+  if (isProductionProfile(config.env) && config.ledger.witness === 'off') warnings.push('FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)');
 
   return { config, errors: r.errors, productionProblems: productionProblems(config, (n) => r.isSet(n)), warnings };
 }

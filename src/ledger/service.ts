@@ -149,9 +149,12 @@ export class LedgerService {
     return { origin: this.originOf(tenantId, log), tree_size: Number(row.tree_size), root_hash: Buffer.from(row.root_hash).toString('base64'), note: row.note, key_id: row.key_id, created_at: new Date(row.created_at).toISOString() };
   }
 
-  async checkpoints(tenantId: string, log: LedgerName): Promise<StoredCheckpoint[]> {
+  /** The log's checkpoints by size, those above `after` only when given. */
+  async checkpoints(tenantId: string, log: LedgerName, opts: { after?: number } = {}): Promise<StoredCheckpoint[]> {
     return this.db.withTenant(tenantId, async (tx) => {
-      const rows = await tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log).orderBy('tree_size').execute();
+      let q = tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log);
+      if (opts.after !== undefined) q = q.where('tree_size', '>', opts.after);
+      const rows = await q.orderBy('tree_size').execute();
       return rows.map((row) => ({ origin: this.originOf(tenantId, log), tree_size: Number(row.tree_size), root_hash: Buffer.from(row.root_hash).toString('base64'), note: row.note, key_id: row.key_id, created_at: new Date(row.created_at).toISOString() }));
     });
   }

@@ -3,12 +3,14 @@ import { parseEd25519PublicKey } from '../platform/crypto/ed25519.js';
 import { canonicalBytes } from '../platform/crypto/canonical-json.js';
 import type { Database } from '../platform/db/database.js';
 import type { LedgerName } from '../platform/db/schema.js';
+import type { LogAnchor } from './anchors.js';
 import { verifyCheckpoint } from './checkpoint.js';
+import { DbMerkleNodeStore } from './db-store.js';
 import { LedgerError } from './errors.js';
 import { hashLeaf } from './hash.js';
-import { MerkleFrontier } from './merkle.js';
+import { consistencyProof, MerkleFrontier } from './merkle.js';
 import { createNoteVerifier, parseNote, parseVerifierKey, type NoteVerifier } from './note.js';
-import { verifyInclusion } from './proof-verify.js';
+import { verifyConsistency, verifyInclusion } from './proof-verify.js';
 
 export interface LogProblem {
   /** The first ledger index the problem concerns, when one can be named. */
@@ -24,6 +26,10 @@ export interface LogVerification {
   readonly entriesChecked: number;
   readonly checkpointsChecked: number;
   readonly latestCheckpointSize: number | undefined;
+  /** Checkpoints held outside the database (--checkpoint, the witness) compared with the recomputed tree. */
+  readonly externalCheckpointsChecked: number;
+  /** The largest of them, which the current tree was proven to extend (RFC 9162 consistency proof). */
+  readonly newestExternalSize: number | undefined;
   readonly problems: readonly LogProblem[];
   /** The lowest index any problem names. */
   readonly firstBadIndex: number | undefined;
@@ -31,13 +37,28 @@ export interface LogVerification {
 
 const PAGE = 5000;
 
+export interface VerifyLogOptions {
+  readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Signed checkpoints held outside the database, already verified with a trusted key (anchors.ts).
+   * The database's checkpoints cannot catch a consistent rewrite by someone who can write the
+   * database (entries and nodes recomputed, later checkpoints deleted, the server re-signing the
+   * rewritten tree); these can.
+   */
+  readonly anchors?: readonly LogAnchor[];
+}
+
 /**
  * Recomputes a whole log from the database: every record against its stored leaf hash, every
- * stored subtree node against the recomputed tree, and every signed checkpoint (signature by a
- * trusted key, and root) against the recomputed root at its size. Reports the first index that
- * does not match. Keys are trusted only when passed in: a key found in the database is not.
+ * stored subtree node against the recomputed tree, every signed checkpoint of the database
+ * (signature by a trusted key, and root) and every external anchor against the recomputed root at
+ * its size, and proves with the stored tree that the current log extends the newest anchor.
+ * Reports the first index that does not match. Keys are trusted only when passed in: a key found
+ * in the database is not.
  */
-export async function verifyLogFromDatabase(db: Database, tenantId: string, log: LedgerName, trusted: readonly NoteVerifier[], onProgress?: (done: number, total: number) => void): Promise<LogVerification> {
+export async function verifyLogFromDatabase(db: Database, tenantId: string, log: LedgerName, trusted: readonly NoteVerifier[], options: VerifyLogOptions = {}): Promise<LogVerification> {
+  const { onProgress } = options;
+  const anchors = [...(options.anchors ?? [])].sort((a, b) => a.treeSize - b.treeSize);
   return db.withTenant(tenantId, async (tx) => {
     const problems: LogProblem[] = [];
     const head = await tx.selectFrom('ledger_heads').select('size').where('tenant_id', '=', tenantId).where('log', '=', log).executeTakeFirst();
@@ -50,8 +71,18 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
     let checked = 0;
     let cpIndex = 0;
     let checkpointsChecked = 0;
+    let anchorIndex = 0;
+    let externalChecked = 0;
     let previousGoodSize = 0;
     const checkCheckpointsUpTo = (treeSize: number) => {
+      while (anchorIndex < anchors.length && anchors[anchorIndex]!.treeSize <= treeSize) {
+        const anchor = anchors[anchorIndex++]!;
+        if (anchor.treeSize !== treeSize) continue; // reached only when entries are missing; reported there
+        externalChecked++;
+        if (!anchor.rootHash.equals(frontier.root())) {
+          problems.push({ index: Math.max(0, previousGoodSize), message: `the log recomputed to size ${treeSize} does not match the signed checkpoint held outside the database (${anchor.source}): history changed between index ${previousGoodSize} and ${treeSize - 1}` });
+        } else previousGoodSize = Math.max(previousGoodSize, treeSize);
+      }
       while (cpIndex < checkpoints.length && Number(checkpoints[cpIndex]!.tree_size) <= treeSize) {
         const cp = checkpoints[cpIndex++]!;
         const cpSize = Number(cp.tree_size);
@@ -108,6 +139,19 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
     if (size === 0) checkCheckpointsUpTo(0);
     const dangling = checkpoints.filter((cp) => Number(cp.tree_size) > size);
     for (const cp of dangling) problems.push({ message: `checkpoint at size ${Number(cp.tree_size)} is beyond the log size ${size} (entries removed from the head)`, index: size });
+    for (const anchor of anchors.filter((a) => a.treeSize > size)) {
+      problems.push({ index: size, message: `the signed checkpoint held outside the database (${anchor.source}) is for size ${anchor.treeSize}, but the database's log has ${size} entries: entries were removed from the head, or the database was restored from an older backup` });
+    }
+    // The current tree, as stored, must extend the newest anchor: what a client holding only that
+    // checkpoint would ask the log for (the recomputation above already compared the roots).
+    const newest = [...anchors].reverse().find((a) => a.treeSize <= size);
+    if (newest && problems.length === 0) {
+      try {
+        verifyConsistency({ firstSize: newest.treeSize, secondSize: size, firstRoot: newest.rootHash, secondRoot: frontier.root(), proof: newest.treeSize === 0 ? [] : await consistencyProof(new DbMerkleNodeStore(tx, tenantId, log), newest.treeSize, size) });
+      } catch (err) {
+        problems.push({ index: newest.treeSize, message: `the stored tree does not prove that the log extends the checkpoint held outside the database (${newest.source}): ${(err as Error).message}` });
+      }
+    }
     return finish();
 
     function finish(): LogVerification {
@@ -120,6 +164,8 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
         entriesChecked: checked,
         checkpointsChecked,
         latestCheckpointSize: checkpoints.length > 0 ? Number(checkpoints[checkpoints.length - 1]!.tree_size) : undefined,
+        externalCheckpointsChecked: externalChecked,
+        newestExternalSize: anchors.length > 0 ? anchors[anchors.length - 1]!.treeSize : undefined,
         problems,
         firstBadIndex: indices.length > 0 ? Math.min(...indices) : undefined,
       };

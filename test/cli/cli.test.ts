@@ -107,7 +107,8 @@ describe('frostgate CLI', () => {
     const dir = await tempDir();
     const port = await freePort();
     const start = async () => {
-      const child = spawnCli(['serve'], { FG_DATA_DIR: dir, FG_PORT: String(port), FG_LOG_LEVEL: 'info' });
+      // Its own object store too: a dev server publishes its verdict key and ledger checkpoints there.
+      const child = spawnCli(['serve'], { FG_DATA_DIR: dir, FG_STORAGE_DIR: `${dir}/storage`, FG_PORT: String(port), FG_LOG_LEVEL: 'info' });
       // A failed assertion must not leave the server running (the test file would never end).
       t.after(() => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -9,7 +9,8 @@ import { LedgerService } from '../../ledger/service.js';
 import { loadLedgerSigningKey } from '../../ledger/signing-key.js';
 import { ScenarioStore } from '../../forge/orchestrator/index.js';
 import { NetnsLabRuntime } from '../../forge/runtime/index.js';
-import { ledgerAuditSource, storageFromConfig } from '../../forge/scoring/module.js';
+import { ledgerAuditSource } from '../../forge/scoring/module.js';
+import { storageFromConfig } from '../../platform/storage/index.js';
 import { ScoringService, type CompleteResult } from '../../forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../forge/scoring/verdict.js';
 import { TemplateCatalog, loadTemplate } from '../../forge/templates/index.js';
@@ -56,8 +57,8 @@ export async function gradeLab(scenarioId: string, opts: { template?: string; an
   try {
     const tenantId = config.bootstrapTenant;
     if (!(await new KeyStore(db).tenantExists(tenantId))) throw new CliError('not_found', `tenant ${tenantId} has no labs here`, 'start one with frostgate lab up');
-    const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test' });
-    if (signingKey.ephemeral) printErr('warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key (verdict.pub still verifies it)');
+    const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test', dataDir: config.env === 'dev' ? config.dataDir : undefined });
+    if (signingKey.ephemeral) printErr('warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is never published, so only its integrity can be checked (verify-verdict --allow-unpinned)');
     const ledgerKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: config.env === 'dev' ? config.dataDir : undefined });
     const ledger = new LedgerService(db, ledgerKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries });
     const scoring = new ScoringService({

@@ -13,6 +13,7 @@ import { DecisionService } from './service.js';
 export { DecisionService, type DecisionRecord, type DecisionPath, type DecisionInput } from './service.js';
 export { IngestService, MAX_BATCH_EVENTS, type BatchStatus } from './ingest.js';
 export { createDecisionMetrics, type DecisionMetrics } from './metrics.js';
+export { decisionIntegrity, verifyDecisionRows, type DecisionIntegrity, type DecisionRowsVerification } from './integrity.js';
 
 export interface DecisionsModule {
   readonly service: DecisionService;
@@ -25,7 +26,7 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
   return platform.bus instanceof NatsBus ? JetStreamQueue.open(platform.bus.nc, 'FG_INGEST', 'frostgate-ingest') : new DatabaseQueue(platform.db, 'INGEST');
 }
 
-export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'onClose'>, deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
+export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose'>, deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
   const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }));
   if (deps.consumeIngest) {
@@ -37,5 +38,5 @@ export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'red
   service.onCommitted((tenantId, records) => {
     if (records.some((r) => r.mitigations.some((m) => m.action === 'block_ip' && m.applied))) bouncer.invalidate(tenantId);
   });
-  return { service, ingest, routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant }) } };
+  return { service, ingest, routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant, security: platform.security }) } };
 }

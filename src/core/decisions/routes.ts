@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { ProblemSchema } from '../../platform/http/problem.js';
+import type { Logger } from '../../platform/log.js';
 import { SecurityEventSchema, THREAT_LEVELS } from '../engine/index.js';
 import type { BindTenant } from '../auth/tenant.js';
 import type { BouncerDecisions } from './bouncer.js';
@@ -31,6 +32,18 @@ export const DecisionSchema = Type.Object({
   occurred_at: Type.String(),
   created_at: Type.String(),
 });
+/** GET /decisions/{id}: the decision and whether its row still matches its ledger record. */
+const CheckedDecisionSchema = Type.Object({
+  ...DecisionSchema.properties,
+  integrity: Type.Object(
+    {
+      status: Type.Union([Type.Literal('match'), Type.Literal('mismatch'), Type.Literal('missing')], { description: 'match: the row is what the ledger recorded; mismatch: columns were changed after the fact; missing: no ledger entry at ledger_index' }),
+      fields: Type.Optional(Type.Array(Type.String(), { description: 'mismatch: the columns that differ from the ledger record (event: the event no longer hashes to event_digest)' })),
+      detail: Type.Optional(Type.String()),
+    },
+    { description: 'The row against its ledger record; the ledger itself is checked against signed checkpoints by frostgate verify' },
+  ),
+});
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 422: ProblemSchema, 503: ProblemSchema };
 
 /** /defend (decide one event now) and the tenant-bound decisions API. */
@@ -57,8 +70,8 @@ const CrowdSecDecisionSchema = Type.Object({
   simulated: Type.Boolean(),
 });
 
-export function decisionRoutes(deps: { service: DecisionService; ingest: IngestService; bouncer: BouncerDecisions; bindTenant: BindTenant }): FastifyPluginAsync {
-  const { service, ingest, bouncer, bindTenant } = deps;
+export function decisionRoutes(deps: { service: DecisionService; ingest: IngestService; bouncer: BouncerDecisions; bindTenant: BindTenant; security?: Logger }): FastifyPluginAsync {
+  const { service, ingest, bouncer, bindTenant, security } = deps;
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -158,7 +171,13 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     app.get('/decisions/:id', {
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
-      schema: { tags: ['decisions'], operationId: 'getDecision', summary: 'One decision with its ledger index, as stored with its ledger entry', params: Type.Object({ id: Type.String({ pattern: '^dec_[a-z0-9]{24}$' }) }), response: { 200: DecisionSchema, ...errors } },
-    }, async (request) => service.get(bindTenant(request), request.params.id));
+      schema: { tags: ['decisions'], operationId: 'getDecision', summary: 'One decision with its ledger index, and whether its row still matches its ledger record', params: Type.Object({ id: Type.String({ pattern: '^dec_[a-z0-9]{24}$' }) }), response: { 200: CheckedDecisionSchema, ...errors } },
+    }, async (request) => {
+      const decision = await service.getChecked(bindTenant(request), request.params.id);
+      if (decision.integrity.status !== 'match') {
+        security?.error({ type: 'decision_integrity', decision_id: decision.decision_id, ledger_index: decision.ledger_index, integrity: decision.integrity }, 'decision row differs from its ledger record: served with integrity.status mismatch; run frostgate verify');
+      }
+      return decision;
+    });
   };
 }

@@ -25,6 +25,7 @@ import type { ActiveVersions } from '../governance/index.js';
 import type { Redis } from '../../platform/cache/redis.js';
 import { decodeCursor, encodeCursor, entityFilter } from './filters.js';
 import { GroupPipeline, type InFlightGroup, type PendingBlock } from './group-pipeline.js';
+import { decisionIntegrity, type DecisionIntegrity } from './integrity.js';
 import type { DecisionMetrics } from './metrics.js';
 
 export type DecisionPath = 'defend' | 'ingest';
@@ -459,6 +460,26 @@ export class DecisionService {
     const row = await this.db.withTenant(tenantId, (tx) => this.rowById(tx, tenantId, id));
     if (!row) throw notFound(`decision ${id}`);
     return toRecord(row);
+  }
+
+  /**
+   * One decision with whether its row still matches its ledger record (integrity.ts): the row and
+   * its ledger entry in one query (a primary-key join), compared in the process.
+   */
+  async getChecked(tenantId: string, id: string): Promise<DecisionRecord & { integrity: DecisionIntegrity }> {
+    const found = await this.db.withTenant(tenantId, (tx) =>
+      tx
+        .selectFrom('decisions as d')
+        .leftJoin('ledger_entries as e', (j) => j.onRef('e.tenant_id', '=', 'd.tenant_id').on('e.log', '=', 'decisions').onRef('e.idx', '=', 'd.ledger_index'))
+        .selectAll('d')
+        .select('e.record_json')
+        .where('d.tenant_id', '=', tenantId)
+        .where('d.decision_id', '=', id)
+        .executeTakeFirst(),
+    );
+    if (!found) throw notFound(`decision ${id}`);
+    const { record_json: recordJson, ...row } = found;
+    return { ...toRecord(row), integrity: decisionIntegrity(row, recordJson) };
   }
 
   async list(tenantId: string, f: { threat_level?: string; since?: string; until?: string; entity?: string; rule?: string; cursor?: string; limit: number }): Promise<{ decisions: DecisionRecord[]; next_cursor: string | null }> {

@@ -5,7 +5,7 @@ import type { Platform } from '../../platform/platform.js';
 import type { Orchestrator } from '../orchestrator/index.js';
 import { ScenarioStore } from '../orchestrator/store.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
-import type { ObjectStorage } from '../storage/types.js';
+import type { ObjectStorage } from '../../platform/storage/types.js';
 import type { ScoringService } from '../scoring/service.js';
 import type { ScenarioTokens } from '../spawn/tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';

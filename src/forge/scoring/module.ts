@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../../config/config.js';
 import type { BindTenant } from '../../core/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { LedgerService } from '../../ledger/service.js';
@@ -9,30 +8,17 @@ import type { Platform } from '../../platform/platform.js';
 import { ScenarioStore } from '../orchestrator/store.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { LabRuntime } from '../runtime/types.js';
-import { FilesystemStorage, S3Storage, type ObjectStorage } from '../storage/index.js';
+import { storageFromConfig, type ObjectStorage } from '../../platform/storage/index.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringRoutes } from './routes.js';
 import { ScoringService } from './service.js';
 import { loadVerdictSigningKey } from './verdict.js';
+import { publishVerdictKey, VERDICT_KEYS_OBJECT } from './verdict-keys.js';
 
 export interface ScoringModule {
   readonly scoring: ScoringService;
   readonly storage: ObjectStorage;
   readonly routes: AppPlugin;
-}
-
-/** The object store the configuration names: FG_STORAGE_DIR, or the S3 bucket of FG_S3_*. */
-export function storageFromConfig(config: Pick<Config, 'storageDir' | 'storage'>): ObjectStorage {
-  if (config.storage.backend === 'filesystem') return new FilesystemStorage(config.storageDir);
-  const s3 = config.storage.s3;
-  return new S3Storage({
-    endpoint: s3.endpoint!,
-    bucket: s3.bucket!,
-    region: s3.region,
-    accessKeyId: s3.accessKeyId!,
-    secretAccessKey: s3.secretAccessKey!,
-    ...(s3.prefix ? { prefix: s3.prefix } : {}),
-  });
 }
 
 const SWEEP_INTERVAL_MS = 60 * 60_000;
@@ -56,16 +42,24 @@ export function ledgerAuditSource(ledger: Pick<LedgerService, 'size' | 'entries'
 /**
  * The scoreboard of a server process: grading on completion, results in object storage with a
  * retention sweeper (filesystem) or lifecycle rule (S3), verdicts signed with SIGNING_KEY_PATH
- * (an ephemeral key only in dev and test).
+ * (dev: a key kept in the data directory; an ephemeral key only in test or an in-memory dev
+ * database), the key published in the object store's verdict-keys.json.
  */
 export async function createScoringModule(
   platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health'>,
   deps: { bindTenant: BindTenant; audit: AuditTrail; ledger: Pick<LedgerService, 'size' | 'entries'>; catalog: TemplateCatalog; runtime?: LabRuntime; storage?: ObjectStorage; variableSecret?: Uint8Array },
 ): Promise<ScoringModule> {
   const { config } = platform;
-  const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test' });
+  // dev keeps its generated key next to its data (verdicts stay verifiable against the published set).
+  const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
+  const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test', dataDir: persistDevKey ? config.dataDir : undefined });
   platform.log.info({ key_id: signingKey.keyId, key_source: signingKey.ephemeral ? 'ephemeral' : signingKey.source }, 'verdict signing key loaded');
   const storage = deps.storage ?? storageFromConfig(config);
+  // A key the published set lists as retired stops startup here (VerdictError verdict_key_retired).
+  const published = await publishVerdictKey(storage, signingKey);
+  if (published.changed && !signingKey.ephemeral) {
+    platform.log.info({ key_id: signingKey.keyId, retired_key_id: published.retired, location: storage.locate(VERDICT_KEYS_OBJECT) }, 'verdict key published as current in verdict-keys.json');
+  }
   const runtime = deps.runtime ?? new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const scoring = new ScoringService({
     db: platform.db,

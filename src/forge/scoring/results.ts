@@ -1,4 +1,4 @@
-import type { ObjectStorage } from '../storage/types.js';
+import type { ObjectStorage } from '../../platform/storage/types.js';
 
 /** The artefacts of one graded scenario under `scenarios/{id}/results/`. */
 export interface ResultArtefacts {

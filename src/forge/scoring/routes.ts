@@ -61,6 +61,23 @@ const ScoreRowSchema = Type.Object({
   graded_at: Type.String({ format: 'date-time' }),
 });
 
+const VerdictKeySetSchema = Type.Object({
+  v: Type.Literal(1),
+  type: Type.Literal('frostgate.forge.verdict-keys'),
+  updated_at: Type.String({ format: 'date-time' }),
+  keys: Type.Array(
+    Type.Object({
+      key_id: Type.String({ description: 'first 8 bytes, hex, of SHA-256 of the raw public key; verdict.sig names it' }),
+      fingerprint_sha256: Type.String({ description: 'SHA-256, hex, of the raw public key: the full-strength pin' }),
+      status: Type.Union([Type.Literal('current'), Type.Literal('retired')]),
+      valid_from: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'null: in use before the key set was first written' }),
+      valid_until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'null: the current key' }),
+      public_key: Type.String({ description: 'SPKI PEM, as in verdict.pub' }),
+    }),
+  ),
+  rotations: Type.Array(Type.Object({ at: Type.String({ format: 'date-time' }), retired: Type.Union([Type.String(), Type.Null()]), activated: Type.String() })),
+});
+
 const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema };
 
 /**
@@ -100,6 +117,20 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
         actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown',
       });
       return { scenario_id: request.params.id, graded: result.graded, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
+    });
+
+    // Public keys, the same for every tenant: any valid key may read them (docs/scoreboard.md).
+    app.get('/v1/verdicts/keys', {
+      config: { scopes: [] },
+      schema: {
+        tags: ['scoreboard'],
+        operationId: 'getVerdictKeys',
+        summary: 'The verdict key set (verdict-keys.json): every verdict signing key with its validity period and the rotation history',
+        response: { 200: VerdictKeySetSchema, 401: ProblemSchema, 503: ProblemSchema },
+      },
+    }, async () => {
+      const set = await scoring.verdictKeys();
+      return { ...set, keys: [...set.keys], rotations: [...set.rotations] };
     });
 
     app.get('/v1/scores/:scenario_id', {

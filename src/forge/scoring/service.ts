@@ -4,7 +4,7 @@ import type { Database } from '../../platform/db/database.js';
 import { AppError, conflict } from '../../platform/http/problem.js';
 import type { Scenario, ScenarioStore } from '../orchestrator/store.js';
 import type { LabRuntime } from '../runtime/types.js';
-import type { ObjectStorage } from '../storage/types.js';
+import type { ObjectStorage } from '../../platform/storage/types.js';
 import type { LabTemplate } from '../templates/load.js';
 import { scenarioVariables } from '../templates/variables.js';
 import type { Answers } from './checks/index.js';
@@ -14,7 +14,8 @@ import { gradeScenario } from './grader.js';
 import { locateResults, readResults, writeResults, type ResultArtefacts } from './results.js';
 import type { GradeReason, ScoreDocument } from './score-document.js';
 import { scoreStore, type LeaderboardEntry, type ScoreRow } from './store.js';
-import { parseVerdictSignatureFile, verifyVerdict, type VerdictSigningKey } from './verdict.js';
+import { parseVerdictSignatureFile, VerdictError, verifyVerdict, type VerdictSigningKey } from './verdict.js';
+import { publishVerdictKey, readVerdictKeySet, VERDICT_KEYS_OBJECT, type VerdictKeySet } from './verdict-keys.js';
 
 export interface CompleteInput {
   readonly reason: GradeReason;
@@ -83,6 +84,8 @@ export class ScoringService {
   async complete(tenantId: string, scenarioId: string, input: CompleteInput): Promise<CompleteResult> {
     const scenario = await this.deps.scenarios.get(tenantId, scenarioId);
     if (scenario.state === 'scored') return this.stored(scenario);
+    // Before any transition: a scoreboard whose key was rotated out elsewhere signs nothing more.
+    await this.publishedKeySet();
     // Before any transition: a scenario whose template version is not loaded stays as it was.
     const template = this.deps.templates(scenario.template_id, scenario.template_version);
     if (!template) {
@@ -190,6 +193,32 @@ export class ScoringService {
       graded: false,
       keyId: check.keyId,
     };
+  }
+
+  /**
+   * The published verdict key set with this scoreboard's key current in it (written when it was
+   * missing or lacked the key). 503 when another scoreboard rotated the key out: a rolling key
+   * rotation stops old scoreboards from grading rather than letting them sign verdicts that fail
+   * against the set.
+   */
+  private async publishedKeySet(): Promise<VerdictKeySet> {
+    try {
+      return (await publishVerdictKey(this.deps.storage, this.deps.signingKey, this.clock())).set;
+    } catch (err) {
+      if (err instanceof VerdictError && err.code === 'verdict_key_retired') throw new AppError('unavailable', `this scoreboard cannot sign verdicts: ${err.message}`, { reason: 'verdict_key_retired' });
+      throw err;
+    }
+  }
+
+  /**
+   * The verdict key set as published (GET /v1/verdicts/keys): the stored verdict-keys.json, so
+   * every scoreboard answers the same after a rotation; an ephemeral key's own one-key set.
+   */
+  async verdictKeys(): Promise<VerdictKeySet> {
+    if (this.deps.signingKey.ephemeral) return this.publishedKeySet();
+    const set = await readVerdictKeySet(this.deps.storage);
+    if (!set) throw new AppError('unavailable', `${VERDICT_KEYS_OBJECT} is not in the object store (${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`);
+    return set;
   }
 
   /** A graded scenario's score (404 for another tenant's scenario or an ungraded one). */

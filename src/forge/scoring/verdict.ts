@@ -26,15 +26,17 @@
  * JSON allows whitespace; a verifier accepting those would let a changed byte pass). So any single
  * changed byte of any of the four files fails verification, and the problem names the file.
  *
+ * Origin: verdict.pub travels with the verdict, so checking against it proves integrity only
+ * (anyone can re-sign an edited score.json with a key of their own and ship that key).
+ * `verifyVerdictWithKey` checks against a key the verifier pinned; the published key set
+ * (verdict-keys.ts) adds validity periods across rotations.
+ *
  * Keys: `loadVerdictSigningKey` reads SIGNING_KEY_PATH (PEM, or the other formats of
- * platform/crypto/ed25519) or, only when the caller allows it (dev/test), generates an ephemeral
- * key. Rotation: a verdict names its key id; `createVerdictKeyRing` holds current and retired
- * public keys and verifies each verdict with the key it names.
+ * platform/crypto/ed25519), in dev a key generated once into the data directory, or, only when
+ * the caller allows it (dev/test), an ephemeral key.
  */
 
 import { createHash, type KeyObject } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { canonicalize } from '../../platform/crypto/canonical-json.js';
 import { loadSigningKey } from '../../platform/crypto/signing-keys.js';
 import {
@@ -69,7 +71,14 @@ export interface VerdictSignatureFile {
   readonly signature: string;
 }
 
-export type VerdictErrorCode = 'verdict_key_missing' | 'verdict_score_not_canonical' | 'verdict_signed_at_invalid';
+export type VerdictErrorCode =
+  | 'verdict_key_missing'
+  | 'verdict_score_not_canonical'
+  | 'verdict_signed_at_invalid'
+  /** The published key set is not a valid verdict-keys.json. */
+  | 'verdict_key_set_invalid'
+  /** The signing key is retired in the published key set: it may not sign again. */
+  | 'verdict_key_retired';
 
 export class VerdictError extends Error {
   readonly code: VerdictErrorCode;
@@ -137,16 +146,17 @@ export function verdictSigningKeyFrom(privateKey: KeyObject, source: string): Ve
 }
 
 /**
- * The verdict signing key from `keyPath` (SIGNING_KEY_PATH). Without a path an ephemeral key is
- * generated only if `allowEphemeral` (callers pass true in dev/test only: an ephemeral key's
- * verdicts cannot be verified against anything published after a restart — audit finding #5);
- * otherwise VerdictError 'verdict_key_missing'. Unreadable or invalid files throw Ed25519KeyError.
+ * The verdict signing key from `keyPath` (SIGNING_KEY_PATH). Without a path, and only if
+ * `allowEphemeral` (callers pass true in dev/test only): the key generated once into
+ * `<dataDir>/keys/verdict-ed25519.pem` when a data directory is given (dev), else an ephemeral
+ * key, which is never published (audit finding #5); otherwise VerdictError 'verdict_key_missing'.
+ * Unreadable or invalid files throw Ed25519KeyError.
  */
-export async function loadVerdictSigningKey(opts: { keyPath: string | undefined; allowEphemeral: boolean }): Promise<VerdictSigningKey> {
+export async function loadVerdictSigningKey(opts: { keyPath: string | undefined; allowEphemeral: boolean; dataDir?: string | undefined }): Promise<VerdictSigningKey> {
   if (!opts.keyPath && !opts.allowEphemeral) {
     throw new VerdictError('verdict_key_missing', 'SIGNING_KEY_PATH is not set and an ephemeral verdict key is not allowed in this profile');
   }
-  const { privateKey, source } = await loadSigningKey({ keyPath: opts.keyPath, dataDir: undefined, name: 'verdict-ed25519' });
+  const { privateKey, source } = await loadSigningKey({ keyPath: opts.keyPath, dataDir: opts.keyPath ? undefined : opts.dataDir, name: 'verdict-ed25519' });
   return verdictSigningKeyFrom(privateKey, source);
 }
 
@@ -290,9 +300,31 @@ export interface VerifyVerdictInput {
   readonly labels?: Partial<VerdictFileLabels>;
 }
 
+/** A verdict's files without verdict.pub, which a pinned verification does not need. */
+export type PinnedVerdictInput = Omit<VerifyVerdictInput, 'pubBytes'> & { readonly pubBytes?: Uint8Array };
+
+/** The statement's digests against the files; problems name the file at fault. */
+function digestProblems(statement: VerdictStatement, input: PinnedVerdictInput, labels: VerdictFileLabels): string[] {
+  const problems: string[] = [];
+  const scoreDigest = sha256Hex(input.scoreBytes);
+  if (scoreDigest !== statement.score_sha256) {
+    problems.push(`${labels.score}: SHA-256 ${scoreDigest} does not match ${statement.score_sha256} in the signed statement`);
+  }
+  const evidenceDigest = sha256Hex(input.evidenceBytes);
+  if (evidenceDigest !== statement.evidence_sha256) {
+    problems.push(`${labels.evidence}: SHA-256 ${evidenceDigest} does not match ${statement.evidence_sha256} in the signed statement`);
+  }
+  return problems;
+}
+
+function signatureVerifies(key: KeyObject, statement: VerdictStatement, signature: Buffer): boolean {
+  return verifyEd25519(key, Buffer.from(canonicalize(statement), 'utf8'), signature);
+}
+
 /**
- * Verifies a verdict offline. Never throws for bad input: every mismatch becomes a problem that
- * starts with the label of the file at fault (`score.json: …`, `verdict.pub: …`).
+ * Verifies a verdict offline against the verdict.pub shipped with it. Never throws for bad input:
+ * every mismatch becomes a problem that starts with the label of the file at fault
+ * (`score.json: …`, `verdict.pub: …`). This proves integrity, not origin: see verifyVerdictWithKey.
  */
 export function verifyVerdict(input: VerifyVerdictInput): VerdictVerification {
   const labels = { ...DEFAULT_VERDICT_LABELS, ...input.labels };
@@ -304,66 +336,41 @@ export function verifyVerdict(input: VerifyVerdictInput): VerdictVerification {
   if (!sig.ok) return { ok: false, problems };
 
   const { statement } = sig.value;
-  const scoreDigest = sha256Hex(input.scoreBytes);
-  if (scoreDigest !== statement.score_sha256) {
-    problems.push(`${labels.score}: SHA-256 ${scoreDigest} does not match ${statement.score_sha256} in the signed statement`);
-  }
-  const evidenceDigest = sha256Hex(input.evidenceBytes);
-  if (evidenceDigest !== statement.evidence_sha256) {
-    problems.push(`${labels.evidence}: SHA-256 ${evidenceDigest} does not match ${statement.evidence_sha256} in the signed statement`);
-  }
+  problems.push(...digestProblems(statement, input, labels));
   if (pub.ok) {
     const pubKeyId = verdictKeyId(pub.value);
     if (pubKeyId !== statement.key_id) {
       // A signature under another key cannot verify; say which file disagrees instead.
       problems.push(`${labels.pub}: key id ${pubKeyId} does not match key id ${statement.key_id} named in ${labels.sig}`);
-    } else if (!verifyEd25519(pub.value, Buffer.from(canonicalize(statement), 'utf8'), sig.signature)) {
+    } else if (!signatureVerifies(pub.value, statement, sig.signature)) {
       problems.push(`${labels.sig}: the Ed25519 signature does not verify over the statement with ${labels.pub} (key ${pubKeyId})`);
     }
   }
   return problems.length === 0 ? { ok: true, keyId: statement.key_id, statement } : { ok: false, problems };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Key rotation
-
-export interface VerdictKeyRing {
-  /** Key ids held, sorted. */
-  readonly keyIds: readonly string[];
-  /** The canonical verdict.pub bytes for a key id, if held. */
-  publicPem(keyId: string): Buffer | undefined;
-  /** Verifies with the public key named by verdict.sig's key id. */
-  verify(input: Omit<VerifyVerdictInput, 'pubBytes'>): VerdictVerification;
-}
-
 /**
- * A key ring of current and retired verdict public keys (PEM text or bytes, raw 32 bytes, hex or
- * base64 as platform/crypto/ed25519 accepts, or KeyObjects). Old verdicts stay verifiable as long
- * as their key's public half stays in the ring; the private half can be destroyed.
+ * Verifies a verdict against a public key the verifier trusts (`pinned`, described by
+ * `pinnedLabel` in problems), ignoring whatever key came with it: a verdict re-signed by anyone
+ * else fails, naming the key that signed it. A verdict.pub passed along must be that same key.
  */
-export function createVerdictKeyRing(keys: Iterable<KeyObject | Uint8Array | string>): VerdictKeyRing {
-  const byId = new Map<string, Buffer>();
-  for (const key of keys) {
-    const publicKey = typeof key === 'string' || key instanceof Uint8Array ? parseEd25519PublicKey(key, 'key ring entry') : key.type === 'private' ? publicKeyOf(key) : key;
-    byId.set(verdictKeyId(publicKey), Buffer.from(exportPublicKeyPem(publicKey), 'utf8'));
+export function verifyVerdictWithKey(input: PinnedVerdictInput, pinnedKey: KeyObject, pinnedLabel = 'the pinned key'): VerdictVerification {
+  const pinned = pinnedKey.type === 'private' ? publicKeyOf(pinnedKey) : pinnedKey;
+  const labels = { ...DEFAULT_VERDICT_LABELS, ...input.labels };
+  const sig = parseVerdictSignatureFile(input.sigBytes);
+  if (!sig.ok) return { ok: false, problems: [`${labels.sig}: malformed: ${sig.reason}`] };
+  const { statement } = sig.value;
+  const problems = digestProblems(statement, input, labels);
+  const pinnedId = verdictKeyId(pinned);
+  if (input.pubBytes !== undefined) {
+    const pub = parseVerdictPublicKey(input.pubBytes);
+    if (!pub.ok) problems.push(`${labels.pub}: malformed: ${pub.reason}`);
+    else if (verdictKeyId(pub.value) !== pinnedId) problems.push(`${labels.pub}: key ${verdictKeyId(pub.value)} is not ${pinnedLabel} (key ${pinnedId})`);
   }
-  return {
-    keyIds: [...byId.keys()].sort(),
-    publicPem: (keyId) => byId.get(keyId),
-    verify(input) {
-      const labels = { ...DEFAULT_VERDICT_LABELS, ...input.labels };
-      const sig = parseVerdictSignatureFile(input.sigBytes);
-      if (!sig.ok) return { ok: false, problems: [`${labels.sig}: malformed: ${sig.reason}`] };
-      const pubBytes = byId.get(sig.value.key_id);
-      if (!pubBytes) return { ok: false, problems: [`${labels.sig}: key id ${sig.value.key_id} is not in the key ring`] };
-      return verifyVerdict({ ...input, pubBytes });
-    },
-  };
-}
-
-/** A key ring from every `*.pub` / `*.pem` public key file in `dir` (e.g. a published keys folder). */
-export async function loadVerdictKeyRing(dir: string): Promise<VerdictKeyRing> {
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.pub') || n.endsWith('.pem')).sort();
-  const keys = await Promise.all(names.map(async (n) => parseEd25519PublicKey(await readFile(path.join(dir, n)), path.join(dir, n))));
-  return createVerdictKeyRing(keys);
+  if (statement.key_id !== pinnedId) {
+    problems.push(`${labels.sig}: signed by key ${statement.key_id}, not by ${pinnedLabel} (key ${pinnedId}): the verdict did not come from that scoreboard`);
+  } else if (!signatureVerifies(pinned, statement, sig.signature)) {
+    problems.push(`${labels.sig}: the Ed25519 signature does not verify over the statement with ${pinnedLabel} (key ${pinnedId})`);
+  }
+  return problems.length === 0 ? { ok: true, keyId: statement.key_id, statement } : { ok: false, problems };
 }

@@ -179,7 +179,7 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
       // ...and the grader packed those recordings into the signed evidence archive.
       const { readResults } = await import('../../../src/forge/scoring/results.js');
       const { readEvidenceArchive } = await import('../../../src/forge/scoring/evidence-archive.js');
-      const { FilesystemStorage } = await import('../../../src/forge/storage/index.js');
+      const { FilesystemStorage } = await import('../../../src/platform/storage/index.js');
       const results = await readResults(new FilesystemStorage(rig().storageDir), id);
       assert.ok(results, 'results stored');
       const packed = (await readEvidenceArchive(results.evidence)).filter((e) => e.name.startsWith('recordings/') && e.name.endsWith('.cast'));

@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { createAuthModule, KeyStore } from '../../../src/core/auth/index.js';
 import { copyRecordingTo, createAccessModule, scoringGradingPort, type AccessLimits, type AccessModule, type GradingPort } from '../../../src/forge/access/index.js';
 import { createScoringModule } from '../../../src/forge/scoring/module.js';
-import { FilesystemStorage, type ObjectStorage } from '../../../src/forge/storage/index.js';
+import { FilesystemStorage, type ObjectStorage } from '../../../src/platform/storage/index.js';
 import { createLedgerModule } from '../../../src/ledger/module.js';
 import { Orchestrator, ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/index.js';
 import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { CLOSE, parseAsciicast, recordingsDir } from '../../../src/forge/access/index.js';
 import type { Scenario } from '../../../src/forge/orchestrator/index.js';
-import { FilesystemStorage } from '../../../src/forge/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/index.js';
 import { makeAccessRig, netplusTemplate, signIn, TerminalClient, until, UpgradeRefused, type AccessRig } from './helpers.js';
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);

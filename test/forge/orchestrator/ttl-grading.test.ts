@@ -10,7 +10,7 @@ import { Orchestrator } from '../../../src/forge/orchestrator/index.js';
 import { ScoringService } from '../../../src/forge/scoring/service.js';
 import { scoreStore } from '../../../src/forge/scoring/store.js';
 import { loadVerdictSigningKey } from '../../../src/forge/scoring/verdict.js';
-import { FilesystemStorage } from '../../../src/forge/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/index.js';
 import { parseTemplate, TemplateCatalog } from '../../../src/forge/templates/index.js';
 import { makeRig, namespacesOf, type Rig } from './helpers.js';
 

@@ -8,7 +8,7 @@ import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
 import { readEvidenceArchive } from '../../../src/forge/scoring/evidence-archive.js';
 import { ScoringService } from '../../../src/forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../../src/forge/scoring/verdict.js';
-import { FilesystemStorage } from '../../../src/forge/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/index.js';
 import { AppError } from '../../../src/platform/http/problem.js';
 import { loadTemplate } from '../../../src/forge/templates/index.js';
 import { startTestApp } from '../../helpers/app.js';

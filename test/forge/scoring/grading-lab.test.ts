@@ -84,8 +84,12 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
   const audit = (await readFile(join(dir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event?: string });
   assert.deepEqual([audit[0]!.event, audit.at(-1)!.event], ['grading_started', 'scenario_graded']);
 
-  const cli = await runCli(['verify-verdict', join(dir, 'score.json'), join(dir, 'evidence.tar.zst'), join(dir, 'verdict.sig'), join(dir, 'verdict.pub')]);
-  assert.equal(cli.code, 0, cli.stderr);
+  // Pinned to the key set the scoreboard serves, not to the verdict.pub beside the verdict.
+  const keySet = await app.app.inject({ url: '/v1/verdicts/keys', headers: { 'x-api-key': app.adminKey } });
+  assert.equal(keySet.statusCode, 200, keySet.body);
+  await writeFile(join(storageDir, 'pinned-verdict-keys.json'), keySet.body);
+  const cli = await runCli(['verify-verdict', join(dir, 'score.json'), join(dir, 'evidence.tar.zst'), join(dir, 'verdict.sig'), join(dir, 'verdict.pub'), '--keys', join(storageDir, 'pinned-verdict-keys.json')]);
+  assert.equal(cli.code, 0, cli.stdout + cli.stderr);
   assert.match(cli.stdout, /^PASS: verdict verification succeeded$/m);
 
   // Grading again changes nothing: same score, same bytes on disk.
@@ -134,7 +138,7 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
         const bytes = await readFile(join(copy, name));
         bytes[Math.floor(bytes.length / 2)]! ^= 0x20;
         await writeFile(join(copy, name), bytes);
-        const res = await runCli(['verify-verdict', ...['score.json', 'evidence.tar.zst', 'verdict.sig', 'verdict.pub'].map((f) => join(copy, f))]);
+        const res = await runCli(['verify-verdict', ...['score.json', 'evidence.tar.zst', 'verdict.sig', 'verdict.pub'].map((f) => join(copy, f)), '--keys', join(storageDir, 'pinned-verdict-keys.json')]);
         assert.equal(res.code, 1, `${name}: ${res.stdout}`);
         assert.doesNotMatch(res.stdout, /PASS/);
         assert.match(res.stdout, new RegExp(`^FAIL: ${join(copy, name).replace(/[.]/g, '\\.')}: `, 'm'));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
 import { readEvidenceArchive } from '../../../src/forge/scoring/evidence-archive.js';
+import { exportPrivateKeyPem, generateEd25519KeyPair } from '../../../src/platform/crypto/ed25519.js';
 import { runCli } from '../../helpers/cli.js';
 
 // A flag generated per scenario is placed in the lab ({{flag}}) and must be given back as the
@@ -45,13 +46,15 @@ successCriteria:
 
 test('frostgate lab grade: per-scenario flag answered, PII scrubbed from score and evidence, artefacts verify', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fg-labgrade-'));
-  const env = { FG_DATA_DIR: join(dir, 'data'), FG_STORAGE_DIR: join(dir, 'storage') };
+  // A lasting verdict key: lab grade publishes it into the storage's verdict-keys.json.
+  const env = { FG_DATA_DIR: join(dir, 'data'), FG_STORAGE_DIR: join(dir, 'storage'), SIGNING_KEY_PATH: join(dir, 'verdict.pem') };
   t.after(async () => {
     await new NetnsLabRuntime({ stateDir: join(dir, 'data', 'labs') }).reconcile(new Set());
     await rm(dir, { recursive: true, force: true });
   });
   const template = join(dir, 'flag.yaml');
   await writeFile(template, TEMPLATE);
+  await writeFile(env.SIGNING_KEY_PATH, exportPrivateKeyPem(generateEd25519KeyPair().privateKey), { mode: 0o600 });
 
   const up = async () => {
     const res = await runCli(['lab', 'up', template, '--json', '--subject', 'alice'], env);
@@ -92,7 +95,7 @@ test('frostgate lab grade: per-scenario flag answered, PII scrubbed from score a
   const report = JSON.parse(Buffer.from(evidence.find((e) => e.name === 'sanitizer-report.json')!.bytes).toString('utf8')) as { totals: { email: number } };
   assert.ok(report.totals.email >= 1);
 
-  const verify = await runCli(['verify-verdict', out.artefacts['score.json']!, out.artefacts['evidence.tar.zst']!, out.artefacts['verdict.sig']!, out.artefacts['verdict.pub']!]);
+  const verify = await runCli(['verify-verdict', out.artefacts['score.json']!, out.artefacts['evidence.tar.zst']!, out.artefacts['verdict.sig']!, '--keys', join(dir, 'storage', 'verdict-keys.json')]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   assert.match(verify.stdout, /^PASS: verdict verification succeeded$/m);
 

@@ -8,13 +8,12 @@ import { canonicalize } from '../../../src/platform/crypto/canonical-json.js';
 import { Ed25519KeyError, exportPrivateKeyPem, exportPublicKeyRaw, generateEd25519KeyPair, privateKeyFromSeed } from '../../../src/platform/crypto/ed25519.js';
 import { buildEvidenceArchive } from '../../../src/forge/scoring/evidence-archive.js';
 import {
-  createVerdictKeyRing,
-  loadVerdictKeyRing,
   loadVerdictSigningKey,
   signVerdict,
   VerdictError,
   verdictKeyId,
   verifyVerdict,
+  verifyVerdictWithKey,
   type VerifyVerdictInput,
 } from '../../../src/forge/scoring/verdict.js';
 
@@ -201,40 +200,32 @@ describe('verdict signing', () => {
     assert.ok(problems[0]?.startsWith('results/evidence.tar.gz: SHA-256'), problems.join());
   });
 
-  it('keeps verdicts of a retired key verifiable through the key ring', async (t) => {
-    const oldKey = generateEd25519KeyPair().privateKey;
-    const newKey = generateEd25519KeyPair().privateKey;
-    const oldVerdict = await artefacts(oldKey);
-    const newVerdict = await artefacts(newKey);
+  it('verifyVerdict proves integrity only: a re-signed edit passes against its own verdict.pub, never against the pinned key', async () => {
+    const scoreboard = generateEd25519KeyPair().privateKey;
+    const honest = await artefacts(scoreboard);
+    // The forger's path: edit score.json, re-sign with a fresh key, ship that key as verdict.pub.
+    const forger = generateEd25519KeyPair().privateKey;
+    const forged = signVerdict({ scoreBytes: scoreJson(100), evidenceBytes: honest.evidenceBytes, privateKey: forger, signedAt: SIGNED_AT });
+    const forgedInput = { scoreBytes: scoreJson(100), evidenceBytes: honest.evidenceBytes, sigBytes: forged.sigBytes, pubBytes: forged.pubBytes };
+    assert.ok(verifyVerdict(forgedInput).ok, 'integrity alone cannot tell');
 
-    // The pub file shipped with each verdict verifies it; the other key's pub does not.
-    assert.ok(verifyVerdict(oldVerdict).ok);
-    assert.ok(verifyVerdict(newVerdict).ok);
-    assert.ok(problemsOf({ ...oldVerdict, pubBytes: newVerdict.pubBytes }).some((p) => p.startsWith('verdict.pub: key id')));
+    const pinned = verifyVerdictWithKey(forgedInput, scoreboard, 'the pinned key');
+    assert.ok(!pinned.ok);
+    assert.deepEqual(pinned.problems, [
+      `verdict.pub: key ${verdictKeyId(forger)} is not the pinned key (key ${verdictKeyId(scoreboard)})`,
+      `verdict.sig: signed by key ${verdictKeyId(forger)}, not by the pinned key (key ${verdictKeyId(scoreboard)}): the verdict did not come from that scoreboard`,
+    ]);
+    // Without verdict.pub, and with a forged statement that claims the scoreboard's key id.
+    const { pubBytes: _ignored, ...withoutPub } = forgedInput;
+    assert.ok(!verifyVerdictWithKey(withoutPub, scoreboard).ok);
+    const claimed = JSON.parse(forged.sigBytes.toString('utf8'));
+    claimed.key_id = claimed.statement.key_id = verdictKeyId(scoreboard);
+    const lying = verifyVerdictWithKey({ ...withoutPub, sigBytes: Buffer.from(`${canonicalize(claimed)}\n`) }, scoreboard);
+    assert.ok(!lying.ok && lying.problems.some((p) => /signature does not verify/.test(p)), JSON.stringify(lying));
 
-    const ring = createVerdictKeyRing([oldVerdict.pubBytes, newKey]);
-    assert.deepEqual(ring.keyIds, [verdictKeyId(oldKey), verdictKeyId(newKey)].sort());
-    assert.deepEqual(ring.publicPem(verdictKeyId(oldKey)), oldVerdict.pubBytes);
-    assert.ok(ring.verify(oldVerdict).ok);
-    assert.ok(ring.verify(newVerdict).ok);
-
-    const currentOnly = createVerdictKeyRing([newVerdict.pubBytes]);
-    const result = currentOnly.verify(oldVerdict);
-    assert.ok(!result.ok);
-    assert.match(result.problems[0] ?? '', new RegExp(`^verdict\\.sig: key id ${verdictKeyId(oldKey)} is not in the key ring`));
-
-    // A tampered score is still caught through the ring.
-    const tampered = ring.verify({ ...oldVerdict, scoreBytes: scoreJson(100) });
-    assert.ok(!tampered.ok && tampered.problems.some((p) => p.startsWith('score.json:')));
-
-    const dir = await mkdtemp(join(tmpdir(), 'fg-verdict-ring-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    await writeFile(join(dir, `${verdictKeyId(oldKey)}.pub`), oldVerdict.pubBytes);
-    await writeFile(join(dir, `${verdictKeyId(newKey)}.pub`), newVerdict.pubBytes);
-    await writeFile(join(dir, 'README'), 'not a key');
-    const loaded = await loadVerdictKeyRing(dir);
-    assert.deepEqual(loaded.keyIds, ring.keyIds);
-    assert.ok(loaded.verify(oldVerdict).ok);
+    assert.ok(verifyVerdictWithKey(honest, scoreboard).ok);
+    const { pubBytes: _pub, ...honestWithoutPub } = honest;
+    assert.ok(verifyVerdictWithKey(honestWithoutPub, scoreboard).ok);
   });
 });
 

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { S3Storage, StorageError } from '../../../src/forge/storage/index.js';
+import { S3Storage, StorageError } from '../../../src/platform/storage/index.js';
 import { ROOT } from '../../helpers/cli.js';
 import { freePort, trackChild, waitForPort } from '../../helpers/servers.js';
 

@@ -1,7 +1,7 @@
 /**
- * Object storage for scenario results and evidence: a filesystem tree by default
- * (FG_STORAGE_DIR) or an S3-compatible bucket, behind one interface. Keys are relative POSIX
- * paths such as `scenarios/scn_…/results/score.json`.
+ * Object storage (scenario results and evidence, published verdict keys, the ledger witness): a
+ * filesystem tree by default (FG_STORAGE_DIR) or an S3-compatible bucket, behind one interface.
+ * Keys are relative POSIX paths such as `scenarios/scn_…/results/score.json`.
  */
 export interface StoredObject {
   readonly key: string;
