@@ -39,15 +39,33 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
 ]);
 
 /** Query parameters that look like a credential: refused so keys never sit in URLs or access logs. */
-const CREDENTIAL_PARAMS = /(^|&)(api[_-]?key|apikey|x-api-key|key|access[_-]?key)=/i;
-/** A FrostGate key anywhere in the query, whatever the parameter is called (also percent-encoded). */
-const KEY_IN_QUERY = /fg(_|%5f)[a-z2-9]{12}(_|%5f)/i;
+const CREDENTIAL_PARAMS = /(^|[&;])\s*(api[_-]?key|apikey|x-api-key|key|access[_-]?key)\s*=/i;
+/** A FrostGate key anywhere in the query, whatever the parameter is called. */
+const KEY_IN_QUERY = /fg_[a-z2-9]{12}_/i;
+/** Nested percent-encodings undone before looking (a proxy or a framework may decode more than once). */
+const MAX_DECODE_PASSES = 8;
+const PERCENT_ESCAPE = /%u([0-9a-f]{4})|%([0-9a-f]{2})/gi;
 
-/** True when the query string carries something that is, or is named like, an API key. */
+/**
+ * The query as a lenient decoder would read it after every layer of encoding: %XX (either case),
+ * IIS-style %uXXXX and '+' are undone repeatedly until nothing changes. Malformed escapes stay as
+ * they are rather than failing the whole string (decodeURIComponent would throw).
+ */
+export function decodeQueryLayers(query: string): string {
+  let current = query;
+  for (let pass = 0; pass < MAX_DECODE_PASSES && (current.includes('%') || current.includes('+')); pass++) {
+    const next = current.replace(/\+/g, ' ').replace(PERCENT_ESCAPE, (_m, wide: string | undefined, byte: string | undefined) => String.fromCharCode(parseInt(wide ?? byte!, 16)));
+    if (next === current) break;
+    current = next;
+  }
+  return current;
+}
+
+/** True when the query string carries something that is, or is named like, an API key, however it is encoded. */
 export function queryCarriesKey(url: string): boolean {
   const q = url.indexOf('?');
   if (q === -1) return false;
-  const query = url.slice(q + 1);
+  const query = decodeQueryLayers(url.slice(q + 1));
   return CREDENTIAL_PARAMS.test(query) || KEY_IN_QUERY.test(query);
 }
 
