@@ -10,9 +10,9 @@ import type { onRequestAsyncHookHandler } from 'fastify';
 export { bindTenantToContext } from '../../platform/context.js';
 export type { Principal } from './principal.js';
 export type { BindTenant } from './tenant.js';
-export { KeyStore } from './store.js';
+export { CLI_OPERATOR, KeyStore, keyLineage, type KeyLineage, type Minter } from './store.js';
 export { SCOPES, parseScopes, type Scope } from './scopes.js';
-export { ensureBootstrapAdmin } from './bootstrap.js';
+export { ROOT_IDENTITY, ensureBootstrapAdmin } from './bootstrap.js';
 export { PUBLIC_ROUTES, TOKEN_ROUTES, type AuthFailureReason } from './gate.js';
 export { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
 
@@ -33,7 +33,7 @@ export interface AuthModuleOptions {
 }
 
 export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: AuthModuleOptions = {}): AuthModule {
-  const store = new KeyStore(platform.db, options.audit);
+  const store = new KeyStore(platform.db, options.audit, platform.security);
   const resolver = new KeyResolver(store, platform.bus, options.keyCacheTtlMs ?? KEY_CACHE_TTL_MS);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);
