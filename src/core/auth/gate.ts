@@ -129,6 +129,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (missing.length > 0) {
       metrics.authFailure.inc({ reason: 'missing_scope' });
       security.warn({ type: 'auth_event', success: false, reason: 'missing_scope', key_id: principal.keyId, tenant_id: principal.tenantId, request_id: request.id, missing, route: routeKey(request) }, 'key lacks a required scope');
+      request.refusedPrincipal = principal;
       throw new AppError('missing_scope', `this key lacks the scope ${missing.join(', ')} required by ${routeKey(request)}`, { missing_scopes: missing });
     }
     const claimed = claimedTenantHeader(request);
