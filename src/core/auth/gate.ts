@@ -80,7 +80,7 @@ export interface GateDeps {
   readonly bindTenant: BindTenant;
   /** Records fail-open passes in the audit ledger (written once the database answers again). */
   readonly onFailOpen?: (tenantId: string, detail: Record<string, unknown>) => void;
-  /** Slows, then refuses, sources that keep presenting invalid keys (see RateLimiter). */
+  /** Slows, then refuses, sources and key ids that keep seeing invalid keys (see RateLimiter); keys are `key:<id>`. */
   readonly invalidKeyGuard?: { recordInvalidKey(source: string): Promise<{ blocked: boolean; delayMs: number; retryAfterS: number }> };
 }
 
@@ -112,12 +112,16 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     metrics.authFailure.inc({ reason });
     security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, tenant_id: tenantId, request_id: request.id, route: routeKey(request), ip: request.ip }, 'authentication failed');
     if (reason !== 'missing' && deps.invalidKeyGuard) {
-      const verdict = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
-      if (verdict.blocked) {
-        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', request_id: request.id, ip: request.ip, route: routeKey(request) }, 'source refused after repeated invalid keys');
-        throw new AppError('rate_limited', `too many invalid API keys from this address; retry in ${verdict.retryAfterS} s`, {}, { 'retry-after': String(verdict.retryAfterS) });
+      // Counted per source address and per key id: many addresses trying one key id are slowed too.
+      const bySource = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
+      const byKey = keyId ? await deps.invalidKeyGuard.recordInvalidKey(`key:${keyId}`) : undefined;
+      const blocked = bySource.blocked ? { verdict: bySource, per: 'source' as const } : byKey?.blocked ? { verdict: byKey, per: 'key_id' as const } : undefined;
+      if (blocked) {
+        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', per: blocked.per, key_id: keyId, request_id: request.id, ip: request.ip, route: routeKey(request) }, `refused after repeated invalid keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}`);
+        throw new AppError('rate_limited', `too many invalid API keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}; retry in ${blocked.verdict.retryAfterS} s`, {}, { 'retry-after': String(blocked.verdict.retryAfterS) });
       }
-      if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+      const delayMs = Math.max(bySource.delayMs, byKey?.delayMs ?? 0);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
     // The body never says why: a caller probing keys learns nothing. The security log does.
     throw new AppError('unauthorized', 'a valid API key is required in the X-API-Key header');
@@ -179,26 +183,32 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
 
     const keyId = keyIdOf(presented);
     if (!keyId) return refuse(request, 'malformed');
+    const digest = digestKey(presented);
+    const unavailable = (error: Error): never => {
+      metrics.authFailure.inc({ reason: 'store_unavailable' });
+      security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: error.message }, 'key store unreachable, refusing (fail closed)');
+      throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
+    };
+    // An unknown id and a wrong secret take this same path at the same cost: no record is read for
+    // either, so timing does not tell which key ids exist (src/core/auth/key-index.ts).
+    const screen = await resolver.screen(keyId, digest);
+    if (screen.status === 'unknown') return refuse(request, 'unknown', keyId);
+    if (screen.status === 'store_unavailable') return unavailable(screen.error);
     const lookup = await resolver.resolve(keyId);
     let record;
     let failedOpen: Error | undefined;
     if (lookup.status === 'store_unavailable') {
       // With the acknowledged switch, the last state this node saw of this very key (same digest)
       // stands in for the store; the ordinary checks below still apply to it.
-      if (failOpen && lookup.stale && digestsEqual(digestKey(presented), lookup.stale.digest)) {
-        record = lookup.stale;
-        failedOpen = lookup.error;
-      } else {
-        metrics.authFailure.inc({ reason: 'store_unavailable' });
-        security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: lookup.error.message }, 'key store unreachable, refusing (fail closed)');
-        throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
-      }
+      if (!(failOpen && lookup.stale && digestsEqual(digest, lookup.stale.digest))) return unavailable(lookup.error);
+      record = lookup.stale;
+      failedOpen = lookup.error;
     } else if (lookup.status === 'absent') {
       return refuse(request, 'unknown', keyId);
     } else {
       record = lookup.record;
     }
-    if (!digestsEqual(digestKey(presented), record.digest)) return refuse(request, 'unknown', keyId);
+    if (!digestsEqual(digest, record.digest)) return refuse(request, 'unknown', keyId);
     if (record.revokedAt) return refuse(request, 'revoked', keyId, record.tenantId);
     if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId, record.tenantId);
     if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId, record.tenantId);

@@ -266,6 +266,12 @@ export class KeyStore {
     };
   }
 
+  /** Every key id with its digest's first 6 bytes, or those created since `since`, across tenants (the gate's key index). */
+  async keyIndexSince(since: Date | null): Promise<Array<{ id: string; digestPrefix: Uint8Array; createdAt: Date }>> {
+    const result = await sql<{ id: string; digest_prefix: Uint8Array; created_at: Date }>`SELECT * FROM fg_auth_key_index(${since ? since.toISOString() : null}::timestamptz)`.execute(this.db.db);
+    return result.rows.map((r) => ({ id: r.id, digestPrefix: r.digest_prefix, createdAt: new Date(r.created_at) }));
+  }
+
   async touch(ids: readonly string[], at: Date): Promise<void> {
     if (ids.length === 0) return;
     await sql`SELECT fg_auth_touch_keys(${[...ids]}::text[], ${at.toISOString()}::timestamptz)`.execute(this.db.db);
