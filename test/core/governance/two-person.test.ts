@@ -91,6 +91,9 @@ describe('two-person rule: one admin cannot approve their own change', () => {
       assert.equal(res.json().code, 'two_person_rule');
       assert.equal(res.json().reason, 'minted_by_author');
     }
+    const audited = (await auditFor(change.id)).filter((r) => r.action === 'governance.approve_refused');
+    assert.deepEqual(audited.map((r) => [r.actor, r.details.reason, r.details.identity]), [[g1.id, 'minted_by_author', 'ghost-1'], [g2.id, 'minted_by_author', 'ghost-2']]);
+    assert.equal(securityLines('approve_refused').filter((l) => l.change_id === change.id && l.reason === 'minted_by_author').length, 2);
     // The other way round: a ghost's change cannot be approved by the key that minted it, nor by
     // another key that the same person minted.
     const byGhost = await propose('two-ghost-3', g2.key);
@@ -157,10 +160,11 @@ describe('governance refusals are audited like successes (issue 20, point 13)', 
   const post = (url: string, key: string, payload: object = {}) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload });
   const mk = async (scopes: Scope[], owner: string) => (await t.auth.store.createKey({ tenantId: t.tenantId, scopes, owner, minter: CLI_OPERATOR })).key;
 
-  it('self-approval, a missing scope (in the service and at the gate), a stranger withdrawing: each has its audit entry, committed although the request failed', async () => {
+  it('self-approval, a missing scope (in the service and at the gate), a colleague withdrawing: each has its audit entry, committed although the request failed', async () => {
     const author = await mk(['governance:write', 'governance:approve'], 'hank');
     const approver = await mk(['governance:approve'], 'ivy');
     const reader = await mk(['decisions:read'], 'jo');
+    const colleague = await mk(['governance:write'], 'lee');
     const change = (await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-1'), justification: 'block WordPress probes' })).json();
     const attempts = [
       { res: await post(`/governance/changes/${change.id}/approve`, author), action: 'governance.approve_refused', code: 'two_person_rule' },
@@ -168,6 +172,7 @@ describe('governance refusals are audited like successes (issue 20, point 13)', 
       { res: await post(`/governance/changes/${change.id}/approve`, reader), action: 'governance.approve_refused', code: 'missing_scope' },
       { res: await post(`/governance/changes/${change.id}/reject`, approver, { reason: 'looks too broad' }), action: 'governance.reject_refused', code: 'missing_scope' },
       { res: await post(`/governance/changes/${change.id}/withdraw`, approver), action: 'governance.withdraw_refused', code: 'missing_scope' },
+      { res: await post(`/governance/changes/${change.id}/withdraw`, colleague), action: 'governance.withdraw_refused', code: 'forbidden' },
       { res: await post(`/governance/changes/${change.id}/deploy`, reader), action: 'governance.deploy_refused', code: 'missing_scope' },
     ];
     for (const a of attempts) assert.equal(a.res.statusCode, 403, a.res.body);
@@ -175,7 +180,12 @@ describe('governance refusals are audited like successes (issue 20, point 13)', 
     const entries = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map((e) => e.record as { action: string; target?: string; details: Record<string, unknown> });
     const refused = entries.filter((r) => r.target === change.id && r.action.endsWith('_refused'));
     assert.deepEqual(refused.map((r) => [r.action, r.details.code]), attempts.map((a) => [a.action, a.code]));
-    assert.deepEqual(refused.map((r) => r.details.identity), ['hank', 'ivy', 'jo', 'ivy', 'ivy', 'jo']);
+    assert.deepEqual(refused.map((r) => r.details.identity), ['hank', 'ivy', 'jo', 'ivy', 'ivy', 'lee', 'jo']);
+    // Each is in the security log with its request id too.
+    for (const a of attempts) {
+      const id = a.res.json().request_id;
+      assert.ok(t.logs!.lines.some((l) => l.logger === 'frostgate.security' && l.request_id === id && String(l.action ?? l.reason).match(/refused|missing_scope/)), `${a.action}: no security line for ${id}`);
+    }
     // The ledger's own proof covers them: they are entries like any other.
     const verify = await t.app.inject({ url: '/ledger/checkpoint?log=audit&fresh=true', headers: { 'x-api-key': t.adminKey } });
     assert.equal(verify.statusCode, 200, verify.body);
