@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createAuthGate } from '../../../src/core/auth/gate.js';
 import { FULL_RELOAD_MS, KeyIndex } from '../../../src/core/auth/key-index.js';
-import { digestKey, generateKey } from '../../../src/core/auth/key-format.js';
+import { generateKey } from '../../../src/core/auth/key-format.js';
 import { KEY_CACHE_TTL_MS, KeyResolver } from '../../../src/core/auth/key-resolver.js';
 import type { KeyStore } from '../../../src/core/auth/store.js';
 import { DEFAULT_RATE_LIMIT_POLICY } from '../../../src/core/ratelimit/index.js';
@@ -100,8 +101,8 @@ describe('the key index itself', () => {
   it('a key older than the refresh overlap, committed late, is found by the next full reload', async () => {
     let now = Date.now();
     const index = new KeyIndex(node.auth.store, { now: () => now });
-    const first = await node.auth.store.createKey({ tenantId: node.tenantId, scopes: ['decisions:read'] });
-    assert.equal((await index.screen(first.id, digestKey(first.key))).status, 'indexed');
+    const first = await insertElsewhere(node, node.tenantId);
+    assert.equal((await index.screen(first.id, first.digest)).status, 'indexed');
     const late = await insertElsewhere(node, node.tenantId, new Date(Date.now() - 3_600_000));
     assert.equal((await index.screen(late.id, late.digest)).status, 'unknown', 'an incremental refresh reads only recent keys');
     now += FULL_RELOAD_MS;
@@ -119,7 +120,7 @@ describe('the key index itself', () => {
       const valid = (await node.auth.store.createKey({ tenantId: node.tenantId, scopes: ['decisions:read'] })).key;
       assert.equal((await app.inject({ url: PROBE, headers: { 'x-api-key': generateKey().key } })).statusCode, 401);
       assert.equal((await app.inject({ url: PROBE, headers: { 'x-api-key': valid } })).statusCode, 200);
-      assert.equal((await index.screen('key_abcdefghjkmn', digestKey('x'))).status, 'unindexed');
+      assert.equal((await index.screen(generateKey().id, randomBytes(32))).status, 'unindexed');
       assert.equal(overflows.length, 1);
       assert.ok(overflows[0]! > 2);
     } finally {
