@@ -49,6 +49,7 @@ const FROM_PROBLEM: Readonly<Record<ProblemCode, CliErrorCode>> = {
   forbidden: 'forbidden',
   missing_scope: 'forbidden',
   tenant_mismatch: 'forbidden',
+  two_person_rule: 'forbidden',
   not_found: 'not_found',
   method_not_allowed: 'internal',
   conflict: 'conflict',

@@ -1,4 +1,4 @@
-import { KeyStore } from '../../core/auth/store.js';
+import { CLI_OPERATOR, KeyStore } from '../../core/auth/store.js';
 import { SCOPES, parseScopes } from '../../core/auth/scopes.js';
 import { parseDuration } from '../../platform/duration.js';
 import { JSON_OPTION, type Command } from '../command.js';
@@ -24,13 +24,17 @@ Options:
   --scopes <list>      e.g. defend:write,decisions:read
   --expires-in <dur>   e.g. 90d, 12h, 30m (default: no expiry)
   --name <text>        a label shown in listings
-  --owner <who>        the person or system the key acts for (default: the key's own id);
-                       governance approvals compare owners, so give a person's keys one owner
+  --owner <who>        the person or system the key acts for (default: the key's own id).
+                       This is how a second person gets an identity: the operator vouches
+                       for it here. Keys a key mints over HTTP always belong to that key's
+                       owner, and governance approvals need an identity other than the
+                       author's and other than anyone who minted the approving key
   --json               machine-readable output
   -h, --help           this help
 
 Examples:
   frostgate keys create --tenant acme --scopes defend:write,decisions:read --expires-in 90d --name sensor-1
+  frostgate keys create --tenant acme --scopes governance:approve --owner bob@acme.example --name bob
   frostgate keys list --tenant acme
   frostgate keys revoke --tenant acme key_abcdefghjkmn`,
   async run({ values, positionals }) {
@@ -47,18 +51,18 @@ Examples:
     return withDatabase(async (db) => {
       const store = new KeyStore(db, await cliAuditTrail(db));
       if (sub === 'create') {
-        const created = await store.createKey({ tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(values.owner ? { owner: values.owner as string } : {}), ...(expiresAt ? { expiresAt } : {}), createdBy: 'cli' });
+        const created = await store.createKey({ tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(values.owner ? { owner: values.owner as string } : {}), ...(expiresAt ? { expiresAt } : {}), minter: CLI_OPERATOR });
         if (values.json) printJson(created);
         else {
           printLine(created.key);
-          printErr(`created ${created.id} for tenant ${created.tenant_id} with scopes ${created.scopes.join(',')}${created.expires_at ? `, expires ${created.expires_at}` : ''}; the key above is shown once`);
+          printErr(`created ${created.id} for tenant ${created.tenant_id}, owner ${created.owner}, with scopes ${created.scopes.join(',')}${created.expires_at ? `, expires ${created.expires_at}` : ''}; the key above is shown once`);
         }
         return 0;
       }
       if (sub === 'list') {
         const keys = await store.listKeys(tenant);
         if (values.json) printJson({ keys });
-        else printLine(table(keys as unknown as Record<string, unknown>[], ['id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']));
+        else printLine(table(keys as unknown as Record<string, unknown>[], ['id', 'name', 'owner', 'scopes', 'created_by', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']));
         return 0;
       }
       const revoked = await store.revokeKey(tenant, keyId!, 'cli');

@@ -39,15 +39,33 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
 ]);
 
 /** Query parameters that look like a credential: refused so keys never sit in URLs or access logs. */
-const CREDENTIAL_PARAMS = /(^|&)(api[_-]?key|apikey|x-api-key|key|access[_-]?key)=/i;
-/** A FrostGate key anywhere in the query, whatever the parameter is called (also percent-encoded). */
-const KEY_IN_QUERY = /fg(_|%5f)[a-z2-9]{12}(_|%5f)/i;
+const CREDENTIAL_PARAMS = /(^|[&;])\s*(api[_-]?key|apikey|x-api-key|key|access[_-]?key)\s*=/i;
+/** A FrostGate key anywhere in the query, whatever the parameter is called. */
+const KEY_IN_QUERY = /fg_[a-z2-9]{12}_/i;
+/** Nested percent-encodings undone before looking (a proxy or a framework may decode more than once). */
+const MAX_DECODE_PASSES = 8;
+const PERCENT_ESCAPE = /%u([0-9a-f]{4})|%([0-9a-f]{2})/gi;
 
-/** True when the query string carries something that is, or is named like, an API key. */
+/**
+ * The query as a lenient decoder would read it after every layer of encoding: %XX (either case),
+ * IIS-style %uXXXX and '+' are undone repeatedly until nothing changes. Malformed escapes stay as
+ * they are rather than failing the whole string (decodeURIComponent would throw).
+ */
+export function decodeQueryLayers(query: string): string {
+  let current = query;
+  for (let pass = 0; pass < MAX_DECODE_PASSES && (current.includes('%') || current.includes('+')); pass++) {
+    const next = current.replace(/\+/g, ' ').replace(PERCENT_ESCAPE, (_m, wide: string | undefined, byte: string | undefined) => String.fromCharCode(parseInt(wide ?? byte!, 16)));
+    if (next === current) break;
+    current = next;
+  }
+  return current;
+}
+
+/** True when the query string carries something that is, or is named like, an API key, however it is encoded. */
 export function queryCarriesKey(url: string): boolean {
   const q = url.indexOf('?');
   if (q === -1) return false;
-  const query = url.slice(q + 1);
+  const query = decodeQueryLayers(url.slice(q + 1));
   return CREDENTIAL_PARAMS.test(query) || KEY_IN_QUERY.test(query);
 }
 
@@ -62,7 +80,7 @@ export interface GateDeps {
   readonly bindTenant: BindTenant;
   /** Records fail-open passes in the audit ledger (written once the database answers again). */
   readonly onFailOpen?: (tenantId: string, detail: Record<string, unknown>) => void;
-  /** Slows, then refuses, sources that keep presenting invalid keys (see RateLimiter). */
+  /** Slows, then refuses, sources and key ids that keep seeing invalid keys (see RateLimiter); keys are `key:<id>`. */
   readonly invalidKeyGuard?: { recordInvalidKey(source: string): Promise<{ blocked: boolean; delayMs: number; retryAfterS: number }> };
 }
 
@@ -94,12 +112,16 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     metrics.authFailure.inc({ reason });
     security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, tenant_id: tenantId, request_id: request.id, route: routeKey(request), ip: request.ip }, 'authentication failed');
     if (reason !== 'missing' && deps.invalidKeyGuard) {
-      const verdict = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
-      if (verdict.blocked) {
-        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', request_id: request.id, ip: request.ip, route: routeKey(request) }, 'source refused after repeated invalid keys');
-        throw new AppError('rate_limited', `too many invalid API keys from this address; retry in ${verdict.retryAfterS} s`, {}, { 'retry-after': String(verdict.retryAfterS) });
+      // Counted per source address and per key id: many addresses trying one key id are slowed too.
+      const bySource = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
+      const byKey = keyId ? await deps.invalidKeyGuard.recordInvalidKey(`key:${keyId}`) : undefined;
+      const blocked = bySource.blocked ? { verdict: bySource, per: 'source' as const } : byKey?.blocked ? { verdict: byKey, per: 'key_id' as const } : undefined;
+      if (blocked) {
+        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', per: blocked.per, key_id: keyId, request_id: request.id, ip: request.ip, route: routeKey(request) }, `refused after repeated invalid keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}`);
+        throw new AppError('rate_limited', `too many invalid API keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}; retry in ${blocked.verdict.retryAfterS} s`, {}, { 'retry-after': String(blocked.verdict.retryAfterS) });
       }
-      if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+      const delayMs = Math.max(bySource.delayMs, byKey?.delayMs ?? 0);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
     // The body never says why: a caller probing keys learns nothing. The security log does.
     throw new AppError('unauthorized', 'a valid API key is required in the X-API-Key header');
@@ -111,6 +133,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (missing.length > 0) {
       metrics.authFailure.inc({ reason: 'missing_scope' });
       security.warn({ type: 'auth_event', success: false, reason: 'missing_scope', key_id: principal.keyId, tenant_id: principal.tenantId, request_id: request.id, missing, route: routeKey(request) }, 'key lacks a required scope');
+      request.refusedPrincipal = principal;
       throw new AppError('missing_scope', `this key lacks the scope ${missing.join(', ')} required by ${routeKey(request)}`, { missing_scopes: missing });
     }
     const claimed = claimedTenantHeader(request);
@@ -160,26 +183,32 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
 
     const keyId = keyIdOf(presented);
     if (!keyId) return refuse(request, 'malformed');
+    const digest = digestKey(presented);
+    const unavailable = (error: Error): never => {
+      metrics.authFailure.inc({ reason: 'store_unavailable' });
+      security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: error.message }, 'key store unreachable, refusing (fail closed)');
+      throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
+    };
+    // An unknown id and a wrong secret take this same path at the same cost: no record is read for
+    // either, so timing does not tell which key ids exist (src/core/auth/key-index.ts).
+    const screen = await resolver.screen(keyId, digest);
+    if (screen.status === 'unknown') return refuse(request, 'unknown', keyId);
+    if (screen.status === 'store_unavailable') return unavailable(screen.error);
     const lookup = await resolver.resolve(keyId);
     let record;
     let failedOpen: Error | undefined;
     if (lookup.status === 'store_unavailable') {
       // With the acknowledged switch, the last state this node saw of this very key (same digest)
       // stands in for the store; the ordinary checks below still apply to it.
-      if (failOpen && lookup.stale && digestsEqual(digestKey(presented), lookup.stale.digest)) {
-        record = lookup.stale;
-        failedOpen = lookup.error;
-      } else {
-        metrics.authFailure.inc({ reason: 'store_unavailable' });
-        security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: lookup.error.message }, 'key store unreachable, refusing (fail closed)');
-        throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
-      }
+      if (!(failOpen && lookup.stale && digestsEqual(digest, lookup.stale.digest))) return unavailable(lookup.error);
+      record = lookup.stale;
+      failedOpen = lookup.error;
     } else if (lookup.status === 'absent') {
       return refuse(request, 'unknown', keyId);
     } else {
       record = lookup.record;
     }
-    if (!digestsEqual(digestKey(presented), record.digest)) return refuse(request, 'unknown', keyId);
+    if (!digestsEqual(digest, record.digest)) return refuse(request, 'unknown', keyId);
     if (record.revokedAt) return refuse(request, 'revoked', keyId, record.tenantId);
     if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId, record.tenantId);
     if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId, record.tenantId);

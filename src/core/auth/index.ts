@@ -1,6 +1,7 @@
 import type { Platform } from '../../platform/platform.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import { createAuthGate, type GateDeps } from './gate.js';
+import { KeyIndex, MAX_INDEXED_KEYS } from './key-index.js';
 import { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
 import { authRoutes } from './routes.js';
 import { KeyStore, type KeyAudit } from './store.js';
@@ -10,11 +11,12 @@ import type { onRequestAsyncHookHandler } from 'fastify';
 export { bindTenantToContext } from '../../platform/context.js';
 export type { Principal } from './principal.js';
 export type { BindTenant } from './tenant.js';
-export { KeyStore } from './store.js';
+export { CLI_OPERATOR, KeyStore, keyLineage, type KeyLineage, type Minter } from './store.js';
 export { SCOPES, parseScopes, type Scope } from './scopes.js';
-export { ensureBootstrapAdmin } from './bootstrap.js';
+export { ROOT_IDENTITY, ensureBootstrapAdmin } from './bootstrap.js';
 export { PUBLIC_ROUTES, TOKEN_ROUTES, type AuthFailureReason } from './gate.js';
 export { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
+export { KeyIndex, MAX_INDEXED_KEYS, type Screen } from './key-index.js';
 
 export interface AuthModule {
   readonly store: KeyStore;
@@ -33,8 +35,11 @@ export interface AuthModuleOptions {
 }
 
 export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: AuthModuleOptions = {}): AuthModule {
-  const store = new KeyStore(platform.db, options.audit);
-  const resolver = new KeyResolver(store, platform.bus, options.keyCacheTtlMs ?? KEY_CACHE_TTL_MS);
+  const store = new KeyStore(platform.db, options.audit, platform.security);
+  const index = new KeyIndex(store, {
+    onOverflow: (size) => platform.security.error({ type: 'auth_event', reason: 'key_index_overflow', keys: size, max: MAX_INDEXED_KEYS }, 'too many keys to screen in memory; unknown key ids are looked up one by one again'),
+  });
+  const resolver = new KeyResolver(store, platform.bus, options.keyCacheTtlMs ?? KEY_CACHE_TTL_MS, Date.now, index);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);
   const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant, ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}), ...(options.onFailOpen ? { onFailOpen: options.onFailOpen } : {}) });

@@ -1,4 +1,5 @@
 import type { Bus } from '../../platform/bus/bus.js';
+import type { KeyIndex, Screen } from './key-index.js';
 import type { KeyRecord, KeyStore } from './store.js';
 
 /**
@@ -32,6 +33,8 @@ export class KeyResolver {
     bus: Pick<Bus, 'subscribe'>,
     private readonly ttlMs = KEY_CACHE_TTL_MS,
     private readonly now: () => number = Date.now,
+    /** Screens presented keys before any record is read (unknown ids and wrong secrets alike); without one, every id is looked up. */
+    private readonly index?: KeyIndex,
   ) {
     this.unsubscribe = bus.subscribe(KEY_REVOKED_SUBJECT, (data) => {
       const id = (data as { id?: unknown }).id;
@@ -39,6 +42,11 @@ export class KeyResolver {
     });
     this.timer = setInterval(() => void this.flushTouches().catch(() => {}), TOUCH_FLUSH_MS);
     this.timer.unref();
+  }
+
+  /** Whether a key with this id and (the start of) this digest exists, answered the same way for unknown ids and wrong secrets. */
+  screen(id: string, digest: Uint8Array): Promise<Screen> {
+    return this.index ? this.index.screen(id, digest) : Promise.resolve({ status: 'unindexed' });
   }
 
   async resolve(id: string): Promise<Lookup> {

@@ -13,5 +13,7 @@ export interface Principal {
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** A valid key the gate refused for a missing scope (request.principal stays unset): for audit trails of refusals. */
+    refusedPrincipal?: Principal;
   }
 }

@@ -5,7 +5,7 @@ import { InvalidDurationError, parseDuration } from '../../platform/duration.js'
 import { AppError } from '../../platform/http/problem.js';
 import { ProblemSchema } from '../../platform/http/problem.js';
 import { SCOPES, hasScope, type Scope } from './scopes.js';
-import type { KeyStore } from './store.js';
+import type { KeyStore, Minter } from './store.js';
 import type { BindTenant } from './tenant.js';
 import type { KeyResolver } from './key-resolver.js';
 import { KEY_REVOKED_SUBJECT } from './key-resolver.js';
@@ -25,8 +25,9 @@ const KeyInfoSchema = Type.Object({
   expires_at: NullableTimestamp,
   revoked_at: NullableTimestamp,
   last_used_at: NullableTimestamp,
-  created_by: Type.Union([Type.String(), Type.Null()]),
-  owner: Type.String({ description: 'who the key acts for; approvals compare owners' }),
+  created_by: Type.Union([Type.String(), Type.Null()], { description: "the key (or operator tool: 'cli', 'bootstrap') that minted this one" }),
+  created_by_identity: Type.Union([Type.String(), Type.Null()], { description: "the minting principal's identity: the minting key's owner, or 'operator'" }),
+  owner: Type.String({ description: 'the identity the key acts for; governance approvals compare identities and who minted each key' }),
 });
 const CreatedKeySchema = Type.Intersect([KeyInfoSchema, Type.Object({ key: Type.String({ description: 'the full key; shown once, store it now' }) })]);
 
@@ -50,7 +51,7 @@ const CreateKeyBody = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     expires_in: Type.Optional(Type.String({ description: 'e.g. 90d, 12h, 30m', maxLength: 20 })),
     tenant_id: Type.Optional(Type.String({ maxLength: 63 })),
-    owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "default: the creating key's owner; another owner needs the admin scope" })),
+    owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "the creating key's own identity (the default); any other is refused, 403 owner_not_vouched: the operator enrols people (frostgate keys create --owner)" })),
   },
   { additionalProperties: false },
 );
@@ -73,6 +74,16 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
     const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+    /**
+     * A key belongs to the identity of the key that creates it (a holder cannot invent "someone
+     * else" to approve their own governance change). The dev-only global key and auth-disabled
+     * mode stand for the operator and may name owners.
+     */
+    const minterOf = (request: FastifyRequest): Minter => {
+      const p = request.principal;
+      if (p?.kind === 'api_key' && p.keyId) return { kind: 'principal', id: p.keyId, identity: p.subject };
+      return { kind: 'operator', id: p?.subject ?? 'unknown-principal', identity: p?.subject ?? 'unknown-principal' };
+    };
     const requirePlatformAdmin = (request: FastifyRequest) => {
       const p = request.principal;
       // Global and auth-disabled principals exist only in dev and test, and act for every tenant.
@@ -88,9 +99,10 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       requirePlatformAdmin(request);
       const actor = request.principal?.keyId ?? request.principal?.subject;
       const first = request.body.first_key;
-      // The first key acts for whoever the admin names, else for itself (not for the creating admin:
-      // it belongs to another tenant's people).
-      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', actor, first ? { scopes: first.scopes as Scope[], ...(first.name !== undefined ? { name: first.name } : {}), ...(first.owner !== undefined ? { owner: first.owner } : {}), createdBy: request.principal?.keyId ?? actor ?? 'unknown-principal' } : undefined);
+      // A platform admin is the operator here: the first key acts for whoever it names, else for
+      // itself (not for the creating admin: it belongs to another tenant's people).
+      const minter: Minter = { kind: 'operator', id: actor ?? 'unknown-principal', identity: request.principal?.subject ?? 'unknown-principal' };
+      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', actor, first ? { scopes: first.scopes as Scope[], ...(first.name !== undefined ? { name: first.name } : {}), ...(first.owner !== undefined ? { owner: first.owner } : {}), minter } : undefined);
       return reply.code(201).send(tenant);
     });
 
@@ -110,11 +122,6 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       const held = request.principal?.scopes ?? [];
       const escalation = request.body.scopes.filter((s) => !hasScope(held, s));
       if (escalation.length > 0) throw new AppError('missing_scope', `a key cannot grant scopes it does not hold: ${escalation.join(', ')}`, { missing_scopes: escalation });
-      // A key acts for its creator's owner unless an admin says otherwise: a key holder cannot mint
-      // a key for "someone else" to approve their own governance changes.
-      const creatorOwner = request.principal?.subject ?? 'unknown-principal';
-      const owner = request.body.owner ?? creatorOwner;
-      if (owner !== creatorOwner && !hasScope(held, 'admin')) throw new AppError('missing_scope', 'only admin keys can create keys for another owner', { missing_scopes: ['admin'] });
       let expiresAt: Date | undefined;
       if (request.body.expires_in !== undefined) {
         try {
@@ -129,8 +136,8 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
         scopes: request.body.scopes as Scope[],
         ...(request.body.name !== undefined ? { name: request.body.name } : {}),
         ...(expiresAt ? { expiresAt } : {}),
-        createdBy: request.principal?.keyId ?? creatorOwner,
-        owner,
+        minter: minterOf(request),
+        ...(request.body.owner !== undefined ? { owner: request.body.owner } : {}),
       });
       return reply.code(201).send(created);
     });

@@ -46,6 +46,14 @@ export function governanceRoutes(deps: { service: GovernanceService; bindTenant:
   };
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
+    // A key refused by the gate for a missing scope is a governance refusal too: audited like the others.
+    app.addHook('onError', async (request, _reply, error) => {
+      const refused = request.refusedPrincipal;
+      if (request.method !== 'POST' || !refused?.tenantId || !(error instanceof AppError) || error.code !== 'missing_scope') return;
+      const action = /\/(approve|reject|withdraw|canary|deploy|rollback)$/.exec(request.routeOptions.url ?? '')?.[1] ?? 'propose';
+      const id = (request.params as { id?: string }).id;
+      await service.recordRefusal(refused.tenantId, refused, action, id && /^chg_[a-z0-9]{20}$/.test(id) ? id : undefined, error);
+    });
 
     app.post('/governance/changes', {
       config: { scopes: ['governance:write'], rateLimitClass: 'admin' },

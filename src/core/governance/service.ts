@@ -4,42 +4,22 @@ import type { AuditTrail } from '../../ledger/audit.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import type { ChangeStatus, GovernedKind } from '../../platform/db/schema.js';
-import { AppError, conflict, notFound } from '../../platform/http/problem.js';
+import { AppError, conflict } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { deployAuthorizationRequest, type PolicyEngine } from '../../policy/index.js';
 import type { Principal } from '../auth/principal.js';
 import { hasScope } from '../auth/scopes.js';
 import { DEPLOYED_SUBJECT, type ActiveVersions } from './active.js';
 import { runCanary, type CanaryEventSource, type CanaryResult } from './canary.js';
+import { changeView, loadChange, type ChangeRow, type ChangeView } from './change-view.js';
 import { compileContent, InvalidContentError, versionOf } from './kinds.js';
 import { assessRisk } from './risk.js';
+import { lineageOf, principalLineage, TWO_PERSON_DETAIL, twoPersonRefusal } from './two-person.js';
+
+export type { ChangeView } from './change-view.js';
 
 export const CHANGE_TTL_DAYS = 7;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-
-export interface ChangeView {
-  readonly id: string;
-  readonly kind: GovernedKind;
-  readonly version: string;
-  readonly status: ChangeStatus;
-  readonly origin: 'human' | 'analyzer';
-  readonly risk: 'low' | 'medium' | 'high';
-  readonly risk_reasons: string[];
-  readonly required_approvals: number;
-  readonly approver_scope: string;
-  readonly approvals: Array<{ principal: string; subject: string; decision: 'approve' | 'reject'; reason: string | null; at: string }>;
-  readonly justification: string;
-  readonly author: string;
-  readonly base_version: string;
-  readonly previous_version: string | null;
-  readonly canary: CanaryResult | null;
-  readonly content: unknown;
-  readonly created_at: string;
-  readonly expires_at: string;
-  readonly deployed_at: string | null;
-  readonly rolled_back_at: string | null;
-  readonly rollback_reason: string | null;
-}
 
 export interface ProposeInput {
   readonly kind: GovernedKind;
@@ -59,13 +39,24 @@ export interface GovernanceDeps {
   readonly metrics?: { inc(labels: { action: string; result: string }): void };
 }
 
+/** Who acts: the key (or principal name) and the identity it acts for. */
+interface Actor {
+  readonly key: string;
+  readonly subject: string;
+}
+
+type Outcome = { refused: AppError } | { view: ChangeView };
+
+/** What the audit ledger and the security log say about a refused step (never the request body). */
+function refusalDetails(refused: AppError, actor: Actor): Record<string, unknown> {
+  return { code: refused.code, reason: (refused.extensions.reason as string | undefined) ?? null, detail: refused.detail, identity: actor.subject, ...(refused.extensions.missing_scopes ? { missing_scopes: refused.extensions.missing_scopes } : {}) };
+}
+
 function newChangeId(): string {
   let id = 'chg_';
   for (const b of randomBytes(20)) id += ID_ALPHABET[b % ID_ALPHABET.length];
   return id;
 }
-
-const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 /**
  * Change control for what decides: nobody changes a ruleset, doctrine or rate-limit policy
@@ -87,43 +78,8 @@ export class GovernanceService {
     }
   }
 
-  private actor(principal: Principal): { key: string; subject: string } {
+  private actor(principal: Principal): Actor {
     return { key: principal.keyId ?? principal.subject, subject: principal.subject };
-  }
-
-  private async load(tx: Tx, tenantId: string, id: string, lock = false) {
-    let q = tx.selectFrom('governance_changes').selectAll().where('id', '=', id).where('tenant_id', '=', tenantId);
-    if (lock) q = q.forUpdate();
-    const row = await q.executeTakeFirst();
-    if (!row) throw notFound(`change ${id}`);
-    return row;
-  }
-
-  private async view(tx: Tx, row: Awaited<ReturnType<GovernanceService['load']>>): Promise<ChangeView> {
-    const approvals = await tx.selectFrom('governance_approvals').selectAll().where('change_id', '=', row.id).orderBy('at').execute();
-    return {
-      id: row.id,
-      kind: row.kind,
-      version: row.version,
-      status: row.status,
-      origin: row.origin,
-      risk: row.risk,
-      risk_reasons: row.risk_reasons,
-      required_approvals: row.required_approvals,
-      approver_scope: row.approver_scope,
-      approvals: approvals.map((a) => ({ principal: a.principal_key, subject: a.principal_subject, decision: a.decision, reason: a.reason, at: iso(a.at)! })),
-      justification: row.justification,
-      author: row.author_key,
-      base_version: row.base_version,
-      previous_version: row.previous_version,
-      canary: (row.canary as CanaryResult | null) ?? null,
-      content: row.content,
-      created_at: iso(row.created_at)!,
-      expires_at: iso(row.expires_at)!,
-      deployed_at: iso(row.deployed_at),
-      rolled_back_at: iso(row.rolled_back_at),
-      rollback_reason: row.rollback_reason,
-    };
   }
 
   async propose(tenantId: string, principal: Principal, input: ProposeInput): Promise<ChangeView> {
@@ -175,12 +131,12 @@ export class GovernanceService {
         .returningAll()
         .executeTakeFirstOrThrow();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.propose', actor: actor.key, target: id, reason: input.justification, details: { kind: input.kind, version, risk: assessment.risk, origin: input.origin } });
-      return this.view(tx, row);
+      return changeView(tx, row);
     });
   }
 
   async get(tenantId: string, id: string): Promise<ChangeView> {
-    return this.deps.db.withTenant(tenantId, async (tx) => this.view(tx, await this.load(tx, tenantId, id)));
+    return this.deps.db.withTenant(tenantId, async (tx) => changeView(tx, await loadChange(tx, tenantId, id)));
   }
 
   async list(tenantId: string, opts: { status?: ChangeStatus; limit?: number } = {}): Promise<ChangeView[]> {
@@ -188,17 +144,53 @@ export class GovernanceService {
       let q = tx.selectFrom('governance_changes').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at', 'desc').limit(opts.limit ?? 100);
       if (opts.status) q = q.where('status', '=', opts.status);
       const rows = await q.execute();
-      return Promise.all(rows.map((r) => this.view(tx, r)));
+      return Promise.all(rows.map((r) => changeView(tx, r)));
     });
   }
 
   /** Expired proposals become `expired` when touched; nothing acts on them after. */
-  private async expireIfDue(tx: Tx, row: Awaited<ReturnType<GovernanceService['load']>>): Promise<ChangeStatus> {
+  private async expireIfDue(tx: Tx, row: ChangeRow): Promise<ChangeStatus> {
     if ((row.status === 'proposed' || row.status === 'approved') && new Date(row.expires_at).getTime() <= Date.now()) {
       await tx.updateTable('governance_changes').set({ status: 'expired' }).where('id', '=', row.id).execute();
       return 'expired';
     }
     return row.status;
+  }
+
+  /**
+   * One governance step in one transaction. A refusal is returned, not thrown: its audit entry
+   * (`governance.<action>_refused`) commits like a success's, with whatever the step wrote before
+   * refusing (an expiry); then it is security-logged and thrown.
+   */
+  private async refusable(tenantId: string, action: string, actor: Actor, id: string, body: (tx: Tx) => Promise<Outcome>): Promise<ChangeView> {
+    const outcome = await this.deps.db.withTenant(tenantId, async (tx) => {
+      const out = await body(tx);
+      if ('refused' in out) await this.deps.audit.record(tx, tenantId, { action: `governance.${action}_refused`, actor: actor.key, target: id, details: refusalDetails(out.refused, actor) });
+      return out;
+    });
+    if ('refused' in outcome) {
+      this.deps.security.warn({ type: 'governance', action: `${action}_refused`, change_id: id, key_id: actor.key, ...refusalDetails(outcome.refused, actor) }, `governance ${action} refused`);
+      throw outcome.refused;
+    }
+    return outcome.view;
+  }
+
+  /**
+   * Audits a step refused before it reached the service (the gate's scope check), in a transaction
+   * of its own; never throws, so the original refusal is what the caller sees.
+   */
+  async recordRefusal(tenantId: string, principal: Principal, action: string, id: string | undefined, refused: AppError): Promise<void> {
+    const actor = this.actor(principal);
+    try {
+      await this.deps.db.withTenant(tenantId, async (tx) => {
+        // The id came from a URL nothing has checked yet: named only when it is this tenant's change.
+        const own = id ? await tx.selectFrom('governance_changes').select('id').where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst() : undefined;
+        await this.deps.audit.record(tx, tenantId, { action: `governance.${action}_refused`, actor: actor.key, ...(own ? { target: own.id } : {}), details: refusalDetails(refused, actor) });
+      });
+      this.deps.metrics?.inc({ action, result: refused.code });
+    } catch (err) {
+      this.deps.security.error({ type: 'governance', action: `${action}_refused`, change_id: id ?? null, key_id: actor.key, error: (err as Error).message }, 'could not audit a refused governance step');
+    }
   }
 
   async approve(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
@@ -207,33 +199,28 @@ export class GovernanceService {
 
   private async doApprove(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
     const actor = this.actor(principal);
-    type Outcome = { refused: AppError } | { view: ChangeView };
-    const result = await this.deps.db.withTenant(tenantId, async (tx): Promise<Outcome> => {
-      const row = await this.load(tx, tenantId, id, true);
+    const view = await this.refusable(tenantId, 'approve', actor, id, async (tx) => {
+      const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
       if (status !== 'proposed' && status !== 'approved') return { refused: conflict(`change ${id} is ${status}; only proposed changes can be approved`, { change_status: status }) };
-      if (actor.key === row.author_key || actor.subject === row.author_subject) {
-        return { refused: new AppError('forbidden', 'the author of a change cannot approve it; another principal must', { reason: 'self_approval' }) };
-      }
+      const earlier = await tx.selectFrom('governance_approvals').select(['principal_key', 'principal_subject']).where('change_id', '=', id).execute();
+      if (earlier.some((a) => a.principal_key === actor.key || a.principal_subject === actor.subject)) return { refused: conflict(`${actor.subject} (${actor.key}) already acted on change ${id}`) };
+      const author = await lineageOf(tx, row.author_key, row.author_subject);
+      const approver = await principalLineage(tx, principal);
+      const others = await Promise.all(earlier.map((a) => lineageOf(tx, a.principal_key, a.principal_subject)));
+      const twoPerson = twoPersonRefusal(author, approver, others);
+      if (twoPerson) return { refused: new AppError('two_person_rule', TWO_PERSON_DETAIL[twoPerson], { reason: twoPerson }) };
       if (!hasScope(principal.scopes, row.approver_scope)) {
         return { refused: new AppError('missing_scope', `this ${row.risk}-risk change needs approvers holding ${row.approver_scope}`, { missing_scopes: [row.approver_scope] }) };
       }
-      const inserted = await sql<{ change_id: string }>`
-        INSERT INTO governance_approvals (change_id, tenant_id, principal_key, principal_subject, decision, reason)
-        VALUES (${id}, ${tenantId}, ${actor.key}, ${actor.subject}, 'approve', ${reason ?? null})
-        ON CONFLICT DO NOTHING RETURNING change_id`.execute(tx);
-      if (inserted.rows.length === 0) return { refused: conflict(`${actor.key} already approved change ${id}`) };
+      await tx.insertInto('governance_approvals').values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'approve', reason: reason ?? null }).execute();
       const count = await tx.selectFrom('governance_approvals').select((e) => e.fn.countAll<number>().as('n')).where('change_id', '=', id).where('decision', '=', 'approve').executeTakeFirstOrThrow();
       if (Number(count.n) >= row.required_approvals) await tx.updateTable('governance_changes').set({ status: 'approved' }).where('id', '=', id).execute();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.approve', actor: actor.key, target: id, ...(reason ? { reason } : {}), details: { approvals: Number(count.n), required: row.required_approvals } });
-      return { view: await this.view(tx, await this.load(tx, tenantId, id)) };
+      await this.deps.audit.record(tx, tenantId, { action: 'governance.approve', actor: actor.key, target: id, ...(reason ? { reason } : {}), details: { approvals: Number(count.n), required: row.required_approvals, identity: actor.subject } });
+      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
     });
-    if ('refused' in result) {
-      this.deps.security.warn({ type: 'governance', action: 'approve_refused', change_id: id, key_id: actor.key, reason: result.refused.detail }, 'governance approval refused');
-      throw result.refused;
-    }
-    this.deps.security.info({ type: 'governance', action: 'approve', change_id: id, key_id: actor.key }, 'governance change approved');
-    return result.view;
+    this.deps.security.info({ type: 'governance', action: 'approve', change_id: id, key_id: actor.key, identity: actor.subject }, 'governance change approved');
+    return view;
   }
 
   async reject(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
@@ -242,12 +229,18 @@ export class GovernanceService {
 
   private async doReject(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
     const actor = this.actor(principal);
-    return this.transitionFrom(tenantId, id, ['proposed', 'approved'], 'rejected', async (tx, row) => {
-      if (!hasScope(principal.scopes, row.approver_scope)) throw new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] });
+    const view = await this.refusable(tenantId, 'reject', actor, id, async (tx) => {
+      const row = await loadChange(tx, tenantId, id, true);
+      const status = await this.expireIfDue(tx, row);
+      if (status !== 'proposed' && status !== 'approved') return { refused: conflict(`change ${id} is ${status}; cannot move it to rejected`, { change_status: status }) };
+      if (!hasScope(principal.scopes, row.approver_scope)) return { refused: new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] }) };
       await tx.insertInto('governance_approvals').values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'reject', reason }).onConflict((oc) => oc.doNothing()).execute();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.reject', actor: actor.key, target: id, reason });
-      this.deps.security.info({ type: 'governance', action: 'reject', change_id: id, key_id: actor.key, reason }, 'governance change rejected');
+      await tx.updateTable('governance_changes').set({ status: 'rejected' }).where('id', '=', id).execute();
+      await this.deps.audit.record(tx, tenantId, { action: 'governance.reject', actor: actor.key, target: id, reason, details: { identity: actor.subject } });
+      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
     });
+    this.deps.security.info({ type: 'governance', action: 'reject', change_id: id, key_id: actor.key, reason }, 'governance change rejected');
+    return view;
   }
 
   async withdraw(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
@@ -256,20 +249,14 @@ export class GovernanceService {
 
   private async doWithdraw(tenantId: string, principal: Principal, id: string, reason?: string): Promise<ChangeView> {
     const actor = this.actor(principal);
-    return this.transitionFrom(tenantId, id, ['proposed', 'approved'], 'withdrawn', async (tx, row) => {
-      if (actor.key !== row.author_key && actor.subject !== row.author_subject) throw new AppError('forbidden', 'only the author can withdraw a change; others can reject it');
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.withdraw', actor: actor.key, target: id, ...(reason ? { reason } : {}) });
-    });
-  }
-
-  private async transitionFrom(tenantId: string, id: string, from: ChangeStatus[], to: ChangeStatus, check: (tx: Tx, row: Awaited<ReturnType<GovernanceService['load']>>) => Promise<void>): Promise<ChangeView> {
-    return this.deps.db.withTenant(tenantId, async (tx) => {
-      const row = await this.load(tx, tenantId, id, true);
+    return this.refusable(tenantId, 'withdraw', actor, id, async (tx) => {
+      const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
-      if (!from.includes(status)) throw conflict(`change ${id} is ${status}; cannot move it to ${to}`, { change_status: status });
-      await check(tx, row);
-      await tx.updateTable('governance_changes').set({ status: to }).where('id', '=', id).execute();
-      return this.view(tx, await this.load(tx, tenantId, id));
+      if (status !== 'proposed' && status !== 'approved') return { refused: conflict(`change ${id} is ${status}; cannot move it to withdrawn`, { change_status: status }) };
+      if (actor.key !== row.author_key && actor.subject !== row.author_subject) return { refused: new AppError('forbidden', 'only the author can withdraw a change; others can reject it', { reason: 'not_author' }) };
+      await tx.updateTable('governance_changes').set({ status: 'withdrawn' }).where('id', '=', id).execute();
+      await this.deps.audit.record(tx, tenantId, { action: 'governance.withdraw', actor: actor.key, target: id, ...(reason ? { reason } : {}) });
+      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
     });
   }
 
@@ -293,7 +280,7 @@ export class GovernanceService {
     return this.deps.db.withTenant(tenantId, async (tx) => {
       await tx.updateTable('governance_changes').set({ canary: JSON.stringify(result) }).where('id', '=', id).execute();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.canary', actor: actor.key, target: id, details: { events_replayed: result.events_replayed, decisions_changed: result.decisions_changed, newly_blocked: result.newly_blocked.length } });
-      return this.view(tx, await this.load(tx, tenantId, id));
+      return changeView(tx, await loadChange(tx, tenantId, id));
     });
   }
 
@@ -306,7 +293,7 @@ export class GovernanceService {
     const actor = this.actor(principal);
     // A refusal is returned, not thrown, so its audit entry commits.
     const outcome = await this.deps.db.withTenant(tenantId, async (tx): Promise<{ refused: AppError } | { view: ChangeView }> => {
-      const row = await this.load(tx, tenantId, id, true);
+      const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
       if (status !== 'approved' && status !== 'proposed') return { refused: conflict(`change ${id} is ${status}; only approved changes deploy`, { change_status: status }) };
       const approvals = await tx.selectFrom('governance_approvals').select((e) => e.fn.countAll<number>().as('n')).where('change_id', '=', id).where('decision', '=', 'approve').executeTakeFirstOrThrow();
@@ -339,7 +326,7 @@ export class GovernanceService {
         .execute();
       await tx.updateTable('governance_changes').set({ status: 'deployed', deployed_at: new Date(), previous_version: current?.version ?? row.base_version }).where('id', '=', id).execute();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.deploy', actor: actor.key, target: id, details: { kind: row.kind, version: row.version, previous_version: current?.version ?? row.base_version, policy_version: decision.version } });
-      return { view: await this.view(tx, await this.load(tx, tenantId, id)) };
+      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
     });
     if ('refused' in outcome) {
       this.deps.security.warn({ type: 'governance', action: 'deploy_refused', change_id: id, key_id: actor.key, reason: outcome.refused.detail }, 'governance deploy refused');
@@ -359,7 +346,7 @@ export class GovernanceService {
   private async doRollback(tenantId: string, principal: Principal, id: string, reason: string): Promise<ChangeView> {
     const actor = this.actor(principal);
     const view = await this.deps.db.withTenant(tenantId, async (tx) => {
-      const row = await this.load(tx, tenantId, id, true);
+      const row = await loadChange(tx, tenantId, id, true);
       if (row.status !== 'deployed') throw conflict(`change ${id} is ${row.status}; only a deployed change can be rolled back`, { change_status: row.status });
       const active = await tx.selectFrom('governed_active').select(['change_id']).where('tenant_id', '=', tenantId).where('kind', '=', row.kind).forUpdate().executeTakeFirst();
       if (active?.change_id !== id) throw conflict(`change ${id} is no longer the active ${row.kind}; roll back the change that replaced it first`);
@@ -373,7 +360,7 @@ export class GovernanceService {
       }
       await tx.updateTable('governance_changes').set({ status: 'rolled_back', rolled_back_at: new Date(), rollback_reason: reason }).where('id', '=', id).execute();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.rollback', actor: actor.key, target: id, reason, details: { kind: row.kind, restored_version: previous } });
-      return this.view(tx, await this.load(tx, tenantId, id));
+      return changeView(tx, await loadChange(tx, tenantId, id));
     });
     await this.announce(tenantId, view.kind, view.previous_version ?? view.base_version);
     this.deps.security.warn({ type: 'governance', action: 'rollback', change_id: id, key_id: actor.key, reason }, 'governance change rolled back');

@@ -24,6 +24,8 @@ export interface ApiKeysTable {
   revoked_at: Timestamp | null;
   last_used_at: Timestamp | null;
   created_by: string | null;
+  /** The minting principal's identity: the minting key's owner, or 'operator' (0016). */
+  created_by_identity: ColumnType<string | null, string | null | undefined, string | null>;
   /** Who the key acts for (a person or system); approvals compare owners. */
   owner: ColumnType<string, string | undefined, string>;
 }

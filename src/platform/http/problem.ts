@@ -14,6 +14,7 @@ export const PROBLEMS = {
   forbidden: { status: 403, title: 'Forbidden' },
   missing_scope: { status: 403, title: 'Missing scope' },
   tenant_mismatch: { status: 403, title: 'Tenant mismatch' },
+  two_person_rule: { status: 403, title: 'Two-person rule' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },

@@ -4,7 +4,6 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { SCOPES, type Scope } from '../../../src/core/auth/index.js';
 import { generateKey } from '../../../src/core/auth/key-format.js';
-import { hasScope } from '../../../src/core/auth/scopes.js';
 import { probePath, startAuthNode, type AuthNode } from './helpers.js';
 
 type KeyState = 'valid' | 'revoked' | 'expired' | 'tenant_disabled';
@@ -15,8 +14,29 @@ interface PoolKey {
   readonly state: KeyState;
 }
 
-/** Scope sets the pool's keys hold: single scopes, pairs, admin, and the pseudo-scope-free keys:admin. */
-const SCOPE_SETS: Scope[][] = [['admin'], ['decisions:read'], ['defend:write', 'ingest:write'], ['keys:admin'], ['governance:write', 'governance:approve'], ['forge:spawn', 'forge:operate', 'ratelimit:bypass']];
+/**
+ * The oracle, written by hand rather than computed with hasScope: for each scope a key holds, the
+ * probe routes it opens. Only admin opens others; `/probe/tenant` needs no scope at all.
+ */
+const OPENS: Record<Scope, readonly string[]> = {
+  'defend:write': ['/probe/defend-write'],
+  'ingest:write': ['/probe/ingest-write'],
+  'decisions:read': ['/probe/decisions-read'],
+  'bouncer:read': ['/probe/bouncer-read'],
+  'governance:write': ['/probe/governance-write'],
+  'governance:approve': ['/probe/governance-approve'],
+  'keys:admin': ['/probe/keys-admin'],
+  'forge:spawn': ['/probe/forge-spawn'],
+  'forge:operate': ['/probe/forge-operate'],
+  'ratelimit:bypass': ['/probe/ratelimit-bypass'],
+  admin: [
+    '/probe/defend-write', '/probe/ingest-write', '/probe/decisions-read', '/probe/bouncer-read', '/probe/governance-write', '/probe/governance-approve',
+    '/probe/keys-admin', '/probe/forge-spawn', '/probe/forge-operate', '/probe/ratelimit-bypass', '/probe/admin',
+  ],
+};
+
+/** Scope sets the pool's keys hold: every scope alone (so a sibling granted by mistake shows), and a few sets. */
+const SCOPE_SETS: Scope[][] = [...SCOPES.map((s) => [s]), ['defend:write', 'ingest:write'], ['governance:write', 'governance:approve'], ['forge:spawn', 'forge:operate', 'ratelimit:bypass']];
 
 describe('auth gate property: nothing reaches a handler without a valid key holding the scope', () => {
   let node: AuthNode;
@@ -49,6 +69,24 @@ describe('auth gate property: nothing reaches a handler without a valid key hold
     await node.platform.db.db.updateTable('tenants').set({ disabled_at: new Date() }).where('id', '=', disabled).execute();
   });
   after(async () => node?.close());
+
+  it('the oracle names every probe route the helper mounts', () => {
+    const opened = new Set(Object.values(OPENS).flat());
+    assert.deepEqual([...opened].sort(), SCOPES.map(probePath).sort());
+  });
+
+  it('exhaustively: each scope set opens exactly the probe routes the oracle lists', async () => {
+    const valid = pool.filter((k) => k.state === 'valid' && k.tenant === tenants[0]);
+    assert.equal(valid.length, SCOPE_SETS.length);
+    for (const k of valid) {
+      for (const scope of SCOPES) {
+        const path = probePath(scope);
+        const res = await node.app.inject({ url: path, headers: { 'x-api-key': k.key } });
+        const allowed = k.scopes.some((s) => OPENS[s].includes(path));
+        assert.equal(res.statusCode, allowed ? 200 : 403, `${k.scopes.join(',')} on ${path}: ${res.body}`);
+      }
+    }
+  });
 
   it('holds for random keys, tenants, scopes and header combinations', async () => {
     const known = fc.constantFrom(...pool);
@@ -96,7 +134,7 @@ describe('auth gate property: nothing reaches a handler without a valid key hold
           (via === 'x-api-key' || via === 'X-API-Key') &&
           p.entry !== undefined &&
           p.entry.state === 'valid' &&
-          (r === 'tenant' || p.entry.scopes.some((s) => hasScope([s], r))) &&
+          (r === 'tenant' || p.entry.scopes.some((s) => OPENS[s].includes(path))) &&
           (claimed === undefined || claimed === p.entry.tenant);
 
         const before = node.calls.get(path) ?? 0;

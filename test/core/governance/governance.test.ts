@@ -1,37 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { evaluate, loadDefaultRuleset, MemoryWindowStore, NO_ENFORCEMENT, type SecurityEvent } from '../../../src/core/engine/index.js';
+import { evaluate, MemoryWindowStore, NO_ENFORCEMENT, type SecurityEvent } from '../../../src/core/engine/index.js';
+import { blockingRuleset, recent } from './helpers.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createThrowawayDatabase } from '../../helpers/postgres.js';
 import { startThrowawayNats } from '../../helpers/servers.js';
-
-/** The tenant's recent traffic the canary replays: ordinary requests, and two WordPress probes from one address. */
-const recent: SecurityEvent[] = Array.from({ length: 100 }, (_, i) => ({
-  event_id: `ev-${i}`,
-  source: 'nginx',
-  event_type: 'http.request',
-  occurred_at: new Date(Date.UTC(2026, 10, 1, 12, 0, i)).toISOString(),
-  payload: i === 40 || i === 41 ? { src_ip: '100.64.12.34', path: '/wp-login.php', status: 404 } : { src_ip: `100.64.1.${i}`, path: '/', status: 200 },
-})) as SecurityEvent[];
-
-/** The default ruleset plus a rule that blocks anyone requesting /wp-login.php. */
-function blockingRuleset(version: string) {
-  const base = structuredClone(loadDefaultRuleset().source);
-  return {
-    ...base,
-    version,
-    rules: [
-      ...base.rules,
-      {
-        id: 'wp-login-probe',
-        description: 'Requests for /wp-login.php on a site that has no WordPress.',
-        score: 90,
-        when: { all: [{ field: 'event_type', eq: 'http.request' }, { field: 'payload.path', eq: '/wp-login.php' }] },
-        mitigations: [{ action: 'block_ip', target: 'payload.src_ip', duration_s: 600 }],
-      },
-    ],
-  };
-}
 
 describe('governance', () => {
   let t: TestApp;
@@ -130,7 +103,7 @@ describe('governance', () => {
 
     const audit = await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 1000);
     const actions = audit.filter((e) => (e.record as { target?: string }).target === c.id).map((e) => (e.record as { action: string }).action);
-    assert.deepEqual(actions, ['governance.propose', 'governance.approve', 'governance.approve', 'governance.deploy_refused', 'governance.canary', 'governance.deploy', 'governance.rollback']);
+    assert.deepEqual(actions, ['governance.propose', 'governance.approve', 'governance.approve', 'governance.deploy_refused', 'governance.canary', 'governance.deploy', 'governance.rollback', 'governance.approve_refused']);
 
     const metrics = (await t.app.inject({ url: '/metrics' })).body;
     assert.match(metrics, /governance_operations_total\{action="deploy",result="ok"\} 1/);
@@ -147,7 +120,8 @@ describe('governance', () => {
     const minted = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': author.key }, payload: { scopes: ['governance:approve'] } });
     assert.equal(minted.json().owner, 'carol', 'keys inherit their creator\'s owner');
     const disguised = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': author.key }, payload: { scopes: ['governance:approve'], owner: 'dave' } });
-    assert.equal(disguised.statusCode, 403, 'only admins name another owner');
+    assert.equal(disguised.statusCode, 403, 'a key belongs to its minter\'s identity');
+    assert.equal(disguised.json().reason, 'owner_not_vouched');
     const doctrine = { ...structuredClone((await t.governance.active.get(t.tenantId, 'doctrine')).content.source), version: 'gov-owner-1', mode: 'guarded' };
     const c = (await post('/governance/changes', author.key, { kind: 'doctrine', content: doctrine, justification: 'tighten while investigating' })).json();
     const self = await post(`/governance/changes/${c.id}/approve`, minted.json().key);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
-import { spawnCli } from '../../helpers/cli.js';
+import { runCli, spawnCli } from '../../helpers/cli.js';
 import { createThrowawayDatabase } from '../../helpers/postgres.js';
 import { freePort, startThrowawayNats } from '../../helpers/servers.js';
 
@@ -44,8 +44,13 @@ describe('governance across server processes', () => {
         const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { 'x-api-key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
         return { status: res.status, body: (await res.json()) as Record<string, unknown> };
       };
-      const author = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:write', 'defend:write'], owner: 'alice' })).body.key as string;
-      const approver = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:approve'], owner: 'bob' })).body.key as string;
+      // The author's key is minted by the root admin (it belongs to root); the second person, bob,
+      // is enrolled by the operator on the command line, against the same database.
+      const author = (await call(portA, 'POST', '/keys', admin, { scopes: ['governance:write', 'defend:write'] })).body.key as string;
+      const enrolled = await runCli(['keys', 'create', '--tenant', 'default', '--scopes', 'governance:approve', '--owner', 'bob', '--json'], { FG_ENV: 'test', FG_DB_URL: db.url });
+      assert.equal(enrolled.code, 0, enrolled.stderr);
+      const approver = JSON.parse(enrolled.stdout) as { key: string; owner: string; created_by: string; created_by_identity: string };
+      assert.deepEqual([approver.owner, approver.created_by, approver.created_by_identity], ['bob', 'cli', 'operator']);
       const event = { source: 'nginx', event_type: 'http.request', occurred_at: '2026-11-20T10:00:00Z', payload: { src_ip: '100.64.5.5', path: '/healthz', status: 200 } };
       assert.equal((await call(portB, 'POST', '/defend', author, event)).body.ruleset_version, loadDefaultRuleset().version);
 
@@ -53,7 +58,8 @@ describe('governance across server processes', () => {
       const content = { ...ruleset, version: 'two-proc-1', rules: [...ruleset.rules, { id: 'healthz-probe', description: 'Health checks from outside', score: 5, when: { field: 'payload.path', eq: '/healthz' }, mitigations: [{ action: 'alert' }] }] };
       const change = (await call(portA, 'POST', '/governance/changes', author, { kind: 'ruleset', content, justification: 'see who probes health endpoints' })).body;
       assert.equal(change.risk, 'low', JSON.stringify(change));
-      assert.equal((await call(portA, 'POST', `/governance/changes/${change.id}/approve`, approver, {})).status, 200);
+      assert.equal((await call(portA, 'POST', `/governance/changes/${change.id}/approve`, admin, {})).body.reason, 'self_approval', "root's own key is the author's identity");
+      assert.equal((await call(portA, 'POST', `/governance/changes/${change.id}/approve`, approver.key, {})).status, 200);
       assert.equal((await call(portA, 'POST', `/governance/changes/${change.id}/deploy`, author, {})).status, 200);
 
       // The bus tells process B at once; without it B would re-read within ACTIVE_CACHE_TTL_MS (5 s).
