@@ -64,13 +64,13 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     app.post('/defend', {
       config: { scopes: ['defend:write'], rateLimitClass: 'write' },
-      bodyLimit: 64 * 1024,
+      // One event needs no more; a smaller FG_BODY_LIMIT still applies (/ingest takes FG_BODY_LIMIT itself).
+      bodyLimit: Math.min(64 * 1024, app.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY),
       schema: { tags: ['decisions'], summary: 'Decide one event; the decision is stored in the ledger before the answer', body: EventBody, response: { 200: DecisionSchema, ...errors } },
     }, async (request) => service.decide(bindTenant(request, request.body.tenant_id, 'body/tenant_id'), request.body, 'defend'));
 
     app.post('/ingest', {
       config: { scopes: ['ingest:write'], rateLimitClass: 'write' },
-      bodyLimit: 16 * 1024 * 1024,
       schema: {
         tags: ['decisions'],
         summary: `Queue a batch of up to ${MAX_BATCH_EVENTS} events; 202 once the batch is durable, decided in order through the same evaluate() as /defend`,
