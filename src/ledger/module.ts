@@ -14,12 +14,12 @@ export interface LedgerModule {
  * The ledger with its signing key and the background checkpointer: every interval, each log that
  * grew gets a new signed checkpoint (appends past the entry threshold get one at the next tick).
  */
-export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose'>): Promise<LedgerModule> {
+export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'onClose'>): Promise<LedgerModule> {
   const { config } = platform;
   // dev keeps its generated key next to its data; a throwaway in-memory database gets an ephemeral one.
   const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
   const signingKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: persistDevKey ? config.dataDir : undefined });
-  const ledger = new LedgerService(platform.db, signingKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries });
+  const ledger = new LedgerService(platform.db, signingKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries }, platform.security);
   platform.log.info({ key_id: signingKey.keyId, key_source: signingKey.source }, 'ledger signing key loaded');
   let running = false;
   const timer = setInterval(() => {

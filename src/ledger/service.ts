@@ -4,7 +4,9 @@ import type { LedgerName } from '../platform/db/schema.js';
 import { canonicalize } from '../platform/crypto/canonical-json.js';
 import { AppError } from '../platform/http/problem.js';
 import { signCheckpoint } from './checkpoint.js';
+import type { Logger } from '../platform/log.js';
 import { DbMerkleNodeStore } from './db-store.js';
+import { LedgerError } from './errors.js';
 import { hashLeaf } from './hash.js';
 import { consistencyProof, inclusionProof, MerkleFrontier, rootAt } from './merkle.js';
 import type { MerkleNode } from './node-store.js';
@@ -77,6 +79,8 @@ export class LedgerService {
     private readonly db: Database,
     readonly signingKey: LedgerSigningKey,
     readonly options: LedgerOptions = DEFAULT_LEDGER_OPTIONS,
+    /** The security log, told of every integrity failure a read finds. */
+    private readonly security?: Pick<Logger, 'error'>,
   ) {}
 
   originOf(tenantId: string, log: LedgerName): string {
@@ -185,10 +189,43 @@ export class LedgerService {
     });
   }
 
+  /**
+   * Entries [start, end) as stored, each checked against the log: it parses, and its leaf hash is
+   * the stored leaf of the Merkle tree, with no entry below the head missing. A row that fails is
+   * an integrity failure of the server (someone with database access edited or removed it), never
+   * the client's fault: 500 integrity_failure, in the security log.
+   */
   async entries(tenantId: string, log: LedgerName, start: number, end: number): Promise<Array<{ index: number; record: unknown; leaf_hash: string }>> {
     return this.db.withTenant(tenantId, async (tx) => {
       const rows = await tx.selectFrom('ledger_entries').select(['idx', 'record_json']).where('tenant_id', '=', tenantId).where('log', '=', log).where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute();
-      return rows.map((r) => ({ index: Number(r.idx), record: JSON.parse(r.record_json) as unknown, leaf_hash: hashLeaf(Buffer.from(r.record_json, 'utf8')).toString('base64') }));
+      const size = await this.sizeIn(tx, tenantId, log);
+      const fail = (index: number | undefined, reason: string): never => {
+        this.security?.error({ type: 'ledger_integrity', success: false, reason, tenant_id: tenantId, log, index }, 'ledger entry fails its integrity check');
+        throw new AppError('integrity_failure', `ledger ${log} of this tenant failed its integrity check${index === undefined ? '' : ` at entry ${index}`}; the operators are alerted (frostgate verify locates the damage)`, { log, ...(index === undefined ? {} : { index }) });
+      };
+      const expected = Math.max(0, Math.min(end, size) - start);
+      const present = new Set(rows.map((r) => Number(r.idx)));
+      for (let i = start; i < start + expected; i++) if (!present.has(i)) fail(i, 'entry below the head is missing');
+      let leaves: Buffer[] = [];
+      try {
+        leaves = await new DbMerkleNodeStore(tx, tenantId, log).getNodes(rows.map((r) => ({ level: 0, index: Number(r.idx) })));
+      } catch (err) {
+        if (err instanceof LedgerError) fail(undefined, `stored leaf missing: ${err.message}`);
+        throw err;
+      }
+      return rows.map((r, i) => {
+        const index = Number(r.idx);
+        if (index >= size) fail(index, 'entry beyond the head');
+        let record: unknown;
+        try {
+          record = JSON.parse(r.record_json) as unknown;
+        } catch {
+          fail(index, 'record is not JSON');
+        }
+        const leafHash = hashLeaf(Buffer.from(r.record_json, 'utf8'));
+        if (!leafHash.equals(leaves[i]!)) fail(index, 'record does not hash to its stored leaf');
+        return { index, record, leaf_hash: leafHash.toString('base64') };
+      });
     });
   }
 }
