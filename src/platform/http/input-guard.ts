@@ -33,15 +33,22 @@ function segment(name: string): string {
   return name.replace(/~/g, '~0').replace(/\//g, '~1').replace(/[\u0000-\u001f\u007f\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** True when nothing under `root` is refused: the allocation-free pass every request takes. */
-function isClean(root: unknown): boolean {
+/**
+ * JSON bodies whose text held no `\u` escape. Raw text cannot carry either refused character: a raw
+ * NUL is a JSON syntax error, and UTF-8 decoding turns an encoded surrogate into U+FFFD. So only
+ * their nesting is left to check, which spares a /defend request most of the guard's cost.
+ */
+const escapeFreeBodies = new WeakSet<object>();
+
+/** True when nothing under `root` is refused (only its nesting, with `strings` false): the pass every request takes. */
+function isClean(root: unknown, strings = true): boolean {
   const stack: unknown[] = [root];
   const depths: number[] = [0];
   while (stack.length > 0) {
     const value = stack.pop();
     const depth = depths.pop()!;
     if (typeof value === 'string') {
-      if (unsafeStringProblem(value) !== undefined) return false;
+      if (strings && unsafeStringProblem(value) !== undefined) return false;
       continue;
     }
     if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) continue;
@@ -55,7 +62,7 @@ function isClean(root: unknown): boolean {
     }
     for (const key in value) {
       if (!Object.hasOwn(value, key)) continue;
-      if (unsafeStringProblem(key) !== undefined) return false;
+      if (strings && unsafeStringProblem(key) !== undefined) return false;
       stack.push((value as Record<string, unknown>)[key]);
       depths.push(depth + 1);
     }
@@ -65,7 +72,8 @@ function isClean(root: unknown): boolean {
 
 /** Every refused string or nesting under `root`, in document order, each with its path (`base/a/0/b`). */
 export function unsafeInputIssues(root: unknown, base: string, limit = MAX_ISSUES): InputIssue[] {
-  if (isClean(root)) return [];
+  const strings = root === null || typeof root !== 'object' || !escapeFreeBodies.has(root);
+  if (isClean(root, strings)) return [];
   const issues: InputIssue[] = [];
   // Iterative, so input nested far past the limit cannot overflow the stack here either.
   const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value: root, path: base, depth: 0 }];
@@ -153,7 +161,9 @@ export function useExplainedJsonParser(app: Pick<FastifyInstance, 'getDefaultJso
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     strict(request, body as string, (err: Error | null, value?: unknown) => {
       if (err && (err as FastifyError).code === 'FST_ERR_CTP_INVALID_JSON_BODY') return done(explainJsonError(body as string), undefined);
-      return err ? done(err, undefined) : done(null, value);
+      if (err) return done(err, undefined);
+      if (value !== null && typeof value === 'object' && !(body as string).includes('\\u')) escapeFreeBodies.add(value);
+      return done(null, value);
     });
   });
 }
