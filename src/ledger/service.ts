@@ -3,8 +3,8 @@ import type { Database, Tx } from '../platform/db/database.js';
 import type { LedgerName } from '../platform/db/schema.js';
 import { canonicalize } from '../platform/crypto/canonical-json.js';
 import { AppError } from '../platform/http/problem.js';
-import { signCheckpoint } from './checkpoint.js';
 import type { Logger } from '../platform/log.js';
+import { signCheckpoint } from './checkpoint.js';
 import { DbMerkleNodeStore } from './db-store.js';
 import { LedgerError } from './errors.js';
 import { hashLeaf } from './hash.js';
@@ -201,7 +201,7 @@ export class LedgerService {
       const size = await this.sizeIn(tx, tenantId, log);
       const fail = (index: number | undefined, reason: string): never => {
         this.security?.error({ type: 'ledger_integrity', success: false, reason, tenant_id: tenantId, log, index }, 'ledger entry fails its integrity check');
-        throw new AppError('integrity_failure', `ledger ${log} of this tenant failed its integrity check${index === undefined ? '' : ` at entry ${index}`}; the operators are alerted (frostgate verify locates the damage)`, { log, ...(index === undefined ? {} : { index }) });
+        throw new AppError('integrity_failure', `ledger ${log} of this tenant failed its integrity check${index === undefined ? '' : ` at entry ${index}`}: stored data was changed outside FrostGate; this is in the security log, and frostgate verify locates the damage`, { log, ...(index === undefined ? {} : { index }) });
       };
       const expected = Math.max(0, Math.min(end, size) - start);
       const present = new Set(rows.map((r) => Number(r.idx)));
