@@ -59,6 +59,18 @@ describe('ledger reads: RFC 9162 bounds, and damaged rows are the server\'s inte
     await assertIntegrityFailure('/ledger/entries?start=3&end=6', 4, /stored leaf/);
   });
 
+  it('a Merkle node deleted from ledger_nodes: proofs are 500 integrity_failure too, not an unexplained 500', async () => {
+    assert.equal((await get('/ledger/proof/inclusion?index=0&tree_size=8')).statusCode, 200);
+    await insider.query(`DELETE FROM ledger_nodes WHERE level = 0 AND idx = 0`);
+    for (const url of ['/ledger/proof/inclusion?index=0&tree_size=8', '/ledger/proof/consistency?from=1&to=8']) {
+      const res = await get(url);
+      assert.equal(res.statusCode, 500, `${url}: ${res.body}`);
+      assert.equal(res.json().code, 'integrity_failure', url);
+      const line = t.logs!.lines.find((l) => l.type === 'ledger_integrity' && l.request_id === res.json().request_id);
+      assert.match(String(line?.reason), /not stored/, url);
+    }
+  });
+
   it('an entry deleted below the head: 500, the page does not silently skip it', async () => {
     await insider.query(`DELETE FROM ledger_entries WHERE idx = 6`);
     await assertIntegrityFailure('/ledger/entries?start=5&end=8', 6, /missing/);
