@@ -4,6 +4,7 @@
 // full /ingest batch; and the guard alone on a body whose text has \u escapes (its slow path).
 // Run: npm run bench -- input-guard
 import Fastify from 'fastify';
+import { generateKey } from '../src/core/auth/key-format.js';
 import { refuseUnsafeInput, requestInputIssues, useExplainedJsonParser } from '../src/platform/http/input-guard.js';
 
 const event = (i: number) => ({
@@ -13,7 +14,7 @@ const event = (i: number) => ({
   occurred_at: '2025-03-01T12:00:00.250Z',
   payload: { src_ip: `192.0.2.${i % 250}`, method: 'GET', host: 'shop.example', path: '/cart/checkout', query: 'step=2', status: 403, user_agent: 'Mozilla/5.0 (X11; Linux x86_64)', tls: { ja3: 'e7d705a3286e19ea42f587b344ee6865', sni: ['shop.example'] } },
 });
-const headers = { 'content-type': 'application/json', 'x-api-key': 'fg_abcdefghijkm_0123456789abcdef0123456789abcdef0123456', 'x-request-id': 'req-1', 'user-agent': 'sensor/1.0' };
+const headers = { 'content-type': 'application/json', 'x-api-key': generateKey().key, 'x-request-id': 'req-1', 'user-agent': 'sensor/1.0' };
 
 async function app(guarded: boolean) {
   const a = Fastify({ bodyLimit: 16 * 1024 * 1024 });
