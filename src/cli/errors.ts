@@ -55,6 +55,7 @@ const FROM_PROBLEM: Readonly<Record<ProblemCode, CliErrorCode>> = {
   conflict: 'conflict',
   rate_limited: 'unavailable',
   internal: 'internal',
+  integrity_failure: 'internal',
   unavailable: 'unavailable',
 };
 

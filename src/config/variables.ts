@@ -73,7 +73,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'FG_WORKER_HEARTBEAT_MS', kind: 'int', default: '2000', description: 'How often a worker agent announces itself; an orchestrator counts a worker dead after 5 missed heartbeats and marks its labs failed.', production: 'any' },
   { name: 'FG_ORCHESTRATOR_PLACEMENT', kind: 'enum', values: ['local', 'workers'], default: 'local', description: 'Where the orchestrator builds labs: in its own process (local), or on worker agents (--role worker) through NATS JetStream (workers; needs FG_NATS_URL).', production: 'any (workers for several lab hosts)' },
   { name: 'FG_LOG_LEVEL', kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info', description: 'Log level of the JSON logs on stdout.', production: 'any' },
-  { name: 'FG_BODY_LIMIT', kind: 'int', default: '1048576', description: 'Largest accepted request body in bytes.', production: 'any' },
+  { name: 'FG_BODY_LIMIT', kind: 'int', default: '1048576', description: 'Largest accepted request body in bytes, /ingest batches included (/defend takes at most 64 KiB); above it: 413.', production: 'any' },
   { name: 'FG_TRUST_PROXY', kind: 'bool', default: 'false', description: 'Trust X-Forwarded-* headers (only behind a proxy you run).', production: 'any' },
   { name: 'FG_SHUTDOWN_TIMEOUT_MS', kind: 'int', default: '10000', description: 'How long a graceful shutdown waits for in-flight requests.', production: 'any' },
   { name: 'FG_BOOTSTRAP_TENANT', kind: 'string', default: 'default', description: 'Tenant created on first start, owning the bootstrap admin key.', production: 'any' },

@@ -32,7 +32,7 @@ export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db
   // dev keeps its generated key next to its data; a throwaway in-memory database gets an ephemeral one.
   const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
   const signingKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: persistDevKey ? config.dataDir : undefined });
-  const ledger = new LedgerService(platform.db, signingKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries });
+  const ledger = new LedgerService(platform.db, signingKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries }, platform.security);
   platform.log.info({ key_id: signingKey.keyId, key_source: signingKey.source }, 'ledger signing key loaded');
   const witness = config.ledger.witness === 'storage'
     ? new CheckpointWitness({ storage: storageFromConfig(config), ledger, trusted: [verifierOf(signingKey.signer)], log: platform.log, security: platform.security, refusals: witnessRefusals(platform) })

@@ -65,7 +65,8 @@ export function ledgerRoutes(deps: { ledger: LedgerService; bindTenant: BindTena
         tags: ['ledger'],
         operationId: 'getConsistencyProof',
         summary: 'RFC 9162 proof that the log at `to` extends the log at `from`',
-        querystring: Type.Object({ log: LogQuery, from: Size, to: Size }, { additionalProperties: false }),
+        // RFC 9162 2.1.4: a consistency proof is between sizes 0 < from <= to (nothing to prove from the empty tree).
+        querystring: Type.Object({ log: LogQuery, from: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'the older tree size, 0 < from <= to' }), to: Size }, { additionalProperties: false }),
         response: { 200: Type.Object({ log: Type.String(), from: Type.Integer(), to: Type.Integer(), from_root: Type.String(), to_root: Type.String(), proof: Type.Array(Type.String()) }), ...errors },
       },
     }, async (request) => {

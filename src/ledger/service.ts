@@ -3,8 +3,10 @@ import type { Database, Tx } from '../platform/db/database.js';
 import type { LedgerName } from '../platform/db/schema.js';
 import { canonicalize } from '../platform/crypto/canonical-json.js';
 import { AppError } from '../platform/http/problem.js';
+import type { Logger } from '../platform/log.js';
 import { signCheckpoint } from './checkpoint.js';
 import { DbMerkleNodeStore } from './db-store.js';
+import { LedgerError } from './errors.js';
 import { hashLeaf } from './hash.js';
 import { consistencyProof, inclusionProof, MerkleFrontier, rootAt } from './merkle.js';
 import type { MerkleNode } from './node-store.js';
@@ -77,6 +79,8 @@ export class LedgerService {
     private readonly db: Database,
     readonly signingKey: LedgerSigningKey,
     readonly options: LedgerOptions = DEFAULT_LEDGER_OPTIONS,
+    /** The security log, told of every integrity failure a read finds. */
+    private readonly security?: Pick<Logger, 'error'>,
   ) {}
 
   originOf(tenantId: string, log: LedgerName): string {
@@ -172,7 +176,7 @@ export class LedgerService {
       if (treeSize > size) throw new AppError('unprocessable', `tree_size ${treeSize} is beyond the log size ${size}`, { log_size: size });
       if (index >= treeSize) throw new AppError('unprocessable', `index ${index} is not below tree_size ${treeSize}`);
       const store = new DbMerkleNodeStore(tx, tenantId, log);
-      const [leafHash, proof, root] = await Promise.all([store.getNode(0, index), inclusionProof(store, index, treeSize), rootAt(store, treeSize)]);
+      const [leafHash, proof, root] = await this.fromStoredNodes(tenantId, log, Promise.all([store.getNode(0, index), inclusionProof(store, index, treeSize), rootAt(store, treeSize)]));
       return { leafHash, proof, root };
     });
   }
@@ -183,16 +187,59 @@ export class LedgerService {
       if (to > size) throw new AppError('unprocessable', `to ${to} is beyond the log size ${size}`, { log_size: size });
       if (from > to) throw new AppError('unprocessable', `from ${from} is larger than to ${to}`);
       const store = new DbMerkleNodeStore(tx, tenantId, log);
-      const [proof, fromRoot, toRoot] = await Promise.all([consistencyProof(store, from, to), rootAt(store, from), rootAt(store, to)]);
+      const [proof, fromRoot, toRoot] = await this.fromStoredNodes(tenantId, log, Promise.all([consistencyProof(store, from, to), rootAt(store, from), rootAt(store, to)]));
       return { proof, fromRoot, toRoot };
     });
   }
 
+  /**
+   * Entries [start, end) as stored, each checked against the log: it parses, and its leaf hash is
+   * the stored leaf of the Merkle tree, with no entry below the head missing. A row that fails is
+   * an integrity failure of the server (someone with database access edited or removed it), never
+   * the client's fault: 500 integrity_failure, in the security log.
+   */
   async entries(tenantId: string, log: LedgerName, start: number, end: number): Promise<Array<{ index: number; record: unknown; leaf_hash: string }>> {
     return this.db.withTenant(tenantId, async (tx) => {
       const rows = await tx.selectFrom('ledger_entries').select(['idx', 'record_json']).where('tenant_id', '=', tenantId).where('log', '=', log).where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute();
-      return rows.map((r) => ({ index: Number(r.idx), record: JSON.parse(r.record_json) as unknown, leaf_hash: hashLeaf(Buffer.from(r.record_json, 'utf8')).toString('base64') }));
+      const size = await this.sizeIn(tx, tenantId, log);
+      const fail = (index: number, reason: string): never => {
+        throw this.integrityFailure(tenantId, log, index, reason);
+      };
+      const expected = Math.max(0, Math.min(end, size) - start);
+      const present = new Set(rows.map((r) => Number(r.idx)));
+      for (let i = start; i < start + expected; i++) if (!present.has(i)) fail(i, 'entry below the head is missing');
+      const leaves = await this.fromStoredNodes(tenantId, log, new DbMerkleNodeStore(tx, tenantId, log).getNodes(rows.map((r) => ({ level: 0, index: Number(r.idx) }))));
+      return rows.map((r, i) => {
+        const index = Number(r.idx);
+        if (index >= size) fail(index, 'entry beyond the head');
+        let record: unknown;
+        try {
+          record = JSON.parse(r.record_json) as unknown;
+        } catch {
+          fail(index, 'record is not JSON');
+        }
+        const leafHash = hashLeaf(Buffer.from(r.record_json, 'utf8'));
+        if (!leafHash.equals(leaves[i]!)) fail(index, 'record does not hash to its stored leaf');
+        return { index, record, leaf_hash: leafHash.toString('base64') };
+      });
     });
+  }
+
+  /** A read found the stored log damaged: the security log hears of it, the client gets 500 integrity_failure. */
+  private integrityFailure(tenantId: string, log: LedgerName, index: number | undefined, reason: string): AppError {
+    this.security?.error({ type: 'ledger_integrity', success: false, reason, tenant_id: tenantId, log, index }, 'ledger fails its integrity check');
+    const at = index === undefined ? '' : ` at entry ${index}`;
+    return new AppError('integrity_failure', `ledger ${log} of this tenant failed its integrity check${at}: stored data was changed outside FrostGate; this is in the security log, and frostgate verify locates the damage`, { log, ...(index === undefined ? {} : { index }) });
+  }
+
+  /** Proofs and leaves read from ledger_nodes: a node missing below the head means the table was changed. */
+  private async fromStoredNodes<T>(tenantId: string, log: LedgerName, read: Promise<T>): Promise<T> {
+    try {
+      return await read;
+    } catch (err) {
+      if (err instanceof LedgerError && err.code === 'merkle_node_missing') throw this.integrityFailure(tenantId, log, undefined, err.message);
+      throw err;
+    }
   }
 }
 

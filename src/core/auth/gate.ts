@@ -10,7 +10,7 @@ import { digestKey, digestsEqual, keyIdOf } from './key-format.js';
 import type { KeyResolver } from './key-resolver.js';
 import type { Principal } from './principal.js';
 import { missingScopes } from './scopes.js';
-import type { BindTenant } from './tenant.js';
+import { QUERY_TENANT_PARAM, queryTenantClaims, type BindTenant } from './tenant.js';
 
 /**
  * Routes anyone may call. Kept short on purpose, and checked by a test:
@@ -136,13 +136,12 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
       request.refusedPrincipal = principal;
       throw new AppError('missing_scope', `this key lacks the scope ${missing.join(', ')} required by ${routeKey(request)}`, { missing_scopes: missing });
     }
+    // Tenants the request names outside its body, on every route: the header, then the query
+    // string. The binder holds each against the key's tenant (a keyless principal takes the first).
+    request.principal = principal;
     const claimed = claimedTenantHeader(request);
-    if (principal.kind === 'api_key') {
-      request.principal = principal;
-      if (claimed !== undefined) bindTenant(request, claimed);
-    } else {
-      request.principal = claimed ? { ...principal, tenantId: claimed } : principal;
-    }
+    if (claimed !== undefined) bindTenant(request, claimed, 'headers/x-tenant-id');
+    for (const fromQuery of queryTenantClaims(request)) bindTenant(request, fromQuery, `querystring/${QUERY_TENANT_PARAM}`);
     if (request.principal.tenantId) bindTenantToContext(request.principal.tenantId, principal.keyId);
     metrics.authSuccess.inc();
   };

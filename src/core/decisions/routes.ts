@@ -77,13 +77,13 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     app.post('/defend', {
       config: { scopes: ['defend:write'], rateLimitClass: 'write' },
-      bodyLimit: 64 * 1024,
+      // One event needs no more; a smaller FG_BODY_LIMIT still applies (/ingest takes FG_BODY_LIMIT itself).
+      bodyLimit: Math.min(64 * 1024, app.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY),
       schema: { tags: ['decisions'], operationId: 'defendEvent', summary: 'Decide one event; the decision is stored in the ledger before the answer', body: EventBody, response: { 200: DecisionSchema, ...errors } },
-    }, async (request) => service.decide(bindTenant(request, request.body.tenant_id), request.body, 'defend'));
+    }, async (request) => service.decide(bindTenant(request, request.body.tenant_id, 'body/tenant_id'), request.body, 'defend'));
 
     app.post('/ingest', {
       config: { scopes: ['ingest:write'], rateLimitClass: 'write' },
-      bodyLimit: 16 * 1024 * 1024,
       schema: {
         tags: ['decisions'],
         operationId: 'ingestEvents',
@@ -92,7 +92,11 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
         response: { 202: Type.Object({ batch_id: Type.String(), event_count: Type.Integer(), status_url: Type.String() }), ...errors },
       },
     }, async (request, reply) => {
-      const accepted = await ingest.accept(bindTenant(request, request.body.tenant_id), request.body.events);
+      // Every tenant the batch names, its own and each event's, is held against the key's, like
+      // /defend holds its event's: one refused claim refuses the whole batch before anything is stored.
+      if (request.body.tenant_id !== undefined) bindTenant(request, request.body.tenant_id, 'body/tenant_id');
+      request.body.events.forEach((event, i) => event.tenant_id !== undefined && bindTenant(request, event.tenant_id, `body/events/${i}/tenant_id`));
+      const accepted = await ingest.accept(bindTenant(request), request.body.events);
       return reply.code(202).header('location', accepted.status_url).send(accepted);
     });
 

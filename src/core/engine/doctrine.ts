@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { canonicalJson, sha256Hex } from './canonical.js';
 import { DoctrineValidationError, type ValidationIssue } from './errors.js';
-import { anyCidrContains, parseCidr, parseIp, type Cidr } from './ip.js';
+import { anyCidrContains, isNonHostAddress, parseCidr, parseIp, type Cidr } from './ip.js';
 import {
   MITIGATION_ACTIONS,
   MitigationActionSchema,
@@ -54,7 +54,7 @@ export const DoctrineSchema = Type.Object(
 export type Doctrine = Static<typeof DoctrineSchema>;
 
 /** The doctrine clause that kept a mitigation from being applied. */
-export const GATE_CLAUSES = ['invalid_target', 'allowlist', 'min_threat_level', 'max_active_blocks', 'blocks_per_window', 'mode_observe', 'mode_guarded'] as const;
+export const GATE_CLAUSES = ['invalid_target', 'not_a_host', 'allowlist', 'min_threat_level', 'max_active_blocks', 'blocks_per_window', 'mode_observe', 'mode_guarded'] as const;
 export type GateClause = (typeof GATE_CLAUSES)[number];
 
 export interface CompiledDoctrine {
@@ -143,7 +143,7 @@ export interface GateResult {
 /**
  * Gates proposals in order (the order matters for the caps: earlier applied blocks count against
  * later ones). The first failing clause names the gate, checked in this order: invalid_target,
- * allowlist, min_threat_level, max_active_blocks, blocks_per_window, then the mode, so an
+ * not_a_host, allowlist, min_threat_level, max_active_blocks, blocks_per_window, then the mode, so an
  * observe-mode decision still says which clause would have stopped an action.
  */
 export async function gateMitigations(
@@ -163,6 +163,8 @@ export async function gateMitigations(
       const disruptive = !doctrine.nonDisruptive.has(p.action);
       const ip = p.target === null ? undefined : parseIp(p.target);
       if (p.action === 'block_ip' && !ip) return 'invalid_target';
+      // Whatever the doctrine says: an address no host holds (0.0.0.0, ::, broadcast, multicast).
+      if (disruptive && ip && isNonHostAddress(ip)) return 'not_a_host';
       if (disruptive && ip && anyCidrContains(doctrine.allowlist, ip)) return 'allowlist';
       if (p.action === 'block_ip') {
         if (threatLevelRank(situation.threatLevel) < threatLevelRank(doctrine.blockMinThreatLevel)) return 'min_threat_level';

@@ -79,7 +79,8 @@ function payloadIssues(payload: Record<string, unknown>): ValidationIssue[] {
   const keys = Object.keys(payload);
   if (keys.length > EVENT_LIMITS.payloadKeys) issues.push({ path: 'payload', message: `has ${keys.length} fields, above the limit of ${EVENT_LIMITS.payloadKeys}` });
   for (const key of keys) {
-    const check = KNOWN_PAYLOAD_FIELDS[key];
+    // Own properties only: a payload key such as `toString` or `hasOwnProperty` is an ordinary field.
+    const check = Object.hasOwn(KNOWN_PAYLOAD_FIELDS, key) ? KNOWN_PAYLOAD_FIELDS[key] : undefined;
     const problem = check?.(payload[key]);
     if (problem) issues.push({ path: `payload.${key}`, message: problem });
   }

@@ -116,3 +116,21 @@ export function anyCidrContains(cidrs: readonly Cidr[], ip: IpAddress): boolean 
   for (const c of cidrs) if (cidrContains(c, ip)) return true;
   return false;
 }
+
+/**
+ * Addresses no host holds, so no traffic comes from them and no block on them means anything
+ * (a firewall rule on 0.0.0.0 or 255.255.255.255 is at best void, at worst read as "everything"):
+ * unspecified and "this network" (0.0.0.0/8, ::), limited broadcast, and multicast groups.
+ * IPv4-mapped forms (::ffff:0.0.0.0) are IPv4 after parseIp, so they are covered too. Loopback is
+ * not here: a local process is a real source, and the doctrine's allowlist decides about it.
+ */
+export const NON_HOST_CIDRS: readonly Cidr[] = ['0.0.0.0/8', '255.255.255.255/32', '224.0.0.0/4', '::/128', 'ff00::/8'].map((text) => {
+  const parsed = parseCidr(text);
+  if (!parsed.ok) throw new Error(`NON_HOST_CIDRS: ${parsed.reason}`);
+  return parsed.cidr;
+});
+
+/** True for an address that can never be the target of a block (see NON_HOST_CIDRS). */
+export function isNonHostAddress(ip: IpAddress): boolean {
+  return anyCidrContains(NON_HOST_CIDRS, ip);
+}

@@ -58,7 +58,7 @@ export function assessRisk(kind: GovernedKind, current: unknown, proposed: unkno
     const before = current as RateLimitPolicy;
     const after = proposed as RateLimitPolicy;
     for (const [name, c] of Object.entries(after.classes)) {
-      const prev = before.classes[name];
+      const prev = Object.hasOwn(before.classes, name) ? before.classes[name] : undefined; // a class may be named `constructor`
       const rate = (b: { points: number; duration_s: number }) => b.points / b.duration_s;
       if (!prev || rate(c.per_key) > rate(prev.per_key) || rate(c.per_tenant) > rate(prev.per_tenant)) raise('high', `rate limits of class ${name} loosened or new`);
     }

@@ -1,3 +1,4 @@
+import { unsafeInputError, unsafeInputIssues } from '../../platform/http/input-guard.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { tenantIdProblem } from '../../platform/db/tenant-id.js';
@@ -48,6 +49,9 @@ export class StripeWebhook {
     } catch {
       throw new AppError('malformed_json', 'the signed Stripe event is not JSON');
     }
+    // The raw body passed the edge as text (it is signed); decoded, it is held to the rules of every JSON body.
+    const unsafe = unsafeInputIssues(event, 'body');
+    if (unsafe.length > 0) throw unsafeInputError(unsafe);
     const session = event?.data?.object;
     if (event?.type !== 'checkout.session.completed' || !session || session.payment_status !== 'paid') return { received: true, outcome: 'ignored' };
     const receipt = receiptFrom(session, nowS);

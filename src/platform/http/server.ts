@@ -9,6 +9,7 @@ import type { Platform } from '../platform.js';
 import { AppError, PROBLEMS, problemBody, type ProblemCode } from './problem.js';
 import { healthRoutes } from './health-routes.js';
 import { swaggerOptions } from './openapi.js';
+import { refuseUnsafeInput, useExplainedJsonParser } from './input-guard.js';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, TypeBoxTypeProvider>;
 
@@ -128,8 +129,11 @@ export function handleError(err: FastifyError | AppError | Error, request: Fasti
       return sendProblem(reply, 'malformed_json', 'body is empty but content-type is application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return sendProblem(reply, 'bad_request', 'content-length does not match the body');
+    case 'FST_ERR_BAD_URL':
+      return sendProblem(reply, 'bad_request', 'the path is not valid percent-encoded UTF-8');
   }
-  if (fe instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+  // Only the body parser's own error: a SyntaxError from parsing stored data is the server's fault (500).
+  if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     return sendProblem(reply, 'malformed_json', `body is not valid JSON: ${fe.message}`);
   }
   if (isDependencyUnavailable(err)) {
@@ -162,6 +166,8 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    // A path the router cannot decode (e.g. an encoded lone surrogate) gets problem+json like any error.
+    frameworkErrors: (err, request, reply) => void handleError(err, request, reply, platform),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Recorded before any plugin registers, so a route added anywhere later is listed too: the auth
@@ -174,6 +180,7 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
 
   // JSON is the only body the API takes; anything else is 415 rather than a confusing 400.
   app.removeContentTypeParser('text/plain');
+  useExplainedJsonParser(app);
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
@@ -220,6 +227,8 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
     if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT' || request.method === 'PATCH')) request.body = {};
     done();
   });
+  // NUL, lone surrogates and runaway nesting, anywhere in any route's input (input-guard.ts): 400 naming the field.
+  app.addHook('preValidation', refuseUnsafeInput);
 
   await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
   app.get('/openapi.json', {

@@ -146,6 +146,22 @@ describe('doctrine gating', () => {
     assert.deepEqual([bad.action, bad.applied, bad.gated_by], ['block_ip', false, 'invalid_target']);
   });
 
+  it('not_a_host: unspecified, broadcast and multicast addresses are never blocked, whatever the doctrine says', async () => {
+    const open = { allowlist_cidrs: [], max_active_blocks: 1000, blocks_per_window: { window_s: 60, max: 1000 } };
+    for (const ip of ['0.0.0.0', '::', '::ffff:0.0.0.0', '255.255.255.255', '0.12.34.56', '224.0.0.1', '239.255.255.250', 'ff02::1', '::ffff:255.255.255.255']) {
+      const d = await decide({ src_ip: ip, doctrine: open });
+      const m = byAction(d);
+      for (const action of ['block_ip', 'rate_limit', 'challenge']) assert.deepEqual([m[action]!.applied, m[action]!.gated_by], [false, 'not_a_host'], `${action} ${ip}`);
+      assert.equal(m.alert!.applied, true, `alert ${ip}: the event is still reported`);
+      assert.match(d.explanation, /block_ip \S+ for \d+ s: not applied \(not_a_host\)/, ip);
+    }
+    // Their neighbours are ordinary hosts, and loopback stays the doctrine's choice (its allowlist).
+    for (const ip of ['1.0.0.0', '255.255.255.254', '223.255.255.255', '240.0.0.1', '::2', 'fe80::1', '127.0.0.1']) {
+      assert.equal(byAction(await decide({ src_ip: ip, doctrine: open })).block_ip!.applied, true, ip);
+    }
+    assert.equal(byAction(await decide({ src_ip: '127.0.0.1' })).block_ip!.gated_by, 'allowlist');
+  });
+
   it('validates doctrine with paths, and ships a valid default', () => {
     const issues = doctrineIssues({
       version: 'x',
