@@ -94,6 +94,39 @@ describe('CrowdSec bouncer API', () => {
     assert.deepEqual((await get('/v1/decisions/stream?startup=true', otherBouncer)).json(), { new: [], deleted: [] });
   });
 
+  it("errors on bouncer paths carry CrowdSec's members (`message`, `errors` as a string) beside the problem+json ones", async () => {
+    const wrong = `fg_${'b'.repeat(12)}_${'x'.repeat(43)}`;
+    const cases: Array<[string, string | undefined, number, string]> = [
+      ['/v1/decisions/stream?startup=true', wrong, 401, 'unauthorized'],
+      ['/v1/decisions?ip=100.64.50.1', undefined, 401, 'unauthorized'],
+      ['/v1/decisions?ip=100.64.50.1', sensor, 403, 'missing_scope'],
+      ['/v1/decisions?ip=not-an-ip', bouncer, 400, 'validation_failed'],
+      ['/v1/decisions/stream?startup=maybe', bouncer, 400, 'validation_failed'],
+    ];
+    for (const [url, key, status, code] of cases) {
+      const res = await t.app.inject({ url, headers: key ? { 'x-api-key': key } : {} });
+      assert.equal(res.statusCode, status, `${url}: ${res.body}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      const body = res.json();
+      assert.equal(body.code, code);
+      assert.equal(typeof body.message, 'string', `${url}: CrowdSec 1.4.6 clients dereference message unchecked`);
+      assert.equal(body.message, body.detail);
+      assert.ok(body.type && body.title && body.request_id, 'the problem+json members stay');
+      if (body.errors !== undefined) assert.equal(typeof body.errors, 'string', `${url}: CrowdSec's errors member is a string`);
+    }
+    const invalid = (await get('/v1/decisions?ip=not-an-ip')).json();
+    assert.equal(invalid.errors, 'querystring/ip: must be an IPv4 or IPv6 address');
+    // An endpoint of CrowdSec's API FrostGate does not serve (newer bouncers POST usage metrics; a 404 is what they expect of an older LAPI).
+    const metrics = await t.app.inject({ method: 'POST', url: '/v1/usage-metrics', headers: { 'x-api-key': bouncer }, payload: {} });
+    assert.equal(metrics.statusCode, 404);
+    assert.equal(metrics.json().message, metrics.json().detail);
+    // FrostGate's own routes keep the plain problem shape (errors as a list).
+    const own = await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: { source: 'sshd' } });
+    assert.equal(own.statusCode, 400);
+    assert.equal(own.json().message, undefined);
+    assert.ok(Array.isArray(own.json().errors));
+  });
+
   it("another process's lookups: cached for 1 s, then the stale set answers while one read refreshes it, never past 5 s", async () => {
     let now = Date.now();
     const elsewhere = new BouncerDecisions(t.platform.db, () => now);
