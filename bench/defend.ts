@@ -16,13 +16,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const CONNECTIONS = 50;
 
-interface Started<T> {
+export interface Started<T> {
   readonly info: T;
   readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
-async function startProcess<T>(script: string, env: Record<string, string>): Promise<Started<T>> {
+export async function startProcess<T>(script: string, env: Record<string, string>): Promise<Started<T>> {
   // BENCH_SERVER_NODE_ARGS reaches only the server processes (e.g. --cpu-prof to profile them).
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(here, 'support', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -63,7 +63,7 @@ async function load(opts: autocannon.Options): Promise<Result> {
 const occurredNow = () => new Date(Date.now() - 1000).toISOString();
 let seq = 0;
 /** A realistic mix: mostly benign traffic, some failed logins and scans from a spread of sources. */
-function event(): Record<string, unknown> {
+export function event(): Record<string, unknown> {
   seq++;
   const ip = `100.64.${(seq >> 8) & 255}.${seq & 255}`;
   switch (seq % 4) {
@@ -76,7 +76,7 @@ function event(): Record<string, unknown> {
   }
 }
 
-interface ServerInfo {
+export interface ServerInfo {
   port: number;
   tenants: string[];
   keys: Record<string, string[]>;
@@ -89,7 +89,7 @@ function rotatingKeys(info: ServerInfo): () => string {
   return () => all[i++ % all.length]!;
 }
 
-async function waitForIngest(base: string, key: string, batchIds: string[]): Promise<void> {
+export async function waitForIngest(base: string, key: string, batchIds: string[]): Promise<void> {
   for (const id of batchIds) {
     for (;;) {
       const status = (await (await fetch(`${base}/ingest/batches/${id}`, { headers: { 'x-api-key': key } })).json()) as { status: string };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BouncerDecisions, goDuration } from '../../../src/core/decisions/bouncer.js';
+import { randomBytes } from 'node:crypto';
+import { BouncerDecisions, ENDED_RETENTION_MS, goDuration } from '../../../src/core/decisions/bouncer.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 
 /** Five SSH failures in a few seconds: a 3600 s block_ip, running from the last event's time. */
@@ -148,6 +149,40 @@ describe('CrowdSec bouncer API', () => {
     await defendAll(bruteForce('100.64.51.3', Date.now()));
     now += 5000;
     assert.equal(await lookup('100.64.51.3'), 1, 'a set 5 s old is not served: the lookup waits for a fresh read');
+  });
+
+  it("a stream position outlives its process: another process continues from it (no snapshot), reading its own set up to it first", async () => {
+    const key = `key_${randomBytes(6).toString('hex')}`;
+    let nowA = Date.now();
+    const nowB = Date.now();
+    const a = new BouncerDecisions(t.platform.db, () => nowA);
+    const b = new BouncerDecisions(t.platform.db, () => nowB);
+    await b.query(t.tenantId, { ip: '100.64.53.9' }); // b's set, read before the blocks below; its clock stands still, so it stays "fresh"
+    await defendAll(bruteForce('100.64.53.1', Date.now()));
+    nowA += 1;
+    const startup = await a.stream(t.tenantId, key, { startup: true });
+    assert.ok(startup.new.some((d) => d.value === '100.64.53.1'));
+    await a.close(); // a stops: the position it served is written
+    await defendAll(bruteForce('100.64.53.2', Date.now()));
+    const next = await b.stream(t.tenantId, key, { startup: false });
+    assert.deepEqual(next.new.map((d) => d.value), ['100.64.53.2'], 'exactly what was decided after the pull a answered');
+    assert.deepEqual(next.deleted, []);
+    assert.deepEqual((await b.stream(t.tenantId, key, { startup: false })).new, [], 'and nothing twice from the same process');
+    await b.close();
+  });
+
+  it('a pull whose last position is older than the set remembers reads the ended blocks from the database', async () => {
+    const key = `key_${randomBytes(6).toString('hex')}`;
+    let now = Date.now();
+    const c = new BouncerDecisions(t.platform.db, () => now);
+    await defendAll(bruteForce('100.64.54.1', Date.now() - 3_600_000 + 1500)); // ends in about 1.5 s
+    assert.ok((await c.stream(t.tenantId, key, { startup: true })).new.some((d) => d.value === '100.64.54.1'));
+    now += ENDED_RETENTION_MS + 60_000; // the bouncer comes back 11 minutes later: the set has long forgotten that block
+    assert.equal(await c.query(t.tenantId, { ip: '100.64.54.1' }), null);
+    const back = await c.stream(t.tenantId, key, { startup: false });
+    assert.ok(back.deleted.some((d) => d.value === '100.64.54.1'), 'the ended block is reported deleted');
+    assert.ok(!back.new.some((d) => d.value === '100.64.54.1'));
+    await c.close();
   });
 
   it('a refresh adds what was decided since and drops what ended; the longest block of an IP answers', async () => {
