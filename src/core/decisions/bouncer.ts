@@ -24,6 +24,12 @@ export interface CrowdSecDecision {
   readonly simulated: false;
 }
 
+export interface StreamOptions {
+  readonly startup: boolean;
+  /** CrowdSec's `scopes` parameter (comma list); only `ip` has decisions here. */
+  readonly scopes?: string;
+}
+
 export interface DecisionQuery {
   readonly ip?: string;
   readonly range?: string;
@@ -65,14 +71,36 @@ interface Block {
   readonly ip: string;
   readonly scenario: string;
   readonly untilMs: number;
+  /**
+   * Its CrowdSecDecision as JSON before and after the duration, the one member that changes, built
+   * once: a startup of 10,000 blocks is then a concatenation per block instead of 10,000 objects
+   * to build and serialize (40 ms of the server's CPU per startup before).
+   */
+  readonly jsonHead: string;
+  readonly jsonTail: string;
 }
 
-const toBlock = (row: BlockRow): Block => ({
-  ledgerIndex: Number(row.ledger_index),
-  ip: row.entity.slice(3),
-  scenario: row.rules_triggered.join(',') || 'frostgate',
-  untilMs: new Date(row.block_until).getTime(),
-});
+function toBlock(row: BlockRow): Block {
+  const ledgerIndex = Number(row.ledger_index);
+  const ip = row.entity.slice(3);
+  const scenario = row.rules_triggered.join(',') || 'frostgate';
+  const untilMs = new Date(row.block_until).getTime();
+  return {
+    ledgerIndex,
+    ip,
+    scenario,
+    untilMs,
+    jsonHead: `{"id":${ledgerIndex + 1},"origin":"frostgate","type":"ban","scope":"Ip","value":${JSON.stringify(ip)},"duration":"`,
+    jsonTail: `","until":"${new Date(untilMs).toISOString()}","scenario":${JSON.stringify(scenario)},"simulated":false}`,
+  };
+}
+
+/** Blocks as a JSON array of CrowdSecDecision, durations as of `nowMs`. */
+function blocksJson(blocks: readonly Block[], nowMs: number): string {
+  const parts = new Array<string>(blocks.length);
+  for (let i = 0; i < blocks.length; i++) parts[i] = blocks[i]!.jsonHead + goDuration(blocks[i]!.untilMs - nowMs) + blocks[i]!.jsonTail;
+  return `[${parts.join(',')}]`;
+}
 
 /** How stale a lookup may be: bouncers poll every few seconds, lookups come by the thousand. */
 const ACTIVE_SET_TTL_MS = 1000;
@@ -246,7 +274,18 @@ export class BouncerDecisions {
    * whose last block ended since (deleted). Answered from the tenant's set, like lookups; the key's
    * position is written behind (PullPositions), so it survives restarts and spans processes.
    */
-  async stream(tenantId: string, keyId: string, opts: { startup: boolean; scopes?: string }): Promise<{ new: CrowdSecDecision[]; deleted: CrowdSecDecision[] }> {
+  async stream(tenantId: string, keyId: string, opts: StreamOptions): Promise<{ new: CrowdSecDecision[]; deleted: CrowdSecDecision[] }> {
+    const pull = await this.pull(tenantId, keyId, opts);
+    return { new: pull.new.map((b) => this.toDecision(b, pull.nowMs)), deleted: pull.deleted.map((b) => this.toDecision(b, pull.nowMs)) };
+  }
+
+  /** The same answer as stream(), serialized: what the route sends (it is StreamResponseSchema). */
+  async streamJson(tenantId: string, keyId: string, opts: StreamOptions): Promise<string> {
+    const pull = await this.pull(tenantId, keyId, opts);
+    return `{"new":${blocksJson(pull.new, pull.nowMs)},"deleted":${blocksJson(pull.deleted, pull.nowMs)}}`;
+  }
+
+  private async pull(tenantId: string, keyId: string, opts: StreamOptions): Promise<{ new: Block[]; deleted: Block[]; nowMs: number }> {
     const wantsIp = opts.scopes === undefined || opts.scopes.split(',').some((s) => s.trim().toLowerCase() === 'ip');
     const nowMs = this.clock();
     let set = await this.activeSet(tenantId, nowMs);
@@ -271,7 +310,7 @@ export class BouncerDecisions {
     }
     const deleted = !wantsIp || !last ? [] : last.pullAtMs >= set.knownEndsAfterMs ? ended : await this.endedSince(tenantId, set, last.pullAtMs, nowMs);
     this.positions.record(tenantId, keyId, position);
-    return { new: inForce.map((b) => this.toDecision(b, nowMs)), deleted: deleted.map((b) => this.toDecision(b, nowMs)) };
+    return { new: inForce, deleted, nowMs };
   }
 
   /** IPs whose last block ended in (sinceMs, nowMs], for a position older than the set remembers. */
