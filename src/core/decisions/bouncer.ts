@@ -38,17 +38,25 @@ export interface DecisionQuery {
   readonly type?: string;
 }
 
-/** Go's time.Duration.String() at millisecond precision: `1h0m5s`, `59m58.123s`, `250ms`, `-3s`. */
+/**
+ * Go's time.Duration.String() at millisecond precision: `1h0m5s`, `59m58.123s`, `250ms`, `-3s`.
+ * Integer arithmetic only: a startup formats one per block in force (10,000), and toFixed with a
+ * regular expression cost microseconds each.
+ */
 export function goDuration(ms: number): string {
-  const sign = ms < 0 ? '-' : '';
-  let rest = Math.abs(Math.round(ms));
+  let rest = Math.round(ms);
+  const sign = rest < 0 ? '-' : '';
+  if (rest < 0) rest = -rest;
   if (rest === 0) return '0s';
   if (rest < 1000) return `${sign}${rest}ms`;
   const h = Math.floor(rest / 3_600_000);
   rest -= h * 3_600_000;
   const m = Math.floor(rest / 60_000);
   rest -= m * 60_000;
-  const s = (rest / 1000).toFixed(3).replace(/\.?0+$/, '');
+  const whole = Math.floor(rest / 1000);
+  const frac = rest - whole * 1000;
+  // The fraction without trailing zeros, as Go prints it: 5s, 5.5s, 5.05s, 5.005s.
+  const s = frac === 0 ? `${whole}` : frac % 100 === 0 ? `${whole}.${frac / 100}` : frac % 10 === 0 ? `${whole}.${frac < 100 ? '0' : ''}${frac / 10}` : `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
   if (h > 0) return `${sign}${h}h${m}m${s}s`;
   if (m > 0) return `${sign}${m}m${s}s`;
   return `${sign}${s}s`;

@@ -18,6 +18,19 @@ it('formats durations as Go does', () => {
   assert.equal(goDuration(3_600_000 + 5_000), '1h0m5s');
   assert.equal(goDuration(3 * 3_600_000 + 59 * 60_000 + 58_123), '3h59m58.123s');
   assert.equal(goDuration(-3_000), '-3s');
+  assert.equal(goDuration(5_050), '5.05s');
+  assert.equal(goDuration(5_005), '5.005s');
+  assert.equal(goDuration(5_100), '5.1s');
+  assert.equal(goDuration(60_010), '1m0.01s');
+  assert.equal(goDuration(-65_500.4), '-1m5.5s');
+  assert.equal(goDuration(999.6), '1s');
+  assert.equal(goDuration(-0.4), '0s');
+  // Every millisecond count up to two minutes formats as Go's Duration.String() does (reference: toFixed, zeros stripped).
+  for (let ms = 1000; ms < 120_000; ms += 7) {
+    const m = Math.floor(ms / 60_000);
+    const sec = ((ms - m * 60_000) / 1000).toFixed(3).replace(/\.?0+$/, '');
+    assert.equal(goDuration(ms), m > 0 ? `${m}m${sec}s` : `${sec}s`);
+  }
 });
 
 describe('CrowdSec bouncer API', () => {
