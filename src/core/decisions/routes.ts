@@ -120,7 +120,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     // CrowdSec Local API bouncer protocol (docs/bouncers.md): keys with the read-only bouncer:read scope.
     app.get('/v1/decisions', {
-      config: { scopes: ['bouncer:read'], rateLimitClass: 'read', errorShape: 'crowdsec' },
+      config: { scopes: ['bouncer:read'], rateLimitClass: 'bouncer', errorShape: 'crowdsec' },
       schema: {
         tags: ['bouncers'],
         summary: 'Blocks in force for an IP, a range or all (CrowdSec LAPI shape; null when none)',
@@ -140,7 +140,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
     }, async (request) => bouncer.query(bindTenant(request), request.query));
 
     app.get('/v1/decisions/stream', {
-      config: { scopes: ['bouncer:read'], rateLimitClass: 'read', errorShape: 'crowdsec' },
+      config: { scopes: ['bouncer:read'], rateLimitClass: 'bouncer_stream', errorShape: 'crowdsec' },
       schema: {
         tags: ['bouncers'],
         summary: "Blocks new and ended since this bouncer key's last pull (all in force with startup=true)",
