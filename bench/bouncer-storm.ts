@@ -7,7 +7,7 @@
 import autocannon from 'autocannon';
 import { cpus } from 'node:os';
 import { createThrowawayDatabase } from '../test/helpers/postgres.js';
-import { event, startProcess, waitForIngest, type ServerInfo } from './defend.js';
+import { event, startProcess, type ServerInfo } from './defend.js';
 import { startCpuMeter, type CpuSplit } from './support/cpu.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -38,21 +38,22 @@ async function defendLoad(base: string, keys: readonly string[], durationS: numb
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total };
 }
 
-/** 10,000 blocks in one tenant: denylisted sources (240.0.0.0/4, a 24 h block_ip each), 30 a minute of event time (the doctrine allows 200). */
+/**
+ * 10,000 blocks in one tenant: denylisted sources (240.0.0.0/4, a 24 h block_ip each), 30 a minute
+ * of event time (the doctrine allows 200), posted one at a time to /defend: the doctrine allows
+ * exactly 10,000 blocks in force, and /ingest's pipelined groups count some pending blocks twice
+ * against that cap (8,500 of 10,000 stood), which one event at a time does not.
+ */
 async function loadBlocks(base: string, key: string): Promise<void> {
   const spacingMs = 2000;
   const startMs = Date.now() - BLOCKS * spacingMs - 4 * 60_000;
-  const ids: string[] = [];
-  for (let from = 0; from < BLOCKS; from += 1000) {
-    const events = Array.from({ length: Math.min(1000, BLOCKS - from) }, (_, i) => {
-      const n = from + i;
-      return { source: 'fw', event_type: 'net.connection', occurred_at: new Date(startMs + n * spacingMs).toISOString(), payload: { src_ip: `240.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 } };
-    });
-    const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ events }) });
-    if (res.status !== 202) throw new Error(`/ingest answered ${res.status}: ${await res.text()}`);
-    ids.push(((await res.json()) as { batch_id: string }).batch_id);
+  for (let n = 0; n < BLOCKS; n++) {
+    const event = { source: 'fw', event_type: 'net.connection', occurred_at: new Date(startMs + n * spacingMs).toISOString(), payload: { src_ip: `240.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 } };
+    const res = await fetch(`${base}/defend`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(event) });
+    if (res.status !== 200) throw new Error(`/defend answered ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer();
+    if ((n + 1) % 2000 === 0) console.log(`  ${n + 1} blocks decided`);
   }
-  await waitForIngest(base, key, ids);
 }
 
 function countOf(text: string, needle: string): number {

@@ -89,7 +89,7 @@ function rotatingKeys(info: ServerInfo): () => string {
   return () => all[i++ % all.length]!;
 }
 
-export async function waitForIngest(base: string, key: string, batchIds: string[]): Promise<void> {
+async function waitForIngest(base: string, key: string, batchIds: string[]): Promise<void> {
   for (const id of batchIds) {
     for (;;) {
       const status = (await (await fetch(`${base}/ingest/batches/${id}`, { headers: { 'x-api-key': key } })).json()) as { status: string };

@@ -82,7 +82,7 @@ interface Block {
   /**
    * Its CrowdSecDecision as JSON before and after the duration, the one member that changes, built
    * once: a startup of 10,000 blocks is then a concatenation per block instead of 10,000 objects
-   * to build and serialize (40 ms of the server's CPU per startup before).
+   * to build and serialize (docs/bouncers.md has the figures).
    */
   readonly jsonHead: string;
   readonly jsonTail: string;
@@ -105,6 +105,7 @@ function toBlock(row: BlockRow): Block {
 
 /** Blocks as a JSON array of CrowdSecDecision, durations as of `nowMs`. */
 function blocksJson(blocks: readonly Block[], nowMs: number): string {
+  if (blocks.length === 0) return '[]';
   const parts = new Array<string>(blocks.length);
   for (let i = 0; i < blocks.length; i++) parts[i] = blocks[i]!.jsonHead + goDuration(blocks[i]!.untilMs - nowMs) + blocks[i]!.jsonTail;
   return `[${parts.join(',')}]`;
@@ -134,6 +135,10 @@ export const ENDED_RETENTION_MS = 10 * 60_000;
  */
 interface ActiveSet {
   readonly blocks: Map<string, Block>;
+  /** Counts the reads that landed: a snapshot of an older generation is not reused. */
+  generation: number;
+  /** The last startup snapshot taken of the set. */
+  snapshot?: Snapshot;
   /** Highest ledger index of the tenant's decisions the set has seen (-1: none); it holds every block decided up to it. */
   throughIndex: number;
   /** When the last read that landed started; -Infinity before the first. */
@@ -144,6 +149,27 @@ interface ActiveSet {
   dirty: boolean;
   /** The read in progress, if any (single flight). */
   reading?: Promise<void>;
+}
+
+/** Startups within one such interval share one snapshot (and its serialization). */
+const SNAPSHOT_QUANTUM_MS = 1000;
+
+/** Every block in force as of `atMs`, for startups. */
+interface Snapshot {
+  readonly generation: number;
+  readonly atMs: number;
+  readonly throughIndex: number;
+  readonly blocks: readonly Block[];
+  /** The serialized answer, once a startup has asked for it. */
+  body?: Buffer;
+}
+
+/** What one stream pull answers: durations are as of `atMs`. */
+interface Pull {
+  readonly new: readonly Block[];
+  readonly deleted: readonly Block[];
+  readonly atMs: number;
+  readonly snapshot?: Snapshot;
 }
 
 export class BouncerDecisions {
@@ -172,7 +198,7 @@ export class BouncerDecisions {
   private async activeSet(tenantId: string, nowMs: number): Promise<ActiveSet> {
     let set = this.activeSets.get(tenantId);
     if (!set) {
-      set = { blocks: new Map(), throughIndex: -1, readAtMs: -Infinity, knownEndsAfterMs: Infinity, dirty: true };
+      set = { blocks: new Map(), generation: 0, throughIndex: -1, readAtMs: -Infinity, knownEndsAfterMs: Infinity, dirty: true };
       this.activeSets.set(tenantId, set);
     }
     const age = nowMs - set.readAtMs;
@@ -218,6 +244,7 @@ export class BouncerDecisions {
         for (const [ip, block] of set.blocks) if (block.untilMs <= horizon) set.blocks.delete(ip);
         set.knownEndsAfterMs = set.knownEndsAfterMs === Infinity ? horizon : Math.max(set.knownEndsAfterMs, horizon);
         set.readAtMs = Math.max(set.readAtMs, nowMs);
+        set.generation++;
       })
       .catch((err: unknown) => {
         // A read owed to a new block is still owed: the next lookup waits for another.
@@ -284,41 +311,65 @@ export class BouncerDecisions {
    */
   async stream(tenantId: string, keyId: string, opts: StreamOptions): Promise<{ new: CrowdSecDecision[]; deleted: CrowdSecDecision[] }> {
     const pull = await this.pull(tenantId, keyId, opts);
-    return { new: pull.new.map((b) => this.toDecision(b, pull.nowMs)), deleted: pull.deleted.map((b) => this.toDecision(b, pull.nowMs)) };
+    return { new: pull.new.map((b) => this.toDecision(b, pull.atMs)), deleted: pull.deleted.map((b) => this.toDecision(b, pull.atMs)) };
   }
 
   /** The same answer as stream(), serialized: what the route sends (it is StreamResponseSchema). */
-  async streamJson(tenantId: string, keyId: string, opts: StreamOptions): Promise<string> {
+  async streamBody(tenantId: string, keyId: string, opts: StreamOptions): Promise<Buffer> {
     const pull = await this.pull(tenantId, keyId, opts);
-    return `{"new":${blocksJson(pull.new, pull.nowMs)},"deleted":${blocksJson(pull.deleted, pull.nowMs)}}`;
+    const render = () => Buffer.from(`{"new":${blocksJson(pull.new, pull.atMs)},"deleted":${blocksJson(pull.deleted, pull.atMs)}}`);
+    // A snapshot is shared by the startups of its second: serialized once, for all of them.
+    if (pull.snapshot) return (pull.snapshot.body ??= render());
+    return render();
   }
 
-  private async pull(tenantId: string, keyId: string, opts: StreamOptions): Promise<{ new: Block[]; deleted: Block[]; nowMs: number }> {
+  private async pull(tenantId: string, keyId: string, opts: StreamOptions): Promise<Pull> {
     const wantsIp = opts.scopes === undefined || opts.scopes.split(',').some((s) => s.trim().toLowerCase() === 'ip');
     const nowMs = this.clock();
     let set = await this.activeSet(tenantId, nowMs);
     const last = opts.startup ? undefined : await this.positions.get(tenantId, keyId);
-    if (last && last.ledgerIndex > set.throughIndex) {
+    if (!last) {
+      const snapshot = this.snapshot(set, nowMs);
+      this.positions.record(tenantId, keyId, { ledgerIndex: snapshot.throughIndex, pullAtMs: snapshot.atMs });
+      return wantsIp ? { new: snapshot.blocks, deleted: [], atMs: snapshot.atMs, snapshot } : { new: [], deleted: [], atMs: snapshot.atMs };
+    }
+    if (last.ledgerIndex > set.throughIndex) {
       // Another process answered this key from further on than this set has read: catch up first,
       // or the blocks in between would never reach the bouncer.
       set.dirty = true;
       set = await this.activeSet(tenantId, nowMs);
     }
-    const position: PullPosition = { ledgerIndex: Math.max(set.throughIndex, last?.ledgerIndex ?? -1), pullAtMs: nowMs };
+    const position: PullPosition = { ledgerIndex: Math.max(set.throughIndex, last.ledgerIndex), pullAtMs: nowMs };
     const inForce: Block[] = [];
     const ended: Block[] = [];
     if (wantsIp) {
       for (const block of set.blocks.values()) {
         if (block.untilMs > nowMs) {
-          if (!last || block.ledgerIndex > last.ledgerIndex) inForce.push(block);
-        } else if (last && block.untilMs > last.pullAtMs) {
+          if (block.ledgerIndex > last.ledgerIndex) inForce.push(block);
+        } else if (block.untilMs > last.pullAtMs) {
           ended.push(block);
         }
       }
     }
-    const deleted = !wantsIp || !last ? [] : last.pullAtMs >= set.knownEndsAfterMs ? ended : await this.endedSince(tenantId, set, last.pullAtMs, nowMs);
+    const deleted = !wantsIp ? [] : last.pullAtMs >= set.knownEndsAfterMs ? ended : await this.endedSince(tenantId, set, last.pullAtMs, nowMs);
     this.positions.record(tenantId, keyId, position);
-    return { new: inForce, deleted, nowMs };
+    return { new: inForce, deleted, atMs: nowMs };
+  }
+
+  /**
+   * Every block in force at the start of the current second, shared by all startups of that second
+   * while the set is unchanged. Their positions are that second's start, so a block that ended
+   * during it (still listed, with a duration under a second) is reported deleted by the next pull.
+   */
+  private snapshot(set: ActiveSet, nowMs: number): Snapshot {
+    const atMs = nowMs - (nowMs % SNAPSHOT_QUANTUM_MS);
+    const held = set.snapshot;
+    if (held && held.generation === set.generation && held.atMs === atMs) return held;
+    const blocks: Block[] = [];
+    for (const block of set.blocks.values()) if (block.untilMs > atMs) blocks.push(block);
+    const snapshot: Snapshot = { generation: set.generation, atMs, throughIndex: set.throughIndex, blocks };
+    set.snapshot = snapshot;
+    return snapshot;
   }
 
   /** IPs whose last block ended in (sinceMs, nowMs], for a position older than the set remembers. */

@@ -200,6 +200,25 @@ describe('CrowdSec bouncer API', () => {
     await b.close();
   });
 
+  it('startups within one second share one snapshot as of its start; a block that ended during that second is deleted by the next pull', async () => {
+    // A block ending at .500 of a second about a minute from now (a 3600 s block from its last event).
+    const lastAtMs = (Math.floor(Date.now() / 1000) - 3600 + 60) * 1000 + 500;
+    await defendAll(bruteForce('100.64.55.1', lastAtMs));
+    const untilMs = lastAtMs + 3_600_000;
+    let now = untilMs + 200; // 200 ms after the block ended, in the same second
+    const d = new BouncerDecisions(t.platform.db, () => now);
+    const [k1, k2] = [`key_${randomBytes(6).toString('hex')}`, `key_${randomBytes(6).toString('hex')}`];
+    const first = await d.streamBody(t.tenantId, k1, { startup: true });
+    const second = await d.streamBody(t.tenantId, k2, { startup: true });
+    assert.equal(first, second, 'one serialization for both startups');
+    const listed = JSON.parse(first.toString()).new.find((x: { value: string }) => x.value === '100.64.55.1');
+    assert.equal(listed?.duration, '500ms', 'in force at the start of the second, with its remaining time then');
+    now += 1000;
+    const next = await d.stream(t.tenantId, k1, { startup: false });
+    assert.ok(next.deleted.some((x) => x.value === '100.64.55.1'), 'the bouncer is told it ended');
+    await d.close();
+  });
+
   it('a pull whose last position is older than the set remembers reads the ended blocks from the database', async () => {
     const key = `key_${randomBytes(6).toString('hex')}`;
     let now = Date.now();
