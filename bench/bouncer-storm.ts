@@ -2,14 +2,20 @@
 // GET /v1/decisions/stream?startup=true) against 10,000 blocks in force on Postgres with the default
 // pool of 10, while sensors keep posting to /defend. Prints /defend's throughput, latency and errors
 // during the storm next to a quiet baseline of the same run, the startups' latency and errors, and
-// the CPU each party spent. Run: npm run bench -- bouncer-storm
+// the CPU each party spent (the bouncers run in a process of their own, so reading their startups
+// does not stall the /defend load generator). Run: npm run bench -- bouncer-storm
 // (BENCH_DURATION_S=10 by default; BENCH_STORM_BOUNCERS=50, BENCH_STORM_BLOCKS=10000)
 import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createThrowawayDatabase } from '../test/helpers/postgres.js';
 import { event, startProcess, type ServerInfo } from './defend.js';
 import { startCpuMeter, type CpuSplit } from './support/cpu.js';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 const BOUNCERS = Number(process.env.BENCH_STORM_BOUNCERS ?? 50);
 const BLOCKS = Number(process.env.BENCH_STORM_BLOCKS ?? 10_000);
@@ -65,41 +71,24 @@ function countOf(text: string, needle: string): number {
 interface StormFigures {
   rounds: number;
   startups: number;
-  failures: Map<string, number>;
+  failures: Record<string, number>;
   latenciesMs: number[];
   bytes: number;
+  /** CPU the bouncer process spent. */
+  cpuS: number;
 }
 
-/**
- * Rounds of one startup per bouncer key, all at once, one round a second (or back to back when a
- * round takes longer) until the deadline: the fleet restarting over and over, each bouncer within
- * its stream budget (30 pulls per 10 s per key).
- */
+/** The storm, from its own process (bench/support/bouncer-storm-client.ts). */
 async function storm(base: string, keys: readonly string[], expected: number, untilMs: number): Promise<StormFigures> {
-  const figures: StormFigures = { rounds: 0, startups: 0, failures: new Map(), latenciesMs: [], bytes: 0 };
-  const fail = (why: string) => figures.failures.set(why, (figures.failures.get(why) ?? 0) + 1);
-  let nextRoundAt = Date.now();
-  while (Date.now() < untilMs) {
-    if (Date.now() < nextRoundAt) await new Promise((resolve) => setTimeout(resolve, nextRoundAt - Date.now()));
-    nextRoundAt = Date.now() + 1000;
-    figures.rounds++;
-    await Promise.all(keys.map(async (key) => {
-      const t0 = performance.now();
-      try {
-        const res = await fetch(`${base}/v1/decisions/stream?startup=true`, { headers: { 'x-api-key': key } });
-        const text = await res.text();
-        figures.latenciesMs.push(performance.now() - t0);
-        figures.startups++;
-        figures.bytes += text.length;
-        if (res.status !== 200) return fail(`${res.status} ${text.slice(0, 160)}`);
-        const got = countOf(text, '"scope":"Ip"');
-        if (got !== expected) fail(`200 with ${got} decisions instead of ${expected}`);
-      } catch (err) {
-        fail(`request failed: ${(err as Error).message}`);
-      }
-    }));
-  }
-  return figures;
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'support', 'bouncer-storm-client.ts')], {
+    env: { ...process.env, STORM_BASE: base, STORM_KEYS: JSON.stringify(keys), STORM_EXPECTED: String(expected), STORM_UNTIL_MS: String(untilMs) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the bouncer storm client exited with ${code}`);
+  return JSON.parse(out) as StormFigures;
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -143,11 +132,11 @@ export async function run(): Promise<void> {
       row(`during the startup storm`, during);
       console.log(`  /defend during / quiet: ${((during.rps / quiet.rps) * 100).toFixed(0)}% of the req/s, p99 x${(during.p99 / quiet.p99).toFixed(1)}`);
       const sorted = [...stormed.latenciesMs].sort((a, b) => a - b);
-      const failed = [...stormed.failures.values()].reduce((a, b) => a + b, 0);
+      const failed = Object.values(stormed.failures).reduce((a, b) => a + b, 0);
       console.log(`startup storm: ${stormed.rounds} rounds (at most one a second) of ${BOUNCERS} concurrent startups = ${stormed.startups} startups, ${failed} errors; latency p50 ${pct(sorted, 50).toFixed(0)} ms, p99 ${pct(sorted, 99).toFixed(0)} ms, max ${pct(sorted, 100).toFixed(0)} ms; ${(stormed.bytes / 1e6).toFixed(0)} MB served`);
-      for (const [why, n] of stormed.failures) console.log(`  ${n} x ${why}`);
+      for (const [why, n] of Object.entries(stormed.failures)) console.log(`  ${n} x ${why}`);
       console.log(`CPU, quiet:  ${cpuLine(quiet.cpu)}`);
-      console.log(`CPU, storm:  ${cpuLine(during.cpu)}`);
+      console.log(`CPU, storm:  ${cpuLine(during.cpu)}; the ${BOUNCERS} bouncers' own process ${stormed.cpuS.toFixed(2)} s`);
       if (quiet.cpu && during.cpu) {
         const perDefend = (c: CpuSplit, n: number) => ((c.serverS / n) * 1e6).toFixed(0);
         const stormServerS = during.cpu.serverS - (quiet.cpu.serverS / quiet.total) * during.total;
