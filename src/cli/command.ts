@@ -18,6 +18,6 @@ export function parse(command: Command, argv: string[]): { values: Record<string
     const { values, positionals } = parseArgs({ args: argv, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: values as Record<string, string | boolean | undefined>, positionals };
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}\nsee: frostgate ${command.name} --help`);
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ''));
   }
 }

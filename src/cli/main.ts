@@ -1,8 +1,7 @@
-import { ConfigError } from '../config/config.js';
-import { AppError } from '../platform/http/problem.js';
 import { VERSION } from '../version.js';
 import { parse, type Command } from './command.js';
-import { CliError, UsageError, printErr, printLine } from './output.js';
+import { CLI_ERRORS, UsageError, cliFailure, renderFailure, wantsJson } from './errors.js';
+import { printErr, printLine } from './output.js';
 
 export interface CommandEntry {
   readonly name: string;
@@ -56,13 +55,12 @@ export async function main(argv: string[]): Promise<number> {
     printLine(VERSION);
     return 0;
   }
+  const json = wantsJson(rest);
   const entry = COMMANDS.find((c) => c.name === name);
-  if (!entry) {
-    printErr(`error: unknown command ${JSON.stringify(name)}\nfix: run 'frostgate --help' for the list of commands`);
-    return 2;
-  }
-  const command = await entry.load();
+  if (!entry) return reportError(new UsageError(`unknown command ${JSON.stringify(name)}`), json);
+  let command: Command | undefined;
   try {
+    command = await entry.load();
     const args = parse(command, rest);
     if (args.values.help) {
       printLine(command.help);
@@ -70,35 +68,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await command.run(args);
   } catch (err) {
-    return reportError(err, command);
+    return reportError(err, json, command);
   }
 }
 
-function reportError(err: unknown, command: Command): number {
-  if (err instanceof UsageError) {
-    printErr(`error: ${err.message}\nfix: see 'frostgate ${command.name} --help'`);
-    return 2;
-  }
-  if (err instanceof ConfigError) {
-    printErr(`error: ${err.message}\nfix: correct the variables above; 'frostgate config check' shows the full picture`);
-    return 1;
-  }
-  if (err instanceof CliError) {
-    printErr(`error: ${err.message}${err.fix ? `\nfix: ${err.fix}` : ''}`);
-    return 1;
-  }
-  if (err instanceof AppError) {
-    printErr(`error: ${err.detail}`);
-    return 1;
-  }
-  const e = err as Error & { code?: string };
-  // Typed domain errors carry a code and a message that already names the fix.
-  if (typeof e?.code === 'string' && e.message) {
-    printErr(`error: ${e.message}`);
-    return 1;
-  }
-  printErr(`error: ${e?.stack ?? String(err)}`);
-  return 1;
+/** Every failure of every command leaves here: a stable code, on stderr, and a non-zero exit. */
+function reportError(err: unknown, json: boolean, command?: Command): number {
+  const failure = cliFailure(err, command?.name);
+  printErr(renderFailure(failure, json, (err as Error | undefined)?.stack));
+  return CLI_ERRORS[failure.code].exit;
 }
 
 const invokedDirectly = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
@@ -106,7 +84,7 @@ if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      printErr(`error: ${(err as Error).stack ?? String(err)}`);
+      printErr(renderFailure(cliFailure(err), wantsJson(process.argv.slice(3)), (err as Error).stack));
       process.exit(1);
     },
   );

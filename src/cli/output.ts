@@ -1,15 +1,5 @@
 /** How commands talk to people: data on stdout (JSON with --json), diagnostics on stderr. */
-export class UsageError extends Error {
-  readonly code = 'usage';
-}
-
-/** A failure whose message already says what to do. */
-export class CliError extends Error {
-  readonly code = 'cli_failed';
-  constructor(message: string, readonly fix?: string) {
-    super(message);
-  }
-}
+export { CliError, UsageError } from './errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

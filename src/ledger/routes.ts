@@ -34,7 +34,7 @@ export function ledgerRoutes(deps: { ledger: LedgerService; bindTenant: BindTena
 
     app.get('/ledger/checkpoint', {
       config: { scopes: ['decisions:read'] },
-      schema: { tags: ['ledger'], summary: 'Latest signed checkpoint; fresh=true issues one now if the log grew', querystring: Type.Object({ log: LogQuery, fresh: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: { 200: CheckpointSchema, ...errors } },
+      schema: { tags: ['ledger'], operationId: 'getLedgerCheckpoint', summary: 'Latest signed checkpoint; fresh=true issues one now if the log grew', querystring: Type.Object({ log: LogQuery, fresh: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: { 200: CheckpointSchema, ...errors } },
     }, async (request) => {
       const log = request.query.log ?? 'decisions';
       const tenant = authorizeLog(request, log);
@@ -46,6 +46,8 @@ export function ledgerRoutes(deps: { ledger: LedgerService; bindTenant: BindTena
       config: { scopes: ['decisions:read'] },
       schema: {
         tags: ['ledger'],
+        operationId: 'getInclusionProof',
+        summary: 'RFC 9162 audit path proving entry `index` is in the log at `tree_size`',
         querystring: Type.Object({ log: LogQuery, index: Size, tree_size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
         response: { 200: Type.Object({ log: Type.String(), index: Type.Integer(), tree_size: Type.Integer(), leaf_hash: Type.String(), root_hash: Type.String(), proof: Type.Array(Type.String()) }), ...errors },
       },
@@ -61,6 +63,8 @@ export function ledgerRoutes(deps: { ledger: LedgerService; bindTenant: BindTena
       config: { scopes: ['decisions:read'] },
       schema: {
         tags: ['ledger'],
+        operationId: 'getConsistencyProof',
+        summary: 'RFC 9162 proof that the log at `to` extends the log at `from`',
         querystring: Type.Object({ log: LogQuery, from: Size, to: Size }, { additionalProperties: false }),
         response: { 200: Type.Object({ log: Type.String(), from: Type.Integer(), to: Type.Integer(), from_root: Type.String(), to_root: Type.String(), proof: Type.Array(Type.String()) }), ...errors },
       },
@@ -76,6 +80,7 @@ export function ledgerRoutes(deps: { ledger: LedgerService; bindTenant: BindTena
       config: { scopes: ['decisions:read'] },
       schema: {
         tags: ['ledger'],
+        operationId: 'listLedgerEntries',
         summary: `Entries [start, end), at most ${MAX_ENTRIES_PAGE} per call`,
         querystring: Type.Object({ log: LogQuery, start: Size, end: Size }, { additionalProperties: false }),
         response: { 200: Type.Object({ log: Type.String(), entries: Type.Array(Type.Object({ index: Type.Integer(), leaf_hash: Type.String(), record: Type.Unknown() })) }), ...errors },

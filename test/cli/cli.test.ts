@@ -103,15 +103,19 @@ describe('frostgate CLI', () => {
     assert.ok(JSON.parse(revoked.stdout).revoked_at);
   });
 
-  it('serve starts embedded, prints the URL, data dir and a bootstrap key once, and exits 0 on SIGTERM', async () => {
+  it('serve starts embedded, prints the URL, data dir and a bootstrap key once, and exits 0 on SIGTERM', async (t) => {
     const dir = await tempDir();
     const port = await freePort();
     const start = async () => {
       const child = spawnCli(['serve'], { FG_DATA_DIR: dir, FG_PORT: String(port), FG_LOG_LEVEL: 'info' });
+      // A failed assertion must not leave the server running (the test file would never end).
+      t.after(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       child.stdout!.resume();
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 180_000; // a hang guard only: startup is slow on a loaded machine
       while (!stderr.includes('Stop with Ctrl-C')) {
         if (child.exitCode !== null) throw new Error(`serve exited early: ${stderr}`);
         if (Date.now() > deadline) throw new Error(`serve did not start: ${stderr}`);
@@ -133,6 +137,29 @@ describe('frostgate CLI', () => {
     const second = await start();
     assert.ok(!/\n {4}fg_\S+\n/.test(second.stderr()), 'the key is shown only once');
     assert.match(second.stderr(), /was issued on an earlier start/);
+    // The restart hint names the HTTP call, since the CLI cannot open the database this server holds...
+    assert.ok(!second.stderr().includes('frostgate keys create'), second.stderr());
+    const hint = /\n {4}(curl .*)\n/.exec(second.stderr())?.[1];
+    assert.ok(hint, `a curl line is printed: ${second.stderr()}`);
+    assert.match(second.stderr(), /POST \/keys/);
+    // ...and that call, made as printed with the key of the first start, creates a key.
+    const body = /-d '([^']+)'/.exec(hint)![1]!;
+    const target = / (http:\/\/\S+)$/.exec(hint)![1]!;
+    assert.equal(target, `http://127.0.0.1:${port}/keys`);
+    assert.match(hint, /-H "X-API-Key: \$FG_ADMIN_KEY"/);
+    const made = await fetch(target, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body });
+    assert.equal(made.status, 201, await made.clone().text());
+    assert.match(((await made.json()) as { key: string }).key, /^fg_/);
+    // While the server holds the embedded database, every command that would open it says so, as JSON with --json.
+    for (const args of [['keys', 'create', '--tenant', 'default', '--scopes', 'defend:write'], ['migrate']]) {
+      const held = await runCli([...args, '--json'], { FG_DATA_DIR: dir });
+      assert.equal(held.code, 1, `${args.join(' ')}: ${held.stderr}`);
+      assert.equal(held.stdout, '', 'nothing on stdout');
+      const { error } = JSON.parse(held.stderr) as { error: { code: string; message: string; fix: string } };
+      assert.equal(error.code, 'database_locked', args.join(' '));
+      assert.match(error.message, /in use by process \d+/);
+      assert.match(error.fix, /HTTP API/);
+    }
     const exit2 = new Promise<number | null>((resolve) => second.child.once('exit', (code) => resolve(code)));
     second.child.kill('SIGINT');
     assert.equal(await exit2, 0);

@@ -26,7 +26,7 @@ export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise
     });
   } catch (err) {
     if (err instanceof EmbeddedDatabaseLockedError) {
-      throw new CliError(err.message, 'while the server runs on the embedded database, use its HTTP API (POST /tenants, POST /keys) with an admin key');
+      throw new CliError('database_locked', err.message, 'while the server runs on the embedded database, use its HTTP API (POST /tenants, POST /keys) with an admin key');
     }
     throw err;
   }

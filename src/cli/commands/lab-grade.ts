@@ -29,9 +29,9 @@ async function readAnswers(file: string | undefined): Promise<AnswersFile> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new CliError(`cannot read answers from ${file}: ${(err as Error).message}`, 'give a JSON file {"answers": {"<criterion id>": ...}, "hints_used": {"<criterion id>": [0]}}');
+    throw new CliError('invalid_file', `cannot read answers from ${file}: ${(err as Error).message}`, 'give a JSON file {"answers": {"<criterion id>": ...}, "hints_used": {"<criterion id>": [0]}}');
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError(`${file} is not a JSON object`);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError('invalid_file', `${file} is not a JSON object`);
   return parsed as AnswersFile;
 }
 
@@ -50,12 +50,12 @@ export async function gradeLab(scenarioId: string, opts: { template?: string; an
   try {
     db = await openDatabase({ embeddedDir: config.dataDir, appRole: config.db.appRole, migrate: true });
   } catch (err) {
-    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError(err.message, 'stop the server using this FG_DATA_DIR, or grade through POST /internal/scenario/{id}/complete');
+    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError('database_locked', err.message, 'stop the server using this FG_DATA_DIR, or grade through POST /internal/scenario/{id}/complete');
     throw err;
   }
   try {
     const tenantId = config.bootstrapTenant;
-    if (!(await new KeyStore(db).tenantExists(tenantId))) throw new CliError(`tenant ${tenantId} has no labs here`, 'start one with frostgate lab up');
+    if (!(await new KeyStore(db).tenantExists(tenantId))) throw new CliError('not_found', `tenant ${tenantId} has no labs here`, 'start one with frostgate lab up');
     const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test' });
     if (signingKey.ephemeral) printErr('warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key (verdict.pub still verifies it)');
     const ledgerKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: config.env === 'dev' ? config.dataDir : undefined });

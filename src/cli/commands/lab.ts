@@ -127,7 +127,7 @@ async function withLabSession<T>(fn: (session: LabSession) => Promise<T>): Promi
   try {
     db = await openDatabase({ embeddedDir: config.dataDir, appRole: config.db.appRole, migrate: true });
   } catch (err) {
-    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError(err.message, 'stop the server using this FG_DATA_DIR, or point FG_DATA_DIR at another directory');
+    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError('database_locked', err.message, 'stop the server using this FG_DATA_DIR, or point FG_DATA_DIR at another directory');
     throw err;
   }
   try {

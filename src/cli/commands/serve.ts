@@ -45,7 +45,7 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
   try {
     if (config.env === 'staging' || config.env === 'prod') {
       const pending = await platform.db.pendingMigrations();
-      if (pending.length > 0) throw new CliError(`the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
+      if (pending.length > 0) throw new CliError('schema_behind', `the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
     }
     const { app, ledger } = await buildRole(platform, role);
     const bootstrap = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant, ledger.audit);
@@ -70,7 +70,7 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
     };
     // Printed to stderr, not through the logger: the key must never reach a log pipeline.
     if (json) printErr(JSON.stringify(summary));
-    else printErr(banner(summary, bootstrap.key));
+    else printErr(banner(summary, bootstrap.key, platform.db.kind === 'embedded'));
     platform.log.info({ role, url, profile: config.env, bootstrap_key_id: bootstrap.keyId }, 'frostgate listening');
   } catch (err) {
     await platform.close();
@@ -104,7 +104,12 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
   });
 }
 
-function banner(s: Record<string, string>, key: string | undefined): string {
+/** The curl line the restart banner prints; $FG_ADMIN_KEY is the admin key the first start printed. */
+function createKeyHint(url: string): string {
+  return `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d '{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`;
+}
+
+function banner(s: Record<string, string>, key: string | undefined, embedded: boolean): string {
   const lines = [
     '',
     `FrostGate ${s.version} — profile ${s.profile}, role ${s.role}`,
@@ -119,7 +124,13 @@ function banner(s: Record<string, string>, key: string | undefined): string {
   if (key) {
     lines.push('', `  Bootstrap admin API key for tenant ${s.bootstrap_tenant} (shown once, store it now):`, `    ${key}`, '', `  Try: curl -H 'X-API-Key: ${key}' ${s.url}/health/detailed`);
   } else {
-    lines.push('', `  Bootstrap admin key ${s.bootstrap_key_id} was issued on an earlier start and is not shown again.`, '  Create more with: frostgate keys create --tenant <id> --scopes <list>');
+    // Over HTTP, not `frostgate keys create`: that command cannot open an embedded database this server holds.
+    lines.push(
+      '',
+      `  Bootstrap admin key ${s.bootstrap_key_id} was issued on an earlier start and is not shown again.`,
+      `  Create more keys with an admin key over HTTP (POST /keys)${embedded ? '; the CLI cannot open the database while this server holds it' : ''}:`,
+      `    ${createKeyHint(s.url!)}`,
+    );
   }
   lines.push('', '  Stop with Ctrl-C.', '');
   return lines.join('\n');

@@ -21,9 +21,9 @@ export async function importTemplateFromContainerlab(file: string, values: Recor
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError('invalid_file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (output && existsSync(output) && !values.force) throw new CliError(`${output} exists`, 'pass --force to overwrite it');
+  if (output && existsSync(output) && !values.force) throw new CliError('conflict', `${output} exists`, 'pass --force to overwrite it');
   // Bound files (an FRR config) are relative to the topology file, as containerlab reads them.
   const base = path.dirname(path.resolve(file));
   const readBound = (p: string) => {

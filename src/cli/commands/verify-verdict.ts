@@ -7,7 +7,7 @@ async function read(file: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'pass the four files of a results directory: score.json, evidence.tar.zst (or .tar.gz), verdict.sig, verdict.pub');
+    throw new CliError('invalid_file', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'pass the four files of a results directory: score.json, evidence.tar.zst (or .tar.gz), verdict.sig, verdict.pub');
   }
 }
 

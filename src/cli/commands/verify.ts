@@ -83,7 +83,7 @@ async function readInput(path: string | boolean | undefined, what: string): Prom
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read --${what} ${path}: ${(err as Error).message}`);
+    throw new CliError('invalid_file', `cannot read --${what} ${path}: ${(err as Error).message}`);
   }
 }
 
@@ -91,7 +91,7 @@ function parseJson<T>(text: string, what: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new CliError(`--${what} is not valid JSON: ${(err as Error).message}`);
+    throw new CliError('invalid_file', `--${what} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -106,7 +106,7 @@ async function verifyDecision(values: Record<string, string | boolean | undefine
   try {
     verifiers = verifiersFromKeyFile(pubkey, checkpoint);
   } catch (err) {
-    throw new CliError(`--pubkey: ${(err as Error).message}`, 'pass a vkey line from GET /ledger/checkpoint (verifier_keys) or an Ed25519 public key PEM');
+    throw new CliError('invalid_file', `--pubkey: ${(err as Error).message}`, 'pass a vkey line from GET /ledger/checkpoint (verifier_keys) or an Ed25519 public key PEM');
   }
   const result = verifyRecordOffline({ record: parseJson(recordText, 'record'), proof: parseJson<InclusionProofFile>(proofText, 'proof'), checkpoint, verifiers });
   if (values.json) printJson(result);

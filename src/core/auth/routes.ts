@@ -83,7 +83,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
 
     app.post('/tenants', {
       config: { scopes: ['admin'] },
-      schema: { tags: ['tenants'], summary: 'Create a tenant (platform admins), optionally with its first key (shown once)', body: CreateTenantBody, response: { 201: Type.Intersect([TenantSchema, Type.Object({ first_key: Type.Optional(CreatedKeySchema) })]), ...errors } },
+      schema: { tags: ['tenants'], operationId: 'createTenant', summary: 'Create a tenant (platform admins), optionally with its first key (shown once)', body: CreateTenantBody, response: { 201: Type.Intersect([TenantSchema, Type.Object({ first_key: Type.Optional(CreatedKeySchema) })]), ...errors } },
     }, async (request, reply) => {
       requirePlatformAdmin(request);
       const actor = request.principal?.keyId ?? request.principal?.subject;
@@ -96,7 +96,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
 
     app.get('/tenants', {
       config: { scopes: ['admin'] },
-      schema: { tags: ['tenants'], summary: 'List tenants (platform admins)', response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errors } },
+      schema: { tags: ['tenants'], operationId: 'listTenants', summary: 'List tenants (platform admins)', response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errors } },
     }, async (request) => {
       requirePlatformAdmin(request);
       return { tenants: await store.listTenants() };
@@ -104,7 +104,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
 
     app.post('/keys', {
       config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], summary: "Create an API key in the caller's tenant; the key is shown once", body: CreateKeyBody, response: { 201: CreatedKeySchema, ...errors } },
+      schema: { tags: ['keys'], operationId: 'createKey', summary: "Create an API key in the caller's tenant; the key is shown once", body: CreateKeyBody, response: { 201: CreatedKeySchema, ...errors } },
     }, async (request, reply) => {
       const tenantId = bindTenant(request, request.body.tenant_id);
       const held = request.principal?.scopes ?? [];
@@ -137,17 +137,17 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
 
     app.get('/keys', {
       config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], summary: "List the caller's tenant's keys (never their secrets)", response: { 200: Type.Object({ keys: Type.Array(KeyInfoSchema) }), ...errors } },
+      schema: { tags: ['keys'], operationId: 'listKeys', summary: "List the caller's tenant's keys (never their secrets)", response: { 200: Type.Object({ keys: Type.Array(KeyInfoSchema) }), ...errors } },
     }, async (request) => ({ keys: await store.listKeys(bindTenant(request)) }));
 
     app.get('/keys/:id', {
       config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
+      schema: { tags: ['keys'], operationId: 'getKey', summary: "One key of the caller's tenant: scopes, owner, expiry, revocation and last use (never its secret)", params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
     }, async (request) => store.getKey(bindTenant(request), request.params.id));
 
     app.delete('/keys/:id', {
       config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere', params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
+      schema: { tags: ['keys'], operationId: 'revokeKey', summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere', params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
     }, async (request) => {
       // Audit entries name the key that acted (its owner is on the key's own record).
       const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.keyId ?? request.principal?.subject);

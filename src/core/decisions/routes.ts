@@ -67,7 +67,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
     app.post('/defend', {
       config: { scopes: ['defend:write'], rateLimitClass: 'write' },
       bodyLimit: 64 * 1024,
-      schema: { tags: ['decisions'], summary: 'Decide one event; the decision is stored in the ledger before the answer', body: EventBody, response: { 200: DecisionSchema, ...errors } },
+      schema: { tags: ['decisions'], operationId: 'defendEvent', summary: 'Decide one event; the decision is stored in the ledger before the answer', body: EventBody, response: { 200: DecisionSchema, ...errors } },
     }, async (request) => service.decide(bindTenant(request, request.body.tenant_id), request.body, 'defend'));
 
     app.post('/ingest', {
@@ -75,6 +75,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
       bodyLimit: 16 * 1024 * 1024,
       schema: {
         tags: ['decisions'],
+        operationId: 'ingestEvents',
         summary: `Queue a batch of up to ${MAX_BATCH_EVENTS} events; 202 once the batch is durable, decided in order through the same evaluate() as /defend`,
         body: Type.Object({ events: Type.Array(EventBody, { description: `1 to ${MAX_BATCH_EVENTS} events; more is 413` }), tenant_id: Type.Optional(Type.String({ maxLength: 63 })) }, { additionalProperties: false }),
         response: { 202: Type.Object({ batch_id: Type.String(), event_count: Type.Integer(), status_url: Type.String() }), ...errors },
@@ -86,13 +87,15 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     app.get('/ingest/batches/:id', {
       config: { scopes: ['ingest:write'], rateLimitClass: 'read' },
-      schema: { tags: ['decisions'], summary: 'Progress of an ingest batch and its decision ids', params: Type.Object({ id: Type.String({ pattern: '^ing_[a-z0-9]{24}$' }) }), response: { 200: BatchStatusSchema, ...errors } },
+      schema: { tags: ['decisions'], operationId: 'getIngestBatch', summary: 'Progress of an ingest batch and its decision ids', params: Type.Object({ id: Type.String({ pattern: '^ing_[a-z0-9]{24}$' }) }), response: { 200: BatchStatusSchema, ...errors } },
     }, async (request) => ingest.status(bindTenant(request), request.params.id));
 
     app.get('/decisions', {
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
       schema: {
         tags: ['decisions'],
+        operationId: 'listDecisions',
+        summary: "The tenant's decisions, newest first, filtered by threat level, time, entity or rule; cursor-paginated",
         querystring: Type.Object(
           {
             threat_level: Type.Optional(Type.Union(THREAT_LEVELS.map((l) => Type.Literal(l)))),
@@ -115,7 +118,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     app.get('/decisions/active', {
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
-      schema: { tags: ['decisions'], summary: 'Blocks in force (FrostGate view; bouncers use /v1/decisions)', querystring: Type.Object({ ip: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }), response: { 200: Type.Object({ decisions: Type.Array(DecisionSchema) }), ...errors } },
+      schema: { tags: ['decisions'], operationId: 'listActiveBlocks', summary: 'Blocks in force (FrostGate view; bouncers use /v1/decisions)', querystring: Type.Object({ ip: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }), response: { 200: Type.Object({ decisions: Type.Array(DecisionSchema) }), ...errors } },
     }, async (request) => ({ decisions: await service.activeBlocks(bindTenant(request), request.query.ip) }));
 
     // CrowdSec Local API bouncer protocol (docs/bouncers.md): keys with the read-only bouncer:read scope.
@@ -123,6 +126,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
       config: { scopes: ['bouncer:read'], rateLimitClass: 'bouncer', errorShape: 'crowdsec' },
       schema: {
         tags: ['bouncers'],
+        operationId: 'getBouncerDecisions',
         summary: 'Blocks in force for an IP, a range or all (CrowdSec LAPI shape; null when none)',
         querystring: Type.Object(
           {
@@ -143,6 +147,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
       config: { scopes: ['bouncer:read'], rateLimitClass: 'bouncer_stream', errorShape: 'crowdsec' },
       schema: {
         tags: ['bouncers'],
+        operationId: 'streamBouncerDecisions',
         summary: "Blocks new and ended since this bouncer key's last pull (all in force with startup=true)",
         querystring: Type.Object({ startup: Type.Optional(Type.Boolean({ default: false })), scopes: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: true }),
         response: { 200: StreamResponseSchema, ...errors },
@@ -159,7 +164,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     app.get('/decisions/:id', {
       config: { scopes: ['decisions:read'], rateLimitClass: 'read' },
-      schema: { tags: ['decisions'], params: Type.Object({ id: Type.String({ pattern: '^dec_[a-z0-9]{24}$' }) }), response: { 200: DecisionSchema, ...errors } },
+      schema: { tags: ['decisions'], operationId: 'getDecision', summary: 'One decision with its ledger index, as stored with its ledger entry', params: Type.Object({ id: Type.String({ pattern: '^dec_[a-z0-9]{24}$' }) }), response: { 200: DecisionSchema, ...errors } },
     }, async (request) => service.get(bindTenant(request), request.params.id));
   };
 }

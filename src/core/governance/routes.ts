@@ -51,6 +51,7 @@ export function governanceRoutes(deps: { service: GovernanceService; bindTenant:
       config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
       schema: {
         tags: ['governance'],
+        operationId: 'proposeChange',
         summary: 'Propose a new version of a ruleset, doctrine or rate-limit policy; the server computes its risk and required approvals',
         body: Type.Object({ kind: Kind, content: Type.Object({}, { additionalProperties: true }), justification: Reason, origin: Type.Optional(Type.Union([Type.Literal('human'), Type.Literal('analyzer')])), tenant_id: Type.Optional(Type.String()) }, { additionalProperties: false }),
         response: { 201: ChangeSchema, ...errors },
@@ -69,14 +70,14 @@ export function governanceRoutes(deps: { service: GovernanceService; bindTenant:
     };
 
     app.get('/governance/changes', {
-      schema: { tags: ['governance'], querystring: Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }, { additionalProperties: false }), response: { 200: Type.Object({ changes: Type.Array(ChangeSchema) }), ...errors } },
+      schema: { tags: ['governance'], operationId: 'listChanges', summary: "The tenant's change requests, newest first (a key with governance:write or governance:approve)", querystring: Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }, { additionalProperties: false }), response: { 200: Type.Object({ changes: Type.Array(ChangeSchema) }), ...errors } },
     }, async (request) => {
       canRead(request);
       return { changes: await service.list(bindTenant(request), { ...(request.query.status ? { status: request.query.status as never } : {}), ...(request.query.limit ? { limit: request.query.limit } : {}) }) };
     });
 
     app.get('/governance/changes/:id', {
-      schema: { tags: ['governance'], params: ChangeId, response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'getChange', summary: 'One change request with its approvals, canary result and reasons (a key with governance:write or governance:approve)', params: ChangeId, response: { 200: ChangeSchema, ...errors } },
     }, async (request) => {
       canRead(request);
       return service.get(bindTenant(request), request.params.id);
@@ -84,32 +85,32 @@ export function governanceRoutes(deps: { service: GovernanceService; bindTenant:
 
     app.post('/governance/changes/:id/approve', {
       config: { scopes: ['governance:approve'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], params: ChangeId, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'approveChange', summary: 'Approve a proposed change; its author cannot (admin keys for high-risk changes)', params: ChangeId, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
     }, async (request) => service.approve(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
 
     app.post('/governance/changes/:id/reject', {
       config: { scopes: ['governance:approve'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], params: ChangeId, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'rejectChange', summary: 'Reject a proposed or approved change, with a reason', params: ChangeId, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
     }, async (request) => service.reject(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
 
     app.post('/governance/changes/:id/withdraw', {
       config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], params: ChangeId, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'withdrawChange', summary: 'Withdraw a change its author proposed', params: ChangeId, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
     }, async (request) => service.withdraw(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
 
     app.post('/governance/changes/:id/canary', {
       config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], summary: "Replay the tenant's recent events through the deployed and proposed versions, without side effects", params: ChangeId, body: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'canaryChange', summary: "Replay the tenant's recent events through the deployed and proposed versions, without side effects", params: ChangeId, body: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
     }, async (request) => service.canary(bindTenant(request), principalOf(request), request.params.id, request.body.limit));
 
     app.post('/governance/changes/:id/deploy', {
       config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], params: ChangeId, response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'deployChange', summary: 'Make an approved change the active version, if the Cedar deploy gate permits it', params: ChangeId, response: { 200: ChangeSchema, ...errors } },
     }, async (request) => service.deploy(bindTenant(request), principalOf(request), request.params.id));
 
     app.post('/governance/changes/:id/rollback', {
       config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], params: ChangeId, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
+      schema: { tags: ['governance'], operationId: 'rollbackChange', summary: 'Undo a deployed change: the previous version is active again', params: ChangeId, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
     }, async (request) => service.rollback(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
   };
 }

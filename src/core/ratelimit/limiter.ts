@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../../config/config.js';
 import type { Redis } from '../../platform/cache/redis.js';
@@ -41,6 +41,39 @@ interface ClassLimiters {
 /** The store could not answer: the caller fails closed (503) unless fail-open is acknowledged. */
 export class RateLimitStoreError extends Error {
   readonly code = 'rate_limit_store_unavailable';
+}
+
+/** Where one budget stands after this request: what its RateLimit-* headers would say. */
+export interface BudgetState {
+  readonly limit: number;
+  readonly remaining: number;
+  /** Seconds until the window frees its points (delta-seconds, as RateLimit-Reset). */
+  readonly resetS: number;
+  readonly windowS: number;
+}
+
+/**
+ * The budget a client meets first: the fewest points left; on a tie, the one that stays spent
+ * longer. A request passes both the per-key and the per-tenant budget, and advertising the other
+ * one would tell a client it has room that the next requests do not have.
+ */
+export function closestToExhaustion(a: BudgetState, b: BudgetState): BudgetState {
+  if (a.remaining !== b.remaining) return a.remaining < b.remaining ? a : b;
+  return a.resetS >= b.resetS ? a : b;
+}
+
+/**
+ * The fields of draft-ietf-httpapi-ratelimit-headers-06: RateLimit-Limit, -Remaining and -Reset
+ * (delta seconds) of the binding budget, and RateLimit-Policy listing every budget that applied
+ * (`points;w=seconds`, the binding one first).
+ */
+export function rateLimitHeaders(binding: BudgetState, others: readonly BudgetState[] = []): Record<string, string> {
+  return {
+    'ratelimit-limit': String(binding.limit),
+    'ratelimit-remaining': String(binding.remaining),
+    'ratelimit-reset': String(binding.resetS),
+    'ratelimit-policy': [binding, ...others].map((b) => `${b.limit};w=${b.windowS}`).join(', '),
+  };
 }
 
 interface LimiterSet {
@@ -111,8 +144,8 @@ export class RateLimiter {
     return set.classes.get(request.routeOptions.config.rateLimitClass ?? byMethod) ?? set.classes.get(byMethod)!;
   }
 
-  /** Consumes a point; throws AppError 429/503 as the policy and store say. */
-  private async consume(limiter: RateLimiterAbstract, key: string, request: FastifyRequest, reply: FastifyReply, what: string): Promise<void> {
+  /** Consumes a point; throws AppError 429 (advertising the refusing budget) or a store error. */
+  private async consume(limiter: RateLimiterAbstract, key: string, what: string): Promise<BudgetState> {
     let res: RateLimiterRes;
     try {
       res = await limiter.consume(key, 1);
@@ -122,16 +155,12 @@ export class RateLimiter {
         this.deps.metrics.rateLimit.inc({ result: 'limited' });
         throw new AppError('rate_limited', `rate limit of ${limiter.points} requests per ${limiter.duration} s ${what} reached; retry in ${retry} s`, { limit: limiter.points, window_s: limiter.duration }, {
           'retry-after': String(retry),
-          'ratelimit-limit': String(limiter.points),
-          'ratelimit-remaining': '0',
-          'ratelimit-reset': String(retry),
+          ...rateLimitHeaders({ limit: limiter.points, remaining: 0, resetS: retry, windowS: limiter.duration }),
         });
       }
       throw new RateLimitStoreError((err as Error).message ?? 'rate-limit store error', { cause: err });
     }
-    reply.header('ratelimit-limit', String(limiter.points));
-    reply.header('ratelimit-remaining', String(res.remainingPoints));
-    reply.header('ratelimit-reset', String(Math.ceil(res.msBeforeNext / 1000)));
+    return { limit: limiter.points, remaining: res.remainingPoints, resetS: Math.ceil(res.msBeforeNext / 1000), windowS: limiter.duration };
   }
 
   private storeFailure(err: RateLimitStoreError, request: FastifyRequest): void {
@@ -162,8 +191,11 @@ export class RateLimiter {
     }
     try {
       const limiters = this.classOf(await this.setFor(principal.tenantId), request);
-      await this.consume(limiters.perKey, principal.keyId ?? principal.subject, request, reply, 'for this key');
-      if (principal.tenantId) await this.consume(limiters.perTenant, principal.tenantId, request, reply, 'for this tenant');
+      const perKey = await this.consume(limiters.perKey, principal.keyId ?? principal.subject, 'for this key');
+      const perTenant = principal.tenantId ? await this.consume(limiters.perTenant, principal.tenantId, 'for this tenant') : undefined;
+      const binding = perTenant ? closestToExhaustion(perKey, perTenant) : perKey;
+      const others = perTenant ? [binding === perKey ? perTenant : perKey] : [];
+      for (const [name, value] of Object.entries(rateLimitHeaders(binding, others))) reply.header(name, value);
       this.deps.metrics.rateLimit.inc({ result: 'allowed' });
     } catch (err) {
       if (err instanceof RateLimitStoreError) return this.storeFailure(err, request);

@@ -35,6 +35,17 @@ const ScenarioParam = Type.String({ pattern: '^scn_[A-Za-z0-9_-]{1,80}$' });
 const DeviceParam = Type.String({ pattern: '^[a-z][a-z0-9-]{0,23}$' });
 const errors = { 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema, 503: ProblemSchema };
 
+/** The lab page answers browsers: its refusals are HTML pages too (documentation only; see refusalPage). */
+const LAB_PAGE_RESPONSES = {
+  200: { description: 'The lab page: tasks, time left, topology and a terminal per device', contentType: 'text/html' },
+  303: { description: 'The token was moved into the fg_access cookie; follow Location to the clean URL' },
+  401: { description: 'A page saying the access link is missing, invalid, expired or already used', contentType: 'text/html' },
+  403: { description: 'A page saying the access link is for another lab', contentType: 'text/html' },
+  404: { description: 'A page saying the lab does not exist', contentType: 'text/html' },
+  410: { description: 'A page saying the lab has ended', contentType: 'text/html' },
+  503: { description: 'A page saying the lab is still being prepared (Refresh: 5)', contentType: 'text/html' },
+} as const;
+
 const ScoreSchema = Type.Object({
   total: Type.Number(),
   max: Type.Number(),
@@ -104,13 +115,14 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
     app.addHook('onClose', async () => terminals.closeAll('the server is shutting down'));
 
     app.get(ACCESS_ROUTES.page, {
-      config: { auth: 'token' },
+      config: { auth: 'token', openapiResponses: LAB_PAGE_RESPONSES },
       schema: {
         tags: ['forge'],
+        operationId: 'openLabPage',
         summary: "The learner's lab page; ?token= on first load moves into a cookie and the URL is cleaned",
+        security: [{ scenarioAccessToken: [] }, { scenarioAccessCookie: [] }],
         params: Type.Object({ scenario_id: ScenarioParam }),
         querystring: Type.Object({ token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) }),
-        produces: ['text/html'],
       },
     }, async (request, reply) => {
       const scenarioId = request.params.scenario_id;
@@ -158,8 +170,14 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
     });
 
     app.get(ACCESS_ROUTES.asset, {
-      config: { auth: 'token' },
-      schema: { hide: true, params: Type.Object({ scenario_id: ScenarioParam, name: Type.String({ maxLength: 64 }) }) },
+      config: { auth: 'token', openapiResponses: { 200: { description: "A static asset of the lab page (the terminal's script and styles)", contentType: 'application/octet-stream' }, 304: { description: 'Not modified (If-None-Match matched its ETag)' } } },
+      schema: {
+        tags: ['forge'],
+        operationId: 'getLabAsset',
+        summary: "A script or stylesheet of the lab page, for the learner holding the lab's access cookie",
+        security: [{ scenarioAccessCookie: [] }],
+        params: Type.Object({ scenario_id: ScenarioParam, name: Type.String({ maxLength: 64 }) }),
+      },
     }, async (request, reply) => {
       await authorize(request, request.params.scenario_id, undefined);
       const asset = assets.get(request.params.name);
@@ -171,10 +189,12 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
 
     app.get(ACCESS_ROUTES.terminal, {
       websocket: true,
-      config: { auth: 'token' },
+      config: { auth: 'token', openapiResponses: { 101: { description: 'Switching Protocols: a WebSocket to the shell (text frames in and out; a JSON resize message); closed with a reason when access ends' } } },
       schema: {
         tags: ['forge'],
+        operationId: 'openLabTerminal',
         summary: 'WebSocket to a login shell in a device (checked on upgrade: token, scenario, device, origin)',
+        security: [{ scenarioAccessCookie: [] }],
         params: Type.Object({ scenario_id: ScenarioParam, device: DeviceParam }),
         querystring: Type.Object({
           session: Type.Optional(Type.String({ pattern: '^term_[A-Za-z0-9_-]{10,40}$' })),
@@ -217,7 +237,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
 
     app.get(ACCESS_ROUTES.status, {
       config: { auth: 'token' },
-      schema: { tags: ['forge'], summary: 'Time left and grading progress of the lab', params: Type.Object({ scenario_id: ScenarioParam }), response: { 200: StatusSchema, ...errors } },
+      schema: { tags: ['forge'], operationId: 'getLabStatus', security: [{ scenarioAccessCookie: [] }], summary: 'Time left and grading progress of the lab', params: Type.Object({ scenario_id: ScenarioParam }), response: { 200: StatusSchema, ...errors } },
     }, async (request) => {
       const grant = await authorize(request, request.params.scenario_id, undefined);
       const s = grant.scenario;
@@ -233,7 +253,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
 
     app.post(ACCESS_ROUTES.extend, {
       config: { auth: 'token' },
-      schema: { tags: ['forge'], summary: `Extends the lab's time`, params: Type.Object({ scenario_id: ScenarioParam }), body: Type.Object({}, { additionalProperties: false }), response: { 200: Type.Object({ expires_at: Type.String({ format: 'date-time' }) }), ...errors } },
+      schema: { tags: ['forge'], operationId: 'extendLab', security: [{ scenarioAccessCookie: [] }], summary: `Extends the lab's time`, params: Type.Object({ scenario_id: ScenarioParam }), body: Type.Object({}, { additionalProperties: false }), response: { 200: Type.Object({ expires_at: Type.String({ format: 'date-time' }) }), ...errors } },
     }, async (request) => {
       assertSameOrigin(request, false);
       const grant = await authorize(request, request.params.scenario_id, undefined);
@@ -244,7 +264,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
 
     app.post(ACCESS_ROUTES.submit, {
       config: { auth: 'token' },
-      schema: { tags: ['forge'], summary: 'Submits the lab for grading; poll status for the score', params: Type.Object({ scenario_id: ScenarioParam }), body: Type.Object({}, { additionalProperties: false }), response: { 202: Type.Object({ status: Type.Literal('grading') }), ...errors } },
+      schema: { tags: ['forge'], operationId: 'submitLab', security: [{ scenarioAccessCookie: [] }], summary: 'Submits the lab for grading; poll status for the score', params: Type.Object({ scenario_id: ScenarioParam }), body: Type.Object({}, { additionalProperties: false }), response: { 202: Type.Object({ status: Type.Literal('grading') }), ...errors } },
     }, async (request, reply) => {
       assertSameOrigin(request, false);
       const grant = await authorize(request, request.params.scenario_id, undefined);

@@ -41,6 +41,7 @@ export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission
       config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
       schema: {
         tags: ['forge'],
+        operationId: 'createScenario',
         summary: 'Build the lab a SAT admits; answers once it runs',
         headers: Type.Object({ 'x-sat': Type.Optional(Type.String({ maxLength: 4096 })) }),
         body: Type.Object({}, { additionalProperties: false }),
@@ -53,13 +54,14 @@ export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission
 
     app.get('/v1/scenarios/:id', {
       config: { scopes: ['forge:operate'], rateLimitClass: 'read' },
-      schema: { tags: ['forge'], params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
+      schema: { tags: ['forge'], operationId: 'getScenario', summary: "A scenario's state, template, devices and expiry", params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
     }, async (request) => view(await orchestrator.get(bindTenant(request), request.params.id)));
 
     app.post('/v1/scenarios/:id/extend', {
       config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
       schema: {
         tags: ['forge'],
+        operationId: 'extendScenario',
         summary: 'Push the expiry out by `minutes` (default 30; from now or the current expiry, whichever is later)',
         params: ScenarioParams,
         body: Type.Object({ minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440, default: 30 })) }, { additionalProperties: false }),
@@ -69,12 +71,12 @@ export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission
 
     app.post('/v1/scenarios/:id/reset', {
       config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
-      schema: { tags: ['forge'], summary: "Rebuild the lab from its template's initial state", params: ScenarioParams, body: Type.Object({}, { additionalProperties: false }), response: { 200: ScenarioSchema, ...errors } },
+      schema: { tags: ['forge'], operationId: 'resetScenario', summary: "Rebuild the lab from its template's initial state", params: ScenarioParams, body: Type.Object({}, { additionalProperties: false }), response: { 200: ScenarioSchema, ...errors } },
     }, async (request) => view(await labErrors(orchestrator.reset(bindTenant(request), request.params.id))));
 
     app.delete('/v1/scenarios/:id', {
       config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
-      schema: { tags: ['forge'], summary: 'Destroy the lab', params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
+      schema: { tags: ['forge'], operationId: 'destroyScenario', summary: 'Destroy the lab', params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
     }, async (request) => view(await orchestrator.destroy(bindTenant(request), request.params.id)));
   };
 }

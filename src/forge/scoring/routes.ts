@@ -77,6 +77,7 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
       config: { scopes: ['forge:operate'] },
       schema: {
         tags: ['scoreboard'],
+        operationId: 'completeScenario',
         summary: 'Grade a scenario (learner submit or TTL end); idempotent',
         params: Type.Object({ id: ScenarioIdParam }),
         body: Type.Object(
@@ -103,7 +104,7 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
 
     app.get('/v1/scores/:scenario_id', {
       config: { scopes: ['forge:spawn'] },
-      schema: { tags: ['scoreboard'], summary: "A graded scenario's score.json, verdict key and artefacts", params: Type.Object({ scenario_id: ScenarioIdParam }), response: { 200: GradedSchema, ...errors } },
+      schema: { tags: ['scoreboard'], operationId: 'getScore', summary: "A graded scenario's score.json, verdict key and artefacts", params: Type.Object({ scenario_id: ScenarioIdParam }), response: { 200: GradedSchema, ...errors } },
     }, async (request) => {
       const tenant = bindTenant(request);
       const result = await scoring.score(tenant, request.params.scenario_id);
@@ -114,6 +115,7 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
       config: { scopes: ['forge:spawn'] },
       schema: {
         tags: ['scoreboard'],
+        operationId: 'listScores',
         summary: "Leaderboard per track (best score per subject) and a subject's own history, in the key's tenant",
         querystring: Type.Object(
           {

@@ -66,6 +66,7 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
         bodyLimit: 4096,
         schema: {
           tags: ['forge'],
+          operationId: url === '/v1/spawn' ? 'spawnLab' : 'spawnLabAlias',
           summary: url === '/v1/spawn' ? 'Launch a lab for a learner (entitlement, Cedar policy and quotas checked first)' : 'Alias of POST /v1/spawn',
           headers: SpawnHeaders,
           body: SpawnBody,
@@ -90,6 +91,7 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
       bodyLimit: 8192,
       schema: {
         tags: ['forge'],
+        operationId: 'exchangeReceipt',
         summary: 'Exchange a signed purchase receipt for an entitlement token (once per receipt)',
         body: Type.Object({ receipt: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
         response: { 201: EntitlementSchema, ...errors },
@@ -111,7 +113,9 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
         config: { auth: 'token', rateLimitClass: 'write' },
         schema: {
           tags: ['forge'],
+          operationId: 'receiveStripeWebhook',
           summary: 'Stripe checkout webhook (authenticated by the Stripe-Signature header)',
+          security: [{ stripeSignature: [] }],
           headers: Type.Object({ 'stripe-signature': Type.Optional(Type.String({ maxLength: 2048 })) }),
           body: Type.String(),
           response: {

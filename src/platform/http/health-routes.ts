@@ -11,12 +11,12 @@ export function healthRoutes(platform: Pick<Platform, 'health' | 'metrics' | 'co
   return async (app) => {
     app.get('/health/live', {
       config: { auth: 'public' },
-      schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('live') }) } },
+      schema: { tags: ['health'], operationId: 'getLiveness', summary: 'Liveness: the process is up (no key; for orchestrators)', response: { 200: Type.Object({ status: Type.Literal('live') }) } },
     }, async () => ({ status: 'live' as const }));
 
     app.get('/health/ready', {
       config: { auth: 'public' },
-      schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), CheckResult) }), 503: ProblemSchema } },
+      schema: { tags: ['health'], operationId: 'getReadiness', summary: 'Readiness: every configured dependency answers; 503 names the ones that do not (no key)', response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), CheckResult) }), 503: ProblemSchema } },
     }, async (request, reply) => {
       const result = await platform.health.run();
       if (result.ok) return { status: 'ready' as const, checks: result.checks };
@@ -26,7 +26,8 @@ export function healthRoutes(platform: Pick<Platform, 'health' | 'metrics' | 'co
     });
 
     app.get('/health/detailed', {
-      schema: { tags: ['health'] },
+      config: { openapiResponses: { 200: { description: 'The detailed health report', contentType: 'application/json' } } },
+      schema: { tags: ['health'], operationId: 'getHealthDetails', summary: 'Versions, profile, backends and per-check latencies (any valid key)' },
     }, async () => {
       const result = await platform.health.run();
       return {
@@ -43,7 +44,10 @@ export function healthRoutes(platform: Pick<Platform, 'health' | 'metrics' | 'co
       };
     });
 
-    app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (_request, reply) => {
+    app.get('/metrics', {
+      config: { auth: 'public', openapiResponses: { 200: { description: 'Prometheus text exposition format', contentType: 'text/plain' } } },
+      schema: { tags: ['health'], operationId: 'getMetrics', summary: 'Prometheus metrics: no tenant data, network-restricted in deployments (no key)' },
+    }, async (_request, reply) => {
       reply.type(platform.metrics.registry.contentType);
       return platform.metrics.registry.metrics();
     });

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Platform } from '../platform.js';
 import { AppError, PROBLEMS, problemBody, withCrowdSecMembers, type ProblemCode } from './problem.js';
 import { healthRoutes } from './health-routes.js';
+import { swaggerOptions } from './openapi.js';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, TypeBoxTypeProvider>;
 
@@ -214,14 +215,8 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
     return sendProblem(reply, 'not_found', `no route ${request.method} ${url}`);
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'FrostGate API', version: options.version, description: `Role: ${options.role}. Errors are RFC 9457 application/problem+json.` },
-      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
-      security: [{ apiKey: [] }],
-    },
-  });
+  // Every registered route is in the document, with the scopes the gate enforces (openapi.ts).
+  await app.register(swagger, swaggerOptions({ role: options.role, version: options.version }));
 
   // Auth and limits run before the body is even parsed: an unauthenticated request costs no
   // parsing, and always gets 401 rather than a validation error.
@@ -234,7 +229,10 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
   });
 
   await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
-  app.get('/openapi.json', { config: { scopes: [] }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', {
+    config: { scopes: [], openapiResponses: { 200: { description: 'The OpenAPI 3.1 document', contentType: 'application/json' } } },
+    schema: { tags: ['meta'], operationId: 'getOpenApiDocument', summary: "This role's OpenAPI 3.1 document: every route, its scopes and its errors (any valid key)" },
+  }, async () => app.swagger());
 
   for (const p of options.plugins) await app.register(p.plugin);
   await app.ready();

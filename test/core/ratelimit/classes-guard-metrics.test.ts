@@ -41,10 +41,11 @@ describe('rate limits per route class', () => {
       assert.equal(limited.headers['ratelimit-limit'], '2');
       // Another read route: same class, same spent budget.
       assert.equal((await t.app.inject({ url: '/decisions/active', headers: h })).statusCode, 429);
-      // The write class is untouched; its answer carries the write budget (the tenant's, consumed last).
+      // The write class is untouched; its answer carries the write budget closest to exhaustion (the key's 1000, not the tenant's 5000).
       const write = await t.app.inject({ method: 'POST', url: '/defend', headers: h, payload: event() });
       assert.equal(write.statusCode, 200, write.body);
-      assert.equal(write.headers['ratelimit-limit'], '5000');
+      assert.equal(write.headers['ratelimit-limit'], '1000');
+      assert.equal(write.headers['ratelimit-remaining'], '999');
       // The admin class (governance) has its own budget of 1 per key.
       const propose = () => t.app.inject({ method: 'POST', url: '/governance/changes', headers: h, payload: { kind: 'ratelimit', content: {}, justification: 'class budget test' } });
       assert.notEqual((await propose()).statusCode, 429);

@@ -39,7 +39,7 @@ describe('rate limits', () => {
       const h = { 'x-api-key': t.adminKey };
       const first = await t.app.inject({ url: '/keys', headers: h });
       assert.equal(first.statusCode, 200);
-      assert.equal(first.headers['ratelimit-limit'], '100'); // the tenant budget is consumed last
+      assert.equal(first.headers['ratelimit-limit'], '3'); // the per-key budget refuses first
       for (let i = 0; i < 2; i++) assert.equal((await t.app.inject({ url: '/keys', headers: h })).statusCode, 200);
       const limited = await t.app.inject({ url: '/keys', headers: h });
       assert.equal(limited.statusCode, 429);
@@ -58,6 +58,53 @@ describe('rate limits', () => {
       for (let i = 0; i < 5; i++) assert.equal((await t.app.inject({ url: '/health/live' })).statusCode, 200);
     });
   }
+
+  it('advertises the budget that will refuse first: the per-key one when it is lower, the tenant one when it is', async () => {
+    const t = await startTestApp();
+    apps.push(t);
+    const budget = (res: { headers: Record<string, unknown> }) => ({ limit: res.headers['ratelimit-limit'], remaining: res.headers['ratelimit-remaining'], policy: res.headers['ratelimit-policy'] });
+
+    // Per key 5, per tenant 100: every answer counts down the key's 5, and the 429 comes at the 6th.
+    t.limiter.apply(tightPolicy(5, 100));
+    const h = { 'x-api-key': t.adminKey };
+    const seen = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await t.app.inject({ url: '/keys', headers: h });
+      assert.equal(res.statusCode, 200);
+      seen.push(budget(res));
+    }
+    assert.deepEqual(seen.map((b) => [b.limit, b.remaining]), [['5', '4'], ['5', '3'], ['5', '2'], ['5', '1'], ['5', '0']]);
+    assert.equal(seen[0]!.policy, '5;w=60, 100;w=60', 'RateLimit-Policy lists both budgets, the binding one first');
+    const refused = await t.app.inject({ url: '/keys', headers: h });
+    assert.equal(refused.statusCode, 429);
+    assert.deepEqual(budget(refused), { limit: '5', remaining: '0', policy: '5;w=60' });
+
+    // Per key 100, per tenant 4: the tenant's budget is the one that refuses, across two keys.
+    t.limiter.apply(tightPolicy(100, 4));
+    const keys = await Promise.all([1, 2].map(() => t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['keys:admin'] })));
+    const tenantSeen = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await t.app.inject({ url: '/keys', headers: { 'x-api-key': keys[i % 2]!.key } });
+      assert.equal(res.statusCode, 200);
+      tenantSeen.push(budget(res));
+    }
+    assert.deepEqual(tenantSeen.map((b) => [b.limit, b.remaining]), [['4', '3'], ['4', '2'], ['4', '1'], ['4', '0']]);
+    assert.equal(tenantSeen[0]!.policy, '4;w=60, 100;w=60');
+    const tenantRefused = await t.app.inject({ url: '/keys', headers: { 'x-api-key': keys[0]!.key } });
+    assert.equal(tenantRefused.statusCode, 429);
+    assert.match(tenantRefused.json().detail, /4 requests per 60 s for this tenant/);
+    assert.deepEqual(budget(tenantRefused), { limit: '4', remaining: '0', policy: '4;w=60' });
+
+    // Fewest points left wins, not the smaller limit: per key 10, per tenant 12.
+    t.limiter.apply(tightPolicy(10, 12));
+    const a = keys[0]!;
+    const b = keys[1]!;
+    let last = budget(await t.app.inject({ url: '/keys', headers: { 'x-api-key': a.key } }));
+    for (let i = 1; i < 9; i++) last = budget(await t.app.inject({ url: '/keys', headers: { 'x-api-key': a.key } }));
+    assert.deepEqual([last.limit, last.remaining], ['10', '1'], 'key a: 1 left of its 10, the tenant 3 of 12');
+    const other = budget(await t.app.inject({ url: '/keys', headers: { 'x-api-key': b.key } }));
+    assert.deepEqual([other.limit, other.remaining], ['12', '2'], 'key b: 9 left of its 10, the tenant 2 of 12');
+  });
 
   it('limits per tenant across keys', async () => {
     const t = await startTestApp();
