@@ -195,7 +195,8 @@ describe('CrowdSec bouncer API', () => {
     await defendAll(bruteForce('100.64.53.2', Date.now()));
     const next = await b.stream(t.tenantId, key, { startup: false });
     assert.deepEqual(next.new.map((d) => d.value), ['100.64.53.2'], 'exactly what was decided after the pull a answered');
-    assert.deepEqual(next.deleted, []);
+    // (Blocks of earlier tests may end within the few seconds between the pulls: they are deleted, ours are not.)
+    assert.ok(!next.deleted.some((d) => d.value.startsWith('100.64.53.')));
     assert.deepEqual((await b.stream(t.tenantId, key, { startup: false })).new, [], 'and nothing twice from the same process');
     await b.close();
   });
