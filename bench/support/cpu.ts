@@ -23,23 +23,35 @@ function ticksOf(pid: number | string): number {
   return Number(fields[11]) + Number(fields[12]); // utime, stime
 }
 
-function postgresTicks(): number {
-  let total = 0;
+/** CPU ticks of every local Postgres process, by pid. */
+function postgresTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') total += ticksOf(pid);
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') ticks.set(pid, ticksOf(pid));
     } catch {
       // exited between the listing and the read
     }
   }
+  return ticks;
+}
+
+/**
+ * Ticks Postgres spent between two readings: per process, so a backend that exits in between (a
+ * pool closing an idle connection) takes only its own share away instead of making the sum
+ * negative. What an exited backend spent after the first reading is not counted.
+ */
+function postgresTicksSince(before: Map<string, number>): number {
+  let total = 0;
+  for (const [pid, ticks] of postgresTicks()) total += ticks - (before.get(pid) ?? 0);
   return total;
 }
 
 /** Starts measuring; the returned function ends the measurement (undefined without /proc). */
 export function startCpuMeter(serverPid: number | undefined): () => CpuSplit | undefined {
   if (serverPid === undefined) return () => undefined;
-  let start: { server: number; postgres: number; load: NodeJS.CpuUsage; at: number };
+  let start: { server: number; postgres: Map<string, number>; load: NodeJS.CpuUsage; at: number };
   try {
     start = { server: ticksOf(serverPid), postgres: postgresTicks(), load: process.cpuUsage(), at: performance.now() };
   } catch {
@@ -49,7 +61,7 @@ export function startCpuMeter(serverPid: number | undefined): () => CpuSplit | u
     const load = process.cpuUsage(start.load);
     return {
       serverS: (ticksOf(serverPid) - start.server) / TICKS_PER_S,
-      postgresS: (postgresTicks() - start.postgres) / TICKS_PER_S,
+      postgresS: postgresTicksSince(start.postgres) / TICKS_PER_S,
       loadS: (load.user + load.system) / 1e6,
       wallS: (performance.now() - start.at) / 1000,
     };

@@ -17,7 +17,7 @@ export interface Config {
     readonly retentionDays: number;
     readonly s3: { readonly endpoint: string | undefined; readonly bucket: string | undefined; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined; readonly prefix: string | undefined };
   };
-  readonly db: { readonly url: string | undefined; readonly poolSize: number; readonly appRole: string };
+  readonly db: { readonly url: string | undefined; readonly poolSize: number; readonly gatePoolSize: number; readonly appRole: string };
   readonly redis: { readonly url: string | undefined };
   readonly nats: { readonly url: string | undefined };
   readonly rateLimit: { readonly backend: RateLimitBackend; readonly failOpen: boolean; readonly failOpenAcknowledged: boolean };
@@ -233,7 +233,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
         prefix: r.string('FG_S3_PREFIX'),
       }),
     }),
-    db: Object.freeze({ url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']), poolSize: r.int('FG_DB_POOL_SIZE', 1, 500), appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app' }),
+    db: Object.freeze({ url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']), poolSize: r.int('FG_DB_POOL_SIZE', 1, 500), gatePoolSize: r.int('FG_DB_GATE_POOL_SIZE', 1, 50), appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app' }),
     redis: Object.freeze({ url: redisUrl }),
     nats: Object.freeze({ url: r.url('FG_NATS_URL', ['nats:', 'tls:']) }),
     rateLimit: Object.freeze({ backend, failOpen: r.bool('FG_RL_FAIL_OPEN'), failOpenAcknowledged: r.bool('FG_RL_FAIL_OPEN_ACKNOWLEDGED') }),

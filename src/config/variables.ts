@@ -36,6 +36,7 @@ export const VARIABLES: readonly VariableSpec[] = [
   { name: 'FG_S3_PREFIX', kind: 'string', description: 'Key prefix inside the bucket, e.g. frostgate/. Unset: none.', production: 'any' },
   { name: 'FG_DB_URL', kind: 'url', description: 'Postgres URL (postgres://user@host:port/db). Unset: embedded PGlite under FG_DATA_DIR.', production: 'required (embedded DB refused)' },
   { name: 'FG_DB_POOL_SIZE', kind: 'int', default: '10', description: 'Connections in the Postgres pool.', production: 'any' },
+  { name: 'FG_DB_GATE_POOL_SIZE', kind: 'int', default: '2', description: "Connections in a second Postgres pool kept for the auth gate's reads (API-key lookups, the deployed rate-limit policy), so a burst that fills the main pool cannot refuse every request.", production: 'any' },
   { name: 'FG_DB_APP_ROLE', kind: 'string', default: 'frostgate_app', description: 'Database role without BYPASSRLS that every application transaction runs as.', production: 'any' },
   { name: 'FG_REDIS_URL', kind: 'url', description: 'Redis URL (redis://:password@host:port). Unset: in-memory rate limits and correlation windows.', production: 'required, with a password' },
   { name: 'FG_NATS_URL', kind: 'url', description: 'NATS JetStream URL (nats://host:port). Unset: in-process bus backed by the database.', production: 'recommended' },

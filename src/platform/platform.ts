@@ -56,6 +56,7 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
       url: config.db.url,
       embeddedDir: options.embeddedDir ?? config.dataDir,
       poolSize: config.db.poolSize,
+      gatePoolSize: config.db.gatePoolSize,
       appRole: config.db.appRole,
       migrate: options.migrate ?? (config.env === 'dev' || config.env === 'test'),
       ...(options.onMigrationApplied ? { onMigrationApplied: options.onMigrationApplied } : {}),

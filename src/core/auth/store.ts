@@ -248,10 +248,11 @@ export class KeyStore {
     return toKeyInfo(row);
   }
 
+  /** Through the gate pool: a burst that holds the main pool must not refuse every key (Database.gate). */
   async lookup(id: string): Promise<KeyRecord | undefined> {
     const result = await sql<{
       id: string; tenant_id: string; digest: Uint8Array; scopes: string[]; expires_at: Date | null; revoked_at: Date | null; tenant_disabled: boolean; owner: string;
-    }>`SELECT * FROM fg_auth_lookup_key(${id})`.execute(this.db.db);
+    }>`SELECT * FROM fg_auth_lookup_key(${id})`.execute(this.db.gate.db);
     const row = result.rows[0];
     if (!row) return undefined;
     return {

@@ -1,26 +1,17 @@
 import { sql } from 'kysely';
-import type { Database, Tx } from '../../platform/db/database.js';
+import type { Database } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
 import { normalizeIp } from '../engine/index.js';
 import { cidrContains, parseCidr, parseIp } from '../engine/ip.js';
+import { PullPositions, type PullPosition } from './bouncer-positions.js';
+import { blocksJson, toBlock, toDecision, type Block, type BlockRow, type CrowdSecDecision } from './crowdsec-format.js';
 
-/**
- * FrostGate's blocks in CrowdSec's Local API bouncer shape, so CrowdSec's bouncers (firewall,
- * nginx, traefik, custom) enforce them unmodified. Only applied `block_ip` mitigations are
- * decisions here (type `ban`, scope `Ip`); one IP with several blocks in force is one decision,
- * the one lasting longest, so an expiring block never lifts an IP another block still covers.
- */
-export interface CrowdSecDecision {
-  readonly id: number;
-  readonly origin: 'frostgate';
-  readonly type: 'ban';
-  readonly scope: 'Ip';
-  readonly value: string;
-  /** Remaining time, Go's time.Duration format (`3h59m58.5s`); negative once expired. */
-  readonly duration: string;
-  readonly until: string;
-  readonly scenario: string;
-  readonly simulated: false;
+export { goDuration, type CrowdSecDecision } from './crowdsec-format.js';
+
+export interface StreamOptions {
+  readonly startup: boolean;
+  /** CrowdSec's `scopes` parameter (comma list); only `ip` has decisions here. */
+  readonly scopes?: string;
 }
 
 export interface DecisionQuery {
@@ -31,60 +22,9 @@ export interface DecisionQuery {
   readonly type?: string;
 }
 
-/** Go's time.Duration.String() at millisecond precision: `1h0m5s`, `59m58.123s`, `250ms`, `-3s`. */
-export function goDuration(ms: number): string {
-  const sign = ms < 0 ? '-' : '';
-  let rest = Math.abs(Math.round(ms));
-  if (rest === 0) return '0s';
-  if (rest < 1000) return `${sign}${rest}ms`;
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = (rest / 1000).toFixed(3).replace(/\.?0+$/, '');
-  if (h > 0) return `${sign}${h}h${m}m${s}s`;
-  if (m > 0) return `${sign}${m}m${s}s`;
-  return `${sign}${s}s`;
-}
-
 function badQuery(field: string, message: string): AppError {
   return new AppError('validation_failed', `querystring/${field}: ${message}`, { errors: [{ path: `querystring/${field}`, message }] });
 }
-
-/** Blocks in force of a tenant, one per IP: the one lasting longest. */
-function blocksInForce(tx: Tx, tenantId: string, now: Date) {
-  return tx
-    .selectFrom('decisions')
-    .distinctOn('entity')
-    .select(['ledger_index', 'entity', 'rules_triggered', 'block_until'])
-    .where('tenant_id', '=', tenantId)
-    .where('block_until', '>', now)
-    .where('entity', 'like', 'ip:%')
-    .orderBy('entity')
-    .orderBy('block_until', 'desc');
-}
-
-interface BlockRow {
-  ledger_index: number | string;
-  entity: string;
-  rules_triggered: string[];
-  block_until: Date | string;
-}
-
-/** A block in force as a lookup answers it; `untilMs` saves a date parse per lookup. */
-interface Block {
-  readonly ledgerIndex: number;
-  readonly ip: string;
-  readonly scenario: string;
-  readonly untilMs: number;
-}
-
-const toBlock = (row: BlockRow): Block => ({
-  ledgerIndex: Number(row.ledger_index),
-  ip: row.entity.slice(3),
-  scenario: row.rules_triggered.join(',') || 'frostgate',
-  untilMs: new Date(row.block_until).getTime(),
-});
 
 /** How stale a lookup may be: bouncers poll every few seconds, lookups come by the thousand. */
 const ACTIVE_SET_TTL_MS = 1000;
@@ -94,29 +34,75 @@ const ACTIVE_SET_TTL_MS = 1000;
  * an older set waits for the read, and a failing read then answers 503.
  */
 const ACTIVE_SET_MAX_STALE_MS = 5000;
+/**
+ * How long a block that ended stays in the set: a stream pull reports it deleted from there when
+ * the key's last pull is at most this old. An older position reads the database for it.
+ */
+export const ENDED_RETENTION_MS = 10 * 60_000;
 
 /**
- * A tenant's blocks in force, one per IP (the longest), as of `readAtMs`. Decisions are never
- * updated and a tenant's commit order is its ledger order (each group commits holding the log head),
- * so a refresh reads only the rows past `throughIndex` and drops what expired: it costs what was
- * decided since, not the size of the block list (2,500 rows per tenant each second before).
+ * A tenant's blocks, one per IP (the one ending last), as of `readAtMs`: those in force, and those
+ * that ended within ENDED_RETENTION_MS. Decisions are never updated and a tenant's commit order is
+ * its ledger order (each group commits holding the log head), so a refresh reads only the rows
+ * past `throughIndex` and drops what ended long ago: it costs what was decided since, not the size
+ * of the block list (2,500 rows per tenant each second before). Lookups and the stream both answer
+ * from it, so a storm of bouncer startups costs no database work.
  */
 interface ActiveSet {
   readonly blocks: Map<string, Block>;
-  /** Highest ledger index of the tenant's decisions the set has seen (-1: none). */
+  /** Counts the reads that landed: a snapshot of an older generation is not reused. */
+  generation: number;
+  /** The last startup snapshot taken of the set. */
+  snapshot?: Snapshot;
+  /** Highest ledger index of the tenant's decisions the set has seen (-1: none); it holds every block decided up to it. */
   throughIndex: number;
   /** When the last read that landed started; -Infinity before the first. */
   readAtMs: number;
+  /** Every block ending after this time is in the set (the first read's retention horizon, moved on by pruning). */
+  knownEndsAfterMs: number;
   /** A decision of this process added a block: the next lookup waits for a read. */
   dirty: boolean;
   /** The read in progress, if any (single flight). */
   reading?: Promise<void>;
 }
 
+/** Startups within one such interval share one snapshot (and its serialization). */
+const SNAPSHOT_QUANTUM_MS = 1000;
+
+/** Every block in force as of `atMs`, for startups. */
+interface Snapshot {
+  readonly generation: number;
+  readonly atMs: number;
+  readonly throughIndex: number;
+  readonly blocks: readonly Block[];
+  /** The serialized answer, once a startup has asked for it. */
+  body?: Buffer;
+}
+
+/** What one stream pull answers: durations are as of `atMs`. */
+interface Pull {
+  readonly new: readonly Block[];
+  readonly deleted: readonly Block[];
+  readonly atMs: number;
+  readonly snapshot?: Snapshot;
+}
+
 export class BouncerDecisions {
   private readonly activeSets = new Map<string, ActiveSet>();
+  private readonly positions: PullPositions;
 
-  constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {}
+  constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {
+    this.positions = new PullPositions(db, clock);
+  }
+
+  /** Starts writing stream positions behind (every POSITION_FLUSH_MS); close() writes the rest. */
+  start(): void {
+    this.positions.start();
+  }
+
+  async close(): Promise<void> {
+    await this.positions.close();
+  }
 
   /** This process just decided a block for the tenant: its next lookup reads before answering. */
   invalidate(tenantId: string): void {
@@ -124,24 +110,24 @@ export class BouncerDecisions {
     if (set) set.dirty = true;
   }
 
-  private async activeByIp(tenantId: string, nowMs: number): Promise<Map<string, Block>> {
+  private async activeSet(tenantId: string, nowMs: number): Promise<ActiveSet> {
     let set = this.activeSets.get(tenantId);
     if (!set) {
-      set = { blocks: new Map(), throughIndex: -1, readAtMs: -Infinity, dirty: true };
+      set = { blocks: new Map(), generation: 0, throughIndex: -1, readAtMs: -Infinity, knownEndsAfterMs: Infinity, dirty: true };
       this.activeSets.set(tenantId, set);
     }
     const age = nowMs - set.readAtMs;
-    if (!set.dirty && age < ACTIVE_SET_TTL_MS) return set.blocks;
+    if (!set.dirty && age < ACTIVE_SET_TTL_MS) return set;
     if (!set.dirty && age < ACTIVE_SET_MAX_STALE_MS) {
       // A failed refresh leaves the set as it was; a later lookup tries again.
       this.refresh(tenantId, set, nowMs).catch(() => {});
-      return set.blocks;
+      return set;
     }
     await this.refresh(tenantId, set, nowMs);
-    return set.blocks;
+    return set;
   }
 
-  /** Reads what the tenant decided past the set's index, and forgets blocks ended by `nowMs`. */
+  /** Reads what the tenant decided past the set's index, and forgets blocks ended before the retention. */
   private refresh(tenantId: string, set: ActiveSet, nowMs: number): Promise<void> {
     if (set.reading) {
       // A read that started before this process's latest block may have missed it: read again after.
@@ -151,6 +137,7 @@ export class BouncerDecisions {
     const wasDirty = set.dirty;
     set.dirty = false;
     const after = set.throughIndex;
+    const horizon = nowMs - ENDED_RETENTION_MS;
     const reading = this.db
       .withTenant(tenantId, (tx) =>
         // One statement, one snapshot: the head index and the blocks decided up to it.
@@ -158,7 +145,7 @@ export class BouncerDecisions {
           SELECT h.through, d.ledger_index, d.entity, d.rules_triggered, d.block_until
           FROM (SELECT max(ledger_index) AS through FROM decisions WHERE tenant_id = ${tenantId}) h
           LEFT JOIN decisions d ON d.tenant_id = ${tenantId} AND d.ledger_index > ${after} AND d.ledger_index <= h.through
-            AND d.block_until > ${new Date(nowMs)} AND d.entity LIKE 'ip:%'`.execute(tx),
+            AND d.block_until > ${new Date(horizon)} AND d.entity LIKE 'ip:%'`.execute(tx),
       )
       .then(({ rows }) => {
         for (const row of rows) {
@@ -169,8 +156,10 @@ export class BouncerDecisions {
         }
         const through = rows[0]?.through;
         if (through !== null && through !== undefined) set.throughIndex = Math.max(set.throughIndex, Number(through));
-        for (const [ip, block] of set.blocks) if (block.untilMs <= nowMs) set.blocks.delete(ip);
+        for (const [ip, block] of set.blocks) if (block.untilMs <= horizon) set.blocks.delete(ip);
+        set.knownEndsAfterMs = set.knownEndsAfterMs === Infinity ? horizon : Math.max(set.knownEndsAfterMs, horizon);
         set.readAtMs = Math.max(set.readAtMs, nowMs);
+        set.generation++;
       })
       .catch((err: unknown) => {
         // A read owed to a new block is still owed: the next lookup waits for another.
@@ -182,20 +171,6 @@ export class BouncerDecisions {
       });
     set.reading = reading;
     return reading;
-  }
-
-  private toDecision(block: Block, nowMs: number): CrowdSecDecision {
-    return {
-      id: block.ledgerIndex + 1,
-      origin: 'frostgate',
-      type: 'ban',
-      scope: 'Ip',
-      value: block.ip,
-      duration: goDuration(block.untilMs - nowMs),
-      until: new Date(block.untilMs).toISOString(),
-      scenario: block.scenario,
-      simulated: false,
-    };
   }
 
   /** `GET /v1/decisions`: blocks in force matching the query; null (CrowdSec's answer) when none. */
@@ -214,7 +189,7 @@ export class BouncerDecisions {
     if (parsedRange && !parsedRange.ok) throw badQuery(q.range !== undefined ? 'range' : 'value', `must be a CIDR such as 192.0.2.0/24 (${parsedRange.reason})`);
     const range = parsedRange?.ok ? parsedRange.cidr : undefined;
     const nowMs = this.clock();
-    const active = await this.activeByIp(tenantId, nowMs);
+    const active = (await this.activeSet(tenantId, nowMs)).blocks;
     let rows: Block[];
     if (ip) {
       const block = active.get(ip);
@@ -226,52 +201,97 @@ export class BouncerDecisions {
       const addr = parseIp(r.ip);
       return addr !== undefined && cidrContains(range, addr);
     }) : rows;
-    return matching.length === 0 ? null : matching.map((r) => this.toDecision(r, nowMs));
+    return matching.length === 0 ? null : matching.map((r) => toDecision(r, nowMs));
   }
 
   /**
    * `GET /v1/decisions/stream`: on startup (or a key's first pull) every block in force; then what
-   * changed since this key's last pull: blocks decided since (new) and IPs whose last block ended
-   * since (deleted). The key's position is stored, so it survives restarts and spans processes.
+   * changed since this key's last pull: IPs whose answering block was decided since (new) and IPs
+   * whose last block ended since (deleted). Answered from the tenant's set, like lookups; the key's
+   * position is written behind (PullPositions), so it survives restarts and spans processes.
    */
-  async stream(tenantId: string, keyId: string, opts: { startup: boolean; scopes?: string }): Promise<{ new: CrowdSecDecision[]; deleted: CrowdSecDecision[] }> {
+  async stream(tenantId: string, keyId: string, opts: StreamOptions): Promise<{ new: CrowdSecDecision[]; deleted: CrowdSecDecision[] }> {
+    const pull = await this.pull(tenantId, keyId, opts);
+    return { new: pull.new.map((b) => toDecision(b, pull.atMs)), deleted: pull.deleted.map((b) => toDecision(b, pull.atMs)) };
+  }
+
+  /** The same answer as stream(), serialized: what the route sends (it is StreamResponseSchema). */
+  async streamBody(tenantId: string, keyId: string, opts: StreamOptions): Promise<Buffer> {
+    const pull = await this.pull(tenantId, keyId, opts);
+    const render = () => Buffer.from(`{"new":${blocksJson(pull.new, pull.atMs)},"deleted":${blocksJson(pull.deleted, pull.atMs)}}`);
+    // A snapshot is shared by the startups of its second: serialized once, for all of them.
+    if (pull.snapshot) return (pull.snapshot.body ??= render());
+    return render();
+  }
+
+  private async pull(tenantId: string, keyId: string, opts: StreamOptions): Promise<Pull> {
     const wantsIp = opts.scopes === undefined || opts.scopes.split(',').some((s) => s.trim().toLowerCase() === 'ip');
     const nowMs = this.clock();
-    const now = new Date(nowMs);
-    return this.db.withTenant(tenantId, async (tx) => {
-      // One pull per key at a time: concurrent pulls would both read the same position.
-      const state = await tx.selectFrom('bouncer_pulls').selectAll().where('key_id', '=', keyId).forUpdate().executeTakeFirst();
-      const head = await tx.selectFrom('decisions').select((e) => e.fn.max('ledger_index').as('max')).where('tenant_id', '=', tenantId).executeTakeFirst();
-      const headIndex = head?.max === null || head?.max === undefined ? -1 : Number(head.max);
-      const fromScratch = opts.startup || !state;
-      const newRows = !wantsIp
-        ? []
-        : await blocksInForce(tx, tenantId, now)
-            .$if(!fromScratch, (qb) => qb.where('entity', 'in', (sub) => sub.selectFrom('decisions').select('entity').where('tenant_id', '=', tenantId).where('ledger_index', '>', Number(state!.last_ledger_index)).where('block_until', '>', now)))
-            .execute();
-      const deletedRows = !wantsIp || fromScratch
-        ? []
-        : await tx
-            .selectFrom('decisions as d')
-            .distinctOn('d.entity')
-            .select(['d.ledger_index', 'd.entity', 'd.rules_triggered', 'd.block_until'])
-            .where('d.tenant_id', '=', tenantId)
-            .where('d.entity', 'like', 'ip:%')
-            .where('d.block_until', '>', new Date(state!.last_pull_at))
-            .where('d.block_until', '<=', now)
-            .where(({ not, exists, selectFrom }) => not(exists(selectFrom('decisions as a').select(sql`1`.as('one')).where('a.tenant_id', '=', tenantId).whereRef('a.entity', '=', 'd.entity').where('a.block_until', '>', now))))
-            .orderBy('d.entity')
-            .orderBy('d.block_until', 'desc')
-            .execute();
-      await tx
-        .insertInto('bouncer_pulls')
-        .values({ key_id: keyId, tenant_id: tenantId, last_pull_at: now, last_ledger_index: headIndex })
-        .onConflict((oc) => oc.column('key_id').doUpdateSet({ last_pull_at: now, last_ledger_index: headIndex }))
-        .execute();
-      return {
-        new: newRows.map((r) => this.toDecision(toBlock(r as BlockRow), nowMs)),
-        deleted: deletedRows.map((r) => this.toDecision(toBlock({ ledger_index: r.ledger_index, entity: r.entity, rules_triggered: r.rules_triggered, block_until: r.block_until! }), nowMs)),
-      };
-    });
+    let set = await this.activeSet(tenantId, nowMs);
+    const last = opts.startup ? undefined : await this.positions.get(tenantId, keyId);
+    if (!last) {
+      const snapshot = this.snapshot(set, nowMs);
+      this.positions.record(tenantId, keyId, { ledgerIndex: snapshot.throughIndex, pullAtMs: snapshot.atMs });
+      return wantsIp ? { new: snapshot.blocks, deleted: [], atMs: snapshot.atMs, snapshot } : { new: [], deleted: [], atMs: snapshot.atMs };
+    }
+    if (last.ledgerIndex > set.throughIndex) {
+      // Another process answered this key from further on than this set has read: catch up first,
+      // or the blocks in between would never reach the bouncer.
+      set.dirty = true;
+      set = await this.activeSet(tenantId, nowMs);
+    }
+    const position: PullPosition = { ledgerIndex: Math.max(set.throughIndex, last.ledgerIndex), pullAtMs: nowMs };
+    const inForce: Block[] = [];
+    const ended: Block[] = [];
+    if (wantsIp) {
+      for (const block of set.blocks.values()) {
+        if (block.untilMs > nowMs) {
+          if (block.ledgerIndex > last.ledgerIndex) inForce.push(block);
+        } else if (block.untilMs > last.pullAtMs) {
+          ended.push(block);
+        }
+      }
+    }
+    const deleted = !wantsIp ? [] : last.pullAtMs >= set.knownEndsAfterMs ? ended : await this.endedSince(tenantId, set, last.pullAtMs, nowMs);
+    this.positions.record(tenantId, keyId, position);
+    return { new: inForce, deleted, atMs: nowMs };
+  }
+
+  /**
+   * Every block in force at the start of the current second, shared by all startups of that second
+   * while the set is unchanged. Their positions are that second's start, so a block that ended
+   * during it (still listed, with a duration under a second) is reported deleted by the next pull.
+   */
+  private snapshot(set: ActiveSet, nowMs: number): Snapshot {
+    const atMs = nowMs - (nowMs % SNAPSHOT_QUANTUM_MS);
+    const held = set.snapshot;
+    if (held && held.generation === set.generation && held.atMs === atMs) return held;
+    const blocks: Block[] = [];
+    for (const block of set.blocks.values()) if (block.untilMs > atMs) blocks.push(block);
+    const snapshot: Snapshot = { generation: set.generation, atMs, throughIndex: set.throughIndex, blocks };
+    set.snapshot = snapshot;
+    return snapshot;
+  }
+
+  /** IPs whose last block ended in (sinceMs, nowMs], for a position older than the set remembers. */
+  private async endedSince(tenantId: string, set: ActiveSet, sinceMs: number, nowMs: number): Promise<Block[]> {
+    const rows = await this.db.withTenant(tenantId, (tx) =>
+      tx
+        .selectFrom('decisions as d')
+        .distinctOn('d.entity')
+        .select(['d.ledger_index', 'd.entity', 'd.rules_triggered', 'd.block_until'])
+        .where('d.tenant_id', '=', tenantId)
+        .where('d.entity', 'like', 'ip:%')
+        .where('d.block_until', '>', new Date(sinceMs))
+        .where('d.block_until', '<=', new Date(nowMs))
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('decisions as a').select(sql`1`.as('one')).where('a.tenant_id', '=', tenantId).whereRef('a.entity', '=', 'd.entity').where('a.block_until', '>', new Date(nowMs)))))
+        .orderBy('d.entity')
+        .orderBy('d.block_until', 'desc')
+        .execute(),
+    );
+    // A block this set holds in force (decided after the statement's snapshot) is not deleted.
+    return rows
+      .map((r) => toBlock({ ledger_index: r.ledger_index, entity: r.entity, rules_triggered: r.rules_triggered, block_until: r.block_until! }))
+      .filter((b) => !((set.blocks.get(b.ip)?.untilMs ?? 0) > nowMs));
   }
 }

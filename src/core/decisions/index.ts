@@ -34,6 +34,8 @@ export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'red
     platform.onClose(() => ingest.stop());
   }
   const bouncer = new BouncerDecisions(platform.db);
+  bouncer.start();
+  platform.onClose(() => bouncer.close());
   // Lookups in other processes may lag by the bouncer cache's TTL (1 s, plus a refresh read); this one's never do.
   service.onCommitted((tenantId, records) => {
     if (records.some((r) => r.mitigations.some((m) => m.action === 'block_ip' && m.applied))) bouncer.invalidate(tenantId);

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { ProblemSchema } from '../../platform/http/problem.js';
@@ -70,6 +70,8 @@ const CrowdSecDecisionSchema = Type.Object({
   simulated: Type.Boolean(),
 });
 
+export const StreamResponseSchema = Type.Object({ new: Type.Array(CrowdSecDecisionSchema), deleted: Type.Array(CrowdSecDecisionSchema) });
+
 export function decisionRoutes(deps: { service: DecisionService; ingest: IngestService; bouncer: BouncerDecisions; bindTenant: BindTenant; security?: Logger }): FastifyPluginAsync {
   const { service, ingest, bouncer, bindTenant, security } = deps;
   return async (base) => {
@@ -138,7 +140,7 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
 
     // CrowdSec Local API bouncer protocol (docs/bouncers.md): keys with the read-only bouncer:read scope.
     app.get('/v1/decisions', {
-      config: { scopes: ['bouncer:read'], rateLimitClass: 'read' },
+      config: { scopes: ['bouncer:read'], rateLimitClass: 'bouncer', errorShape: 'crowdsec' },
       schema: {
         tags: ['bouncers'],
         operationId: 'getBouncerDecisions',
@@ -159,18 +161,22 @@ export function decisionRoutes(deps: { service: DecisionService; ingest: IngestS
     }, async (request) => bouncer.query(bindTenant(request), request.query));
 
     app.get('/v1/decisions/stream', {
-      config: { scopes: ['bouncer:read'], rateLimitClass: 'read' },
+      config: { scopes: ['bouncer:read'], rateLimitClass: 'bouncer_stream', errorShape: 'crowdsec' },
       schema: {
         tags: ['bouncers'],
         operationId: 'streamBouncerDecisions',
         summary: "Blocks new and ended since this bouncer key's last pull (all in force with startup=true)",
         querystring: Type.Object({ startup: Type.Optional(Type.Boolean({ default: false })), scopes: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: true }),
-        response: { 200: Type.Object({ new: Type.Array(CrowdSecDecisionSchema), deleted: Type.Array(CrowdSecDecisionSchema) }), ...errors },
+        response: { 200: StreamResponseSchema, ...errors },
       },
-    }, async (request) => {
+    }, async (request, reply) => {
       const tenantId = bindTenant(request);
       const keyId = request.principal?.keyId ?? request.principal?.subject ?? 'unknown';
-      return bouncer.stream(tenantId, keyId, { startup: request.query.startup ?? false, ...(request.query.scopes ? { scopes: request.query.scopes } : {}) });
+      const body = await bouncer.streamBody(tenantId, keyId, { startup: request.query.startup ?? false, ...(request.query.scopes ? { scopes: request.query.scopes } : {}) });
+      // Serialized by the block set (a startup can be 10,000 decisions, shared by the startups of a
+      // second): Fastify sends a Buffer as it is, without the schema serializer; a test checks it
+      // against the schema.
+      return reply.type('application/json').send(body as unknown as Static<typeof StreamResponseSchema>);
     });
 
     app.get('/decisions/:id', {

@@ -82,8 +82,9 @@ export class ActiveVersions {
     return pending as Promise<ActiveVersion<K>>;
   }
 
+  /** Through the gate pool: every request's rate limit needs the deployed policy (Database.gate). */
   private async read<K extends GovernedKind>(tenantId: string, kind: K): Promise<ActiveVersion<K>> {
-    const row = await this.db.withTenant(tenantId, (tx) =>
+    const row = await this.db.gate.withTenant(tenantId, (tx) =>
       tx
         .selectFrom('governed_active as a')
         .innerJoin('governed_versions as v', (j) => j.onRef('v.tenant_id', '=', 'a.tenant_id').onRef('v.kind', '=', 'a.kind').onRef('v.version', '=', 'a.version'))

@@ -139,9 +139,9 @@ export class RateLimiter {
   }
 
   private classOf(set: LimiterSet, request: FastifyRequest): ClassLimiters {
-    const configured = request.routeOptions.config.rateLimitClass;
-    const name = configured ?? (['POST', 'PUT', 'PATCH', 'DELETE'].includes(request.method) ? 'write' : 'read');
-    return set.classes.get(name) ?? set.classes.get('write')!;
+    const byMethod = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(request.method) ? 'write' : 'read';
+    // A policy without the route's class (deployed before the class existed) limits it as its method's.
+    return set.classes.get(request.routeOptions.config.rateLimitClass ?? byMethod) ?? set.classes.get(byMethod)!;
   }
 
   /** Consumes a point; throws AppError 429 (advertising the refusing budget) or a store error. */

@@ -21,12 +21,19 @@ export type RateLimitPolicy = Static<typeof RateLimitPolicySchema>;
 export type RouteClass = string;
 
 export const DEFAULT_RATE_LIMIT_POLICY: RateLimitPolicy = {
-  version: 'default-1',
+  version: 'default-2',
   classes: {
     // Sensors post events in bursts; tenants aggregate many sensors.
     write: { per_key: { points: 2_000, duration_s: 1 }, per_tenant: { points: 10_000, duration_s: 1 } },
     read: { per_key: { points: 1_000, duration_s: 1 }, per_tenant: { points: 5_000, duration_s: 1 } },
     admin: { per_key: { points: 60, duration_s: 60 }, per_tenant: { points: 300, duration_s: 60 } },
+    // CrowdSec bouncers, sized for a fleet of 1,000 (docs/bouncers.md): lookups (GET /v1/decisions),
+    // 20 a second from each in live mode; a busy bouncer alone may do 2,000.
+    bouncer: { per_key: { points: 2_000, duration_s: 1 }, per_tenant: { points: 20_000, duration_s: 1 } },
+    // Stream pulls: a poll every 10 s each (100/s), a fleet-wide restart of 1,000 startups within one
+    // window; a key may poll every second with retries, and a leaked key cannot force more than 3
+    // full startups (up to 10,000 decisions each) a second.
+    bouncer_stream: { per_key: { points: 30, duration_s: 10 }, per_tenant: { points: 5_000, duration_s: 10 } },
   },
   invalid_keys: { points: 20, duration_s: 60, block_s: 300 },
 };

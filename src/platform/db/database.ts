@@ -16,6 +16,8 @@ export interface DatabaseOptions {
   /** Directory of the embedded database, or 'memory' for a throwaway one (tests). */
   readonly embeddedDir?: string;
   readonly poolSize?: number;
+  /** Connections of the gate pool (Database.gate); default 2. */
+  readonly gatePoolSize?: number;
   readonly appRole?: string;
   /** Apply pending migrations while opening (dev/test, and `frostgate migrate`). */
   readonly migrate?: boolean;
@@ -30,18 +32,29 @@ export class EmbeddedDatabaseLockedError extends Error {
   readonly code = 'embedded_db_locked';
 }
 
+/** A way into the database: a query builder and tenant-bound transactions on it. */
+export interface DatabaseSession {
+  /** Outside withTenant only global tables are visible: RLS hides every tenant row. */
+  readonly db: Kysely<DB>;
+  withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+}
+
 /**
  * The one database interface of the platform, over Postgres (pg) or embedded PGlite. Every
  * application query runs as the app role, which row-level security applies to; tenant data is
  * reachable only inside withTenant(), which sets app.tenant_id for that transaction.
  */
-export interface Database {
+export interface Database extends DatabaseSession {
   readonly kind: 'postgres' | 'embedded';
   /** Where the data lives, for humans (URL without password, or directory). */
   readonly location: string;
-  /** Outside withTenant only global tables are visible: RLS hides every tenant row. */
-  readonly db: Kysely<DB>;
-  withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * The same database through a small pool of its own (FG_DB_GATE_POOL_SIZE), for the short reads
+   * every request's gate makes: API-key lookups and deployed versions (the rate-limit policy). A
+   * burst holding every connection of the main pool then slows its own route class instead of
+   * refusing every request with 503. Embedded: the one session, like everything else.
+   */
+  readonly gate: DatabaseSession;
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   migrate(onApplied?: (name: string) => void): Promise<MigrationResult>;
   /** Migrations present as files but not applied to this database. */
@@ -78,20 +91,26 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
+/** A transaction bound to a tenant: row-level security shows it that tenant's rows only. */
+async function withTenantOn<T>(db: Kysely<DB>, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  assertTenantId(tenantId);
+  return db.transaction().execute(async (tx) => {
+    await sql`SELECT set_config('app.tenant_id', ${tenantId}, true)`.execute(tx);
+    return fn(tx);
+  });
+}
+
 abstract class BaseDatabase implements Database {
   abstract readonly kind: 'postgres' | 'embedded';
   abstract readonly location: string;
   abstract readonly db: Kysely<DB>;
+  abstract readonly gate: DatabaseSession;
   abstract migrate(onApplied?: (name: string) => void): Promise<MigrationResult>;
   abstract analyze(): Promise<void>;
   abstract close(): Promise<void>;
 
-  async withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-    assertTenantId(tenantId);
-    return this.db.transaction().execute(async (tx) => {
-      await sql`SELECT set_config('app.tenant_id', ${tenantId}, true)`.execute(tx);
-      return fn(tx);
-    });
+  withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return withTenantOn(this.db, tenantId, fn);
   }
 
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -117,33 +136,42 @@ abstract class BaseDatabase implements Database {
   }
 }
 
+/** A pool of app-role connections. */
+function appRolePool(url: string, max: number, appRole: string): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+    types: { getTypeParser: typeParser },
+  });
+  // An idle client that loses its server emits here; the next query reports the failure.
+  pool.on('error', () => {});
+  // Queries queue on a client in order, so the role is set before the first query runs.
+  pool.on('connect', (client) => {
+    // pg-pool drops its error listener while a client is checked out, and pg emits 'error' when
+    // the server goes away: without a listener of our own that is an uncaught exception that
+    // kills the process. The failing query rejects anyway, and the broken client is discarded.
+    client.on('error', () => {});
+    client.query(`SET ROLE ${appRole}`).catch(() => client.release(true));
+  });
+  return pool;
+}
+
 class PostgresDatabase extends BaseDatabase {
   readonly kind = 'postgres' as const;
   readonly location: string;
   readonly db: Kysely<DB>;
-  private readonly pool: pg.Pool;
+  readonly gate: DatabaseSession;
+  private readonly gateDb: Kysely<DB>;
 
-  constructor(private readonly url: string, poolSize: number, private readonly appRole: string) {
+  constructor(private readonly url: string, poolSize: number, gatePoolSize: number, private readonly appRole: string) {
     super();
     this.location = safeLocation(url);
-    this.pool = new pg.Pool({
-      connectionString: url,
-      max: poolSize,
-      connectionTimeoutMillis: 3000,
-      idleTimeoutMillis: 30_000,
-      types: { getTypeParser: typeParser },
-    });
-    // An idle client that loses its server emits here; the next query reports the failure.
-    this.pool.on('error', () => {});
-    // Queries queue on a client in order, so the role is set before the first query runs.
-    this.pool.on('connect', (client) => {
-      // pg-pool drops its error listener while a client is checked out, and pg emits 'error' when
-      // the server goes away: without a listener of our own that is an uncaught exception that
-      // kills the process. The failing query rejects anyway, and the broken client is discarded.
-      client.on('error', () => {});
-      client.query(`SET ROLE ${appRole}`).catch(() => client.release(true));
-    });
-    this.db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: this.pool }) });
+    this.db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: appRolePool(url, poolSize, appRole) }) });
+    const gateDb = new Kysely<DB>({ dialect: new PostgresDialect({ pool: appRolePool(url, gatePoolSize, appRole) }) });
+    this.gateDb = gateDb;
+    this.gate = { db: gateDb, withTenant: (tenantId, fn) => withTenantOn(gateDb, tenantId, fn) };
   }
 
   async migrate(onApplied?: (name: string) => void): Promise<MigrationResult> {
@@ -164,13 +192,15 @@ class PostgresDatabase extends BaseDatabase {
   async analyze(): Promise<void> {}
 
   async close(): Promise<void> {
-    await this.db.destroy();
+    await Promise.all([this.db.destroy(), this.gateDb.destroy()]);
   }
 }
 
 class EmbeddedDatabase extends BaseDatabase {
   readonly kind = 'embedded' as const;
   readonly db: Kysely<DB>;
+  /** PGlite has one session: the gate shares it (a query there waits only for the statement in progress). */
+  readonly gate: DatabaseSession = this;
 
   constructor(private readonly pg: PGlite, readonly location: string, private readonly appRole: string, private readonly lockFile: string | undefined) {
     super();
@@ -264,7 +294,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (!APP_ROLE_PATTERN.test(appRole)) throw new Error(`FG_DB_APP_ROLE ${JSON.stringify(appRole)} is not a plain role name`);
   let database: Database;
   if (options.url) {
-    database = new PostgresDatabase(options.url, options.poolSize ?? 10, appRole);
+    database = new PostgresDatabase(options.url, options.poolSize ?? 10, options.gatePoolSize ?? 2, appRole);
     if (options.migrate) {
       try {
         await database.migrate(options.onMigrationApplied);

@@ -76,6 +76,17 @@ export function problemBody(code: ProblemCode, detail: string, requestId: string
   return { ...extensions, type: PROBLEM_TYPE_BASE + code, title: spec.title, status: spec.status, detail, code, request_id: requestId };
 }
 
+/**
+ * A problem body as CrowdSec's Local API clients also read it: they know only `message` (a
+ * string; Debian's crowdsec-firewall-bouncer 0.0.25, built on CrowdSec 1.4.6, dereferences it
+ * unchecked and panics without it) and `errors` (a string). The problem+json members stay.
+ */
+export function withCrowdSecMembers(body: ProblemBody): ProblemBody {
+  const list = body.errors;
+  const errors = Array.isArray(list) ? list.map((e: { path?: unknown; message?: unknown }) => `${String(e.path)}: ${String(e.message)}`).join('; ') : list;
+  return { ...body, message: body.detail, ...(errors === undefined ? {} : { errors }) };
+}
+
 export const notFound = (what: string) => new AppError('not_found', `${what} not found`);
 export const conflict = (detail: string, ext?: Record<string, unknown>) => new AppError('conflict', detail, ext);
 export const unprocessable = (detail: string, ext?: Record<string, unknown>) => new AppError('unprocessable', detail, ext);

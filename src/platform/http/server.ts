@@ -6,7 +6,7 @@ import { requestContext } from '../context.js';
 import { isDependencyUnavailable } from '../dependency-errors.js';
 import type { Logger } from '../log.js';
 import type { Platform } from '../platform.js';
-import { AppError, PROBLEMS, problemBody, type ProblemCode } from './problem.js';
+import { AppError, PROBLEMS, problemBody, withCrowdSecMembers, type ProblemCode } from './problem.js';
 import { healthRoutes } from './health-routes.js';
 import { swaggerOptions } from './openapi.js';
 import { refuseUnsafeInput, useExplainedJsonParser } from './input-guard.js';
@@ -22,6 +22,8 @@ declare module 'fastify' {
     auth?: RouteAuth;
     /** Scopes a key needs for this route (all of them). */
     scopes?: readonly string[];
+    /** 'crowdsec': errors also carry the members CrowdSec's clients read (bouncer routes; withCrowdSecMembers). */
+    errorShape?: 'problem' | 'crowdsec';
   }
 }
 
@@ -92,9 +94,14 @@ function pathOnly(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** Where CrowdSec's bouncers call: a path FrostGate does not serve there still answers in their shape. */
+const CROWDSEC_PATHS = /^\/v1\//;
+
 function sendProblem(reply: FastifyReply, code: ProblemCode, detail: string, extensions: Record<string, unknown> = {}): FastifyReply {
-  const body = problemBody(code, detail, reply.request.id, { ...extensions, instance: pathOnly(reply.request.url) });
-  return reply.code(body.status).type('application/problem+json').send(body);
+  const { request } = reply;
+  const body = problemBody(code, detail, request.id, { ...extensions, instance: pathOnly(request.url) });
+  const crowdsec = request.routeOptions.url === undefined ? CROWDSEC_PATHS.test(pathOnly(request.url)) : request.routeOptions.config.errorShape === 'crowdsec';
+  return reply.code(body.status).type('application/problem+json').send(crowdsec ? withCrowdSecMembers(body) : body);
 }
 
 function validationProblem(err: FastifyError): { detail: string; errors: Array<{ path: string; message: string }> } {
