@@ -63,6 +63,14 @@ if (coverageDir) {
     }
   });
 }
+// Interrupted (Ctrl-C, a CI timeout): stop the runner and leave no coverage files behind.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    child.kill(sig);
+    if (coverageDir) rmSync(coverageDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 child.on('exit', (code, signal) => {
   const testCode = signal ? 1 : (code ?? 1);
   if (!coverageDir) process.exit(testCode);
