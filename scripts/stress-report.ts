@@ -15,7 +15,7 @@ export interface Sample {
   /** Epoch ms when it was sent and when its answer (or the failure) came. */
   readonly sentAt: number;
   readonly endedAt: number;
-  /** Where the cut was when it was sent: before the stop, while down, after the restart began. */
+  /** Where the cut was when it was sent: before the stop, while down, after the restart began (in flight at the stop order counts as down). */
   readonly phase: 'before' | 'down' | 'after';
   readonly decisionId?: string;
   readonly ledgerIndex?: number;
@@ -255,7 +255,8 @@ flight), so the server is saturated on purpose while a dependency goes away and 
 ${mdTable(summaryHeader, summaryRows)}
 
 "Valid writes" are \`POST /defend\` events and \`POST /ingest\` batches with a valid key; accepted
-means 200 (/defend) or 202 (/ingest). "Lost accepted writes" must be 0. "Recovery" is the time
+means 200 (/defend) or 202 (/ingest); a request still in flight when the stop order came counts
+as sent while the dependency was down. "Lost accepted writes" must be 0. "Recovery" is the time
 from the moment the restarted dependency accepted connections to the first write of that kind,
 sent after that moment, being accepted, its own latency included (the server itself is never
 restarted).

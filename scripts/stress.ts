@@ -188,7 +188,8 @@ async function runCut(baseUrl: string, deps: Dependencies, clients: readonly Ten
         ms,
         sentAt,
         endedAt: Date.now(),
-        phase: phaseAtSend,
+        // In flight when the stop order came: its answer may depend on the cut like one sent after it.
+        phase: phaseAtSend === 'before' && phase !== 'before' ? 'down' : phaseAtSend,
         ...(res.status === 200 && kind === 'valid' ? { decisionId: String(res.body.decision_id), ledgerIndex: Number(res.body.ledger_index) } : {}),
         ...(res.status === 202 && kind === 'valid_batch' ? { batchId: String(res.body.batch_id), eventCount: Number(res.body.event_count) } : {}),
       });
