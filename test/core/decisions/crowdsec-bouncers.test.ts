@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { optionalTool } from '../../helpers/optional-tools.js';
 
 /**
  * Debian's CrowdSec bouncers, unmodified, enforce FrostGate's decisions: the firewall bouncer
@@ -29,7 +30,9 @@ async function waitUntil(what: string, timeoutMs: number, probe: () => boolean |
   }
 }
 
-describe('CrowdSec bouncers against FrostGate', { skip: !existsSync(FIREWALL) || !existsSync(CUSTOM) ? 'crowdsec bouncers missing: run node scripts/ensure-system-deps.mjs --for-tests' : false }, () => {
+const bouncers = optionalTool(!existsSync(FIREWALL) || !existsSync(CUSTOM) ? 'crowdsec bouncers missing: run node scripts/ensure-system-deps.mjs --for-tests' : false);
+
+describe('CrowdSec bouncers against FrostGate', { skip: bouncers.skip }, bouncers.suite(() => {
   const id = randomBytes(4).toString('hex');
   const ns = `fgcs-${id}`;
   const table4 = `fgcs4_${id}`;
@@ -176,4 +179,4 @@ describe('CrowdSec bouncers against FrostGate', { skip: !existsSync(FIREWALL) ||
       assert.notEqual(custom.ended?.code, 2, 'the custom bouncer did not crash');
     }
   });
-});
+}));

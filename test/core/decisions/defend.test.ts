@@ -48,10 +48,17 @@ for (const db of ['embedded', 'postgres'] as const) {
       assert.equal(high.decisions.length, 1);
     });
 
-    it('decides a duplicate event_id once', async () => {
-      const a = (await defend(sshFailure('100.64.8.8', 1, { event_id: 'dup-1' }))).json();
-      const b = (await defend(sshFailure('100.64.8.8', 1, { event_id: 'dup-1' }))).json();
-      assert.equal(a.decision_id, b.decision_id);
+    it('decides a duplicate event_id once: the retry is answered 200 with the same decision, not stored twice', async () => {
+      const first = await defend(sshFailure('100.64.8.8', 1, { event_id: 'dup-1' }));
+      const retry = await defend(sshFailure('100.64.8.8', 1, { event_id: 'dup-1' }));
+      // A sensor retrying after a lost answer gets its decision again, not an error it would retry forever.
+      assert.deepEqual([first.statusCode, retry.statusCode], [200, 200], retry.body);
+      const [a, b] = [first.json(), retry.json()];
+      assert.equal(b.decision_id, a.decision_id);
+      assert.equal(b.ledger_index, a.ledger_index, 'the retry names the same ledger entry');
+      assert.deepEqual(b, a, 'the same decision, field for field');
+      const listed = (await t.app.inject({ url: '/decisions?entity=100.64.8.8', headers: { 'x-api-key': key } })).json();
+      assert.deepEqual(listed.decisions.map((d: { decision_id: string }) => d.decision_id), [a.decision_id], 'one stored decision');
     });
 
     // CrowdSec 1.4.6 answered 23% of alert posts from 8 concurrent writers with HTTP 500

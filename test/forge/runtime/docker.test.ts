@@ -10,6 +10,7 @@ import type { LabRuntime, LabSpec } from '../../../src/forge/runtime/index.js';
 import { FRR_RUN_DIR } from '../../../src/forge/runtime/netns/naming.js';
 import { freePort } from '../../helpers/servers.js';
 import { twoSubnets, uniqueId, waitFor } from './helpers.js';
+import { optionalTool } from '../../helpers/optional-tools.js';
 
 // The docker driver is tested against a real dockerd (Debian's docker.io, images built locally
 // with `docker import`). When none runs, the test starts its own on a private socket and data root,
@@ -17,7 +18,7 @@ import { twoSubnets, uniqueId, waitFor } from './helpers.js';
 // stops it afterwards; only without dockerd installed is there nothing real to test.
 const ownDaemon = (await dockerAvailable()) ? undefined : await startOwnDockerd();
 const available = ownDaemon !== undefined || (await dockerAvailable());
-const skip = available ? false : 'no docker daemon answers `docker info` and /usr/sbin/dockerd is not installed (apt-get install docker.io)';
+const docker = optionalTool(available ? false : 'no docker daemon answers `docker info` and /usr/sbin/dockerd is not installed (apt-get install docker.io)');
 if (ownDaemon) process.once('exit', () => ownDaemon.stop());
 after(() => ownDaemon?.stop());
 
@@ -106,7 +107,7 @@ function dockerLeftovers(rt: DockerLabRuntime, scenarioId: string): string[] {
   return found;
 }
 
-test('docker driver: the same LabRuntime contract, for real', { skip }, async (t) => {
+test('docker driver: the same LabRuntime contract, for real', { skip: docker.skip }, docker.test(async (t) => {
   const rt: DockerLabRuntime = makeDockerRuntime(t);
   const runtime: LabRuntime = rt;
   const id = uniqueId('docker');
@@ -190,9 +191,9 @@ test('docker driver: the same LabRuntime contract, for real', { skip }, async (t
   await runtime.destroy(id);
   assert.deepEqual(dockerLeftovers(rt, id), []);
   await runtime.destroy(id); // idempotent
-});
+}));
 
-test('docker driver: reconcile by a fresh instance removes labs not kept, leaving nothing', { skip }, async (t) => {
+test('docker driver: reconcile by a fresh instance removes labs not kept, leaving nothing', { skip: docker.skip }, docker.test(async (t) => {
   const rt = makeDockerRuntime(t);
   const keep = uniqueId('dkeep');
   const drop = uniqueId('ddrop');
@@ -204,4 +205,4 @@ test('docker driver: reconcile by a fresh instance removes labs not kept, leavin
   assert.equal((await fresh.exec(keep, 'host-a', ['true'], { asLearner: true })).exitCode, 0);
   await fresh.reconcile(new Set());
   assert.deepEqual(dockerLeftovers(rt, keep), []);
-});
+}));

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { S3Storage, StorageError } from '../../../src/platform/storage/index.js';
 import { ROOT } from '../../helpers/cli.js';
 import { freePort, trackChild, waitForPort } from '../../helpers/servers.js';
+import { optionalTool } from '../../helpers/optional-tools.js';
 
 /**
  * The S3 adapter against a real S3-compatible server. MinIO cannot be installed here; s3rver
@@ -18,7 +19,9 @@ import { freePort, trackChild, waitForPort } from '../../helpers/servers.js';
  */
 const S3RVER = process.env.S3RVER_BIN ?? join(ROOT, 'node_modules/.bin/s3rver');
 
-test('S3 storage against s3rver: put, get, list by prefix (odd key names), delete, missing objects', { skip: existsSync(S3RVER) ? false : `s3rver not installed (npm i -D s3rver@3.7.1, or set S3RVER_BIN)` }, async (t) => {
+const s3rver = optionalTool(existsSync(S3RVER) ? false : `s3rver not installed (npm i -D s3rver@3.7.1, or set S3RVER_BIN)`);
+
+test('S3 storage against s3rver: put, get, list by prefix (odd key names), delete, missing objects', { skip: s3rver.skip }, s3rver.test(async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fg-s3rver-'));
   const port = await freePort();
   const child = trackChild(spawn(S3RVER, ['-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent', '--configure-bucket', 'results'], { stdio: 'ignore' }));
@@ -53,7 +56,7 @@ test('S3 storage against s3rver: put, get, list by prefix (odd key names), delet
 
   const missingBucket = new S3Storage({ endpoint: `http://127.0.0.1:${port}`, bucket: 'nope', region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
   await assert.rejects(missingBucket.put('k', Buffer.from('x')), (e: unknown) => e instanceof StorageError && /NoSuchBucket/.test(e.message));
-});
+}));
 
 test('S3 retention is a lifecycle rule expiring the results prefix after the retention days', async () => {
   const store = new S3Storage({ endpoint: 'http://127.0.0.1:1', bucket: 'results', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b', prefix: 'fg/' });
