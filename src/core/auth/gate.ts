@@ -117,7 +117,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
       const byKey = keyId ? await deps.invalidKeyGuard.recordInvalidKey(`key:${keyId}`) : undefined;
       const blocked = bySource.blocked ? { verdict: bySource, per: 'source' as const } : byKey?.blocked ? { verdict: byKey, per: 'key_id' as const } : undefined;
       if (blocked) {
-        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', per: blocked.per, key_id: keyId, request_id: request.id, ip: request.ip, route: routeKey(request) }, `refused after repeated invalid keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}`);
+        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', per: blocked.per, key_id: keyId, request_id: request.id, ip: request.ip, route: routeKey(request) }, 'refused after repeated invalid keys');
         throw new AppError('rate_limited', `too many invalid API keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}; retry in ${blocked.verdict.retryAfterS} s`, {}, { 'retry-after': String(blocked.verdict.retryAfterS) });
       }
       const delayMs = Math.max(bySource.delayMs, byKey?.delayMs ?? 0);

@@ -6,6 +6,7 @@ import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { authEvents, metricValue } from './helpers.js';
+import { firstError } from '../../helpers/problems.js';
 
 const run = randomBytes(3).toString('hex');
 const ACME = `acme-${run}`;
@@ -35,7 +36,7 @@ describe('tenants named by events, batches and query strings are held against th
     assert.equal(res.statusCode, 403, `${label}: ${res.body}`);
     const body = res.json();
     assert.equal(body.code, 'tenant_mismatch', label);
-    assert.equal(body.errors?.[0]?.path, path, `${label}: ${res.body}`);
+    assert.equal(firstError(body)?.path, path, `${label}: ${res.body}`);
     assert.ok(String(body.detail).startsWith(`${path}: `), label);
     const line = authEvents(t.logs!).find((l) => l.request_id === body.request_id && l.reason === 'tenant_mismatch');
     assert.ok(line, `${label}: no security log line for ${body.request_id}`);
@@ -47,7 +48,7 @@ describe('tenants named by events, batches and query strings are held against th
   function assertInvalid(res: LightMyRequestResponse, path: string, label: string): void {
     assert.equal(res.statusCode, 400, `${label}: ${res.body}`);
     assert.equal(res.json().code, 'invalid_tenant', label);
-    assert.equal(res.json().errors?.[0]?.path, path, `${label}: ${res.body}`);
+    assert.equal(firstError(res.json())?.path, path, `${label}: ${res.body}`);
   }
 
   describe('/ingest checks each event\'s tenant_id as /defend does', () => {

@@ -5,6 +5,7 @@ import { stripeSignatureHeader } from '../../../src/forge/spawn/stripe.js';
 import { MAX_INPUT_DEPTH, unsafeInputIssues } from '../../../src/platform/http/input-guard.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { firstError } from '../../helpers/problems.js';
 
 const NUL = '\u0000';
 const LONE = '\uD800';
@@ -27,8 +28,8 @@ function assertNamed(res: LightMyRequestResponse, path: string, what: RegExp, la
   const body = res.json();
   assert.equal(body.code, 'validation_failed', label);
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/, label);
-  assert.equal(body.errors?.[0]?.path, path, `${label}: ${res.body}`);
-  assert.match(body.errors[0].message, what, label);
+  assert.equal(firstError(body)?.path, path, `${label}: ${res.body}`);
+  assert.match(firstError(body)!.message, what, label);
   assert.ok(String(body.detail).startsWith(path), label);
 }
 
