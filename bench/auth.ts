@@ -19,8 +19,17 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-type Shape = { readonly node: AuthNode; readonly url: string; readonly headers: Record<string, string> | (() => Record<string, string>); readonly status?: number };
-interface Figures { p50: number; p99: number; mean: number }
+type Shape = {
+  readonly node: AuthNode;
+  readonly url: string;
+  readonly headers: Record<string, string> | (() => Record<string, string>);
+  readonly status?: number;
+};
+interface Figures {
+  p50: number;
+  p99: number;
+  mean: number;
+}
 
 /**
  * Per-request latency in microseconds of app.inject for each request shape, measured in
@@ -55,11 +64,11 @@ export async function run(): Promise<void> {
   try {
     const key = (await gated.auth.store.createKey({ tenantId: gated.tenantId, scopes: ['decisions:read'] })).key;
     const url = probePath('decisions:read');
-    const [best, without, publicRoute] = await measure([
+    const [best, without, publicRoute] = (await measure([
       { node: gated, url, headers: { 'x-api-key': key } },
       { node: open, url, headers: {} },
       { node: gated, url: '/health/live', headers: {} },
-    ]) as [Figures, Figures, Figures];
+    ])) as [Figures, Figures, Figures];
     const fmt = (n: number) => n.toFixed(1).padStart(8);
     console.log(`auth gate, ${ROUNDS} requests each via app.inject (key lookup warm: cached for the whole run)`);
     console.log('                                   p50 µs   p99 µs  mean µs');
@@ -67,7 +76,6 @@ export async function run(): Promise<void> {
     console.log(`  probe route, no gate           ${fmt(without.p50)} ${fmt(without.p99)} ${fmt(without.mean)}`);
     console.log(`  /health/live (public, gated)   ${fmt(publicRoute.p50)} ${fmt(publicRoute.p99)} ${fmt(publicRoute.mean)}`);
     console.log(`  gate's added latency           ${fmt(best.p50 - without.p50)} ${fmt(best.p99 - without.p99)} ${fmt(best.mean - without.mean)}`);
-
   } finally {
     await gated.close();
     await open.close();
@@ -88,13 +96,20 @@ async function refusals(): Promise<void> {
     try {
       const key = (await node.auth.store.createKey({ tenantId: node.tenantId, scopes: ['decisions:read'] })).key;
       const url = probePath('decisions:read');
-      const [unknownId, wrongSecret] = await measure([
-        { node, url, headers: () => ({ 'x-api-key': generateKey().key }), status: 401 },
-        { node, url, headers: () => ({ 'x-api-key': `${key.slice(0, 16)}${generateKey().key.slice(16)}` }), status: 401 },
-      ], REFUSALS, 100, 100) as [Figures, Figures];
+      const [unknownId, wrongSecret] = (await measure(
+        [
+          { node, url, headers: () => ({ 'x-api-key': generateKey().key }), status: 401 },
+          { node, url, headers: () => ({ 'x-api-key': `${key.slice(0, 16)}${generateKey().key.slice(16)}` }), status: 401 },
+        ],
+        REFUSALS,
+        100,
+        100,
+      )) as [Figures, Figures];
       console.log(`  ${kind.padEnd(9)} unknown key id                     ${fmt(unknownId.p50)} ${fmt(unknownId.p99)} ${fmt(unknownId.mean)}`);
       console.log(`  ${kind.padEnd(9)} wrong secret for a real id         ${fmt(wrongSecret.p50)} ${fmt(wrongSecret.p99)} ${fmt(wrongSecret.mean)}`);
-      console.log(`  ${kind.padEnd(9)} ratio unknown / wrong secret       ${(unknownId.p50 / wrongSecret.p50).toFixed(2).padStart(8)} ${(unknownId.p99 / wrongSecret.p99).toFixed(2).padStart(8)} ${(unknownId.mean / wrongSecret.mean).toFixed(2).padStart(8)}`);
+      console.log(
+        `  ${kind.padEnd(9)} ratio unknown / wrong secret       ${(unknownId.p50 / wrongSecret.p50).toFixed(2).padStart(8)} ${(unknownId.p99 / wrongSecret.p99).toFixed(2).padStart(8)} ${(unknownId.mean / wrongSecret.mean).toFixed(2).padStart(8)}`,
+      );
     } finally {
       await node.close();
       await pg?.drop();
@@ -109,7 +124,9 @@ async function refusals(): Promise<void> {
   rows.length = 0;
   global.gc?.();
   const bytes = (process.memoryUsage().heapUsed - before) / index.size;
-  console.log(`key index: ${index.size} keys, about ${bytes.toFixed(0)} bytes of heap each${global.gc ? '' : ' (run node with --expose-gc for a steadier figure)'}`);
+  console.log(
+    `key index: ${index.size} keys, about ${bytes.toFixed(0)} bytes of heap each${global.gc ? '' : ' (run node with --expose-gc for a steadier figure)'}`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await run();

@@ -39,9 +39,26 @@ async function defendLoad(base: string, keys: readonly string[], durationS: numb
     url: base,
     connections: DEFEND_CONNECTIONS,
     duration: durationS,
-    requests: [{ setupRequest: () => ({ method: 'POST', path: '/defend', headers: { 'content-type': 'application/json', 'x-api-key': keys[i++ % keys.length]! }, body: JSON.stringify(event()) }) }],
+    requests: [
+      {
+        setupRequest: () => ({
+          method: 'POST',
+          path: '/defend',
+          headers: { 'content-type': 'application/json', 'x-api-key': keys[i++ % keys.length]! },
+          body: JSON.stringify(event()),
+        }),
+      },
+    ],
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    total: r.requests.total,
+  };
 }
 
 /**
@@ -54,8 +71,17 @@ async function loadBlocks(base: string, key: string): Promise<void> {
   const spacingMs = 2000;
   const startMs = Date.now() - BLOCKS * spacingMs - 4 * 60_000;
   for (let n = 0; n < BLOCKS; n++) {
-    const event = { source: 'fw', event_type: 'net.connection', occurred_at: new Date(startMs + n * spacingMs).toISOString(), payload: { src_ip: `240.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 } };
-    const res = await fetch(`${base}/defend`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(event) });
+    const event = {
+      source: 'fw',
+      event_type: 'net.connection',
+      occurred_at: new Date(startMs + n * spacingMs).toISOString(),
+      payload: { src_ip: `240.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 },
+    };
+    const res = await fetch(`${base}/defend`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: JSON.stringify(event),
+    });
     if (res.status !== 200) throw new Error(`/defend answered ${res.status}: ${await res.text()}`);
     await res.arrayBuffer();
     if ((n + 1) % 2000 === 0) console.log(`  ${n + 1} blocks decided`);
@@ -102,7 +128,13 @@ function cpuLine(split: CpuSplit | undefined): string {
 export async function run(): Promise<void> {
   const pg = await createThrowawayDatabase('fg_bench');
   try {
-    const server = await startProcess<ServerInfo>('decision-server.ts', { FG_DB_URL: pg.url, FG_DB_POOL_SIZE: '10', BENCH_TENANTS: '2', BENCH_KEYS_PER_TENANT: String(BOUNCERS), BENCH_TENANT_PREFIX: 'storm' });
+    const server = await startProcess<ServerInfo>('decision-server.ts', {
+      FG_DB_URL: pg.url,
+      FG_DB_POOL_SIZE: '10',
+      BENCH_TENANTS: '2',
+      BENCH_KEYS_PER_TENANT: String(BOUNCERS),
+      BENCH_TENANT_PREFIX: 'storm',
+    });
     const base = `http://127.0.0.1:${server.info.port}`;
     try {
       const [blocked, sensors] = server.info.tenants as [string, string];
@@ -112,7 +144,9 @@ export async function run(): Promise<void> {
       await loadBlocks(base, bouncerKeys[0]!);
       const probe = await (await fetch(`${base}/v1/decisions/stream?startup=true`, { headers: { 'x-api-key': bouncerKeys[0]! } })).text();
       const inForce = countOf(probe, '"scope":"Ip"');
-      console.log(`\n${inForce.toLocaleString('en-US')} blocks in force in tenant ${blocked} (loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s); a full startup is ${(probe.length / 1e6).toFixed(1)} MB`);
+      console.log(
+        `\n${inForce.toLocaleString('en-US')} blocks in force in tenant ${blocked} (loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s); a full startup is ${(probe.length / 1e6).toFixed(1)} MB`,
+      );
       if (inForce < BLOCKS) console.log(`  WARNING: ${BLOCKS} blocks were asked for; the doctrine's caps let ${inForce} stand`);
 
       // Warm-up (JIT, pools, caches), then the quiet baseline.
@@ -127,20 +161,27 @@ export async function run(): Promise<void> {
 
       console.log(`/defend at ${DEFEND_CONNECTIONS} connections, ${DURATION_S} s each, Postgres pool of 10 (tenant ${sensors}):`);
       console.log('                                  req/s   p50 ms   p99 ms   max ms  non-2xx  errors');
-      const row = (name: string, r: DefendFigures) => console.log(`  ${name.padEnd(30)} ${r.rps.toFixed(0).padStart(6)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(0).padStart(8)} ${String(r.non2xx).padStart(8)} ${String(r.errors).padStart(7)}`);
+      const row = (name: string, r: DefendFigures) =>
+        console.log(
+          `  ${name.padEnd(30)} ${r.rps.toFixed(0).padStart(6)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(0).padStart(8)} ${String(r.non2xx).padStart(8)} ${String(r.errors).padStart(7)}`,
+        );
       row('quiet', quiet);
       row(`during the startup storm`, during);
       console.log(`  /defend during / quiet: ${((during.rps / quiet.rps) * 100).toFixed(0)}% of the req/s, p99 x${(during.p99 / quiet.p99).toFixed(1)}`);
       const sorted = [...stormed.latenciesMs].sort((a, b) => a - b);
       const failed = Object.values(stormed.failures).reduce((a, b) => a + b, 0);
-      console.log(`startup storm: ${stormed.rounds} rounds (at most one a second) of ${BOUNCERS} concurrent startups = ${stormed.startups} startups, ${failed} errors; latency p50 ${pct(sorted, 50).toFixed(0)} ms, p99 ${pct(sorted, 99).toFixed(0)} ms, max ${pct(sorted, 100).toFixed(0)} ms; ${(stormed.bytes / 1e6).toFixed(0)} MB served`);
+      console.log(
+        `startup storm: ${stormed.rounds} rounds (at most one a second) of ${BOUNCERS} concurrent startups = ${stormed.startups} startups, ${failed} errors; latency p50 ${pct(sorted, 50).toFixed(0)} ms, p99 ${pct(sorted, 99).toFixed(0)} ms, max ${pct(sorted, 100).toFixed(0)} ms; ${(stormed.bytes / 1e6).toFixed(0)} MB served`,
+      );
       for (const [why, n] of Object.entries(stormed.failures)) console.log(`  ${n} x ${why}`);
       console.log(`CPU, quiet:  ${cpuLine(quiet.cpu)}`);
       console.log(`CPU, storm:  ${cpuLine(during.cpu)}; the ${BOUNCERS} bouncers' own process ${stormed.cpuS.toFixed(2)} s`);
       if (quiet.cpu && during.cpu) {
         const perDefend = (c: CpuSplit, n: number) => ((c.serverS / n) * 1e6).toFixed(0);
         const stormServerS = during.cpu.serverS - (quiet.cpu.serverS / quiet.total) * during.total;
-        console.log(`  server CPU per /defend request, quiet: ${perDefend(quiet.cpu, quiet.total)} µs; the storm's share of the server's CPU, by difference: ${stormServerS.toFixed(2)} s = ${stormed.startups > 0 ? ((stormServerS / stormed.startups) * 1000).toFixed(1) : '-'} ms per startup`);
+        console.log(
+          `  server CPU per /defend request, quiet: ${perDefend(quiet.cpu, quiet.total)} µs; the storm's share of the server's CPU, by difference: ${stormServerS.toFixed(2)} s = ${stormed.startups > 0 ? ((stormServerS / stormed.startups) * 1000).toFixed(1) : '-'} ms per startup`,
+        );
       }
     } finally {
       await server.stop();

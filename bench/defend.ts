@@ -25,7 +25,10 @@ export interface Started<T> {
 export async function startProcess<T>(script: string, env: Record<string, string>): Promise<Started<T>> {
   // BENCH_SERVER_NODE_ARGS reaches only the server processes (e.g. --cpu-prof to profile them).
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(here, 'support', script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(here, 'support', script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([
     new Promise<string>((resolve) => lines.once('line', resolve)),
@@ -70,9 +73,19 @@ export function event(): Record<string, unknown> {
     case 0:
       return { source: 'sshd', event_type: 'auth.failure', occurred_at: occurredNow(), payload: { service: 'ssh', src_ip: ip, username: `u${seq % 7}` } };
     case 1:
-      return { source: 'fw', event_type: 'net.connection', occurred_at: occurredNow(), payload: { src_ip: ip, dst_ip: '100.64.0.1', dst_port: 1000 + (seq % 50) } };
+      return {
+        source: 'fw',
+        event_type: 'net.connection',
+        occurred_at: occurredNow(),
+        payload: { src_ip: ip, dst_ip: '100.64.0.1', dst_port: 1000 + (seq % 50) },
+      };
     default:
-      return { source: 'nginx', event_type: 'http.request', occurred_at: occurredNow(), payload: { src_ip: ip, path: '/', status: 200, user_agent: 'Mozilla/5.0' } };
+      return {
+        source: 'nginx',
+        event_type: 'http.request',
+        occurred_at: occurredNow(),
+        payload: { src_ip: ip, path: '/', status: 200, user_agent: 'Mozilla/5.0' },
+      };
   }
 }
 
@@ -112,14 +125,18 @@ async function groupSizes(base: string, path: 'defend' | 'ingest'): Promise<stri
 
 /** Figures that include refused requests (429s are cheap) measure the refusal, not the route. */
 function warnIfRefused(r: Result, what: string): void {
-  if (r.non2xx > 0 || r.errors > 0) console.log(`  WARNING: ${r.non2xx} answers were not 2xx and ${r.errors} requests failed: these figures do not measure ${what} alone`);
+  if (r.non2xx > 0 || r.errors > 0)
+    console.log(`  WARNING: ${r.non2xx} answers were not 2xx and ${r.errors} requests failed: these figures do not measure ${what} alone`);
 }
 
 function printDefend(label: string, db: string, hello: Result, defend: Result, groups: string, cpu: CpuSplit | undefined): void {
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
   console.log(`\n${label} (${db}), ${CONNECTIONS} connections, ${DURATION_S} s each`);
   console.log('  route                          req/s    p50 ms   p99 ms   non-2xx  errors');
-  const row = (name: string, r: Result) => console.log(`  ${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)}`);
+  const row = (name: string, r: Result) =>
+    console.log(
+      `  ${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)}`,
+    );
   row('bare Fastify POST /hello', hello);
   row('POST /defend', defend);
   warnIfRefused(defend, '/defend');
@@ -136,7 +153,12 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
   const base = `http://127.0.0.1:${server.info.port}`;
   try {
     const nextKey = rotatingKeys(server.info);
-    const defendReq = () => ({ method: 'POST' as const, path: '/defend', headers: { 'content-type': 'application/json', 'x-api-key': nextKey() }, body: JSON.stringify(event()) });
+    const defendReq = () => ({
+      method: 'POST' as const,
+      path: '/defend',
+      headers: { 'content-type': 'application/json', 'x-api-key': nextKey() },
+      body: JSON.stringify(event()),
+    });
     // Warm-up: JIT, connection pools, caches.
     await autocannon({ url: base, connections: 10, duration: 2, requests: [{ setupRequest: defendReq }] });
     const stopDefendCpu = startCpuMeter(server.pid);
@@ -152,14 +174,16 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
     const t0 = performance.now();
     const ids: string[] = [];
     let sent = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (sent++ < batches) {
-        const body = JSON.stringify({ events: Array.from({ length: 1000 }, event) });
-        const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': ingestKey }, body });
-        if (res.status !== 202) throw new Error(`/ingest answered ${res.status}: ${await res.text()}`);
-        ids.push(((await res.json()) as { batch_id: string }).batch_id);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (sent++ < batches) {
+          const body = JSON.stringify({ events: Array.from({ length: 1000 }, event) });
+          const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': ingestKey }, body });
+          if (res.status !== 202) throw new Error(`/ingest answered ${res.status}: ${await res.text()}`);
+          ids.push(((await res.json()) as { batch_id: string }).batch_id);
+        }
+      }),
+    );
     const acceptedMs = performance.now() - t0;
     await waitForIngest(base, ingestKey, ids);
     const ingestMs = performance.now() - t0;
@@ -167,13 +191,17 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
 
     printDefend(label, server.info.db, hello, defend, defendGroups, defendCpu);
     const ingestGroups = await groupSizes(base, 'ingest');
-    console.log(`  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres); ${ingestGroups}`);
+    console.log(
+      `  /ingest: ${ids.length * 1000} events accepted in ${(acceptedMs / 1000).toFixed(2)} s, decided and committed in ${(ingestMs / 1000).toFixed(2)} s = ${((ids.length * 1000) / (ingestMs / 1000)).toFixed(0)} events/s (target >= 20,000 on Postgres); ${ingestGroups}`,
+    );
     console.log(`  /ingest: ${describeCpu(ingestCpu, ids.length * 1000, 'event', server.info.db !== 'embedded')}`);
     const ingestBudget = describeBudget(ingestCpu, ids.length * 1000, 'event', 20_000);
     if (ingestBudget && server.info.db !== 'embedded') console.log(`  /ingest: ${ingestBudget}`);
     if (ingestCpu && server.info.db !== 'embedded') {
       const cores = (ingestCpu.postgresS / (ids.length * 1000)) * 20_000;
-      console.log(`  /ingest: at 20,000 events/s Postgres alone would need ${cores.toFixed(1)} cores at this cost per decision, the server ${((ingestCpu.serverS / (ids.length * 1000)) * 20_000).toFixed(1)} more`);
+      console.log(
+        `  /ingest: at 20,000 events/s Postgres alone would need ${cores.toFixed(1)} cores at this cost per decision, the server ${((ingestCpu.serverS / (ids.length * 1000)) * 20_000).toFixed(1)} more`,
+      );
     }
   } finally {
     await server.stop();
@@ -188,7 +216,12 @@ async function benchServer(label: string, env: Record<string, string>, hello: Re
 const BOUNCER_TENANTS = 10;
 const BLOCKS_PER_TENANT = 10_000 / BOUNCER_TENANTS;
 async function benchBouncer(env: Record<string, string>, hello: Result): Promise<void> {
-  const server = await startProcess<ServerInfo>('decision-server.ts', { BENCH_TENANTS: String(BOUNCER_TENANTS), BENCH_KEYS_PER_TENANT: '8', BENCH_TENANT_PREFIX: 'bouncer', ...env });
+  const server = await startProcess<ServerInfo>('decision-server.ts', {
+    BENCH_TENANTS: String(BOUNCER_TENANTS),
+    BENCH_KEYS_PER_TENANT: '8',
+    BENCH_TENANT_PREFIX: 'bouncer',
+    ...env,
+  });
   const base = `http://127.0.0.1:${server.info.port}`;
   try {
     // 1,000 blocked sources per tenant: a hit from the denylisted 240.0.0.0/4 is an immediate
@@ -200,9 +233,18 @@ async function benchBouncer(env: Record<string, string>, hello: Result): Promise
       for (let b = 0; b < BLOCKS_PER_TENANT / 500; b++) {
         const blocked = Array.from({ length: 500 }, (_, i) => {
           const n = b * 500 + i;
-          return { source: 'fw', event_type: 'net.connection', occurred_at: new Date(startMs + n * 310).toISOString(), payload: { src_ip: `240.0.${n >> 8}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 } };
+          return {
+            source: 'fw',
+            event_type: 'net.connection',
+            occurred_at: new Date(startMs + n * 310).toISOString(),
+            payload: { src_ip: `240.0.${n >> 8}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 },
+          };
         });
-        const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ events: blocked }) });
+        const res = await fetch(`${base}/ingest`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': key },
+          body: JSON.stringify({ events: blocked }),
+        });
         if (res.status !== 202) throw new Error(`/ingest answered ${res.status}: ${await res.text()}`);
         ids.push(((await res.json()) as { batch_id: string }).batch_id);
       }
@@ -215,16 +257,24 @@ async function benchBouncer(env: Record<string, string>, hello: Result): Promise
     const lookup = () => {
       n++;
       // Over the blocked addresses (240.0.0.0 upwards) and a few just past them: nearly all hits.
-      return { method: 'GET' as const, path: `/v1/decisions?ip=240.0.${(n >> 8) % Math.ceil(BLOCKS_PER_TENANT / 256)}.${n & 255}`, headers: { 'x-api-key': nextKey() } };
+      return {
+        method: 'GET' as const,
+        path: `/v1/decisions?ip=240.0.${(n >> 8) % Math.ceil(BLOCKS_PER_TENANT / 256)}.${n & 255}`,
+        headers: { 'x-api-key': nextKey() },
+      };
     };
     await autocannon({ url: base, connections: 10, duration: 2, requests: [{ setupRequest: lookup }] });
-    console.log(`\nbouncer lookups GET /v1/decisions?ip= (${server.info.db}), 10,000 blocks in force, ${DURATION_S} s each (probe found ${active} block for a blocked IP)`);
+    console.log(
+      `\nbouncer lookups GET /v1/decisions?ip= (${server.info.db}), 10,000 blocks in force, ${DURATION_S} s each (probe found ${active} block for a blocked IP)`,
+    );
     // 16 connections is where CrowdSec's figure was taken; 50 is the /defend runs' load.
     for (const connections of [16, CONNECTIONS]) {
       const stopCpu = startCpuMeter(server.pid);
       const r = await load({ url: base, connections, requests: [{ setupRequest: lookup }] });
       const cpu = stopCpu();
-      console.log(`  ${String(connections).padStart(2)} connections: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, non-2xx ${r.non2xx}, errors ${r.errors}; ${describeCpu(cpu, r.total, 'request', false)}`);
+      console.log(
+        `  ${String(connections).padStart(2)} connections: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, non-2xx ${r.non2xx}, errors ${r.errors}; ${describeCpu(cpu, r.total, 'request', false)}`,
+      );
       warnIfRefused(r, 'lookups');
     }
     console.log(`  (bare Fastify POST /hello in this run: ${hello.rps.toFixed(0)} req/s at ${CONNECTIONS} connections)`);
@@ -239,7 +289,14 @@ export async function run(): Promise<void> {
   let helloResult: Result;
   try {
     const url = `http://127.0.0.1:${hello.info.port}`;
-    await autocannon({ url: `${url}/hello`, connections: 10, duration: 2, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event()) });
+    await autocannon({
+      url: `${url}/hello`,
+      connections: 10,
+      duration: 2,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event()),
+    });
     const stopCpu = startCpuMeter(hello.pid);
     helloResult = await load({ url: `${url}/hello`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event()) });
     helloResult.cpu = stopCpu();

@@ -1,12 +1,5 @@
 import { pathToFileURL } from 'node:url';
-import {
-  evaluate,
-  loadDefaultDoctrine,
-  loadDefaultRuleset,
-  MemoryWindowStore,
-  NO_ENFORCEMENT,
-  type SecurityEvent,
-} from '../src/core/engine/index.js';
+import { evaluate, loadDefaultDoctrine, loadDefaultRuleset, MemoryWindowStore, NO_ENFORCEMENT, type SecurityEvent } from '../src/core/engine/index.js';
 
 /** A mixed stream: mostly benign requests, with brute force, scans and scanner user agents. */
 function makeEvents(n: number): SecurityEvent[] {
@@ -17,13 +10,41 @@ function makeEvents(n: number): SecurityEvent[] {
     const occurred_at = new Date(start + i * 5).toISOString();
     const kind = i % 10;
     if (kind < 6) {
-      events.push({ source: 'bench', event_type: 'http.request', occurred_at, payload: { src_ip: ip, method: 'GET', path: `/products/${i % 500}`, query: 'sort=price', status: 200, user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0', key_id: `key_${i % 7}` } });
+      events.push({
+        source: 'bench',
+        event_type: 'http.request',
+        occurred_at,
+        payload: {
+          src_ip: ip,
+          method: 'GET',
+          path: `/products/${i % 500}`,
+          query: 'sort=price',
+          status: 200,
+          user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0',
+          key_id: `key_${i % 7}`,
+        },
+      });
     } else if (kind < 8) {
-      events.push({ source: 'bench', event_type: 'auth.failure', occurred_at, payload: { src_ip: `172.20.0.${i % 13}`, username: `user${i % 31}`, service: i % 2 ? 'ssh' : 'web' } });
+      events.push({
+        source: 'bench',
+        event_type: 'auth.failure',
+        occurred_at,
+        payload: { src_ip: `172.20.0.${i % 13}`, username: `user${i % 31}`, service: i % 2 ? 'ssh' : 'web' },
+      });
     } else if (kind === 8) {
-      events.push({ source: 'bench', event_type: 'net.connection', occurred_at, payload: { src_ip: `172.21.0.${i % 5}`, dst_ip: '172.16.0.1', dst_port: i % 1024, protocol: 'tcp' } });
+      events.push({
+        source: 'bench',
+        event_type: 'net.connection',
+        occurred_at,
+        payload: { src_ip: `172.21.0.${i % 5}`, dst_ip: '172.16.0.1', dst_port: i % 1024, protocol: 'tcp' },
+      });
     } else {
-      events.push({ source: 'bench', event_type: 'http.request', occurred_at, payload: { src_ip: ip, path: '/search', query: 'q=1 union select 1', user_agent: 'sqlmap/1.7' } });
+      events.push({
+        source: 'bench',
+        event_type: 'http.request',
+        occurred_at,
+        payload: { src_ip: ip, path: '/search', query: 'q=1 union select 1', user_agent: 'sqlmap/1.7' },
+      });
     }
   }
   return events;
@@ -49,7 +70,9 @@ export async function run(): Promise<void> {
   latencies.sort();
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!.toFixed(1);
   console.log(`engine: default ruleset (${ruleset.rules.length} rules), memory window store, ${measured.length} events`);
-  console.log(`  ${(measured.length / seconds).toFixed(0)} evaluations/s  p50 ${pct(0.5)} us  p99 ${pct(0.99)} us  max ${pct(1)} us  (${triggered} decisions with rules triggered)`);
+  console.log(
+    `  ${(measured.length / seconds).toFixed(0)} evaluations/s  p50 ${pct(0.5)} us  p99 ${pct(0.99)} us  max ${pct(1)} us  (${triggered} decisions with rules triggered)`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -12,7 +12,16 @@ const event = (i: number) => ({
   source: 'sshd@bastion-1',
   event_type: 'http.request',
   occurred_at: '2025-03-01T12:00:00.250Z',
-  payload: { src_ip: `192.0.2.${i % 250}`, method: 'GET', host: 'shop.example', path: '/cart/checkout', query: 'step=2', status: 403, user_agent: 'Mozilla/5.0 (X11; Linux x86_64)', tls: { ja3: 'e7d705a3286e19ea42f587b344ee6865', sni: ['shop.example'] } },
+  payload: {
+    src_ip: `192.0.2.${i % 250}`,
+    method: 'GET',
+    host: 'shop.example',
+    path: '/cart/checkout',
+    query: 'step=2',
+    status: 403,
+    user_agent: 'Mozilla/5.0 (X11; Linux x86_64)',
+    tls: { ja3: 'e7d705a3286e19ea42f587b344ee6865', sni: ['shop.example'] },
+  },
 });
 const headers = { 'content-type': 'application/json', 'x-api-key': generateKey().key, 'x-request-id': 'req-1', 'user-agent': 'sensor/1.0' };
 
@@ -72,7 +81,9 @@ export async function run(): Promise<void> {
         ratios.push(g / b);
       }
       const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-      console.log(`${name.padEnd(28)} ${String(payload.length).padStart(7)} B   bare route ${median(bares).toFixed(1).padStart(8)} us CPU/request   guarded ${median(guards).toFixed(1).padStart(8)} us   ratio ${median(ratios).toFixed(3)}`);
+      console.log(
+        `${name.padEnd(28)} ${String(payload.length).padStart(7)} B   bare route ${median(bares).toFixed(1).padStart(8)} us CPU/request   guarded ${median(guards).toFixed(1).padStart(8)} us   ratio ${median(ratios).toFixed(3)}`,
+      );
     }
     // The slow path: a body whose text has \u escapes is checked string by string.
     const escaped = JSON.parse(JSON.stringify(event(2)).replace('shop.example', 'sh\\u00f6p.example')) as unknown;

@@ -22,11 +22,22 @@ function staticLab(scenarioId: string): LabSpec {
   const b = net('10.230.2');
   return {
     scenarioId,
-    networks: [{ name: 'lan-a', cidr: a(0) }, { name: 'lan-b', cidr: b(0) }],
+    networks: [
+      { name: 'lan-a', cidr: a(0) },
+      { name: 'lan-b', cidr: b(0) },
+    ],
     devices: [
       { name: 'a', kind: 'host', interfaces: [{ network: 'lan-a', address: `${a(10)}/24` }], routes: [{ to: 'default', via: a(1) }] },
       { name: 'b', kind: 'host', interfaces: [{ network: 'lan-b', address: `${b(10)}/24` }], routes: [{ to: 'default', via: b(1) }] },
-      { name: 'r', kind: 'router', interfaces: [{ network: 'lan-a', address: `${a(1)}/24` }, { network: 'lan-b', address: `${b(1)}/24` }], frrConfig: 'frr defaults traditional\n' },
+      {
+        name: 'r',
+        kind: 'router',
+        interfaces: [
+          { network: 'lan-a', address: `${a(1)}/24` },
+          { network: 'lan-b', address: `${b(1)}/24` },
+        ],
+        frrConfig: 'frr defaults traditional\n',
+      },
     ],
   };
 }
@@ -106,10 +117,16 @@ export async function run(): Promise<void> {
       phases.set(phase, list);
     },
   });
-  console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start (other work on the machine inflates every wall-clock figure)`);
+  console.log(
+    `machine: ${cpus().length} cores, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} at start (other work on the machine inflates every wall-clock figure)`,
+  );
   try {
     // 1. Static 3-device lab, created and destroyed 20 times in a row.
-    console.log('\nready = create() resolved: namespaces pinned, switch egress ruleset loaded, veths/bridges/addresses/routes set, every device init up (learner exec works), the router\'s FRR daemons (zebra, staticd) have read their config');
+    console.log(
+      "\nready = create() resolved: namespaces pinned, switch egress ruleset loaded, veths/bridges/addresses/routes set, every device init up (learner exec works), the router's FRR daemons (zebra, staticd) have read their config",
+    );
     await rt.create(staticLab('bench-warmup'));
     await rt.destroy('bench-warmup');
     const ready: number[] = [];
@@ -149,7 +166,9 @@ export async function run(): Promise<void> {
         await bg.exec(id, 'r', ['true']); // waits for the router's FRR, so runs do not overlap
         await bg.destroy(id);
       }
-      console.log(`with routersInBackground (ready = devices usable; FRR finishes starting in the background, exec on the router waits for it): p50 ${ms(pct(readyBg, 50))}, p95 ${ms(pct(readyBg, 95))} (20 runs)`);
+      console.log(
+        `with routersInBackground (ready = devices usable; FRR finishes starting in the background, exec on the router waits for it): p50 ${ms(pct(readyBg, 50))}, p95 ${ms(pct(readyBg, 95))} (20 runs)`,
+      );
     }
 
     // 1c. The same lab as docker containers (only when a docker daemon answers).
@@ -169,7 +188,9 @@ export async function run(): Promise<void> {
           await dk.destroy(id);
           teardownDk.push(performance.now() - t1);
         }
-        console.log(`docker driver, same lab (ready = containers started, routes set, FRR up): p50 ${ms(pct(readyDk, 50))}, p95 ${ms(pct(readyDk, 95))}; teardown p50 ${ms(pct(teardownDk, 50))} (5 runs)`);
+        console.log(
+          `docker driver, same lab (ready = containers started, routes set, FRR up): p50 ${ms(pct(readyDk, 50))}, p95 ${ms(pct(readyDk, 95))}; teardown p50 ${ms(pct(teardownDk, 50))} (5 runs)`,
+        );
       } finally {
         await dk.reconcile(new Set());
       }
@@ -187,7 +208,9 @@ export async function run(): Promise<void> {
         converged.push(performance.now() - t0);
         await rt.destroy(id);
       }
-      console.log(`\n3-router OSPF lab converged (create to first ping r1 -> r3 answered; hellos every 250 ms, dead interval 1 s, retransmit 1 s): p50 ${ms(pct(converged, 50))}, p95 ${ms(pct(converged, 95))} (10 runs)`);
+      console.log(
+        `\n3-router OSPF lab converged (create to first ping r1 -> r3 answered; hellos every 250 ms, dead interval 1 s, retransmit 1 s): p50 ${ms(pct(converged, 50))}, p95 ${ms(pct(converged, 95))} (10 runs)`,
+      );
     }
 
     // 3. 20 labs created at once.
@@ -218,7 +241,9 @@ export async function run(): Promise<void> {
       });
       const procs = ids.reduce((s, id) => s + labProcesses(rt, id), 0);
       console.log(`\n100 labs running at once (created 10 at a time in ${ms(created)}; ${working}/100 answered a ping host a -> host b across the router)`);
-      console.log(`  memory: ${memorySummary(ids.map((id) => labMemory(rt, id)))}; ${(procs / 100).toFixed(1)} tasks (threads) per lab: 3 device inits and their unshare parents, zebra, staticd`);
+      console.log(
+        `  memory: ${memorySummary(ids.map((id) => labMemory(rt, id)))}; ${(procs / 100).toFixed(1)} tasks (threads) per lab: 3 device inits and their unshare parents, zebra, staticd`,
+      );
       const t1 = performance.now();
       await pool(ids, 10, (id) => rt.destroy(id));
       console.log(`100 labs torn down (10 at a time): ${ms(performance.now() - t1)}`);
@@ -226,7 +251,11 @@ export async function run(): Promise<void> {
   } finally {
     await rt.reconcile(new Set());
     rmSync(stateDir, { recursive: true, force: true });
-    console.log(`\n(bench took ${((Date.now() - began) / 1000).toFixed(0)} s; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+    console.log(
+      `\n(bench took ${((Date.now() - began) / 1000).toFixed(0)} s; load average now ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})`,
+    );
   }
 }
 

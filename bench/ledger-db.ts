@@ -12,7 +12,13 @@ async function measure(db: Database, label: string, analyze: () => Promise<void>
   const signer = createNoteSigner('bench', generateEd25519KeyPair().privateKey);
   const ledger = new LedgerService(db, { signer, vkey: formatVerifierKey(signer), keyId: formatKeyId(signer.keyId), source: 'bench' });
   await db.db.insertInto('tenants').values({ id: 'bench', disabled_at: null }).execute();
-  const record = (i: number) => ({ decision_id: `dec_${i}`, threat_level: 'high', score: i % 100, rules_triggered: ['ssh-brute-force'], event_digest: 'x'.repeat(64) });
+  const record = (i: number) => ({
+    decision_id: `dec_${i}`,
+    threat_level: 'high',
+    score: i % 100,
+    rules_triggered: ['ssh-brute-force'],
+    event_digest: 'x'.repeat(64),
+  });
   for (const batch of [1, 100, 1000]) {
     const total = batch === 1 ? 2_000 : 50_000;
     let n = 0;
@@ -23,14 +29,20 @@ async function measure(db: Database, label: string, analyze: () => Promise<void>
       n += batch;
     }
     const s = (performance.now() - started) / 1000;
-    console.log(`${label.padEnd(10)} batch ${String(batch).padStart(4)}: ${Math.round(total / s).toLocaleString('en-US').padStart(8)} appends/s (${total} appends in ${s.toFixed(2)} s)`);
+    console.log(
+      `${label.padEnd(10)} batch ${String(batch).padStart(4)}: ${Math.round(total / s)
+        .toLocaleString('en-US')
+        .padStart(8)} appends/s (${total} appends in ${s.toFixed(2)} s)`,
+    );
   }
   // Autovacuum analyzes after bulk loads in production; do it now so the planner sees the table.
   await analyze();
   const size = await ledger.size('bench', 'decisions');
   const t0 = performance.now();
   for (let i = 0; i < 200; i++) await ledger.inclusion('bench', 'decisions', Math.floor(Math.random() * size), size);
-  console.log(`${label.padEnd(10)} inclusion proof from the database at ${size} entries: ${((performance.now() - t0) / 200).toFixed(2)} ms per proof (query and transaction included)`);
+  console.log(
+    `${label.padEnd(10)} inclusion proof from the database at ${size} entries: ${((performance.now() - t0) / 200).toFixed(2)} ms per proof (query and transaction included)`,
+  );
 }
 
 export async function run(): Promise<void> {

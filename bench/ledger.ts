@@ -53,7 +53,9 @@ export async function run(): Promise<void> {
   let start = nowUs();
   for (const leaf of leaves) await log.append(leaf);
   let elapsed = (nowUs() - start) / 1e6;
-  console.log(`append leaf hash (MerkleLog)         ${Math.round(TREE_SIZE / elapsed).toLocaleString('en-US')} /s  (${TREE_SIZE.toLocaleString('en-US')} in ${elapsed.toFixed(2)} s)`);
+  console.log(
+    `append leaf hash (MerkleLog)         ${Math.round(TREE_SIZE / elapsed).toLocaleString('en-US')} /s  (${TREE_SIZE.toLocaleString('en-US')} in ${elapsed.toFixed(2)} s)`,
+  );
 
   // 2. The frontier alone: what a DB-backed ledger computes inside its transaction.
   let frontier = MerkleFrontier.EMPTY;
@@ -67,7 +69,9 @@ export async function run(): Promise<void> {
   start = nowUs();
   for (let i = 0; i < RECORD_APPENDS; i++) await recordLog.append(recordLeafHash(decisionRecord(i)));
   elapsed = (nowUs() - start) / 1e6;
-  console.log(`append decision record (JCS+hash)    ${Math.round(RECORD_APPENDS / elapsed).toLocaleString('en-US')} /s  (${RECORD_APPENDS.toLocaleString('en-US')} records)`);
+  console.log(
+    `append decision record (JCS+hash)    ${Math.round(RECORD_APPENDS / elapsed).toLocaleString('en-US')} /s  (${RECORD_APPENDS.toLocaleString('en-US')} records)`,
+  );
 
   // 4. Proofs at 1,000,000 entries.
   const root = log.root();

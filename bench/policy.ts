@@ -51,7 +51,11 @@ const deployRequest: AuthorizationRequest = {
     {
       uid: { type: 'Change', id: 'chg_1' },
       attrs: {
-        kind: 'ruleset', risk: 'high', origin: 'analyzer', approvals: 2, required_approvals: 2,
+        kind: 'ruleset',
+        risk: 'high',
+        origin: 'analyzer',
+        approvals: 2,
+        required_approvals: 2,
         canary: { passed: true, events_replayed: 1000, decisions_changed: 10, newly_blocked_entities: 2 },
       },
       parents: [{ type: 'Tenant', id: 'acme' }],
@@ -96,8 +100,14 @@ export async function run(): Promise<void> {
   check(deployRequest, 'allow');
 
   console.log('\ncached (pre-parsed policy set + schema, request validated):');
-  row('spawn (training + quota), 1 entity', measure(n, () => engine.authorize(spawn)));
-  row('deploy (governance), 1 entity', measure(n, () => engine.authorize(deployRequest)));
+  row(
+    'spawn (training + quota), 1 entity',
+    measure(n, () => engine.authorize(spawn)),
+  );
+  row(
+    'deploy (governance), 1 entity',
+    measure(n, () => engine.authorize(deployRequest)),
+  );
   const one = measure(n, () => engine.authorize(spawn));
   let many = one;
   for (const extra of [5, 20]) {
@@ -128,8 +138,12 @@ export async function run(): Promise<void> {
   row('spawn, 1 entity', measure(Math.max(200, Math.floor(n / 5)), uncached));
   const uncachedNoSchema = () =>
     cedar.isAuthorized({
-      principal: spawn.principal, action: spawn.action, resource: spawn.resource,
-      context: spawn.context as cedar.Context, entities: [template as cedar.EntityJson], policies: { staticPolicies },
+      principal: spawn.principal,
+      action: spawn.action,
+      resource: spawn.resource,
+      context: spawn.context as cedar.Context,
+      entities: [template as cedar.EntityJson],
+      policies: { staticPolicies },
     });
   row('spawn, 1 entity, no schema (unvalidated)', measure(Math.max(200, Math.floor(n / 5)), uncachedNoSchema));
 
@@ -137,7 +151,9 @@ export async function run(): Promise<void> {
   const texts = [policies, { ...policies, 'extra.cedar': '@id("bench.extra")\nforbid (principal, action == Action::"deploy", resource) when { false };\n' }];
   let i = 0;
   const reload = measure(100, () => engine.reload(texts[i++ % 2] ?? policies));
-  console.log(`${'reload of the repository policies'.padEnd(52)} p50 ${(reload.p50 / 1000).toFixed(2).padStart(7)} ms   p99 ${(reload.p99 / 1000).toFixed(2).padStart(7)} ms`);
+  console.log(
+    `${'reload of the repository policies'.padEnd(52)} p50 ${(reload.p50 / 1000).toFixed(2).padStart(7)} ms   p99 ${(reload.p99 / 1000).toFixed(2).padStart(7)} ms`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -29,7 +29,9 @@ function sanitizerCase(label: string, text: string): void {
   sanitizeText(text.slice(0, 10_000)); // warm-up
   const { value, ms } = time(() => sanitizeText(text));
   const mb = Buffer.byteLength(text) / 1e6;
-  console.log(`  ${label.padEnd(44)} ${mb.toFixed(1).padStart(5)} MB  ${ms.toFixed(0).padStart(6)} ms  ${(mb / (ms / 1000)).toFixed(1).padStart(6)} MB/s  ${value.report.redactions.length} redactions`);
+  console.log(
+    `  ${label.padEnd(44)} ${mb.toFixed(1).padStart(5)} MB  ${ms.toFixed(0).padStart(6)} ms  ${(mb / (ms / 1000)).toFixed(1).padStart(6)} MB/s  ${value.report.redactions.length} redactions`,
+  );
 }
 
 export async function run(): Promise<void> {
@@ -72,7 +74,9 @@ export async function run(): Promise<void> {
   const verified = time(() => {
     for (let i = 0; i < n; i++) verifyVerdict({ scoreBytes, evidenceBytes, sigBytes: signed.value.sigBytes, pubBytes: signed.value.pubBytes });
   });
-  console.log(`verdict over a ${(evidenceBytes.length / 1e3).toFixed(0)} kB archive: sign ${(signed.ms / n).toFixed(3)} ms, verify ${(verified.ms / n).toFixed(3)} ms (both include hashing)`);
+  console.log(
+    `verdict over a ${(evidenceBytes.length / 1e3).toFixed(0)} kB archive: sign ${(signed.ms / n).toFixed(3)} ms, verify ${(verified.ms / n).toFixed(3)} ms (both include hashing)`,
+  );
 
   await gradingBench();
 }
@@ -95,7 +99,10 @@ async function gradingBench(): Promise<void> {
     const t0 = process.hrtime.bigint();
     await runtime.create(toLabSpec(template, scenarioId));
     const created = Number(process.hrtime.bigint() - t0) / 1e6;
-    for (const [device, gw] of [['h1', '10.10.1.1'], ['h2', '10.10.2.1']] as const) {
+    for (const [device, gw] of [
+      ['h1', '10.10.1.1'],
+      ['h2', '10.10.2.1'],
+    ] as const) {
       await runtime.exec(scenarioId, device, ['/bin/sh', '-c', `ip route add default via ${gw}`], { asLearner: true });
     }
     const exec = labExec(runtime, scenarioId);
@@ -110,7 +117,14 @@ async function gradingBench(): Promise<void> {
     const key = await loadVerdictSigningKey({ keyPath: undefined, allowEphemeral: true });
     const g0 = process.hrtime.bigint();
     const out = await gradeScenario({
-      scenario: { scenario_id: scenarioId, tenant_id: 'bench', template_id: template.id, template_version: template.version, track: template.track, subject: 'bench' },
+      scenario: {
+        scenario_id: scenarioId,
+        tenant_id: 'bench',
+        template_id: template.id,
+        template_version: template.version,
+        track: template.track,
+        subject: 'bench',
+      },
       template,
       exec,
       variables: {},
@@ -121,8 +135,12 @@ async function gradingBench(): Promise<void> {
     const gradeMs = Number(process.hrtime.bigint() - g0) / 1e6;
     const sorted = [...checkMs].sort((a, b) => a - b);
     console.log(`grading netplus-two-subnets (${template.successCriteria.length} criteria, lab created in ${created.toFixed(0)} ms):`);
-    console.log(`  checks only: median ${sorted[Math.floor(rounds / 2)]!.toFixed(0)} ms, min ${sorted[0]!.toFixed(0)} ms, max ${sorted[rounds - 1]!.toFixed(0)} ms over ${rounds} rounds`);
-    console.log(`  full grading (checks, sanitizer, zstd evidence ${(out.artefacts.evidence.length / 1e3).toFixed(1)} kB, signed verdict): ${gradeMs.toFixed(0)} ms, ${out.score.percent}%`);
+    console.log(
+      `  checks only: median ${sorted[Math.floor(rounds / 2)]!.toFixed(0)} ms, min ${sorted[0]!.toFixed(0)} ms, max ${sorted[rounds - 1]!.toFixed(0)} ms over ${rounds} rounds`,
+    );
+    console.log(
+      `  full grading (checks, sanitizer, zstd evidence ${(out.artefacts.evidence.length / 1e3).toFixed(1)} kB, signed verdict): ${gradeMs.toFixed(0)} ms, ${out.score.percent}%`,
+    );
   } finally {
     await runtime.reconcile(new Set());
     rmSync(stateDir, { recursive: true, force: true });

@@ -40,9 +40,11 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
 
 if (!isRoot || !hasApt) {
-  console.error(`FrostGate needs these Debian packages, which are missing:\n${explain}\n` +
-    `Install them with:\n  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${names.join(' ')}\n` +
-    'The platform still starts; lab features that need them report a clear error until they are installed.');
+  console.error(
+    `FrostGate needs these Debian packages, which are missing:\n${explain}\n` +
+      `Install them with:\n  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${names.join(' ')}\n` +
+      'The platform still starts; lab features that need them report a clear error until they are installed.',
+  );
   process.exit(0);
 }
 
@@ -52,7 +54,9 @@ try {
   execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'inherit', 'inherit'], env });
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], { stdio: ['ignore', 'inherit', 'inherit'], env });
 } catch (err) {
-  console.error(`Could not install ${names.join(' ')} (${err.message}). Install them by hand:\n  apt-get install -y --no-install-recommends ${names.join(' ')}`);
+  console.error(
+    `Could not install ${names.join(' ')} (${err.message}). Install them by hand:\n  apt-get install -y --no-install-recommends ${names.join(' ')}`,
+  );
   process.exit(forTests ? 1 : 0);
 }
 const still = wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);

@@ -77,7 +77,8 @@ child.on('exit', (code, signal) => {
   const finish = (exitCode) => {
     rmSync(coverageDir, { recursive: true, force: true });
     // The coverage report follows the runner's own summary: repeat its totals as the last line.
-    if (totals.pass !== undefined) console.log(`tests: ${totals.pass} passed, ${totals.fail ?? 0} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+    if (totals.pass !== undefined)
+      console.log(`tests: ${totals.pass} passed, ${totals.fail ?? 0} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
     process.exit(exitCode);
   };
   reportCoverage(coverageDir, filters.length === 0).then(
@@ -99,15 +100,29 @@ function codeLines(file, ts) {
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
   const K = ts.SyntaxKind;
   const statements = new Set([
-    K.VariableStatement, K.ExpressionStatement, K.ReturnStatement, K.IfStatement, K.ForStatement, K.ForOfStatement, K.ForInStatement,
-    K.WhileStatement, K.DoStatement, K.SwitchStatement, K.ThrowStatement, K.TryStatement, K.BreakStatement, K.ContinueStatement,
-    K.ClassDeclaration, K.ExportAssignment,
+    K.VariableStatement,
+    K.ExpressionStatement,
+    K.ReturnStatement,
+    K.IfStatement,
+    K.ForStatement,
+    K.ForOfStatement,
+    K.ForInStatement,
+    K.WhileStatement,
+    K.DoStatement,
+    K.SwitchStatement,
+    K.ThrowStatement,
+    K.TryStatement,
+    K.BreakStatement,
+    K.ContinueStatement,
+    K.ClassDeclaration,
+    K.ExportAssignment,
   ]);
   const lines = new Set();
   const mark = (node) => lines.add(source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1);
   const ambient = (node) => ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Ambient;
   const visit = (node) => {
-    if (ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node) || ts.isImportDeclaration(node) || (ts.isModuleDeclaration(node) && ambient(node))) return;
+    if (ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node) || ts.isImportDeclaration(node) || (ts.isModuleDeclaration(node) && ambient(node)))
+      return;
     if (statements.has(node.kind) && !(ts.isVariableStatement(node) && ambient(node))) mark(node);
     else if (ts.isEnumDeclaration(node) && !(ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Const)) mark(node);
     else if (ts.isFunctionDeclaration(node) && node.body) mark(node.body.statements[0] ?? node);
@@ -162,12 +177,14 @@ async function reportCoverage(dir, enforce) {
     totals.set(bucket, t);
     perFile.push({ rel, bucket, covered: summary.covered, total: summary.total });
   }
-  const rows = [...COVERAGE_GATED, ...COVERAGE_REPORTED, 'src (top level)'].filter((d) => totals.has(d)).map((d) => {
-    const { covered, total } = totals.get(d);
-    const pct = total === 0 ? 100 : (100 * covered) / total;
-    const gated = COVERAGE_GATED.includes(d);
-    return { d, covered, total, pct, gated, ok: !gated || pct >= COVERAGE_THRESHOLD };
-  });
+  const rows = [...COVERAGE_GATED, ...COVERAGE_REPORTED, 'src (top level)']
+    .filter((d) => totals.has(d))
+    .map((d) => {
+      const { covered, total } = totals.get(d);
+      const pct = total === 0 ? 100 : (100 * covered) / total;
+      const gated = COVERAGE_GATED.includes(d);
+      return { d, covered, total, pct, gated, ok: !gated || pct >= COVERAGE_THRESHOLD };
+    });
   const width = Math.max(...rows.map((r) => r.d.length));
   console.log(`coverage: lines covered per directory (${((Date.now() - started) / 1000).toFixed(1)} s to merge)`);
   console.log(`  ${'directory'.padEnd(width)}  ${'lines'.padStart(13)}  ${'covered'.padStart(7)}  threshold`);
@@ -178,7 +195,10 @@ async function reportCoverage(dir, enforce) {
   // Where the missing lines are: for a gated directory below the threshold (or every gated one with
   // FG_COVERAGE_FILES=1), its files with the most uncovered lines.
   for (const r of rows.filter((x) => x.gated && (!x.ok || process.env.FG_COVERAGE_FILES === '1'))) {
-    const worst = perFile.filter((f) => f.bucket === r.d && f.covered < f.total).sort((a, b) => b.total - b.covered - (a.total - a.covered)).slice(0, process.env.FG_COVERAGE_FILES === '1' ? 1000 : 10);
+    const worst = perFile
+      .filter((f) => f.bucket === r.d && f.covered < f.total)
+      .sort((a, b) => b.total - b.covered - (a.total - a.covered))
+      .slice(0, process.env.FG_COVERAGE_FILES === '1' ? 1000 : 10);
     console.log(`  ${r.d}: most uncovered lines in`);
     for (const f of worst) console.log(`    ${f.rel}  ${f.total - f.covered} of ${f.total} lines uncovered`);
   }

@@ -127,10 +127,24 @@ export function summarizeCut(run: CutRun, mix: ReadonlyArray<[Kind, number]>): C
     const bad = of.filter((s) => !expected(kind, s.phase !== 'before').includes(s.status));
     unexpected += bad.length;
     for (const b of bad.slice(0, 3)) unexpectedExamples.push(`${kind} answered ${label(b.status)} (${b.phase})`);
-    rows.push([kind, String(of.length), ...statuses.map((st) => String(of.filter((s) => s.status === st).length)), fmt(quantile(lat, 0.5), 1), fmt(quantile(lat, 0.99), 1), String(bad.length)]);
+    rows.push([
+      kind,
+      String(of.length),
+      ...statuses.map((st) => String(of.filter((s) => s.status === st).length)),
+      fmt(quantile(lat, 0.5), 1),
+      fmt(quantile(lat, 0.99), 1),
+      String(bad.length),
+    ]);
   }
   const all = samples.map((s) => s.ms).sort((a, b) => a - b);
-  rows.push(['all', String(samples.length), ...statuses.map((st) => String(samples.filter((s) => s.status === st).length)), fmt(quantile(all, 0.5), 1), fmt(quantile(all, 0.99), 1), String(unexpected)]);
+  rows.push([
+    'all',
+    String(samples.length),
+    ...statuses.map((st) => String(samples.filter((s) => s.status === st).length)),
+    fmt(quantile(all, 0.5), 1),
+    fmt(quantile(all, 0.99), 1),
+    String(unexpected),
+  ]);
   const header = ['kind', 'requests', ...statuses.map(label), 'p50 ms', 'p99 ms', 'unexpected'];
 
   const valid = samples.filter((s) => s.kind === 'valid' || s.kind === 'valid_batch');
@@ -139,13 +153,23 @@ export function summarizeCut(run: CutRun, mix: ReadonlyArray<[Kind, number]>): C
     const of = valid.filter((s) => s.phase === p);
     const lat = of.map((s) => s.ms).sort((a, b) => a - b);
     const name = p === 'down' ? `${run.cut} down` : p === 'after' ? `${run.cut} restarting and back` : 'before the cut';
-    return [name, String(of.length), String(of.filter(isAccepted).length), String(of.filter((s) => s.status === 503).length), String(of.filter((s) => !isAccepted(s) && s.status !== 503).length), fmt(quantile(lat, 0.99), 1)];
+    return [
+      name,
+      String(of.length),
+      String(of.filter(isAccepted).length),
+      String(of.filter((s) => s.status === 503).length),
+      String(of.filter((s) => !isAccepted(s) && s.status !== 503).length),
+      fmt(quantile(lat, 0.99), 1),
+    ];
   });
   const phaseHeader = ['phase (valid writes)', 'sent', 'accepted', '503', 'other', 'p99 ms'];
   const refusedValid: Record<string, number> = {};
   for (const s of valid.filter((x) => !isAccepted(x))) refusedValid[label(s.status)] = (refusedValid[label(s.status)] ?? 0) + 1;
   // How long a client waits to be told 503 while the dependency is down.
-  const downLat = valid.filter((s) => s.phase === 'down' && s.status === 503).map((s) => s.ms).sort((a, b) => a - b);
+  const downLat = valid
+    .filter((s) => s.phase === 'down' && s.status === 503)
+    .map((s) => s.ms)
+    .sort((a, b) => a - b);
   const errors = samples.filter((s) => s.status === 0 || (s.status >= 500 && s.status !== 503)).length;
   const timeline = run.timeline.map((t) => `${fmt(t.at / 1000, 1)} s ${t.event}`).join('; ');
   const facts = [
@@ -157,7 +181,14 @@ export function summarizeCut(run: CutRun, mix: ReadonlyArray<[Kind, number]>): C
   ];
   return {
     table: `${run.cut}:\n${textTable(header, rows)}\n\n${textTable(phaseHeader, phaseRows)}\n\n${facts.join('\n')}`,
-    markdown: `${mdTable(header, rows)}\n\n${mdTable(phaseHeader, phaseRows)}\n\n${facts.map((f) => `- ${f}`).join('\n')}${unexpectedExamples.length > 0 ? `\n- unexpected answers (first ones): ${unexpectedExamples.join('; ')}` : ''}${run.lost.length > 0 ? `\n- lost writes (first ones): ${run.lost.slice(0, 10).map((l) => `${l.tenant}/${l.decisionId}: ${l.why}`).join('; ')}` : ''}`,
+    markdown: `${mdTable(header, rows)}\n\n${mdTable(phaseHeader, phaseRows)}\n\n${facts.map((f) => `- ${f}`).join('\n')}${unexpectedExamples.length > 0 ? `\n- unexpected answers (first ones): ${unexpectedExamples.join('; ')}` : ''}${
+      run.lost.length > 0
+        ? `\n- lost writes (first ones): ${run.lost
+            .slice(0, 10)
+            .map((l) => `${l.tenant}/${l.decisionId}: ${l.why}`)
+            .join('; ')}`
+        : ''
+    }`,
     unexpected,
     unexpectedExamples,
     refusedValid,
@@ -170,7 +201,8 @@ export function summarizeCut(run: CutRun, mix: ReadonlyArray<[Kind, number]>): C
 
 const WHAT_THE_CUT_DOES: Record<Dependency, string> = {
   redis: 'rate limits (and correlation windows) live in Redis: every authenticated request needs it, so valid writes fail closed with 503 while it is down',
-  postgres: 'keys, decisions and the ledger live in Postgres: every write and every key lookup needs it, so everything but unauthenticated refusals fails closed with 503',
+  postgres:
+    'keys, decisions and the ledger live in Postgres: every write and every key lookup needs it, so everything but unauthenticated refusals fails closed with 503',
   nats: '/ingest batches are queued in JetStream: /ingest fails closed with 503 while NATS is down; /defend does not need it and keeps deciding',
 };
 
@@ -194,16 +226,34 @@ function remainingRisks(input: ReportInput, summaries: ReadonlyMap<Dependency, C
   const risks: string[] = [];
   for (const run of input.runs) {
     const s = summaries.get(run.cut)!;
-    const refused = Object.entries(s.refusedValid).map(([st, n]) => `${n} × ${st}`).join(', ') || 'none';
-    if (run.lost.length > 0) risks.push(`**Lost writes during the ${run.cut} cut (${run.lost.length})**: an accepted write was not found afterwards. This is a defect to fix before anything else.`);
-    if (run.recovery.defendMs === undefined || run.recovery.ingestMs === undefined) risks.push(`**No recovery after the ${run.cut} cut within 30 s**: FrostGate had to be restarted.`);
-    else if (Math.max(run.recovery.defendMs, run.recovery.ingestMs) > 5_000) risks.push(`**Slow recovery after the ${run.cut} cut**: ${fmt(Math.max(run.recovery.defendMs, run.recovery.ingestMs))} ms until writes were accepted again.`);
-    if (s.downP99 > 1_000) risks.push(`**Slow refusals while ${run.cut} is down**: the 503 answers to valid writes took ${fmt(s.downP99)} ms at p99 (refused: ${refused}); clients with short timeouts see timeouts rather than 503.`);
-    if (run.skipped > 0) risks.push(`**Backlog during the ${run.cut} cut**: the generator reached its cap of ${input.maxInFlight} requests in flight and did not send ${run.skipped}; a real client fleet would have queued or timed out.`);
+    const refused =
+      Object.entries(s.refusedValid)
+        .map(([st, n]) => `${n} × ${st}`)
+        .join(', ') || 'none';
+    if (run.lost.length > 0)
+      risks.push(
+        `**Lost writes during the ${run.cut} cut (${run.lost.length})**: an accepted write was not found afterwards. This is a defect to fix before anything else.`,
+      );
+    if (run.recovery.defendMs === undefined || run.recovery.ingestMs === undefined)
+      risks.push(`**No recovery after the ${run.cut} cut within 30 s**: FrostGate had to be restarted.`);
+    else if (Math.max(run.recovery.defendMs, run.recovery.ingestMs) > 5_000)
+      risks.push(
+        `**Slow recovery after the ${run.cut} cut**: ${fmt(Math.max(run.recovery.defendMs, run.recovery.ingestMs))} ms until writes were accepted again.`,
+      );
+    if (s.downP99 > 1_000)
+      risks.push(
+        `**Slow refusals while ${run.cut} is down**: the 503 answers to valid writes took ${fmt(s.downP99)} ms at p99 (refused: ${refused}); clients with short timeouts see timeouts rather than 503.`,
+      );
+    if (run.skipped > 0)
+      risks.push(
+        `**Backlog during the ${run.cut} cut**: the generator reached its cap of ${input.maxInFlight} requests in flight and did not send ${run.skipped}; a real client fleet would have queued or timed out.`,
+      );
     if (s.errors > 0) risks.push(`**Errors during the ${run.cut} cut**: ${s.errors} requests got no answer or a 5xx other than 503.`);
   }
   if (input.machine.load > input.machine.cores * 2) {
-    risks.push(`**Figures from a busy machine**: the load average was ${fmt(input.machine.load, 1)} on ${input.machine.cores} cores when the run started (other work shares it), so the capacity, the latencies and the recovery times above are pessimistic; lost writes, unexpected answers and recovery without a restart do not depend on it.`);
+    risks.push(
+      `**Figures from a busy machine**: the load average was ${fmt(input.machine.load, 1)} on ${input.machine.cores} cores when the run started (other work shares it), so the capacity, the latencies and the recovery times above are pessimistic; lost writes, unexpected answers and recovery without a restart do not depend on it.`,
+    );
   }
   risks.push(
     '**Redis and Postgres are single points of failure for availability** (by design: FrostGate fails closed). While either is down, every authenticated write is refused with 503, as the cuts above show; sensors must retry or buffer on their side. Only the acknowledged fail-open switches change that, and they let unchecked requests through (docs/runbooks/rate-limit-store-down.md).',
@@ -220,10 +270,31 @@ export function renderReport(input: ReportInput): string {
   const { calibration: cal } = input;
   const summaryRows = input.runs.map((r) => {
     const s = summaries.get(r.cut)!;
-    const refused = Object.entries(s.refusedValid).map(([st, n]) => `${n} × ${st}`).join(', ') || 'none';
-    return [r.cut, `${fmt(r.rate)} (${fmt(r.rate / input.normal, 1)}x)`, String(r.samples.length), `${s.acceptedWrites} of ${s.validWrites}`, refused, String(r.lost.length), `/defend ${ms(r.recovery.defendMs)}, /ingest ${ms(r.recovery.ingestMs)}`, String(s.unexpected)];
+    const refused =
+      Object.entries(s.refusedValid)
+        .map(([st, n]) => `${n} × ${st}`)
+        .join(', ') || 'none';
+    return [
+      r.cut,
+      `${fmt(r.rate)} (${fmt(r.rate / input.normal, 1)}x)`,
+      String(r.samples.length),
+      `${s.acceptedWrites} of ${s.validWrites}`,
+      refused,
+      String(r.lost.length),
+      `/defend ${ms(r.recovery.defendMs)}, /ingest ${ms(r.recovery.ingestMs)}`,
+      String(s.unexpected),
+    ];
   });
-  const summaryHeader = ['cut', 'offered req/s', 'requests', 'valid writes accepted', 'valid writes refused (count × status)', 'lost accepted writes', 'recovery after the dependency returned', 'unexpected answers'];
+  const summaryHeader = [
+    'cut',
+    'offered req/s',
+    'requests',
+    'valid writes accepted',
+    'valid writes refused (count × status)',
+    'lost accepted writes',
+    'recovery after the dependency returned',
+    'unexpected answers',
+  ];
   return `# Stress test report
 
 Written by \`scripts/stress.ts\` from the run below; every figure is from that run. Rerun with
@@ -262,13 +333,17 @@ sent after that moment, being accepted, its own latency included (the server its
 restarted).
 
 ## Per cut
-${input.runs.map((r) => `
+${input.runs
+  .map(
+    (r) => `
 ### ${r.cut}
 
 What the cut takes away: ${WHAT_THE_CUT_DOES[r.cut]}.
 
 ${summaries.get(r.cut)!.markdown}
-`).join('')}
+`,
+  )
+  .join('')}
 ## Mix and expected answers
 
 ${input.mix.map(([k, share]) => `- ${k}: ${(share * 100).toFixed(0)}%`).join('\n')}
@@ -294,6 +369,8 @@ ledger has it at that index, and an inclusion proof against a freshly signed che
 
 Most severe first: what this run's figures show, then what no run of this harness can show.
 
-${remainingRisks(input, summaries).map((r, i) => `${i + 1}. ${r}`).join('\n')}
+${remainingRisks(input, summaries)
+  .map((r, i) => `${i + 1}. ${r}`)
+  .join('\n')}
 `;
 }

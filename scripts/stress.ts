@@ -19,7 +19,22 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/platform/duration.js';
 import { ROOT } from '../test/helpers/cli.js';
 import { freePort } from '../test/helpers/servers.js';
-import { call, createTenants, findLostWrites, sensorEvent, settleBatches, sleep, spawnServer, startDependencies, unknownKey, type Dependencies, type LostWrite, type Outcome, type ServerProcess, type TenantClient } from '../test/chaos/harness.js';
+import {
+  call,
+  createTenants,
+  findLostWrites,
+  sensorEvent,
+  settleBatches,
+  sleep,
+  spawnServer,
+  startDependencies,
+  unknownKey,
+  type Dependencies,
+  type LostWrite,
+  type Outcome,
+  type ServerProcess,
+  type TenantClient,
+} from '../test/chaos/harness.js';
 import { fmt, quantile, renderReport, summarizeCut, type Calibration, type CutRun, type Dependency, type Kind, type Sample } from './stress-report.js';
 
 const DEPENDENCIES: readonly Dependency[] = ['redis', 'postgres', 'nats'];
@@ -71,12 +86,32 @@ async function fire(baseUrl: string, kind: Kind, clients: readonly TenantClient[
       const event = sensorEvent();
       // Over the 64 KiB body limit of /defend, sometimes far over the server-wide limit.
       const size = Math.random() < 0.8 ? 70 * 1024 : 2 * 1024 * 1024;
-      return { tenant, ...(await call(baseUrl, 'POST', '/defend', client.key, undefined, JSON.stringify({ ...event, payload: { user_agent: 'x'.repeat(size) } }))) };
+      return {
+        tenant,
+        ...(await call(baseUrl, 'POST', '/defend', client.key, undefined, JSON.stringify({ ...event, payload: { user_agent: 'x'.repeat(size) } }))),
+      };
     }
     case 'malformed_json':
-      return { tenant, ...(await call(baseUrl, 'POST', '/defend', client.key, undefined, pick(['{"source":', '{"source":"x",}', 'not json', '[1,2', '{"a":"\\u12"}']))) };
+      return {
+        tenant,
+        ...(await call(baseUrl, 'POST', '/defend', client.key, undefined, pick(['{"source":', '{"source":"x",}', 'not json', '[1,2', '{"a":"\\u12"}']))),
+      };
     case 'invalid_event':
-      return { tenant, ...(await call(baseUrl, 'POST', '/defend', client.key, pick([{ ...sensorEvent(), occurred_at: 'yesterday' }, { ...sensorEvent(), payload: { src_ip: '999.1.1.1' } }, { ...sensorEvent(), event_type: 'x' }, { source: 'sshd' }]))) };
+      return {
+        tenant,
+        ...(await call(
+          baseUrl,
+          'POST',
+          '/defend',
+          client.key,
+          pick([
+            { ...sensorEvent(), occurred_at: 'yesterday' },
+            { ...sensorEvent(), payload: { src_ip: '999.1.1.1' } },
+            { ...sensorEvent(), event_type: 'x' },
+            { source: 'sshd' },
+          ]),
+        )),
+      };
   }
 }
 
@@ -84,13 +119,15 @@ async function fire(baseUrl: string, kind: Kind, clients: readonly TenantClient[
 async function calibrate(baseUrl: string, clients: readonly TenantClient[], ms: number, concurrency: number): Promise<Calibration> {
   const latencies: number[] = [];
   const end = Date.now() + ms;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end) {
-      const t0 = performance.now();
-      const res = await call(baseUrl, 'POST', '/defend', pick(clients).key, sensorEvent());
-      if (res.status === 200) latencies.push(performance.now() - t0);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) {
+        const t0 = performance.now();
+        const res = await call(baseUrl, 'POST', '/defend', pick(clients).key, sensorEvent());
+        if (res.status === 200) latencies.push(performance.now() - t0);
+      }
+    }),
+  );
   latencies.sort((a, b) => a - b);
   return { rps: latencies.length / (ms / 1000), p99: quantile(latencies, 0.99), concurrency, seconds: ms / 1000 };
 }
@@ -118,10 +155,19 @@ interface RunOptions {
 function parseOptions(argv: string[]): RunOptions {
   const { values } = parseArgs({
     args: argv,
-    options: { duration: { type: 'string', default: '30s' }, rate: { type: 'string' }, cut: { type: 'string' }, out: { type: 'string', default: path.join(ROOT, 'docs/STRESS_TEST_REPORT.md') }, tenants: { type: 'string', default: '8' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      duration: { type: 'string', default: '30s' },
+      rate: { type: 'string' },
+      cut: { type: 'string' },
+      out: { type: 'string', default: path.join(ROOT, 'docs/STRESS_TEST_REPORT.md') },
+      tenants: { type: 'string', default: '8' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
-    console.log('Usage: npm run stress -- [--duration 30s] [--rate N] [--cut redis|postgres|nats] [--tenants 8] [--out docs/STRESS_TEST_REPORT.md]\n\nWithout --cut, Redis, Postgres and NATS are cut in turn, one run of --duration each.');
+    console.log(
+      'Usage: npm run stress -- [--duration 30s] [--rate N] [--cut redis|postgres|nats] [--tenants 8] [--out docs/STRESS_TEST_REPORT.md]\n\nWithout --cut, Redis, Postgres and NATS are cut in turn, one run of --duration each.',
+    );
     process.exit(0);
   }
   const durationMs = parseDuration(values.duration!);
@@ -147,10 +193,19 @@ async function untilReady(baseUrl: string, timeoutMs: number): Promise<void> {
  * First accepted write of `path` sent at or after `since` (epoch ms), probing with one write every
  * 100 ms until the deadline: how long after the dependency returned the server took it again.
  */
-async function probeAccepted(baseUrl: string, client: TenantClient, path: '/defend' | '/ingest', since: number, timeoutMs: number): Promise<number | undefined> {
+async function probeAccepted(
+  baseUrl: string,
+  client: TenantClient,
+  path: '/defend' | '/ingest',
+  since: number,
+  timeoutMs: number,
+): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const res = path === '/defend' ? await call(baseUrl, 'POST', '/defend', client.key, sensorEvent()) : await call(baseUrl, 'POST', '/ingest', client.key, { events: [sensorEvent()] });
+    const res =
+      path === '/defend'
+        ? await call(baseUrl, 'POST', '/defend', client.key, sensorEvent())
+        : await call(baseUrl, 'POST', '/ingest', client.key, { events: [sensorEvent()] });
     if (res.status === (path === '/defend' ? 200 : 202)) return Date.now() - since;
     await sleep(100);
   }
@@ -158,7 +213,14 @@ async function probeAccepted(baseUrl: string, client: TenantClient, path: '/defe
 }
 
 /** One cut: 10x normal for the duration, `which` stopped at 30% and restarted at 60%, then every accepted write checked. */
-async function runCut(baseUrl: string, deps: Dependencies, clients: readonly TenantClient[], which: Dependency, rate: number, opts: RunOptions): Promise<CutRun> {
+async function runCut(
+  baseUrl: string,
+  deps: Dependencies,
+  clients: readonly TenantClient[],
+  which: Dependency,
+  rate: number,
+  opts: RunOptions,
+): Promise<CutRun> {
   const samples: Sample[] = [];
   let inFlight = 0;
   let skipped = 0;
@@ -179,24 +241,26 @@ async function runCut(baseUrl: string, deps: Dependencies, clients: readonly Ten
     const phaseAtSend = phase;
     inFlight++;
     sent++;
-    const p = fire(baseUrl, kind, clients).then((res) => {
-      const ms = performance.now() - t0;
-      samples.push({
-        kind,
-        tenant: res.tenant,
-        status: res.status,
-        ms,
-        sentAt,
-        endedAt: Date.now(),
-        // In flight when the stop order came: its answer may depend on the cut like one sent after it.
-        phase: phaseAtSend === 'before' && phase !== 'before' ? 'down' : phaseAtSend,
-        ...(res.status === 200 && kind === 'valid' ? { decisionId: String(res.body.decision_id), ledgerIndex: Number(res.body.ledger_index) } : {}),
-        ...(res.status === 202 && kind === 'valid_batch' ? { batchId: String(res.body.batch_id), eventCount: Number(res.body.event_count) } : {}),
+    const p = fire(baseUrl, kind, clients)
+      .then((res) => {
+        const ms = performance.now() - t0;
+        samples.push({
+          kind,
+          tenant: res.tenant,
+          status: res.status,
+          ms,
+          sentAt,
+          endedAt: Date.now(),
+          // In flight when the stop order came: its answer may depend on the cut like one sent after it.
+          phase: phaseAtSend === 'before' && phase !== 'before' ? 'down' : phaseAtSend,
+          ...(res.status === 200 && kind === 'valid' ? { decisionId: String(res.body.decision_id), ledgerIndex: Number(res.body.ledger_index) } : {}),
+          ...(res.status === 202 && kind === 'valid_batch' ? { batchId: String(res.body.batch_id), eventCount: Number(res.body.event_count) } : {}),
+        });
+      })
+      .finally(() => {
+        inFlight--;
+        pending.delete(p);
       });
-    }).finally(() => {
-      inFlight--;
-      pending.delete(p);
-    });
     pending.add(p);
   };
 
@@ -256,24 +320,56 @@ async function runCut(baseUrl: string, deps: Dependencies, clients: readonly Ten
   };
   const defendMs = firstAccepted('valid', 200) ?? (await probeAccepted(baseUrl, clients[0]!, '/defend', since, 30_000));
   const ingestMs = firstAccepted('valid_batch', 202) ?? (await probeAccepted(baseUrl, clients[0]!, '/ingest', since, 30_000));
-  const refusedAfter = samples.filter((s) => (s.kind === 'valid' || s.kind === 'valid_batch') && s.sentAt >= since && s.status !== (s.kind === 'valid' ? 200 : 202));
-  const recovery = { defendMs, ingestMs, refusedAfterReturn: refusedAfter.length, lastRefusalMs: refusedAfter.length > 0 ? Math.max(...refusedAfter.map((s) => s.endedAt - since)) : undefined };
-  console.log(`stress: ${which}: /defend accepted again ${defendMs === undefined ? 'NEVER (30 s)' : `${fmt(defendMs)} ms`}, /ingest ${ingestMs === undefined ? 'NEVER (30 s)' : `${fmt(ingestMs)} ms`} after ${which} accepted connections`);
+  const refusedAfter = samples.filter(
+    (s) => (s.kind === 'valid' || s.kind === 'valid_batch') && s.sentAt >= since && s.status !== (s.kind === 'valid' ? 200 : 202),
+  );
+  const recovery = {
+    defendMs,
+    ingestMs,
+    refusedAfterReturn: refusedAfter.length,
+    lastRefusalMs: refusedAfter.length > 0 ? Math.max(...refusedAfter.map((s) => s.endedAt - since)) : undefined,
+  };
+  console.log(
+    `stress: ${which}: /defend accepted again ${defendMs === undefined ? 'NEVER (30 s)' : `${fmt(defendMs)} ms`}, /ingest ${ingestMs === undefined ? 'NEVER (30 s)' : `${fmt(ingestMs)} ms`} after ${which} accepted connections`,
+  );
 
   console.log(`stress: ${which}: checking every accepted write in the database and the ledger`);
   // Batches answered 202 are decided asynchronously: wait for each, then check its decisions too.
-  const batchOutcomes: Outcome[] = samples.filter((s) => s.batchId).map((s) => ({ path: 'ingest', tenant: s.tenant, status: 202, startedAt: s.sentAt, endedAt: s.endedAt, batchId: s.batchId!, eventCount: s.eventCount! }));
+  const batchOutcomes: Outcome[] = samples
+    .filter((s) => s.batchId)
+    .map((s) => ({ path: 'ingest', tenant: s.tenant, status: 202, startedAt: s.sentAt, endedAt: s.endedAt, batchId: s.batchId!, eventCount: s.eventCount! }));
   const batches = await settleBatches(baseUrl, clients, batchOutcomes, 120_000);
   const defended = samples.filter((s) => s.decisionId).map((s) => ({ tenant: s.tenant, decisionId: s.decisionId!, ledgerIndex: s.ledgerIndex! }));
   const lost: LostWrite[] = [...batches.lost, ...(await findLostWrites(baseUrl, clients, [...defended, ...batches.decisions]))];
-  return { cut: which, samples, timeline, skipped, elapsedS, rate, durationS: opts.durationMs / 1000, recovery, lost, acceptedDecisions: defended.length + batches.decisions.length, defended: defended.length, batches: batchOutcomes.length, batchDecisions: batches.decisions.length };
+  return {
+    cut: which,
+    samples,
+    timeline,
+    skipped,
+    elapsedS,
+    rate,
+    durationS: opts.durationMs / 1000,
+    recovery,
+    lost,
+    acceptedDecisions: defended.length + batches.decisions.length,
+    defended: defended.length,
+    batches: batchOutcomes.length,
+    batchDecisions: batches.decisions.length,
+  };
 }
 
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   const args = process.argv.slice(2).join(' ');
   const command = process.env.npm_lifecycle_event === 'stress' ? `npm run stress${args ? ` -- ${args}` : ''}` : `npx tsx scripts/stress.ts ${args}`.trim();
-  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, node: process.version, os: `${os.type()} ${os.release()}`, load: os.loadavg()[0]! };
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    load: os.loadavg()[0]!,
+  };
   console.log(`stress: ${machine.cpu}, ${machine.cores} cores, ${fmt(machine.memGiB, 1)} GiB, Node ${machine.node}, load average ${fmt(machine.load, 2)}`);
 
   let deps: Dependencies | undefined;
@@ -284,10 +380,13 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   // Bounded whatever happens: a hung dependency or check cannot keep the run (or its servers) alive.
-  const watchdog = setTimeout(() => {
-    console.error('stress: watchdog: the run took far longer than its duration; stopping everything');
-    void stopAll().then(() => process.exit(1));
-  }, opts.cuts.length * (opts.durationMs + 4 * 60_000) + 3 * 60_000);
+  const watchdog = setTimeout(
+    () => {
+      console.error('stress: watchdog: the run took far longer than its duration; stopping everything');
+      void stopAll().then(() => process.exit(1));
+    },
+    opts.cuts.length * (opts.durationMs + 4 * 60_000) + 3 * 60_000,
+  );
   watchdog.unref();
   try {
     console.log('stress: starting throwaway Redis, Postgres and NATS on free loopback ports');
@@ -303,19 +402,36 @@ async function main(): Promise<number> {
     const calibration = await calibrate(baseUrl, clients, 5_000, 32);
     const normal = calibration.rps / 10;
     const rate = opts.rate ?? normal * 10;
-    console.log(`stress: sustained ${fmt(calibration.rps)} req/s (p99 ${fmt(calibration.p99, 1)} ms) -> normal rate ${fmt(normal, 1)} req/s; driving ${fmt(rate)} req/s for ${opts.durationMs / 1000} s per cut: ${opts.cuts.join(', ')}`);
+    console.log(
+      `stress: sustained ${fmt(calibration.rps)} req/s (p99 ${fmt(calibration.p99, 1)} ms) -> normal rate ${fmt(normal, 1)} req/s; driving ${fmt(rate)} req/s for ${opts.durationMs / 1000} s per cut: ${opts.cuts.join(', ')}`,
+    );
 
     const runs: CutRun[] = [];
     for (const which of opts.cuts) {
       await untilReady(baseUrl, 60_000);
-      console.log(`\nstress: cut ${runs.length + 1}/${opts.cuts.length}: ${which} (stopped at ${fmt(opts.durationMs * 0.3 / 1000)} s, restarted at ${fmt(opts.durationMs * 0.6 / 1000)} s)`);
+      console.log(
+        `\nstress: cut ${runs.length + 1}/${opts.cuts.length}: ${which} (stopped at ${fmt((opts.durationMs * 0.3) / 1000)} s, restarted at ${fmt((opts.durationMs * 0.6) / 1000)} s)`,
+      );
       const run = await runCut(baseUrl, deps, clients, which, rate, opts);
       runs.push(run);
       const summary = summarizeCut(run, MIX);
       console.log(`\n${summary.table}`);
     }
 
-    const markdown = renderReport({ command, machine, opts, calibration, normal, rate, rateFromFlag: opts.rate !== undefined, runs, mix: MIX, batchSize: BATCH_SIZE, maxInFlight: MAX_IN_FLIGHT, date: new Date().toISOString() });
+    const markdown = renderReport({
+      command,
+      machine,
+      opts,
+      calibration,
+      normal,
+      rate,
+      rateFromFlag: opts.rate !== undefined,
+      runs,
+      mix: MIX,
+      batchSize: BATCH_SIZE,
+      maxInFlight: MAX_IN_FLIGHT,
+      date: new Date().toISOString(),
+    });
     await writeFile(opts.out, markdown);
     console.log(`\nstress: wrote ${path.relative(process.cwd(), opts.out)}`);
     const failures = runs.flatMap((r) => {

@@ -34,8 +34,22 @@ export interface RoleOptions {
 }
 
 /** The plugins of each role; every role runs behind the same auth gate. */
-function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, governance: GovernanceModule, decisions: DecisionsModule, forge: ForgeModules, scoreboard: readonly AppPlugin[], access: readonly AppPlugin[]): AppPlugin[] {
-  const core = [auth.routes, decisions.routes, governance.routes, { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) }];
+function pluginsFor(
+  role: RoleName,
+  auth: AuthModule,
+  ledger: LedgerModule,
+  governance: GovernanceModule,
+  decisions: DecisionsModule,
+  forge: ForgeModules,
+  scoreboard: readonly AppPlugin[],
+  access: readonly AppPlugin[],
+): AppPlugin[] {
+  const core = [
+    auth.routes,
+    decisions.routes,
+    governance.routes,
+    { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) },
+  ];
   switch (role) {
     case 'all':
       return [...core, ...forge.plugins, ...scoreboard, ...access];
@@ -61,7 +75,9 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   const auth = createAuthModule(platform, {
     audit: ledger.audit,
     onFailOpen: (tenantId, detail) => ledger.failOpen.note(tenantId, 'auth', detail),
-    invalidKeyGuard: { recordInvalidKey: async (source) => (limiterRef ? limiterRef.recordInvalidKey(source) : { blocked: false, delayMs: 0, retryAfterS: 0 }) },
+    invalidKeyGuard: {
+      recordInvalidKey: async (source) => (limiterRef ? limiterRef.recordInvalidKey(source) : { blocked: false, delayMs: 0, retryAfterS: 0 }),
+    },
   });
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
@@ -70,29 +86,48 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   // versions governance holds, so the source is bound late.
   let decisionsRef: DecisionsModule | undefined;
   const storedEvents: CanaryEventSource = { recentEvents: async (tenant, limit) => (decisionsRef ? decisionsRef.service.recentEvents(tenant, limit) : []) };
-  const governance = createGovernanceModule(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant, events: options.canaryEvents ?? storedEvents });
-  const decisions = await createDecisionsModule(platform, { active: governance.active, bindTenant: auth.bindTenant, consumeIngest: role === 'all' || role === 'core' });
+  const governance = createGovernanceModule(platform, {
+    audit: ledger.audit,
+    policy,
+    bindTenant: auth.bindTenant,
+    events: options.canaryEvents ?? storedEvents,
+  });
+  const decisions = await createDecisionsModule(platform, {
+    active: governance.active,
+    bindTenant: auth.bindTenant,
+    consumeIngest: role === 'all' || role === 'core',
+  });
   decisionsRef = decisions;
-  const limiter = createRateLimiter(platform, ledger.audit, async (tenantId) => {
-    const active = await governance.active.get(tenantId, 'ratelimit');
-    return active.changeId ? active.content.compiled : undefined;
-  }, (tenantId, detail) => ledger.failOpen.note(tenantId, 'ratelimit', detail));
+  const limiter = createRateLimiter(
+    platform,
+    ledger.audit,
+    async (tenantId) => {
+      const active = await governance.active.get(tenantId, 'ratelimit');
+      return active.changeId ? active.content.compiled : undefined;
+    },
+    (tenantId, detail) => ledger.failOpen.note(tenantId, 'ratelimit', detail),
+  );
   limiterRef = limiter;
-  const forge = await createForgeModules(platform, { audit: ledger.audit, policy, bindTenant: auth.bindTenant }, { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator' });
+  const forge = await createForgeModules(
+    platform,
+    { audit: ledger.audit, policy, bindTenant: auth.bindTenant },
+    { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator' },
+  );
   // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
   if (role === 'worker') await createWorkerModule(platform);
-  const scoring = role === 'all' || role === 'scoreboard'
-    ? await createScoringModule(platform, {
-        bindTenant: auth.bindTenant,
-        audit: ledger.audit,
-        ledger: ledger.ledger,
-        catalog: forge.catalog,
-        // Same secret as the orchestrator that placed the variables into the lab.
-        variableSecret: variablesSecretFromConfig(platform.config),
-        // Checks run where the lab is (on a worker agent when labs are placed on workers).
-        ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
-      })
-    : undefined;
+  const scoring =
+    role === 'all' || role === 'scoreboard'
+      ? await createScoringModule(platform, {
+          bindTenant: auth.bindTenant,
+          audit: ledger.audit,
+          ledger: ledger.ledger,
+          catalog: forge.catalog,
+          // Same secret as the orchestrator that placed the variables into the lab.
+          variableSecret: variablesSecretFromConfig(platform.config),
+          // Checks run where the lab is (on a worker agent when labs are placed on workers).
+          ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
+        })
+      : undefined;
   // TTL end grades a running scenario before its lab goes (the orchestrator knows no scoring).
   if (scoring && forge.orchestrator) {
     const grader = scoring.scoring;
@@ -101,10 +136,22 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
     });
   }
   // The learner's lab page goes with spawn (it serves the access URLs spawn hands out).
-  const access = forge.spawn && forge.tokens
-    ? createAccessForRole(platform, { catalog: forge.catalog, tokens: forge.tokens, ...(forge.orchestrator ? { orchestrator: forge.orchestrator.orchestrator } : {}), ...(scoring ? { scoring: scoring.scoring, storage: scoring.storage } : {}) })
-    : undefined;
-  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, governance, decisions, forge, scoring ? [scoring.routes] : [], access ? [access.routes] : []) });
+  const access =
+    forge.spawn && forge.tokens
+      ? createAccessForRole(platform, {
+          catalog: forge.catalog,
+          tokens: forge.tokens,
+          ...(forge.orchestrator ? { orchestrator: forge.orchestrator.orchestrator } : {}),
+          ...(scoring ? { scoring: scoring.scoring, storage: scoring.storage } : {}),
+        })
+      : undefined;
+  const app = await buildServer(platform, {
+    role,
+    version: VERSION,
+    gate: auth.gate,
+    limiter: limiter.hook,
+    plugins: pluginsFor(role, auth, ledger, governance, decisions, forge, scoring ? [scoring.routes] : [], access ? [access.routes] : []),
+  });
   platform.onClose(() => app.close());
   return { app, auth, ledger, policy, limiter, governance, decisions, forge };
 }

@@ -59,9 +59,13 @@ describe('architecture (docs/architecture.md)', () => {
 
   it('names every table of migrations/ with the module that writes it and the ones that read it', () => {
     const doc = readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
-    const tables = walk(path.join(ROOT, 'migrations'), '.sql').flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)/g)].map((m) => m[1]!));
+    const tables = walk(path.join(ROOT, 'migrations'), '.sql').flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)/g)].map((m) => m[1]!),
+    );
     assert.ok(tables.length >= 20, `found the tables (${tables.length})`);
-    const rows = new Map([...doc.matchAll(/^\| `([a-z_]+)` \| ([^|]+) \| ([^|]+) \|$/gm)].map((m) => [m[1]!, { writers: m[2]!.trim(), readers: m[3]!.trim() }]));
+    const rows = new Map(
+      [...doc.matchAll(/^\| `([a-z_]+)` \| ([^|]+) \| ([^|]+) \|$/gm)].map((m) => [m[1]!, { writers: m[2]!.trim(), readers: m[3]!.trim() }]),
+    );
     for (const table of tables) {
       const row = rows.get(table);
       assert.ok(row, `docs/architecture.md lists table ${table}`);

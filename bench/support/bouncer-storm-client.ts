@@ -26,20 +26,22 @@ while (Date.now() < untilMs) {
   if (Date.now() < nextRoundAt) await new Promise((resolve) => setTimeout(resolve, nextRoundAt - Date.now()));
   nextRoundAt = Date.now() + 1000;
   rounds++;
-  await Promise.all(keys.map(async (key) => {
-    const t0 = performance.now();
-    try {
-      const res = await fetch(`${base}/v1/decisions/stream?startup=true`, { headers: { 'x-api-key': key } });
-      const body = Buffer.from(await res.arrayBuffer());
-      latenciesMs.push(performance.now() - t0);
-      bytes += body.length;
-      if (res.status !== 200) return fail(`${res.status} ${body.subarray(0, 160).toString()}`);
-      const got = countOf(body);
-      if (got !== expected) fail(`200 with ${got} decisions instead of ${expected}`);
-    } catch (err) {
-      fail(`request failed: ${(err as Error).message}`);
-    }
-  }));
+  await Promise.all(
+    keys.map(async (key) => {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${base}/v1/decisions/stream?startup=true`, { headers: { 'x-api-key': key } });
+        const body = Buffer.from(await res.arrayBuffer());
+        latenciesMs.push(performance.now() - t0);
+        bytes += body.length;
+        if (res.status !== 200) return fail(`${res.status} ${body.subarray(0, 160).toString()}`);
+        const got = countOf(body);
+        if (got !== expected) fail(`200 with ${got} decisions instead of ${expected}`);
+      } catch (err) {
+        fail(`request failed: ${(err as Error).message}`);
+      }
+    }),
+  );
 }
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(`${JSON.stringify({ rounds, startups: latenciesMs.length, failures, latenciesMs, bytes, cpuS: (cpu.user + cpu.system) / 1e6 })}\n`);

@@ -16,7 +16,7 @@ export const CLI_ERRORS = {
   forbidden: { exit: 1, meaning: 'the operation is not allowed for this principal or tenant' },
   database_locked: { exit: 1, meaning: 'a running server holds the embedded database under FG_DATA_DIR; use its HTTP API or stop it' },
   unavailable: { exit: 1, meaning: 'a dependency could not be reached or refused the connection (database, object storage)' },
-  port_in_use: { exit: 1, meaning: 'serve cannot listen: another process holds the port (FG_PORT, or the role\'s own port)' },
+  port_in_use: { exit: 1, meaning: "serve cannot listen: another process holds the port (FG_PORT, or the role's own port)" },
   schema_behind: { exit: 1, meaning: 'the database lacks migrations this version needs; run frostgate migrate' },
   migration_failed: { exit: 1, meaning: 'a migration could not be applied, or one applied earlier has changed' },
   invalid_file: { exit: 1, meaning: 'an input file cannot be read, or its content is not what the command takes; `problems` lists why when known' },
@@ -111,9 +111,21 @@ export class UsageError extends Error {
 
 /** Classifies anything a command threw into the closed set; unknown errors are `internal`. */
 export function cliFailure(err: unknown, commandName?: string): CliFailure {
-  if (err instanceof UsageError) return { code: 'usage', message: err.message, fix: commandName ? `see 'frostgate ${commandName} --help'` : "run 'frostgate --help' for the list of commands" };
-  if (err instanceof CliError) return { code: err.code, message: err.message, ...(err.fix ? { fix: err.fix } : {}), ...(err.details ? { details: err.details } : {}) };
-  if (err instanceof ConfigError) return { code: 'config_invalid', message: err.message, fix: "correct the variables above; 'frostgate config check' shows the full picture", details: { problems: err.problems } };
+  if (err instanceof UsageError)
+    return {
+      code: 'usage',
+      message: err.message,
+      fix: commandName ? `see 'frostgate ${commandName} --help'` : "run 'frostgate --help' for the list of commands",
+    };
+  if (err instanceof CliError)
+    return { code: err.code, message: err.message, ...(err.fix ? { fix: err.fix } : {}), ...(err.details ? { details: err.details } : {}) };
+  if (err instanceof ConfigError)
+    return {
+      code: 'config_invalid',
+      message: err.message,
+      fix: "correct the variables above; 'frostgate config check' shows the full picture",
+      details: { problems: err.problems },
+    };
   if (err instanceof AppError) return { code: FROM_PROBLEM[err.code], message: err.detail };
   const e = err as (Error & { code?: unknown; problems?: unknown }) | undefined;
   const domainCode = typeof e?.code === 'string' ? FROM_DOMAIN_CODE[e.code] : undefined;
@@ -136,7 +148,8 @@ export function wantsJson(argv: readonly string[]): boolean {
 
 /** The stderr text of a failure: one JSON line with --json, else `error:` and `fix:` lines. */
 export function renderFailure(failure: CliFailure, json: boolean, stack?: string): string {
-  if (json) return JSON.stringify({ error: { code: failure.code, message: failure.message, ...(failure.fix ? { fix: failure.fix } : {}), ...failure.details } });
+  if (json)
+    return JSON.stringify({ error: { code: failure.code, message: failure.message, ...(failure.fix ? { fix: failure.fix } : {}), ...failure.details } });
   const message = failure.code === 'internal' && stack ? stack : failure.message;
   return `error: ${message}${failure.fix ? `\nfix: ${failure.fix}` : ''}`;
 }

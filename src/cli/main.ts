@@ -17,13 +17,33 @@ export interface CommandEntry {
 export const COMMANDS: readonly CommandEntry[] = [
   { name: 'serve', summary: 'Run the platform (all roles by default)', load: async () => (await import('./commands/serve.js')).serveCommand },
   { name: 'migrate', summary: 'Apply pending database migrations', load: async () => (await import('./commands/migrate.js')).migrateCommand },
-  { name: 'config', summary: 'Check the configuration, or print the table of every variable', load: async () => (await import('./commands/config.js')).configCommand },
+  {
+    name: 'config',
+    summary: 'Check the configuration, or print the table of every variable',
+    load: async () => (await import('./commands/config.js')).configCommand,
+  },
   { name: 'tenants', summary: 'Create and list tenants', load: async () => (await import('./commands/tenants.js')).tenantsCommand },
   { name: 'keys', summary: 'Create, list and revoke API keys', load: async () => (await import('./commands/keys.js')).keysCommand },
-  { name: 'verify', summary: "Verify a tenant's ledger from the database, or one decision offline", load: async () => (await import('./commands/verify.js')).verifyCommand },
-  { name: 'verify-verdict', summary: "Verify a Forge verdict offline against the scoreboard's published key set (--keys) or pinned key", load: async () => (await import('./commands/verify-verdict.js')).verifyVerdictCommand },
-  { name: 'template', summary: 'Validate lab templates, import containerlab topologies', load: async () => (await import('./commands/template.js')).templateCommand },
-  { name: 'lab', summary: 'Run a lab from a template locally (template authors; no server needed)', load: async () => (await import('./commands/lab.js')).labCommand },
+  {
+    name: 'verify',
+    summary: "Verify a tenant's ledger from the database, or one decision offline",
+    load: async () => (await import('./commands/verify.js')).verifyCommand,
+  },
+  {
+    name: 'verify-verdict',
+    summary: "Verify a Forge verdict offline against the scoreboard's published key set (--keys) or pinned key",
+    load: async () => (await import('./commands/verify-verdict.js')).verifyVerdictCommand,
+  },
+  {
+    name: 'template',
+    summary: 'Validate lab templates, import containerlab topologies',
+    load: async () => (await import('./commands/template.js')).templateCommand,
+  },
+  {
+    name: 'lab',
+    summary: 'Run a lab from a template locally (template authors; no server needed)',
+    load: async () => (await import('./commands/lab.js')).labCommand,
+  },
 ];
 
 export function mainHelp(): string {

@@ -15,7 +15,14 @@ export interface Config {
   readonly storage: {
     readonly backend: 'filesystem' | 's3';
     readonly retentionDays: number;
-    readonly s3: { readonly endpoint: string | undefined; readonly bucket: string | undefined; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined; readonly prefix: string | undefined };
+    readonly s3: {
+      readonly endpoint: string | undefined;
+      readonly bucket: string | undefined;
+      readonly region: string;
+      readonly accessKeyId: string | undefined;
+      readonly secretAccessKey: string | undefined;
+      readonly prefix: string | undefined;
+    };
   };
   readonly db: { readonly url: string | undefined; readonly poolSize: number; readonly gatePoolSize: number; readonly appRole: string };
   readonly redis: { readonly url: string | undefined };
@@ -29,7 +36,12 @@ export interface Config {
     readonly dbFailOpenAcknowledged: boolean;
   };
   readonly egress: { readonly dryRun: boolean };
-  readonly ledger: { readonly origin: string; readonly checkpointIntervalS: number; readonly checkpointMaxEntries: number; readonly witness: 'storage' | 'off' };
+  readonly ledger: {
+    readonly origin: string;
+    readonly checkpointIntervalS: number;
+    readonly checkpointMaxEntries: number;
+    readonly witness: 'storage' | 'off';
+  };
   readonly keys: {
     readonly ledgerKeyPath: string | undefined;
     readonly tokenKeyPath: string | undefined;
@@ -158,7 +170,8 @@ export const MIN_SECRET_BYTES = 32;
 export function secretProblem(name: string, value: string | undefined): string | undefined {
   if (value === undefined || value === '') return `${name} is missing`;
   if (PLACEHOLDER_SECRETS.some((re) => re.test(value))) return `${name} is a placeholder value; generate one with: openssl rand -base64 48`;
-  if (Buffer.byteLength(value, 'utf8') < MIN_SECRET_BYTES) return `${name} is shorter than ${MIN_SECRET_BYTES} bytes; generate one with: openssl rand -base64 48`;
+  if (Buffer.byteLength(value, 'utf8') < MIN_SECRET_BYTES)
+    return `${name} is shorter than ${MIN_SECRET_BYTES} bytes; generate one with: openssl rand -base64 48`;
   return undefined;
 }
 
@@ -233,7 +246,12 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
         prefix: r.string('FG_S3_PREFIX'),
       }),
     }),
-    db: Object.freeze({ url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']), poolSize: r.int('FG_DB_POOL_SIZE', 1, 500), gatePoolSize: r.int('FG_DB_GATE_POOL_SIZE', 1, 50), appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app' }),
+    db: Object.freeze({
+      url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']),
+      poolSize: r.int('FG_DB_POOL_SIZE', 1, 500),
+      gatePoolSize: r.int('FG_DB_GATE_POOL_SIZE', 1, 50),
+      appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app',
+    }),
     redis: Object.freeze({ url: redisUrl }),
     nats: Object.freeze({ url: r.url('FG_NATS_URL', ['nats:', 'tls:']) }),
     rateLimit: Object.freeze({ backend, failOpen: r.bool('FG_RL_FAIL_OPEN'), failOpenAcknowledged: r.bool('FG_RL_FAIL_OPEN_ACKNOWLEDGED') }),
@@ -291,9 +309,11 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
   });
 
   if (config.rateLimit.failOpen) {
-    warnings.push(config.rateLimit.failOpenAcknowledged
-      ? 'FG_RL_FAIL_OPEN is acknowledged: rate limits pass when Redis is down, and every pass logs CRITICAL'
-      : 'FG_RL_FAIL_OPEN=true has no effect without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true: rate limits stay fail-closed');
+    warnings.push(
+      config.rateLimit.failOpenAcknowledged
+        ? 'FG_RL_FAIL_OPEN is acknowledged: rate limits pass when Redis is down, and every pass logs CRITICAL'
+        : 'FG_RL_FAIL_OPEN=true has no effect without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true: rate limits stay fail-closed',
+    );
   }
   if (config.auth.dbFailOpen && !config.auth.dbFailOpenAcknowledged) {
     warnings.push('FG_AUTH_DB_FAIL_OPEN=true has no effect without FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED=true: authentication stays fail-closed');
@@ -303,14 +323,22 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     if (missing.length > 0) r.errors.push(`FG_STORAGE_BACKEND=s3 needs ${missing.join(', ')}`);
   }
   if (config.auth.devBypass && config.env !== 'dev') r.errors.push('FG_DEV_AUTH_BYPASS is allowed only with FG_ENV=dev');
-  if (config.forge.billingMode === 'fake_charge' && config.env === 'prod') r.errors.push('BILLING_MODE=fake_charge charges nothing: allowed in dev, test and staging only, never in prod; use BILLING_MODE=stripe');
+  if (config.forge.billingMode === 'fake_charge' && config.env === 'prod')
+    r.errors.push('BILLING_MODE=fake_charge charges nothing: allowed in dev, test and staging only, never in prod; use BILLING_MODE=stripe');
   // Both fail closed (every webhook event, every handoff refused), so they warn rather than stop startup.
-  if (config.forge.billingMode === 'stripe' && !config.forge.stripeWebhookSecret) warnings.push('BILLING_MODE=stripe without STRIPE_WEBHOOK_SECRET: the Stripe webhook refuses every event, so no purchase grants an entitlement');
-  if (config.forge.orchestratorUrl && !config.forge.orchestratorApiKey) r.errors.push('FG_ORCHESTRATOR_URL needs FG_ORCHESTRATOR_API_KEY (a key with scope forge:operate): the orchestrator refuses a handoff without one');
-  if (config.forge.placement === 'workers' && !config.nats.url) r.errors.push('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream');
-  if (config.forge.worker.id !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.forge.worker.id)) r.errors.push('FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -');
+  if (config.forge.billingMode === 'stripe' && !config.forge.stripeWebhookSecret)
+    warnings.push('BILLING_MODE=stripe without STRIPE_WEBHOOK_SECRET: the Stripe webhook refuses every event, so no purchase grants an entitlement');
+  if (config.forge.orchestratorUrl && !config.forge.orchestratorApiKey)
+    r.errors.push('FG_ORCHESTRATOR_URL needs FG_ORCHESTRATOR_API_KEY (a key with scope forge:operate): the orchestrator refuses a handoff without one');
+  if (config.forge.placement === 'workers' && !config.nats.url)
+    r.errors.push('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream');
+  if (config.forge.worker.id !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.forge.worker.id))
+    r.errors.push('FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -');
   if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
-  if (isProductionProfile(config.env) && config.ledger.witness === 'off') warnings.push('FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)');
+  if (isProductionProfile(config.env) && config.ledger.witness === 'off')
+    warnings.push(
+      'FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)',
+    );
 
   return { config, errors: r.errors, productionProblems: productionProblems(config, (n) => r.isSet(n)), warnings };
 }
@@ -330,7 +358,16 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   return { config: report.config, warnings: report.warnings };
 }
 
-const SECRET_FIELDS = new Set(['globalKey', 'sessionSecret', 'receiptHmacSecret', 'etHmacSecret', 'stripeWebhookSecret', 'orchestratorApiKey', 'secretAccessKey', 'variablesSecret']);
+const SECRET_FIELDS = new Set([
+  'globalKey',
+  'sessionSecret',
+  'receiptHmacSecret',
+  'etHmacSecret',
+  'stripeWebhookSecret',
+  'orchestratorApiKey',
+  'secretAccessKey',
+  'variablesSecret',
+]);
 
 function maskUrl(url: string): string {
   try {

@@ -45,6 +45,8 @@ export class DbMerkleNodeStore implements WritableMerkleNodeStore {
     await sql`
       INSERT INTO ledger_nodes (tenant_id, log, level, idx, hash)
       SELECT ${this.tenantId}, ${this.log}, q.level, q.idx, decode(q.hash, 'hex')
-      FROM unnest(${nodes.map((n) => n.level)}::smallint[], ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => n.hash.toString('hex'))}::text[]) AS q(level, idx, hash)`.execute(this.tx);
+      FROM unnest(${nodes.map((n) => n.level)}::smallint[], ${nodes.map((n) => n.index)}::bigint[], ${nodes.map((n) => n.hash.toString('hex'))}::text[]) AS q(level, idx, hash)`.execute(
+      this.tx,
+    );
   }
 }

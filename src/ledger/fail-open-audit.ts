@@ -25,7 +25,11 @@ export class FailOpenAudit {
   private readonly timer: NodeJS.Timeout;
   private flushing = false;
 
-  constructor(private readonly db: Database, private readonly audit: AuditTrail, private readonly log: Logger) {
+  constructor(
+    private readonly db: Database,
+    private readonly audit: AuditTrail,
+    private readonly log: Logger,
+  ) {
     this.timer = setInterval(() => void this.flush(), FAIL_OPEN_FLUSH_MS);
     this.timer.unref();
   }
@@ -46,7 +50,13 @@ export class FailOpenAudit {
     try {
       for (const [key, p] of [...this.pending]) {
         try {
-          await this.db.withTenant(p.tenantId, (tx) => this.audit.record(tx, p.tenantId, { action: `fail_open.${p.component}`, actor: 'system', details: { minute: p.minute, passes: p.count, first: p.first } }));
+          await this.db.withTenant(p.tenantId, (tx) =>
+            this.audit.record(tx, p.tenantId, {
+              action: `fail_open.${p.component}`,
+              actor: 'system',
+              details: { minute: p.minute, passes: p.count, first: p.first },
+            }),
+          );
           this.pending.delete(key);
         } catch (err) {
           this.log.warn({ err, component: p.component }, 'fail-open audit entry not written yet; retrying');

@@ -2,20 +2,9 @@ export { LedgerError, type LedgerErrorCode } from './errors.js';
 export { EMPTY_TREE_ROOT, HASH_SIZE, hashChildren, hashLeaf } from './hash.js';
 export { recordLeafHash } from './record.js';
 export { frontierIds, type NodeId } from './tree-shape.js';
-export {
-  InMemoryMerkleNodeStore,
-  type MerkleNode,
-  type MerkleNodeStore,
-  type WritableMerkleNodeStore,
-} from './node-store.js';
+export { InMemoryMerkleNodeStore, type MerkleNode, type MerkleNodeStore, type WritableMerkleNodeStore } from './node-store.js';
 export { consistencyProof, inclusionProof, MerkleFrontier, MerkleLog, rootAt, type AppendResult } from './merkle.js';
-export {
-  rootFromInclusionProof,
-  verifyConsistency,
-  verifyInclusion,
-  type ConsistencyClaim,
-  type InclusionClaim,
-} from './proof-verify.js';
+export { rootFromInclusionProof, verifyConsistency, verifyInclusion, type ConsistencyClaim, type InclusionClaim } from './proof-verify.js';
 export {
   computeKeyId,
   createNoteSigner,
@@ -32,11 +21,4 @@ export {
   type NoteVerifier,
   type OpenedNote,
 } from './note.js';
-export {
-  formatCheckpoint,
-  parseCheckpoint,
-  signCheckpoint,
-  verifyCheckpoint,
-  type Checkpoint,
-  type VerifiedCheckpoint,
-} from './checkpoint.js';
+export { formatCheckpoint, parseCheckpoint, signCheckpoint, verifyCheckpoint, type Checkpoint, type VerifiedCheckpoint } from './checkpoint.js';

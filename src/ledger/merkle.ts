@@ -1,14 +1,7 @@
 import { LedgerError } from './errors.js';
 import { EMPTY_TREE_ROOT, HASH_SIZE, hashChildren, hashLeaf } from './hash.js';
 import type { MerkleNode, MerkleNodeStore, WritableMerkleNodeStore } from './node-store.js';
-import {
-  assertTreeSize,
-  consistencyProofRanges,
-  frontierIds,
-  inclusionProofRanges,
-  type NodeId,
-  type RangeNodes,
-} from './tree-shape.js';
+import { assertTreeSize, consistencyProofRanges, frontierIds, inclusionProofRanges, type NodeId, type RangeNodes } from './tree-shape.js';
 
 /**
  * RFC 9162 Merkle log over a MerkleNodeStore: O(log n) appends from a compact frontier, roots at

@@ -18,8 +18,15 @@ export interface LedgerModule {
 
 function witnessRefusals(platform: Pick<Platform, 'metrics'>): Counter<'log'> {
   const { registry } = platform.metrics;
-  return (registry.getSingleMetric('ledger_witness_refused_total') as Counter<'log'> | undefined) ??
-    new Counter({ name: 'ledger_witness_refused_total', help: 'Checkpoints the ledger witness refused to export: the database no longer extends the exported history', labelNames: ['log'] as const, registers: [registry] });
+  return (
+    (registry.getSingleMetric('ledger_witness_refused_total') as Counter<'log'> | undefined) ??
+    new Counter({
+      name: 'ledger_witness_refused_total',
+      help: 'Checkpoints the ledger witness refused to export: the database no longer extends the exported history',
+      labelNames: ['log'] as const,
+      registers: [registry],
+    })
+  );
 }
 
 /**
@@ -32,11 +39,24 @@ export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db
   // dev keeps its generated key next to its data; a throwaway in-memory database gets an ephemeral one.
   const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
   const signingKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: persistDevKey ? config.dataDir : undefined });
-  const ledger = new LedgerService(platform.db, signingKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries }, platform.security);
+  const ledger = new LedgerService(
+    platform.db,
+    signingKey,
+    { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries },
+    platform.security,
+  );
   platform.log.info({ key_id: signingKey.keyId, key_source: signingKey.source }, 'ledger signing key loaded');
-  const witness = config.ledger.witness === 'storage'
-    ? new CheckpointWitness({ storage: storageFromConfig(config), ledger, trusted: [verifierOf(signingKey.signer)], log: platform.log, security: platform.security, refusals: witnessRefusals(platform) })
-    : undefined;
+  const witness =
+    config.ledger.witness === 'storage'
+      ? new CheckpointWitness({
+          storage: storageFromConfig(config),
+          ledger,
+          trusted: [verifierOf(signingKey.signer)],
+          log: platform.log,
+          security: platform.security,
+          refusals: witnessRefusals(platform),
+        })
+      : undefined;
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
@@ -47,7 +67,9 @@ export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db
         for (const log of ['decisions', 'audit'] as const) {
           await ledger.checkpoint(id, log);
           // A store that is down delays the export (retried next tick), never the checkpoints.
-          await witness?.sync(id, log).catch((err: unknown) => platform.log.warn({ err, tenant_id: id, log }, 'ledger witness export failed; retrying next interval'));
+          await witness
+            ?.sync(id, log)
+            .catch((err: unknown) => platform.log.warn({ err, tenant_id: id, log }, 'ledger witness export failed; retrying next interval'));
         }
       }
     })()

@@ -251,10 +251,7 @@ export function openNote(input: string | Uint8Array, verifiers: readonly NoteVer
   }
   if (verifiedBy.length === 0) {
     const knownList = [...known.keys()].join(', ') || 'none';
-    throw new LedgerError(
-      'note_unverified',
-      `note is not signed by any known key: signed by ${unknown.join(', ')}; known keys: ${knownList}`,
-    );
+    throw new LedgerError('note_unverified', `note is not signed by any known key: signed by ${unknown.join(', ')}; known keys: ${knownList}`);
   }
   return { ...parsed, verifiedBy };
 }

@@ -90,8 +90,18 @@ export class LedgerService {
   /** Appends records in order; returns their indices. Serialised per log by the head row lock. */
   async append(tx: Tx, tenantId: string, log: LedgerName, records: readonly unknown[]): Promise<AppendedEntry[]> {
     if (records.length === 0) return [];
-    await tx.insertInto('ledger_heads').values({ tenant_id: tenantId, log, size: 0 }).onConflict((oc) => oc.columns(['tenant_id', 'log']).doNothing()).execute();
-    const head = await tx.selectFrom('ledger_heads').select('size').where('tenant_id', '=', tenantId).where('log', '=', log).forUpdate().executeTakeFirstOrThrow();
+    await tx
+      .insertInto('ledger_heads')
+      .values({ tenant_id: tenantId, log, size: 0 })
+      .onConflict((oc) => oc.columns(['tenant_id', 'log']).doNothing())
+      .execute();
+    const head = await tx
+      .selectFrom('ledger_heads')
+      .select('size')
+      .where('tenant_id', '=', tenantId)
+      .where('log', '=', log)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
     const size = Number(head.size);
     const store = new DbMerkleNodeStore(tx, tenantId, log);
     // Always read under the head lock, never cached across transactions: a cached frontier of a
@@ -105,7 +115,12 @@ export class LedgerService {
       SELECT ${tenantId}, ${log}, q.idx, q.record_json
       FROM unnest(${rows.map((r) => r.idx)}::bigint[], ${rows.map((r) => r.record_json)}::text[]) AS q(idx, record_json)`.execute(tx);
     await store.putNodes(planned.nodes);
-    await tx.updateTable('ledger_heads').set({ size: planned.frontier.size, updated_at: sql`now()` }).where('tenant_id', '=', tenantId).where('log', '=', log).execute();
+    await tx
+      .updateTable('ledger_heads')
+      .set({ size: planned.frontier.size, updated_at: sql`now()` })
+      .where('tenant_id', '=', tenantId)
+      .where('log', '=', log)
+      .execute();
     return planned.entries;
   }
 
@@ -126,7 +141,9 @@ export class LedgerService {
       const due =
         !latest ||
         (size > latest.tree_size &&
-          (opts.fresh || size - latest.tree_size >= this.options.checkpointMaxEntries || Date.now() - Date.parse(latest.created_at) >= this.options.checkpointIntervalS * 1000));
+          (opts.fresh ||
+            size - latest.tree_size >= this.options.checkpointMaxEntries ||
+            Date.now() - Date.parse(latest.created_at) >= this.options.checkpointIntervalS * 1000));
       if (!due) return latest;
       return this.issueIn(tx, tenantId, log, size);
     });
@@ -136,7 +153,11 @@ export class LedgerService {
     const root = await rootAt(new DbMerkleNodeStore(tx, tenantId, log), size);
     const origin = this.originOf(tenantId, log);
     const note = signCheckpoint({ origin, treeSize: size, rootHash: root }, this.signingKey.signer);
-    await tx.insertInto('ledger_signing_keys').values({ key_id: this.signingKey.keyId, vkey: this.signingKey.vkey, retired_at: null }).onConflict((oc) => oc.column('key_id').doNothing()).execute();
+    await tx
+      .insertInto('ledger_signing_keys')
+      .values({ key_id: this.signingKey.keyId, vkey: this.signingKey.vkey, retired_at: null })
+      .onConflict((oc) => oc.column('key_id').doNothing())
+      .execute();
     const row = await tx
       .insertInto('ledger_checkpoints')
       .values({ tenant_id: tenantId, log, tree_size: size, root_hash: root, note, key_id: this.signingKey.keyId })
@@ -144,13 +165,34 @@ export class LedgerService {
       .returningAll()
       .executeTakeFirst();
     if (!row) return (await this.latestCheckpointIn(tx, tenantId, log))!;
-    return { origin, tree_size: size, root_hash: root.toString('base64'), note, key_id: this.signingKey.keyId, created_at: new Date(row.created_at).toISOString() };
+    return {
+      origin,
+      tree_size: size,
+      root_hash: root.toString('base64'),
+      note,
+      key_id: this.signingKey.keyId,
+      created_at: new Date(row.created_at).toISOString(),
+    };
   }
 
   private async latestCheckpointIn(tx: Tx, tenantId: string, log: LedgerName): Promise<StoredCheckpoint | undefined> {
-    const row = await tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    const row = await tx
+      .selectFrom('ledger_checkpoints')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('log', '=', log)
+      .orderBy('tree_size', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!row) return undefined;
-    return { origin: this.originOf(tenantId, log), tree_size: Number(row.tree_size), root_hash: Buffer.from(row.root_hash).toString('base64'), note: row.note, key_id: row.key_id, created_at: new Date(row.created_at).toISOString() };
+    return {
+      origin: this.originOf(tenantId, log),
+      tree_size: Number(row.tree_size),
+      root_hash: Buffer.from(row.root_hash).toString('base64'),
+      note: row.note,
+      key_id: row.key_id,
+      created_at: new Date(row.created_at).toISOString(),
+    };
   }
 
   /** The log's checkpoints by size, those above `after` only when given. */
@@ -159,7 +201,14 @@ export class LedgerService {
       let q = tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log);
       if (opts.after !== undefined) q = q.where('tree_size', '>', opts.after);
       const rows = await q.orderBy('tree_size').execute();
-      return rows.map((row) => ({ origin: this.originOf(tenantId, log), tree_size: Number(row.tree_size), root_hash: Buffer.from(row.root_hash).toString('base64'), note: row.note, key_id: row.key_id, created_at: new Date(row.created_at).toISOString() }));
+      return rows.map((row) => ({
+        origin: this.originOf(tenantId, log),
+        tree_size: Number(row.tree_size),
+        root_hash: Buffer.from(row.root_hash).toString('base64'),
+        note: row.note,
+        key_id: row.key_id,
+        created_at: new Date(row.created_at).toISOString(),
+      }));
     });
   }
 
@@ -176,7 +225,11 @@ export class LedgerService {
       if (treeSize > size) throw new AppError('unprocessable', `tree_size ${treeSize} is beyond the log size ${size}`, { log_size: size });
       if (index >= treeSize) throw new AppError('unprocessable', `index ${index} is not below tree_size ${treeSize}`);
       const store = new DbMerkleNodeStore(tx, tenantId, log);
-      const [leafHash, proof, root] = await this.fromStoredNodes(tenantId, log, Promise.all([store.getNode(0, index), inclusionProof(store, index, treeSize), rootAt(store, treeSize)]));
+      const [leafHash, proof, root] = await this.fromStoredNodes(
+        tenantId,
+        log,
+        Promise.all([store.getNode(0, index), inclusionProof(store, index, treeSize), rootAt(store, treeSize)]),
+      );
       return { leafHash, proof, root };
     });
   }
@@ -187,7 +240,11 @@ export class LedgerService {
       if (to > size) throw new AppError('unprocessable', `to ${to} is beyond the log size ${size}`, { log_size: size });
       if (from > to) throw new AppError('unprocessable', `from ${from} is larger than to ${to}`);
       const store = new DbMerkleNodeStore(tx, tenantId, log);
-      const [proof, fromRoot, toRoot] = await this.fromStoredNodes(tenantId, log, Promise.all([consistencyProof(store, from, to), rootAt(store, from), rootAt(store, to)]));
+      const [proof, fromRoot, toRoot] = await this.fromStoredNodes(
+        tenantId,
+        log,
+        Promise.all([consistencyProof(store, from, to), rootAt(store, from), rootAt(store, to)]),
+      );
       return { proof, fromRoot, toRoot };
     });
   }
@@ -200,7 +257,15 @@ export class LedgerService {
    */
   async entries(tenantId: string, log: LedgerName, start: number, end: number): Promise<Array<{ index: number; record: unknown; leaf_hash: string }>> {
     return this.db.withTenant(tenantId, async (tx) => {
-      const rows = await tx.selectFrom('ledger_entries').select(['idx', 'record_json']).where('tenant_id', '=', tenantId).where('log', '=', log).where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute();
+      const rows = await tx
+        .selectFrom('ledger_entries')
+        .select(['idx', 'record_json'])
+        .where('tenant_id', '=', tenantId)
+        .where('log', '=', log)
+        .where('idx', '>=', start)
+        .where('idx', '<', end)
+        .orderBy('idx')
+        .execute();
       const size = await this.sizeIn(tx, tenantId, log);
       const fail = (index: number, reason: string): never => {
         throw this.integrityFailure(tenantId, log, index, reason);
@@ -208,7 +273,11 @@ export class LedgerService {
       const expected = Math.max(0, Math.min(end, size) - start);
       const present = new Set(rows.map((r) => Number(r.idx)));
       for (let i = start; i < start + expected; i++) if (!present.has(i)) fail(i, 'entry below the head is missing');
-      const leaves = await this.fromStoredNodes(tenantId, log, new DbMerkleNodeStore(tx, tenantId, log).getNodes(rows.map((r) => ({ level: 0, index: Number(r.idx) }))));
+      const leaves = await this.fromStoredNodes(
+        tenantId,
+        log,
+        new DbMerkleNodeStore(tx, tenantId, log).getNodes(rows.map((r) => ({ level: 0, index: Number(r.idx) }))),
+      );
       return rows.map((r, i) => {
         const index = Number(r.idx);
         if (index >= size) fail(index, 'entry beyond the head');
@@ -229,7 +298,11 @@ export class LedgerService {
   private integrityFailure(tenantId: string, log: LedgerName, index: number | undefined, reason: string): AppError {
     this.security?.error({ type: 'ledger_integrity', success: false, reason, tenant_id: tenantId, log, index }, 'ledger fails its integrity check');
     const at = index === undefined ? '' : ` at entry ${index}`;
-    return new AppError('integrity_failure', `ledger ${log} of this tenant failed its integrity check${at}: stored data was changed outside FrostGate; this is in the security log, and frostgate verify locates the damage`, { log, ...(index === undefined ? {} : { index }) });
+    return new AppError(
+      'integrity_failure',
+      `ledger ${log} of this tenant failed its integrity check${at}: stored data was changed outside FrostGate; this is in the security log, and frostgate verify locates the damage`,
+      { log, ...(index === undefined ? {} : { index }) },
+    );
   }
 
   /** Proofs and leaves read from ledger_nodes: a node missing below the head means the table was changed. */
@@ -242,4 +315,3 @@ export class LedgerService {
     }
   }
 }
-

@@ -56,15 +56,35 @@ export interface VerifyLogOptions {
  * Reports the first index that does not match. Keys are trusted only when passed in: a key found
  * in the database is not.
  */
-export async function verifyLogFromDatabase(db: Database, tenantId: string, log: LedgerName, trusted: readonly NoteVerifier[], options: VerifyLogOptions = {}): Promise<LogVerification> {
+export async function verifyLogFromDatabase(
+  db: Database,
+  tenantId: string,
+  log: LedgerName,
+  trusted: readonly NoteVerifier[],
+  options: VerifyLogOptions = {},
+): Promise<LogVerification> {
   const { onProgress } = options;
   const anchors = [...(options.anchors ?? [])].sort((a, b) => a.treeSize - b.treeSize);
   return db.withTenant(tenantId, async (tx) => {
     const problems: LogProblem[] = [];
     const head = await tx.selectFrom('ledger_heads').select('size').where('tenant_id', '=', tenantId).where('log', '=', log).executeTakeFirst();
     const size = head ? Number(head.size) : 0;
-    const checkpoints = await tx.selectFrom('ledger_checkpoints').selectAll().where('tenant_id', '=', tenantId).where('log', '=', log).orderBy('tree_size').execute();
-    const beyond = await tx.selectFrom('ledger_entries').select('idx').where('tenant_id', '=', tenantId).where('log', '=', log).where('idx', '>=', size).orderBy('idx').limit(1).executeTakeFirst();
+    const checkpoints = await tx
+      .selectFrom('ledger_checkpoints')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('log', '=', log)
+      .orderBy('tree_size')
+      .execute();
+    const beyond = await tx
+      .selectFrom('ledger_entries')
+      .select('idx')
+      .where('tenant_id', '=', tenantId)
+      .where('log', '=', log)
+      .where('idx', '>=', size)
+      .orderBy('idx')
+      .limit(1)
+      .executeTakeFirst();
     if (beyond) problems.push({ index: Number(beyond.idx), message: `entry at index ${Number(beyond.idx)} lies beyond the log size ${size} (inserted row)` });
 
     let frontier = MerkleFrontier.EMPTY;
@@ -80,7 +100,10 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
         if (anchor.treeSize !== treeSize) continue; // reached only when entries are missing; reported there
         externalChecked++;
         if (!anchor.rootHash.equals(frontier.root())) {
-          problems.push({ index: Math.max(0, previousGoodSize), message: `the log recomputed to size ${treeSize} does not match the signed checkpoint held outside the database (${anchor.source}): history changed between index ${previousGoodSize} and ${treeSize - 1}` });
+          problems.push({
+            index: Math.max(0, previousGoodSize),
+            message: `the log recomputed to size ${treeSize} does not match the signed checkpoint held outside the database (${anchor.source}): history changed between index ${previousGoodSize} and ${treeSize - 1}`,
+          });
         } else previousGoodSize = Math.max(previousGoodSize, treeSize);
       }
       while (cpIndex < checkpoints.length && Number(checkpoints[cpIndex]!.tree_size) <= treeSize) {
@@ -90,9 +113,13 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
         checkpointsChecked++;
         try {
           const verified = verifyCheckpoint(cp.note, trusted);
-          if (verified.checkpoint.treeSize !== cpSize) problems.push({ message: `checkpoint row for size ${cpSize} holds a note for size ${verified.checkpoint.treeSize}` });
+          if (verified.checkpoint.treeSize !== cpSize)
+            problems.push({ message: `checkpoint row for size ${cpSize} holds a note for size ${verified.checkpoint.treeSize}` });
           else if (!verified.checkpoint.rootHash.equals(frontier.root())) {
-            problems.push({ index: Math.max(0, previousGoodSize), message: `the log recomputed to size ${cpSize} does not match the signed checkpoint at that size: history changed between index ${previousGoodSize} and ${cpSize - 1}` });
+            problems.push({
+              index: Math.max(0, previousGoodSize),
+              message: `the log recomputed to size ${cpSize} does not match the signed checkpoint at that size: history changed between index ${previousGoodSize} and ${cpSize - 1}`,
+            });
           } else previousGoodSize = cpSize;
         } catch (err) {
           problems.push({ message: `checkpoint at size ${cpSize}: ${(err as Error).message}` });
@@ -103,10 +130,23 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
     for (let start = 0; start < size; start += PAGE) {
       const end = Math.min(size, start + PAGE);
       const [entries, nodes] = await Promise.all([
-        tx.selectFrom('ledger_entries').select(['idx', 'record_json']).where('tenant_id', '=', tenantId).where('log', '=', log).where('idx', '>=', start).where('idx', '<', end).orderBy('idx').execute(),
+        tx
+          .selectFrom('ledger_entries')
+          .select(['idx', 'record_json'])
+          .where('tenant_id', '=', tenantId)
+          .where('log', '=', log)
+          .where('idx', '>=', start)
+          .where('idx', '<', end)
+          .orderBy('idx')
+          .execute(),
         // Nodes completed by leaves [start, end): the last leaf of node (L, i) is (i+1)*2^L - 1.
-        tx.selectFrom('ledger_nodes').select(['level', 'idx', 'hash']).where('tenant_id', '=', tenantId).where('log', '=', log)
-          .where(sql<boolean>`(idx + 1) * (2::numeric ^ level) - 1 >= ${start} AND (idx + 1) * (2::numeric ^ level) - 1 < ${end}`).execute(),
+        tx
+          .selectFrom('ledger_nodes')
+          .select(['level', 'idx', 'hash'])
+          .where('tenant_id', '=', tenantId)
+          .where('log', '=', log)
+          .where(sql<boolean>`(idx + 1) * (2::numeric ^ level) - 1 >= ${start} AND (idx + 1) * (2::numeric ^ level) - 1 < ${end}`)
+          .execute(),
       ]);
       const stored = new Map(nodes.map((n) => [`${n.level}:${Number(n.idx)}`, Buffer.from(n.hash)]));
       let e = 0;
@@ -126,7 +166,13 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
             return finish();
           }
           if (!have.equals(node.hash)) {
-            problems.push({ index: i, message: node.level === 0 ? `entry at index ${i} does not match its leaf hash (record modified, moved or replaced)` : `tree node (level ${node.level}, index ${node.index}) completed by entry ${i} does not match the recomputed tree` });
+            problems.push({
+              index: i,
+              message:
+                node.level === 0
+                  ? `entry at index ${i} does not match its leaf hash (record modified, moved or replaced)`
+                  : `tree node (level ${node.level}, index ${node.index}) completed by entry ${i} does not match the recomputed tree`,
+            });
             return finish();
           }
         }
@@ -138,18 +184,31 @@ export async function verifyLogFromDatabase(db: Database, tenantId: string, log:
     }
     if (size === 0) checkCheckpointsUpTo(0);
     const dangling = checkpoints.filter((cp) => Number(cp.tree_size) > size);
-    for (const cp of dangling) problems.push({ message: `checkpoint at size ${Number(cp.tree_size)} is beyond the log size ${size} (entries removed from the head)`, index: size });
+    for (const cp of dangling)
+      problems.push({ message: `checkpoint at size ${Number(cp.tree_size)} is beyond the log size ${size} (entries removed from the head)`, index: size });
     for (const anchor of anchors.filter((a) => a.treeSize > size)) {
-      problems.push({ index: size, message: `the signed checkpoint held outside the database (${anchor.source}) is for size ${anchor.treeSize}, but the database's log has ${size} entries: entries were removed from the head, or the database was restored from an older backup` });
+      problems.push({
+        index: size,
+        message: `the signed checkpoint held outside the database (${anchor.source}) is for size ${anchor.treeSize}, but the database's log has ${size} entries: entries were removed from the head, or the database was restored from an older backup`,
+      });
     }
     // The current tree, as stored, must extend the newest anchor: what a client holding only that
     // checkpoint would ask the log for (the recomputation above already compared the roots).
     const newest = [...anchors].reverse().find((a) => a.treeSize <= size);
     if (newest && problems.length === 0) {
       try {
-        verifyConsistency({ firstSize: newest.treeSize, secondSize: size, firstRoot: newest.rootHash, secondRoot: frontier.root(), proof: newest.treeSize === 0 ? [] : await consistencyProof(new DbMerkleNodeStore(tx, tenantId, log), newest.treeSize, size) });
+        verifyConsistency({
+          firstSize: newest.treeSize,
+          secondSize: size,
+          firstRoot: newest.rootHash,
+          secondRoot: frontier.root(),
+          proof: newest.treeSize === 0 ? [] : await consistencyProof(new DbMerkleNodeStore(tx, tenantId, log), newest.treeSize, size),
+        });
       } catch (err) {
-        problems.push({ index: newest.treeSize, message: `the stored tree does not prove that the log extends the checkpoint held outside the database (${newest.source}): ${(err as Error).message}` });
+        problems.push({
+          index: newest.treeSize,
+          message: `the stored tree does not prove that the log extends the checkpoint held outside the database (${newest.source}): ${(err as Error).message}`,
+        });
       }
     }
     return finish();
@@ -186,7 +245,10 @@ export interface InclusionProofFile {
  */
 export function verifiersFromKeyFile(content: string, note: string): NoteVerifier[] {
   const text = content.trim();
-  const vkeys = text.split('\n').map((l) => l.trim()).filter((l) => /^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(l));
+  const vkeys = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(l));
   if (vkeys.length > 0) return vkeys.map(parseVerifierKey);
   const key = parseEd25519PublicKey(content, 'public key');
   const names = [...new Set(parseNote(note).signatures.map((s) => s.name))];
@@ -194,7 +256,12 @@ export function verifiersFromKeyFile(content: string, note: string): NoteVerifie
 }
 
 /** Offline: one record, its inclusion proof, a signed checkpoint, a public key. No database. */
-export function verifyRecordOffline(input: { record: unknown; proof: InclusionProofFile; checkpoint: string; verifiers: readonly NoteVerifier[] }): { ok: true; index: number; treeSize: number; origin: string } | { ok: false; problems: string[] } {
+export function verifyRecordOffline(input: {
+  record: unknown;
+  proof: InclusionProofFile;
+  checkpoint: string;
+  verifiers: readonly NoteVerifier[];
+}): { ok: true; index: number; treeSize: number; origin: string } | { ok: false; problems: string[] } {
   const problems: string[] = [];
   let verified;
   try {
@@ -206,7 +273,10 @@ export function verifyRecordOffline(input: { record: unknown; proof: InclusionPr
   if (!Number.isSafeInteger(proof.index) || !Number.isSafeInteger(proof.tree_size) || !Array.isArray(proof.proof)) {
     return { ok: false, problems: ['proof file must be {"index": n, "tree_size": n, "proof": ["base64", ...]}'] };
   }
-  if (proof.tree_size !== verified.checkpoint.treeSize) problems.push(`proof is for tree size ${proof.tree_size} but the checkpoint is for size ${verified.checkpoint.treeSize}; fetch the proof for tree_size=${verified.checkpoint.treeSize}`);
+  if (proof.tree_size !== verified.checkpoint.treeSize)
+    problems.push(
+      `proof is for tree size ${proof.tree_size} but the checkpoint is for size ${verified.checkpoint.treeSize}; fetch the proof for tree_size=${verified.checkpoint.treeSize}`,
+    );
   let leaf: Buffer;
   try {
     leaf = hashLeaf(canonicalBytes(input.record));
@@ -215,7 +285,13 @@ export function verifyRecordOffline(input: { record: unknown; proof: InclusionPr
   }
   if (problems.length === 0) {
     try {
-      verifyInclusion({ index: proof.index, treeSize: proof.tree_size, leafHash: leaf, proof: proof.proof.map((p) => Buffer.from(p, 'base64')), root: verified.checkpoint.rootHash });
+      verifyInclusion({
+        index: proof.index,
+        treeSize: proof.tree_size,
+        leafHash: leaf,
+        proof: proof.proof.map((p) => Buffer.from(p, 'base64')),
+        root: verified.checkpoint.rootHash,
+      });
     } catch (err) {
       problems.push(err instanceof LedgerError ? `record is not in the log at index ${proof.index}: ${err.message}` : (err as Error).message);
     }

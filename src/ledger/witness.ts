@@ -59,7 +59,12 @@ export interface ExportedCheckpoint {
  * The exported history of one log, by size (nothing verified yet: see witnessAnchors): every
  * object, or at most `max` of them, evenly spread from the oldest to the newest.
  */
-export async function readWitnessHistory(storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>, tenantId: string, log: LedgerName, max = Number.POSITIVE_INFINITY): Promise<{ exported: ExportedCheckpoint[]; total: number }> {
+export async function readWitnessHistory(
+  storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>,
+  tenantId: string,
+  log: LedgerName,
+  max = Number.POSITIVE_INFINITY,
+): Promise<{ exported: ExportedCheckpoint[]; total: number }> {
   const prefix = witnessLogPrefix(tenantId, log);
   const named = (await storage.list(prefix)).flatMap((obj) => {
     const match = NAME.exec(obj.key.slice(prefix.length));
@@ -78,7 +83,13 @@ export async function readWitnessHistory(storage: Pick<ObjectStorage, 'list' | '
  * the newest always). An object that is not a checkpoint of this log signed by a trusted key, or
  * whose name is not its size, is a problem, not skipped.
  */
-export async function witnessAnchors(storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>, tenantId: string, log: LedgerName, trusted: readonly NoteVerifier[], origin: string): Promise<{ anchors: LogAnchor[]; problems: string[]; total: number }> {
+export async function witnessAnchors(
+  storage: Pick<ObjectStorage, 'list' | 'get' | 'locate'>,
+  tenantId: string,
+  log: LedgerName,
+  trusted: readonly NoteVerifier[],
+  origin: string,
+): Promise<{ anchors: LogAnchor[]; problems: string[]; total: number }> {
   const anchors: LogAnchor[] = [];
   const problems: string[] = [];
   const history = await readWitnessHistory(storage, tenantId, log, MAX_WITNESS_READS);
@@ -139,7 +150,15 @@ export class CheckpointWitness {
           const proof = await this.deps.ledger.consistency(tenantId, log, head.treeSize, next.treeSize);
           verifyConsistency({ firstSize: head.treeSize, secondSize: next.treeSize, firstRoot: head.rootHash, secondRoot: next.rootHash, proof: proof.proof });
         } catch (err) {
-          return { exported, refused: this.refuse(tenantId, log, next.treeSize, `the database's log at size ${next.treeSize} does not extend the exported checkpoint at size ${head.treeSize} (history rewritten in the database?): ${(err as Error).message}`) };
+          return {
+            exported,
+            refused: this.refuse(
+              tenantId,
+              log,
+              next.treeSize,
+              `the database's log at size ${next.treeSize} does not extend the exported checkpoint at size ${head.treeSize} (history rewritten in the database?): ${(err as Error).message}`,
+            ),
+          };
         }
       }
       const key = witnessKey(tenantId, log, next.treeSize);
@@ -149,7 +168,15 @@ export class CheckpointWitness {
         await this.deps.storage.put(latestKey(tenantId, log), Buffer.from(cp.note, 'utf8'));
       } else if (!parseCheckpoint(parseNote(existing).text).rootHash.equals(next.rootHash)) {
         // Written by another process meanwhile (several servers share the store): never replaced.
-        return { exported, refused: this.refuse(tenantId, log, next.treeSize, `the exported checkpoint ${this.deps.storage.locate(key)} names another root for size ${next.treeSize}`) };
+        return {
+          exported,
+          refused: this.refuse(
+            tenantId,
+            log,
+            next.treeSize,
+            `the exported checkpoint ${this.deps.storage.locate(key)} names another root for size ${next.treeSize}`,
+          ),
+        };
       }
       exported.push(next.treeSize);
       head = next;
@@ -179,7 +206,10 @@ export class CheckpointWitness {
     if (this.refused.get(id) !== treeSize) {
       this.refused.set(id, treeSize);
       this.deps.refusals?.inc({ log });
-      this.deps.security.error({ type: 'ledger_witness_refused', tenant_id: tenantId, log, tree_size: treeSize, reason }, 'ledger witness refused a checkpoint: the database no longer matches the exported history; run frostgate verify');
+      this.deps.security.error(
+        { type: 'ledger_witness_refused', tenant_id: tenantId, log, tree_size: treeSize, reason },
+        'ledger witness refused a checkpoint: the database no longer matches the exported history; run frostgate verify',
+      );
     }
     return { treeSize, reason };
   }

@@ -41,7 +41,7 @@ export function createMetrics() {
       labelNames: ['action', 'result'] as const,
       registers: [registry],
     }),
-    tenantMismatch: new Counter({ name: 'tenant_mismatch_total', help: 'Requests naming a tenant other than their key\'s', registers: [registry] }),
+    tenantMismatch: new Counter({ name: 'tenant_mismatch_total', help: "Requests naming a tenant other than their key's", registers: [registry] }),
   };
 }
 

@@ -82,7 +82,9 @@ export async function createPlatform(config: Config, options: PlatformOptions = 
       try {
         bus = await NatsBus.connect(config.nats.url);
       } catch (err) {
-        throw new DependencyStartupError(`NATS at ${config.nats.url} is unreachable (${(err as Error).message}): start it, or unset FG_NATS_URL for the in-process bus`);
+        throw new DependencyStartupError(
+          `NATS at ${config.nats.url} is unreachable (${(err as Error).message}): start it, or unset FG_NATS_URL for the in-process bus`,
+        );
       }
     } else {
       bus = new InProcessBus();

@@ -64,7 +64,10 @@ export function compilePolicyBundle(bundle: PolicyBundle, schemaSource = SCHEMA_
   const answer = cedar.validate({ schema, policies: { staticPolicies: policies }, validationSettings: { mode: 'strict' } });
   if (answer.type === 'failure') {
     // Validation could not run at all (the schema parsed but is unusable, e.g. duplicate actions).
-    throw new PolicyLoadError('policy_schema_invalid', answer.errors.map((e) => issueFrom(e, schemaSource, schemaText, 0)));
+    throw new PolicyLoadError(
+      'policy_schema_invalid',
+      answer.errors.map((e) => issueFrom(e, schemaSource, schemaText, 0)),
+    );
   }
   const locate = (policyId: string, error: cedar.DetailedError): PolicyIssue => {
     const p = byId.get(policyId);
@@ -72,7 +75,10 @@ export function compilePolicyBundle(bundle: PolicyBundle, schemaSource = SCHEMA_
     return { ...issueFrom(error, p.source, p.sourceText, p.byteOffset), policyId };
   };
   if (answer.validationErrors.length > 0) {
-    throw new PolicyLoadError('policy_validation', answer.validationErrors.map((v) => locate(v.policyId, v.error)));
+    throw new PolicyLoadError(
+      'policy_validation',
+      answer.validationErrors.map((v) => locate(v.policyId, v.error)),
+    );
   }
   const warnings = answer.validationWarnings.map((v) => locate(v.policyId, v.error));
   return { version: versionOf(bundle), policies, sourceOf, schema, warnings, bundle };
@@ -94,7 +100,11 @@ function splitSources(sources: PolicySources): SplitPolicy[] {
       continue;
     }
     for (const t of parts.policy_templates) {
-      templates.push({ source, ...positionOf(text, Buffer.byteLength(text.slice(0, Math.max(0, text.indexOf(t))))), message: 'policy templates (slots such as ?principal) are not supported; write a static policy' });
+      templates.push({
+        source,
+        ...positionOf(text, Buffer.byteLength(text.slice(0, Math.max(0, text.indexOf(t))))),
+        message: 'policy templates (slots such as ?principal) are not supported; write a static policy',
+      });
     }
     const used = new Set<number>();
     for (const policyText of parts.policies) {

@@ -2,14 +2,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { compilePolicyBundle, SCHEMA_SOURCE, type CompiledPolicySet } from './compile.js';
 import { PolicyLoadError, type PolicyIssue } from './errors.js';
 import { DEFAULT_POLICY_DIR, readPolicyDirectory } from './load.js';
-import type {
-  AuthorizationRequest,
-  PolicyBundle,
-  PolicyDecision,
-  PolicyHealth,
-  PolicySources,
-  SchemaJsonObject,
-} from './types.js';
+import type { AuthorizationRequest, PolicyBundle, PolicyDecision, PolicyHealth, PolicySources, SchemaJsonObject } from './types.js';
 
 /** Each engine owns two cache slots in Cedar's (process-wide) pre-parse cache. */
 let engineSeq = 0;
@@ -156,11 +149,17 @@ export class PolicyEngine {
     const slot = this.slots[this.nextSlot % 2] ?? this.slots[0];
     const schema = cedar.preparseSchema(slot, compiled.schema);
     if (schema.type === 'failure') {
-      throw new PolicyLoadError('policy_schema_invalid', schema.errors.map((e) => ({ source: SCHEMA_SOURCE, message: e.message })));
+      throw new PolicyLoadError(
+        'policy_schema_invalid',
+        schema.errors.map((e) => ({ source: SCHEMA_SOURCE, message: e.message })),
+      );
     }
     const set = cedar.preparsePolicySet(slot, { staticPolicies: { ...compiled.policies } });
     if (set.type === 'failure') {
-      throw new PolicyLoadError('policy_syntax', set.errors.map((e) => ({ source: '(policy set)', message: e.message })));
+      throw new PolicyLoadError(
+        'policy_syntax',
+        set.errors.map((e) => ({ source: '(policy set)', message: e.message })),
+      );
     }
     this.nextSlot++;
     return { compiled, slot, loadedAt: new Date() };

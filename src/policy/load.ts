@@ -23,7 +23,10 @@ export interface LoadedBundle {
 export async function readPolicyDirectory(dir: string): Promise<LoadedBundle> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name).sort();
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((d) => d.isFile())
+      .map((d) => d.name)
+      .sort();
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'directory does not exist' : `cannot read directory: ${(err as Error).message}`;
     throw new PolicyLoadError('policy_dir_missing', [{ source: dir, message: reason }]);

@@ -23,10 +23,7 @@ const Attrs = Type.Record(Type.String(), Type.Unknown());
 const PolicyCaseSchema = Type.Object(
   {
     description: Type.String({ minLength: 1 }),
-    request: Type.Object(
-      { principal: Uid, action: Uid, resource: Uid, context: Type.Optional(Attrs) },
-      { additionalProperties: false },
-    ),
+    request: Type.Object({ principal: Uid, action: Uid, resource: Uid, context: Type.Optional(Attrs) }, { additionalProperties: false }),
     entities: Type.Optional(
       Type.Array(Type.Object({ uid: Uid, attrs: Type.Optional(Attrs), parents: Type.Optional(Type.Array(Uid)) }, { additionalProperties: false })),
     ),

@@ -21,14 +21,7 @@ export interface ExtensionValue {
 }
 
 /** A Cedar value in JSON form. Numbers must be integers (Cedar `Long`). */
-export type CedarValue =
-  | boolean
-  | number
-  | string
-  | EntityRefValue
-  | ExtensionValue
-  | readonly CedarValue[]
-  | { readonly [attribute: string]: CedarValue };
+export type CedarValue = boolean | number | string | EntityRefValue | ExtensionValue | readonly CedarValue[] | { readonly [attribute: string]: CedarValue };
 
 /** An entity the decision needs (its attributes or its parents are read by a policy). */
 export interface PolicyEntity {

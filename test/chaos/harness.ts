@@ -3,7 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { verifyInclusion } from '../../src/ledger/proof-verify.js';
 import { recordLeafHash } from '../../src/ledger/record.js';
 import { CLI, ROOT, cliEnv } from '../helpers/cli.js';
-import { startThrowawayNats, startThrowawayPostgres, startThrowawayRedis, trackChild, waitForPort, type ThrowawayPostgres, type ThrowawayServer } from '../helpers/servers.js';
+import {
+  startThrowawayNats,
+  startThrowawayPostgres,
+  startThrowawayRedis,
+  trackChild,
+  waitForPort,
+  type ThrowawayPostgres,
+  type ThrowawayServer,
+} from '../helpers/servers.js';
 
 /**
  * Shared parts of the chaos tests and the stress harness (scripts/stress.ts): throwaway
@@ -33,7 +41,12 @@ export async function startDependencies(): Promise<Dependencies> {
     const postgres = await startThrowawayPostgres();
     started.push(postgres);
     const nats = await startThrowawayNats();
-    started.push({ dispose: async () => { await nats.stop(); await nats.dispose(); } });
+    started.push({
+      dispose: async () => {
+        await nats.stop();
+        await nats.dispose();
+      },
+    });
     return {
       redis,
       postgres,
@@ -61,7 +74,12 @@ export async function call(baseUrl: string, method: string, path: string, key: s
   if (key !== undefined) headers['x-api-key'] = key;
   if (body !== undefined || rawBody !== undefined) headers['content-type'] = 'application/json';
   try {
-    const res = await fetch(`${baseUrl}${path}`, { method, headers, signal: AbortSignal.timeout(10_000), ...(rawBody !== undefined ? { body: rawBody } : body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      signal: AbortSignal.timeout(10_000),
+      ...(rawBody !== undefined ? { body: rawBody } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     let parsed: Record<string, unknown> = {};
     try {
@@ -86,7 +104,10 @@ export async function createTenants(baseUrl: string, adminKey: string, count: nu
   const clients: TenantClient[] = [];
   for (let i = 0; i < count; i++) {
     const id = `${prefix}-${randomBytes(3).toString('hex')}-${i}`;
-    const res = await call(baseUrl, 'POST', '/tenants', adminKey, { id, first_key: { scopes: ['defend:write', 'ingest:write', 'decisions:read'], name: 'sensor' } });
+    const res = await call(baseUrl, 'POST', '/tenants', adminKey, {
+      id,
+      first_key: { scopes: ['defend:write', 'ingest:write', 'decisions:read'], name: 'sensor' },
+    });
     if (res.status !== 201) throw new Error(`creating tenant ${id}: ${res.status} ${JSON.stringify(res.body)}`);
     clients.push({ tenant: id, key: (res.body.first_key as { key: string }).key });
   }
@@ -177,7 +198,10 @@ export class WriteTraffic {
       n++;
       const startedAt = Date.now();
       const events = path === 'ingest' ? Array.from({ length: this.options.batchSize ?? 5 }, () => sensorEvent()) : [];
-      const res = path === 'ingest' ? await call(this.baseUrl(), 'POST', '/ingest', client.key, { events }) : await call(this.baseUrl(), 'POST', '/defend', client.key, sensorEvent());
+      const res =
+        path === 'ingest'
+          ? await call(this.baseUrl(), 'POST', '/ingest', client.key, { events })
+          : await call(this.baseUrl(), 'POST', '/defend', client.key, sensorEvent());
       const accepted = path === 'ingest' ? res.status === 202 : res.status === 200;
       const outcome: Outcome = {
         path,
@@ -267,13 +291,25 @@ export async function findLostWrites(baseUrl: string, clients: readonly TenantCl
       const got = await call(baseUrl, 'GET', `/decisions/${d.decisionId}`, key);
       if (got.status !== 200) return void lost.push({ tenant, decisionId: d.decisionId, why: `GET /decisions/{id} answered ${got.status}` });
       const index = Number(got.body.ledger_index);
-      if (d.ledgerIndex !== undefined && index !== d.ledgerIndex) return void lost.push({ tenant, decisionId: d.decisionId, why: `stored with ledger index ${index}, answered ${d.ledgerIndex}` });
+      if (d.ledgerIndex !== undefined && index !== d.ledgerIndex)
+        return void lost.push({ tenant, decisionId: d.decisionId, why: `stored with ledger index ${index}, answered ${d.ledgerIndex}` });
       const record = records.get(index);
-      if (record?.decision_id !== d.decisionId) return void lost.push({ tenant, decisionId: d.decisionId, why: `ledger entry ${index} is ${record ? `decision ${String(record.decision_id)}` : 'missing'}` });
+      if (record?.decision_id !== d.decisionId)
+        return void lost.push({
+          tenant,
+          decisionId: d.decisionId,
+          why: `ledger entry ${index} is ${record ? `decision ${String(record.decision_id)}` : 'missing'}`,
+        });
       const proof = await call(baseUrl, 'GET', `/ledger/proof/inclusion?index=${index}&tree_size=${treeSize}`, key);
       if (proof.status !== 200) return void lost.push({ tenant, decisionId: d.decisionId, why: `inclusion proof answered ${proof.status}` });
       try {
-        verifyInclusion({ index, treeSize, leafHash: recordLeafHash(record), proof: (proof.body.proof as string[]).map((p) => Buffer.from(p, 'base64')), root });
+        verifyInclusion({
+          index,
+          treeSize,
+          leafHash: recordLeafHash(record),
+          proof: (proof.body.proof as string[]).map((p) => Buffer.from(p, 'base64')),
+          root,
+        });
       } catch (err) {
         lost.push({ tenant, decisionId: d.decisionId, why: `inclusion proof does not verify: ${(err as Error).message}` });
       }
@@ -284,14 +320,18 @@ export async function findLostWrites(baseUrl: string, clients: readonly TenantCl
 
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** The decisions /defend answered 200 for. */
 export function acceptedOf(outcomes: readonly Outcome[]): AcceptedDecision[] {
-  return outcomes.filter((o) => o.path === 'defend' && o.status === 200 && o.decisionId).map((o) => ({ tenant: o.tenant, decisionId: o.decisionId!, ledgerIndex: o.ledgerIndex! }));
+  return outcomes
+    .filter((o) => o.path === 'defend' && o.status === 200 && o.decisionId)
+    .map((o) => ({ tenant: o.tenant, decisionId: o.decisionId!, ledgerIndex: o.ledgerIndex! }));
 }
 
 /**
@@ -300,7 +340,12 @@ export function acceptedOf(outcomes: readonly Outcome[]): AcceptedDecision[] {
  * failed, did not finish, or decided fewer events than it held: a lost write as much as a missing
  * decision is.
  */
-export async function settleBatches(baseUrl: string, clients: readonly TenantClient[], outcomes: readonly Outcome[], timeoutMs = 60_000): Promise<{ decisions: AcceptedDecision[]; lost: LostWrite[] }> {
+export async function settleBatches(
+  baseUrl: string,
+  clients: readonly TenantClient[],
+  outcomes: readonly Outcome[],
+  timeoutMs = 60_000,
+): Promise<{ decisions: AcceptedDecision[]; lost: LostWrite[] }> {
   const batches = outcomes.filter((o) => o.path === 'ingest' && o.status === 202 && o.batchId);
   const decisions: AcceptedDecision[] = [];
   const lost: LostWrite[] = [];
@@ -316,8 +361,18 @@ export async function settleBatches(baseUrl: string, clients: readonly TenantCli
         for (const id of ids) decisions.push({ tenant: b.tenant, decisionId: id });
         return;
       }
-      if ((res.status === 200 && status === 'failed') || res.status === 404) return void lost.push({ tenant: b.tenant, decisionId: b.batchId!, why: `accepted batch is ${res.status === 404 ? 'unknown' : `failed: ${String(res.body.error)}`}` });
-      if (Date.now() > deadline) return void lost.push({ tenant: b.tenant, decisionId: b.batchId!, why: `accepted batch still ${res.status === 200 ? status : `answered ${res.status}`} after ${timeoutMs} ms` });
+      if ((res.status === 200 && status === 'failed') || res.status === 404)
+        return void lost.push({
+          tenant: b.tenant,
+          decisionId: b.batchId!,
+          why: `accepted batch is ${res.status === 404 ? 'unknown' : `failed: ${String(res.body.error)}`}`,
+        });
+      if (Date.now() > deadline)
+        return void lost.push({
+          tenant: b.tenant,
+          decisionId: b.batchId!,
+          why: `accepted batch still ${res.status === 200 ? status : `answered ${res.status}`} after ${timeoutMs} ms`,
+        });
       await sleep(50);
     }
   });
@@ -337,7 +392,13 @@ export interface ServerProcess {
 }
 
 export async function spawnServer(port: number, env: Record<string, string>): Promise<ServerProcess> {
-  const child = trackChild(spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: ROOT, env: cliEnv({ FG_ENV: 'test', FG_PORT: String(port), ...env }), stdio: ['ignore', 'ignore', 'pipe'] }));
+  const child = trackChild(
+    spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+      cwd: ROOT,
+      env: cliEnv({ FG_ENV: 'test', FG_PORT: String(port), ...env }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
@@ -348,10 +409,14 @@ export async function spawnServer(port: number, env: Record<string, string>): Pr
     });
   };
   try {
-    await until('the server to print its banner', () => {
-      if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
-      return stderr.includes('Stop with Ctrl-C');
-    }, 60_000);
+    await until(
+      'the server to print its banner',
+      () => {
+        if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
+        return stderr.includes('Stop with Ctrl-C');
+      },
+      60_000,
+    );
     await waitForPort(port);
   } catch (err) {
     await kill();

@@ -3,7 +3,20 @@ import { describe, it } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import { KEY_CACHE_TTL_MS, KEY_REVOKED_SUBJECT } from '../../src/core/auth/key-resolver.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { acceptedOf, call, createTenants, failedDependencies, findLostWrites, isAccepted, settleBatches, startDependencies, statusCountsByPath, until, WriteTraffic, type Dependencies } from './harness.js';
+import {
+  acceptedOf,
+  call,
+  createTenants,
+  failedDependencies,
+  findLostWrites,
+  isAccepted,
+  settleBatches,
+  startDependencies,
+  statusCountsByPath,
+  until,
+  WriteTraffic,
+  type Dependencies,
+} from './harness.js';
 
 describe('chaos: NATS down in the middle of traffic', () => {
   it('/defend keeps deciding, /ingest answers 503 (its queue is JetStream), and bus and queue work again without a restart', async () => {
@@ -33,12 +46,20 @@ describe('chaos: NATS down in the middle of traffic', () => {
       const run = new WriteTraffic(() => (flip++ % 2 === 0 ? urlA : urlB), clients, { ingestEvery: 4, batchSize: 5 });
       traffic = run;
       run.start();
-      await until('50 accepted writes (some of them ingest batches) before the cut', () => run.count(isAccepted) >= 50 && run.count((o) => o.path === 'ingest' && isAccepted(o)) >= 5);
+      await until(
+        '50 accepted writes (some of them ingest batches) before the cut',
+        () => run.count(isAccepted) >= 50 && run.count((o) => o.path === 'ingest' && isAccepted(o)) >= 5,
+      );
 
       await deps.nats.stop();
       const cutAt = Date.now();
       // The bus carries notifications, not /defend's writes: it answers 200 throughout.
-      await until('50 decisions and 3 refused batches while NATS is down', () => run.count((o) => o.startedAt > cutAt && o.path === 'defend' && o.status === 200) >= 50 && run.count((o) => o.startedAt > cutAt && o.path === 'ingest' && o.status === 503) >= 3);
+      await until(
+        '50 decisions and 3 refused batches while NATS is down',
+        () =>
+          run.count((o) => o.startedAt > cutAt && o.path === 'defend' && o.status === 200) >= 50 &&
+          run.count((o) => o.startedAt > cutAt && o.path === 'ingest' && o.status === 503) >= 3,
+      );
       for (const url of [urlA, urlB]) {
         const ready = await call(url, 'GET', '/health/ready', undefined);
         assert.equal(ready.status, 503);
@@ -48,13 +69,31 @@ describe('chaos: NATS down in the middle of traffic', () => {
       const restoreAt = Date.now();
 
       await deps.nats.start();
-      await until('both nodes see NATS again without a restart', async () => failedDependencies(await call(urlA, 'GET', '/health/ready', undefined)).length === 0 && failedDependencies(await call(urlB, 'GET', '/health/ready', undefined)).length === 0);
-      await until('batches accepted again, and 50 writes after recovery', () => run.count((o) => o.startedAt > restoreAt && o.path === 'ingest' && isAccepted(o)) >= 3 && run.count((o) => o.startedAt > restoreAt && isAccepted(o)) >= 50);
+      await until(
+        'both nodes see NATS again without a restart',
+        async () =>
+          failedDependencies(await call(urlA, 'GET', '/health/ready', undefined)).length === 0 &&
+          failedDependencies(await call(urlB, 'GET', '/health/ready', undefined)).length === 0,
+      );
+      await until(
+        'batches accepted again, and 50 writes after recovery',
+        () =>
+          run.count((o) => o.startedAt > restoreAt && o.path === 'ingest' && isAccepted(o)) >= 3 &&
+          run.count((o) => o.startedAt > restoreAt && isAccepted(o)) >= 50,
+      );
       const outcomes = await run.stop();
       const counts = statusCountsByPath(outcomes);
-      assert.deepEqual(Object.keys(counts).filter((k) => !['defend 200', 'ingest 202', 'ingest 503'].includes(k)), [], `NATS is not on /defend's path: ${JSON.stringify(counts)}`);
+      assert.deepEqual(
+        Object.keys(counts).filter((k) => !['defend 200', 'ingest 202', 'ingest 503'].includes(k)),
+        [],
+        `NATS is not on /defend's path: ${JSON.stringify(counts)}`,
+      );
       const whileDown = outcomes.filter((o) => o.startedAt > cutAt && o.endedAt < restoreAt);
-      assert.deepEqual(whileDown.filter((o) => o.path === 'ingest' && o.status !== 503).map((o) => o.status), [], 'no batch is acknowledged while its queue is down');
+      assert.deepEqual(
+        whileDown.filter((o) => o.path === 'ingest' && o.status !== 503).map((o) => o.status),
+        [],
+        'no batch is acknowledged while its queue is down',
+      );
 
       // The bus is back for real: a key revoked on node A is refused by node B at once, before
       // B's cached lookup of it would have expired by itself (KEY_CACHE_TTL_MS).

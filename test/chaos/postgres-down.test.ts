@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { acceptedOf, call, createTenants, failedDependencies, findLostWrites, isAccepted, sensorEvent, settleBatches, startDependencies, statusCountsByPath, until, WriteTraffic, type Dependencies } from './harness.js';
+import {
+  acceptedOf,
+  call,
+  createTenants,
+  failedDependencies,
+  findLostWrites,
+  isAccepted,
+  sensorEvent,
+  settleBatches,
+  startDependencies,
+  statusCountsByPath,
+  until,
+  WriteTraffic,
+  type Dependencies,
+} from './harness.js';
 
 describe('chaos: Postgres down in the middle of traffic', () => {
   it('answers 503 while it is down (never a 2xx it could not store), recovers without a restart, and no accepted write is lost', async () => {
@@ -16,7 +30,10 @@ describe('chaos: Postgres down in the middle of traffic', () => {
       const run = new WriteTraffic(() => baseUrl, clients, { ingestEvery: 4, batchSize: 5 });
       traffic = run;
       run.start();
-      await until('50 accepted writes (some of them ingest batches) before the cut', () => run.count(isAccepted) >= 50 && run.count((o) => o.path === 'ingest' && isAccepted(o)) >= 5);
+      await until(
+        '50 accepted writes (some of them ingest batches) before the cut',
+        () => run.count(isAccepted) >= 50 && run.count((o) => o.path === 'ingest' && isAccepted(o)) >= 5,
+      );
 
       // An immediate shutdown, like a crash: open transactions are cut, connections reset.
       await deps.postgres.stop();
@@ -36,17 +53,29 @@ describe('chaos: Postgres down in the middle of traffic', () => {
       const restoreAt = Date.now();
 
       await deps.postgres.start();
-      await until('a decision and a batch accepted after Postgres is back (same process, no restart)', () => run.count((o) => o.startedAt > restoreAt && o.path === 'defend' && isAccepted(o)) > 0 && run.count((o) => o.startedAt > restoreAt && o.path === 'ingest' && isAccepted(o)) > 0);
+      await until(
+        'a decision and a batch accepted after Postgres is back (same process, no restart)',
+        () =>
+          run.count((o) => o.startedAt > restoreAt && o.path === 'defend' && isAccepted(o)) > 0 &&
+          run.count((o) => o.startedAt > restoreAt && o.path === 'ingest' && isAccepted(o)) > 0,
+      );
       const backAt = Date.now();
       await until('50 accepted writes after recovery', () => run.count((o) => o.startedAt > backAt && isAccepted(o)) >= 50);
       const outcomes = await run.stop();
       assert.deepEqual(failedDependencies(await call(baseUrl, 'GET', '/health/ready', undefined)), [], 'every dependency is healthy again');
 
       const counts = statusCountsByPath(outcomes);
-      assert.deepEqual(Object.keys(counts).filter((k) => !['defend 200', 'defend 503', 'ingest 202', 'ingest 503'].includes(k)), [], `valid writes get 200/202 or 503 only: ${JSON.stringify(counts)}`);
+      assert.deepEqual(
+        Object.keys(counts).filter((k) => !['defend 200', 'defend 503', 'ingest 202', 'ingest 503'].includes(k)),
+        [],
+        `valid writes get 200/202 or 503 only: ${JSON.stringify(counts)}`,
+      );
       const whileDown = outcomes.filter((o) => o.startedAt > cutAt && o.endedAt < restoreAt);
       assert.ok(whileDown.length >= 30);
-      assert.deepEqual(whileDown.filter((o) => o.status !== 503).map((o) => `${o.path} ${o.status}`), []);
+      assert.deepEqual(
+        whileDown.filter((o) => o.status !== 503).map((o) => `${o.path} ${o.status}`),
+        [],
+      );
 
       // Batches accepted before the cut and caught mid-decision are decided after it.
       const batches = await settleBatches(baseUrl, clients, outcomes);

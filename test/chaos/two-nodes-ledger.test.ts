@@ -26,7 +26,8 @@ describe('chaos: two nodes racing on one tenant ledger', () => {
         ]);
         for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
         assert.equal(answers[0]!.body.decision_id, answers[1]!.body.decision_id, 'one event, one decision');
-        for (const a of answers) accepted.push({ tenant: clients[0]!.tenant, decisionId: String(a.body.decision_id), ledgerIndex: Number(a.body.ledger_index) });
+        for (const a of answers)
+          accepted.push({ tenant: clients[0]!.tenant, decisionId: String(a.body.decision_id), ledgerIndex: Number(a.body.ledger_index) });
       }
       assert.deepEqual(await findLostWrites(urls[1]!, clients, accepted), []);
     } finally {

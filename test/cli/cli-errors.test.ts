@@ -77,6 +77,11 @@ describe('frostgate CLI errors with --json', () => {
     const { readFile } = await import('node:fs/promises');
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     const rows = [...readme.matchAll(/^\| `([a-z_]+)` \| (\d) \| [^|]+ \|$/gm)].map((m) => [m[1], Number(m[2])]);
-    assert.deepEqual(rows.sort(), Object.entries(CLI_ERRORS).map(([code, spec]) => [code, spec.exit]).sort());
+    assert.deepEqual(
+      rows.sort(),
+      Object.entries(CLI_ERRORS)
+        .map(([code, spec]) => [code, spec.exit])
+        .sort(),
+    );
   });
 });

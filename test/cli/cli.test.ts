@@ -61,7 +61,8 @@ describe('frostgate CLI', () => {
   it('config docs prints every variable', async () => {
     const res = await runCli(['config', 'docs']);
     assert.equal(res.code, 0);
-    for (const name of ['FG_ENV', 'FG_HOST', 'FG_PORT', 'FG_DATA_DIR', 'FG_DB_URL', 'FG_REDIS_URL', 'FG_NATS_URL']) assert.match(res.stdout, new RegExp(`\`${name}\``));
+    for (const name of ['FG_ENV', 'FG_HOST', 'FG_PORT', 'FG_DATA_DIR', 'FG_DB_URL', 'FG_REDIS_URL', 'FG_NATS_URL'])
+      assert.match(res.stdout, new RegExp(`\`${name}\``));
   });
 
   it('migrate applies once and then nothing, on the embedded database', async () => {

@@ -46,7 +46,9 @@ describe('CLI failures are classified into the closed set', () => {
     assert.deepEqual(JSON.parse(renderFailure(failure, true)), { error: { code: 'database_locked', message: 'in use', fix: 'use the HTTP API' } });
     assert.equal(renderFailure(failure, false, 'Error: in use\n    at x'), 'error: in use\nfix: use the HTTP API');
     assert.equal(renderFailure({ code: 'internal', message: 'boom' }, false, 'Error: boom\n    at y'), 'error: Error: boom\n    at y');
-    assert.deepEqual(JSON.parse(renderFailure({ code: 'internal', message: 'boom' }, true, 'Error: boom\n    at y')), { error: { code: 'internal', message: 'boom' } });
+    assert.deepEqual(JSON.parse(renderFailure({ code: 'internal', message: 'boom' }, true, 'Error: boom\n    at y')), {
+      error: { code: 'internal', message: 'boom' },
+    });
   });
 
   it('--json counts only before --, where the lab command ends and its arguments begin', () => {

@@ -38,7 +38,17 @@ describe('config', () => {
   });
 
   it('takes FG_HOST, FG_PORT, FG_DATA_DIR and the server URLs', () => {
-    const { config } = loadConfig({ FG_HOST: '0.0.0.0', FG_PORT: '9999', FG_DATA_DIR: '/var/lib/fg', FG_DB_URL: 'postgres://x@h/db', FG_REDIS_URL: 'redis://:p@h:6379', FG_NATS_URL: 'nats://h:4222' }, '/');
+    const { config } = loadConfig(
+      {
+        FG_HOST: '0.0.0.0',
+        FG_PORT: '9999',
+        FG_DATA_DIR: '/var/lib/fg',
+        FG_DB_URL: 'postgres://x@h/db',
+        FG_REDIS_URL: 'redis://:p@h:6379',
+        FG_NATS_URL: 'nats://h:4222',
+      },
+      '/',
+    );
     assert.deepEqual([config.host, config.port, config.portExplicit, config.dataDir], ['0.0.0.0', 9999, true, '/var/lib/fg']);
     assert.equal(config.rateLimit.backend, 'redis');
     assert.equal(config.nats.url, 'nats://h:4222');
@@ -74,7 +84,10 @@ describe('config', () => {
         const env = safeProd(profile);
         breakIt(env);
         const problems = refusals(env);
-        assert.ok(problems.some((p) => expected.test(p)), `expected ${expected} in ${JSON.stringify(problems)}`);
+        assert.ok(
+          problems.some((p) => expected.test(p)),
+          `expected ${expected} in ${JSON.stringify(problems)}`,
+        );
         assert.throws(() => loadConfig(env, '/srv'), ConfigError);
       });
     }
@@ -82,8 +95,19 @@ describe('config', () => {
 
   it('lists every problem at once', () => {
     const problems = refusals({ FG_ENV: 'prod', FG_API_KEY: 'x', FG_AUTH_ENABLED: '0' });
-    for (const re of [/embedded database/, /memory rate-limit/, /FG_AUTH_ENABLED=0/, /FG_API_KEY/, /FG_LEDGER_KEY_PATH/, /FG_SESSION_SECRET is missing/, /RECEIPT_HMAC_SECRET is missing/]) {
-      assert.ok(problems.some((p) => re.test(p)), `${re} missing from ${problems.length} problems`);
+    for (const re of [
+      /embedded database/,
+      /memory rate-limit/,
+      /FG_AUTH_ENABLED=0/,
+      /FG_API_KEY/,
+      /FG_LEDGER_KEY_PATH/,
+      /FG_SESSION_SECRET is missing/,
+      /RECEIPT_HMAC_SECRET is missing/,
+    ]) {
+      assert.ok(
+        problems.some((p) => re.test(p)),
+        `${re} missing from ${problems.length} problems`,
+      );
     }
     try {
       loadConfig({ FG_ENV: 'prod' }, '/srv');

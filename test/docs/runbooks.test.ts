@@ -22,7 +22,9 @@ import { probePath, probeRoutes, startAuthNode, type AuthNode } from '../core/au
  */
 
 const DIR = path.join(ROOT, 'docs/runbooks');
-const pages = readdirSync(DIR).filter((f) => f.endsWith('.md')).sort();
+const pages = readdirSync(DIR)
+  .filter((f) => f.endsWith('.md'))
+  .sort();
 const text = new Map(pages.map((p) => [p, readFileSync(path.join(DIR, p), 'utf8')]));
 
 /** Fenced code blocks and the prose outside them (inline code spans are taken from the prose). */
@@ -65,11 +67,15 @@ function metricCitations(): MetricCitation[] {
       if (!m) continue;
       const [, name, labelText] = m;
       if (labelText === undefined && !/_(total|seconds|count|sum|bucket)$/.test(name!)) continue;
-      const labels = (labelText ?? '').split(',').map((l) => l.trim()).filter(Boolean).map((l) => {
-        const lm = /^([a-z_][a-z0-9_]*)(?:="([^"]*)")?$/.exec(l);
-        assert.ok(lm, `${page}: cannot read the label matcher ${l} in \`${span}\``);
-        return lm[2] === undefined ? { name: lm[1]! } : { name: lm[1]!, value: lm[2] };
-      });
+      const labels = (labelText ?? '')
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .map((l) => {
+          const lm = /^([a-z_][a-z0-9_]*)(?:="([^"]*)")?$/.exec(l);
+          assert.ok(lm, `${page}: cannot read the label matcher ${l} in \`${span}\``);
+          return lm[2] === undefined ? { name: lm[1]! } : { name: lm[1]!, value: lm[2] };
+        });
       out.push({ page, what: span, name: name!, labels });
     }
     for (const block of code) for (const m of block.matchAll(METRIC_WORD)) out.push({ page, what: m[1]!, name: m[1]!, labels: [] });
@@ -94,9 +100,13 @@ function logCitations(): Array<Cited & { field: string; value: string }> {
 }
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
-const SOURCE = sourceFiles(path.join(ROOT, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+const SOURCE = sourceFiles(path.join(ROOT, 'src'))
+  .map((f) => readFileSync(f, 'utf8'))
+  .join('\n');
 
 // ---------------------------------------------------------------------------------------------
 // Commands: lines of code blocks and inline spans that run `frostgate` or `curl`.
@@ -148,7 +158,11 @@ function words(line: string): string[] {
 
 /** Logical lines of a code block (backslash continuations joined). */
 function shellLines(block: string): string[] {
-  return block.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.replace(/^\s*\$\s+/, '').trim()).filter(Boolean);
+  return block
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.replace(/^\s*\$\s+/, '').trim())
+    .filter(Boolean);
 }
 
 function commandLines(): Array<Cited & { argv: string[] }> {
@@ -183,11 +197,22 @@ function usageForms(help: string, name: string): { subs: Set<string>; bare: bool
 
 describe('runbooks', () => {
   it('every incident type of the seed has a page with Signals, Confirm and Fix, and the index links each page', () => {
-    const expected = ['auth-failure-spike.md', 'rate-limit-store-down.md', 'tenant-mismatch.md', 'ledger-verification-failure.md', 'signing-key-rotation.md', 'lab-leak.md'];
+    const expected = [
+      'auth-failure-spike.md',
+      'rate-limit-store-down.md',
+      'tenant-mismatch.md',
+      'ledger-verification-failure.md',
+      'signing-key-rotation.md',
+      'lab-leak.md',
+    ];
     assert.deepEqual(pages.filter((p) => p !== 'README.md').sort(), [...expected].sort());
     for (const page of expected) {
       const headings = [...text.get(page)!.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
-      for (const section of ['Signals', 'Confirm', 'Fix']) assert.ok(headings.some((h) => h === section || h.startsWith(`${section}:`)), `${page} has no "## ${section}" section`);
+      for (const section of ['Signals', 'Confirm', 'Fix'])
+        assert.ok(
+          headings.some((h) => h === section || h.startsWith(`${section}:`)),
+          `${page} has no "## ${section}" section`,
+        );
     }
     const index = text.get('README.md')!;
     for (const page of expected) assert.match(index, new RegExp(`\\]\\(${page.replace('.', '\\.')}\\)`), `README.md links ${page}`);
@@ -201,7 +226,10 @@ describe('runbooks', () => {
     const cited = logCitations();
     assert.ok(cited.length >= 20, `only ${cited.length} log citations found: the parser lost them`);
     const missing = cited.filter((c) => !SOURCE.includes(`'${c.value}'`) && !SOURCE.includes(`"${c.value}"`) && !SOURCE.includes(`\`${c.value}\``));
-    assert.deepEqual(missing.map((c) => `${c.page}: ${c.what}`), []);
+    assert.deepEqual(
+      missing.map((c) => `${c.page}: ${c.what}`),
+      [],
+    );
   });
 
   it('every frostgate command cited exists and parses with its options; every curl path is a route', async () => {
@@ -226,7 +254,8 @@ describe('runbooks', () => {
       }
       const { subs, bare } = usageForms(command.help, command.name);
       const first = parsed.positionals[0];
-      if (subs.size > 0 && first !== undefined && !subs.has(first)) problems.push(`${c.page}: \`${c.what}\`: ${name} has no subcommand ${first} (${[...subs].join(', ')})`);
+      if (subs.size > 0 && first !== undefined && !subs.has(first))
+        problems.push(`${c.page}: \`${c.what}\`: ${name} has no subcommand ${first} (${[...subs].join(', ')})`);
       if (subs.size > 0 && first === undefined && !bare) problems.push(`${c.page}: \`${c.what}\`: ${name} needs a subcommand (${[...subs].join(', ')})`);
       for (const p of parsed.positionals) if (/^<|^\.\.\.$/.test(p)) problems.push(`${c.page}: \`${c.what}\`: placeholder ${p} cannot be run`);
     }
@@ -243,7 +272,10 @@ describe('runbooks', () => {
         }
         const xi = c.argv.indexOf('-X');
         const method = xi >= 0 ? c.argv[xi + 1]! : c.argv.some((w) => w === '-d' || w === '--data') ? 'POST' : 'GET';
-        const pathOnly = url.replace(/^\$FG|^https?:\/\/[^/]+/, '').split('?')[0]!.replace(/\$\([^)]*\)|\$\{?[A-Za-z_]+\}?/g, 'x');
+        const pathOnly = url
+          .replace(/^\$FG|^https?:\/\/[^/]+/, '')
+          .split('?')[0]!
+          .replace(/\$\([^)]*\)|\$\{?[A-Za-z_]+\}?/g, 'x');
         const res = await t.app.inject({ method: method as 'GET', url: pathOnly });
         const unrouted = res.statusCode === 405 || (res.statusCode === 404 && /^no route/.test((res.json() as { detail?: string }).detail ?? ''));
         if (unrouted) problems.push(`${c.page}: \`${c.what}\`: ${method} ${pathOnly} is no route (${res.statusCode})`);
@@ -265,7 +297,11 @@ describe('runbooks', () => {
 
     const policy = (): RateLimitPolicy => {
       const roomy = { per_key: { points: 1000, duration_s: 60 }, per_tenant: { points: 5000, duration_s: 60 } };
-      return { version: `runbooks-${randomBytes(4).toString('hex')}`, classes: { read: { ...roomy, per_key: { points: 2, duration_s: 60 } }, write: roomy, admin: roomy }, invalid_keys: { points: 4, duration_s: 60, block_s: 60 } };
+      return {
+        version: `runbooks-${randomBytes(4).toString('hex')}`,
+        classes: { read: { ...roomy, per_key: { points: 2, duration_s: 60 } }, write: roomy, admin: roomy },
+        invalid_keys: { points: 4, duration_s: 60, block_s: 60 },
+      };
     };
 
     before(async () => {
@@ -274,7 +310,8 @@ describe('runbooks', () => {
       closed = await startTestApp({ env: { FG_REDIS_URL: redis.url } });
       const t = closed;
       t.limiter.apply(policy());
-      const get = (url: string, key?: string, headers: Record<string, string> = {}, remoteAddress = '198.51.100.20') => t.app.inject({ url, headers: { ...(key ? { 'x-api-key': key } : {}), ...headers }, remoteAddress });
+      const get = (url: string, key?: string, headers: Record<string, string> = {}, remoteAddress = '198.51.100.20') =>
+        t.app.inject({ url, headers: { ...(key ? { 'x-api-key': key } : {}), ...headers }, remoteAddress });
       const reader = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['decisions:read'] })).key;
       const revoked = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['decisions:read'] });
       await t.auth.store.revokeKey(t.tenantId, revoked.id);
@@ -308,8 +345,19 @@ describe('runbooks', () => {
       await expect(node.app.inject({ url: probe, headers: { 'x-api-key': seen.key } }), 200, 'seen once');
       await node.platform.db.close();
       await expect(node.app.inject({ url: probe, headers: { 'x-api-key': seen.key } }), 503, 'store_unavailable');
-      const gate = createAuthGate({ config: testConfig({ FG_AUTH_DB_FAIL_OPEN: 'true', FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED: 'true' }), security: node.platform.security, metrics: node.platform.metrics, resolver: node.auth.resolver, bindTenant: node.auth.bindTenant });
-      const failOpenApp = await buildServer(node.platform, { role: 'runbooks', version: '0.0.0-test', gate, plugins: [{ name: 'probes', plugin: probeRoutes(new Map(), node.auth.bindTenant) }] });
+      const gate = createAuthGate({
+        config: testConfig({ FG_AUTH_DB_FAIL_OPEN: 'true', FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED: 'true' }),
+        security: node.platform.security,
+        metrics: node.platform.metrics,
+        resolver: node.auth.resolver,
+        bindTenant: node.auth.bindTenant,
+      });
+      const failOpenApp = await buildServer(node.platform, {
+        role: 'runbooks',
+        version: '0.0.0-test',
+        gate,
+        plugins: [{ name: 'probes', plugin: probeRoutes(new Map(), node.auth.bindTenant) }],
+      });
       try {
         await expect(failOpenApp.inject({ url: probe, headers: { 'x-api-key': seen.key } }), 200, 'auth fail open');
       } finally {

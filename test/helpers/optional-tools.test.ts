@@ -16,7 +16,9 @@ const dir = mkdtempSync(path.join(tmpdir(), 'fg-optional-tools-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const helper = pathToFileURL(path.join(import.meta.dirname, 'optional-tools.ts')).href;
 const file = path.join(dir, 'needs-tools.test.ts');
-writeFileSync(file, `
+writeFileSync(
+  file,
+  `
 import { describe, it, test } from 'node:test';
 import { optionalTool } from ${JSON.stringify(helper)};
 const missing = optionalTool('frobnicator missing: apt-get install frobnicator');
@@ -26,12 +28,16 @@ describe('a suite using the missing tool', { skip: missing.skip }, missing.suite
   it('inner', () => { throw new Error('ran without the tool'); });
 }));
 test('uses a present tool', { skip: present.skip }, present.test(async () => {}));
-`);
+`,
+);
 
 function runFile(ci: boolean): Promise<{ code: number | null; out: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CI' && !k.startsWith('NODE_TEST')));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], { env: { ...env, ...(ci ? { CI: 'true' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], {
+      env: { ...env, ...(ci ? { CI: 'true' } : {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

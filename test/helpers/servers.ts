@@ -72,7 +72,10 @@ function throwaway(port: number, url: string, argv: () => [string, string[]], cl
 export async function startThrowawayRedis(password?: string): Promise<ThrowawayServer> {
   const port = await freePort();
   const auth = password ? `:${encodeURIComponent(password)}@` : '';
-  const server = throwaway(port, `redis://${auth}127.0.0.1:${port}`, () => ['redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(password ? ['--requirepass', password] : [])]]);
+  const server = throwaway(port, `redis://${auth}127.0.0.1:${port}`, () => [
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(password ? ['--requirepass', password] : [])],
+  ]);
   await server.start();
   return server;
 }
@@ -129,7 +132,9 @@ export function trackChild(child: ChildProcess): ChildProcess {
 
 function postgresBin(name: string): string {
   const root = '/usr/lib/postgresql';
-  const versions = readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', name))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(path.join(root, v, 'bin', name)))
+    .sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) throw new Error(`no ${name} under ${root}/*/bin (apt-get install postgresql)`);
   return path.join(root, versions[0]!, 'bin', name);
 }

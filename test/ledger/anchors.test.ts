@@ -20,7 +20,12 @@ let seq = 0;
 /** Failed SSH logins from a few sources: some decisions are high, blocked and carry a diff. */
 const sshFailure = () => {
   seq++;
-  return { source: 'sshd', event_type: 'auth.failure', occurred_at: new Date(BASE_MS + seq * 1000).toISOString(), payload: { service: 'ssh', src_ip: `100.64.30.${seq % 3}`, username: `u${seq}` } };
+  return {
+    source: 'sshd',
+    event_type: 'auth.failure',
+    occurred_at: new Date(BASE_MS + seq * 1000).toISOString(),
+    payload: { service: 'ssh', src_ip: `100.64.30.${seq % 3}`, username: `u${seq}` },
+  };
 };
 
 /**
@@ -42,7 +47,11 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     keyPath = path.join(dir, 'ledger.pem');
     storageDir = path.join(dir, 'storage');
     await writeFile(keyPath, exportPrivateKeyPem(generateEd25519KeyPair().privateKey), { mode: 0o600 });
-    t = await startTestApp({ db: 'postgres', captureLogs: true, env: { FG_LEDGER_KEY_PATH: keyPath, FG_STORAGE_DIR: storageDir, FG_LEDGER_WITNESS: 'storage', FG_CHECKPOINT_INTERVAL_S: '86400' } });
+    t = await startTestApp({
+      db: 'postgres',
+      captureLogs: true,
+      env: { FG_LEDGER_KEY_PATH: keyPath, FG_STORAGE_DIR: storageDir, FG_LEDGER_WITNESS: 'storage', FG_CHECKPOINT_INTERVAL_S: '86400' },
+    });
     admin = new pg.Client({ connectionString: t.platform.config.db.url! });
     await admin.connect();
   });
@@ -52,7 +61,13 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     await rm(dir, { recursive: true, force: true });
   });
 
-  const env = (witness: 'storage' | 'off') => ({ FG_ENV: 'test', FG_DB_URL: t.platform.config.db.url!, FG_LEDGER_KEY_PATH: keyPath, FG_STORAGE_DIR: storageDir, FG_LEDGER_WITNESS: witness });
+  const env = (witness: 'storage' | 'off') => ({
+    FG_ENV: 'test',
+    FG_DB_URL: t.platform.config.db.url!,
+    FG_LEDGER_KEY_PATH: keyPath,
+    FG_STORAGE_DIR: storageDir,
+    FG_LEDGER_WITNESS: witness,
+  });
   const verify = (tenant: string, witness: 'storage' | 'off', ...extra: string[]) => runCli(['verify', '--tenant', tenant, ...extra], env(witness));
   const verifyJson = async (tenant: string, witness: 'storage' | 'off', ...extra: string[]) => {
     const res = await verify(tenant, witness, '--json', ...extra);
@@ -88,11 +103,12 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
       frontier = r.frontier;
     }
     await admin.query(`DELETE FROM ledger_nodes WHERE tenant_id = $1 AND log = 'decisions'`, [tenant]);
-    for (const n of nodes) await admin.query(`INSERT INTO ledger_nodes (tenant_id, log, level, idx, hash) VALUES ($1, 'decisions', $2, $3, $4)`, [tenant, n.level, n.index, n.hash]);
+    for (const n of nodes)
+      await admin.query(`INSERT INTO ledger_nodes (tenant_id, log, level, idx, hash) VALUES ($1, 'decisions', $2, $3, $4)`, [tenant, n.level, n.index, n.hash]);
     await admin.query(`UPDATE ledger_heads SET size = $2 WHERE tenant_id = $1 AND log = 'decisions'`, [tenant, entries.rows.length]);
   }
 
-  it('edit entry 10, recompute ledger_nodes and head, delete later checkpoints: passes today\'s verify, fails with --checkpoint and with the witness', async () => {
+  it("edit entry 10, recompute ledger_nodes and head, delete later checkpoints: passes today's verify, fails with --checkpoint and with the witness", async () => {
     const tenant = 'insider-edit';
     const key = await tenantWithKey(tenant);
     await decide(key, 8);
@@ -102,7 +118,11 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     assert.equal(saved.tree_size, 16);
     const savedFile = path.join(dir, 'auditor-checkpoint-16.txt');
     await writeFile(savedFile, saved.note);
-    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), ['0000000000000008.checkpoint', '0000000000000016.checkpoint', 'latest.checkpoint']);
+    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), [
+      '0000000000000008.checkpoint',
+      '0000000000000016.checkpoint',
+      'latest.checkpoint',
+    ]);
     const clean = await verifyJson(tenant, 'storage', '--checkpoint', savedFile);
     assert.equal(clean.code, 0, JSON.stringify(clean.out.problems));
     assert.equal(clean.out.externalCheckpointsChecked, 3);
@@ -122,14 +142,22 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
 
     const today = await verify(tenant, 'off');
     assert.equal(today.code, 0, today.stdout + today.stderr);
-    assert.match(today.stdout, /^PASS: insider-edit\/decisions: 17 entries recomputed, 2 signed checkpoint\(s\) match; 17 decision row\(s\) match their ledger records$/m);
+    assert.match(
+      today.stdout,
+      /^PASS: insider-edit\/decisions: 17 entries recomputed, 2 signed checkpoint\(s\) match; 17 decision row\(s\) match their ledger records$/m,
+    );
     assert.match(today.stdout, /^NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone with database write access/m);
 
     const anchored = await verifyJson(tenant, 'off', '--checkpoint', savedFile);
     assert.equal(anchored.code, 1);
     assert.equal(anchored.out.ok, false);
     assert.equal(anchored.out.firstBadIndex, 8, 'the last size known good is 8: the edit lies in [8, 16)');
-    assert.match(anchored.out.problems.map((p: { message: string }) => p.message).join('\n'), new RegExp(`the log recomputed to size 16 does not match the signed checkpoint held outside the database \\(--checkpoint ${savedFile.replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`));
+    assert.match(
+      anchored.out.problems.map((p: { message: string }) => p.message).join('\n'),
+      new RegExp(
+        `the log recomputed to size 16 does not match the signed checkpoint held outside the database \\(--checkpoint ${savedFile.replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`,
+      ),
+    );
     const human = await verify(tenant, 'off', '--checkpoint', savedFile);
     assert.equal(human.code, 1);
     assert.match(human.stdout, /^FAIL: insider-edit\/decisions: first mismatch at index 8$/m);
@@ -137,7 +165,12 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     const witnessed = await verifyJson(tenant, 'storage');
     assert.equal(witnessed.code, 1);
     assert.equal(witnessed.out.firstBadIndex, 8);
-    assert.match(witnessed.out.problems.map((p: { message: string }) => p.message).join('\n'), new RegExp(`held outside the database \\(witness ${path.join(storageDir, witnessKey(tenant, 'decisions', 16)).replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`));
+    assert.match(
+      witnessed.out.problems.map((p: { message: string }) => p.message).join('\n'),
+      new RegExp(
+        `held outside the database \\(witness ${path.join(storageDir, witnessKey(tenant, 'decisions', 16)).replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`,
+      ),
+    );
 
     // The witness will not export the re-signed tree: it does not extend what it holds.
     const sync = await t.ledger.witness!.sync(tenant, 'decisions');
@@ -153,9 +186,19 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     await t.ledger.witness!.sync(tenant, 'decisions');
     assert.equal(t.logs!.lines.filter((l) => l.type === 'ledger_witness_refused' && l.tenant_id === tenant).length, 1);
     // A witness restarted on the same store resumes from what it exported, and refuses too.
-    const restarted = new CheckpointWitness({ storage: new FilesystemStorage(storageDir), ledger: t.ledger.ledger, trusted: [verifierOf(t.ledger.ledger.signingKey.signer)], log: t.platform.log, security: t.platform.security });
+    const restarted = new CheckpointWitness({
+      storage: new FilesystemStorage(storageDir),
+      ledger: t.ledger.ledger,
+      trusted: [verifierOf(t.ledger.ledger.signingKey.signer)],
+      log: t.platform.log,
+      security: t.platform.security,
+    });
     assert.equal((await restarted.sync(tenant, 'decisions')).refused?.treeSize, 17);
-    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), ['0000000000000008.checkpoint', '0000000000000016.checkpoint', 'latest.checkpoint']);
+    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), [
+      '0000000000000008.checkpoint',
+      '0000000000000016.checkpoint',
+      'latest.checkpoint',
+    ]);
   });
 
   it('entries removed from the head (tree and checkpoints trimmed to match): fails against the witness', async () => {
@@ -171,7 +214,10 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     assert.equal((await verify(tenant, 'off')).code, 0, 'the database alone is consistent');
     const witnessed = await verifyJson(tenant, 'storage');
     assert.equal(witnessed.code, 1);
-    assert.match(witnessed.out.problems.map((p: { message: string }) => p.message).join('\n'), /is for size 12, but the database's log has 9 entries: entries were removed from the head/);
+    assert.match(
+      witnessed.out.problems.map((p: { message: string }) => p.message).join('\n'),
+      /is for size 12, but the database's log has 9 entries: entries were removed from the head/,
+    );
   });
 
   it('an exported checkpoint the ledger key did not sign is a failure, not skipped; a bad --checkpoint file is refused with the fix', async () => {
@@ -191,7 +237,10 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     await writeFile(other, cp.note);
     const wrongLog = await verify(tenant, 'off', '--log', 'audit', '--checkpoint', other);
     assert.equal(wrongLog.code, 1);
-    assert.match(wrongLog.stderr, /--checkpoint .*other-log\.txt: checkpoint is for log "frostgate\.ledger\/insider-plant\/decisions", expected "frostgate\.ledger\/insider-plant\/audit"/);
+    assert.match(
+      wrongLog.stderr,
+      /--checkpoint .*other-log\.txt: checkpoint is for log "frostgate\.ledger\/insider-plant\/decisions", expected "frostgate\.ledger\/insider-plant\/audit"/,
+    );
     const foreignKey = path.join(dir, 'foreign.pem');
     await writeFile(foreignKey, exportPrivateKeyPem(generateEd25519KeyPair().privateKey));
     const untrusted = await runCli(['verify', '--tenant', tenant, '--checkpoint', other], { ...env('off'), FG_LEDGER_KEY_PATH: foreignKey });

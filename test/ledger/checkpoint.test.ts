@@ -101,8 +101,14 @@ describe('tlog checkpoint', () => {
     const signedByOld = signCheckpoint(cp, oldKey);
     const signedByNew = signCheckpoint(cp, newKey);
     const signedByBoth = signCheckpoint(cp, [newKey, oldKey]);
-    assert.deepEqual(verifyCheckpoint(signedByOld, trusted).verifiedBy.map((v) => v.keyId), [oldKey.keyId]);
-    assert.deepEqual(verifyCheckpoint(signedByNew, trusted).verifiedBy.map((v) => v.keyId), [newKey.keyId]);
+    assert.deepEqual(
+      verifyCheckpoint(signedByOld, trusted).verifiedBy.map((v) => v.keyId),
+      [oldKey.keyId],
+    );
+    assert.deepEqual(
+      verifyCheckpoint(signedByNew, trusted).verifiedBy.map((v) => v.keyId),
+      [newKey.keyId],
+    );
     assert.equal(verifyCheckpoint(signedByBoth, trusted).verifiedBy.length, 2);
     // A verifier that only knows the new key still accepts a note co-signed during the rotation.
     assert.equal(verifyCheckpoint(signedByBoth, [verifierOf(newKey)]).verifiedBy.length, 1);
@@ -110,9 +116,7 @@ describe('tlog checkpoint', () => {
     assert.throws(
       () => verifyCheckpoint(signedByOld, [verifierOf(newKey)]),
       (err: unknown) =>
-        err instanceof LedgerError &&
-        err.code === 'note_unverified' &&
-        err.message.includes(`${ORIGIN}+${oldKey.keyId.toString(16).padStart(8, '0')}`),
+        err instanceof LedgerError && err.code === 'note_unverified' && err.message.includes(`${ORIGIN}+${oldKey.keyId.toString(16).padStart(8, '0')}`),
     );
   });
 

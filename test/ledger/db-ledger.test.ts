@@ -33,16 +33,33 @@ for (const dbKind of ['embedded', 'postgres'] as const) {
 
     it('appends, proves inclusion and consistency between signed checkpoints, over HTTP', async () => {
       const h = { 'x-api-key': t.adminKey };
-      const first = await appendRecords(t, t.tenantId, Array.from({ length: 13 }, (_, i) => ({ decision_id: `dec_${i}`, n: i })));
-      assert.deepEqual(first, Array.from({ length: 13 }, (_, i) => i));
+      const first = await appendRecords(
+        t,
+        t.tenantId,
+        Array.from({ length: 13 }, (_, i) => ({ decision_id: `dec_${i}`, n: i })),
+      );
+      assert.deepEqual(
+        first,
+        Array.from({ length: 13 }, (_, i) => i),
+      );
       const cp1 = (await t.app.inject({ url: '/ledger/checkpoint?fresh=true', headers: h })).json();
       assert.equal(cp1.tree_size, 13);
       const verifiers = (cp1.verifier_keys as string[]).map(parseVerifierKey);
       const v1 = verifyCheckpoint(cp1.note, verifiers, { origin: `frostgate.ledger/${t.tenantId}/decisions` });
 
       // A batch append in one transaction gets consecutive indices.
-      const batch = await t.platform.db.withTenant(t.tenantId, (tx) => t.ledger.ledger.append(tx, t.tenantId, 'decisions', Array.from({ length: 20 }, (_, i) => ({ decision_id: `dec_b${i}` }))));
-      assert.deepEqual(batch.map((e) => e.index), Array.from({ length: 20 }, (_, i) => 13 + i));
+      const batch = await t.platform.db.withTenant(t.tenantId, (tx) =>
+        t.ledger.ledger.append(
+          tx,
+          t.tenantId,
+          'decisions',
+          Array.from({ length: 20 }, (_, i) => ({ decision_id: `dec_b${i}` })),
+        ),
+      );
+      assert.deepEqual(
+        batch.map((e) => e.index),
+        Array.from({ length: 20 }, (_, i) => 13 + i),
+      );
       const cp2 = (await t.app.inject({ url: '/ledger/checkpoint?fresh=true', headers: h })).json();
       assert.equal(cp2.tree_size, 33);
       const v2 = verifyCheckpoint(cp2.note, verifiers);
@@ -113,7 +130,11 @@ describe('frostgate verify against tampering (Postgres, rows changed directly in
 
   async function freshLog(n: number) {
     await admin.query(`DELETE FROM ledger_entries; DELETE FROM ledger_nodes; DELETE FROM ledger_checkpoints; DELETE FROM ledger_heads`);
-    await appendRecords(t, tenant, Array.from({ length: n }, (_, i) => ({ decision_id: `dec_${i}`, threat_level: i % 2 ? 'high' : 'low' })));
+    await appendRecords(
+      t,
+      tenant,
+      Array.from({ length: n }, (_, i) => ({ decision_id: `dec_${i}`, threat_level: i % 2 ? 'high' : 'low' })),
+    );
     await t.ledger.ledger.checkpoint(tenant, 'decisions', { fresh: true });
   }
 
@@ -132,7 +153,11 @@ describe('frostgate verify against tampering (Postgres, rows changed directly in
   const tampers: Array<[string, string, number]> = [
     ['a modified record', `UPDATE ledger_entries SET record_json = replace(record_json, 'high', 'low') WHERE idx = 17`, 17],
     ['a deleted record', `DELETE FROM ledger_entries WHERE idx = 9`, 9],
-    ['two reordered records', `UPDATE ledger_entries SET record_json = CASE idx WHEN 3 THEN (SELECT record_json FROM ledger_entries WHERE idx = 4) ELSE (SELECT record_json FROM ledger_entries WHERE idx = 3) END WHERE idx IN (3, 4)`, 3],
+    [
+      'two reordered records',
+      `UPDATE ledger_entries SET record_json = CASE idx WHEN 3 THEN (SELECT record_json FROM ledger_entries WHERE idx = 4) ELSE (SELECT record_json FROM ledger_entries WHERE idx = 3) END WHERE idx IN (3, 4)`,
+      3,
+    ],
     ['an inserted record', `INSERT INTO ledger_entries (tenant_id, log, idx, record_json) VALUES ('default', 'decisions', 40, '{"decision_id":"forged"}')`, 40],
     ['a rewritten tree node', `UPDATE ledger_nodes SET hash = decode(repeat('ab', 32), 'hex') WHERE level = 2 AND idx = 5`, 23],
   ];
@@ -195,7 +220,10 @@ describe('frostgate verify against tampering (Postgres, rows changed directly in
     assert.match(bad.stdout, /FAIL[\s\S]*not in the log at index 11/);
 
     await writeFile(files.record, JSON.stringify(entry.record));
-    await writeFile(files.checkpoint, cp.note.replace(/\n(\d+)\n/, (_m: string, n: string) => `\n${Number(n) + 1}\n`));
+    await writeFile(
+      files.checkpoint,
+      cp.note.replace(/\n(\d+)\n/, (_m: string, n: string) => `\n${Number(n) + 1}\n`),
+    );
     const badCp = await runCli(args);
     assert.equal(badCp.code, 1);
     assert.match(badCp.stdout, /checkpoint:/);

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { createThrowawayDatabase, type ThrowawayDatabase } from '../helpers/postgres.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
-describe('ledger reads: RFC 9162 bounds, and damaged rows are the server\'s integrity failure, not the client\'s error', () => {
+describe("ledger reads: RFC 9162 bounds, and damaged rows are the server's integrity failure, not the client's error", () => {
   let db: ThrowawayDatabase;
   let t: TestApp;
   let insider: pg.Client;
@@ -13,7 +13,8 @@ describe('ledger reads: RFC 9162 bounds, and damaged rows are the server\'s inte
     t = await startTestApp({ db: 'postgres', captureLogs: true, env: { FG_DB_URL: db.url } });
     insider = new pg.Client({ connectionString: db.url });
     await insider.connect();
-    for (let i = 0; i < 8; i++) await t.platform.db.withTenant(t.tenantId, (tx) => t.ledger.ledger.append(tx, t.tenantId, 'decisions', [{ decision_id: `dec_integrity_${i}`, n: i }]));
+    for (let i = 0; i < 8; i++)
+      await t.platform.db.withTenant(t.tenantId, (tx) => t.ledger.ledger.append(tx, t.tenantId, 'decisions', [{ decision_id: `dec_integrity_${i}`, n: i }]));
   });
   after(async () => {
     await insider?.end();

@@ -136,11 +136,7 @@ describe('Merkle log cross-checked against the RFC 9162 recursive definitions', 
         const firstRoot = reference.mth(0, m);
         const secondRoot = reference.mth(0, n);
         const fail = (claim: Partial<Parameters<typeof verifyConsistency>[0]>, what: string) =>
-          assert.throws(
-            () => verifyConsistency({ firstSize: m, secondSize: n, firstRoot, secondRoot, proof, ...claim }),
-            isProofError,
-            `${m}->${n}: ${what}`,
-          );
+          assert.throws(() => verifyConsistency({ firstSize: m, secondSize: n, firstRoot, secondRoot, proof, ...claim }), isProofError, `${m}->${n}: ${what}`);
         fail({ firstRoot: reference.mth(0, m - 1) }, 'first root of another size');
         fail({ secondRoot: reference.mth(0, n - 1) }, 'second root of another size');
         fail({ firstSize: m + 1 === n ? m - 1 : m + 1 }, 'other first size');

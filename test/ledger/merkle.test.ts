@@ -92,7 +92,10 @@ describe('MerkleFrontier', () => {
     assert.equal(counting.calls, 1);
     assert.equal(counting.reads, 4); // 45 = 32 + 8 + 4 + 1: one perfect subtree per set bit
     assert.deepEqual(loaded.root(), log.root());
-    const fromNodes = MerkleFrontier.fromNodes(45, log.frontier.nodes().map((n) => n.hash));
+    const fromNodes = MerkleFrontier.fromNodes(
+      45,
+      log.frontier.nodes().map((n) => n.hash),
+    );
     assert.deepEqual(fromNodes.append(leaf(45)).frontier.root(), loaded.append(leaf(45)).frontier.root());
   });
 
@@ -116,7 +119,12 @@ describe('MerkleLog', () => {
     const log = await MerkleLog.open(store);
     for (let i = 0; i < 1000; i++) await log.append(leaf(i));
     const counting = new CountingStore(store);
-    for (const [index, size] of [[0, 1000], [999, 1000], [517, 1000], [3, 700]] as const) {
+    for (const [index, size] of [
+      [0, 1000],
+      [999, 1000],
+      [517, 1000],
+      [3, 700],
+    ] as const) {
       counting.calls = 0;
       counting.reads = 0;
       await inclusionProof(counting, index, size);
@@ -133,7 +141,10 @@ describe('MerkleLog', () => {
   it('serialises concurrent appends and assigns consecutive indices', async () => {
     const log = await MerkleLog.open(new InMemoryMerkleNodeStore());
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(leaf(i))));
-    assert.deepEqual(results.map((r) => r.index), Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(
+      results.map((r) => r.index),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     const reference = new ReferenceTree(Array.from({ length: 50 }, (_, i) => Buffer.from(`leaf-${i}`)));
     assert.deepEqual(log.root(), reference.mth(0, 50));
   });

@@ -66,12 +66,19 @@ describe('signed note (C2SP signed-note, x/mod/sumdb/note compatible)', () => {
     const b = createNoteSigner('frostgate.test/b', generateEd25519KeyPair().privateKey);
     const text = 'hello\n';
     const both = signNote(text, [a, b]);
-    assert.deepEqual(openNote(both, [verifierOf(a)]).verifiedBy.map((v) => v.name), ['frostgate.test/a']);
-    assert.deepEqual(openNote(both, [verifierOf(a), verifierOf(b)]).verifiedBy.map((v) => v.name), ['frostgate.test/a', 'frostgate.test/b']);
+    assert.deepEqual(
+      openNote(both, [verifierOf(a)]).verifiedBy.map((v) => v.name),
+      ['frostgate.test/a'],
+    );
+    assert.deepEqual(
+      openNote(both, [verifierOf(a), verifierOf(b)]).verifiedBy.map((v) => v.name),
+      ['frostgate.test/a', 'frostgate.test/b'],
+    );
     // Same name, other key: its key id differs, so it is an unknown key, not a failed signature.
     const impostor = createNoteSigner('frostgate.test/a', generateEd25519KeyPair().privateKey);
-    assert.throws(() => openNote(signNote(text, [impostor]), [verifierOf(a)]), (err: unknown) =>
-      err instanceof LedgerError && err.code === 'note_unverified' && err.message.includes('frostgate.test/a+'),
+    assert.throws(
+      () => openNote(signNote(text, [impostor]), [verifierOf(a)]),
+      (err: unknown) => err instanceof LedgerError && err.code === 'note_unverified' && err.message.includes('frostgate.test/a+'),
     );
     // A known key whose signature does not verify poisons the whole note even if another verifies.
     const aOnly = signNote(text, [a]).split('\n').at(-2) as string;

@@ -80,10 +80,7 @@ const CONSISTENCY: { first: number; second: number; proof: string[] }[] = [
   {
     first: 2,
     second: 5,
-    proof: [
-      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
-      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
-    ],
+    proof: ['5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', 'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b'],
   },
   {
     first: 6,
@@ -121,7 +118,11 @@ describe('RFC 6962 test vectors', () => {
     const log = await vectorLog();
     for (const v of INCLUSION) {
       const proof = await log.inclusionProof(v.index, v.size);
-      assert.deepEqual(proof.map((p) => p.toString('hex')), v.proof, `inclusion ${v.index} in ${v.size}`);
+      assert.deepEqual(
+        proof.map((p) => p.toString('hex')),
+        v.proof,
+        `inclusion ${v.index} in ${v.size}`,
+      );
       verifyInclusion({ index: v.index, treeSize: v.size, leafHash: hashLeaf(LEAVES[v.index] as Buffer), proof, root: ROOTS[v.size - 1] as Buffer });
     }
   });
@@ -130,7 +131,11 @@ describe('RFC 6962 test vectors', () => {
     const log = await vectorLog();
     for (const v of CONSISTENCY) {
       const proof = await log.consistencyProof(v.first, v.second);
-      assert.deepEqual(proof.map((p) => p.toString('hex')), v.proof, `consistency ${v.first} -> ${v.second}`);
+      assert.deepEqual(
+        proof.map((p) => p.toString('hex')),
+        v.proof,
+        `consistency ${v.first} -> ${v.second}`,
+      );
       verifyConsistency({
         firstSize: v.first,
         secondSize: v.second,
@@ -165,7 +170,14 @@ describe('RFC 6962 test vectors', () => {
         probes.push({ desc: `flipped proof[${i}]`, index: v.index, size: v.size, leaf: leafHash, root, proof: flipped });
       });
       if (proof.length > 1) {
-        probes.push({ desc: 'inserted component', index: v.index, size: v.size, leaf: leafHash, root, proof: [proof[0] as Buffer, SOME_HASH, ...proof.slice(1)] });
+        probes.push({
+          desc: 'inserted component',
+          index: v.index,
+          size: v.size,
+          leaf: leafHash,
+          root,
+          proof: [proof[0] as Buffer, SOME_HASH, ...proof.slice(1)],
+        });
       }
       for (const p of probes) {
         assert.throws(

@@ -17,7 +17,17 @@ describe('graceful shutdown', () => {
       role: 'test',
       version: '0',
       gate: auth.gate,
-      plugins: [{ name: 'slow', plugin: async (a) => void a.get('/slow', async () => { entered(); await released; return { done: true }; }) }],
+      plugins: [
+        {
+          name: 'slow',
+          plugin: async (a) =>
+            void a.get('/slow', async () => {
+              entered();
+              await released;
+              return { done: true };
+            }),
+        },
+      ],
     });
     platform.onClose(() => app.close());
     const key = (await ensureBootstrapAdmin(platform.db, 'default')).key!;

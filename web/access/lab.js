@@ -51,7 +51,13 @@ class DeviceTerminal {
   }
 
   open() {
-    this.term = new Terminal({ cursorBlink: true, fontSize: 14, fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace', scrollback: 5000, theme: { background: '#0b1020', foreground: '#e2e8f0' } });
+    this.term = new Terminal({
+      cursorBlink: true,
+      fontSize: 14,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace',
+      scrollback: 5000,
+      theme: { background: '#0b1020', foreground: '#e2e8f0' },
+    });
     this.fit = new FitAddon();
     this.term.loadAddon(this.fit);
     this.term.open(this.pane);

@@ -57,6 +57,9 @@ Options:
 
 export function configTable(): string {
   const esc = (s: string) => s.replaceAll('|', '\\|');
-  const rows = VARIABLES.map((v) => `| \`${v.name}\` | ${esc(v.description)}${v.values ? ` One of: ${v.values.map((x) => `\`${x}\``).join(', ')}.` : ''} | ${v.default !== undefined ? `\`${v.default}\`` : 'unset'} | ${esc(v.production)} |`);
+  const rows = VARIABLES.map(
+    (v) =>
+      `| \`${v.name}\` | ${esc(v.description)}${v.values ? ` One of: ${v.values.map((x) => `\`${x}\``).join(', ')}.` : ''} | ${v.default !== undefined ? `\`${v.default}\`` : 'unset'} | ${esc(v.production)} |`,
+  );
   return ['| Variable | Meaning | Default | staging / prod |', '|---|---|---|---|', ...rows].join('\n');
 }

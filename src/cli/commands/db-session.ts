@@ -9,7 +9,13 @@ import { loadLedgerSigningKey } from '../../ledger/signing-key.js';
 export async function cliAuditTrail(db: Database): Promise<AuditTrail> {
   const { config } = loadConfig();
   const key = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: config.env === 'dev' ? config.dataDir : undefined });
-  return new AuditTrail(new LedgerService(db, key, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries }));
+  return new AuditTrail(
+    new LedgerService(db, key, {
+      origin: config.ledger.origin,
+      checkpointIntervalS: config.ledger.checkpointIntervalS,
+      checkpointMaxEntries: config.ledger.checkpointMaxEntries,
+    }),
+  );
 }
 
 /** Opens the configured database for a one-shot command, migrating the embedded one in dev/test. */
@@ -26,7 +32,11 @@ export async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise
     });
   } catch (err) {
     if (err instanceof EmbeddedDatabaseLockedError) {
-      throw new CliError('database_locked', err.message, 'while the server runs on the embedded database, use its HTTP API (POST /tenants, POST /keys) with an admin key');
+      throw new CliError(
+        'database_locked',
+        err.message,
+        'while the server runs on the embedded database, use its HTTP API (POST /tenants, POST /keys) with an admin key',
+      );
     }
     throw err;
   }

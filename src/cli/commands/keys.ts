@@ -7,7 +7,14 @@ import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const keysCommand: Command = {
   name: 'keys',
-  options: { tenant: { type: 'string' }, scopes: { type: 'string' }, 'expires-in': { type: 'string' }, name: { type: 'string' }, owner: { type: 'string' }, ...JSON_OPTION },
+  options: {
+    tenant: { type: 'string' },
+    scopes: { type: 'string' },
+    'expires-in': { type: 'string' },
+    name: { type: 'string' },
+    owner: { type: 'string' },
+    ...JSON_OPTION,
+  },
   help: `Usage: frostgate keys create --tenant <id> --scopes <list> [--expires-in 90d] [--name <text>] [--owner <who>] [--json]
        frostgate keys list --tenant <id> [--json]
        frostgate keys revoke --tenant <id> <key-id> [--json]
@@ -40,7 +47,8 @@ Examples:
   async run({ values, positionals }) {
     const sub = positionals[0];
     const tenant = values.tenant as string | undefined;
-    if (!['create', 'list', 'revoke'].includes(sub ?? '')) throw new UsageError(`expected 'keys create', 'keys list' or 'keys revoke'${sub ? `, got 'keys ${sub}'` : ''}`);
+    if (!['create', 'list', 'revoke'].includes(sub ?? ''))
+      throw new UsageError(`expected 'keys create', 'keys list' or 'keys revoke'${sub ? `, got 'keys ${sub}'` : ''}`);
     if (!tenant) throw new UsageError(`--tenant <id> is required for 'keys ${sub}'`);
     // Parse everything before touching the database, so a typo costs nothing.
     const scopes = sub === 'create' ? parseScopes((values.scopes as string | undefined) ?? '') : [];
@@ -51,18 +59,40 @@ Examples:
     return withDatabase(async (db) => {
       const store = new KeyStore(db, await cliAuditTrail(db));
       if (sub === 'create') {
-        const created = await store.createKey({ tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(values.owner ? { owner: values.owner as string } : {}), ...(expiresAt ? { expiresAt } : {}), minter: CLI_OPERATOR });
+        const created = await store.createKey({
+          tenantId: tenant,
+          scopes,
+          ...(values.name ? { name: values.name as string } : {}),
+          ...(values.owner ? { owner: values.owner as string } : {}),
+          ...(expiresAt ? { expiresAt } : {}),
+          minter: CLI_OPERATOR,
+        });
         if (values.json) printJson(created);
         else {
           printLine(created.key);
-          printErr(`created ${created.id} for tenant ${created.tenant_id}, owner ${created.owner}, with scopes ${created.scopes.join(',')}${created.expires_at ? `, expires ${created.expires_at}` : ''}; the key above is shown once`);
+          printErr(
+            `created ${created.id} for tenant ${created.tenant_id}, owner ${created.owner}, with scopes ${created.scopes.join(',')}${created.expires_at ? `, expires ${created.expires_at}` : ''}; the key above is shown once`,
+          );
         }
         return 0;
       }
       if (sub === 'list') {
         const keys = await store.listKeys(tenant);
         if (values.json) printJson({ keys });
-        else printLine(table(keys as unknown as Record<string, unknown>[], ['id', 'name', 'owner', 'scopes', 'created_by', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']));
+        else
+          printLine(
+            table(keys as unknown as Record<string, unknown>[], [
+              'id',
+              'name',
+              'owner',
+              'scopes',
+              'created_by',
+              'created_at',
+              'expires_at',
+              'revoked_at',
+              'last_used_at',
+            ]),
+          );
         return 0;
       }
       const revoked = await store.revokeKey(tenant, keyId!, 'cli');

@@ -30,7 +30,11 @@ async function readAnswers(file: string | undefined): Promise<AnswersFile> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new CliError('invalid_file', `cannot read answers from ${file}: ${(err as Error).message}`, 'give a JSON file {"answers": {"<criterion id>": ...}, "hints_used": {"<criterion id>": [0]}}');
+    throw new CliError(
+      'invalid_file',
+      `cannot read answers from ${file}: ${(err as Error).message}`,
+      'give a JSON file {"answers": {"<criterion id>": ...}, "hints_used": {"<criterion id>": [0]}}',
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError('invalid_file', `${file} is not a JSON object`);
   return parsed as AnswersFile;
@@ -51,16 +55,29 @@ export async function gradeLab(scenarioId: string, opts: { template?: string; an
   try {
     db = await openDatabase({ embeddedDir: config.dataDir, appRole: config.db.appRole, migrate: true });
   } catch (err) {
-    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError('database_locked', err.message, 'stop the server using this FG_DATA_DIR, or grade through POST /internal/scenario/{id}/complete');
+    if (err instanceof EmbeddedDatabaseLockedError)
+      throw new CliError('database_locked', err.message, 'stop the server using this FG_DATA_DIR, or grade through POST /internal/scenario/{id}/complete');
     throw err;
   }
   try {
     const tenantId = config.bootstrapTenant;
-    if (!(await new KeyStore(db).tenantExists(tenantId))) throw new CliError('not_found', `tenant ${tenantId} has no labs here`, 'start one with frostgate lab up');
-    const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test', dataDir: config.env === 'dev' ? config.dataDir : undefined });
-    if (signingKey.ephemeral) printErr('warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is never published, so only its integrity can be checked (verify-verdict --allow-unpinned)');
+    if (!(await new KeyStore(db).tenantExists(tenantId)))
+      throw new CliError('not_found', `tenant ${tenantId} has no labs here`, 'start one with frostgate lab up');
+    const signingKey = await loadVerdictSigningKey({
+      keyPath: config.keys.signingKeyPath,
+      allowEphemeral: config.env === 'dev' || config.env === 'test',
+      dataDir: config.env === 'dev' ? config.dataDir : undefined,
+    });
+    if (signingKey.ephemeral)
+      printErr(
+        'warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is never published, so only its integrity can be checked (verify-verdict --allow-unpinned)',
+      );
     const ledgerKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: config.env === 'dev' ? config.dataDir : undefined });
-    const ledger = new LedgerService(db, ledgerKey, { origin: config.ledger.origin, checkpointIntervalS: config.ledger.checkpointIntervalS, checkpointMaxEntries: config.ledger.checkpointMaxEntries });
+    const ledger = new LedgerService(db, ledgerKey, {
+      origin: config.ledger.origin,
+      checkpointIntervalS: config.ledger.checkpointIntervalS,
+      checkpointMaxEntries: config.ledger.checkpointMaxEntries,
+    });
     const scoring = new ScoringService({
       db,
       scenarios: new ScenarioStore(db),
@@ -88,11 +105,27 @@ export async function gradeLab(scenarioId: string, opts: { template?: string; an
 function printResult(result: CompleteResult, json: boolean): void {
   const { score } = result;
   if (json) {
-    printJson({ scenario_id: score.scenario_id, graded: result.graded, total: score.total, max: score.max, percent: score.percent, key_id: result.keyId, artefacts: result.artefacts, criteria: score.criteria });
+    printJson({
+      scenario_id: score.scenario_id,
+      graded: result.graded,
+      total: score.total,
+      max: score.max,
+      percent: score.percent,
+      key_id: result.keyId,
+      artefacts: result.artefacts,
+      criteria: score.criteria,
+    });
     return;
   }
-  printLine(`${score.scenario_id} ${result.graded ? 'graded' : 'was already graded'}: ${score.total}/${score.max} (${score.percent}%) on ${score.template.id}@${score.template.version}`);
-  printLine(table(score.criteria.map((c) => ({ ...c, points: `${c.awarded}/${c.points}` })), ['id', 'status', 'points', 'detail']));
+  printLine(
+    `${score.scenario_id} ${result.graded ? 'graded' : 'was already graded'}: ${score.total}/${score.max} (${score.percent}%) on ${score.template.id}@${score.template.version}`,
+  );
+  printLine(
+    table(
+      score.criteria.map((c) => ({ ...c, points: `${c.awarded}/${c.points}` })),
+      ['id', 'status', 'points', 'detail'],
+    ),
+  );
   printLine('artefacts:');
   for (const [name, where] of Object.entries(result.artefacts)) printLine(`  ${name.padEnd(16)} ${where}`);
 }

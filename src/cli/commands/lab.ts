@@ -127,7 +127,8 @@ async function withLabSession<T>(fn: (session: LabSession) => Promise<T>): Promi
   try {
     db = await openDatabase({ embeddedDir: config.dataDir, appRole: config.db.appRole, migrate: true });
   } catch (err) {
-    if (err instanceof EmbeddedDatabaseLockedError) throw new CliError('database_locked', err.message, 'stop the server using this FG_DATA_DIR, or point FG_DATA_DIR at another directory');
+    if (err instanceof EmbeddedDatabaseLockedError)
+      throw new CliError('database_locked', err.message, 'stop the server using this FG_DATA_DIR, or point FG_DATA_DIR at another directory');
     throw err;
   }
   try {
@@ -166,6 +167,12 @@ function deviceRows(s: Scenario): Array<Record<string, unknown>> {
   return s.devices.flatMap((d): Array<Record<string, unknown>> =>
     d.addresses.length === 0
       ? [{ device: d.name, kind: d.kind }]
-      : d.addresses.map((a, i) => ({ device: i === 0 ? d.name : '', kind: i === 0 ? d.kind : '', interface: a.interface, network: a.network, address: a.address })),
+      : d.addresses.map((a, i) => ({
+          device: i === 0 ? d.name : '',
+          kind: i === 0 ? d.kind : '',
+          interface: a.interface,
+          network: a.network,
+          address: a.address,
+        })),
   );
 }

@@ -45,7 +45,8 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
   try {
     if (config.env === 'staging' || config.env === 'prod') {
       const pending = await platform.db.pendingMigrations();
-      if (pending.length > 0) throw new CliError('schema_behind', `the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
+      if (pending.length > 0)
+        throw new CliError('schema_behind', `the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
     }
     const { app, ledger } = await buildRole(platform, role);
     const bootstrap = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant, ledger.audit);
@@ -122,7 +123,13 @@ function banner(s: Record<string, string>, key: string | undefined, embedded: bo
     `  Limits    ${s.rate_limit_backend} rate limiter, ${s.bus} bus`,
   ];
   if (key) {
-    lines.push('', `  Bootstrap admin API key for tenant ${s.bootstrap_tenant} (shown once, store it now):`, `    ${key}`, '', `  Try: curl -H 'X-API-Key: ${key}' ${s.url}/health/detailed`);
+    lines.push(
+      '',
+      `  Bootstrap admin API key for tenant ${s.bootstrap_tenant} (shown once, store it now):`,
+      `    ${key}`,
+      '',
+      `  Try: curl -H 'X-API-Key: ${key}' ${s.url}/health/detailed`,
+    );
   } else {
     // Over HTTP, not `frostgate keys create`: that command cannot open an embedded database this server holds.
     lines.push(

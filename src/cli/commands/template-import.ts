@@ -38,7 +38,10 @@ export async function importTemplateFromContainerlab(file: string, values: Recor
       printJson({ ok: true, id: result.template.id, version, output: output ?? null, warnings: result.warnings, ...(output ? {} : { template: result.yaml }) });
       return 0;
     }
-    if (output) printLine(`OK ${file} -> ${output}: ${result.template.id}@${version}, ${result.template.topology.devices.length} devices, ${result.template.topology.networks.length} networks`);
+    if (output)
+      printLine(
+        `OK ${file} -> ${output}: ${result.template.id}@${version}, ${result.template.topology.devices.length} devices, ${result.template.topology.networks.length} networks`,
+      );
     else process.stdout.write(result.yaml);
     for (const w of result.warnings) printErr(`note: ${w}`);
     return 0;

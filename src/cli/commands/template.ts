@@ -5,7 +5,14 @@ import { UsageError, printErr, printJson, printLine } from '../output.js';
 
 export const templateCommand: Command = {
   name: 'template',
-  options: { ...JSON_OPTION, output: { type: 'string', short: 'o' }, id: { type: 'string' }, track: { type: 'string' }, tier: { type: 'string' }, force: { type: 'boolean' } },
+  options: {
+    ...JSON_OPTION,
+    output: { type: 'string', short: 'o' },
+    id: { type: 'string' },
+    track: { type: 'string' },
+    tier: { type: 'string' },
+    force: { type: 'boolean' },
+  },
   help: `Usage: frostgate template validate <file> [--json]
        frostgate template import <lab.clab.yml> [-o <template.yaml>] [--id <id>] [--track netplus|ccna|cissp] [--tier basic|pro|enterprise] [--force] [--json]
 
@@ -41,7 +48,8 @@ Examples:
       if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
       return importTemplateFromContainerlab(file, values);
     }
-    if (sub !== 'validate') throw new UsageError(`expected 'template validate <file>' or 'template import <lab.clab.yml>'${sub ? `, got 'template ${sub}'` : ''}`);
+    if (sub !== 'validate')
+      throw new UsageError(`expected 'template validate <file>' or 'template import <lab.clab.yml>'${sub ? `, got 'template ${sub}'` : ''}`);
     if (!file) throw new UsageError('missing file: frostgate template validate <file>');
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
     try {

@@ -11,7 +11,10 @@ export const EXIT_UNPINNED = 3;
 
 const KEY_ID = /^(?:[0-9a-f]{16}|[0-9a-f]{64})$/;
 
-async function read(file: string, what = 'pass the files of a results directory: score.json, evidence.tar.zst (or .tar.gz), verdict.sig, verdict.pub'): Promise<Buffer> {
+async function read(
+  file: string,
+  what = 'pass the files of a results directory: score.json, evidence.tar.zst (or .tar.gz), verdict.sig, verdict.pub',
+): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (err) {
@@ -30,15 +33,20 @@ async function pinFrom(values: Record<string, string | boolean | undefined>): Pr
   const pubkey = values.pubkey as string | undefined;
   const keys = values.keys as string | undefined;
   const keyId = values['key-id'] as string | undefined;
-  if (keyId !== undefined && !KEY_ID.test(keyId)) throw new UsageError(`--key-id must be a key id (16 lowercase hex digits) or a key fingerprint (64), got ${JSON.stringify(keyId)}`);
+  if (keyId !== undefined && !KEY_ID.test(keyId))
+    throw new UsageError(`--key-id must be a key id (16 lowercase hex digits) or a key fingerprint (64), got ${JSON.stringify(keyId)}`);
   if (pubkey !== undefined && keys !== undefined) throw new UsageError('give one of --pubkey and --keys, not both');
   if (pubkey !== undefined) {
     let key: KeyObject;
     try {
-      key = parseEd25519PublicKey(await read(pubkey, 'pass the scoreboard\'s verdict public key (PEM, as in verdict-keys.json) with --pubkey'), pubkey);
+      key = parseEd25519PublicKey(await read(pubkey, "pass the scoreboard's verdict public key (PEM, as in verdict-keys.json) with --pubkey"), pubkey);
     } catch (err) {
       if (err instanceof CliError) throw err;
-      throw new CliError('invalid_file', `--pubkey ${pubkey}: ${(err as Error).message}`, 'pass the scoreboard\'s verdict public key: PEM, 32 raw bytes, or hex/base64 text');
+      throw new CliError(
+        'invalid_file',
+        `--pubkey ${pubkey}: ${(err as Error).message}`,
+        "pass the scoreboard's verdict public key: PEM, 32 raw bytes, or hex/base64 text",
+      );
     }
     if (keyId !== undefined && keyId !== verdictKeyId(key) && keyId !== verdictKeyFingerprint(key)) {
       throw new UsageError(`--key-id ${keyId} is not the key in --pubkey ${pubkey} (key id ${verdictKeyId(key)})`);
@@ -47,7 +55,14 @@ async function pinFrom(values: Record<string, string | boolean | undefined>): Pr
   }
   if (keys !== undefined) {
     try {
-      return { by: 'key_set', file: keys, set: parseVerdictKeySet(await read(keys, 'pass the verdict key set saved from GET /v1/verdicts/keys (or the object store\'s verdict-keys.json) with --keys')), keyId };
+      return {
+        by: 'key_set',
+        file: keys,
+        set: parseVerdictKeySet(
+          await read(keys, "pass the verdict key set saved from GET /v1/verdicts/keys (or the object store's verdict-keys.json) with --keys"),
+        ),
+        keyId,
+      };
     } catch (err) {
       if (err instanceof CliError) throw err;
       throw new CliError('invalid_file', `--keys ${keys}: ${(err as Error).message}`, 'pass verdict-keys.json as served by GET /v1/verdicts/keys');
@@ -56,8 +71,18 @@ async function pinFrom(values: Record<string, string | boolean | undefined>): Pr
   return keyId !== undefined ? { by: 'key_id', keyId } : { by: 'none' };
 }
 
-function verify(pin: Pin, files: { scoreBytes: Buffer; evidenceBytes: Buffer; sigBytes: Buffer; pubBytes: Buffer | undefined }, labels: { score: string; evidence: string; sig: string; pub: string }): VerdictVerification {
-  const input = { scoreBytes: files.scoreBytes, evidenceBytes: files.evidenceBytes, sigBytes: files.sigBytes, ...(files.pubBytes ? { pubBytes: files.pubBytes } : {}), labels };
+function verify(
+  pin: Pin,
+  files: { scoreBytes: Buffer; evidenceBytes: Buffer; sigBytes: Buffer; pubBytes: Buffer | undefined },
+  labels: { score: string; evidence: string; sig: string; pub: string },
+): VerdictVerification {
+  const input = {
+    scoreBytes: files.scoreBytes,
+    evidenceBytes: files.evidenceBytes,
+    sigBytes: files.sigBytes,
+    ...(files.pubBytes ? { pubBytes: files.pubBytes } : {}),
+    labels,
+  };
   switch (pin.by) {
     case 'pubkey':
       return verifyVerdictWithKey(input, pin.key, `the pinned key (--pubkey ${pin.file})`);
@@ -69,7 +94,10 @@ function verify(pin: Pin, files: { scoreBytes: Buffer; evidenceBytes: Buffer; si
       if (!result.ok) return result;
       const key = parseEd25519PublicKey(files.pubBytes!);
       if (pin.keyId !== verdictKeyId(key) && pin.keyId !== verdictKeyFingerprint(key)) {
-        return { ok: false, problems: [`${labels.pub}: key ${verdictKeyId(key)} is not the pinned key ${pin.keyId} (--key-id): the verdict did not come from that scoreboard`] };
+        return {
+          ok: false,
+          problems: [`${labels.pub}: key ${verdictKeyId(key)} is not the pinned key ${pin.keyId} (--key-id): the verdict did not come from that scoreboard`],
+        };
       }
       return result;
     }
@@ -93,8 +121,10 @@ function pinnedBy(pin: Pin, keyId: string): string {
   }
 }
 
-const UNPINNED_WHY = 'only integrity was checked, not origin: verdict.pub came with the verdict, and anyone can re-sign an edited score.json with a key of their own and ship that key as verdict.pub';
-const UNPINNED_FIX = "pin the scoreboard's key: --keys verdict-keys.json (GET /v1/verdicts/keys), --pubkey FILE or --key-id ID; --allow-unpinned accepts an integrity-only check";
+const UNPINNED_WHY =
+  'only integrity was checked, not origin: verdict.pub came with the verdict, and anyone can re-sign an edited score.json with a key of their own and ship that key as verdict.pub';
+const UNPINNED_FIX =
+  "pin the scoreboard's key: --keys verdict-keys.json (GET /v1/verdicts/keys), --pubkey FILE or --key-id ID; --allow-unpinned accepts an integrity-only check";
 
 export const verifyVerdictCommand: Command = {
   name: 'verify-verdict',
@@ -137,9 +167,18 @@ Examples:
     const pin = await pinFrom(values);
     const [scorePath, evidencePath, sigPath, pubPath] = positionals as [string, string, string, string | undefined];
     if (pubPath === undefined && (pin.by === 'none' || pin.by === 'key_id')) {
-      throw new UsageError(pin.by === 'none' ? `pass a key to verify with: --keys FILE or --pubkey FILE (or verdict.pub as a fourth file, which proves integrity only)` : '--key-id alone needs verdict.pub as the fourth file');
+      throw new UsageError(
+        pin.by === 'none'
+          ? `pass a key to verify with: --keys FILE or --pubkey FILE (or verdict.pub as a fourth file, which proves integrity only)`
+          : '--key-id alone needs verdict.pub as the fourth file',
+      );
     }
-    const [scoreBytes, evidenceBytes, sigBytes, pubBytes] = await Promise.all([read(scorePath), read(evidencePath), read(sigPath), pubPath === undefined ? undefined : read(pubPath)]);
+    const [scoreBytes, evidenceBytes, sigBytes, pubBytes] = await Promise.all([
+      read(scorePath),
+      read(evidencePath),
+      read(sigPath),
+      pubPath === undefined ? undefined : read(pubPath),
+    ]);
     const labels = { score: scorePath, evidence: evidencePath, sig: sigPath, pub: pubPath ?? 'verdict.pub' };
     const result = verify(pin, { scoreBytes, evidenceBytes, sigBytes, pubBytes }, labels);
     const originChecked = pin.by !== 'none';
@@ -148,8 +187,19 @@ Examples:
     if (values.json === true) {
       if (!result.ok) printJson({ ok: false, problems: result.problems });
       else {
-        const details = { key_id: result.keyId, signed_at: result.statement.signed_at, score_sha256: result.statement.score_sha256, evidence_sha256: result.statement.evidence_sha256 };
-        printJson({ ok: code === 0, origin_checked: originChecked, pinned_by: originChecked ? pin.by : null, ...details, ...(originChecked ? {} : { problems: [`origin not checked: ${UNPINNED_WHY}`] }) });
+        const details = {
+          key_id: result.keyId,
+          signed_at: result.statement.signed_at,
+          score_sha256: result.statement.score_sha256,
+          evidence_sha256: result.statement.evidence_sha256,
+        };
+        printJson({
+          ok: code === 0,
+          origin_checked: originChecked,
+          pinned_by: originChecked ? pin.by : null,
+          ...details,
+          ...(originChecked ? {} : { problems: [`origin not checked: ${UNPINNED_WHY}`] }),
+        });
       }
     } else if (!result.ok) {
       for (const p of result.problems) printLine(`FAIL: ${p}`);

@@ -13,8 +13,10 @@ import { JSON_OPTION, type Command } from '../command.js';
 import { CliError, UsageError, printErr, printJson, printLine } from '../output.js';
 import { withDatabase } from './db-session.js';
 
-const UNANCHORED = 'NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone with database write access (entries and tree recomputed, later checkpoints deleted, the server re-signing the result) passes this check. Pass --checkpoint FILE (a checkpoint note saved earlier) or enable the witness (FG_LEDGER_WITNESS=storage); see docs/ledger.md';
-const RETIRED_KEY_HINT = 'a checkpoint signed by a retired ledger key needs that key: --trusted-keys FILE with its vkey (GET /ledger/checkpoint lists verifier_keys)';
+const UNANCHORED =
+  'NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone with database write access (entries and tree recomputed, later checkpoints deleted, the server re-signing the result) passes this check. Pass --checkpoint FILE (a checkpoint note saved earlier) or enable the witness (FG_LEDGER_WITNESS=storage); see docs/ledger.md';
+const RETIRED_KEY_HINT =
+  'a checkpoint signed by a retired ledger key needs that key: --trusted-keys FILE with its vkey (GET /ledger/checkpoint lists verifier_keys)';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -79,7 +81,11 @@ Examples:
     const trusted: NoteVerifier[] = [verifierOf(own.signer)];
     if (values['trusted-keys']) {
       const text = await readFile(values['trusted-keys'] as string, 'utf8');
-      for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) trusted.push(parseVerifierKey(line));
+      for (const line of text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean))
+        trusted.push(parseVerifierKey(line));
     }
     const origin = `${config.ledger.origin}/${tenant}/${log}`;
     const external = await externalAnchors(config, values.checkpoint as string | undefined, tenant, log, trusted, origin);
@@ -89,17 +95,38 @@ Examples:
         onProgress: (done, total) => !values.json && total >= 50_000 && printErr(`verified ${done}/${total} entries`),
       }),
       // Pages of 5,000 rows: a line every 50,000.
-      rows: log === 'decisions' ? await verifyDecisionRows(db, tenant, (done) => !values.json && done % 50_000 === 0 && printErr(`compared ${done} decision rows with their ledger records`)) : undefined,
+      rows:
+        log === 'decisions'
+          ? await verifyDecisionRows(
+              db,
+              tenant,
+              (done) => !values.json && done % 50_000 === 0 && printErr(`compared ${done} decision rows with their ledger records`),
+            )
+          : undefined,
     }));
     const problems = [...external.problems.map((message) => ({ message })), ...result.problems];
     const ok = problems.length === 0 && (rows?.ok ?? true);
     if (values.json) {
-      printJson({ ...result, ok, problems, anchored: result.externalCheckpointsChecked > 0, externalSources: external.sources, ...(rows ? { decisionRows: rows } : {}) });
+      printJson({
+        ...result,
+        ok,
+        problems,
+        anchored: result.externalCheckpointsChecked > 0,
+        externalSources: external.sources,
+        ...(rows ? { decisionRows: rows } : {}),
+      });
       return ok ? 0 : 1;
     }
     if (ok) {
-      printLine(`PASS: ${tenant}/${log}: ${result.size} entries recomputed, ${result.checkpointsChecked} signed checkpoint(s) match${anchoredSummary(result)}${rows ? `; ${rows.rowsChecked} decision row(s) match their ledger records` : ''}`);
-      if (result.externalCheckpointsChecked === 0) printLine(external.sources.length > 0 ? `NOTE: ${external.sources.join(', ')} held no checkpoint of this log yet; ${UNANCHORED.slice('NOTE: '.length)}` : UNANCHORED);
+      printLine(
+        `PASS: ${tenant}/${log}: ${result.size} entries recomputed, ${result.checkpointsChecked} signed checkpoint(s) match${anchoredSummary(result)}${rows ? `; ${rows.rowsChecked} decision row(s) match their ledger records` : ''}`,
+      );
+      if (result.externalCheckpointsChecked === 0)
+        printLine(
+          external.sources.length > 0
+            ? `NOTE: ${external.sources.join(', ')} held no checkpoint of this log yet; ${UNANCHORED.slice('NOTE: '.length)}`
+            : UNANCHORED,
+        );
       return 0;
     }
     printLine(`FAIL: ${tenant}/${log}${result.firstBadIndex !== undefined ? `: first mismatch at index ${result.firstBadIndex}` : ''}`);
@@ -121,14 +148,22 @@ function rowProblemLines(rows: DecisionRowsVerification): string[] {
       ? `decision ${decision_id} (ledger index ${ledger_index}): ${integrity.fields.join(', ')} differ${integrity.fields.length === 1 ? 's' : ''} from its ledger record (row changed after it was decided)`
       : `decision ${decision_id} (ledger index ${ledger_index}): ${integrity.detail}`,
   );
-  if (rows.mismatchedCount > rows.mismatched.length) lines.push(`... ${rows.mismatchedCount - rows.mismatched.length} more decision rows differ from their ledger records`);
+  if (rows.mismatchedCount > rows.mismatched.length)
+    lines.push(`... ${rows.mismatchedCount - rows.mismatched.length} more decision rows differ from their ledger records`);
   for (const u of rows.unrowed) lines.push(`ledger entry ${u.index} records decision ${u.decision_id}, which has no decisions row (row deleted)`);
   if (rows.unrowedCount > rows.unrowed.length) lines.push(`... ${rows.unrowedCount - rows.unrowed.length} more ledger entries have no decisions row`);
   return lines;
 }
 
 /** The checkpoints held outside the database: --checkpoint and the witness's exported history. */
-async function externalAnchors(config: Config, checkpointFile: string | undefined, tenant: string, log: LedgerName, trusted: readonly NoteVerifier[], origin: string): Promise<{ anchors: LogAnchor[]; problems: string[]; sources: string[] }> {
+async function externalAnchors(
+  config: Config,
+  checkpointFile: string | undefined,
+  tenant: string,
+  log: LedgerName,
+  trusted: readonly NoteVerifier[],
+  origin: string,
+): Promise<{ anchors: LogAnchor[]; problems: string[]; sources: string[] }> {
   const anchors: LogAnchor[] = [];
   const problems: string[] = [];
   const sources: string[] = [];
@@ -137,7 +172,13 @@ async function externalAnchors(config: Config, checkpointFile: string | undefine
     try {
       anchors.push(anchorFromNote(note, `--checkpoint ${checkpointFile}`, trusted, origin));
     } catch (err) {
-      throw new CliError('invalid_file', `--checkpoint ${checkpointFile}: ${(err as Error).message}`, /not signed by any known key/.test((err as Error).message) ? RETIRED_KEY_HINT : `pass the 'note' of GET /ledger/checkpoint for log ${origin}, saved as it was`);
+      throw new CliError(
+        'invalid_file',
+        `--checkpoint ${checkpointFile}: ${(err as Error).message}`,
+        /not signed by any known key/.test((err as Error).message)
+          ? RETIRED_KEY_HINT
+          : `pass the 'note' of GET /ledger/checkpoint for log ${origin}, saved as it was`,
+      );
     }
     sources.push(`--checkpoint ${checkpointFile}`);
   }
@@ -151,7 +192,11 @@ async function externalAnchors(config: Config, checkpointFile: string | undefine
       const read = witnessed.anchors.length + witnessed.problems.length;
       sources.push(`the witness (${where}${witnessed.total > read ? `, ${read} of its ${witnessed.total} checkpoints read, the newest included` : ''})`);
     } catch (err) {
-      throw new CliError('unavailable', `cannot read the ledger witness at ${where}: ${(err as Error).message}`, 'check FG_STORAGE_* (the witness is the object store); FG_LEDGER_WITNESS=off verifies against the database alone');
+      throw new CliError(
+        'unavailable',
+        `cannot read the ledger witness at ${where}: ${(err as Error).message}`,
+        'check FG_STORAGE_* (the witness is the object store); FG_LEDGER_WITNESS=off verifies against the database alone',
+      );
     }
   }
   return { anchors, problems, sources };
@@ -185,9 +230,18 @@ async function verifyDecision(values: Record<string, string | boolean | undefine
   try {
     verifiers = verifiersFromKeyFile(pubkey, checkpoint);
   } catch (err) {
-    throw new CliError('invalid_file', `--pubkey: ${(err as Error).message}`, 'pass a vkey line from GET /ledger/checkpoint (verifier_keys) or an Ed25519 public key PEM');
+    throw new CliError(
+      'invalid_file',
+      `--pubkey: ${(err as Error).message}`,
+      'pass a vkey line from GET /ledger/checkpoint (verifier_keys) or an Ed25519 public key PEM',
+    );
   }
-  const result = verifyRecordOffline({ record: parseJson(recordText, 'record'), proof: parseJson<InclusionProofFile>(proofText, 'proof'), checkpoint, verifiers });
+  const result = verifyRecordOffline({
+    record: parseJson(recordText, 'record'),
+    proof: parseJson<InclusionProofFile>(proofText, 'proof'),
+    checkpoint,
+    verifiers,
+  });
   if (values.json) printJson(result);
   else if (result.ok) printLine(`PASS: record is entry ${result.index} of ${result.origin} at signed tree size ${result.treeSize}`);
   else {

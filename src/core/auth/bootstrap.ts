@@ -31,12 +31,33 @@ export async function ensureBootstrapAdmin(db: Database, tenantId: string, audit
       const value = existing.value as { key_id: string; tenant_id: string };
       return { keyId: value.key_id, tenantId: value.tenant_id };
     }
-    await tx.insertInto('tenants').values({ id: tenantId, name: 'bootstrap tenant', disabled_at: null }).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await tx
+      .insertInto('tenants')
+      .values({ id: tenantId, name: 'bootstrap tenant', disabled_at: null })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
     await tx
       .insertInto('api_keys')
-      .values({ id: generated.id, tenant_id: tenantId, digest: generated.digest, name: 'bootstrap admin', scopes: ['admin'], expires_at: null, revoked_at: null, last_used_at: null, created_by: 'bootstrap', created_by_identity: 'operator', owner: ROOT_IDENTITY })
+      .values({
+        id: generated.id,
+        tenant_id: tenantId,
+        digest: generated.digest,
+        name: 'bootstrap admin',
+        scopes: ['admin'],
+        expires_at: null,
+        revoked_at: null,
+        last_used_at: null,
+        created_by: 'bootstrap',
+        created_by_identity: 'operator',
+        owner: ROOT_IDENTITY,
+      })
       .execute();
-    await audit?.record(tx, tenantId, { action: 'key.create', actor: 'bootstrap', target: generated.id, details: { scopes: ['admin'], name: 'bootstrap admin', owner: ROOT_IDENTITY, created_by_identity: 'operator', vouched_by: 'operator' } });
+    await audit?.record(tx, tenantId, {
+      action: 'key.create',
+      actor: 'bootstrap',
+      target: generated.id,
+      details: { scopes: ['admin'], name: 'bootstrap admin', owner: ROOT_IDENTITY, created_by_identity: 'operator', vouched_by: 'operator' },
+    });
     return { key: generated.key, keyId: generated.id, tenantId };
   });
 }

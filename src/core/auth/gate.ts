@@ -54,7 +54,9 @@ const PERCENT_ESCAPE = /%u([0-9a-f]{4})|%([0-9a-f]{2})/gi;
 export function decodeQueryLayers(query: string): string {
   let current = query;
   for (let pass = 0; pass < MAX_DECODE_PASSES && (current.includes('%') || current.includes('+')); pass++) {
-    const next = current.replace(/\+/g, ' ').replace(PERCENT_ESCAPE, (_m, wide: string | undefined, byte: string | undefined) => String.fromCharCode(parseInt(wide ?? byte!, 16)));
+    const next = current
+      .replace(/\+/g, ' ')
+      .replace(PERCENT_ESCAPE, (_m, wide: string | undefined, byte: string | undefined) => String.fromCharCode(parseInt(wide ?? byte!, 16)));
     if (next === current) break;
     current = next;
   }
@@ -110,15 +112,39 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
 
   const refuse = async (request: FastifyRequest, reason: AuthFailureReason, keyId?: string, tenantId?: string): Promise<never> => {
     metrics.authFailure.inc({ reason });
-    security.warn({ type: 'auth_event', success: false, reason, key_id: keyId, tenant_id: tenantId, request_id: request.id, route: routeKey(request), ip: request.ip }, 'authentication failed');
+    security.warn(
+      { type: 'auth_event', success: false, reason, key_id: keyId, tenant_id: tenantId, request_id: request.id, route: routeKey(request), ip: request.ip },
+      'authentication failed',
+    );
     if (reason !== 'missing' && deps.invalidKeyGuard) {
       // Counted per source address and per key id: many addresses trying one key id are slowed too.
       const bySource = await deps.invalidKeyGuard.recordInvalidKey(request.ip);
       const byKey = keyId ? await deps.invalidKeyGuard.recordInvalidKey(`key:${keyId}`) : undefined;
-      const blocked = bySource.blocked ? { verdict: bySource, per: 'source' as const } : byKey?.blocked ? { verdict: byKey, per: 'key_id' as const } : undefined;
+      const blocked = bySource.blocked
+        ? { verdict: bySource, per: 'source' as const }
+        : byKey?.blocked
+          ? { verdict: byKey, per: 'key_id' as const }
+          : undefined;
       if (blocked) {
-        security.warn({ type: 'auth_event', success: false, reason: 'invalid_key_flood', per: blocked.per, key_id: keyId, request_id: request.id, ip: request.ip, route: routeKey(request) }, 'refused after repeated invalid keys');
-        throw new AppError('rate_limited', `too many invalid API keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}; retry in ${blocked.verdict.retryAfterS} s`, {}, { 'retry-after': String(blocked.verdict.retryAfterS) });
+        security.warn(
+          {
+            type: 'auth_event',
+            success: false,
+            reason: 'invalid_key_flood',
+            per: blocked.per,
+            key_id: keyId,
+            request_id: request.id,
+            ip: request.ip,
+            route: routeKey(request),
+          },
+          'refused after repeated invalid keys',
+        );
+        throw new AppError(
+          'rate_limited',
+          `too many invalid API keys ${blocked.per === 'source' ? 'from this address' : 'for this key id'}; retry in ${blocked.verdict.retryAfterS} s`,
+          {},
+          { 'retry-after': String(blocked.verdict.retryAfterS) },
+        );
       }
       const delayMs = Math.max(bySource.delayMs, byKey?.delayMs ?? 0);
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -132,7 +158,19 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     const missing = missingScopes(principal.scopes, needed);
     if (missing.length > 0) {
       metrics.authFailure.inc({ reason: 'missing_scope' });
-      security.warn({ type: 'auth_event', success: false, reason: 'missing_scope', key_id: principal.keyId, tenant_id: principal.tenantId, request_id: request.id, missing, route: routeKey(request) }, 'key lacks a required scope');
+      security.warn(
+        {
+          type: 'auth_event',
+          success: false,
+          reason: 'missing_scope',
+          key_id: principal.keyId,
+          tenant_id: principal.tenantId,
+          request_id: request.id,
+          missing,
+          route: routeKey(request),
+        },
+        'key lacks a required scope',
+      );
       request.refusedPrincipal = principal;
       throw new AppError('missing_scope', `this key lacks the scope ${missing.join(', ')} required by ${routeKey(request)}`, { missing_scopes: missing });
     }
@@ -150,7 +188,10 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (queryCarriesKey(request.url)) {
       // The URL itself is never logged here (it holds the key); only the route pattern is.
       metrics.authFailure.inc({ reason: 'key_in_query' });
-      security.warn({ type: 'auth_event', success: false, reason: 'key_in_query', request_id: request.id, route: routeKey(request) }, 'credential in query string refused');
+      security.warn(
+        { type: 'auth_event', success: false, reason: 'key_in_query', request_id: request.id, route: routeKey(request) },
+        'credential in query string refused',
+      );
       throw new AppError('api_key_in_query', 'credentials are not accepted in the query string; send the key in the X-API-Key header');
     }
     const mode = request.routeOptions.config.auth ?? 'api_key';
@@ -185,7 +226,10 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     const digest = digestKey(presented);
     const unavailable = (error: Error): never => {
       metrics.authFailure.inc({ reason: 'store_unavailable' });
-      security.error({ type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: error.message }, 'key store unreachable, refusing (fail closed)');
+      security.error(
+        { type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: error.message },
+        'key store unreachable, refusing (fail closed)',
+      );
       throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
     };
     // An unknown id and a wrong secret take this same path at the same cost: no record is read for
@@ -214,7 +258,18 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     if (failedOpen) {
       // Counted only when the stale key is accepted: a refusal on stale data is no fail-open pass.
       metrics.failOpenTriggered.inc({ component: 'auth' });
-      security.fatal({ type: 'auth_event', success: true, reason: 'fail_open', key_id: keyId, tenant_id: record.tenantId, request_id: request.id, error: failedOpen.message }, 'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)');
+      security.fatal(
+        {
+          type: 'auth_event',
+          success: true,
+          reason: 'fail_open',
+          key_id: keyId,
+          tenant_id: record.tenantId,
+          request_id: request.id,
+          error: failedOpen.message,
+        },
+        'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)',
+      );
       deps.onFailOpen?.(record.tenantId, { key_id: keyId, route: key, error: failedOpen.message });
     }
     resolver.touch(keyId);

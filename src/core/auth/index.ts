@@ -34,14 +34,35 @@ export interface AuthModuleOptions {
   readonly keyCacheTtlMs?: number;
 }
 
-export function createAuthModule(platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>, options: AuthModuleOptions = {}): AuthModule {
+export function createAuthModule(
+  platform: Pick<Platform, 'config' | 'db' | 'bus' | 'security' | 'metrics' | 'onClose'>,
+  options: AuthModuleOptions = {},
+): AuthModule {
   const store = new KeyStore(platform.db, options.audit, platform.security);
   const index = new KeyIndex(store, {
-    onOverflow: (size) => platform.security.error({ type: 'auth_event', reason: 'key_index_overflow', keys: size, max: MAX_INDEXED_KEYS }, 'too many keys to screen in memory; unknown key ids are looked up one by one again'),
+    onOverflow: (size) =>
+      platform.security.error(
+        { type: 'auth_event', reason: 'key_index_overflow', keys: size, max: MAX_INDEXED_KEYS },
+        'too many keys to screen in memory; unknown key ids are looked up one by one again',
+      ),
   });
   const resolver = new KeyResolver(store, platform.bus, options.keyCacheTtlMs ?? KEY_CACHE_TTL_MS, Date.now, index);
   platform.onClose(() => resolver.close());
   const bindTenant = createTenantBinder(platform);
-  const gate = createAuthGate({ config: platform.config, security: platform.security, metrics: platform.metrics, resolver, bindTenant, ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}), ...(options.onFailOpen ? { onFailOpen: options.onFailOpen } : {}) });
-  return { store, resolver, gate, bindTenant, routes: { name: 'auth', plugin: authRoutes({ store, resolver, bindTenant, bus: platform.bus, platformTenant: platform.config.bootstrapTenant }) } };
+  const gate = createAuthGate({
+    config: platform.config,
+    security: platform.security,
+    metrics: platform.metrics,
+    resolver,
+    bindTenant,
+    ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}),
+    ...(options.onFailOpen ? { onFailOpen: options.onFailOpen } : {}),
+  });
+  return {
+    store,
+    resolver,
+    gate,
+    bindTenant,
+    routes: { name: 'auth', plugin: authRoutes({ store, resolver, bindTenant, bus: platform.bus, platformTenant: platform.config.bootstrapTenant }) },
+  };
 }

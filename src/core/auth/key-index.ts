@@ -50,7 +50,10 @@ export class KeyIndex {
   private readonly max: number;
   private readonly now: () => number;
 
-  constructor(private readonly store: Pick<KeyStore, 'keyIndexSince'>, private readonly options: KeyIndexOptions = {}) {
+  constructor(
+    private readonly store: Pick<KeyStore, 'keyIndexSince'>,
+    private readonly options: KeyIndexOptions = {},
+  ) {
     this.max = options.max ?? MAX_INDEXED_KEYS;
     this.now = options.now ?? Date.now;
   }
@@ -77,10 +80,12 @@ export class KeyIndex {
   private refreshStartedAfter(arrival: number): Promise<void> {
     if (this.current && this.current.n > arrival) return this.current.done;
     if (!this.current) return this.start();
-    this.queued ??= this.current.done.catch(() => undefined).then(() => {
-      this.queued = undefined;
-      return this.start();
-    });
+    this.queued ??= this.current.done
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
     return this.queued;
   }
 

@@ -11,7 +11,12 @@ import type { KeyResolver } from './key-resolver.js';
 import { KEY_REVOKED_SUBJECT } from './key-resolver.js';
 import type { Bus } from '../../platform/bus/bus.js';
 
-const TenantId = Type.String({ minLength: 2, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]{1,62}$', description: "lowercase letters, digits, dashes; not 'unknown'" });
+const TenantId = Type.String({
+  minLength: 2,
+  maxLength: 63,
+  pattern: '^[a-z0-9][a-z0-9-]{1,62}$',
+  description: "lowercase letters, digits, dashes; not 'unknown'",
+});
 const Timestamp = Type.String({ format: 'date-time' });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 
@@ -51,7 +56,14 @@ const CreateKeyBody = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     expires_in: Type.Optional(Type.String({ description: 'e.g. 90d, 12h, 30m', maxLength: 20 })),
     tenant_id: Type.Optional(Type.String({ maxLength: 63 })),
-    owner: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "the creating key's own identity (the default); any other is refused, 403 owner_not_vouched: the operator enrols people (frostgate keys create --owner)" })),
+    owner: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          "the creating key's own identity (the default); any other is refused, 403 owner_not_vouched: the operator enrols people (frostgate keys create --owner)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -92,76 +104,147 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       }
     };
 
-    app.post('/tenants', {
-      config: { scopes: ['admin'] },
-      schema: { tags: ['tenants'], operationId: 'createTenant', summary: 'Create a tenant (platform admins), optionally with its first key (shown once)', body: CreateTenantBody, response: { 201: Type.Intersect([TenantSchema, Type.Object({ first_key: Type.Optional(CreatedKeySchema) })]), ...errors } },
-    }, async (request, reply) => {
-      requirePlatformAdmin(request);
-      const actor = request.principal?.keyId ?? request.principal?.subject;
-      const first = request.body.first_key;
-      // A platform admin is the operator here: the first key acts for whoever it names, else for
-      // itself (not for the creating admin: it belongs to another tenant's people).
-      const minter: Minter = { kind: 'operator', id: actor ?? 'unknown-principal', identity: request.principal?.subject ?? 'unknown-principal' };
-      const tenant = await store.createTenant(request.body.id, request.body.name ?? '', actor, first ? { scopes: first.scopes as Scope[], ...(first.name !== undefined ? { name: first.name } : {}), ...(first.owner !== undefined ? { owner: first.owner } : {}), minter } : undefined);
-      return reply.code(201).send(tenant);
-    });
+    app.post(
+      '/tenants',
+      {
+        config: { scopes: ['admin'] },
+        schema: {
+          tags: ['tenants'],
+          operationId: 'createTenant',
+          summary: 'Create a tenant (platform admins), optionally with its first key (shown once)',
+          body: CreateTenantBody,
+          response: { 201: Type.Intersect([TenantSchema, Type.Object({ first_key: Type.Optional(CreatedKeySchema) })]), ...errors },
+        },
+      },
+      async (request, reply) => {
+        requirePlatformAdmin(request);
+        const actor = request.principal?.keyId ?? request.principal?.subject;
+        const first = request.body.first_key;
+        // A platform admin is the operator here: the first key acts for whoever it names, else for
+        // itself (not for the creating admin: it belongs to another tenant's people).
+        const minter: Minter = { kind: 'operator', id: actor ?? 'unknown-principal', identity: request.principal?.subject ?? 'unknown-principal' };
+        const tenant = await store.createTenant(
+          request.body.id,
+          request.body.name ?? '',
+          actor,
+          first
+            ? {
+                scopes: first.scopes as Scope[],
+                ...(first.name !== undefined ? { name: first.name } : {}),
+                ...(first.owner !== undefined ? { owner: first.owner } : {}),
+                minter,
+              }
+            : undefined,
+        );
+        return reply.code(201).send(tenant);
+      },
+    );
 
-    app.get('/tenants', {
-      config: { scopes: ['admin'] },
-      schema: { tags: ['tenants'], operationId: 'listTenants', summary: 'List tenants (platform admins)', response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errors } },
-    }, async (request) => {
-      requirePlatformAdmin(request);
-      return { tenants: await store.listTenants() };
-    });
+    app.get(
+      '/tenants',
+      {
+        config: { scopes: ['admin'] },
+        schema: {
+          tags: ['tenants'],
+          operationId: 'listTenants',
+          summary: 'List tenants (platform admins)',
+          response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errors },
+        },
+      },
+      async (request) => {
+        requirePlatformAdmin(request);
+        return { tenants: await store.listTenants() };
+      },
+    );
 
-    app.post('/keys', {
-      config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], operationId: 'createKey', summary: "Create an API key in the caller's tenant; the key is shown once", body: CreateKeyBody, response: { 201: CreatedKeySchema, ...errors } },
-    }, async (request, reply) => {
-      const tenantId = bindTenant(request, request.body.tenant_id);
-      const held = request.principal?.scopes ?? [];
-      const escalation = request.body.scopes.filter((s) => !hasScope(held, s));
-      if (escalation.length > 0) throw new AppError('missing_scope', `a key cannot grant scopes it does not hold: ${escalation.join(', ')}`, { missing_scopes: escalation });
-      let expiresAt: Date | undefined;
-      if (request.body.expires_in !== undefined) {
-        try {
-          expiresAt = new Date(Date.now() + parseDuration(request.body.expires_in));
-        } catch (err) {
-          if (err instanceof InvalidDurationError) throw new AppError('validation_failed', `body/expires_in: ${err.message}`);
-          throw err;
+    app.post(
+      '/keys',
+      {
+        config: { scopes: ['keys:admin'] },
+        schema: {
+          tags: ['keys'],
+          operationId: 'createKey',
+          summary: "Create an API key in the caller's tenant; the key is shown once",
+          body: CreateKeyBody,
+          response: { 201: CreatedKeySchema, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const tenantId = bindTenant(request, request.body.tenant_id);
+        const held = request.principal?.scopes ?? [];
+        const escalation = request.body.scopes.filter((s) => !hasScope(held, s));
+        if (escalation.length > 0)
+          throw new AppError('missing_scope', `a key cannot grant scopes it does not hold: ${escalation.join(', ')}`, { missing_scopes: escalation });
+        let expiresAt: Date | undefined;
+        if (request.body.expires_in !== undefined) {
+          try {
+            expiresAt = new Date(Date.now() + parseDuration(request.body.expires_in));
+          } catch (err) {
+            if (err instanceof InvalidDurationError) throw new AppError('validation_failed', `body/expires_in: ${err.message}`);
+            throw err;
+          }
         }
-      }
-      const created = await store.createKey({
-        tenantId,
-        scopes: request.body.scopes as Scope[],
-        ...(request.body.name !== undefined ? { name: request.body.name } : {}),
-        ...(expiresAt ? { expiresAt } : {}),
-        minter: minterOf(request),
-        ...(request.body.owner !== undefined ? { owner: request.body.owner } : {}),
-      });
-      return reply.code(201).send(created);
-    });
+        const created = await store.createKey({
+          tenantId,
+          scopes: request.body.scopes as Scope[],
+          ...(request.body.name !== undefined ? { name: request.body.name } : {}),
+          ...(expiresAt ? { expiresAt } : {}),
+          minter: minterOf(request),
+          ...(request.body.owner !== undefined ? { owner: request.body.owner } : {}),
+        });
+        return reply.code(201).send(created);
+      },
+    );
 
-    app.get('/keys', {
-      config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], operationId: 'listKeys', summary: "List the caller's tenant's keys (never their secrets)", response: { 200: Type.Object({ keys: Type.Array(KeyInfoSchema) }), ...errors } },
-    }, async (request) => ({ keys: await store.listKeys(bindTenant(request)) }));
+    app.get(
+      '/keys',
+      {
+        config: { scopes: ['keys:admin'] },
+        schema: {
+          tags: ['keys'],
+          operationId: 'listKeys',
+          summary: "List the caller's tenant's keys (never their secrets)",
+          response: { 200: Type.Object({ keys: Type.Array(KeyInfoSchema) }), ...errors },
+        },
+      },
+      async (request) => ({ keys: await store.listKeys(bindTenant(request)) }),
+    );
 
-    app.get('/keys/:id', {
-      config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], operationId: 'getKey', summary: "One key of the caller's tenant: scopes, owner, expiry, revocation and last use (never its secret)", params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
-    }, async (request) => store.getKey(bindTenant(request), request.params.id));
+    app.get(
+      '/keys/:id',
+      {
+        config: { scopes: ['keys:admin'] },
+        schema: {
+          tags: ['keys'],
+          operationId: 'getKey',
+          summary: "One key of the caller's tenant: scopes, owner, expiry, revocation and last use (never its secret)",
+          params: KeyIdParams,
+          response: { 200: KeyInfoSchema, ...errors },
+        },
+      },
+      async (request) => store.getKey(bindTenant(request), request.params.id),
+    );
 
-    app.delete('/keys/:id', {
-      config: { scopes: ['keys:admin'] },
-      schema: { tags: ['keys'], operationId: 'revokeKey', summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere', params: KeyIdParams, response: { 200: KeyInfoSchema, ...errors } },
-    }, async (request) => {
-      // Audit entries name the key that acted (its owner is on the key's own record).
-      const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.keyId ?? request.principal?.subject);
-      deps.resolver.invalidate(revoked.id);
-      await deps.bus.publish(KEY_REVOKED_SUBJECT, { id: revoked.id });
-      return revoked;
-    });
+    app.delete(
+      '/keys/:id',
+      {
+        config: { scopes: ['keys:admin'] },
+        schema: {
+          tags: ['keys'],
+          operationId: 'revokeKey',
+          summary: 'Revoke a key; effective at once on this node, within the documented bound elsewhere',
+          params: KeyIdParams,
+          response: { 200: KeyInfoSchema, ...errors },
+        },
+      },
+      async (request) => {
+        // Audit entries name the key that acted (its owner is on the key's own record).
+        const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.keyId ?? request.principal?.subject);
+        deps.resolver.invalidate(revoked.id);
+        await deps.bus.publish(KEY_REVOKED_SUBJECT, { id: revoked.id });
+        return revoked;
+      },
+    );
   };
 }
 

@@ -77,7 +77,17 @@ export interface CreateKeyInput {
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
 function toKeyInfo(row: {
-  id: string; tenant_id: string; name: string; scopes: string[]; created_at: Date; expires_at: Date | null; revoked_at: Date | null; last_used_at: Date | null; created_by: string | null; created_by_identity: string | null; owner: string;
+  id: string;
+  tenant_id: string;
+  name: string;
+  scopes: string[];
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+  created_by: string | null;
+  created_by_identity: string | null;
+  owner: string;
 }): KeyInfo {
   return {
     id: row.id,
@@ -94,7 +104,19 @@ function toKeyInfo(row: {
   };
 }
 
-const KEY_COLUMNS = ['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'created_by', 'created_by_identity', 'owner'] as const;
+const KEY_COLUMNS = [
+  'id',
+  'tenant_id',
+  'name',
+  'scopes',
+  'created_at',
+  'expires_at',
+  'revoked_at',
+  'last_used_at',
+  'created_by',
+  'created_by_identity',
+  'owner',
+] as const;
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
 
@@ -131,13 +153,22 @@ export interface KeyAudit {
  * transaction.
  */
 export class KeyStore {
-  constructor(private readonly db: Database, private readonly audit?: KeyAudit, private readonly security?: Logger) {}
+  constructor(
+    private readonly db: Database,
+    private readonly audit?: KeyAudit,
+    private readonly security?: Logger,
+  ) {}
 
   /**
    * Creates a tenant; with `firstKey`, also its first key in the same transaction (shown once), so
    * a platform admin can hand a new tenant a key over HTTP without acting for that tenant later.
    */
-  async createTenant(id: string, name = '', actor = 'unknown-principal', firstKey?: Omit<CreateKeyInput, 'tenantId'>): Promise<Tenant & { first_key?: CreatedKey }> {
+  async createTenant(
+    id: string,
+    name = '',
+    actor = 'unknown-principal',
+    firstKey?: Omit<CreateKeyInput, 'tenantId'>,
+  ): Promise<Tenant & { first_key?: CreatedKey }> {
     try {
       assertTenantId(id);
     } catch (err) {
@@ -174,8 +205,12 @@ export class KeyStore {
     if (minter.kind === 'principal' && input.owner !== undefined && input.owner !== minter.identity) {
       // Refused, and recorded like a success: in the security log and, committed on its own, the audit ledger.
       const details = { owner: input.owner, identity: minter.identity, scopes: [...input.scopes], reason: 'owner_not_vouched' };
-      this.security?.warn({ type: 'key_event', action: 'create_refused', tenant_id: input.tenantId, key_id: minter.id, ...details }, 'key for an owner the minting principal cannot vouch for refused');
-      if (this.audit) await this.db.withTenant(input.tenantId, (tx) => this.audit!.record(tx, input.tenantId, { action: 'key.create_refused', actor: minter.id, details }));
+      this.security?.warn(
+        { type: 'key_event', action: 'create_refused', tenant_id: input.tenantId, key_id: minter.id, ...details },
+        'key for an owner the minting principal cannot vouch for refused',
+      );
+      if (this.audit)
+        await this.db.withTenant(input.tenantId, (tx) => this.audit!.record(tx, input.tenantId, { action: 'key.create_refused', actor: minter.id, details }));
       throw new AppError(
         'forbidden',
         `a key created by ${minter.id} belongs to its identity ${minter.identity}, not to ${input.owner}; another person gets keys from the operator (frostgate keys create --owner)`,
@@ -189,7 +224,8 @@ export class KeyStore {
   private async insertKey(tx: Tx, input: CreateKeyInput): Promise<CreatedKey> {
     const generated = generateKey();
     const minter = input.minter ?? IN_PROCESS_OPERATOR;
-    if (minter.kind === 'principal' && input.owner !== undefined && input.owner !== minter.identity) throw new AppError('forbidden', `a key created by ${minter.id} belongs to its identity ${minter.identity}`, { reason: 'owner_not_vouched' });
+    if (minter.kind === 'principal' && input.owner !== undefined && input.owner !== minter.identity)
+      throw new AppError('forbidden', `a key created by ${minter.id} belongs to its identity ${minter.identity}`, { reason: 'owner_not_vouched' });
     const owner = minter.kind === 'principal' ? minter.identity : (input.owner ?? generated.id);
     const inserted = await tx
       .insertInto('api_keys')
@@ -212,22 +248,25 @@ export class KeyStore {
       action: 'key.create',
       actor: minter.id,
       target: generated.id,
-      details: { scopes: [...input.scopes], name: input.name ?? '', expires_at: input.expiresAt?.toISOString() ?? null, owner, created_by_identity: minter.identity, vouched_by: minter.kind },
+      details: {
+        scopes: [...input.scopes],
+        name: input.name ?? '',
+        expires_at: input.expiresAt?.toISOString() ?? null,
+        owner,
+        created_by_identity: minter.identity,
+        vouched_by: minter.kind,
+      },
     });
     return { ...toKeyInfo(inserted), key: generated.key };
   }
 
   async listKeys(tenantId: string): Promise<KeyInfo[]> {
-    const rows = await this.db.withTenant(tenantId, (tx) =>
-      tx.selectFrom('api_keys').select(KEY_COLUMNS).orderBy('created_at').orderBy('id').execute(),
-    );
+    const rows = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('api_keys').select(KEY_COLUMNS).orderBy('created_at').orderBy('id').execute());
     return rows.map(toKeyInfo);
   }
 
   async getKey(tenantId: string, id: string): Promise<KeyInfo> {
-    const row = await this.db.withTenant(tenantId, (tx) =>
-      tx.selectFrom('api_keys').select(KEY_COLUMNS).where('id', '=', id).executeTakeFirst(),
-    );
+    const row = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('api_keys').select(KEY_COLUMNS).where('id', '=', id).executeTakeFirst());
     if (!row) throw notFound(`key ${id}`);
     return toKeyInfo(row);
   }
@@ -251,7 +290,14 @@ export class KeyStore {
   /** Through the gate pool: a burst that holds the main pool must not refuse every key (Database.gate). */
   async lookup(id: string): Promise<KeyRecord | undefined> {
     const result = await sql<{
-      id: string; tenant_id: string; digest: Uint8Array; scopes: string[]; expires_at: Date | null; revoked_at: Date | null; tenant_disabled: boolean; owner: string;
+      id: string;
+      tenant_id: string;
+      digest: Uint8Array;
+      scopes: string[];
+      expires_at: Date | null;
+      revoked_at: Date | null;
+      tenant_disabled: boolean;
+      owner: string;
     }>`SELECT * FROM fg_auth_lookup_key(${id})`.execute(this.db.gate.db);
     const row = result.rows[0];
     if (!row) return undefined;
@@ -269,7 +315,11 @@ export class KeyStore {
 
   /** Every key id with its digest's first 6 bytes, or those created since `since`, across tenants (the gate's key index). */
   async keyIndexSince(since: Date | null): Promise<Array<{ id: string; digestPrefix: Uint8Array; createdAt: Date }>> {
-    const result = await sql<{ id: string; digest_prefix: Uint8Array; created_at: Date }>`SELECT * FROM fg_auth_key_index(${since ? since.toISOString() : null}::timestamptz)`.execute(this.db.db);
+    const result = await sql<{
+      id: string;
+      digest_prefix: Uint8Array;
+      created_at: Date;
+    }>`SELECT * FROM fg_auth_key_index(${since ? since.toISOString() : null}::timestamptz)`.execute(this.db.db);
     return result.rows.map((r) => ({ id: r.id, digestPrefix: r.digest_prefix, createdAt: new Date(r.created_at) }));
   }
 

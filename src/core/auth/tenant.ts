@@ -57,7 +57,17 @@ export function createTenantBinder(deps: { security: Logger; metrics: Pick<Metri
     if (typeof claimed === 'string' && claimed !== boundTenant) {
       deps.metrics.tenantMismatch.inc();
       deps.security.warn(
-        { type: 'auth_event', success: false, reason: 'tenant_mismatch', key_id: principal.keyId, tenant_id: boundTenant, claimed_tenant: claimed, field, request_id: request.id, route: `${request.method} ${request.routeOptions.url ?? ''}` },
+        {
+          type: 'auth_event',
+          success: false,
+          reason: 'tenant_mismatch',
+          key_id: principal.keyId,
+          tenant_id: boundTenant,
+          claimed_tenant: claimed,
+          field,
+          request_id: request.id,
+          route: `${request.method} ${request.routeOptions.url ?? ''}`,
+        },
         'request names another tenant than its key',
       );
       const holder = principal.kind === 'api_key' ? 'this key belongs to' : 'this request acts for';

@@ -32,7 +32,10 @@ export class PullPositions {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
-  constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {}
+  constructor(
+    private readonly db: Database,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   start(): void {
     this.timer ??= setInterval(() => void this.flush().catch(() => {}), POSITION_FLUSH_MS);
@@ -43,7 +46,9 @@ export class PullPositions {
   async get(tenantId: string, keyId: string): Promise<PullPosition | undefined> {
     const mine = this.held.get(keyOf(tenantId, keyId));
     if (mine && this.clock() - mine.servedAtMs < POSITION_TRUST_MS) return mine.position;
-    const row = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('bouncer_pulls').select(['last_pull_at', 'last_ledger_index']).where('key_id', '=', keyId).executeTakeFirst());
+    const row = await this.db.withTenant(tenantId, (tx) =>
+      tx.selectFrom('bouncer_pulls').select(['last_pull_at', 'last_ledger_index']).where('key_id', '=', keyId).executeTakeFirst(),
+    );
     const stored = row ? { ledgerIndex: Number(row.last_ledger_index), pullAtMs: new Date(row.last_pull_at).getTime() } : undefined;
     if (!mine) return stored;
     return stored && stored.pullAtMs > mine.position.pullAtMs ? stored : mine.position;

@@ -91,7 +91,10 @@ export class BouncerDecisions {
   private readonly activeSets = new Map<string, ActiveSet>();
   private readonly positions: PullPositions;
 
-  constructor(private readonly db: Database, private readonly clock: () => number = Date.now) {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: () => number = Date.now,
+  ) {
     this.positions = new PullPositions(db, clock);
   }
 
@@ -186,7 +189,8 @@ export class BouncerDecisions {
     }
     const rangeText = q.range ?? (q.scope?.toLowerCase() === 'range' ? q.value : undefined);
     const parsedRange = rangeText === undefined ? undefined : parseCidr(rangeText);
-    if (parsedRange && !parsedRange.ok) throw badQuery(q.range !== undefined ? 'range' : 'value', `must be a CIDR such as 192.0.2.0/24 (${parsedRange.reason})`);
+    if (parsedRange && !parsedRange.ok)
+      throw badQuery(q.range !== undefined ? 'range' : 'value', `must be a CIDR such as 192.0.2.0/24 (${parsedRange.reason})`);
     const range = parsedRange?.ok ? parsedRange.cidr : undefined;
     const nowMs = this.clock();
     const active = (await this.activeSet(tenantId, nowMs)).blocks;
@@ -197,10 +201,12 @@ export class BouncerDecisions {
     } else {
       rows = [...active.values()].filter((b) => b.untilMs > nowMs);
     }
-    const matching = range ? rows.filter((r) => {
-      const addr = parseIp(r.ip);
-      return addr !== undefined && cidrContains(range, addr);
-    }) : rows;
+    const matching = range
+      ? rows.filter((r) => {
+          const addr = parseIp(r.ip);
+          return addr !== undefined && cidrContains(range, addr);
+        })
+      : rows;
     return matching.length === 0 ? null : matching.map((r) => toDecision(r, nowMs));
   }
 
@@ -284,7 +290,17 @@ export class BouncerDecisions {
         .where('d.entity', 'like', 'ip:%')
         .where('d.block_until', '>', new Date(sinceMs))
         .where('d.block_until', '<=', new Date(nowMs))
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('decisions as a').select(sql`1`.as('one')).where('a.tenant_id', '=', tenantId).whereRef('a.entity', '=', 'd.entity').where('a.block_until', '>', new Date(nowMs)))))
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('decisions as a')
+                .select(sql`1`.as('one'))
+                .where('a.tenant_id', '=', tenantId)
+                .whereRef('a.entity', '=', 'd.entity')
+                .where('a.block_until', '>', new Date(nowMs)),
+            ),
+          ),
+        )
         .orderBy('d.entity')
         .orderBy('d.block_until', 'desc')
         .execute(),

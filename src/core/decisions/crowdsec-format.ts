@@ -37,7 +37,14 @@ export function goDuration(ms: number): string {
   const whole = Math.floor(rest / 1000);
   const frac = rest - whole * 1000;
   // The fraction without trailing zeros, as Go prints it: 5s, 5.5s, 5.05s, 5.005s.
-  const s = frac === 0 ? `${whole}` : frac % 100 === 0 ? `${whole}.${frac / 100}` : frac % 10 === 0 ? `${whole}.${frac < 100 ? '0' : ''}${frac / 10}` : `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+  const s =
+    frac === 0
+      ? `${whole}`
+      : frac % 100 === 0
+        ? `${whole}.${frac / 100}`
+        : frac % 10 === 0
+          ? `${whole}.${frac < 100 ? '0' : ''}${frac / 10}`
+          : `${whole}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
   if (h > 0) return `${sign}${h}h${m}m${s}s`;
   if (m > 0) return `${sign}${m}m${s}s`;
   return `${sign}${s}s`;

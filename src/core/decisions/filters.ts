@@ -19,7 +19,9 @@ export function entityFilter(field: string, value: string): string {
   } else if (ENTITY_KEY.test(value)) {
     return value;
   }
-  throw new AppError('validation_failed', `${field}: must be an IP address or an entity key (ip:, user:, key:, source:)`, { errors: [{ path: field, message: 'not an IP address or entity key' }] });
+  throw new AppError('validation_failed', `${field}: must be an IP address or an entity key (ip:, user:, key:, source:)`, {
+    errors: [{ path: field, message: 'not an IP address or entity key' }],
+  });
 }
 
 /**
@@ -38,5 +40,7 @@ export function decodeCursor(cursor: string): string {
   } catch {
     // fall through to the problem below
   }
-  throw new AppError('validation_failed', 'querystring/cursor: not a cursor returned by this endpoint', { errors: [{ path: 'querystring/cursor', message: 'not a cursor returned by this endpoint' }] });
+  throw new AppError('validation_failed', 'querystring/cursor: not a cursor returned by this endpoint', {
+    errors: [{ path: 'querystring/cursor', message: 'not a cursor returned by this endpoint' }],
+  });
 }

@@ -26,7 +26,10 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
   return platform.bus instanceof NatsBus ? JetStreamQueue.open(platform.bus.nc, 'FG_INGEST', 'frostgate-ingest') : new DatabaseQueue(platform.db, 'INGEST');
 }
 
-export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose'>, deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean }): Promise<DecisionsModule> {
+export async function createDecisionsModule(
+  platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose'>,
+  deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean },
+): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
   const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }));
   if (deps.consumeIngest) {
@@ -40,5 +43,9 @@ export async function createDecisionsModule(platform: Pick<Platform, 'db' | 'red
   service.onCommitted((tenantId, records) => {
     if (records.some((r) => r.mitigations.some((m) => m.action === 'block_ip' && m.applied))) bouncer.invalidate(tenantId);
   });
-  return { service, ingest, routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant, security: platform.security }) } };
+  return {
+    service,
+    ingest,
+    routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant, security: platform.security }) },
+  };
 }

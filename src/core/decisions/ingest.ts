@@ -63,9 +63,13 @@ export class IngestService {
   ) {}
 
   async accept(tenantId: string, events: readonly unknown[]): Promise<AcceptedBatch> {
-    if (events.length === 0) throw new AppError('validation_failed', 'body/events: a batch holds at least one event', { errors: [{ path: 'body/events', message: 'empty batch' }] });
+    if (events.length === 0)
+      throw new AppError('validation_failed', 'body/events: a batch holds at least one event', { errors: [{ path: 'body/events', message: 'empty batch' }] });
     if (events.length > MAX_BATCH_EVENTS) {
-      throw new AppError('payload_too_large', `body/events: a batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${events.length} (split it)`, { limit: MAX_BATCH_EVENTS, received: events.length });
+      throw new AppError('payload_too_large', `body/events: a batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${events.length} (split it)`, {
+        limit: MAX_BATCH_EVENTS,
+        received: events.length,
+      });
     }
     // The whole batch is checked before anything is stored: a rejected batch leaves no trace.
     const errors: Array<{ path: string; message: string }> = [];
@@ -73,7 +77,12 @@ export class IngestService {
       for (const issue of this.decisions.issues(raw)) errors.push({ path: `body/events/${i}/${issue.path}`, message: issue.message });
       if (errors.length >= 50) break;
     }
-    if (errors.length > 0) throw new AppError('unprocessable', `${errors[0]!.path}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; nothing of this batch was stored`, { errors });
+    if (errors.length > 0)
+      throw new AppError(
+        'unprocessable',
+        `${errors[0]!.path}: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; nothing of this batch was stored`,
+        { errors },
+      );
 
     const batchId = newBatchId();
     const message: BatchMessage = { batch_id: batchId, events: events as SecurityEvent[] };
@@ -89,7 +98,9 @@ export class IngestService {
         await this.queue.enqueue(tenantId, SUBJECT, [message]);
       } catch (err) {
         // Not acknowledged: the client gets 503 and retries; the batch row must not claim otherwise.
-        await this.db.withTenant(tenantId, (tx) => tx.deleteFrom('ingest_batches').where('batch_id', '=', batchId).execute()).catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not remove the row of an unqueued ingest batch'));
+        await this.db
+          .withTenant(tenantId, (tx) => tx.deleteFrom('ingest_batches').where('batch_id', '=', batchId).execute())
+          .catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not remove the row of an unqueued ingest batch'));
         this.log.error({ err, batch_id: batchId }, 'ingest batch not acknowledged by the queue');
         throw unavailable('the event queue did not acknowledge the batch; nothing was accepted, retry shortly');
       }
@@ -99,7 +110,9 @@ export class IngestService {
   }
 
   async status(tenantId: string, batchId: string): Promise<BatchStatus> {
-    const row = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('ingest_batches').selectAll().where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).executeTakeFirst());
+    const row = await this.db.withTenant(tenantId, (tx) =>
+      tx.selectFrom('ingest_batches').selectAll().where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).executeTakeFirst(),
+    );
     if (!row) throw notFound(`ingest batch ${batchId}`);
     const decided = row.decision_ids.length;
     return {
@@ -198,7 +211,12 @@ export class IngestService {
         // A chunk after one that failed must not complete (or acknowledge) the batch.
         for (let before = 0; before < k; before++) if (!idsByChunk[before]) throw new Error(`ingest batch ${batchId}: chunk ${before} was not stored`);
         idsByChunk[k] = records.map((r) => r.decision_id);
-        await tx.updateTable('ingest_batches').set({ decision_ids: idsByChunk.flat(), ...(last ? { completed_at: new Date() } : {}) }).where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).execute();
+        await tx
+          .updateTable('ingest_batches')
+          .set({ decision_ids: idsByChunk.flat(), ...(last ? { completed_at: new Date() } : {}) })
+          .where('tenant_id', '=', tenantId)
+          .where('batch_id', '=', batchId)
+          .execute();
         // The embedded queue acks in the same transaction: decided and acknowledged together.
         if (last && this.queue.kind === 'database') await this.queue.ack([delivery], tx);
       });
@@ -217,12 +235,18 @@ export class IngestService {
     // the outage lasts. Only a batch that fails on its own is given up after MAX_ATTEMPTS.
     if (delivery.attempts < MAX_ATTEMPTS || isDependencyUnavailable(err)) {
       this.log.warn({ err, batch_id: batchId, tenant_id: delivery.tenantId, attempts: delivery.attempts }, 'ingest batch not decided yet; it will be retried');
-      await this.queue.nak([delivery], Math.min(30, 2 ** delivery.attempts)).catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not return an ingest batch to the queue; its lease will expire'));
+      await this.queue
+        .nak([delivery], Math.min(30, 2 ** delivery.attempts))
+        .catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not return an ingest batch to the queue; its lease will expire'));
       return;
     }
     this.log.error({ err, batch_id: batchId, tenant_id: delivery.tenantId, attempts: delivery.attempts }, 'ingest batch failed after repeated attempts');
     await this.db.withTenant(delivery.tenantId, async (tx) => {
-      await tx.updateTable('ingest_batches').set({ error: `not decided after ${delivery.attempts} attempts: ${(err as Error).message}` }).where('batch_id', '=', batchId).execute();
+      await tx
+        .updateTable('ingest_batches')
+        .set({ error: `not decided after ${delivery.attempts} attempts: ${(err as Error).message}` })
+        .where('batch_id', '=', batchId)
+        .execute();
       if (this.queue.kind === 'database') await this.queue.ack([delivery], tx);
     });
     if (this.queue.kind !== 'database') await this.queue.ack([delivery]);

@@ -133,7 +133,9 @@ export async function verifyDecisionRows(db: Database, tenantId: string, onProgr
       .select(['e.idx', 'e.record_json'])
       .where('e.tenant_id', '=', tenantId)
       .where('e.log', '=', 'decisions')
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('decisions as d').select('d.decision_id').whereRef('d.tenant_id', '=', 'e.tenant_id').whereRef('d.ledger_index', '=', 'e.idx'))))
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('decisions as d').select('d.decision_id').whereRef('d.tenant_id', '=', 'e.tenant_id').whereRef('d.ledger_index', '=', 'e.idx'))),
+      )
       .orderBy('e.idx')
       .execute(),
   );
@@ -147,5 +149,12 @@ export async function verifyDecisionRows(db: Database, tenantId: string, onProgr
     }
     if (record?.type === 'decision' && typeof record.decision_id === 'string') unrowed.push({ index: Number(o.idx), decision_id: record.decision_id });
   }
-  return { ok: mismatchCount === 0 && unrowed.length === 0, rowsChecked, mismatched, mismatchedCount: mismatchCount, unrowed: unrowed.slice(0, MAX_LISTED), unrowedCount: unrowed.length };
+  return {
+    ok: mismatchCount === 0 && unrowed.length === 0,
+    rowsChecked,
+    mismatched,
+    mismatchedCount: mismatchCount,
+    unrowed: unrowed.slice(0, MAX_LISTED),
+    unrowedCount: unrowed.length,
+  };
 }

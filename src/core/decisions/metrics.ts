@@ -21,7 +21,12 @@ export function createDecisionMetrics(registry: Registry): DecisionMetrics {
   return {
     decisions:
       existing<Counter<'threat_level' | 'path'>>('decisions_total') ??
-      new Counter({ name: 'decisions_total', help: 'Decisions stored, by threat level and path', labelNames: ['threat_level', 'path'] as const, registers: [registry] }),
+      new Counter({
+        name: 'decisions_total',
+        help: 'Decisions stored, by threat level and path',
+        labelNames: ['threat_level', 'path'] as const,
+        registers: [registry],
+      }),
     evaluateSeconds:
       existing<Histogram<'path'>>('decision_evaluate_duration_seconds') ??
       new Histogram({
@@ -33,7 +38,11 @@ export function createDecisionMetrics(registry: Registry): DecisionMetrics {
       }),
     groupConflicts:
       existing<Counter>('decision_group_conflicts_total') ??
-      new Counter({ name: 'decision_group_conflicts_total', help: "Decision group commits retried because another process appended to the tenant's decisions log between their read and their write", registers: [registry] }),
+      new Counter({
+        name: 'decision_group_conflicts_total',
+        help: "Decision group commits retried because another process appended to the tenant's decisions log between their read and their write",
+        registers: [registry],
+      }),
     groupSize:
       existing<Histogram<'path'>>('decision_group_size') ??
       new Histogram({

@@ -198,7 +198,11 @@ export class DecisionService {
         let n = 1;
         while (n < lane.queue.length && n < MAX_GROUP && lane.queue[n]!.path === first.path) n++;
         const group = lane.queue.splice(0, n);
-        const staged = this.decideStaged(tenantId, group.map((g) => ({ event: g.event })), first.path);
+        const staged = this.decideStaged(
+          tenantId,
+          group.map((g) => ({ event: g.event })),
+          first.path,
+        );
         staged.done.then(
           (records) => group.forEach((g, i) => g.resolve(records[i]!)),
           (err: unknown) => group.forEach((g) => g.reject(err)),
@@ -225,7 +229,12 @@ export class DecisionService {
    * statement (group commit). An event whose idempotency key (its event_id, else the caller's
    * key) was decided before, here or in an earlier call, gets that earlier decision back.
    */
-  async decideMany(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>): Promise<DecisionRecord[]> {
+  async decideMany(
+    tenantId: string,
+    inputs: readonly DecisionInput[],
+    path: DecisionPath,
+    inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>,
+  ): Promise<DecisionRecord[]> {
     if (inputs.length === 0) return [];
     return this.decideStaged(tenantId, inputs, path, inTransaction).done;
   }
@@ -239,7 +248,12 @@ export class DecisionService {
    * process appended meanwhile, the group is read, hashed and written again (its decisions stand).
    * `inTransaction` runs in the write's transaction with the decisions in input order.
    */
-  decideStaged(tenantId: string, inputs: readonly DecisionInput[], path: DecisionPath, inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>): { prepared: Promise<void>; done: Promise<DecisionRecord[]> } {
+  decideStaged(
+    tenantId: string,
+    inputs: readonly DecisionInput[],
+    path: DecisionPath,
+    inTransaction?: (tx: Tx, records: readonly DecisionRecord[]) => Promise<void>,
+  ): { prepared: Promise<void>; done: Promise<DecisionRecord[]> } {
     let pipeline = this.pipelines.get(tenantId);
     if (!pipeline) {
       pipeline = new GroupPipeline();
@@ -274,7 +288,9 @@ export class DecisionService {
     // write land while this group evaluates, its blocks count twice for the doctrine's caps for
     // this one group: the cautious side.)
     const builtOn = inFlight && read.frontier.size === inFlight.startSize ? inFlight : undefined;
-    const state: GroupState = builtOn ? { frontier: builtOn.endFrontier, previous: new Map([...read.previous, ...builtOn.lastByEntity]), known: read.known } : read;
+    const state: GroupState = builtOn
+      ? { frontier: builtOn.endFrontier, previous: new Map([...read.previous, ...builtOn.lastByEntity]), known: read.known }
+      : read;
     const pendingBlocks: PendingBlock[] = [...(builtOn?.blocks ?? [])];
     const enforcement = this.enforcement(pendingBlocks);
     const fresh: FreshDecision[] = [];
@@ -286,7 +302,13 @@ export class DecisionService {
       const stopTimer = this.metrics?.evaluateSeconds.startTimer({ path });
       let decision: Decision;
       try {
-        decision = await evaluate(input.event, { tenantId, ruleset: ruleset.content.compiled, doctrine: doctrine.content.compiled, windows: this.windows, enforcement });
+        decision = await evaluate(input.event, {
+          tenantId,
+          ruleset: ruleset.content.compiled,
+          doctrine: doctrine.content.compiled,
+          windows: this.windows,
+          enforcement,
+        });
       } finally {
         stopTimer?.();
       }
@@ -305,13 +327,19 @@ export class DecisionService {
   }
 
   /** Stage two: write the group, reading and building it again after a lost race. */
-  private async writeGroup(tenantId: string, group: PreparedGroup, path: DecisionPath, pipeline: GroupPipeline, inTransaction: ((tx: Tx, records: readonly DecisionRecord[]) => Promise<void>) | undefined): Promise<DecisionRecord[]> {
+  private async writeGroup(
+    tenantId: string,
+    group: PreparedGroup,
+    path: DecisionPath,
+    pipeline: GroupPipeline,
+    inTransaction: ((tx: Tx, records: readonly DecisionRecord[]) => Promise<void>) | undefined,
+  ): Promise<DecisionRecord[]> {
     let { fresh, state, planned } = group;
     const order = (stored: readonly DecisionRecord[]) => {
       const byIndex = new Map(fresh.map((f, i) => [f.index, stored[i]!]));
       return group.inputs.map((_, index) => {
         const key = group.keys[index]!;
-        return byIndex.get(index) ?? (key !== null ? state.known.get(key) ?? byIndex.get(group.firstIndexOfKey.get(key)!) : undefined)!;
+        return byIndex.get(index) ?? (key !== null ? (state.known.get(key) ?? byIndex.get(group.firstIndexOfKey.get(key)!)) : undefined)!;
       });
     };
     try {
@@ -343,11 +371,16 @@ export class DecisionService {
   /** One round trip: the decisions already made for `keys`, the last one per entity, the log's frontier. */
   private async readGroup(tenantId: string, keys: readonly string[], entities: readonly string[]): Promise<GroupState> {
     assertTenantId(tenantId);
-    const { rows } = await sql<{ state: { size: number; frontier: string[]; previous: Array<DiffableDecision & { entity: string }>; known: NonNullable<Row>[] } }>`
+    const { rows } = await sql<{
+      state: { size: number; frontier: string[]; previous: Array<DiffableDecision & { entity: string }>; known: NonNullable<Row>[] };
+    }>`
       SELECT fg_decision_group_read(${tenantId}, ${keys}::text[], ${entities}::text[]) AS state`.execute(this.db.db);
     const state = rows[0]!.state;
     return {
-      frontier: MerkleFrontier.fromNodes(Number(state.size), state.frontier.map((hash) => Buffer.from(hash, 'hex'))),
+      frontier: MerkleFrontier.fromNodes(
+        Number(state.size),
+        state.frontier.map((hash) => Buffer.from(hash, 'hex')),
+      ),
       previous: new Map(state.previous.map((p) => [p.entity, p])),
       known: new Map(state.known.map((row) => [row.event_id!, toRecord(row)])),
     };
@@ -360,7 +393,13 @@ export class DecisionService {
     const records = fresh.map(({ key, event, decision }, i) => {
       const diff = decisionDiff(previous.get(decision.entity) ?? null, decision);
       previous.set(decision.entity, decision);
-      const mitigations = decision.mitigations.map((m) => ({ action: m.action, target: m.target, duration_s: m.duration_s, applied: m.applied, gated_by: m.gated_by }));
+      const mitigations = decision.mitigations.map((m) => ({
+        action: m.action,
+        target: m.target,
+        duration_s: m.duration_s,
+        applied: m.applied,
+        gated_by: m.gated_by,
+      }));
       const occurredAt = new Date(event.occurred_at);
       const blockS = appliedBlockSeconds(decision);
       return {
@@ -391,7 +430,14 @@ export class DecisionService {
       size: appended.frontier.size,
       entries: appended.rows,
       nodes: appended.nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') })),
-      decisions: records.map((r, i) => ({ ...r, type: undefined, tenant_id: undefined, event: fresh[i]!.event, ledger_index: appended.entries[i]!.index, created_at: createdAt })),
+      decisions: records.map((r, i) => ({
+        ...r,
+        type: undefined,
+        tenant_id: undefined,
+        event: fresh[i]!.event,
+        ledger_index: appended.entries[i]!.index,
+        created_at: createdAt,
+      })),
     });
     // The stored values are known here: nothing is read back.
     const stored = records.map((r, i): DecisionRecord => ({
@@ -413,14 +459,25 @@ export class DecisionService {
       occurred_at: r.occurred_at,
       created_at: createdAt,
     }));
-    return { startSize: state.frontier.size, startFrontier: state.frontier.nodes().map((n) => n.hash.toString('hex')), endFrontier: appended.frontier, lastByEntity: previous, document, stored };
+    return {
+      startSize: state.frontier.size,
+      startFrontier: state.frontier.nodes().map((n) => n.hash.toString('hex')),
+      endFrontier: appended.frontier,
+      lastByEntity: previous,
+      document,
+      stored,
+    };
   }
 
   /**
    * Stores a planned group with fg_decision_group_write: a statement of its own (one round trip)
    * or, when there is follow-up work that must commit with it, in a tenant transaction.
    */
-  private async writePlanned(tenantId: string, planned: PlannedGroup, inTransaction: ((tx: Tx, records: readonly DecisionRecord[]) => Promise<void>) | undefined): Promise<void> {
+  private async writePlanned(
+    tenantId: string,
+    planned: PlannedGroup,
+    inTransaction: ((tx: Tx, records: readonly DecisionRecord[]) => Promise<void>) | undefined,
+  ): Promise<void> {
     if (planned.stored.length === 0) {
       if (inTransaction) await this.db.withTenant(tenantId, (tx) => inTransaction(tx, []));
       return;
@@ -440,12 +497,26 @@ export class DecisionService {
   private enforcement(pending: readonly PendingBlock[]): EnforcementState {
     return {
       activeBlocks: async (tenantId, atMs) => {
-        const r = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').select((e) => e.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).where('block_until', '>', new Date(atMs)).executeTakeFirstOrThrow());
+        const r = await this.db.withTenant(tenantId, (tx) =>
+          tx
+            .selectFrom('decisions')
+            .select((e) => e.fn.countAll<number>().as('n'))
+            .where('tenant_id', '=', tenantId)
+            .where('block_until', '>', new Date(atMs))
+            .executeTakeFirstOrThrow(),
+        );
         return Number(r.n) + pending.filter((p) => p.untilMs > atMs).length;
       },
       blocksApplied: async (tenantId, sinceMs, atMs) => {
         const r = await this.db.withTenant(tenantId, (tx) =>
-          tx.selectFrom('decisions').select((e) => e.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).where('block_until', 'is not', null).where('occurred_at', '>', new Date(sinceMs)).where('occurred_at', '<=', new Date(atMs)).executeTakeFirstOrThrow(),
+          tx
+            .selectFrom('decisions')
+            .select((e) => e.fn.countAll<number>().as('n'))
+            .where('tenant_id', '=', tenantId)
+            .where('block_until', 'is not', null)
+            .where('occurred_at', '>', new Date(sinceMs))
+            .where('occurred_at', '<=', new Date(atMs))
+            .executeTakeFirstOrThrow(),
         );
         return Number(r.n) + pending.filter((p) => p.occurredMs > sinceMs && p.occurredMs <= atMs).length;
       },
@@ -482,7 +553,10 @@ export class DecisionService {
     return { ...toRecord(row), integrity: decisionIntegrity(row, recordJson) };
   }
 
-  async list(tenantId: string, f: { threat_level?: string; since?: string; until?: string; entity?: string; rule?: string; cursor?: string; limit: number }): Promise<{ decisions: DecisionRecord[]; next_cursor: string | null }> {
+  async list(
+    tenantId: string,
+    f: { threat_level?: string; since?: string; until?: string; entity?: string; rule?: string; cursor?: string; limit: number },
+  ): Promise<{ decisions: DecisionRecord[]; next_cursor: string | null }> {
     const after = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
     const entity = f.entity === undefined ? undefined : entityFilter('querystring/entity', f.entity);
     const rows = await this.db.withTenant(tenantId, (tx) => {
@@ -495,7 +569,10 @@ export class DecisionService {
       // Paging follows the ledger order, a strict per-tenant order (a group commit shares created_at).
       // A cursor naming a row this tenant cannot see (RLS) yields NULL and so an empty page.
       if (after) q = q.where(sql<boolean>`ledger_index < (SELECT c.ledger_index FROM decisions c WHERE c.decision_id = ${after})`);
-      return q.orderBy('ledger_index', 'desc').limit(f.limit + 1).execute();
+      return q
+        .orderBy('ledger_index', 'desc')
+        .limit(f.limit + 1)
+        .execute();
     });
     const page = rows.slice(0, f.limit).map(toRecord);
     const last = page[page.length - 1];
@@ -508,7 +585,10 @@ export class DecisionService {
     let entity: string | undefined;
     if (ip !== undefined) {
       const normalized = normalizeIp(ip);
-      if (!normalized) throw new AppError('validation_failed', 'querystring/ip: must be an IPv4 or IPv6 address', { errors: [{ path: 'querystring/ip', message: 'not an IP address' }] });
+      if (!normalized)
+        throw new AppError('validation_failed', 'querystring/ip: must be an IPv4 or IPv6 address', {
+          errors: [{ path: 'querystring/ip', message: 'not an IP address' }],
+        });
       entity = `ip:${normalized}`;
     }
     const rows = await this.db.withTenant(tenantId, (tx) => {
@@ -521,7 +601,9 @@ export class DecisionService {
 
   /** The tenant's most recent events, oldest first: what governance canaries replay. */
   async recentEvents(tenantId: string, limit: number): Promise<SecurityEvent[]> {
-    const rows = await this.db.withTenant(tenantId, (tx) => tx.selectFrom('decisions').select(['event']).where('tenant_id', '=', tenantId).orderBy('ledger_index', 'desc').limit(limit).execute());
+    const rows = await this.db.withTenant(tenantId, (tx) =>
+      tx.selectFrom('decisions').select(['event']).where('tenant_id', '=', tenantId).orderBy('ledger_index', 'desc').limit(limit).execute(),
+    );
     return rows.reverse().map((r) => r.event as SecurityEvent);
   }
 }

@@ -62,15 +62,18 @@ export function decisionDiff(previous: DiffableDecision | null | undefined, curr
     mitigations_removed: (previous?.mitigations ?? []).filter((m) => !curM.has(refId(m))).map(ref),
     mitigations_changed,
     ruleset_version: previous && previous.ruleset_version !== current.ruleset_version ? { from: previous.ruleset_version, to: current.ruleset_version } : null,
-    doctrine_version: previous && previous.doctrine_version !== current.doctrine_version ? { from: previous.doctrine_version, to: current.doctrine_version } : null,
+    doctrine_version:
+      previous && previous.doctrine_version !== current.doctrine_version ? { from: previous.doctrine_version, to: current.doctrine_version } : null,
   };
   const parts: string[] = [];
   if (diff.first) parts.push(`first decision: ${current.threat_level}`);
   else if (diff.threat_level) parts.push(`threat level ${diff.threat_level.from} -> ${diff.threat_level.to}`);
   if (!diff.first && diff.rules_added.length) parts.push(`rules added: ${diff.rules_added.join(', ')}`);
   if (diff.rules_removed.length) parts.push(`rules removed: ${diff.rules_removed.join(', ')}`);
-  if (!diff.first && diff.mitigations_added.length) parts.push(`mitigations added: ${diff.mitigations_added.map((m) => `${m.action} ${m.target ?? ''}`.trim()).join(', ')}`);
-  if (diff.mitigations_removed.length) parts.push(`mitigations removed: ${diff.mitigations_removed.map((m) => `${m.action} ${m.target ?? ''}`.trim()).join(', ')}`);
+  if (!diff.first && diff.mitigations_added.length)
+    parts.push(`mitigations added: ${diff.mitigations_added.map((m) => `${m.action} ${m.target ?? ''}`.trim()).join(', ')}`);
+  if (diff.mitigations_removed.length)
+    parts.push(`mitigations removed: ${diff.mitigations_removed.map((m) => `${m.action} ${m.target ?? ''}`.trim()).join(', ')}`);
   if (mitigations_changed.length) parts.push(`mitigations changed: ${mitigations_changed.map((m) => `${m.action} ${m.target ?? ''}`.trim()).join(', ')}`);
   const changed =
     diff.first ||

@@ -54,7 +54,16 @@ export const DoctrineSchema = Type.Object(
 export type Doctrine = Static<typeof DoctrineSchema>;
 
 /** The doctrine clause that kept a mitigation from being applied. */
-export const GATE_CLAUSES = ['invalid_target', 'not_a_host', 'allowlist', 'min_threat_level', 'max_active_blocks', 'blocks_per_window', 'mode_observe', 'mode_guarded'] as const;
+export const GATE_CLAUSES = [
+  'invalid_target',
+  'not_a_host',
+  'allowlist',
+  'min_threat_level',
+  'max_active_blocks',
+  'blocks_per_window',
+  'mode_observe',
+  'mode_guarded',
+] as const;
 export type GateClause = (typeof GATE_CLAUSES)[number];
 
 export interface CompiledDoctrine {

@@ -11,7 +11,10 @@ export function formatIssues(issues: readonly ValidationIssue[]): string {
 
 abstract class ValidationFailure extends Error {
   abstract readonly code: string;
-  constructor(what: string, readonly issues: readonly ValidationIssue[]) {
+  constructor(
+    what: string,
+    readonly issues: readonly ValidationIssue[],
+  ) {
     super(`${what} has ${issues.length} problem(s):\n${formatIssues(issues)}`);
   }
 }

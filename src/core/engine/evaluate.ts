@@ -109,7 +109,12 @@ function evaluateRule(rule: CompiledRule, event: SecurityEvent, atMs: number, ct
   return counted.then((count): RuleHit | undefined => {
     if (count < w.threshold) return undefined;
     const key = Object.fromEntries(w.key.map((f, i) => [f, values[i]!]));
-    return { rule_id: rule.id, score: rule.score, tags: rule.tags, window: { count, threshold: w.threshold, window_s: w.window_s, key, distinct: w.distinct ?? null } };
+    return {
+      rule_id: rule.id,
+      score: rule.score,
+      tags: rule.tags,
+      window: { count, threshold: w.threshold, window_s: w.window_s, key, distinct: w.distinct ?? null },
+    };
   });
 }
 
@@ -152,7 +157,9 @@ function explain(score: number, level: ThreatLevel, hits: readonly RuleHit[], mi
   if (hits.length === 0) return 'no rule triggered; score 0 (none)';
   const rules = hits.map((h) => {
     if (!h.window) return `${h.rule_id} +${h.score}`;
-    const key = Object.entries(h.window.key).map(([f, v]) => `${f}=${v}`).join(', ');
+    const key = Object.entries(h.window.key)
+      .map(([f, v]) => `${f}=${v}`)
+      .join(', ');
     const what = h.window.distinct ? `distinct ${h.window.distinct}` : 'events';
     return `${h.rule_id} +${h.score} (${h.window.count} ${what} in ${h.window.window_s} s for ${key}, threshold ${h.window.threshold})`;
   });
@@ -196,7 +203,10 @@ export async function evaluate(event: SecurityEvent, context: EvaluationContext)
   const notes: string[] = [];
   const rulesById = new Map(ruleset.rules.map((r) => [r.id, r]));
   const proposals = collectProposals(hits, rulesById, event, notes);
-  const gates = proposals.length === 0 ? [] : await gateMitigations(proposals, { tenantId: context.tenantId, atMs, threatLevel: threat_level }, doctrine, context.enforcement);
+  const gates =
+    proposals.length === 0
+      ? []
+      : await gateMitigations(proposals, { tenantId: context.tenantId, atMs, threatLevel: threat_level }, doctrine, context.enforcement);
   const mitigations: MitigationDecision[] = proposals.map((p, i) => ({
     action: p.action,
     target: p.target,

@@ -36,7 +36,10 @@ export const EVENT_TYPES = ['auth.failure', 'auth.success', 'net.connection', 'h
 type FieldCheck = (value: unknown) => string | undefined;
 const ip: FieldCheck = (v) => (typeof v === 'string' && parseIp(v) ? undefined : 'must be an IPv4 or IPv6 address');
 const port: FieldCheck = (v) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : 'must be an integer port 0-65535');
-const text = (max: number): FieldCheck => (v) => (typeof v === 'string' && v.length <= max ? undefined : `must be a string of at most ${max} characters`);
+const text =
+  (max: number): FieldCheck =>
+  (v) =>
+    typeof v === 'string' && v.length <= max ? undefined : `must be a string of at most ${max} characters`;
 
 /** Payload fields with a documented meaning (docs/events.md) and their type checks. */
 export const KNOWN_PAYLOAD_FIELDS: Readonly<Record<string, FieldCheck>> = {
@@ -77,7 +80,8 @@ export function parseOccurredAt(value: string): number | undefined {
 function payloadIssues(payload: Record<string, unknown>): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const keys = Object.keys(payload);
-  if (keys.length > EVENT_LIMITS.payloadKeys) issues.push({ path: 'payload', message: `has ${keys.length} fields, above the limit of ${EVENT_LIMITS.payloadKeys}` });
+  if (keys.length > EVENT_LIMITS.payloadKeys)
+    issues.push({ path: 'payload', message: `has ${keys.length} fields, above the limit of ${EVENT_LIMITS.payloadKeys}` });
   for (const key of keys) {
     // Own properties only: a payload key such as `toString` or `hasOwnProperty` is an ordinary field.
     const check = Object.hasOwn(KNOWN_PAYLOAD_FIELDS, key) ? KNOWN_PAYLOAD_FIELDS[key] : undefined;
@@ -100,7 +104,8 @@ function payloadIssues(payload: Record<string, unknown>): ValidationIssue[] {
         value.slice(0, EVENT_LIMITS.arrayItems).forEach((v, i) => walk(v, `${path}[${i}]`, depth + 1));
       } else {
         const entries = Object.entries(value);
-        if (depth > 1 && entries.length > EVENT_LIMITS.payloadKeys) issues.push({ path, message: `has ${entries.length} fields, above the limit of ${EVENT_LIMITS.payloadKeys}` });
+        if (depth > 1 && entries.length > EVENT_LIMITS.payloadKeys)
+          issues.push({ path, message: `has ${entries.length} fields, above the limit of ${EVENT_LIMITS.payloadKeys}` });
         for (const [k, v] of entries.slice(0, EVENT_LIMITS.payloadKeys)) walk(v, `${path}.${k}`, depth + 1);
       }
     }

@@ -7,16 +7,7 @@ export { evaluate, entityKey } from './evaluate.js';
 export type { Decision, EvaluationContext, MitigationDecision, RuleHit, WindowHit } from './evaluate.js';
 export { decisionDiff } from './diff.js';
 export type { DecisionDiff, DiffableDecision, MitigationRef } from './diff.js';
-export {
-  SecurityEventSchema,
-  EVENT_TYPES,
-  EVENT_LIMITS,
-  KNOWN_PAYLOAD_FIELDS,
-  eventIssues,
-  parseEvent,
-  parseOccurredAt,
-  isSecurityEvent,
-} from './event.js';
+export { SecurityEventSchema, EVENT_TYPES, EVENT_LIMITS, KNOWN_PAYLOAD_FIELDS, eventIssues, parseEvent, parseOccurredAt, isSecurityEvent } from './event.js';
 export type { SecurityEvent, EventCheckOptions } from './event.js';
 export {
   RulesetSchema,
@@ -56,12 +47,5 @@ export { assertSafeRegex, compileSafeRegex, MAX_REGEX_INPUT, MAX_REGEX_PATTERN }
 export type { SafeRegex } from './safe-regex.js';
 export { parseIp, parseCidr, normalizeIp, cidrContains } from './ip.js';
 export type { IpAddress, Cidr } from './ip.js';
-export {
-  RulesetValidationError,
-  DoctrineValidationError,
-  EventValidationError,
-  UnsafeRegexError,
-  WindowStoreError,
-  formatIssues,
-} from './errors.js';
+export { RulesetValidationError, DoctrineValidationError, EventValidationError, UnsafeRegexError, WindowStoreError, formatIssues } from './errors.js';
 export type { ValidationIssue } from './errors.js';

@@ -124,7 +124,8 @@ function semanticIssues(ruleset: Ruleset, issues: ValidationIssue[]): CompiledRu
       if (rule.window.distinct !== undefined) {
         const p = fieldPathProblem(rule.window.distinct);
         if (p) issues.push({ path: `${at}.window.distinct`, message: p });
-        if (rule.window.key.includes(rule.window.distinct)) issues.push({ path: `${at}.window.distinct`, message: 'is also a key field, so it would always count 1' });
+        if (rule.window.key.includes(rule.window.distinct))
+          issues.push({ path: `${at}.window.distinct`, message: 'is also a key field, so it would always count 1' });
       }
     }
     (rule.mitigations ?? []).forEach((m, j) => {

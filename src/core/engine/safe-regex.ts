@@ -107,7 +107,10 @@ type Node =
 
 class Parser {
   private i = 0;
-  constructor(private readonly src: string, private readonly fold: boolean) {}
+  constructor(
+    private readonly src: string,
+    private readonly fold: boolean,
+  ) {}
 
   fail(reason: string, at = this.i): never {
     throw new UnsafeRegexError(`${reason} (at position ${at} of /${this.src}/)`);

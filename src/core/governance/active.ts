@@ -33,7 +33,11 @@ export class ActiveVersions {
   private readonly defaults = new Map<GovernedKind, ActiveVersion<GovernedKind>>();
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly db: Database, bus: Pick<Bus, 'subscribe'>, private readonly ttlMs = ACTIVE_CACHE_TTL_MS) {
+  constructor(
+    private readonly db: Database,
+    bus: Pick<Bus, 'subscribe'>,
+    private readonly ttlMs = ACTIVE_CACHE_TTL_MS,
+  ) {
     this.unsubscribe = bus.subscribe(DEPLOYED_SUBJECT, (data) => {
       const { tenant, kind } = data as { tenant?: string; kind?: string };
       if (tenant && kind) this.invalidate(tenant, kind as GovernedKind);
@@ -87,7 +91,9 @@ export class ActiveVersions {
     const row = await this.db.gate.withTenant(tenantId, (tx) =>
       tx
         .selectFrom('governed_active as a')
-        .innerJoin('governed_versions as v', (j) => j.onRef('v.tenant_id', '=', 'a.tenant_id').onRef('v.kind', '=', 'a.kind').onRef('v.version', '=', 'a.version'))
+        .innerJoin('governed_versions as v', (j) =>
+          j.onRef('v.tenant_id', '=', 'a.tenant_id').onRef('v.kind', '=', 'a.kind').onRef('v.version', '=', 'a.version'),
+        )
         .select(['a.version', 'a.change_id', 'v.content'])
         .where('a.tenant_id', '=', tenantId)
         .where('a.kind', '=', kind)

@@ -1,4 +1,12 @@
-import { MemoryWindowStore, NO_ENFORCEMENT, evaluate, type CompiledDoctrine, type CompiledRuleset, type Decision, type SecurityEvent } from '../engine/index.js';
+import {
+  MemoryWindowStore,
+  NO_ENFORCEMENT,
+  evaluate,
+  type CompiledDoctrine,
+  type CompiledRuleset,
+  type Decision,
+  type SecurityEvent,
+} from '../engine/index.js';
 
 /** Where canaries get "the tenant's last N events": implemented by the decisions module. */
 export interface CanaryEventSource {
@@ -48,7 +56,14 @@ export async function runCanary(
     byLevel[key] = (byLevel[key] ?? 0) + 1;
     if (!blocked(a) && blocked(b)) newlyBlocked.add(b.entity);
     if (blocked(a) && !blocked(b)) unblocked.add(a.entity);
-    if (samples.length < 20) samples.push({ event_id: event.event_id ?? null, before: a.threat_level, after: b.threat_level, rules_before: a.rules_triggered, rules_after: b.rules_triggered });
+    if (samples.length < 20)
+      samples.push({
+        event_id: event.event_id ?? null,
+        before: a.threat_level,
+        after: b.threat_level,
+        rules_before: a.rules_triggered,
+        rules_after: b.rules_triggered,
+      });
   }
   return {
     passed: events.length > 0,

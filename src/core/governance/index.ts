@@ -25,6 +25,15 @@ export function createGovernanceModule(
 ): GovernanceModule {
   const active = new ActiveVersions(platform.db, platform.bus);
   platform.onClose(() => active.close());
-  const service = new GovernanceService({ db: platform.db, audit: deps.audit, active, policy: deps.policy, bus: platform.bus, security: platform.security, events: deps.events, metrics: platform.metrics.governance });
+  const service = new GovernanceService({
+    db: platform.db,
+    audit: deps.audit,
+    active,
+    policy: deps.policy,
+    bus: platform.bus,
+    security: platform.security,
+    events: deps.events,
+    metrics: platform.metrics.governance,
+  });
   return { active, service, routes: { name: 'governance', plugin: governanceRoutes({ service, bindTenant: deps.bindTenant }) } };
 }

@@ -1,4 +1,13 @@
-import { compileDoctrine, compileRuleset, loadDefaultDoctrine, loadDefaultRuleset, type CompiledDoctrine, type CompiledRuleset, type Doctrine, type Ruleset } from '../engine/index.js';
+import {
+  compileDoctrine,
+  compileRuleset,
+  loadDefaultDoctrine,
+  loadDefaultRuleset,
+  type CompiledDoctrine,
+  type CompiledRuleset,
+  type Doctrine,
+  type Ruleset,
+} from '../engine/index.js';
 import { RulesetValidationError, DoctrineValidationError } from '../engine/index.js';
 import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy } from '../ratelimit/index.js';
 import { InvalidRateLimitPolicyError } from '../ratelimit/policy.js';
@@ -20,7 +29,10 @@ export interface ContentProblem {
 
 export class InvalidContentError extends Error {
   readonly code = 'invalid_content';
-  constructor(readonly kind: GovernedKind, readonly problems: readonly ContentProblem[]) {
+  constructor(
+    readonly kind: GovernedKind,
+    readonly problems: readonly ContentProblem[],
+  ) {
     super(`invalid ${kind}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
   }
 }
@@ -34,7 +46,10 @@ export function compileContent<K extends GovernedKind>(kind: K, content: unknown
     return { source: policy, compiled: policy } as GovernedContent[K];
   } catch (err) {
     if (err instanceof RulesetValidationError || err instanceof DoctrineValidationError) {
-      throw new InvalidContentError(kind, err.issues.map((i) => ({ path: i.path, message: i.message })));
+      throw new InvalidContentError(
+        kind,
+        err.issues.map((i) => ({ path: i.path, message: i.message })),
+      );
     }
     if (err instanceof InvalidRateLimitPolicyError) throw new InvalidContentError(kind, err.issues);
     throw err;

@@ -39,16 +39,19 @@ export function assessRisk(kind: GovernedKind, current: unknown, proposed: unkno
     const kept = new Set(after.rules.map((r) => r.id));
     for (const id of old.keys()) if (!kept.has(id)) raise('medium', `rule ${id} is removed`);
     for (const level of ['low', 'medium', 'high', 'critical'] as const) {
-      if (after.thresholds[level] < before.thresholds[level]) raise('high', `threshold ${level} lowered (${before.thresholds[level]} -> ${after.thresholds[level]})`);
+      if (after.thresholds[level] < before.thresholds[level])
+        raise('high', `threshold ${level} lowered (${before.thresholds[level]} -> ${after.thresholds[level]})`);
     }
   } else if (kind === 'doctrine') {
     const before = current as Doctrine;
     const after = proposed as Doctrine;
     if (MODE_RANK[after.mode] > MODE_RANK[before.mode]) raise('high', `mode loosened ${before.mode} -> ${after.mode}`);
     if (JSON.stringify([...after.allowlist_cidrs].sort()) !== JSON.stringify([...before.allowlist_cidrs].sort())) raise('high', 'allowlist changed');
-    if (threatLevelRank(after.block_min_threat_level) < threatLevelRank(before.block_min_threat_level)) raise('high', `block_min_threat_level lowered ${before.block_min_threat_level} -> ${after.block_min_threat_level}`);
+    if (threatLevelRank(after.block_min_threat_level) < threatLevelRank(before.block_min_threat_level))
+      raise('high', `block_min_threat_level lowered ${before.block_min_threat_level} -> ${after.block_min_threat_level}`);
     if (after.max_active_blocks > before.max_active_blocks) raise('high', 'max_active_blocks raised');
-    if (after.blocks_per_window.max / after.blocks_per_window.window_s > before.blocks_per_window.max / before.blocks_per_window.window_s) raise('high', 'blocks_per_window raised');
+    if (after.blocks_per_window.max / after.blocks_per_window.window_s > before.blocks_per_window.max / before.blocks_per_window.window_s)
+      raise('high', 'blocks_per_window raised');
     for (const [action, s] of Object.entries(after.max_duration_s)) {
       const prev = (before.max_duration_s as Record<string, number | undefined>)[action];
       if (s !== undefined && (prev === undefined || s > prev)) raise('high', `max_duration_s.${action} raised`);
@@ -60,7 +63,8 @@ export function assessRisk(kind: GovernedKind, current: unknown, proposed: unkno
     for (const [name, c] of Object.entries(after.classes)) {
       const prev = Object.hasOwn(before.classes, name) ? before.classes[name] : undefined; // a class may be named `constructor`
       const rate = (b: { points: number; duration_s: number }) => b.points / b.duration_s;
-      if (!prev || rate(c.per_key) > rate(prev.per_key) || rate(c.per_tenant) > rate(prev.per_tenant)) raise('high', `rate limits of class ${name} loosened or new`);
+      if (!prev || rate(c.per_key) > rate(prev.per_key) || rate(c.per_tenant) > rate(prev.per_tenant))
+        raise('high', `rate limits of class ${name} loosened or new`);
     }
     if (after.invalid_keys.points > before.invalid_keys.points) raise('high', 'invalid-key budget raised');
     if (reasons.length === 0) raise('low', 'rate limits tightened or unchanged');

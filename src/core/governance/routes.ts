@@ -22,7 +22,15 @@ const ChangeSchema = Type.Object({
   risk_reasons: Type.Array(Type.String()),
   required_approvals: Type.Integer(),
   approver_scope: Type.String(),
-  approvals: Type.Array(Type.Object({ principal: Type.String(), subject: Type.String(), decision: Type.String(), reason: Type.Union([Type.String(), Type.Null()]), at: Type.String() })),
+  approvals: Type.Array(
+    Type.Object({
+      principal: Type.String(),
+      subject: Type.String(),
+      decision: Type.String(),
+      reason: Type.Union([Type.String(), Type.Null()]),
+      at: Type.String(),
+    }),
+  ),
   justification: Type.String(),
   author: Type.String(),
   base_version: Type.String(),
@@ -55,70 +63,183 @@ export function governanceRoutes(deps: { service: GovernanceService; bindTenant:
       await service.recordRefusal(refused.tenantId, refused, action, id && /^chg_[a-z0-9]{20}$/.test(id) ? id : undefined, error);
     });
 
-    app.post('/governance/changes', {
-      config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: {
-        tags: ['governance'],
-        operationId: 'proposeChange',
-        summary: 'Propose a new version of a ruleset, doctrine or rate-limit policy; the server computes its risk and required approvals',
-        body: Type.Object({ kind: Kind, content: Type.Object({}, { additionalProperties: true }), justification: Reason, origin: Type.Optional(Type.Union([Type.Literal('human'), Type.Literal('analyzer')])), tenant_id: Type.Optional(Type.String()) }, { additionalProperties: false }),
-        response: { 201: ChangeSchema, ...errors },
+    app.post(
+      '/governance/changes',
+      {
+        config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'proposeChange',
+          summary: 'Propose a new version of a ruleset, doctrine or rate-limit policy; the server computes its risk and required approvals',
+          body: Type.Object(
+            {
+              kind: Kind,
+              content: Type.Object({}, { additionalProperties: true }),
+              justification: Reason,
+              origin: Type.Optional(Type.Union([Type.Literal('human'), Type.Literal('analyzer')])),
+              tenant_id: Type.Optional(Type.String()),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: ChangeSchema, ...errors },
+        },
       },
-    }, async (request, reply) => {
-      const tenant = bindTenant(request, request.body.tenant_id);
-      const change = await service.propose(tenant, principalOf(request), { kind: request.body.kind, content: request.body.content, justification: request.body.justification, origin: request.body.origin ?? 'human' });
-      return reply.code(201).send(change);
-    });
+      async (request, reply) => {
+        const tenant = bindTenant(request, request.body.tenant_id);
+        const change = await service.propose(tenant, principalOf(request), {
+          kind: request.body.kind,
+          content: request.body.content,
+          justification: request.body.justification,
+          origin: request.body.origin ?? 'human',
+        });
+        return reply.code(201).send(change);
+      },
+    );
 
     const canRead = (request: FastifyRequest) => {
       const scopes = principalOf(request).scopes;
       if (!hasScope(scopes, 'governance:write') && !hasScope(scopes, 'governance:approve')) {
-        throw new AppError('missing_scope', 'reading governance changes needs governance:write or governance:approve', { missing_scopes: ['governance:write'] });
+        throw new AppError('missing_scope', 'reading governance changes needs governance:write or governance:approve', {
+          missing_scopes: ['governance:write'],
+        });
       }
     };
 
-    app.get('/governance/changes', {
-      schema: { tags: ['governance'], operationId: 'listChanges', summary: "The tenant's change requests, newest first (a key with governance:write or governance:approve)", querystring: Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }, { additionalProperties: false }), response: { 200: Type.Object({ changes: Type.Array(ChangeSchema) }), ...errors } },
-    }, async (request) => {
-      canRead(request);
-      return { changes: await service.list(bindTenant(request), { ...(request.query.status ? { status: request.query.status as never } : {}), ...(request.query.limit ? { limit: request.query.limit } : {}) }) };
-    });
+    app.get(
+      '/governance/changes',
+      {
+        schema: {
+          tags: ['governance'],
+          operationId: 'listChanges',
+          summary: "The tenant's change requests, newest first (a key with governance:write or governance:approve)",
+          querystring: Type.Object(
+            { status: Type.Optional(Status), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ changes: Type.Array(ChangeSchema) }), ...errors },
+        },
+      },
+      async (request) => {
+        canRead(request);
+        return {
+          changes: await service.list(bindTenant(request), {
+            ...(request.query.status ? { status: request.query.status as never } : {}),
+            ...(request.query.limit ? { limit: request.query.limit } : {}),
+          }),
+        };
+      },
+    );
 
-    app.get('/governance/changes/:id', {
-      schema: { tags: ['governance'], operationId: 'getChange', summary: 'One change request with its approvals, canary result and reasons (a key with governance:write or governance:approve)', params: ChangeId, response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => {
-      canRead(request);
-      return service.get(bindTenant(request), request.params.id);
-    });
+    app.get(
+      '/governance/changes/:id',
+      {
+        schema: {
+          tags: ['governance'],
+          operationId: 'getChange',
+          summary: 'One change request with its approvals, canary result and reasons (a key with governance:write or governance:approve)',
+          params: ChangeId,
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => {
+        canRead(request);
+        return service.get(bindTenant(request), request.params.id);
+      },
+    );
 
-    app.post('/governance/changes/:id/approve', {
-      config: { scopes: ['governance:approve'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], operationId: 'approveChange', summary: 'Approve a proposed change; its author cannot (admin keys for high-risk changes)', params: ChangeId, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => service.approve(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
+    app.post(
+      '/governance/changes/:id/approve',
+      {
+        config: { scopes: ['governance:approve'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'approveChange',
+          summary: 'Approve a proposed change; its author cannot (admin keys for high-risk changes)',
+          params: ChangeId,
+          body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => service.approve(bindTenant(request), principalOf(request), request.params.id, request.body.reason),
+    );
 
-    app.post('/governance/changes/:id/reject', {
-      config: { scopes: ['governance:approve'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], operationId: 'rejectChange', summary: 'Reject a proposed or approved change, with a reason', params: ChangeId, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => service.reject(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
+    app.post(
+      '/governance/changes/:id/reject',
+      {
+        config: { scopes: ['governance:approve'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'rejectChange',
+          summary: 'Reject a proposed or approved change, with a reason',
+          params: ChangeId,
+          body: Type.Object({ reason: Reason }, { additionalProperties: false }),
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => service.reject(bindTenant(request), principalOf(request), request.params.id, request.body.reason),
+    );
 
-    app.post('/governance/changes/:id/withdraw', {
-      config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], operationId: 'withdrawChange', summary: 'Withdraw a change its author proposed', params: ChangeId, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => service.withdraw(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
+    app.post(
+      '/governance/changes/:id/withdraw',
+      {
+        config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'withdrawChange',
+          summary: 'Withdraw a change its author proposed',
+          params: ChangeId,
+          body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => service.withdraw(bindTenant(request), principalOf(request), request.params.id, request.body.reason),
+    );
 
-    app.post('/governance/changes/:id/canary', {
-      config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], operationId: 'canaryChange', summary: "Replay the tenant's recent events through the deployed and proposed versions, without side effects", params: ChangeId, body: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })) }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => service.canary(bindTenant(request), principalOf(request), request.params.id, request.body.limit));
+    app.post(
+      '/governance/changes/:id/canary',
+      {
+        config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'canaryChange',
+          summary: "Replay the tenant's recent events through the deployed and proposed versions, without side effects",
+          params: ChangeId,
+          body: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })) }, { additionalProperties: false }),
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => service.canary(bindTenant(request), principalOf(request), request.params.id, request.body.limit),
+    );
 
-    app.post('/governance/changes/:id/deploy', {
-      config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], operationId: 'deployChange', summary: 'Make an approved change the active version, if the Cedar deploy gate permits it', params: ChangeId, response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => service.deploy(bindTenant(request), principalOf(request), request.params.id));
+    app.post(
+      '/governance/changes/:id/deploy',
+      {
+        config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'deployChange',
+          summary: 'Make an approved change the active version, if the Cedar deploy gate permits it',
+          params: ChangeId,
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => service.deploy(bindTenant(request), principalOf(request), request.params.id),
+    );
 
-    app.post('/governance/changes/:id/rollback', {
-      config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
-      schema: { tags: ['governance'], operationId: 'rollbackChange', summary: 'Undo a deployed change: the previous version is active again', params: ChangeId, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 200: ChangeSchema, ...errors } },
-    }, async (request) => service.rollback(bindTenant(request), principalOf(request), request.params.id, request.body.reason));
+    app.post(
+      '/governance/changes/:id/rollback',
+      {
+        config: { scopes: ['governance:write'], rateLimitClass: 'admin' },
+        schema: {
+          tags: ['governance'],
+          operationId: 'rollbackChange',
+          summary: 'Undo a deployed change: the previous version is active again',
+          params: ChangeId,
+          body: Type.Object({ reason: Reason }, { additionalProperties: false }),
+          response: { 200: ChangeSchema, ...errors },
+        },
+      },
+      async (request) => service.rollback(bindTenant(request), principalOf(request), request.params.id, request.body.reason),
+    );
   };
 }

@@ -49,7 +49,13 @@ type Outcome = { refused: AppError } | { view: ChangeView };
 
 /** What the audit ledger and the security log say about a refused step (never the request body). */
 function refusalDetails(refused: AppError, actor: Actor): Record<string, unknown> {
-  return { code: refused.code, reason: (refused.extensions.reason as string | undefined) ?? null, detail: refused.detail, identity: actor.subject, ...(refused.extensions.missing_scopes ? { missing_scopes: refused.extensions.missing_scopes } : {}) };
+  return {
+    code: refused.code,
+    reason: (refused.extensions.reason as string | undefined) ?? null,
+    detail: refused.detail,
+    identity: actor.subject,
+    ...(refused.extensions.missing_scopes ? { missing_scopes: refused.extensions.missing_scopes } : {}),
+  };
 }
 
 function newChangeId(): string {
@@ -101,7 +107,13 @@ export class GovernanceService {
     const actor = this.actor(principal);
     const id = newChangeId();
     return this.deps.db.withTenant(tenantId, async (tx) => {
-      const existing = await tx.selectFrom('governed_versions').select('version').where('tenant_id', '=', tenantId).where('kind', '=', input.kind).where('version', '=', version).executeTakeFirst();
+      const existing = await tx
+        .selectFrom('governed_versions')
+        .select('version')
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', input.kind)
+        .where('version', '=', version)
+        .executeTakeFirst();
       if (existing) throw conflict(`${input.kind} version ${version} already exists; versions are immutable, choose a new one`);
       const row = await tx
         .insertInto('governance_changes')
@@ -130,7 +142,13 @@ export class GovernanceService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.propose', actor: actor.key, target: id, reason: input.justification, details: { kind: input.kind, version, risk: assessment.risk, origin: input.origin } });
+      await this.deps.audit.record(tx, tenantId, {
+        action: 'governance.propose',
+        actor: actor.key,
+        target: id,
+        reason: input.justification,
+        details: { kind: input.kind, version, risk: assessment.risk, origin: input.origin },
+      });
       return changeView(tx, row);
     });
   }
@@ -141,7 +159,12 @@ export class GovernanceService {
 
   async list(tenantId: string, opts: { status?: ChangeStatus; limit?: number } = {}): Promise<ChangeView[]> {
     return this.deps.db.withTenant(tenantId, async (tx) => {
-      let q = tx.selectFrom('governance_changes').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at', 'desc').limit(opts.limit ?? 100);
+      let q = tx
+        .selectFrom('governance_changes')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .orderBy('created_at', 'desc')
+        .limit(opts.limit ?? 100);
       if (opts.status) q = q.where('status', '=', opts.status);
       const rows = await q.execute();
       return Promise.all(rows.map((r) => changeView(tx, r)));
@@ -165,11 +188,20 @@ export class GovernanceService {
   private async refusable(tenantId: string, action: string, actor: Actor, id: string, body: (tx: Tx) => Promise<Outcome>): Promise<ChangeView> {
     const outcome = await this.deps.db.withTenant(tenantId, async (tx) => {
       const out = await body(tx);
-      if ('refused' in out) await this.deps.audit.record(tx, tenantId, { action: `governance.${action}_refused`, actor: actor.key, target: id, details: refusalDetails(out.refused, actor) });
+      if ('refused' in out)
+        await this.deps.audit.record(tx, tenantId, {
+          action: `governance.${action}_refused`,
+          actor: actor.key,
+          target: id,
+          details: refusalDetails(out.refused, actor),
+        });
       return out;
     });
     if ('refused' in outcome) {
-      this.deps.security.warn({ type: 'governance', action: `${action}_refused`, change_id: id, key_id: actor.key, ...refusalDetails(outcome.refused, actor) }, `governance ${action} refused`);
+      this.deps.security.warn(
+        { type: 'governance', action: `${action}_refused`, change_id: id, key_id: actor.key, ...refusalDetails(outcome.refused, actor) },
+        `governance ${action} refused`,
+      );
       throw outcome.refused;
     }
     return outcome.view;
@@ -184,12 +216,22 @@ export class GovernanceService {
     try {
       await this.deps.db.withTenant(tenantId, async (tx) => {
         // The id came from a URL nothing has checked yet: named only when it is this tenant's change.
-        const own = id ? await tx.selectFrom('governance_changes').select('id').where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst() : undefined;
-        await this.deps.audit.record(tx, tenantId, { action: `governance.${action}_refused`, actor: actor.key, ...(own ? { target: own.id } : {}), details: refusalDetails(refused, actor) });
+        const own = id
+          ? await tx.selectFrom('governance_changes').select('id').where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst()
+          : undefined;
+        await this.deps.audit.record(tx, tenantId, {
+          action: `governance.${action}_refused`,
+          actor: actor.key,
+          ...(own ? { target: own.id } : {}),
+          details: refusalDetails(refused, actor),
+        });
       });
       this.deps.metrics?.inc({ action, result: refused.code });
     } catch (err) {
-      this.deps.security.error({ type: 'governance', action: `${action}_refused`, change_id: id ?? null, key_id: actor.key, error: (err as Error).message }, 'could not audit a refused governance step');
+      this.deps.security.error(
+        { type: 'governance', action: `${action}_refused`, change_id: id ?? null, key_id: actor.key, error: (err as Error).message },
+        'could not audit a refused governance step',
+      );
     }
   }
 
@@ -202,21 +244,41 @@ export class GovernanceService {
     const view = await this.refusable(tenantId, 'approve', actor, id, async (tx) => {
       const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
-      if (status !== 'proposed' && status !== 'approved') return { refused: conflict(`change ${id} is ${status}; only proposed changes can be approved`, { change_status: status }) };
+      if (status !== 'proposed' && status !== 'approved')
+        return { refused: conflict(`change ${id} is ${status}; only proposed changes can be approved`, { change_status: status }) };
       const earlier = await tx.selectFrom('governance_approvals').select(['principal_key', 'principal_subject']).where('change_id', '=', id).execute();
-      if (earlier.some((a) => a.principal_key === actor.key || a.principal_subject === actor.subject)) return { refused: conflict(`${actor.subject} (${actor.key}) already acted on change ${id}`) };
+      if (earlier.some((a) => a.principal_key === actor.key || a.principal_subject === actor.subject))
+        return { refused: conflict(`${actor.subject} (${actor.key}) already acted on change ${id}`) };
       const author = await lineageOf(tx, row.author_key, row.author_subject);
       const approver = await principalLineage(tx, principal);
       const others = await Promise.all(earlier.map((a) => lineageOf(tx, a.principal_key, a.principal_subject)));
       const twoPerson = twoPersonRefusal(author, approver, others);
       if (twoPerson) return { refused: new AppError('two_person_rule', TWO_PERSON_DETAIL[twoPerson], { reason: twoPerson }) };
       if (!hasScope(principal.scopes, row.approver_scope)) {
-        return { refused: new AppError('missing_scope', `this ${row.risk}-risk change needs approvers holding ${row.approver_scope}`, { missing_scopes: [row.approver_scope] }) };
+        return {
+          refused: new AppError('missing_scope', `this ${row.risk}-risk change needs approvers holding ${row.approver_scope}`, {
+            missing_scopes: [row.approver_scope],
+          }),
+        };
       }
-      await tx.insertInto('governance_approvals').values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'approve', reason: reason ?? null }).execute();
-      const count = await tx.selectFrom('governance_approvals').select((e) => e.fn.countAll<number>().as('n')).where('change_id', '=', id).where('decision', '=', 'approve').executeTakeFirstOrThrow();
+      await tx
+        .insertInto('governance_approvals')
+        .values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'approve', reason: reason ?? null })
+        .execute();
+      const count = await tx
+        .selectFrom('governance_approvals')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .where('change_id', '=', id)
+        .where('decision', '=', 'approve')
+        .executeTakeFirstOrThrow();
       if (Number(count.n) >= row.required_approvals) await tx.updateTable('governance_changes').set({ status: 'approved' }).where('id', '=', id).execute();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.approve', actor: actor.key, target: id, ...(reason ? { reason } : {}), details: { approvals: Number(count.n), required: row.required_approvals, identity: actor.subject } });
+      await this.deps.audit.record(tx, tenantId, {
+        action: 'governance.approve',
+        actor: actor.key,
+        target: id,
+        ...(reason ? { reason } : {}),
+        details: { approvals: Number(count.n), required: row.required_approvals, identity: actor.subject },
+      });
       return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
     });
     this.deps.security.info({ type: 'governance', action: 'approve', change_id: id, key_id: actor.key, identity: actor.subject }, 'governance change approved');
@@ -232,9 +294,15 @@ export class GovernanceService {
     const view = await this.refusable(tenantId, 'reject', actor, id, async (tx) => {
       const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
-      if (status !== 'proposed' && status !== 'approved') return { refused: conflict(`change ${id} is ${status}; cannot move it to rejected`, { change_status: status }) };
-      if (!hasScope(principal.scopes, row.approver_scope)) return { refused: new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] }) };
-      await tx.insertInto('governance_approvals').values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'reject', reason }).onConflict((oc) => oc.doNothing()).execute();
+      if (status !== 'proposed' && status !== 'approved')
+        return { refused: conflict(`change ${id} is ${status}; cannot move it to rejected`, { change_status: status }) };
+      if (!hasScope(principal.scopes, row.approver_scope))
+        return { refused: new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] }) };
+      await tx
+        .insertInto('governance_approvals')
+        .values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'reject', reason })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
       await tx.updateTable('governance_changes').set({ status: 'rejected' }).where('id', '=', id).execute();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.reject', actor: actor.key, target: id, reason, details: { identity: actor.subject } });
       return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
@@ -252,8 +320,10 @@ export class GovernanceService {
     return this.refusable(tenantId, 'withdraw', actor, id, async (tx) => {
       const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
-      if (status !== 'proposed' && status !== 'approved') return { refused: conflict(`change ${id} is ${status}; cannot move it to withdrawn`, { change_status: status }) };
-      if (actor.key !== row.author_key && actor.subject !== row.author_subject) return { refused: new AppError('forbidden', 'only the author can withdraw a change; others can reject it', { reason: 'not_author' }) };
+      if (status !== 'proposed' && status !== 'approved')
+        return { refused: conflict(`change ${id} is ${status}; cannot move it to withdrawn`, { change_status: status }) };
+      if (actor.key !== row.author_key && actor.subject !== row.author_subject)
+        return { refused: new AppError('forbidden', 'only the author can withdraw a change; others can reject it', { reason: 'not_author' }) };
       await tx.updateTable('governance_changes').set({ status: 'withdrawn' }).where('id', '=', id).execute();
       await this.deps.audit.record(tx, tenantId, { action: 'governance.withdraw', actor: actor.key, target: id, ...(reason ? { reason } : {}) });
       return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
@@ -267,7 +337,8 @@ export class GovernanceService {
 
   private async doCanary(tenantId: string, principal: Principal, id: string, limit: number): Promise<ChangeView> {
     const change = await this.get(tenantId, id);
-    if (change.status !== 'proposed' && change.status !== 'approved') throw conflict(`change ${id} is ${change.status}; canaries run on proposed or approved changes`, { change_status: change.status });
+    if (change.status !== 'proposed' && change.status !== 'approved')
+      throw conflict(`change ${id} is ${change.status}; canaries run on proposed or approved changes`, { change_status: change.status });
     const [ruleset, doctrine] = await Promise.all([this.deps.active.get(tenantId, 'ruleset'), this.deps.active.get(tenantId, 'doctrine')]);
     const deployed = { ruleset: ruleset.content.compiled, doctrine: doctrine.content.compiled };
     const proposed = {
@@ -278,8 +349,17 @@ export class GovernanceService {
     const result = await runCanary(tenantId, events, deployed, proposed);
     const actor = this.actor(principal);
     return this.deps.db.withTenant(tenantId, async (tx) => {
-      await tx.updateTable('governance_changes').set({ canary: JSON.stringify(result) }).where('id', '=', id).execute();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.canary', actor: actor.key, target: id, details: { events_replayed: result.events_replayed, decisions_changed: result.decisions_changed, newly_blocked: result.newly_blocked.length } });
+      await tx
+        .updateTable('governance_changes')
+        .set({ canary: JSON.stringify(result) })
+        .where('id', '=', id)
+        .execute();
+      await this.deps.audit.record(tx, tenantId, {
+        action: 'governance.canary',
+        actor: actor.key,
+        target: id,
+        details: { events_replayed: result.events_replayed, decisions_changed: result.decisions_changed, newly_blocked: result.newly_blocked.length },
+      });
       return changeView(tx, await loadChange(tx, tenantId, id));
     });
   }
@@ -295,8 +375,14 @@ export class GovernanceService {
     const outcome = await this.deps.db.withTenant(tenantId, async (tx): Promise<{ refused: AppError } | { view: ChangeView }> => {
       const row = await loadChange(tx, tenantId, id, true);
       const status = await this.expireIfDue(tx, row);
-      if (status !== 'approved' && status !== 'proposed') return { refused: conflict(`change ${id} is ${status}; only approved changes deploy`, { change_status: status }) };
-      const approvals = await tx.selectFrom('governance_approvals').select((e) => e.fn.countAll<number>().as('n')).where('change_id', '=', id).where('decision', '=', 'approve').executeTakeFirstOrThrow();
+      if (status !== 'approved' && status !== 'proposed')
+        return { refused: conflict(`change ${id} is ${status}; only approved changes deploy`, { change_status: status }) };
+      const approvals = await tx
+        .selectFrom('governance_approvals')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .where('change_id', '=', id)
+        .where('decision', '=', 'approve')
+        .executeTakeFirstOrThrow();
       const canary = row.canary as CanaryResult | null;
       const decision = this.deps.policy.authorize(
         deployAuthorizationRequest({
@@ -309,32 +395,76 @@ export class GovernanceService {
             origin: row.origin,
             approvals: Number(approvals.n),
             requiredApprovals: row.required_approvals,
-            ...(canary ? { canary: { passed: canary.passed, eventsReplayed: canary.events_replayed, decisionsChanged: canary.decisions_changed, newlyBlockedEntities: canary.newly_blocked.length } } : {}),
+            ...(canary
+              ? {
+                  canary: {
+                    passed: canary.passed,
+                    eventsReplayed: canary.events_replayed,
+                    decisionsChanged: canary.decisions_changed,
+                    newlyBlockedEntities: canary.newly_blocked.length,
+                  },
+                }
+              : {}),
           },
         }),
       );
       if (decision.decision !== 'allow') {
-        await this.deps.audit.record(tx, tenantId, { action: 'governance.deploy_refused', actor: actor.key, target: id, details: { policy_version: decision.version, reasons: decision.reasons } });
-        return { refused: new AppError('conflict', `the deploy gate refused change ${id}: ${decision.reasons.length > 0 ? decision.reasons.join(', ') : 'no policy permits it (approvals or canary missing)'}`, { reasons: decision.reasons, policy_version: decision.version }) };
+        await this.deps.audit.record(tx, tenantId, {
+          action: 'governance.deploy_refused',
+          actor: actor.key,
+          target: id,
+          details: { policy_version: decision.version, reasons: decision.reasons },
+        });
+        return {
+          refused: new AppError(
+            'conflict',
+            `the deploy gate refused change ${id}: ${decision.reasons.length > 0 ? decision.reasons.join(', ') : 'no policy permits it (approvals or canary missing)'}`,
+            { reasons: decision.reasons, policy_version: decision.version },
+          ),
+        };
       }
-      const current = await tx.selectFrom('governed_active').select(['version']).where('tenant_id', '=', tenantId).where('kind', '=', row.kind).executeTakeFirst();
-      await tx.insertInto('governed_versions').values({ tenant_id: tenantId, kind: row.kind, version: row.version, content: JSON.stringify(row.content), change_id: id }).onConflict((oc) => oc.doNothing()).execute();
+      const current = await tx
+        .selectFrom('governed_active')
+        .select(['version'])
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', row.kind)
+        .executeTakeFirst();
+      await tx
+        .insertInto('governed_versions')
+        .values({ tenant_id: tenantId, kind: row.kind, version: row.version, content: JSON.stringify(row.content), change_id: id })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
       await tx
         .insertInto('governed_active')
         .values({ tenant_id: tenantId, kind: row.kind, version: row.version, change_id: id })
         .onConflict((oc) => oc.columns(['tenant_id', 'kind']).doUpdateSet({ version: row.version, change_id: id, deployed_at: sql`now()` }))
         .execute();
-      await tx.updateTable('governance_changes').set({ status: 'deployed', deployed_at: new Date(), previous_version: current?.version ?? row.base_version }).where('id', '=', id).execute();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.deploy', actor: actor.key, target: id, details: { kind: row.kind, version: row.version, previous_version: current?.version ?? row.base_version, policy_version: decision.version } });
+      await tx
+        .updateTable('governance_changes')
+        .set({ status: 'deployed', deployed_at: new Date(), previous_version: current?.version ?? row.base_version })
+        .where('id', '=', id)
+        .execute();
+      await this.deps.audit.record(tx, tenantId, {
+        action: 'governance.deploy',
+        actor: actor.key,
+        target: id,
+        details: { kind: row.kind, version: row.version, previous_version: current?.version ?? row.base_version, policy_version: decision.version },
+      });
       return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
     });
     if ('refused' in outcome) {
-      this.deps.security.warn({ type: 'governance', action: 'deploy_refused', change_id: id, key_id: actor.key, reason: outcome.refused.detail }, 'governance deploy refused');
+      this.deps.security.warn(
+        { type: 'governance', action: 'deploy_refused', change_id: id, key_id: actor.key, reason: outcome.refused.detail },
+        'governance deploy refused',
+      );
       throw outcome.refused;
     }
     const view = outcome.view;
     await this.announce(tenantId, view.kind, view.version);
-    this.deps.security.info({ type: 'governance', action: 'deploy', change_id: id, key_id: actor.key, kind: view.kind, version: view.version }, 'governance change deployed');
+    this.deps.security.info(
+      { type: 'governance', action: 'deploy', change_id: id, key_id: actor.key, kind: view.kind, version: view.version },
+      'governance change deployed',
+    );
     return view;
   }
 
@@ -348,18 +478,45 @@ export class GovernanceService {
     const view = await this.deps.db.withTenant(tenantId, async (tx) => {
       const row = await loadChange(tx, tenantId, id, true);
       if (row.status !== 'deployed') throw conflict(`change ${id} is ${row.status}; only a deployed change can be rolled back`, { change_status: row.status });
-      const active = await tx.selectFrom('governed_active').select(['change_id']).where('tenant_id', '=', tenantId).where('kind', '=', row.kind).forUpdate().executeTakeFirst();
+      const active = await tx
+        .selectFrom('governed_active')
+        .select(['change_id'])
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', row.kind)
+        .forUpdate()
+        .executeTakeFirst();
       if (active?.change_id !== id) throw conflict(`change ${id} is no longer the active ${row.kind}; roll back the change that replaced it first`);
       const previous = row.previous_version ?? row.base_version;
-      const previousRow = await tx.selectFrom('governed_versions').select(['change_id']).where('tenant_id', '=', tenantId).where('kind', '=', row.kind).where('version', '=', previous).executeTakeFirst();
+      const previousRow = await tx
+        .selectFrom('governed_versions')
+        .select(['change_id'])
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', row.kind)
+        .where('version', '=', previous)
+        .executeTakeFirst();
       if (previousRow) {
-        await tx.updateTable('governed_active').set({ version: previous, change_id: previousRow.change_id, deployed_at: sql`now()` }).where('tenant_id', '=', tenantId).where('kind', '=', row.kind).execute();
+        await tx
+          .updateTable('governed_active')
+          .set({ version: previous, change_id: previousRow.change_id, deployed_at: sql`now()` })
+          .where('tenant_id', '=', tenantId)
+          .where('kind', '=', row.kind)
+          .execute();
       } else {
         // The previous version was the shipped default: no row means "run the default".
         await tx.deleteFrom('governed_active').where('tenant_id', '=', tenantId).where('kind', '=', row.kind).execute();
       }
-      await tx.updateTable('governance_changes').set({ status: 'rolled_back', rolled_back_at: new Date(), rollback_reason: reason }).where('id', '=', id).execute();
-      await this.deps.audit.record(tx, tenantId, { action: 'governance.rollback', actor: actor.key, target: id, reason, details: { kind: row.kind, restored_version: previous } });
+      await tx
+        .updateTable('governance_changes')
+        .set({ status: 'rolled_back', rolled_back_at: new Date(), rollback_reason: reason })
+        .where('id', '=', id)
+        .execute();
+      await this.deps.audit.record(tx, tenantId, {
+        action: 'governance.rollback',
+        actor: actor.key,
+        target: id,
+        reason,
+        details: { kind: row.kind, restored_version: previous },
+      });
       return changeView(tx, await loadChange(tx, tenantId, id));
     });
     await this.announce(tenantId, view.kind, view.previous_version ?? view.base_version);

@@ -15,13 +15,32 @@ export function createRateLimiter(
   policy: RateLimitPolicy = DEFAULT_RATE_LIMIT_POLICY,
 ): RateLimiter {
   if (platform.config.rateLimit.failOpen && !platform.config.rateLimit.failOpenAcknowledged) {
-    platform.security.warn({ type: 'config_warning', component: 'ratelimit' }, 'FG_RL_FAIL_OPEN=true without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true has no effect: rate limits stay fail-closed');
+    platform.security.warn(
+      { type: 'config_warning', component: 'ratelimit' },
+      'FG_RL_FAIL_OPEN=true without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true has no effect: rate limits stay fail-closed',
+    );
   }
   const bypassAudit: BypassAudit = {
     recordBypass: (tenantId, keyId, route, minute) =>
       platform.db.withTenant(tenantId, async (tx) => {
-        await audit.record(tx, tenantId, { action: 'ratelimit.bypass', actor: keyId, target: route, details: { minute, aggregated: 'first use per key per minute' } });
+        await audit.record(tx, tenantId, {
+          action: 'ratelimit.bypass',
+          actor: keyId,
+          target: route,
+          details: { minute, aggregated: 'first use per key per minute' },
+        });
       }),
   };
-  return new RateLimiter({ config: platform.config, redis: platform.redis, metrics: { failOpenTriggered: platform.metrics.failOpenTriggered, rateLimit: platform.metrics.rateLimit }, security: platform.security, audit: bypassAudit, ...(policyFor ? { policyFor } : {}), ...(onFailOpen ? { onFailOpen } : {}) }, policy);
+  return new RateLimiter(
+    {
+      config: platform.config,
+      redis: platform.redis,
+      metrics: { failOpenTriggered: platform.metrics.failOpenTriggered, rateLimit: platform.metrics.rateLimit },
+      security: platform.security,
+      audit: bypassAudit,
+      ...(policyFor ? { policyFor } : {}),
+      ...(onFailOpen ? { onFailOpen } : {}),
+    },
+    policy,
+  );
 }

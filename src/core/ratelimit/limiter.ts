@@ -89,7 +89,10 @@ export class RateLimiter {
   private readonly bypassSeen = new Set<string>();
   private readonly failOpen: boolean;
 
-  constructor(private readonly deps: RateLimitDeps, policy: RateLimitPolicy) {
+  constructor(
+    private readonly deps: RateLimitDeps,
+    policy: RateLimitPolicy,
+  ) {
     this.failOpen = deps.config.rateLimit.failOpen && deps.config.rateLimit.failOpenAcknowledged;
     if (deps.config.rateLimit.backend === 'redis' && !deps.redis) throw new Error('FG_RL_BACKEND=redis needs FG_REDIS_URL');
     this.apply(policy);
@@ -109,7 +112,10 @@ export class RateLimiter {
     };
     const classes = new Map<string, ClassLimiters>();
     for (const [name, c] of Object.entries(policy.classes)) {
-      classes.set(name, { perKey: make(`${name}:key`, c.per_key.points, c.per_key.duration_s), perTenant: make(`${name}:tenant`, c.per_tenant.points, c.per_tenant.duration_s) });
+      classes.set(name, {
+        perKey: make(`${name}:key`, c.per_key.points, c.per_key.duration_s),
+        perTenant: make(`${name}:tenant`, c.per_tenant.points, c.per_tenant.duration_s),
+      });
     }
     return { policy, classes, invalidKeys: make('invalid-keys', policy.invalid_keys.points, policy.invalid_keys.duration_s, policy.invalid_keys.block_s) };
   }
@@ -153,10 +159,15 @@ export class RateLimiter {
       if (err instanceof RateLimiterRes) {
         const retry = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
         this.deps.metrics.rateLimit.inc({ result: 'limited' });
-        throw new AppError('rate_limited', `rate limit of ${limiter.points} requests per ${limiter.duration} s ${what} reached; retry in ${retry} s`, { limit: limiter.points, window_s: limiter.duration }, {
-          'retry-after': String(retry),
-          ...rateLimitHeaders({ limit: limiter.points, remaining: 0, resetS: retry, windowS: limiter.duration }),
-        });
+        throw new AppError(
+          'rate_limited',
+          `rate limit of ${limiter.points} requests per ${limiter.duration} s ${what} reached; retry in ${retry} s`,
+          { limit: limiter.points, window_s: limiter.duration },
+          {
+            'retry-after': String(retry),
+            ...rateLimitHeaders({ limit: limiter.points, remaining: 0, resetS: retry, windowS: limiter.duration }),
+          },
+        );
       }
       throw new RateLimitStoreError((err as Error).message ?? 'rate-limit store error', { cause: err });
     }
@@ -168,7 +179,10 @@ export class RateLimiter {
       this.deps.metrics.failOpenTriggered.inc({ component: 'ratelimit' });
       this.deps.metrics.rateLimit.inc({ result: 'fail_open' });
       const route = `${request.method} ${request.routeOptions.url ?? ''}`;
-      this.deps.security.fatal({ type: 'fail_open', component: 'ratelimit', route, error: err.message }, 'CRITICAL: rate-limit store unavailable, letting the request through (FG_RL_FAIL_OPEN acknowledged)');
+      this.deps.security.fatal(
+        { type: 'fail_open', component: 'ratelimit', route, error: err.message },
+        'CRITICAL: rate-limit store unavailable, letting the request through (FG_RL_FAIL_OPEN acknowledged)',
+      );
       const tenantId = request.principal?.tenantId;
       if (tenantId) this.deps.onFailOpen?.(tenantId, { route, key_id: request.principal?.keyId ?? null, error: err.message });
       return;
@@ -233,7 +247,10 @@ export class RateLimiter {
       await this.deps.audit.recordBypass(tenantId, keyId, route, minute);
     } catch (err) {
       // An unaudited bypass is not allowed: refuse rather than let it through unrecorded.
-      this.deps.security.error({ type: 'rate_limit', reason: 'bypass_audit_failed', key_id: keyId, error: (err as Error).message }, 'could not audit a rate-limit bypass, refusing');
+      this.deps.security.error(
+        { type: 'rate_limit', reason: 'bypass_audit_failed', key_id: keyId, error: (err as Error).message },
+        'could not audit a rate-limit bypass, refusing',
+      );
       throw new AppError('unavailable', 'the audit trail is unavailable, so the rate-limit bypass cannot be used; retry shortly', {}, { 'retry-after': '2' });
     }
     this.bypassSeen.add(seen);

@@ -5,14 +5,20 @@ import { Value } from '@sinclair/typebox/value';
  * The rate-limit policy is data (governance will version and deploy it): per route class, a
  * budget per key and per tenant over a window. Routes name their class in their config.
  */
-const Budget = Type.Object({ points: Type.Integer({ minimum: 1 }), duration_s: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
+const Budget = Type.Object(
+  { points: Type.Integer({ minimum: 1 }), duration_s: Type.Integer({ minimum: 1, maximum: 86_400 }) },
+  { additionalProperties: false },
+);
 
 export const RateLimitPolicySchema = Type.Object(
   {
     version: Type.String({ minLength: 1 }),
     classes: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]*$' }), Type.Object({ per_key: Budget, per_tenant: Budget }, { additionalProperties: false })),
     /** Invalid keys from one source address: slowed, then refused, without touching valid keys. */
-    invalid_keys: Type.Object({ points: Type.Integer({ minimum: 1 }), duration_s: Type.Integer({ minimum: 1 }), block_s: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+    invalid_keys: Type.Object(
+      { points: Type.Integer({ minimum: 1 }), duration_s: Type.Integer({ minimum: 1 }), block_s: Type.Integer({ minimum: 1 }) },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -49,6 +55,7 @@ export function parseRateLimitPolicy(input: unknown): RateLimitPolicy {
   const issues = [...Value.Errors(RateLimitPolicySchema, input)].map((e) => ({ path: e.path || '/', message: e.message }));
   if (issues.length > 0) throw new InvalidRateLimitPolicyError(issues);
   const policy = input as RateLimitPolicy;
-  if (!policy.classes.read || !policy.classes.write) throw new InvalidRateLimitPolicyError([{ path: '/classes', message: 'the read and write classes are required' }]);
+  if (!policy.classes.read || !policy.classes.write)
+    throw new InvalidRateLimitPolicyError([{ path: '/classes', message: 'the read and write classes are required' }]);
   return policy;
 }

@@ -10,7 +10,13 @@ export function accessBasePath(scenarioId: string): string {
 }
 
 export function accessCookie(token: string, scenarioId: string, maxAgeS: number, secure: boolean): string {
-  const parts = [`${ACCESS_COOKIE}=${token}`, `Path=${accessBasePath(scenarioId)}`, `Max-Age=${Math.max(0, Math.floor(maxAgeS))}`, 'HttpOnly', 'SameSite=Strict'];
+  const parts = [
+    `${ACCESS_COOKIE}=${token}`,
+    `Path=${accessBasePath(scenarioId)}`,
+    `Max-Age=${Math.max(0, Math.floor(maxAgeS))}`,
+    'HttpOnly',
+    'SameSite=Strict',
+  ];
   if (secure) parts.push('Secure');
   return parts.join('; ');
 }

@@ -36,7 +36,10 @@ const REFUSALS: Record<RefusalReason, { code: ProblemCode; status: number; headi
 export class AccessRefusedError extends AppError {
   readonly heading: string;
   readonly pageStatus: number;
-  constructor(readonly reason: RefusalReason, detail: string) {
+  constructor(
+    readonly reason: RefusalReason,
+    detail: string,
+  ) {
     const r = REFUSALS[reason];
     super(r.code, detail, { reason }, reason === 'lab_not_ready' ? { 'retry-after': '5' } : {});
     this.name = 'AccessRefusedError';
@@ -69,7 +72,12 @@ export type VerifiedToken = Pick<AccessGrant, 'claims' | 'token' | 'fromUrl'>;
  * Checks the access token (from the URL on first load, else from the cookie) against the
  * scenario in the path. A URL token works once: it is claimed here and then lives in the cookie.
  */
-export async function verifyAccessToken(deps: Pick<AccessDeps, 'tokens'>, request: FastifyRequest, scenarioId: string, urlToken: string | undefined): Promise<VerifiedToken> {
+export async function verifyAccessToken(
+  deps: Pick<AccessDeps, 'tokens'>,
+  request: FastifyRequest,
+  scenarioId: string,
+  urlToken: string | undefined,
+): Promise<VerifiedToken> {
   const cookieToken = readCookie(headerOf(request, 'cookie'), ACCESS_COOKIE);
   let claims: AccessGrant['claims'];
   let token: string;
@@ -108,13 +116,20 @@ export async function liveScenario(deps: Pick<AccessDeps, 'scenarios'>, claims: 
     if (err instanceof AppError && err.code === 'not_found') throw new AccessRefusedError('unknown_lab', `lab ${scenarioId} does not exist`);
     throw err;
   }
-  if (scenario.state === 'pending' || scenario.state === 'provisioning') throw new AccessRefusedError('lab_not_ready', 'your lab is being built; this page reloads by itself');
-  if (!LAB_LIVE_STATES.has(scenario.state)) throw new AccessRefusedError('lab_ended', `this lab is ${scenario.state}; its devices are gone. Start a new lab to continue practising.`);
+  if (scenario.state === 'pending' || scenario.state === 'provisioning')
+    throw new AccessRefusedError('lab_not_ready', 'your lab is being built; this page reloads by itself');
+  if (!LAB_LIVE_STATES.has(scenario.state))
+    throw new AccessRefusedError('lab_ended', `this lab is ${scenario.state}; its devices are gone. Start a new lab to continue practising.`);
   return scenario;
 }
 
 /** verifyAccessToken, then liveScenario. */
-export async function authorizeAccess(deps: Pick<AccessDeps, 'tokens' | 'scenarios'>, request: FastifyRequest, scenarioId: string, urlToken: string | undefined): Promise<AccessGrant> {
+export async function authorizeAccess(
+  deps: Pick<AccessDeps, 'tokens' | 'scenarios'>,
+  request: FastifyRequest,
+  scenarioId: string,
+  urlToken: string | undefined,
+): Promise<AccessGrant> {
   const verified = await verifyAccessToken(deps, request, scenarioId, urlToken);
   return { ...verified, scenario: await liveScenario(deps, verified.claims, scenarioId) };
 }

@@ -6,7 +6,12 @@ export function escapeHtml(text: string): string {
 
 /** JSON inside a <script type="application/json"> block: nothing in it can close the element. */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /**
@@ -98,10 +103,16 @@ export function renderLabPage(v: LabPageView): string {
     grading: v.gradingAvailable,
   };
   const tabs = v.devices
-    .map((d, i) => `<button type="button" role="tab" class="tab" id="tab-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" aria-selected="${i === 0}" aria-controls="term-${escapeHtml(d.name)}">${escapeHtml(d.name)}<span class="kind">${d.kind}</span></button>`)
+    .map(
+      (d, i) =>
+        `<button type="button" role="tab" class="tab" id="tab-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" aria-selected="${i === 0}" aria-controls="term-${escapeHtml(d.name)}">${escapeHtml(d.name)}<span class="kind">${d.kind}</span></button>`,
+    )
     .join('');
   const panes = v.devices
-    .map((d, i) => `<div role="tabpanel" class="term" id="term-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" aria-labelledby="tab-${escapeHtml(d.name)}"${i === 0 ? '' : ' hidden'}></div>`)
+    .map(
+      (d, i) =>
+        `<div role="tabpanel" class="term" id="term-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" aria-labelledby="tab-${escapeHtml(d.name)}"${i === 0 ? '' : ' hidden'}></div>`,
+    )
     .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

@@ -29,14 +29,20 @@ export interface AccessRoleDeps {
  * runtime (state under <FG_DATA_DIR>/labs, as the orchestrator keeps it); recordings go under
  * FG_STORAGE_DIR/scenarios/{id}/recordings/, where the scoreboard packs them into the evidence.
  */
-export function createAccessForRole(platform: Pick<Platform, 'config' | 'db' | 'security' | 'onClose'>, deps: AccessRoleDeps): { module: AccessModule; routes: AppPlugin } {
+export function createAccessForRole(
+  platform: Pick<Platform, 'config' | 'db' | 'security' | 'onClose'>,
+  deps: AccessRoleDeps,
+): { module: AccessModule; routes: AppPlugin } {
   const { config } = platform;
   const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const store = new ScenarioStore(platform.db);
   const module = createAccessModule({
     tokens: deps.tokens,
     // Without the orchestrator in this process, scenarios are read from the database and not extended here.
-    scenarios: deps.orchestrator ?? { get: (tenantId, scenarioId) => store.get(tenantId, scenarioId), extend: () => Promise.reject(new Error('extend needs the orchestrator')) },
+    scenarios: deps.orchestrator ?? {
+      get: (tenantId, scenarioId) => store.get(tenantId, scenarioId),
+      extend: () => Promise.reject(new Error('extend needs the orchestrator')),
+    },
     runtime,
     templates: deps.catalog,
     storageDir: config.storageDir,

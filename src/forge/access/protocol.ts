@@ -8,14 +8,15 @@ import { Value } from '@sinclair/typebox/value';
  */
 export const ClientMessage = Type.Union([
   Type.Object({ type: Type.Literal('input'), data: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('resize'), cols: Type.Integer({ minimum: 2, maximum: 500 }), rows: Type.Integer({ minimum: 1, maximum: 200 }) }, { additionalProperties: false }),
+  Type.Object(
+    { type: Type.Literal('resize'), cols: Type.Integer({ minimum: 2, maximum: 500 }), rows: Type.Integer({ minimum: 1, maximum: 200 }) },
+    { additionalProperties: false },
+  ),
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
 
 export type ServerMessage =
-  | { type: 'ready'; session: string; resumed: boolean; device: string }
-  | { type: 'idle_warning'; seconds_left: number }
-  | { type: 'exit'; exit_code: number };
+  { type: 'ready'; session: string; resumed: boolean; device: string } | { type: 'idle_warning'; seconds_left: number } | { type: 'exit'; exit_code: number };
 
 /**
  * Close codes. 1003/1007/1009 are the standard ones for bad frames; 4xxx are ours and tell the

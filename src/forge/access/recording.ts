@@ -103,7 +103,9 @@ export class AsciicastRecorder {
     if (!this.budget.take(bytes)) {
       // The scenario's recording budget is spent: say so once, then record nothing more.
       this.stopped = true;
-      this.stream.write(`${JSON.stringify([Math.round(performance.now() - this.startedAt) / 1000, 'm', 'recording stopped: the scenario reached its recording size limit'])}\n`);
+      this.stream.write(
+        `${JSON.stringify([Math.round(performance.now() - this.startedAt) / 1000, 'm', 'recording stopped: the scenario reached its recording size limit'])}\n`,
+      );
       return;
     }
     this.stream.write(`${text}\n`);

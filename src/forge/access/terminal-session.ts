@@ -59,7 +59,10 @@ export class TerminalSession {
       void this.end(CLOSE.shellExited, `the shell exited (code ${this.exitCode})`);
     });
     this.idleWarnTimer = setTimeout(() => this.warnIdle(), limits.idleTimeoutMs - limits.idleWarningMs);
-    this.idleEndTimer = setTimeout(() => void this.end(CLOSE.idle, `closed after ${Math.round(limits.idleTimeoutMs / 1000)} s without input`), limits.idleTimeoutMs);
+    this.idleEndTimer = setTimeout(
+      () => void this.end(CLOSE.idle, `closed after ${Math.round(limits.idleTimeoutMs / 1000)} s without input`),
+      limits.idleTimeoutMs,
+    );
   }
 
   get attached(): boolean {

@@ -33,7 +33,13 @@ export class TerminalSessions {
   constructor(private readonly deps: TerminalsDeps) {}
 
   /** Reattaches `resumeId` when it is the same owner's live shell, else starts a new one (within the limit). */
-  async open(owner: TerminalOwner, socket: WebSocket, size: { cols: number; rows: number }, resumeId?: string, early: readonly EarlyFrame[] = []): Promise<OpenResult> {
+  async open(
+    owner: TerminalOwner,
+    socket: WebSocket,
+    size: { cols: number; rows: number },
+    resumeId?: string,
+    early: readonly EarlyFrame[] = [],
+  ): Promise<OpenResult> {
     const existing = resumeId ? this.byId.get(resumeId) : undefined;
     if (existing && !existing.isEnded && sameOwner(existing.owner, owner)) {
       existing.attach(socket, true, early);
@@ -49,13 +55,28 @@ export class TerminalSessions {
       const shell = await this.deps.spawnShell(owner.scenarioId, owner.device);
       const budget = await this.budgetFor(owner.scenarioId);
       const startedAt = new Date();
-      const pty = spawnPty(shell.file, [...shell.args], { name: shell.env.TERM ?? 'xterm-256color', cols: size.cols, rows: size.rows, cwd: '/', env: { ...shell.env } });
-      const file = path.join(recordingsDir(this.deps.storageDir, owner.scenarioId), `${startedAt.toISOString().replace(/[:.]/g, '-')}_${owner.device}_${pty.pid}.cast`);
+      const pty = spawnPty(shell.file, [...shell.args], {
+        name: shell.env.TERM ?? 'xterm-256color',
+        cols: size.cols,
+        rows: size.rows,
+        cwd: '/',
+        env: { ...shell.env },
+      });
+      const file = path.join(
+        recordingsDir(this.deps.storageDir, owner.scenarioId),
+        `${startedAt.toISOString().replace(/[:.]/g, '-')}_${owner.device}_${pty.pid}.cast`,
+      );
       let recorder: AsciicastRecorder;
       try {
         recorder = await AsciicastRecorder.open(
           file,
-          { width: size.cols, height: size.rows, timestamp: Math.floor(startedAt.getTime() / 1000), title: `${owner.scenarioId} ${owner.device}`, env: { TERM: shell.env.TERM ?? 'xterm-256color', SHELL: shell.env.SHELL ?? '/bin/bash' } },
+          {
+            width: size.cols,
+            height: size.rows,
+            timestamp: Math.floor(startedAt.getTime() / 1000),
+            title: `${owner.scenarioId} ${owner.device}`,
+            env: { TERM: shell.env.TERM ?? 'xterm-256color', SHELL: shell.env.SHELL ?? '/bin/bash' },
+          },
           budget,
         );
       } catch (err) {
@@ -105,7 +126,9 @@ export class TerminalSessions {
 
   private forget(session: TerminalSession): void {
     // The recording is closed by now: its final version goes to the evidence store.
-    this.deps.publishRecording?.(session.owner.scenarioId, session.recordingFile).catch((err: unknown) => this.deps.onPublishError?.(err, session.recordingFile));
+    this.deps
+      .publishRecording?.(session.owner.scenarioId, session.recordingFile)
+      .catch((err: unknown) => this.deps.onPublishError?.(err, session.recordingFile));
     this.byId.delete(session.id);
     const set = this.byScenario.get(session.owner.scenarioId);
     set?.delete(session);

@@ -26,7 +26,9 @@ export function topologySvg(devices: readonly PageDevice[], networks: ReadonlyAr
   const place = new Map<PageDevice, { x: number; y: number }>();
   multi.forEach((d, i) => place.set(d, { x: centre(i, multi.length), y: ROW_Y.multi }));
   // Hosts sit under their own network where there is room, else spread evenly.
-  single.forEach((d, i) => place.set(d, { x: single.length === netNames.length ? netX.get(d.addresses[0]!.network)! : centre(i, single.length), y: ROW_Y.single }));
+  single.forEach((d, i) =>
+    place.set(d, { x: single.length === netNames.length ? netX.get(d.addresses[0]!.network)! : centre(i, single.length), y: ROW_Y.single }),
+  );
 
   const parts: string[] = [];
   for (const d of devices) {

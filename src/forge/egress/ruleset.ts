@@ -72,7 +72,8 @@ export function buildSwitchRuleset(input: SwitchEgressInput): string {
     ...chain('input', 'input', -200, 'drop', []),
     '}',
   ];
-  const own = nets.length === 0 ? [] : [`ip saddr ${set(nets)} ip daddr ${set(nets)} accept`, `ip saddr ${set(nets)} ip daddr { 224.0.0.0/24, 255.255.255.255 } accept`];
+  const own =
+    nets.length === 0 ? [] : [`ip saddr ${set(nets)} ip daddr ${set(nets)} accept`, `ip saddr ${set(nets)} ip daddr { 224.0.0.0/24, 255.255.255.255 } accept`];
   const inet = [
     `table inet ${table} {`,
     ...chain('forward', 'forward', 0, 'drop', ['ct state established,related accept', ...own, ...allow]),

@@ -32,7 +32,9 @@ export class ScenarioAdmission {
   async admit(sat: string | undefined, bindTenant: (claimedTenant: string) => string, path: AdmissionPath): Promise<Scenario> {
     if (!sat) {
       this.refused(path, 'missing');
-      throw new AppError('unauthorized', 'a scenario access token (SAT) is required in the X-SAT header; spawn (POST /v1/spawn) issues one', { reason: 'sat_missing' });
+      throw new AppError('unauthorized', 'a scenario access token (SAT) is required in the X-SAT header; spawn (POST /v1/spawn) issues one', {
+        reason: 'sat_missing',
+      });
     }
     let claims;
     try {
@@ -47,7 +49,9 @@ export class ScenarioAdmission {
     const template = templateId && version ? this.deps.catalog.get(templateId, version) : undefined;
     if (!template) {
       this.refused(path, 'unknown_template', claims.scenarioId);
-      throw new AppError('unprocessable', `the SAT names template ${JSON.stringify(claims.template ?? null)}, which this orchestrator does not have`, { reason: 'sat_unknown_template' });
+      throw new AppError('unprocessable', `the SAT names template ${JSON.stringify(claims.template ?? null)}, which this orchestrator does not have`, {
+        reason: 'sat_unknown_template',
+      });
     }
     if (template.track !== claims.track) {
       this.refused(path, 'track_mismatch', claims.scenarioId);
@@ -57,7 +61,10 @@ export class ScenarioAdmission {
   }
 
   private refused(path: AdmissionPath, reason: string, scenarioId?: string): void {
-    this.deps.security.warn({ type: 'sat_refused', reason, path, ...(scenarioId ? { scenario_id: scenarioId } : {}) }, 'orchestrator refused a scenario handoff');
+    this.deps.security.warn(
+      { type: 'sat_refused', reason, path, ...(scenarioId ? { scenario_id: scenarioId } : {}) },
+      'orchestrator refused a scenario handoff',
+    );
   }
 }
 

@@ -136,7 +136,12 @@ export class WorkerFleet implements LabRuntime {
   liveWorkers(): Array<{ workerId: string; capacity: number; labs: number; free: number }> {
     return [...this.workers.values()]
       .filter((w) => w.alive)
-      .map((w) => ({ workerId: w.advert.workerId, capacity: w.advert.capacity, labs: w.advert.labs + w.reserved, free: w.advert.capacity - w.advert.labs - w.reserved }))
+      .map((w) => ({
+        workerId: w.advert.workerId,
+        capacity: w.advert.capacity,
+        labs: w.advert.labs + w.reserved,
+        free: w.advert.capacity - w.advert.labs - w.reserved,
+      }))
       .sort((a, b) => b.free - a.free || a.workerId.localeCompare(b.workerId));
   }
 
@@ -218,7 +223,12 @@ export class WorkerFleet implements LabRuntime {
     for (;;) {
       const target = this.liveWorkers().find((w) => w.free > 0 && !tried.has(w.workerId));
       if (!target) {
-        throw new AppError('unavailable', 'no worker agent has free lab capacity; try again later', { reason: 'no_worker_capacity', workers: this.liveWorkers().length }, { 'retry-after': '30' });
+        throw new AppError(
+          'unavailable',
+          'no worker agent has free lab capacity; try again later',
+          { reason: 'no_worker_capacity', workers: this.liveWorkers().length },
+          { 'retry-after': '30' },
+        );
       }
       tried.add(target.workerId);
       const answer = await this.placeOn(target.workerId, spec);
@@ -255,7 +265,9 @@ export class WorkerFleet implements LabRuntime {
         // Not queued (NATS unreachable): settle the waiter so nothing rejects unobserved.
         this.pendingJobs.get(jobId)?.reject(err as Error);
         await reply.catch(() => undefined);
-        throw new AppError('unavailable', `the lab job could not be queued for worker ${workerId}: ${(err as Error).message}`, { reason: 'lab_queue_unavailable' });
+        throw new AppError('unavailable', `the lab job could not be queued for worker ${workerId}: ${(err as Error).message}`, {
+          reason: 'lab_queue_unavailable',
+        });
       }
       const answer = await reply;
       view.advert = { ...view.advert, labs: answer.ok ? answer.labs : answer.error.name === WORKER_FULL ? view.advert.capacity : view.advert.labs };
@@ -273,7 +285,9 @@ export class WorkerFleet implements LabRuntime {
 
   /** Terminals run a local PTY; a lab on another host cannot be entered that way (yet). */
   async spawnShell(scenarioId: string): Promise<ShellCommand> {
-    throw new AppError('unavailable', `scenario ${scenarioId} runs on a worker agent; web terminals reach only labs of this host`, { reason: 'terminal_on_worker' });
+    throw new AppError('unavailable', `scenario ${scenarioId} runs on a worker agent; web terminals reach only labs of this host`, {
+      reason: 'terminal_on_worker',
+    });
   }
 
   async copyIn(scenarioId: string, device: string, hostPath: string, devicePath: string): Promise<void> {
@@ -333,11 +347,16 @@ export class WorkerFleet implements LabRuntime {
   private async holder(scenarioId: string): Promise<string> {
     const workerId = await this.placementOf(scenarioId);
     if (!workerId) throw new AppError('not_found', `scenario ${scenarioId} has no lab on any worker`);
-    if (!this.workers.get(workerId)?.alive) throw new AppError('unavailable', `worker ${workerId} holding scenario ${scenarioId} is not heartbeating`, { reason: 'worker_down' });
+    if (!this.workers.get(workerId)?.alive)
+      throw new AppError('unavailable', `worker ${workerId} holding scenario ${scenarioId} is not heartbeating`, { reason: 'worker_down' });
     return workerId;
   }
 
-  private async call<Op extends RpcRequest['op']>(workerId: string, req: Extract<RpcRequest, { op: Op }>, timeoutMs = this.opts.rpcTimeoutMs): Promise<RpcResults[Op]> {
+  private async call<Op extends RpcRequest['op']>(
+    workerId: string,
+    req: Extract<RpcRequest, { op: Op }>,
+    timeoutMs = this.opts.rpcTimeoutMs,
+  ): Promise<RpcResults[Op]> {
     const msg = await this.nc.request(rpcSubject(workerId), encode(req), { timeout: timeoutMs });
     const reply = decode(msg.data) as RpcReply<RpcResults[Op]>;
     if (!reply.ok) throw fromWireError(reply.error, workerId);

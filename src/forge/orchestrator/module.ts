@@ -62,7 +62,14 @@ export function createOrchestratorModule(
     routes: { name: 'forge-orchestrator', plugin: orchestratorRoutes({ orchestrator, admission, bindTenant: deps.bindTenant }) },
     async start() {
       if (fleet) {
-        const nc = await connect({ servers: config.nats.url, name: 'frostgate-orchestrator', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 3000 });
+        const nc = await connect({
+          servers: config.nats.url,
+          name: 'frostgate-orchestrator',
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          timeout: 3000,
+        });
         await fleet.start(nc, {
           workerLost: async (workerId, scenarioIds) => {
             const failed = await orchestrator.failLost(scenarioIds, `worker ${workerId} stopped heartbeating; the lab was lost`);

@@ -37,47 +37,86 @@ export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
-    app.post('/v1/scenarios', {
-      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
-      schema: {
-        tags: ['forge'],
-        operationId: 'createScenario',
-        summary: 'Build the lab a SAT admits; answers once it runs',
-        headers: Type.Object({ 'x-sat': Type.Optional(Type.String({ maxLength: 4096 })) }),
-        body: Type.Object({}, { additionalProperties: false }),
-        response: { 201: ScenarioSchema, ...errors },
+    app.post(
+      '/v1/scenarios',
+      {
+        config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'createScenario',
+          summary: 'Build the lab a SAT admits; answers once it runs',
+          headers: Type.Object({ 'x-sat': Type.Optional(Type.String({ maxLength: 4096 })) }),
+          body: Type.Object({}, { additionalProperties: false }),
+          response: { 201: ScenarioSchema, ...errors },
+        },
       },
-    }, async (request, reply) => {
-      const scenario = await labErrors(admission.admit(request.headers['x-sat'], (claimed) => bindTenant(request, claimed), 'http'));
-      return reply.code(201).send(view(scenario));
-    });
-
-    app.get('/v1/scenarios/:id', {
-      config: { scopes: ['forge:operate'], rateLimitClass: 'read' },
-      schema: { tags: ['forge'], operationId: 'getScenario', summary: "A scenario's state, template, devices and expiry", params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
-    }, async (request) => view(await orchestrator.get(bindTenant(request), request.params.id)));
-
-    app.post('/v1/scenarios/:id/extend', {
-      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
-      schema: {
-        tags: ['forge'],
-        operationId: 'extendScenario',
-        summary: 'Push the expiry out by `minutes` (default 30; from now or the current expiry, whichever is later)',
-        params: ScenarioParams,
-        body: Type.Object({ minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440, default: 30 })) }, { additionalProperties: false }),
-        response: { 200: ScenarioSchema, ...errors },
+      async (request, reply) => {
+        const scenario = await labErrors(admission.admit(request.headers['x-sat'], (claimed) => bindTenant(request, claimed), 'http'));
+        return reply.code(201).send(view(scenario));
       },
-    }, async (request) => view(await orchestrator.extend(bindTenant(request), request.params.id, request.body.minutes ?? 30)));
+    );
 
-    app.post('/v1/scenarios/:id/reset', {
-      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
-      schema: { tags: ['forge'], operationId: 'resetScenario', summary: "Rebuild the lab from its template's initial state", params: ScenarioParams, body: Type.Object({}, { additionalProperties: false }), response: { 200: ScenarioSchema, ...errors } },
-    }, async (request) => view(await labErrors(orchestrator.reset(bindTenant(request), request.params.id))));
+    app.get(
+      '/v1/scenarios/:id',
+      {
+        config: { scopes: ['forge:operate'], rateLimitClass: 'read' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'getScenario',
+          summary: "A scenario's state, template, devices and expiry",
+          params: ScenarioParams,
+          response: { 200: ScenarioSchema, ...errors },
+        },
+      },
+      async (request) => view(await orchestrator.get(bindTenant(request), request.params.id)),
+    );
 
-    app.delete('/v1/scenarios/:id', {
-      config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
-      schema: { tags: ['forge'], operationId: 'destroyScenario', summary: 'Destroy the lab', params: ScenarioParams, response: { 200: ScenarioSchema, ...errors } },
-    }, async (request) => view(await orchestrator.destroy(bindTenant(request), request.params.id)));
+    app.post(
+      '/v1/scenarios/:id/extend',
+      {
+        config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'extendScenario',
+          summary: 'Push the expiry out by `minutes` (default 30; from now or the current expiry, whichever is later)',
+          params: ScenarioParams,
+          body: Type.Object({ minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1440, default: 30 })) }, { additionalProperties: false }),
+          response: { 200: ScenarioSchema, ...errors },
+        },
+      },
+      async (request) => view(await orchestrator.extend(bindTenant(request), request.params.id, request.body.minutes ?? 30)),
+    );
+
+    app.post(
+      '/v1/scenarios/:id/reset',
+      {
+        config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'resetScenario',
+          summary: "Rebuild the lab from its template's initial state",
+          params: ScenarioParams,
+          body: Type.Object({}, { additionalProperties: false }),
+          response: { 200: ScenarioSchema, ...errors },
+        },
+      },
+      async (request) => view(await labErrors(orchestrator.reset(bindTenant(request), request.params.id))),
+    );
+
+    app.delete(
+      '/v1/scenarios/:id',
+      {
+        config: { scopes: ['forge:operate'], rateLimitClass: 'write' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'destroyScenario',
+          summary: 'Destroy the lab',
+          params: ScenarioParams,
+          response: { 200: ScenarioSchema, ...errors },
+        },
+      },
+      async (request) => view(await orchestrator.destroy(bindTenant(request), request.params.id)),
+    );
   };
 }
 

@@ -127,7 +127,8 @@ export class Orchestrator {
   async reset(tenantId: string, scenarioId: string): Promise<Scenario> {
     const current = await this.store.get(tenantId, scenarioId);
     const template = this.catalog.get(current.template_id, current.template_version);
-    if (!template) throw new AppError('conflict', `template ${current.template_id}@${current.template_version} is no longer loaded; the scenario cannot be reset`);
+    if (!template)
+      throw new AppError('conflict', `template ${current.template_id}@${current.template_version} is no longer loaded; the scenario cannot be reset`);
     await this.store.transition(tenantId, scenarioId, 'provisioning', { error: null });
     this.inflight.add(scenarioId);
     try {
@@ -253,7 +254,9 @@ export class Orchestrator {
     for (const row of await this.store.states(result.removed)) {
       if (!LAB_LIVE_STATES.has(row.state) || !canTransition(row.state, 'failed')) continue;
       await this.store
-        .transition(row.tenant_id, row.scenario_id, 'failed', { error: 'its lab was built by an earlier FrostGate version under names this one cannot reach, and reconcile removed it; spawn a new scenario' })
+        .transition(row.tenant_id, row.scenario_id, 'failed', {
+          error: 'its lab was built by an earlier FrostGate version under names this one cannot reach, and reconcile removed it; spawn a new scenario',
+        })
         .catch((err: unknown) => {
           if (!(err instanceof ScenarioStateError)) throw err; // it moved on meanwhile (destroyed, expired)
         });

@@ -42,7 +42,12 @@ export class ScenarioStateError extends AppError {
     readonly from: ScenarioState,
     readonly action: ScenarioState | 'extend' | 'exec',
   ) {
-    super('conflict', `scenario ${scenarioId} is ${from}; it cannot ${verb(action)}`, { reason: 'illegal_transition', scenario_id: scenarioId, state: from, action });
+    super('conflict', `scenario ${scenarioId} is ${from}; it cannot ${verb(action)}`, {
+      reason: 'illegal_transition',
+      scenario_id: scenarioId,
+      state: from,
+      action,
+    });
     this.name = 'ScenarioStateError';
   }
 }

@@ -122,7 +122,10 @@ export class ScenarioStore {
    * The spawn quotas count with it, in the transaction that admits the spawn.
    */
   async countActive(tx: Tx, opts: { subject?: string; excluding?: readonly string[] } = {}): Promise<number> {
-    let q = tx.selectFrom('scenarios').select((eb) => eb.fn.countAll<string>().as('n')).where('state', 'in', [...ACTIVE_STATES]);
+    let q = tx
+      .selectFrom('scenarios')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('state', 'in', [...ACTIVE_STATES]);
     if (opts.subject !== undefined) q = q.where('subject', '=', opts.subject);
     if (opts.excluding && opts.excluding.length > 0) q = q.where('scenario_id', 'not in', [...opts.excluding]);
     const row = await q.executeTakeFirstOrThrow();
@@ -131,14 +134,21 @@ export class ScenarioStore {
 
   /** Across tenants: active scenarios whose expiry is at or before `now`. */
   async expired(now: Date, limit = 100): Promise<Array<{ scenario_id: string; tenant_id: string }>> {
-    const res = await sql<{ scenario_id: string; tenant_id: string }>`SELECT scenario_id, tenant_id FROM fg_scenarios_expired(${now.toISOString()}::timestamptz, ${limit}::int)`.execute(this.db.db);
+    const res = await sql<{
+      scenario_id: string;
+      tenant_id: string;
+    }>`SELECT scenario_id, tenant_id FROM fg_scenarios_expired(${now.toISOString()}::timestamptz, ${limit}::int)`.execute(this.db.db);
     return res.rows;
   }
 
   /** Across tenants: the state of each given scenario that has a row. */
   async states(scenarioIds: readonly string[]): Promise<Array<{ scenario_id: string; tenant_id: string; state: ScenarioState }>> {
     if (scenarioIds.length === 0) return [];
-    const res = await sql<{ scenario_id: string; tenant_id: string; state: ScenarioState }>`SELECT scenario_id, tenant_id, state FROM fg_scenario_states(${[...scenarioIds]}::text[])`.execute(this.db.db);
+    const res = await sql<{
+      scenario_id: string;
+      tenant_id: string;
+      state: ScenarioState;
+    }>`SELECT scenario_id, tenant_id, state FROM fg_scenario_states(${[...scenarioIds]}::text[])`.execute(this.db.db);
     return res.rows;
   }
 }

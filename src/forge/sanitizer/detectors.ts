@@ -253,7 +253,11 @@ function* emails(text: string): Iterable<Span> {
 const CARD = /(?<![\w.:/-])\d(?:[ -]?\d){12,18}(?![\w:/-]|\.\d)/g;
 
 function* cards(text: string): Iterable<Span> {
-  yield* matches(text, CARD, outsideHexDumps(text, (m) => (isPaymentCard(m[0]) ? whole(m) : undefined)));
+  yield* matches(
+    text,
+    CARD,
+    outsideHexDumps(text, (m) => (isPaymentCard(m[0]) ? whole(m) : undefined)),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,7 +265,8 @@ function* cards(text: string): Iterable<Span> {
 // only after an "SSN" label.
 
 const SSN_DASHED = /(?<![\w.:/-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w:/-]|\.\d)/g;
-const SSN_LABELLED = /(?<![A-Za-z])(?:ssn|social[ _-]security(?:[ _-](?:number|no\.?|#))?)[^\dA-Za-z\n]{0,6}((?!000|666|9\d\d)\d{3}[ -]?(?!00)\d{2}[ -]?(?!0000)\d{4})(?![\w-])/gid;
+const SSN_LABELLED =
+  /(?<![A-Za-z])(?:ssn|social[ _-]security(?:[ _-](?:number|no\.?|#))?)[^\dA-Za-z\n]{0,6}((?!000|666|9\d\d)\d{3}[ -]?(?!00)\d{2}[ -]?(?!0000)\d{4})(?![\w-])/dgi;
 
 function* ssns(text: string): Iterable<Span> {
   yield* matches(text, SSN_DASHED, outsideHexDumps(text, whole));
@@ -278,7 +283,8 @@ const PHONE_INTERNATIONAL = /(?<![\w+./-])\+[1-9][\d ().-]{6,24}\d(?![\w:/-]|\.\
 // still somebody's phone number as far as a reader is concerned.
 const PHONE_NANP = /(?<![\w.:/+=-])(?:1[ .-]?)?(?:\([2-9]\d{2}\) ?\d{3}[ .-]\d{4}|[2-9]\d{2}([.-])\d{3}\1\d{4})(?![\w:/-]|\.\d)/g;
 // Anything phone-shaped after a label.
-const PHONE_LABELLED = /(?<![A-Za-z])(?:tel|phone|telephone|mobile|cell|fax|ph|call)(?:[ .]?(?:no\.?|number|#))?[ \t]*[:=.]?[ \t]*(\+?\(?\d[\d ().-]{5,22}\d)(?![\w:/-]|\.\d)/gid;
+const PHONE_LABELLED =
+  /(?<![A-Za-z])(?:tel|phone|telephone|mobile|cell|fax|ph|call)(?:[ .]?(?:no\.?|number|#))?[ \t]*[:=.]?[ \t]*(\+?\(?\d[\d ().-]{5,22}\d)(?![\w:/-]|\.\d)/dgi;
 
 /**
  * Shortens a candidate at its last separator until it has at most 15 digits (a greedy match may

@@ -15,13 +15,4 @@ export {
 } from './files.js';
 export { findPii, type Finding, type Span } from './detectors.js';
 export { luhnValid, isPaymentCard } from './checks.js';
-export {
-  PII_KINDS,
-  redactionMark,
-  emptyCounts,
-  type PiiKind,
-  type PiiCounts,
-  type Redaction,
-  type SanitizeReport,
-  type SanitizedText,
-} from './types.js';
+export { PII_KINDS, redactionMark, emptyCounts, type PiiKind, type PiiCounts, type Redaction, type SanitizeReport, type SanitizedText } from './types.js';

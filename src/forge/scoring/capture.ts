@@ -32,6 +32,11 @@ export function captureStream(text: string, limit = CAPTURE_LIMIT_BYTES): Captur
   const bytes = Buffer.from(text, 'utf8');
   const truncated = bytes.length > limit;
   // Cut on a character boundary: decoding a prefix may end in a partial sequence, drop it.
-  const kept = truncated ? bytes.subarray(0, limit).toString('utf8').replace(/\uFFFD+$/, '') : text;
+  const kept = truncated
+    ? bytes
+        .subarray(0, limit)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '')
+    : text;
   return { text: kept, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), truncated };
 }

@@ -12,7 +12,11 @@ import { CheckFailed, runLeafCheck, type Answers, type CommandOutcome } from './
 
 /** Runs argv in a device; the scoring service binds it to a LabRuntime and a scenario. */
 export interface DeviceExec {
-  exec(device: string, argv: readonly string[], opts: { context: ExecContext; timeoutMs: number }): Promise<CommandOutcome & { startedAt: string; endedAt: string }>;
+  exec(
+    device: string,
+    argv: readonly string[],
+    opts: { context: ExecContext; timeoutMs: number },
+  ): Promise<CommandOutcome & { startedAt: string; endedAt: string }>;
 }
 
 export type CheckStatus = 'passed' | 'failed' | 'error';
@@ -169,8 +173,13 @@ export async function evaluateCriteria(input: EvaluateInput): Promise<CriterionR
 
   const gradeOne = async (c: SuccessCriterion): Promise<CriterionResult> => {
     const dependsOn = c.depends_on ?? [];
-    const hintsUsed = [...new Set(input.hintsUsed?.[c.id] ?? [])].filter((i) => Number.isInteger(i) && i >= 0 && i < (c.hints?.length ?? 0)).sort((a, b) => a - b);
-    const penalty = Math.min(c.points, hintsUsed.reduce((sum, i) => sum + (c.hints?.[i]?.penalty ?? 0), 0));
+    const hintsUsed = [...new Set(input.hintsUsed?.[c.id] ?? [])]
+      .filter((i) => Number.isInteger(i) && i >= 0 && i < (c.hints?.length ?? 0))
+      .sort((a, b) => a - b);
+    const penalty = Math.min(
+      c.points,
+      hintsUsed.reduce((sum, i) => sum + (c.hints?.[i]?.penalty ?? 0), 0),
+    );
     const base = { id: c.id, description: c.description, points: c.points, penalty, hints_used: hintsUsed, depends_on: dependsOn };
     for (const dep of dependsOn) {
       const target = byId.get(dep);

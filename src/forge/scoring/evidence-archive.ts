@@ -160,9 +160,7 @@ export function buildTar(files: readonly EvidenceFile[], opts: { mtime?: number 
   if (!Number.isSafeInteger(mtime) || mtime < 0 || mtime > MAX_FILE_SIZE) {
     throw new RangeError(`mtime must be a non-negative integer of at most 11 octal digits, got ${mtime}`);
   }
-  const sorted = files
-    .map((f) => ({ file: f, key: Buffer.from(f.name, 'utf8') }))
-    .sort((a, b) => Buffer.compare(a.key, b.key));
+  const sorted = files.map((f) => ({ file: f, key: Buffer.from(f.name, 'utf8') })).sort((a, b) => Buffer.compare(a.key, b.key));
   const parts: Buffer[] = [];
   let previous: Buffer | undefined;
   for (const { file, key } of sorted) {

@@ -63,7 +63,15 @@ export async function gradeScenario(input: GradeInput): Promise<GradeOutput> {
 
   const audit: Array<Record<string, unknown>> = [
     ...(input.auditTrail ?? []),
-    ...results.map((r) => ({ at: gradedAt, event: 'criterion_graded', scenario_id: scenario.scenario_id, criterion: r.id, status: r.status, awarded: r.awarded, points: r.points })),
+    ...results.map((r) => ({
+      at: gradedAt,
+      event: 'criterion_graded',
+      scenario_id: scenario.scenario_id,
+      criterion: r.id,
+      status: r.status,
+      awarded: r.awarded,
+      points: r.points,
+    })),
     { at: gradedAt, event: 'scenario_graded', scenario_id: scenario.scenario_id, reason: input.reason, total, max, percent },
   ];
   const raw: NamedBytes[] = [
@@ -76,7 +84,11 @@ export async function gradeScenario(input: GradeInput): Promise<GradeOutput> {
   // Binary files cannot be scrubbed, so they do not leave the lab store: the report names them.
   const withheld = new Set(scrubbed.report.binaryFiles);
   const redacted = { ...scrubbed.report.totals };
-  const report = { files: scrubbed.report.files.map((f) => ({ name: f.name, status: f.status, counts: f.counts })), totals: scrubbed.report.totals, withheld: [...withheld] };
+  const report = {
+    files: scrubbed.report.files.map((f) => ({ name: f.name, status: f.status, counts: f.counts })),
+    totals: scrubbed.report.totals,
+    withheld: [...withheld],
+  };
   const evidenceFiles = [...scrubbed.files.filter((f) => !withheld.has(f.name)), { name: 'sanitizer-report.json', bytes: jsonBytes(report) }];
   const evidence = await buildEvidenceArchive(evidenceFiles, { compression, mtime: Math.floor(input.gradedAt.getTime() / 1000) });
 

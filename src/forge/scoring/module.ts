@@ -47,18 +47,33 @@ export function ledgerAuditSource(ledger: Pick<LedgerService, 'size' | 'entries'
  */
 export async function createScoringModule(
   platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health'>,
-  deps: { bindTenant: BindTenant; audit: AuditTrail; ledger: Pick<LedgerService, 'size' | 'entries'>; catalog: TemplateCatalog; runtime?: LabRuntime; storage?: ObjectStorage; variableSecret?: Uint8Array },
+  deps: {
+    bindTenant: BindTenant;
+    audit: AuditTrail;
+    ledger: Pick<LedgerService, 'size' | 'entries'>;
+    catalog: TemplateCatalog;
+    runtime?: LabRuntime;
+    storage?: ObjectStorage;
+    variableSecret?: Uint8Array;
+  },
 ): Promise<ScoringModule> {
   const { config } = platform;
   // dev keeps its generated key next to its data (verdicts stay verifiable against the published set).
   const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
-  const signingKey = await loadVerdictSigningKey({ keyPath: config.keys.signingKeyPath, allowEphemeral: config.env === 'dev' || config.env === 'test', dataDir: persistDevKey ? config.dataDir : undefined });
+  const signingKey = await loadVerdictSigningKey({
+    keyPath: config.keys.signingKeyPath,
+    allowEphemeral: config.env === 'dev' || config.env === 'test',
+    dataDir: persistDevKey ? config.dataDir : undefined,
+  });
   platform.log.info({ key_id: signingKey.keyId, key_source: signingKey.ephemeral ? 'ephemeral' : signingKey.source }, 'verdict signing key loaded');
   const storage = deps.storage ?? storageFromConfig(config);
   // A key the published set lists as retired stops startup here (VerdictError verdict_key_retired).
   const published = await publishVerdictKey(storage, signingKey);
   if (published.changed && !signingKey.ephemeral) {
-    platform.log.info({ key_id: signingKey.keyId, retired_key_id: published.retired, location: storage.locate(VERDICT_KEYS_OBJECT) }, 'verdict key published as current in verdict-keys.json');
+    platform.log.info(
+      { key_id: signingKey.keyId, retired_key_id: published.retired, location: storage.locate(VERDICT_KEYS_OBJECT) },
+      'verdict key published as current in verdict-keys.json',
+    );
   }
   const runtime = deps.runtime ?? new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const scoring = new ScoringService({
@@ -85,6 +100,9 @@ export async function createScoringModule(
     timer.unref();
     platform.onClose(() => clearInterval(timer));
   }
-  platform.health.register({ name: 'scoreboard', check: async () => ({ storage: storage.kind, verdict_key_id: signingKey.keyId, ephemeral_key: signingKey.ephemeral }) });
+  platform.health.register({
+    name: 'scoreboard',
+    check: async () => ({ storage: storage.kind, verdict_key_id: signingKey.keyId, ephemeral_key: signingKey.ephemeral }),
+  });
   return { scoring, storage, routes: { name: 'forge-scoreboard', plugin: scoringRoutes({ scoring, bindTenant: deps.bindTenant }) } };
 }

@@ -45,7 +45,9 @@ export async function readResults(storage: ObjectStorage, scenarioId: string): P
   if (!score) return undefined;
   const evidenceName = (JSON.parse(score.toString('utf8')) as { evidence?: string }).evidence as EvidenceFileName | undefined;
   if (!evidenceName || !EVIDENCE_NAMES.includes(evidenceName)) return undefined;
-  const [evidence, sig, pub, audit] = await Promise.all([prefix + evidenceName, `${prefix}verdict.sig`, `${prefix}verdict.pub`, `${prefix}audit.jsonl`].map((k) => storage.get(k)));
+  const [evidence, sig, pub, audit] = await Promise.all(
+    [prefix + evidenceName, `${prefix}verdict.sig`, `${prefix}verdict.pub`, `${prefix}audit.jsonl`].map((k) => storage.get(k)),
+  );
   if (!evidence || !sig || !pub || !audit) return undefined;
   return { score, evidence, evidenceName, sig, pub, audit };
 }

@@ -90,93 +90,132 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
-    app.post('/internal/scenario/:id/complete', {
-      config: { scopes: ['forge:operate'] },
-      schema: {
-        tags: ['scoreboard'],
-        operationId: 'completeScenario',
-        summary: 'Grade a scenario (learner submit or TTL end); idempotent',
-        params: Type.Object({ id: ScenarioIdParam }),
-        body: Type.Object(
-          {
-            reason: Type.Optional(Type.Union([Type.Literal('submit'), Type.Literal('ttl'), Type.Literal('operator')], { default: 'submit' })),
-            answers: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { description: 'criterion id -> answer (answer checks) or question id -> answer (quiz checks)' })),
-            hints_used: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Array(Type.Integer({ minimum: 0, maximum: 100 }), { maxItems: 20 }), { description: 'criterion id -> indices of the hints revealed' })),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: GradedSchema, ...errors },
-      },
-    }, async (request) => {
-      const tenant = bindTenant(request);
-      const body = request.body;
-      const result = await scoring.complete(tenant, request.params.id, {
-        reason: body.reason ?? 'submit',
-        ...(body.answers ? { answers: body.answers } : {}),
-        ...(body.hints_used ? { hintsUsed: body.hints_used } : {}),
-        actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown',
-      });
-      return { scenario_id: request.params.id, graded: result.graded, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
-    });
-
-    // Public keys, the same for every tenant: any valid key may read them (docs/scoreboard.md).
-    app.get('/v1/verdicts/keys', {
-      config: { scopes: [] },
-      schema: {
-        tags: ['scoreboard'],
-        operationId: 'getVerdictKeys',
-        summary: 'The verdict key set (verdict-keys.json): every verdict signing key with its validity period and the rotation history',
-        response: { 200: VerdictKeySetSchema, 401: ProblemSchema, 503: ProblemSchema },
-      },
-    }, async () => {
-      const set = await scoring.verdictKeys();
-      return { ...set, keys: [...set.keys], rotations: [...set.rotations] };
-    });
-
-    app.get('/v1/scores/:scenario_id', {
-      config: { scopes: ['forge:spawn'] },
-      schema: { tags: ['scoreboard'], operationId: 'getScore', summary: "A graded scenario's score.json, verdict key and artefacts", params: Type.Object({ scenario_id: ScenarioIdParam }), response: { 200: GradedSchema, ...errors } },
-    }, async (request) => {
-      const tenant = bindTenant(request);
-      const result = await scoring.score(tenant, request.params.scenario_id);
-      return { scenario_id: request.params.scenario_id, graded: false, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
-    });
-
-    app.get('/v1/scores', {
-      config: { scopes: ['forge:spawn'] },
-      schema: {
-        tags: ['scoreboard'],
-        operationId: 'listScores',
-        summary: "Leaderboard per track (best score per subject) and a subject's own history, in the key's tenant",
-        querystring: Type.Object(
-          {
-            track: Type.Optional(TrackSchema),
-            subject: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "whose history; default the key's owner" })),
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({
-            leaderboards: Type.Array(
-              Type.Object({
-                track: Type.String(),
-                entries: Type.Array(Type.Object({ rank: Type.Integer(), subject: Type.String(), best_percent: Type.Number(), best_total: Type.Integer(), attempts: Type.Integer(), last_graded_at: Type.String({ format: 'date-time' }) })),
-              }),
-            ),
-            history: Type.Object({ subject: Type.String(), scores: Type.Array(ScoreRowSchema) }),
-          }),
-          ...errors,
+    app.post(
+      '/internal/scenario/:id/complete',
+      {
+        config: { scopes: ['forge:operate'] },
+        schema: {
+          tags: ['scoreboard'],
+          operationId: 'completeScenario',
+          summary: 'Grade a scenario (learner submit or TTL end); idempotent',
+          params: Type.Object({ id: ScenarioIdParam }),
+          body: Type.Object(
+            {
+              reason: Type.Optional(Type.Union([Type.Literal('submit'), Type.Literal('ttl'), Type.Literal('operator')], { default: 'submit' })),
+              answers: Type.Optional(
+                Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
+                  description: 'criterion id -> answer (answer checks) or question id -> answer (quiz checks)',
+                }),
+              ),
+              hints_used: Type.Optional(
+                Type.Record(Type.String({ maxLength: 64 }), Type.Array(Type.Integer({ minimum: 0, maximum: 100 }), { maxItems: 20 }), {
+                  description: 'criterion id -> indices of the hints revealed',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: GradedSchema, ...errors },
         },
       },
-    }, async (request) => {
-      const tenant = bindTenant(request);
-      const limit = request.query.limit ?? 20;
-      const tracks = request.query.track ? [request.query.track] : [...TRACKS];
-      const leaderboards = [];
-      for (const track of tracks) leaderboards.push({ track, entries: await scoring.leaderboard(tenant, track, limit) });
-      const subject = request.query.subject ?? request.principal?.subject ?? '';
-      return { leaderboards, history: { subject, scores: await scoring.history(tenant, subject, limit) } };
-    });
+      async (request) => {
+        const tenant = bindTenant(request);
+        const body = request.body;
+        const result = await scoring.complete(tenant, request.params.id, {
+          reason: body.reason ?? 'submit',
+          ...(body.answers ? { answers: body.answers } : {}),
+          ...(body.hints_used ? { hintsUsed: body.hints_used } : {}),
+          actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown',
+        });
+        return { scenario_id: request.params.id, graded: result.graded, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
+      },
+    );
+
+    // Public keys, the same for every tenant: any valid key may read them (docs/scoreboard.md).
+    app.get(
+      '/v1/verdicts/keys',
+      {
+        config: { scopes: [] },
+        schema: {
+          tags: ['scoreboard'],
+          operationId: 'getVerdictKeys',
+          summary: 'The verdict key set (verdict-keys.json): every verdict signing key with its validity period and the rotation history',
+          response: { 200: VerdictKeySetSchema, 401: ProblemSchema, 503: ProblemSchema },
+        },
+      },
+      async () => {
+        const set = await scoring.verdictKeys();
+        return { ...set, keys: [...set.keys], rotations: [...set.rotations] };
+      },
+    );
+
+    app.get(
+      '/v1/scores/:scenario_id',
+      {
+        config: { scopes: ['forge:spawn'] },
+        schema: {
+          tags: ['scoreboard'],
+          operationId: 'getScore',
+          summary: "A graded scenario's score.json, verdict key and artefacts",
+          params: Type.Object({ scenario_id: ScenarioIdParam }),
+          response: { 200: GradedSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const tenant = bindTenant(request);
+        const result = await scoring.score(tenant, request.params.scenario_id);
+        return { scenario_id: request.params.scenario_id, graded: false, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
+      },
+    );
+
+    app.get(
+      '/v1/scores',
+      {
+        config: { scopes: ['forge:spawn'] },
+        schema: {
+          tags: ['scoreboard'],
+          operationId: 'listScores',
+          summary: "Leaderboard per track (best score per subject) and a subject's own history, in the key's tenant",
+          querystring: Type.Object(
+            {
+              track: Type.Optional(TrackSchema),
+              subject: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "whose history; default the key's owner" })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              leaderboards: Type.Array(
+                Type.Object({
+                  track: Type.String(),
+                  entries: Type.Array(
+                    Type.Object({
+                      rank: Type.Integer(),
+                      subject: Type.String(),
+                      best_percent: Type.Number(),
+                      best_total: Type.Integer(),
+                      attempts: Type.Integer(),
+                      last_graded_at: Type.String({ format: 'date-time' }),
+                    }),
+                  ),
+                }),
+              ),
+              history: Type.Object({ subject: Type.String(), scores: Type.Array(ScoreRowSchema) }),
+            }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const tenant = bindTenant(request);
+        const limit = request.query.limit ?? 20;
+        const tracks = request.query.track ? [request.query.track] : [...TRACKS];
+        const leaderboards = [];
+        for (const track of tracks) leaderboards.push({ track, entries: await scoring.leaderboard(tenant, track, limit) });
+        const subject = request.query.subject ?? request.principal?.subject ?? '';
+        return { leaderboards, history: { subject, scores: await scoring.history(tenant, subject, limit) } };
+      },
+    );
   };
 }

@@ -89,7 +89,9 @@ export class ScoringService {
     // Before any transition: a scenario whose template version is not loaded stays as it was.
     const template = this.deps.templates(scenario.template_id, scenario.template_version);
     if (!template) {
-      throw new AppError('conflict', `template ${scenario.template_id}@${scenario.template_version} is not loaded; the scenario cannot be graded`, { reason: 'template_unavailable' });
+      throw new AppError('conflict', `template ${scenario.template_id}@${scenario.template_version} is not loaded; the scenario cannot be graded`, {
+        reason: 'template_unavailable',
+      });
     }
     if (scenario.state === 'grading') {
       const age = this.clock().getTime() - Date.parse(scenario.updated_at);
@@ -104,7 +106,9 @@ export class ScoringService {
     try {
       return await this.grade(tenantId, scenario, template, input);
     } catch (err) {
-      await this.deps.scenarios.transition(tenantId, scenarioId, 'failed', { error: `grading failed: ${(err as Error).message}`.slice(0, 2000) }).catch(() => undefined);
+      await this.deps.scenarios
+        .transition(tenantId, scenarioId, 'failed', { error: `grading failed: ${(err as Error).message}`.slice(0, 2000) })
+        .catch(() => undefined);
       throw err;
     }
   }
@@ -122,7 +126,10 @@ export class ScoringService {
       reason: input.reason,
       gradedAt,
       signingKey: this.deps.signingKey,
-      auditTrail: [{ at: gradedAt.toISOString(), event: 'grading_started', scenario_id: scenario.scenario_id, reason: input.reason, actor: input.actor }, ...trail],
+      auditTrail: [
+        { at: gradedAt.toISOString(), event: 'grading_started', scenario_id: scenario.scenario_id, reason: input.reason, actor: input.actor },
+        ...trail,
+      ],
       recordings: await this.recordingsOf(scenario.scenario_id),
       ...(this.deps.compression ? { compression: this.deps.compression } : {}),
     });
@@ -150,7 +157,16 @@ export class ScoringService {
         action: 'scenario.graded',
         actor: input.actor,
         target: scenario.scenario_id,
-        details: { total: row.total, max: row.max, percent: row.percent, reason: input.reason, score_sha256: row.score_sha256, evidence_sha256: row.evidence_sha256, key_id: row.key_id, redacted: out.redacted },
+        details: {
+          total: row.total,
+          max: row.max,
+          percent: row.percent,
+          reason: input.reason,
+          score_sha256: row.score_sha256,
+          evidence_sha256: row.evidence_sha256,
+          key_id: row.key_id,
+          redacted: out.redacted,
+        },
       });
     });
     await this.deps.scenarios.transition(tenantId, scenario.scenario_id, 'scored');
@@ -180,7 +196,8 @@ export class ScoringService {
   /** The stored artefacts of a scored scenario, checked against their own verdict. */
   private async stored(scenario: Scenario): Promise<CompleteResult> {
     const found = await readResults(this.deps.storage, scenario.scenario_id);
-    if (!found) throw conflict(`scenario ${scenario.scenario_id} is scored but its results are not in storage (removed by retention?)`, { reason: 'results_missing' });
+    if (!found)
+      throw conflict(`scenario ${scenario.scenario_id} is scored but its results are not in storage (removed by retention?)`, { reason: 'results_missing' });
     return this.describe(scenario.scenario_id, found);
   }
 
@@ -205,7 +222,8 @@ export class ScoringService {
     try {
       return (await publishVerdictKey(this.deps.storage, this.deps.signingKey, this.clock())).set;
     } catch (err) {
-      if (err instanceof VerdictError && err.code === 'verdict_key_retired') throw new AppError('unavailable', `this scoreboard cannot sign verdicts: ${err.message}`, { reason: 'verdict_key_retired' });
+      if (err instanceof VerdictError && err.code === 'verdict_key_retired')
+        throw new AppError('unavailable', `this scoreboard cannot sign verdicts: ${err.message}`, { reason: 'verdict_key_retired' });
       throw err;
     }
   }
@@ -217,7 +235,11 @@ export class ScoringService {
   async verdictKeys(): Promise<VerdictKeySet> {
     if (this.deps.signingKey.ephemeral) return this.publishedKeySet();
     const set = await readVerdictKeySet(this.deps.storage);
-    if (!set) throw new AppError('unavailable', `${VERDICT_KEYS_OBJECT} is not in the object store (${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`);
+    if (!set)
+      throw new AppError(
+        'unavailable',
+        `${VERDICT_KEYS_OBJECT} is not in the object store (${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`,
+      );
     return set;
   }
 

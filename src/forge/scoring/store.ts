@@ -33,7 +33,13 @@ interface RawScore extends Omit<ScoreRow, 'graded_at' | 'percent'> {
   readonly percent: number | string;
 }
 
-const toRow = (r: RawScore): ScoreRow => ({ ...r, percent: Number(r.percent), total: Number(r.total), max: Number(r.max), graded_at: new Date(r.graded_at).toISOString() });
+const toRow = (r: RawScore): ScoreRow => ({
+  ...r,
+  percent: Number(r.percent),
+  total: Number(r.total),
+  max: Number(r.max),
+  graded_at: new Date(r.graded_at).toISOString(),
+});
 
 /**
  * The scores table, always inside the caller's tenant transaction (RLS). Raw SQL through the
@@ -57,7 +63,14 @@ export const scoreStore = {
 
   /** Best score per subject on a track: highest percent first, earlier achievement breaks ties. */
   async leaderboard(tx: Tx, track: string, limit: number): Promise<LeaderboardEntry[]> {
-    const res = await sql<{ subject: string; best_percent: number | string; best_total: number | string; attempts: number | string; best_at: Date | string; last_graded_at: Date | string }>`
+    const res = await sql<{
+      subject: string;
+      best_percent: number | string;
+      best_total: number | string;
+      attempts: number | string;
+      best_at: Date | string;
+      last_graded_at: Date | string;
+    }>`
       WITH ranked AS (
         SELECT subject, percent, total, graded_at,
                row_number() OVER (PARTITION BY subject ORDER BY percent DESC, graded_at ASC) AS n,

@@ -21,7 +21,16 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { exportPublicKeyPem, exportPublicKeyRaw, parseEd25519PublicKey } from '../../platform/crypto/ed25519.js';
 import type { ObjectStorage } from '../../platform/storage/index.js';
-import { DEFAULT_VERDICT_LABELS, parseVerdictSignatureFile, VerdictError, verdictKeyId, verifyVerdictWithKey, type PinnedVerdictInput, type VerdictSigningKey, type VerdictVerification } from './verdict.js';
+import {
+  DEFAULT_VERDICT_LABELS,
+  parseVerdictSignatureFile,
+  VerdictError,
+  verdictKeyId,
+  verifyVerdictWithKey,
+  type PinnedVerdictInput,
+  type VerdictSigningKey,
+  type VerdictVerification,
+} from './verdict.js';
 
 export const VERDICT_KEY_SET_TYPE = 'frostgate.forge.verdict-keys';
 /** Where the set lives in the object store (under FG_S3_PREFIX on S3). */
@@ -60,7 +69,14 @@ export function verdictKeyFingerprint(key: KeyObject): string {
 
 /** The set's entry for a public key that is current from `validFrom` (null: before the set existed). */
 function entryFor(publicKey: KeyObject, validFrom: string | null): VerdictKeyEntry {
-  return { key_id: verdictKeyId(publicKey), fingerprint_sha256: verdictKeyFingerprint(publicKey), public_key: exportPublicKeyPem(publicKey), status: 'current', valid_from: validFrom, valid_until: null };
+  return {
+    key_id: verdictKeyId(publicKey),
+    fingerprint_sha256: verdictKeyFingerprint(publicKey),
+    public_key: exportPublicKeyPem(publicKey),
+    status: 'current',
+    valid_from: validFrom,
+    valid_until: null,
+  };
 }
 
 /** The file's bytes: indented JSON (people read it; nothing signs it), keys in a fixed order. */
@@ -69,7 +85,14 @@ export function encodeVerdictKeySet(set: VerdictKeySet): Buffer {
     v: set.v,
     type: set.type,
     updated_at: set.updated_at,
-    keys: set.keys.map((k) => ({ key_id: k.key_id, fingerprint_sha256: k.fingerprint_sha256, status: k.status, valid_from: k.valid_from, valid_until: k.valid_until, public_key: k.public_key })),
+    keys: set.keys.map((k) => ({
+      key_id: k.key_id,
+      fingerprint_sha256: k.fingerprint_sha256,
+      status: k.status,
+      valid_from: k.valid_from,
+      valid_until: k.valid_until,
+      public_key: k.public_key,
+    })),
     rotations: set.rotations.map((r) => ({ at: r.at, retired: r.retired, activated: r.activated })),
   };
   return Buffer.from(`${JSON.stringify(ordered, null, 2)}\n`, 'utf8');
@@ -98,8 +121,16 @@ function parseEntry(value: unknown, i: number): VerdictKeyEntry {
   if (value.valid_until !== null && !isTime(value.valid_until)) invalid(`${at}.valid_until is neither null nor an RFC 3339 UTC time`);
   const status = value.valid_until === null ? 'current' : 'retired';
   if (value.status !== status) invalid(`${at}.status must be "current" exactly when valid_until is null`);
-  if (value.valid_from !== null && value.valid_until !== null && Date.parse(value.valid_until) < Date.parse(value.valid_from)) invalid(`${at} is valid until before it is valid from`);
-  return { key_id: value.key_id, fingerprint_sha256: value.fingerprint_sha256, public_key: exportPublicKeyPem(key), status, valid_from: value.valid_from, valid_until: value.valid_until };
+  if (value.valid_from !== null && value.valid_until !== null && Date.parse(value.valid_until) < Date.parse(value.valid_from))
+    invalid(`${at} is valid until before it is valid from`);
+  return {
+    key_id: value.key_id,
+    fingerprint_sha256: value.fingerprint_sha256,
+    public_key: exportPublicKeyPem(key),
+    status,
+    valid_from: value.valid_from,
+    valid_until: value.valid_until,
+  };
 }
 
 /** Parses verdict-keys.json strictly; throws VerdictError 'verdict_key_set_invalid' naming the fault. */
@@ -121,7 +152,13 @@ export function parseVerdictKeySet(bytes: Uint8Array | string): VerdictKeySet {
   if (keys.filter((k) => k.status === 'current').length > 1) invalid('more than one key is current');
   if (keys.some((k, i) => i > 0 && k.valid_from === null)) invalid('only the first key may have valid_from null');
   const rotations = json.rotations.map((r: unknown, i: number): VerdictKeyRotation => {
-    if (!isObject(r) || !isTime(r.at) || (r.retired !== null && (typeof r.retired !== 'string' || !ids.has(r.retired))) || typeof r.activated !== 'string' || !ids.has(r.activated)) {
+    if (
+      !isObject(r) ||
+      !isTime(r.at) ||
+      (r.retired !== null && (typeof r.retired !== 'string' || !ids.has(r.retired))) ||
+      typeof r.activated !== 'string' ||
+      !ids.has(r.activated)
+    ) {
       invalid(`rotations[${i}] must be {"at": time, "retired": key id in keys or null, "activated": key id in keys}`);
     }
     return { at: r.at, retired: r.retired as string | null, activated: r.activated };
@@ -135,21 +172,37 @@ export function parseVerdictKeySet(bytes: Uint8Array | string): VerdictKeySet {
  * (VerdictError 'verdict_key_retired'): a retired key never signs again, and re-activating it
  * would cut short its successor's period.
  */
-export function withCurrentKey(set: VerdictKeySet | undefined, publicKey: KeyObject, now: Date): { set: VerdictKeySet; changed: boolean; retired: string | null } {
+export function withCurrentKey(
+  set: VerdictKeySet | undefined,
+  publicKey: KeyObject,
+  now: Date,
+): { set: VerdictKeySet; changed: boolean; retired: string | null } {
   const keyId = verdictKeyId(publicKey);
   const at = now.toISOString();
   if (!set) {
-    return { set: { v: 1, type: VERDICT_KEY_SET_TYPE, updated_at: at, keys: [entryFor(publicKey, null)], rotations: [{ at, retired: null, activated: keyId }] }, changed: true, retired: null };
+    return {
+      set: { v: 1, type: VERDICT_KEY_SET_TYPE, updated_at: at, keys: [entryFor(publicKey, null)], rotations: [{ at, retired: null, activated: keyId }] },
+      changed: true,
+      retired: null,
+    };
   }
   const known = set.keys.find((k) => k.key_id === keyId);
   if (known?.status === 'current') return { set, changed: false, retired: null };
   if (known) {
-    throw new VerdictError('verdict_key_retired', `verdict key ${keyId} was retired at ${known.valid_until} (${VERDICT_KEYS_OBJECT}) and may not sign again: set SIGNING_KEY_PATH to the current key or a new one`);
+    throw new VerdictError(
+      'verdict_key_retired',
+      `verdict key ${keyId} was retired at ${known.valid_until} (${VERDICT_KEYS_OBJECT}) and may not sign again: set SIGNING_KEY_PATH to the current key or a new one`,
+    );
   }
   const current = set.keys.find((k) => k.status === 'current');
   const keys = set.keys.map((k): VerdictKeyEntry => (k === current ? { ...k, status: 'retired', valid_until: at } : k));
   return {
-    set: { ...set, updated_at: at, keys: [...keys, entryFor(publicKey, at)], rotations: [...set.rotations, { at, retired: current?.key_id ?? null, activated: keyId }] },
+    set: {
+      ...set,
+      updated_at: at,
+      keys: [...keys, entryFor(publicKey, at)],
+      rotations: [...set.rotations, { at, retired: current?.key_id ?? null, activated: keyId }],
+    },
     changed: true,
     retired: current?.key_id ?? null,
   };
@@ -172,7 +225,11 @@ export async function readVerdictKeySet(storage: Pick<ObjectStorage, 'get'>): Pr
  * outlive the key. Concurrent first starts of several scoreboards with a new key may each write
  * the set; the last write wins and differs only in the rotation instant.
  */
-export async function publishVerdictKey(storage: Pick<ObjectStorage, 'get' | 'put'>, key: Pick<VerdictSigningKey, 'publicKey' | 'ephemeral'>, now: Date = new Date()): Promise<{ set: VerdictKeySet; changed: boolean; retired: string | null }> {
+export async function publishVerdictKey(
+  storage: Pick<ObjectStorage, 'get' | 'put'>,
+  key: Pick<VerdictSigningKey, 'publicKey' | 'ephemeral'>,
+  now: Date = new Date(),
+): Promise<{ set: VerdictKeySet; changed: boolean; retired: string | null }> {
   if (key.ephemeral) return withCurrentKey(undefined, key.publicKey, now);
   const result = withCurrentKey(await readVerdictKeySet(storage), key.publicKey, now);
   if (result.changed) await storage.put(VERDICT_KEYS_OBJECT, encodeVerdictKeySet(result.set));
@@ -191,7 +248,13 @@ export function verifyVerdictWithKeySet(input: PinnedVerdictInput, set: VerdictK
   if (!sig.ok) return { ok: false, problems: [`${labels.sig}: malformed: ${sig.reason}`] };
   const { key_id: keyId, signed_at: signedAt } = sig.value.statement;
   const entry = set.keys.find((k) => k.key_id === keyId);
-  if (!entry) return { ok: false, problems: [`${labels.sig}: signed by key ${keyId}, which is not in ${setLabel} (keys ${set.keys.map((k) => k.key_id).join(', ')}): the verdict did not come from that scoreboard`] };
+  if (!entry)
+    return {
+      ok: false,
+      problems: [
+        `${labels.sig}: signed by key ${keyId}, which is not in ${setLabel} (keys ${set.keys.map((k) => k.key_id).join(', ')}): the verdict did not come from that scoreboard`,
+      ],
+    };
   if (opts.keyId !== undefined && opts.keyId !== entry.key_id && opts.keyId !== entry.fingerprint_sha256) {
     return { ok: false, problems: [`${labels.sig}: signed by key ${keyId}, not by the pinned key ${opts.keyId}`] };
   }
@@ -201,7 +264,12 @@ export function verifyVerdictWithKeySet(input: PinnedVerdictInput, set: VerdictK
   const before = entry.valid_from !== null && t < Date.parse(entry.valid_from);
   const after = entry.valid_until !== null && t >= Date.parse(entry.valid_until);
   if (before || after) {
-    return { ok: false, problems: [`${labels.sig}: signed at ${signedAt}, outside the period key ${keyId} was current in ${setLabel} (from ${entry.valid_from ?? 'the start'} until ${entry.valid_until ?? 'now'})`] };
+    return {
+      ok: false,
+      problems: [
+        `${labels.sig}: signed at ${signedAt}, outside the period key ${keyId} was current in ${setLabel} (from ${entry.valid_from ?? 'the start'} until ${entry.valid_until ?? 'now'})`,
+      ],
+    };
   }
   return result;
 }

@@ -89,7 +89,8 @@ export class VerdictError extends Error {
   }
 }
 
-export type VerdictVerification = { readonly ok: true; readonly keyId: string; readonly statement: VerdictStatement } | { readonly ok: false; readonly problems: string[] };
+export type VerdictVerification =
+  { readonly ok: true; readonly keyId: string; readonly statement: VerdictStatement } | { readonly ok: false; readonly problems: string[] };
 
 /** How problems name the four files; the CLI passes the paths it was given. */
 export interface VerdictFileLabels {
@@ -152,7 +153,11 @@ export function verdictSigningKeyFrom(privateKey: KeyObject, source: string): Ve
  * key, which is never published (audit finding #5); otherwise VerdictError 'verdict_key_missing'.
  * Unreadable or invalid files throw Ed25519KeyError.
  */
-export async function loadVerdictSigningKey(opts: { keyPath: string | undefined; allowEphemeral: boolean; dataDir?: string | undefined }): Promise<VerdictSigningKey> {
+export async function loadVerdictSigningKey(opts: {
+  keyPath: string | undefined;
+  allowEphemeral: boolean;
+  dataDir?: string | undefined;
+}): Promise<VerdictSigningKey> {
   if (!opts.keyPath && !opts.allowEphemeral) {
     throw new VerdictError('verdict_key_missing', 'SIGNING_KEY_PATH is not set and an ephemeral verdict key is not allowed in this profile');
   }

@@ -50,7 +50,9 @@ export class BillingLedger {
       },
     });
     await sql`INSERT INTO billing_events (event_id, tenant_id, kind, mode, subject, track, entitlement_id, scenario_id, credits, amount_cents, currency, external_ref, ledger_index)
-      VALUES (${eventId}, ${tenantId}, ${e.kind}, ${e.mode}, ${e.subject}, ${e.track}, ${e.entitlementId}, ${e.scenarioId ?? null}, ${e.credits}, ${e.amountCents ?? 0}, ${e.currency ?? null}, ${e.externalRef ?? null}, ${ledgerIndex})`.execute(tx);
+      VALUES (${eventId}, ${tenantId}, ${e.kind}, ${e.mode}, ${e.subject}, ${e.track}, ${e.entitlementId}, ${e.scenarioId ?? null}, ${e.credits}, ${e.amountCents ?? 0}, ${e.currency ?? null}, ${e.externalRef ?? null}, ${ledgerIndex})`.execute(
+      tx,
+    );
     return { eventId, ledgerIndex };
   }
 }

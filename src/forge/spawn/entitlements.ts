@@ -65,7 +65,11 @@ export class EntitlementService {
    * Grants from a payment (Stripe checkout). Returns undefined when this payment already granted
    * its entitlement (providers deliver an event more than once).
    */
-  async grantFromPayment(tenantId: string, receipt: Receipt, payment: { externalRef: string; amountCents: number; currency: string }): Promise<GrantedEntitlement | undefined> {
+  async grantFromPayment(
+    tenantId: string,
+    receipt: Receipt,
+    payment: { externalRef: string; amountCents: number; currency: string },
+  ): Promise<GrantedEntitlement | undefined> {
     try {
       return await this.grant(tenantId, receipt, 'stripe', 'stripe', payment);
     } catch (err) {
@@ -103,7 +107,10 @@ export class EntitlementService {
 
   /** Reserves one credit; false when none is left (a concurrent spawn took the last one). */
   async reserveCredit(tx: Tx, entitlementId: string): Promise<boolean> {
-    const r = await sql`UPDATE entitlements SET credits_used = credits_used + 1 WHERE entitlement_id = ${entitlementId} AND credits_used < credits RETURNING entitlement_id`.execute(tx);
+    const r =
+      await sql`UPDATE entitlements SET credits_used = credits_used + 1 WHERE entitlement_id = ${entitlementId} AND credits_used < credits RETURNING entitlement_id`.execute(
+        tx,
+      );
     return r.rows.length === 1;
   }
 
@@ -112,16 +119,27 @@ export class EntitlementService {
     await sql`UPDATE entitlements SET credits_used = credits_used - 1 WHERE entitlement_id = ${entitlementId} AND credits_used > 0`.execute(tx);
   }
 
-  private async grant(tenantId: string, receipt: Receipt, source: 'receipt' | 'stripe', actor: string, payment: { externalRef: string; amountCents?: number; currency?: string }): Promise<GrantedEntitlement> {
+  private async grant(
+    tenantId: string,
+    receipt: Receipt,
+    source: 'receipt' | 'stripe',
+    actor: string,
+    payment: { externalRef: string; amountCents?: number; currency?: string },
+  ): Promise<GrantedEntitlement> {
     if (receipt.tenant !== tenantId) throw new AppError('tenant_mismatch', `the receipt is for tenant ${receipt.tenant}, not ${tenantId}`);
-    if (!KNOWN_TRACKS.has(receipt.track)) throw new AppError('unprocessable', `receipt track ${JSON.stringify(receipt.track)} is not one of ${TRACKS.join(', ')}`, { reason: 'receipt_invalid' });
-    if (!KNOWN_TIERS.has(receipt.tier)) throw new AppError('unprocessable', `receipt tier ${JSON.stringify(receipt.tier)} is not one of ${TIERS.join(', ')}`, { reason: 'receipt_invalid' });
+    if (!KNOWN_TRACKS.has(receipt.track))
+      throw new AppError('unprocessable', `receipt track ${JSON.stringify(receipt.track)} is not one of ${TRACKS.join(', ')}`, { reason: 'receipt_invalid' });
+    if (!KNOWN_TIERS.has(receipt.tier))
+      throw new AppError('unprocessable', `receipt tier ${JSON.stringify(receipt.tier)} is not one of ${TIERS.join(', ')}`, { reason: 'receipt_invalid' });
     const entitlementId = `ent_${receipt.receipt_id}`;
-    if (!/^ent_[A-Za-z0-9_.:-]{1,200}$/.test(entitlementId)) throw new AppError('unprocessable', 'receipt_id may hold only letters, digits and . _ : - (at most 200)', { reason: 'receipt_invalid' });
+    if (!/^ent_[A-Za-z0-9_.:-]{1,200}$/.test(entitlementId))
+      throw new AppError('unprocessable', 'receipt_id may hold only letters, digits and . _ : - (at most 200)', { reason: 'receipt_invalid' });
     const stored = await this.db.withTenant(tenantId, async (tx) => {
       const tenant = await sql<{ id: string }>`SELECT id FROM tenants WHERE id = ${tenantId}`.execute(tx);
-      if (tenant.rows.length === 0) throw new AppError('unprocessable', `tenant ${tenantId} does not exist; the grant cannot be recorded`, { reason: 'unknown_tenant' });
-      const inserted = await sql<StoredEntitlement>`INSERT INTO entitlements (entitlement_id, tenant_id, subject, track, tier, credits, expires_at, source, ledger_index)
+      if (tenant.rows.length === 0)
+        throw new AppError('unprocessable', `tenant ${tenantId} does not exist; the grant cannot be recorded`, { reason: 'unknown_tenant' });
+      const inserted =
+        await sql<StoredEntitlement>`INSERT INTO entitlements (entitlement_id, tenant_id, subject, track, tier, credits, expires_at, source, ledger_index)
         VALUES (${entitlementId}, ${tenantId}, ${receipt.subject}, ${receipt.track}, ${receipt.tier}, ${receipt.credits}, ${new Date(receipt.expires_at * 1000).toISOString()}::timestamptz, ${source}, 0)
         ON CONFLICT (entitlement_id) DO NOTHING RETURNING *`.execute(tx);
       if (inserted.rows.length === 0) return undefined;
@@ -140,7 +158,10 @@ export class EntitlementService {
       return normalise(inserted.rows[0]!);
     });
     // Each receipt grants once: exchanging it again is a replay, whoever presents it.
-    if (!stored) throw new AppError('conflict', `receipt ${receipt.receipt_id} was already exchanged; each receipt grants one entitlement`, { reason: 'receipt_replayed' });
+    if (!stored)
+      throw new AppError('conflict', `receipt ${receipt.receipt_id} was already exchanged; each receipt grants one entitlement`, {
+        reason: 'receipt_replayed',
+      });
     return { entitlement: stored, token: await issueEntitlement(receipt, this.secrets.etHmacSecret) };
   }
 }

@@ -35,7 +35,10 @@ async function loadOfferedTemplates(platform: Pick<Platform, 'log' | 'health'>, 
   }
   const offered = catalog.list().map((t) => `${t.id}@${t.version}`);
   platform.log.info({ templates: offered, dir }, 'lab templates loaded');
-  platform.health.register({ name: 'templates', check: async () => ({ offered: offered.length, tracks: [...new Set(catalog.list().map((t) => t.track))].sort(), invalid: invalid.map((i) => i.file) }) });
+  platform.health.register({
+    name: 'templates',
+    check: async () => ({ offered: offered.length, tracks: [...new Set(catalog.list().map((t) => t.track))].sort(), invalid: invalid.map((i) => i.file) }),
+  });
 }
 
 /** The installation's templates/ directory (src/forge/spawn -> ../../../templates). */

@@ -22,17 +22,25 @@ export class InProcessHandoff implements ScenarioHandoff {
   constructor(private readonly admission: Pick<ScenarioAdmission, 'admit'>) {}
 
   async submit(tenantId: string, sat: string): Promise<HandedOffScenario> {
-    const s = await this.admission.admit(sat, (claimed) => {
-      if (claimed !== tenantId) throw new AppError('tenant_mismatch', `the SAT is for tenant ${claimed}, not ${tenantId}`);
-      return claimed;
-    }, 'in_process');
+    const s = await this.admission.admit(
+      sat,
+      (claimed) => {
+        if (claimed !== tenantId) throw new AppError('tenant_mismatch', `the SAT is for tenant ${claimed}, not ${tenantId}`);
+        return claimed;
+      },
+      'in_process',
+    );
     return { scenario_id: s.scenario_id, state: s.state, expires_at: s.expires_at };
   }
 }
 
 /** Another process: POST /v1/scenarios with the SAT and a forge:operate key of the same tenant. */
 export class HttpHandoff implements ScenarioHandoff {
-  constructor(private readonly baseUrl: string, private readonly apiKey: string, private readonly timeoutMs = 120_000) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly apiKey: string,
+    private readonly timeoutMs = 120_000,
+  ) {}
 
   async submit(tenantId: string, sat: string): Promise<HandedOffScenario> {
     let res: Response;
@@ -44,7 +52,9 @@ export class HttpHandoff implements ScenarioHandoff {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new AppError('unavailable', `the orchestrator at ${this.baseUrl} did not answer: ${(err as Error).message}`, { reason: 'orchestrator_unreachable' });
+      throw new AppError('unavailable', `the orchestrator at ${this.baseUrl} did not answer: ${(err as Error).message}`, {
+        reason: 'orchestrator_unreachable',
+      });
     }
     const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
     if (res.status === 201 && typeof body.scenario_id === 'string' && typeof body.state === 'string' && typeof body.expires_at === 'string') {

@@ -16,6 +16,8 @@ export interface SpawnMetrics {
 export function createSpawnMetrics(registry: Registry): SpawnMetrics {
   const existing = registry.getSingleMetric('spawns_total') as Counter<'track' | 'result'> | undefined;
   return {
-    spawns: existing ?? new Counter({ name: 'spawns_total', help: 'Spawn requests by track and result', labelNames: ['track', 'result'] as const, registers: [registry] }),
+    spawns:
+      existing ??
+      new Counter({ name: 'spawns_total', help: 'Spawn requests by track and result', labelNames: ['track', 'result'] as const, registers: [registry] }),
   };
 }

@@ -85,6 +85,9 @@ export function createSpawnModule(platform: Pick<Platform, 'config' | 'db' | 'me
     service,
     entitlements,
     access,
-    routes: { name: 'forge-spawn', plugin: spawnRoutes({ spawn: service, entitlements, stripe, bindTenant: deps.bindTenant, publicUrl: config.forge.publicUrl }) },
+    routes: {
+      name: 'forge-spawn',
+      plugin: spawnRoutes({ spawn: service, entitlements, stripe, bindTenant: deps.bindTenant, publicUrl: config.forge.publicUrl }),
+    },
   };
 }

@@ -48,7 +48,8 @@ export function verifyReceipt(token: string, secret: string, nowS = Math.floor(D
   } catch {
     throw new ReceiptError('receipt payload is not JSON');
   }
-  if (typeof r.receipt_id !== 'string' || typeof r.subject !== 'string' || typeof r.track !== 'string' || typeof r.tenant !== 'string') throw new ReceiptError('receipt lacks receipt_id, tenant, subject or track');
+  if (typeof r.receipt_id !== 'string' || typeof r.subject !== 'string' || typeof r.track !== 'string' || typeof r.tenant !== 'string')
+    throw new ReceiptError('receipt lacks receipt_id, tenant, subject or track');
   if (!TIERS.has(r.tier)) throw new ReceiptError(`receipt tier ${JSON.stringify(r.tier)} is not basic, pro or enterprise`);
   if (!Number.isInteger(r.credits) || r.credits < 0) throw new ReceiptError('receipt credits must be a non-negative integer');
   if (!Number.isInteger(r.expires_at) || r.expires_at <= nowS) throw new ReceiptError('receipt has expired');

@@ -11,7 +11,10 @@ export interface ReplayGuard {
 }
 
 export class RedisReplayGuard implements ReplayGuard {
-  constructor(private readonly redis: Redis, private readonly prefix = 'fg:jti:') {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'fg:jti:',
+  ) {}
 
   async claim(jti: string, expiresAt: Date): Promise<boolean> {
     const ttlMs = Math.max(1000, expiresAt.getTime() - Date.now());

@@ -7,7 +7,10 @@ import type { EntitlementService } from './entitlements.js';
 import type { SpawnService } from './service.js';
 import type { StripeWebhook } from './stripe-webhook.js';
 
-const RequestId = Type.String({ pattern: '^[A-Za-z0-9._:@-]{1,128}$', description: 'idempotency key: a retry with the same request_id answers the same scenario' });
+const RequestId = Type.String({
+  pattern: '^[A-Za-z0-9._:@-]{1,128}$',
+  description: 'idempotency key: a retry with the same request_id answers the same scenario',
+});
 const Subject = Type.String({ pattern: '^[A-Za-z0-9._@:+-]{1,128}$', description: 'the learner' });
 
 export const SpawnBody = Type.Object(
@@ -17,7 +20,9 @@ export const SpawnBody = Type.Object(
 const SpawnHeaders = Type.Object({
   'x-request-id': Type.Optional(Type.String({ maxLength: 128 })),
   'x-client-id': Type.String({ pattern: '^[A-Za-z0-9._@:+-]{1,128}$', description: 'the calling client (application or learner id)' }),
-  'x-entitlement-token': Type.Optional(Type.String({ maxLength: 4096, description: 'an entitlement token; without one the learner’s stored entitlement is used' })),
+  'x-entitlement-token': Type.Optional(
+    Type.String({ maxLength: 4096, description: 'an entitlement token; without one the learner’s stored entitlement is used' }),
+  ),
 });
 export const SpawnResponseSchema = Type.Object({
   request_id: Type.String(),
@@ -40,7 +45,17 @@ const EntitlementSchema = Type.Object({
   credits_used: Type.Integer(),
   expires_at: Type.String(),
 });
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema, 429: ProblemSchema, 500: ProblemSchema, 503: ProblemSchema };
+const errors = {
+  400: ProblemSchema,
+  401: ProblemSchema,
+  403: ProblemSchema,
+  404: ProblemSchema,
+  409: ProblemSchema,
+  422: ProblemSchema,
+  429: ProblemSchema,
+  500: ProblemSchema,
+  503: ProblemSchema,
+};
 
 export interface SpawnRouteDeps {
   readonly spawn: SpawnService;
@@ -61,69 +76,96 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
     for (const url of ['/v1/spawn', '/api/spawn']) {
-      app.post(url, {
-        config: { scopes: ['forge:spawn'], rateLimitClass: 'write' },
-        bodyLimit: 4096,
-        schema: {
-          tags: ['forge'],
-          operationId: url === '/v1/spawn' ? 'spawnLab' : 'spawnLabAlias',
-          summary: url === '/v1/spawn' ? 'Launch a lab for a learner (entitlement, Cedar policy and quotas checked first)' : 'Alias of POST /v1/spawn',
-          headers: SpawnHeaders,
-          body: SpawnBody,
-          response: { 200: SpawnResponseSchema, 201: SpawnResponseSchema, ...errors },
+      app.post(
+        url,
+        {
+          config: { scopes: ['forge:spawn'], rateLimitClass: 'write' },
+          bodyLimit: 4096,
+          schema: {
+            tags: ['forge'],
+            operationId: url === '/v1/spawn' ? 'spawnLab' : 'spawnLabAlias',
+            summary: url === '/v1/spawn' ? 'Launch a lab for a learner (entitlement, Cedar policy and quotas checked first)' : 'Alias of POST /v1/spawn',
+            headers: SpawnHeaders,
+            body: SpawnBody,
+            response: { 200: SpawnResponseSchema, 201: SpawnResponseSchema, ...errors },
+          },
         },
-      }, async (request, reply) => {
-        const { track, subject, request_id } = request.body;
-        const headerId = request.headers['x-request-id'];
-        if (headerId !== undefined && headerId !== request_id) throw new AppError('bad_request', `the x-request-id header (${headerId}) and request_id in the body (${request_id}) differ; send the same value in both, or leave the header out`);
-        const token = request.headers['x-entitlement-token'];
-        const result = await spawn.spawn(
-          bindTenant(request),
-          { track, subject, requestId: request_id, clientId: request.headers['x-client-id'], ...(token ? { entitlementToken: token } : {}) },
-          { actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown', baseUrl: baseUrl(request) },
-        );
-        return reply.code(result.replayed ? 200 : 201).send(result);
-      });
+        async (request, reply) => {
+          const { track, subject, request_id } = request.body;
+          const headerId = request.headers['x-request-id'];
+          if (headerId !== undefined && headerId !== request_id)
+            throw new AppError(
+              'bad_request',
+              `the x-request-id header (${headerId}) and request_id in the body (${request_id}) differ; send the same value in both, or leave the header out`,
+            );
+          const token = request.headers['x-entitlement-token'];
+          const result = await spawn.spawn(
+            bindTenant(request),
+            { track, subject, requestId: request_id, clientId: request.headers['x-client-id'], ...(token ? { entitlementToken: token } : {}) },
+            { actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown', baseUrl: baseUrl(request) },
+          );
+          return reply.code(result.replayed ? 200 : 201).send(result);
+        },
+      );
     }
 
-    app.post('/v1/entitlements/exchange', {
-      config: { scopes: ['forge:spawn'], rateLimitClass: 'write' },
-      bodyLimit: 8192,
-      schema: {
-        tags: ['forge'],
-        operationId: 'exchangeReceipt',
-        summary: 'Exchange a signed purchase receipt for an entitlement token (once per receipt)',
-        body: Type.Object({ receipt: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
-        response: { 201: EntitlementSchema, ...errors },
+    app.post(
+      '/v1/entitlements/exchange',
+      {
+        config: { scopes: ['forge:spawn'], rateLimitClass: 'write' },
+        bodyLimit: 8192,
+        schema: {
+          tags: ['forge'],
+          operationId: 'exchangeReceipt',
+          summary: 'Exchange a signed purchase receipt for an entitlement token (once per receipt)',
+          body: Type.Object({ receipt: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
+          response: { 201: EntitlementSchema, ...errors },
+        },
       },
-    }, async (request, reply) => {
-      const receipt = entitlements.verifyReceipt(request.body.receipt);
-      const tenantId = bindTenant(request, receipt.tenant);
-      const granted = await entitlements.exchange(tenantId, receipt, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
-      const e = granted.entitlement;
-      return reply.code(201).send({ entitlement_id: e.entitlement_id, entitlement_token: granted.token, subject: e.subject, track: e.track, tier: e.tier, credits: e.credits, credits_used: e.credits_used, expires_at: e.expires_at });
-    });
+      async (request, reply) => {
+        const receipt = entitlements.verifyReceipt(request.body.receipt);
+        const tenantId = bindTenant(request, receipt.tenant);
+        const granted = await entitlements.exchange(tenantId, receipt, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
+        const e = granted.entitlement;
+        return reply
+          .code(201)
+          .send({
+            entitlement_id: e.entitlement_id,
+            entitlement_token: granted.token,
+            subject: e.subject,
+            track: e.track,
+            tier: e.tier,
+            credits: e.credits,
+            credits_used: e.credits_used,
+            expires_at: e.expires_at,
+          });
+      },
+    );
 
     // The Stripe webhook needs the raw body (the signature covers the exact bytes), so it lives in
     // its own plugin scope with a string parser; every other route keeps parsing JSON.
     await app.register(async (child) => {
       child.removeContentTypeParser('application/json');
       child.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => done(null, body));
-      child.withTypeProvider<TypeBoxTypeProvider>().post('/v1/billing/stripe/webhook', {
-        config: { auth: 'token', rateLimitClass: 'write' },
-        schema: {
-          tags: ['forge'],
-          operationId: 'receiveStripeWebhook',
-          summary: 'Stripe checkout webhook (authenticated by the Stripe-Signature header)',
-          security: [{ stripeSignature: [] }],
-          headers: Type.Object({ 'stripe-signature': Type.Optional(Type.String({ maxLength: 2048 })) }),
-          body: Type.String(),
-          response: {
-            200: Type.Object({ received: Type.Literal(true), outcome: Type.String(), entitlement_id: Type.Optional(Type.String()) }),
-            ...errors,
+      child.withTypeProvider<TypeBoxTypeProvider>().post(
+        '/v1/billing/stripe/webhook',
+        {
+          config: { auth: 'token', rateLimitClass: 'write' },
+          schema: {
+            tags: ['forge'],
+            operationId: 'receiveStripeWebhook',
+            summary: 'Stripe checkout webhook (authenticated by the Stripe-Signature header)',
+            security: [{ stripeSignature: [] }],
+            headers: Type.Object({ 'stripe-signature': Type.Optional(Type.String({ maxLength: 2048 })) }),
+            body: Type.String(),
+            response: {
+              200: Type.Object({ received: Type.Literal(true), outcome: Type.String(), entitlement_id: Type.Optional(Type.String()) }),
+              ...errors,
+            },
           },
         },
-      }, async (request) => stripe.handle(request.body, request.headers['stripe-signature']));
+        async (request) => stripe.handle(request.body, request.headers['stripe-signature']),
+      );
     });
   };
 }

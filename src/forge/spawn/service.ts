@@ -86,7 +86,8 @@ const PENDING_HOLD_MS = 10 * 60_000;
 
 /** Human words for each policy id a spawn can be refused by. */
 const REFUSAL_TEXT: Readonly<Record<string, string>> = {
-  'training.no_entitlement': 'the learner holds no entitlement for this track with credits left; buy one, or exchange a receipt at POST /v1/entitlements/exchange',
+  'training.no_entitlement':
+    'the learner holds no entitlement for this track with credits left; buy one, or exchange a receipt at POST /v1/entitlements/exchange',
   'training.entitlement_other_subject': 'the entitlement was issued to another learner',
   'training.entitlement_wrong_track': 'the entitlement is for another track',
   'training.entitlement_expired': 'the entitlement has expired',
@@ -125,7 +126,11 @@ export class SpawnService {
     if (!template) {
       this.count('unknown', 'invalid_track');
       const valid = this.tracks();
-      throw new AppError('unprocessable', `track ${JSON.stringify(req.track)} is not offered; valid tracks: ${valid.join(', ') || '(none: no templates are loaded)'}`, { reason: 'unknown_track', valid_tracks: valid });
+      throw new AppError(
+        'unprocessable',
+        `track ${JSON.stringify(req.track)} is not offered; valid tracks: ${valid.join(', ') || '(none: no templates are loaded)'}`,
+        { reason: 'unknown_track', valid_tracks: valid },
+      );
     }
     const digest = bodyDigest(req);
     const presented = req.entitlementToken !== undefined ? await this.presentedEntitlement(req, tenantId, ctx) : undefined;
@@ -137,16 +142,28 @@ export class SpawnService {
       const existing = await sql<SpawnRow>`SELECT * FROM spawn_requests WHERE request_id = ${req.requestId}`.execute(tx);
       if (existing.rows[0]) return { kind: 'existing' as const, row: existing.rows[0] };
 
-      const entitlement = await this.deps.entitlements.forSpawn(tx, { subject: req.subject, track: req.track, now, ...(presented ? { entitlementId: presented } : {}) });
+      const entitlement = await this.deps.entitlements.forSpawn(tx, {
+        subject: req.subject,
+        track: req.track,
+        now,
+        ...(presented ? { entitlementId: presented } : {}),
+      });
       // A pending spawn counts as a running lab while its handoff may still be under way; one older
       // than that (its process died between handoff and bookkeeping) no longer holds quota.
       const pendingSince = new Date(now.getTime() - PENDING_HOLD_MS).toISOString();
-      const pending = await sql<{ scenario_id: string; subject: string }>`SELECT scenario_id, subject FROM spawn_requests WHERE status = 'pending' AND created_at > ${pendingSince}::timestamptz`.execute(tx);
+      const pending = await sql<{
+        scenario_id: string;
+        subject: string;
+      }>`SELECT scenario_id, subject FROM spawn_requests WHERE status = 'pending' AND created_at > ${pendingSince}::timestamptz`.execute(tx);
       const pendingIds = pending.rows.map((r) => r.scenario_id);
       const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-      const today = await sql<{ n: string }>`SELECT count(*) AS n FROM spawn_requests WHERE subject = ${req.subject} AND created_at >= ${dayStart.toISOString()}::timestamptz`.execute(tx);
+      const today = await sql<{
+        n: string;
+      }>`SELECT count(*) AS n FROM spawn_requests WHERE subject = ${req.subject} AND created_at >= ${dayStart.toISOString()}::timestamptz`.execute(tx);
       const usage = {
-        activeLabsSubject: pending.rows.filter((r) => r.subject === req.subject).length + (await this.deps.scenarios.countActive(tx, { subject: req.subject, excluding: pendingIds })),
+        activeLabsSubject:
+          pending.rows.filter((r) => r.subject === req.subject).length +
+          (await this.deps.scenarios.countActive(tx, { subject: req.subject, excluding: pendingIds })),
         activeLabsTenant: pending.rows.length + (await this.deps.scenarios.countActive(tx, { excluding: pendingIds })),
         spawnsToday: Number(today.rows[0]?.n ?? 0),
       };
@@ -168,7 +185,9 @@ export class SpawnService {
       }
       const scenarioId = newScenarioId();
       await sql`INSERT INTO spawn_requests (tenant_id, request_id, body_digest, subject, track, template_id, template_version, scenario_id, entitlement_id, client_id, status, created_at)
-        VALUES (${tenantId}, ${req.requestId}, ${digest}, ${req.subject}, ${req.track}, ${template.id}, ${template.version}, ${scenarioId}, ${entitlement.entitlement_id}, ${req.clientId ?? null}, 'pending', ${now.toISOString()}::timestamptz)`.execute(tx);
+        VALUES (${tenantId}, ${req.requestId}, ${digest}, ${req.subject}, ${req.track}, ${template.id}, ${template.version}, ${scenarioId}, ${entitlement.entitlement_id}, ${req.clientId ?? null}, 'pending', ${now.toISOString()}::timestamptz)`.execute(
+        tx,
+      );
       return { kind: 'admitted' as const, scenarioId, entitlement };
     });
 
@@ -180,7 +199,10 @@ export class SpawnService {
     const sat = await this.deps.tokens.issue('sat', { ...claims, template: `${template.id}@${template.version}` });
     let scenario;
     try {
-      if (!this.deps.handoff) throw new AppError('unavailable', 'no orchestrator is reachable from this process: set FG_ORCHESTRATOR_URL, or run the orchestrator role here', { reason: 'no_orchestrator' });
+      if (!this.deps.handoff)
+        throw new AppError('unavailable', 'no orchestrator is reachable from this process: set FG_ORCHESTRATOR_URL, or run the orchestrator role here', {
+          reason: 'no_orchestrator',
+        });
       scenario = await this.deps.handoff.submit(tenantId, sat.token);
     } catch (err) {
       await this.deps.db.withTenant(tenantId, async (tx) => {
@@ -188,7 +210,18 @@ export class SpawnService {
         await this.deps.entitlements.releaseCredit(tx, entitlement.entitlement_id);
       });
       this.count(req.track, 'failed');
-      this.deps.security.warn({ type: 'spawn_failed', tenant_id: tenantId, subject: req.subject, track: req.track, request_id: req.requestId, scenario_id: scenarioId, err: (err as Error).message }, 'spawn admitted but the lab was not built; nothing was charged');
+      this.deps.security.warn(
+        {
+          type: 'spawn_failed',
+          tenant_id: tenantId,
+          subject: req.subject,
+          track: req.track,
+          request_id: req.requestId,
+          scenario_id: scenarioId,
+          err: (err as Error).message,
+        },
+        'spawn admitted but the lab was not built; nothing was charged',
+      );
       if (err instanceof AppError) throw err;
       throw new AppError('unavailable', `the lab could not be built: ${(err as Error).message}`, { reason: 'handoff_failed' });
     }
@@ -226,14 +259,21 @@ export class SpawnService {
   private async replay(tenantId: string, req: SpawnRequest, digest: string, row: SpawnRow, ctx: SpawnContext): Promise<SpawnResponse> {
     if (row.body_digest !== digest) {
       this.count(row.track, 'conflict');
-      throw new AppError('conflict', `request_id ${req.requestId} was already used for another spawn (track ${row.track}, subject ${row.subject}); use a new request_id for a new spawn`, { reason: 'request_id_reused', scenario_id: row.scenario_id });
+      throw new AppError(
+        'conflict',
+        `request_id ${req.requestId} was already used for another spawn (track ${row.track}, subject ${row.subject}); use a new request_id for a new spawn`,
+        { reason: 'request_id_reused', scenario_id: row.scenario_id },
+      );
     }
     const scenario = await this.deps.scenarios.get(tenantId, row.scenario_id).catch((err: unknown) => {
       if (err instanceof AppError && err.code === 'not_found') return undefined; // still being handed off
       throw err;
     });
     const claims = { tenant: tenantId, subject: row.subject, scenarioId: row.scenario_id, track: row.track };
-    const [access, sat] = await Promise.all([this.deps.access.issue(claims), this.deps.tokens.issue('sat', { ...claims, template: `${row.template_id}@${row.template_version}` })]);
+    const [access, sat] = await Promise.all([
+      this.deps.access.issue(claims),
+      this.deps.tokens.issue('sat', { ...claims, template: `${row.template_id}@${row.template_version}` }),
+    ]);
     this.count(row.track, 'replayed');
     return {
       request_id: req.requestId,
@@ -252,7 +292,19 @@ export class SpawnService {
     const kind = spawnRefusalKind(decision);
     const reasons = [...decision.reasons];
     this.deps.security.warn(
-      { type: 'spawn_refused', tenant_id: tenantId, subject: req.subject, track: req.track, request_id: req.requestId, actor: ctx.actor, refusal: kind, reasons, errors: decision.errors, usage, policy_version: decision.version },
+      {
+        type: 'spawn_refused',
+        tenant_id: tenantId,
+        subject: req.subject,
+        track: req.track,
+        request_id: req.requestId,
+        actor: ctx.actor,
+        refusal: kind,
+        reasons,
+        errors: decision.errors,
+        usage,
+        policy_version: decision.version,
+      },
       'spawn refused by policy',
     );
     if (kind === 'error') {
@@ -263,7 +315,8 @@ export class SpawnService {
     const ext = { reason: kind === 'quota' ? 'quota_exceeded' : 'policy_denied', reasons, limits: this.deps.limits, usage, policy_version: decision.version };
     if (kind === 'quota') {
       this.count(req.track, 'refused_quota');
-      const headers: Record<string, string> = reasons.length === 1 && reasons[0] === 'quota.daily_spawns' ? { 'retry-after': String(secondsToNextUtcDay(this.clock())) } : {};
+      const headers: Record<string, string> =
+        reasons.length === 1 && reasons[0] === 'quota.daily_spawns' ? { 'retry-after': String(secondsToNextUtcDay(this.clock())) } : {};
       throw new AppError('rate_limited', `spawn refused: ${detail}`, ext, headers);
     }
     this.count(req.track, reasons.some((r) => r.startsWith('training.') || r.startsWith('spawn.')) ? 'refused_entitlement' : 'refused_policy');
@@ -279,7 +332,19 @@ export class SpawnService {
     } catch (err) {
       if (err instanceof AppError) {
         this.count(req.track, 'refused_entitlement');
-        this.deps.security.warn({ type: 'spawn_refused', tenant_id: tenantId, subject: req.subject, track: req.track, request_id: req.requestId, actor: ctx.actor, refusal: 'entitlement_invalid', detail: err.detail }, 'spawn refused: entitlement token');
+        this.deps.security.warn(
+          {
+            type: 'spawn_refused',
+            tenant_id: tenantId,
+            subject: req.subject,
+            track: req.track,
+            request_id: req.requestId,
+            actor: ctx.actor,
+            refusal: 'entitlement_invalid',
+            detail: err.detail,
+          },
+          'spawn refused: entitlement token',
+        );
       }
       throw err;
     }
@@ -305,7 +370,9 @@ function entitlementInput(e: StoredEntitlement) {
 
 /** What makes two spawns "the same request": track and subject (request_id is the key itself). */
 function bodyDigest(req: SpawnRequest): string {
-  return createHash('sha256').update(JSON.stringify([req.track, req.subject])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([req.track, req.subject]))
+    .digest('hex');
 }
 
 function secondsToNextUtcDay(now: Date): number {

@@ -27,7 +27,12 @@ export interface StripeWebhookResult {
  */
 export class StripeWebhook {
   constructor(
-    private readonly deps: { readonly secret: string | undefined; readonly entitlements: EntitlementService; readonly security: Logger; readonly clock?: () => Date },
+    private readonly deps: {
+      readonly secret: string | undefined;
+      readonly entitlements: EntitlementService;
+      readonly security: Logger;
+      readonly clock?: () => Date;
+    },
   ) {}
 
   async handle(rawBody: string, signatureHeader: string | undefined): Promise<StripeWebhookResult> {
@@ -55,8 +60,14 @@ export class StripeWebhook {
     const session = event?.data?.object;
     if (event?.type !== 'checkout.session.completed' || !session || session.payment_status !== 'paid') return { received: true, outcome: 'ignored' };
     const receipt = receiptFrom(session, nowS);
-    const granted = await this.deps.entitlements.grantFromPayment(receipt.tenant, receipt, { externalRef: String(session.id), amountCents: nonNegativeInt(session.amount_total), currency: String(session.currency ?? 'usd') });
-    return granted ? { received: true, outcome: 'granted', entitlement_id: granted.entitlement.entitlement_id } : { received: true, outcome: 'already_granted', entitlement_id: `ent_${receipt.receipt_id}` };
+    const granted = await this.deps.entitlements.grantFromPayment(receipt.tenant, receipt, {
+      externalRef: String(session.id),
+      amountCents: nonNegativeInt(session.amount_total),
+      currency: String(session.currency ?? 'usd'),
+    });
+    return granted
+      ? { received: true, outcome: 'granted', entitlement_id: granted.entitlement.entitlement_id }
+      : { received: true, outcome: 'already_granted', entitlement_id: `ent_${receipt.receipt_id}` };
   }
 }
 
@@ -80,14 +91,19 @@ function receiptFrom(session: CheckoutSession, nowS: number): Receipt {
   const m = session.metadata ?? {};
   const missing = ['tenant_id', 'subject', 'track', 'tier', 'credits'].filter((k) => typeof m[k] !== 'string' || m[k] === '');
   if (typeof session.id !== 'string' || !/^[A-Za-z0-9_]{1,190}$/.test(session.id)) missing.unshift('id');
-  if (missing.length > 0) throw new AppError('unprocessable', `checkout session lacks ${missing.join(', ')} (set them as metadata on the checkout session)`, { reason: 'stripe_metadata_missing' });
+  if (missing.length > 0)
+    throw new AppError('unprocessable', `checkout session lacks ${missing.join(', ')} (set them as metadata on the checkout session)`, {
+      reason: 'stripe_metadata_missing',
+    });
   const tenant = String(m.tenant_id);
   const tenantProblem = tenantIdProblem(tenant);
   if (tenantProblem) throw new AppError('unprocessable', `checkout metadata tenant_id: ${tenantProblem}`, { reason: 'stripe_metadata_invalid' });
   const credits = Number(m.credits);
   const days = m.valid_days === undefined ? DEFAULT_ENTITLEMENT_DAYS : Number(m.valid_days);
-  if (!Number.isInteger(credits) || credits < 1 || credits > 10_000) throw new AppError('unprocessable', 'checkout metadata credits must be an integer 1..10000', { reason: 'stripe_metadata_invalid' });
-  if (!Number.isInteger(days) || days < 1 || days > 3660) throw new AppError('unprocessable', 'checkout metadata valid_days must be an integer 1..3660', { reason: 'stripe_metadata_invalid' });
+  if (!Number.isInteger(credits) || credits < 1 || credits > 10_000)
+    throw new AppError('unprocessable', 'checkout metadata credits must be an integer 1..10000', { reason: 'stripe_metadata_invalid' });
+  if (!Number.isInteger(days) || days < 1 || days > 3660)
+    throw new AppError('unprocessable', 'checkout metadata valid_days must be an integer 1..3660', { reason: 'stripe_metadata_invalid' });
   return {
     receipt_id: `stripe_${String(session.id)}`,
     tenant,

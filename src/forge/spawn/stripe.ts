@@ -17,7 +17,13 @@ export function stripeSignatureHeader(payload: string, secret: string, timestamp
   return `t=${timestampS},v1=${v1}`;
 }
 
-export function verifyStripeSignature(payload: string, header: string | undefined, secret: string, nowS = Math.floor(Date.now() / 1000), toleranceS = DEFAULT_TOLERANCE_S): void {
+export function verifyStripeSignature(
+  payload: string,
+  header: string | undefined,
+  secret: string,
+  nowS = Math.floor(Date.now() / 1000),
+  toleranceS = DEFAULT_TOLERANCE_S,
+): void {
   if (!header) throw new StripeSignatureError('missing Stripe-Signature header');
   const parts = header.split(',').map((p) => p.trim().split('=') as [string, string]);
   const t = Number(parts.find(([k]) => k === 't')?.[1]);

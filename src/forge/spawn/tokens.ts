@@ -35,19 +35,31 @@ export type TokenProblem = 'malformed' | 'bad_signature' | 'expired' | 'wrong_au
 /** A refused token, with a reason a caller can show (each is a distinct, clear refusal). */
 export class TokenRefusedError extends Error {
   readonly code = 'token_refused';
-  constructor(readonly problem: TokenProblem, message: string) {
+  constructor(
+    readonly problem: TokenProblem,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 export class ScenarioTokens {
-  constructor(private readonly key: TokenSigningKey, private readonly replay: ReplayGuard, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly key: TokenSigningKey,
+    private readonly replay: ReplayGuard,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async issue(kind: TokenKind, claims: ScenarioClaims, ttlS = kind === 'sat' ? SAT_TTL_S : ACCESS_TTL_S): Promise<IssuedToken> {
     const jti = randomUUID();
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + ttlS;
-    const token = await new SignJWT({ tid: claims.tenant, scn: claims.scenarioId, trk: claims.track, ...(claims.template !== undefined ? { tpl: claims.template } : {}) })
+    const token = await new SignJWT({
+      tid: claims.tenant,
+      scn: claims.scenarioId,
+      trk: claims.track,
+      ...(claims.template !== undefined ? { tpl: claims.template } : {}),
+    })
       .setProtectedHeader({ alg: 'EdDSA', kid: this.key.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCES[kind])
@@ -66,15 +78,29 @@ export class ScenarioTokens {
   async verify(kind: TokenKind, token: string, opts: { scenarioId?: string; once?: boolean } = {}): Promise<ScenarioClaims & { jti: string; expiresAt: Date }> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.key.publicKey, { issuer: ISSUER, audience: AUDIENCES[kind], algorithms: ['EdDSA'], currentDate: new Date(this.now()) }));
+      ({ payload } = await jwtVerify(token, this.key.publicKey, {
+        issuer: ISSUER,
+        audience: AUDIENCES[kind],
+        algorithms: ['EdDSA'],
+        currentDate: new Date(this.now()),
+      }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new TokenRefusedError('expired', 'the token has expired; ask for a new access link');
-      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'aud') throw new TokenRefusedError('wrong_audience', 'the token is not meant for this endpoint');
+      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'aud')
+        throw new TokenRefusedError('wrong_audience', 'the token is not meant for this endpoint');
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new TokenRefusedError('bad_signature', 'the token signature is invalid');
       throw new TokenRefusedError('malformed', 'the token is malformed');
     }
     const { tid, scn, trk, tpl, sub, jti, exp } = payload as JWTPayload & { tid?: unknown; scn?: unknown; trk?: unknown; tpl?: unknown };
-    if (typeof tid !== 'string' || typeof scn !== 'string' || typeof trk !== 'string' || typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number' || (tpl !== undefined && typeof tpl !== 'string')) {
+    if (
+      typeof tid !== 'string' ||
+      typeof scn !== 'string' ||
+      typeof trk !== 'string' ||
+      typeof sub !== 'string' ||
+      typeof jti !== 'string' ||
+      typeof exp !== 'number' ||
+      (tpl !== undefined && typeof tpl !== 'string')
+    ) {
       throw new TokenRefusedError('malformed', 'the token lacks required claims');
     }
     if (opts.scenarioId !== undefined && scn !== opts.scenarioId) throw new TokenRefusedError('wrong_scenario', 'the token is for another scenario');

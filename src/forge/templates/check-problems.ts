@@ -45,7 +45,8 @@ export function checkProblems(check: unknown, at: readonly PathSegment[], ctx: C
     if (depth >= MAX_DEPTH) return [...out, { at, message: `combinators nest at most ${MAX_DEPTH} deep` }];
     if (type === 'at_least') {
       const k = record.k;
-      if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > checks.length) out.push({ at: [...at, 'k'], message: `must be an integer 1..${checks.length}` });
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > checks.length)
+        out.push({ at: [...at, 'k'], message: `must be an integer 1..${checks.length}` });
     }
     checks.forEach((c, i) => {
       if (typeof c !== 'object' || c === null || Array.isArray(c)) out.push({ at: [...at, 'checks', i], message: 'must be a check (a mapping with a type)' });
@@ -62,7 +63,11 @@ export function checkProblems(check: unknown, at: readonly PathSegment[], ctx: C
     if (seen.has(key)) continue;
     seen.add(key);
     const message =
-      error.message === 'Expected required property' ? 'is required' : error.message === 'Unexpected property' ? `is not a field of ${type} checks` : `${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`;
+      error.message === 'Expected required property'
+        ? 'is required'
+        : error.message === 'Unexpected property'
+          ? `is not a field of ${type} checks`
+          : `${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`;
     out.push({ at: path, message });
   }
   if (out.length > 0) return out;

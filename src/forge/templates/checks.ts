@@ -33,7 +33,8 @@ export const CommandCheck = Type.Object(
     run: Type.Union([Type.String({ minLength: 1, description: 'shell line (/bin/sh -c)' }), Type.Array(Type.String(), { minItems: 1, description: 'argv' })]),
     context: Type.Optional(
       Type.Union([Type.Literal('net'), Type.Literal('mount'), Type.Literal('learner')], {
-        description: "net (default): host binaries in the device's network namespace; mount: the device's filesystem view; learner: exactly as the learner runs it",
+        description:
+          "net (default): host binaries in the device's network namespace; mount: the device's filesystem view; learner: exactly as the learner runs it",
       }),
     ),
     exit_code: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description: 'expected exit code, default 0' })),
@@ -41,7 +42,9 @@ export const CommandCheck = Type.Object(
     stdout_regex: Type.Optional(Regex('stdout matches this regular expression')),
     stdout_not_regex: Type.Optional(Regex('stdout does not match this regular expression')),
     stdout_equals: Type.Optional(Type.String({ description: 'stdout equals this, trailing whitespace ignored' })),
-    json_path: Type.Optional(Type.String({ pattern: '^\\$(\\.[A-Za-z0-9_-]+|\\[\\d+\\])*$', description: 'stdout is JSON; the value at this path ($.a.b[0])…' })),
+    json_path: Type.Optional(
+      Type.String({ pattern: '^\\$(\\.[A-Za-z0-9_-]+|\\[\\d+\\])*$', description: 'stdout is JSON; the value at this path ($.a.b[0])…' }),
+    ),
     json_equals: Type.Optional(Type.Unknown({ description: '…equals this value' })),
     ...timing,
   },
@@ -170,7 +173,12 @@ export const DnsCheck = Type.Object(
     server: Type.String({ pattern: IPV4 }),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'default 53' })),
     name: Type.String({ minLength: 1, maxLength: 253 }),
-    record: Type.Optional(Type.Union(['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'PTR', 'NS', 'SOA'].map((t) => Type.Literal(t)), { description: 'default A' })),
+    record: Type.Optional(
+      Type.Union(
+        ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'PTR', 'NS', 'SOA'].map((t) => Type.Literal(t)),
+        { description: 'default A' },
+      ),
+    ),
     expect: Type.Optional(Type.Array(Type.String(), { description: 'these values are among the answers' })),
     expect_regex: Type.Optional(Regex('some answer matches')),
     rcode: Type.Optional(Type.String({ pattern: '^[A-Z]+$', description: 'expected status, default NOERROR' })),
@@ -317,7 +325,13 @@ export const VariableSchema = Type.Union([
     strict,
   ),
   Type.Object({ kind: Type.Literal('password'), length: Type.Optional(Type.Integer({ minimum: 8, maximum: 64, description: 'default 16' })) }, strict),
-  Type.Object({ kind: Type.Literal('ipv4'), cidr: Type.String({ pattern: IPV4_CIDR, description: 'a host address of this network (not network, broadcast or first address)' }) }, strict),
+  Type.Object(
+    {
+      kind: Type.Literal('ipv4'),
+      cidr: Type.String({ pattern: IPV4_CIDR, description: 'a host address of this network (not network, broadcast or first address)' }),
+    },
+    strict,
+  ),
   Type.Object({ kind: Type.Literal('choice'), values: Type.Array(Type.String(), { minItems: 1, maxItems: 256 }) }, strict),
 ]);
 export type VariableSpec = Static<typeof VariableSchema>;

@@ -85,7 +85,11 @@ const SPECIAL_ENDPOINT_NODES = new Set(['host', 'mgmt-net', 'macvlan']);
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 /** eth2 < eth10: natural order of interface names. */
 const naturalCompare = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
@@ -93,7 +97,11 @@ export function importContainerlab(text: string, source: string, opts: Container
   const problems: string[] = [];
   const warnings: string[] = [];
   const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) throw new ContainerlabImportError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  if (doc.errors.length > 0)
+    throw new ContainerlabImportError(
+      source,
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
   const root: unknown = doc.toJS();
   if (!isMap(root) || !isMap(root.topology) || !isMap(root.topology.nodes)) {
     throw new ContainerlabImportError(source, ['not a containerlab topology: expected `topology.nodes` (a mapping of node names)']);
@@ -120,7 +128,9 @@ export function importContainerlab(text: string, source: string, opts: Container
       continue;
     }
     if (!(SUPPORTED_KINDS as readonly string[]).includes(kind)) {
-      problems.push(`${at}: kind "${kind}" is not supported; FrostGate imports only kinds ${SUPPORTED_KINDS.join(' and ')} (its devices are Linux network namespaces, not vendor images)`);
+      problems.push(
+        `${at}: kind "${kind}" is not supported; FrostGate imports only kinds ${SUPPORTED_KINDS.join(' and ')} (its devices are Linux network namespaces, not vendor images)`,
+      );
       continue;
     }
     const name = slug(clabName);
@@ -143,7 +153,9 @@ export function importContainerlab(text: string, source: string, opts: Container
     }
     const kindDefault = isMap(kindDefaults[kind]) ? (kindDefaults[kind] as Record<string, unknown>) : {};
     const image = str(node.image) ?? str(kindDefault.image) ?? '';
-    const binds = [...(Array.isArray(kindDefault.binds) ? kindDefault.binds : []), ...(Array.isArray(node.binds) ? node.binds : [])].filter((b): b is string => typeof b === 'string');
+    const binds = [...(Array.isArray(kindDefault.binds) ? kindDefault.binds : []), ...(Array.isArray(node.binds) ? node.binds : [])].filter(
+      (b): b is string => typeof b === 'string',
+    );
     const state: NodeState = { clabName, name, router: /(^|\/)frr(outing)?\b|frrouting/i.test(image), addresses: new Map(), routes: [], startup: [] };
     const frrBind = binds.map((b) => b.split(':')).find(([, target]) => target === '/etc/frr/frr.conf');
     if (frrBind) {
@@ -185,8 +197,10 @@ export function importContainerlab(text: string, source: string, opts: Container
     }
     const [a, b] = endpoints as [Endpoint, Endpoint];
     for (const e of [a, b]) {
-      if (SPECIAL_ENDPOINT_NODES.has(e.node)) problems.push(`${e.at}: "${e.node}:${e.iface}" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)`);
-      else if (!nodes.has(e.node) && !bridges.has(e.node) && !refused.has(e.node)) problems.push(`${e.at}: node "${e.node}" is not a convertible node of this topology`);
+      if (SPECIAL_ENDPOINT_NODES.has(e.node))
+        problems.push(`${e.at}: "${e.node}:${e.iface}" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)`);
+      else if (!nodes.has(e.node) && !bridges.has(e.node) && !refused.has(e.node))
+        problems.push(`${e.at}: node "${e.node}" is not a convertible node of this topology`);
     }
     if ([a, b].some((e) => !nodes.has(e.node) && !bridges.has(e.node))) return;
     const bridgeEnds = [a, b].filter((e) => bridges.has(e.node));
@@ -203,7 +217,9 @@ export function importContainerlab(text: string, source: string, opts: Container
       segments.set(name, seg);
       return;
     }
-    let name = slug(`${nodes.get(a.node)!.name}-${nodes.get(b.node)!.name}`).slice(0, 32).replace(/-+$/, '');
+    let name = slug(`${nodes.get(a.node)!.name}-${nodes.get(b.node)!.name}`)
+      .slice(0, 32)
+      .replace(/-+$/, '');
     for (let n = 2; segments.has(name) || usedNames.has(name); n++) name = `${name.slice(0, 29).replace(/-+$/, '')}-${n}`;
     segments.set(name, { name, members: [a, b] });
   });
@@ -212,7 +228,8 @@ export function importContainerlab(text: string, source: string, opts: Container
   // Addresses: endpoint ipv4, else exec / frr.conf; every segment gets one CIDR.
   const addressOf = (e: Endpoint): string | undefined => {
     const fromNode = nodes.get(e.node)!.addresses.get(e.iface);
-    if (e.ipv4 !== undefined && fromNode !== undefined && e.ipv4 !== fromNode) problems.push(`${e.at}: ${e.node}:${e.iface} has ipv4 ${e.ipv4} but exec/frr.conf gives ${fromNode}`);
+    if (e.ipv4 !== undefined && fromNode !== undefined && e.ipv4 !== fromNode)
+      problems.push(`${e.at}: ${e.node}:${e.iface} has ipv4 ${e.ipv4} but exec/frr.conf gives ${fromNode}`);
     return e.ipv4 ?? fromNode;
   };
   const assigned = new Map<Endpoint, string>();
@@ -244,7 +261,12 @@ export function importContainerlab(text: string, source: string, opts: Container
       warnings.push(`network ${seg.name} had no addresses; it was given ${seg.cidr}`);
     }
     const net = parseCidr(seg.cidr)!;
-    const taken = new Set([...seg.members].map((e) => assigned.get(e)).filter((a): a is string => a !== undefined).map((a) => parseCidr(a)!.host));
+    const taken = new Set(
+      [...seg.members]
+        .map((e) => assigned.get(e))
+        .filter((a): a is string => a !== undefined)
+        .map((a) => parseCidr(a)!.host),
+    );
     let next = net.base + 1;
     for (const e of seg.members) {
       if (assigned.has(e)) continue;
@@ -263,7 +285,8 @@ export function importContainerlab(text: string, source: string, opts: Container
     ends.sort((x, y) => naturalCompare(x.e.iface, y.e.iface));
     const renames = new Map(ends.map(({ e }, i) => [e.iface, `eth${i}`]));
     const changed = [...renames].filter(([from, to]) => from !== to);
-    if (changed.length > 0) warnings.push(`${state.name}: interfaces renumbered ${changed.map(([f, t]) => `${f}->${t}`).join(', ')} (containerlab's eth0 is management)`);
+    if (changed.length > 0)
+      warnings.push(`${state.name}: interfaces renumbered ${changed.map(([f, t]) => `${f}->${t}`).join(', ')} (containerlab's eth0 is management)`);
     for (const iface of state.addresses.keys()) {
       if (!renames.has(iface) && iface !== 'lo') warnings.push(`${state.name}: address ${state.addresses.get(iface)} on ${iface} dropped (not a lab link)`);
     }
@@ -302,7 +325,10 @@ export function importContainerlab(text: string, source: string, opts: Container
     parseTemplate(yaml, source);
   } catch (err) {
     if (!(err instanceof TemplateInvalidError)) throw err;
-    throw new ContainerlabImportError(source, err.problems.map((p) => `converted template: ${formatProblem(p)}`));
+    throw new ContainerlabImportError(
+      source,
+      err.problems.map((p) => `converted template: ${formatProblem(p)}`),
+    );
   }
   return { template, yaml, warnings };
 }

@@ -24,7 +24,9 @@ export async function loadTemplate(file: string): Promise<LabTemplate> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new TemplateInvalidError(file, [{ path: '(root)', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    throw new TemplateInvalidError(file, [
+      { path: '(root)', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` },
+    ]);
   }
   return parseTemplate(text, file);
 }
@@ -64,7 +66,10 @@ export function parseTemplate(text: string, source = '<template>'): LabTemplate 
     validateLabSpec(toLabSpec(template, 'scn_template_check'));
   } catch (err) {
     if (!(err instanceof LabRuntimeError)) throw err;
-    throw new TemplateInvalidError(source, err.message.split('; ').map((m) => ({ path: 'topology', message: m })));
+    throw new TemplateInvalidError(
+      source,
+      err.message.split('; ').map((m) => ({ path: 'topology', message: m })),
+    );
   }
   return template;
 }
@@ -123,7 +128,8 @@ function describe(error: ValueError): string {
   if (schema.pattern !== undefined && typeof error.value === 'string') {
     return `${JSON.stringify(error.value)} does not match ${schema.pattern}${schema.description ? ` (${schema.description})` : ''}`;
   }
-  const got = error.value === null ? 'null' : Array.isArray(error.value) ? 'a list' : typeof error.value === 'object' ? 'a mapping' : JSON.stringify(error.value);
+  const got =
+    error.value === null ? 'null' : Array.isArray(error.value) ? 'a list' : typeof error.value === 'object' ? 'a mapping' : JSON.stringify(error.value);
   return `${error.message.charAt(0).toLowerCase()}${error.message.slice(1)} (got ${got})`;
 }
 

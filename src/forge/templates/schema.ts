@@ -86,7 +86,12 @@ export const TopologySchema = Type.Object(
  * (`all`, `any`, `at_least` with `k`) hold further checks in `checks`.
  */
 export const CheckSchema = Type.Object(
-  { type: Type.Union(CHECK_TYPES.map((t) => Type.Literal(t)), { description: 'check type, see docs/templates.md' }) },
+  {
+    type: Type.Union(
+      CHECK_TYPES.map((t) => Type.Literal(t)),
+      { description: 'check type, see docs/templates.md' },
+    ),
+  },
   { additionalProperties: true },
 );
 
@@ -133,7 +138,11 @@ export const TemplateSchema = Type.Object(
     topology: TopologySchema,
     tasks: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     hints: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    variables: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), VariableSchema, { description: 'per-scenario values, used as {{name}} in files and startup lines and by answer checks' })),
+    variables: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$' }), VariableSchema, {
+        description: 'per-scenario values, used as {{name}} in files and startup lines and by answer checks',
+      }),
+    ),
     successCriteria: Type.Array(CriterionSchema, { minItems: 1 }),
     egress: Type.Optional(EgressSchema),
   },

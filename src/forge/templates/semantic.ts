@@ -48,7 +48,8 @@ export function semanticProblems(doc: TemplateDocument): RawProblem[] {
       if (!addr) return problem([...ia, 'address'], 'not a CIDR (a.b.c.d/n)');
       if (net) {
         if (addr.prefix !== net.prefix || !cidrContains(net, addr.host)) problem([...ia, 'address'], `not inside ${iface.network} (${formatNet(net)})`);
-        else if (addr.host === net.base || addr.host === net.base + 2 ** (32 - net.prefix) - 1) problem([...ia, 'address'], 'is the network or broadcast address');
+        else if (addr.host === net.base || addr.host === net.base + 2 ** (32 - net.prefix) - 1)
+          problem([...ia, 'address'], 'is the network or broadcast address');
         onNetworks.push(net);
       }
       const owner = addresses.get(addr.host);
@@ -107,7 +108,6 @@ export function semanticProblems(doc: TemplateDocument): RawProblem[] {
   });
   return out;
 }
-
 
 function dependsOnTransitively(byId: ReadonlyMap<string, { depends_on?: readonly string[] }>, from: string, target: string): boolean {
   const seen = new Set<string>();

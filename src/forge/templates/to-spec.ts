@@ -7,7 +7,11 @@ import { scenarioVariables, substituteVariables, type ScenarioVariables } from '
  * scenario's variables (variables.ts) in place of `{{name}}` in files, startup lines and FRR
  * configs. `variables` defaults to the values derived without a deployment secret.
  */
-export function toLabSpec(template: TemplateDocument, scenarioId: string, variables: ScenarioVariables = scenarioVariables(template.variables, scenarioId)): LabSpec {
+export function toLabSpec(
+  template: TemplateDocument,
+  scenarioId: string,
+  variables: ScenarioVariables = scenarioVariables(template.variables, scenarioId),
+): LabSpec {
   const sub = (text: string) => substituteVariables(text, variables);
   const limits = template.topology.limits;
   const specLimits: Partial<{ -readonly [K in keyof ResourceLimits]: ResourceLimits[K] }> = {};

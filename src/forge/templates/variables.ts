@@ -67,7 +67,11 @@ function valueOf(spec: VariableSpec, next: () => number): string {
   }
 }
 
-export function scenarioVariables(variables: Readonly<Record<string, VariableSpec>> | undefined, scenarioId: string, secret: Uint8Array = new Uint8Array()): ScenarioVariables {
+export function scenarioVariables(
+  variables: Readonly<Record<string, VariableSpec>> | undefined,
+  scenarioId: string,
+  secret: Uint8Array = new Uint8Array(),
+): ScenarioVariables {
   const out: Record<string, string> = {};
   for (const name of Object.keys(variables ?? {}).sort()) out[name] = valueOf(variables![name]!, byteStream(secret, scenarioId, name));
   return out;

@@ -154,7 +154,12 @@ export class WorkerAgent {
     if (Date.parse(job.deadline) < Date.now()) return; // the orchestrator gave up on it
     // Capacity is a promise, not a hint: placements made on an old advert are refused.
     if (this.labs + this.building >= this.capacity) {
-      const full: JobReply = { jobId: job.jobId, workerId: this.workerId, ok: false, error: { name: WORKER_FULL, message: `worker ${this.workerId} runs ${this.labs + this.building} of ${this.capacity} labs` } };
+      const full: JobReply = {
+        jobId: job.jobId,
+        workerId: this.workerId,
+        ok: false,
+        error: { name: WORKER_FULL, message: `worker ${this.workerId} runs ${this.labs + this.building} of ${this.capacity} labs` },
+      };
       this.nc.publish(job.reply, encode(full));
       return;
     }
@@ -187,7 +192,10 @@ export class WorkerAgent {
     switch (req.op) {
       case 'exec': {
         const { stdinB64, ...rest } = req.opts;
-        return this.runtime.exec(req.scenarioId, req.device, req.argv, { ...rest, ...(stdinB64 !== undefined ? { stdin: Buffer.from(stdinB64, 'base64') } : {}) });
+        return this.runtime.exec(req.scenarioId, req.device, req.argv, {
+          ...rest,
+          ...(stdinB64 !== undefined ? { stdin: Buffer.from(stdinB64, 'base64') } : {}),
+        });
       }
       case 'destroy':
         await this.runtime.destroy(req.scenarioId);

@@ -12,7 +12,11 @@ export interface WorkerModule {
 /** FG_WORKER_ID, else the host name made into a valid worker id. */
 export function workerIdFrom(configured: string | undefined): string {
   if (configured) return configured;
-  const fromHost = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 63);
+  const fromHost = hostname()
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+/, '')
+    .slice(0, 63);
   return fromHost || 'worker';
 }
 
@@ -24,7 +28,14 @@ export async function createWorkerModule(platform: Pick<Platform, 'config' | 'lo
   const { config } = platform;
   if (!config.nats.url) throw new Error('the worker role needs FG_NATS_URL: orchestrators place labs on workers through NATS JetStream');
   const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
-  const nc = await connect({ servers: config.nats.url, name: 'frostgate-worker', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 3000 });
+  const nc = await connect({
+    servers: config.nats.url,
+    name: 'frostgate-worker',
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: 3000,
+  });
   const agent = new WorkerAgent({
     nc,
     runtime,
@@ -35,7 +46,10 @@ export async function createWorkerModule(platform: Pick<Platform, 'config' | 'lo
   });
   await agent.start();
   platform.log.info({ worker_id: agent.workerId, boot_id: agent.bootId, capacity: config.forge.worker.capacity }, 'worker agent taking lab jobs');
-  platform.health.register({ name: 'worker', check: async () => ({ worker_id: agent.workerId, driver: runtime.driver, dry_run: runtime.egressDryRun, capacity: config.forge.worker.capacity }) });
+  platform.health.register({
+    name: 'worker',
+    check: async () => ({ worker_id: agent.workerId, driver: runtime.driver, dry_run: runtime.egressDryRun, capacity: config.forge.worker.capacity }),
+  });
   platform.onClose(async () => {
     await agent.stop();
     await nc.drain().catch(() => undefined);

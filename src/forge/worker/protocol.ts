@@ -115,15 +115,39 @@ const isStr = (v: unknown): v is string => typeof v === 'string';
 
 /** Shape checks of what arrives from the bus: a malformed message is refused, never half-used. */
 export function isWorkerAdvert(v: unknown): v is WorkerAdvert {
-  return isObject(v) && isStr(v.workerId) && WORKER_ID_PATTERN.test(v.workerId) && isStr(v.bootId) && Number.isInteger(v.capacity) && Number.isInteger(v.labs) && Number.isInteger(v.heartbeatMs) && isStr(v.driver);
+  return (
+    isObject(v) &&
+    isStr(v.workerId) &&
+    WORKER_ID_PATTERN.test(v.workerId) &&
+    isStr(v.bootId) &&
+    Number.isInteger(v.capacity) &&
+    Number.isInteger(v.labs) &&
+    Number.isInteger(v.heartbeatMs) &&
+    isStr(v.driver)
+  );
 }
 
 export function isCreateJob(v: unknown): v is CreateJob {
-  return isObject(v) && isStr(v.jobId) && isStr(v.reply) && isStr(v.deadline) && isObject(v.spec) && isStr(v.spec.scenarioId) && Array.isArray(v.spec.devices) && Array.isArray(v.spec.networks);
+  return (
+    isObject(v) &&
+    isStr(v.jobId) &&
+    isStr(v.reply) &&
+    isStr(v.deadline) &&
+    isObject(v.spec) &&
+    isStr(v.spec.scenarioId) &&
+    Array.isArray(v.spec.devices) &&
+    Array.isArray(v.spec.networks)
+  );
 }
 
 export function isJobReply(v: unknown): v is JobReply {
-  return isObject(v) && isStr(v.jobId) && isStr(v.workerId) && typeof v.ok === 'boolean' && (v.ok ? isObject(v.handle) && Number.isInteger(v.labs) : isObject(v.error));
+  return (
+    isObject(v) &&
+    isStr(v.jobId) &&
+    isStr(v.workerId) &&
+    typeof v.ok === 'boolean' &&
+    (v.ok ? isObject(v.handle) && Number.isInteger(v.labs) : isObject(v.error))
+  );
 }
 
 export function isRpcRequest(v: unknown): v is RpcRequest {
@@ -152,10 +176,12 @@ export async function ensureFleetResources(nc: NatsConnection): Promise<{ jsm: J
   try {
     await jsm.streams.info(LAB_JOBS_STREAM);
   } catch {
-    await jsm.streams.add({ name: LAB_JOBS_STREAM, subjects: ['fg.labjobs.>'], storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_age: 24 * 3600 * 1e9 }).catch(async (err: unknown) => {
-      // Created concurrently by another process: fine if it now exists.
-      await jsm.streams.info(LAB_JOBS_STREAM).catch(() => Promise.reject(err));
-    });
+    await jsm.streams
+      .add({ name: LAB_JOBS_STREAM, subjects: ['fg.labjobs.>'], storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_age: 24 * 3600 * 1e9 })
+      .catch(async (err: unknown) => {
+        // Created concurrently by another process: fine if it now exists.
+        await jsm.streams.info(LAB_JOBS_STREAM).catch(() => Promise.reject(err));
+      });
   }
   const js = nc.jetstream();
   const workers = await js.views.kv(WORKERS_BUCKET, { history: 1 });

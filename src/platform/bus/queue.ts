@@ -34,7 +34,10 @@ export interface DurableQueue {
 /** The embedded queue: a table, claimed with SKIP LOCKED leases through definer functions. */
 export class DatabaseQueue implements DurableQueue {
   readonly kind = 'database' as const;
-  constructor(private readonly db: Database, private readonly stream: string) {}
+  constructor(
+    private readonly db: Database,
+    private readonly stream: string,
+  ) {}
 
   async enqueue(tenantId: string, subject: string, payloads: readonly unknown[], tx?: Tx): Promise<void> {
     if (payloads.length === 0) return;
@@ -83,7 +86,13 @@ export class JetStreamQueue implements DurableQueue {
   readonly kind = 'jetstream' as const;
   private disconnected = false;
 
-  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, private readonly stream: string, private readonly durable: string) {
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly durable: string,
+  ) {
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnecting') this.disconnected = true;
@@ -98,7 +107,13 @@ export class JetStreamQueue implements DurableQueue {
     try {
       await jsm.streams.info(stream);
     } catch {
-      await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`], storage: StorageType.File, retention: RetentionPolicy.Workqueue, max_bytes: 1024 * 1024 * 1024 });
+      await jsm.streams.add({
+        name: stream,
+        subjects: [`${prefix}.>`],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Workqueue,
+        max_bytes: 1024 * 1024 * 1024,
+      });
     }
     try {
       await jsm.consumers.info(stream, durable);
@@ -121,7 +136,14 @@ export class JetStreamQueue implements DurableQueue {
     const out: JetStreamDelivery[] = [];
     for await (const msg of batch) {
       const [, tenantId = '', ...rest] = msg.subject.split('.');
-      out.push({ id: String(msg.seq), tenantId, subject: rest.join('.'), payload: JSON.parse(Buffer.from(msg.data).toString('utf8')) as unknown, attempts: msg.info.redeliveryCount, msg });
+      out.push({
+        id: String(msg.seq),
+        tenantId,
+        subject: rest.join('.'),
+        payload: JSON.parse(Buffer.from(msg.data).toString('utf8')) as unknown,
+        attempts: msg.info.redeliveryCount,
+        msg,
+      });
     }
     return out;
   }

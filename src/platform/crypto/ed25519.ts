@@ -1,11 +1,4 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign as cryptoSign,
-  verify as cryptoVerify,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
 /**
@@ -136,10 +129,7 @@ export function parseEd25519PrivateKey(content: Uint8Array | string, source = 'k
   if (bytes.length === ED25519_SEED_SIZE) return privateKeyFromSeed(bytes);
   const seed = decodeTextKey(text);
   if (seed) return privateKeyFromSeed(seed);
-  throw new Ed25519KeyError(
-    'ed25519_key_invalid',
-    `${source}: expected a PKCS#8 PEM Ed25519 private key, a raw 32-byte seed, or the seed as hex/base64 text`,
-  );
+  throw new Ed25519KeyError('ed25519_key_invalid', `${source}: expected a PKCS#8 PEM Ed25519 private key, a raw 32-byte seed, or the seed as hex/base64 text`);
 }
 
 /** Parses public key material: PEM SPKI, 32 raw bytes, or the 32 bytes as hex/base64 text. */

@@ -9,7 +9,11 @@ import { exportPrivateKeyPem, generateEd25519KeyPair, loadEd25519PrivateKey, par
  * it); in dev a key generated once into `<dataDir>/keys/<name>.pem`, so signatures stay
  * verifiable across restarts; otherwise an ephemeral key.
  */
-export async function loadSigningKey(opts: { keyPath: string | undefined; dataDir: string | undefined; name: string }): Promise<{ privateKey: KeyObject; source: string }> {
+export async function loadSigningKey(opts: {
+  keyPath: string | undefined;
+  dataDir: string | undefined;
+  name: string;
+}): Promise<{ privateKey: KeyObject; source: string }> {
   if (opts.keyPath) return { privateKey: await loadEd25519PrivateKey(opts.keyPath), source: opts.keyPath };
   if (!opts.dataDir) return { privateKey: generateEd25519KeyPair().privateKey, source: 'ephemeral' };
   const file = path.join(opts.dataDir, 'keys', `${opts.name}.pem`);

@@ -165,7 +165,12 @@ class PostgresDatabase extends BaseDatabase {
   readonly gate: DatabaseSession;
   private readonly gateDb: Kysely<DB>;
 
-  constructor(private readonly url: string, poolSize: number, gatePoolSize: number, private readonly appRole: string) {
+  constructor(
+    private readonly url: string,
+    poolSize: number,
+    gatePoolSize: number,
+    private readonly appRole: string,
+  ) {
     super();
     this.location = safeLocation(url);
     this.db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: appRolePool(url, poolSize, appRole) }) });
@@ -181,7 +186,7 @@ class PostgresDatabase extends BaseDatabase {
     try {
       const session: MigrationSession = {
         exec: async (text) => void (await client.query(text)),
-        query: async <R,>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
+        query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
       };
       return await runMigrations(session, withAppRole(await loadMigrations(), this.appRole), onApplied);
     } finally {
@@ -202,7 +207,12 @@ class EmbeddedDatabase extends BaseDatabase {
   /** PGlite has one session: the gate shares it (a query there waits only for the statement in progress). */
   readonly gate: DatabaseSession = this;
 
-  constructor(private readonly pg: PGlite, readonly location: string, private readonly appRole: string, private readonly lockFile: string | undefined) {
+  constructor(
+    private readonly pg: PGlite,
+    readonly location: string,
+    private readonly appRole: string,
+    private readonly lockFile: string | undefined,
+  ) {
     super();
     this.db = new Kysely<DB>({ dialect: new PGliteDialect(pg) });
   }
@@ -214,7 +224,7 @@ class EmbeddedDatabase extends BaseDatabase {
     try {
       const session: MigrationSession = {
         exec: async (text) => void (await this.pg.exec(text)),
-        query: async <R,>(text: string, params?: unknown[]) => (await this.pg.query<R>(text, params)).rows,
+        query: async <R>(text: string, params?: unknown[]) => (await this.pg.query<R>(text, params)).rows,
       };
       return await runMigrations(session, withAppRole(await loadMigrations(), this.appRole), onApplied);
     } finally {

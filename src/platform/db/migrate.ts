@@ -57,7 +57,9 @@ export async function runMigrations(session: MigrationSession, migrations: reado
   try {
     await session.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const rows = await session.query<{ version: number; name: string; checksum: string }>('SELECT version, name, checksum FROM schema_migrations ORDER BY version');
+    const rows = await session.query<{ version: number; name: string; checksum: string }>(
+      'SELECT version, name, checksum FROM schema_migrations ORDER BY version',
+    );
     const done = new Map(rows.map((r) => [Number(r.version), r]));
     const applied: string[] = [];
     for (const m of migrations) {

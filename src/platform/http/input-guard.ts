@@ -30,7 +30,10 @@ export function unsafeStringProblem(s: string): string | undefined {
 
 /** A member name as one path segment: JSON Pointer escapes, and unprintable characters shown as \uXXXX. */
 function segment(name: string): string {
-  return name.replace(/~/g, '~0').replace(/\//g, '~1').replace(/[\u0000-\u001f\u007f\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return name
+    .replace(/~/g, '~0')
+    .replace(/\//g, '~1')
+    .replace(/[\u0000-\u001f\u007f\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -143,7 +146,11 @@ function prototypeMembers(root: unknown): string[] {
     const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
     for (const [key, child] of entries) {
       const childPath = `${path}/${segment(key)}`;
-      if (!Array.isArray(value) && (key === '__proto__' || (key === 'constructor' && child !== null && typeof child === 'object' && Object.hasOwn(child, 'prototype')))) found.push(childPath);
+      if (
+        !Array.isArray(value) &&
+        (key === '__proto__' || (key === 'constructor' && child !== null && typeof child === 'object' && Object.hasOwn(child, 'prototype')))
+      )
+        found.push(childPath);
       stack.push({ value: child, path: childPath });
     }
   }
@@ -176,7 +183,10 @@ function explainJsonError(body: string): AppError {
     return new AppError('malformed_json', `body is not valid JSON: ${(err as Error).message}`);
   }
   const paths = prototypeMembers(parsed);
-  const errors = paths.map((path) => ({ path, message: 'is a member name that is not accepted (__proto__, or constructor with a prototype member, would reach an object prototype)' }));
+  const errors = paths.map((path) => ({
+    path,
+    message: 'is a member name that is not accepted (__proto__, or constructor with a prototype member, would reach an object prototype)',
+  }));
   if (errors.length === 0) return new AppError('malformed_json', 'body is not valid JSON');
   return new AppError('validation_failed', `${errors[0]!.path} ${errors[0]!.message}`, { errors });
 }

@@ -30,7 +30,8 @@ export const SECURITY_SCHEMES = {
     type: 'apiKey',
     in: 'query',
     name: 'token',
-    description: "The learner's access token from the access_url spawn returned; accepted once, on the lab page, which moves it into the fg_access cookie and drops it from the URL.",
+    description:
+      "The learner's access token from the access_url spawn returned; accepted once, on the lab page, which moves it into the fg_access cookie and drops it from the URL.",
   },
   scenarioAccessCookie: {
     type: 'apiKey',
@@ -84,7 +85,7 @@ const STATUS_DESCRIPTIONS: Readonly<Record<string, string>> = {
   400: 'Bad request',
   401: 'Not authenticated',
   403: 'Forbidden',
-  404: 'Not found in the caller\'s tenant',
+  404: "Not found in the caller's tenant",
   409: 'Conflicts with the current state',
   410: 'Gone',
   413: 'Payload too large',
@@ -115,14 +116,19 @@ const isErrorStatus = (code: string) => code === 'default' || /^[45]/.test(code)
  * config the gate enforces), the errors its gate can answer, and its non-JSON responses. Every
  * registered route is documented (routes marked hidden, WebSocket routes included).
  */
-function documentRoute({ schema, url, route }: { schema: RouteOptions['schema']; url: string; route: RouteOptions }): { schema: NonNullable<RouteOptions['schema']>; url: string } {
+function documentRoute({ schema, url, route }: { schema: RouteOptions['schema']; url: string; route: RouteOptions }): {
+  schema: NonNullable<RouteOptions['schema']>;
+  url: string;
+} {
   const config = route.config ?? {};
   const auth: RouteAuth = config.auth ?? 'api_key';
   const scopes = [...(config.scopes ?? [])];
   const response: Record<string, unknown> = { ...((schema?.response as Record<string, unknown> | undefined) ?? {}) };
   for (const [status, doc] of Object.entries(config.openapiResponses ?? {})) {
     const body = doc.contentType?.includes('json') ? { type: 'object' } : { type: 'string' };
-    response[status] = doc.contentType ? { description: doc.description, content: { [doc.contentType]: { schema: body } } } : { description: doc.description, type: 'null' };
+    response[status] = doc.contentType
+      ? { description: doc.description, content: { [doc.contentType]: { schema: body } } }
+      : { description: doc.description, type: 'null' };
   }
   for (const [status, description] of Object.entries({ ...GATE_ERRORS[auth], default: 'Any other error, as RFC 9457 problem+json' })) {
     if (!(status in response)) response[status] = { ...ProblemSchema, description };

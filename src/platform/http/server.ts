@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify';
+import Fastify, {
+  LogController,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+  type onRequestAsyncHookHandler,
+} from 'fastify';
 import { requestContext } from '../context.js';
 import { isDependencyUnavailable } from '../dependency-errors.js';
 import type { Logger } from '../log.js';
@@ -101,7 +112,10 @@ function sendProblem(reply: FastifyReply, code: ProblemCode, detail: string, ext
   const { request } = reply;
   const body = problemBody(code, detail, request.id, { ...extensions, instance: pathOnly(request.url) });
   const crowdsec = request.routeOptions.url === undefined ? CROWDSEC_PATHS.test(pathOnly(request.url)) : request.routeOptions.config.errorShape === 'crowdsec';
-  return reply.code(body.status).type('application/problem+json').send(crowdsec ? withCrowdSecMembers(body) : body);
+  return reply
+    .code(body.status)
+    .type('application/problem+json')
+    .send(crowdsec ? withCrowdSecMembers(body) : body);
 }
 
 function validationProblem(err: FastifyError): { detail: string; errors: Array<{ path: string; message: string }> } {
@@ -131,7 +145,11 @@ export function handleError(err: FastifyError | AppError | Error, request: Fasti
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return sendProblem(reply, 'payload_too_large', `request body is larger than the limit of ${request.routeOptions.bodyLimit ?? 0} bytes`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return sendProblem(reply, 'unsupported_media_type', `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted; send application/json`);
+      return sendProblem(
+        reply,
+        'unsupported_media_type',
+        `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted; send application/json`,
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return sendProblem(reply, 'malformed_json', 'body is empty but content-type is application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -182,7 +200,8 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
   const routes: RegisteredRoute[] = [];
   ROUTES.set(app, routes);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url, auth: route.config?.auth ?? 'api_key', scopes: route.config?.scopes ?? [] });
+    for (const method of [route.method].flat())
+      routes.push({ method, url: route.url, auth: route.config?.auth ?? 'api_key', scopes: route.config?.scopes ?? [] });
   });
 
   // JSON is the only body the API takes; anything else is 415 rather than a confusing 400.
@@ -206,7 +225,10 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-    request.log.info({ method: request.method, path: pathOnly(request.url), route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed');
+    request.log.info(
+      { method: request.method, path: pathOnly(request.url), route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+      'request completed',
+    );
     done();
   });
 
@@ -238,10 +260,18 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
   app.addHook('preValidation', refuseUnsafeInput);
 
   await app.register(healthRoutes(platform, { role: options.role, version: options.version }));
-  app.get('/openapi.json', {
-    config: { scopes: [], openapiResponses: { 200: { description: 'The OpenAPI 3.1 document', contentType: 'application/json' } } },
-    schema: { tags: ['meta'], operationId: 'getOpenApiDocument', summary: "This role's OpenAPI 3.1 document: every route, its scopes and its errors (any valid key)" },
-  }, async () => app.swagger());
+  app.get(
+    '/openapi.json',
+    {
+      config: { scopes: [], openapiResponses: { 200: { description: 'The OpenAPI 3.1 document', contentType: 'application/json' } } },
+      schema: {
+        tags: ['meta'],
+        operationId: 'getOpenApiDocument',
+        summary: "This role's OpenAPI 3.1 document: every route, its scopes and its errors (any valid key)",
+      },
+    },
+    async () => app.swagger(),
+  );
 
   for (const p of options.plugins) await app.register(p.plugin);
   await app.ready();

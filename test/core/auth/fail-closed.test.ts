@@ -41,8 +41,20 @@ describe('fail closed when the key store cannot be read', () => {
   async function serverWith(env: Record<string, string>) {
     const calls = new Map<string, number>();
     const failOpens: string[] = [];
-    const gate = createAuthGate({ config: testConfig(env), security: node.platform.security, metrics: node.platform.metrics, resolver: node.auth.resolver, bindTenant: node.auth.bindTenant, onFailOpen: (tenant) => void failOpens.push(tenant) });
-    const app = await buildServer(node.platform, { role: 'fail-test', version: '0.0.0-test', gate, plugins: [{ name: 'probes', plugin: probeRoutes(calls, node.auth.bindTenant) }] });
+    const gate = createAuthGate({
+      config: testConfig(env),
+      security: node.platform.security,
+      metrics: node.platform.metrics,
+      resolver: node.auth.resolver,
+      bindTenant: node.auth.bindTenant,
+      onFailOpen: (tenant) => void failOpens.push(tenant),
+    });
+    const app = await buildServer(node.platform, {
+      role: 'fail-test',
+      version: '0.0.0-test',
+      gate,
+      plugins: [{ name: 'probes', plugin: probeRoutes(calls, node.auth.bindTenant) }],
+    });
     servers.push(app);
     return { app, calls, failOpens };
   }
@@ -67,7 +79,13 @@ describe('fail closed when the key store cannot be read', () => {
       assert.equal(await metricValue(app, 'fail_open_triggered_total', { component: 'auth' }), 0);
       assert.equal(await metricValue(app, 'auth_failure_total', { reason: 'store_unavailable' }), unavailable0 + 2);
       const lines = authEvents(node.logs).filter((l) => ids.includes(l.request_id as string));
-      assert.deepEqual(lines.map((l) => [l.reason, l.level]), [['store_unavailable', 'error'], ['store_unavailable', 'error']]);
+      assert.deepEqual(
+        lines.map((l) => [l.reason, l.level]),
+        [
+          ['store_unavailable', 'error'],
+          ['store_unavailable', 'error'],
+        ],
+      );
       assert.equal(node.logs.lines.filter((l) => l.level === 'fatal').length, 0);
       assert.deepEqual(failOpens, []);
     });
@@ -95,7 +113,11 @@ describe('fail closed when the key store cannot be read', () => {
     assert.equal((await app.inject({ url: PROBE, headers: { 'x-api-key': forged } })).statusCode, 503, 'a wrong secret is not let through');
     assert.equal((await app.inject({ url: probePath('admin'), headers: { 'x-api-key': seen.key } })).statusCode, 403, 'scopes still apply');
     assert.equal(calls.get(PROBE), 1);
-    assert.equal(await metricValue(app, 'fail_open_triggered_total', { component: 'auth' }), 2, 'each accepted stale key counts (the 403 one too), refusals do not');
+    assert.equal(
+      await metricValue(app, 'fail_open_triggered_total', { component: 'auth' }),
+      2,
+      'each accepted stale key counts (the 403 one too), refusals do not',
+    );
   });
 });
 

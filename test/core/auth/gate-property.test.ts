@@ -30,13 +30,27 @@ const OPENS: Record<Scope, readonly string[]> = {
   'forge:operate': ['/probe/forge-operate'],
   'ratelimit:bypass': ['/probe/ratelimit-bypass'],
   admin: [
-    '/probe/defend-write', '/probe/ingest-write', '/probe/decisions-read', '/probe/bouncer-read', '/probe/governance-write', '/probe/governance-approve',
-    '/probe/keys-admin', '/probe/forge-spawn', '/probe/forge-operate', '/probe/ratelimit-bypass', '/probe/admin',
+    '/probe/defend-write',
+    '/probe/ingest-write',
+    '/probe/decisions-read',
+    '/probe/bouncer-read',
+    '/probe/governance-write',
+    '/probe/governance-approve',
+    '/probe/keys-admin',
+    '/probe/forge-spawn',
+    '/probe/forge-operate',
+    '/probe/ratelimit-bypass',
+    '/probe/admin',
   ],
 };
 
 /** Scope sets the pool's keys hold: every scope alone (so a sibling granted by mistake shows), and a few sets. */
-const SCOPE_SETS: Scope[][] = [...SCOPES.map((s) => [s]), ['defend:write', 'ingest:write'], ['governance:write', 'governance:approve'], ['forge:spawn', 'forge:operate', 'ratelimit:bypass']];
+const SCOPE_SETS: Scope[][] = [
+  ...SCOPES.map((s) => [s]),
+  ['defend:write', 'ingest:write'],
+  ['governance:write', 'governance:approve'],
+  ['forge:spawn', 'forge:operate', 'ratelimit:bypass'],
+];
 
 describe('auth gate property: nothing reaches a handler without a valid key holding the scope', () => {
   let node: AuthNode;
@@ -106,7 +120,10 @@ describe('auth gate property: nothing reaches a handler without a valid key hold
       { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9_-]{0,70}$/).map((value) => ({ value, entry: undefined as PoolKey | undefined })) },
       { weight: 1, arbitrary: known.map((k) => ({ value: ` ${k.key}`, entry: undefined as PoolKey | undefined })) },
     );
-    const how = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('x-api-key', 'X-API-Key') }, { weight: 1, arbitrary: fc.constantFrom('authorization', 'none', 'query') });
+    const how = fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom('x-api-key', 'X-API-Key') },
+      { weight: 1, arbitrary: fc.constantFrom('authorization', 'none', 'query') },
+    );
     const tenantHeader = fc.oneof(
       { weight: 3, arbitrary: fc.constant<{ kind: 'none' }>({ kind: 'none' }) },
       { weight: 2, arbitrary: fc.constant<{ kind: 'own' }>({ kind: 'own' }) },
@@ -114,7 +131,10 @@ describe('auth gate property: nothing reaches a handler without a valid key hold
       { weight: 1, arbitrary: fc.constantFrom('unknown', '', 'UPPER', 'x').map((id) => ({ kind: 'named' as const, id })) },
     );
     // Any probe route, or one guarded by a scope the presented key holds (so both outcomes are common).
-    const route = fc.oneof(fc.constantFrom<Scope | 'tenant'>(...SCOPES, 'tenant'), fc.nat().map((n) => ({ held: n })));
+    const route = fc.oneof(
+      fc.constantFrom<Scope | 'tenant'>(...SCOPES, 'tenant'),
+      fc.nat().map((n) => ({ held: n })),
+    );
 
     let reached = 0;
     let refused = 0;
@@ -144,7 +164,7 @@ describe('auth gate property: nothing reaches a handler without a valid key hold
           reached++;
           assert.equal(ran, 1, `should reach ${path}: ${res.statusCode} ${res.body}`);
           assert.equal(res.statusCode, 200);
-          assert.equal(res.json().tenant, p.entry!.tenant, 'the handler acts for the key\'s tenant');
+          assert.equal(res.json().tenant, p.entry!.tenant, "the handler acts for the key's tenant");
         } else {
           refused++;
           assert.equal(ran, 0, `reached ${path} without a valid key and scope: ${JSON.stringify({ via, p, th })}`);

@@ -53,7 +53,8 @@ describe('auth gate on the whole platform', () => {
     assert.equal((await t.app.inject({ url: `/keys?api_key=${t.adminKey}`, headers: { 'x-api-key': t.adminKey } })).statusCode, 400);
     const refusals = authEvents(t.logs!).filter((l) => l.reason === 'key_in_query');
     assert.ok(refusals.length >= urls.length);
-    for (const secret of [reader, t.adminKey, secretOf(reader), secretOf(t.adminKey)]) assert.ok(!logText().includes(secret), 'no key or secret in any log line');
+    for (const secret of [reader, t.adminKey, secretOf(reader), secretOf(t.adminKey)])
+      assert.ok(!logText().includes(secret), 'no key or secret in any log line');
   });
 
   it('answers 401 with one body for missing, malformed, unknown, wrong-secret, expired and revoked keys; the security log and metrics tell them apart', async () => {
@@ -124,7 +125,18 @@ describe('auth gate on the whole platform', () => {
       await get('/keys', { ...admin, 'x-tenant-id': 'mismatch-other' }),
       await t.app.inject({ method: 'POST', url: '/keys', headers: admin, payload: { scopes: ['decisions:read'], tenant_id: 'mismatch-other' } }),
       await get('/decisions?tenant_id=mismatch-other', admin),
-      await t.app.inject({ method: 'POST', url: '/defend', headers: admin, payload: { tenant_id: 'mismatch-other', source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { src_ip: '100.64.0.1' } } }),
+      await t.app.inject({
+        method: 'POST',
+        url: '/defend',
+        headers: admin,
+        payload: {
+          tenant_id: 'mismatch-other',
+          source: 'sshd',
+          event_type: 'auth.failure',
+          occurred_at: new Date().toISOString(),
+          payload: { src_ip: '100.64.0.1' },
+        },
+      }),
     ];
     for (const res of answers) {
       assert.equal(res.statusCode, 403, res.body);
@@ -136,7 +148,7 @@ describe('auth gate on the whole platform', () => {
       assert.equal(ev?.key_id, `key_${t.adminKey.split('_')[1]}`);
     }
     assert.equal(await metricValue(t.app, 'tenant_mismatch_total'), mismatches0 + answers.length);
-    assert.deepEqual((await t.auth.store.listKeys('mismatch-other')), [], 'nothing was written in the other tenant');
+    assert.deepEqual(await t.auth.store.listKeys('mismatch-other'), [], 'nothing was written in the other tenant');
     // Naming one's own tenant is fine.
     assert.equal((await get('/keys', { ...admin, 'x-tenant-id': t.tenantId })).statusCode, 200);
   });
@@ -185,7 +197,12 @@ describe('development switches: FG_AUTH_ENABLED=0 and FG_API_KEY', () => {
       assert.equal(none.json().code, 'invalid_tenant');
       const write = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': globalKey }, payload: { scopes: ['decisions:read'] } });
       assert.equal(write.statusCode, 400, write.body);
-      const named = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': globalKey, 'x-tenant-id': t.tenantId }, payload: { scopes: ['decisions:read'] } });
+      const named = await t.app.inject({
+        method: 'POST',
+        url: '/keys',
+        headers: { 'x-api-key': globalKey, 'x-tenant-id': t.tenantId },
+        payload: { scopes: ['decisions:read'] },
+      });
       assert.equal(named.statusCode, 201, named.body);
       assert.equal(named.json().tenant_id, t.tenantId);
       assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': `${globalKey}x` } })).statusCode, 401);
@@ -200,8 +217,14 @@ describe('development switches: FG_AUTH_ENABLED=0 and FG_API_KEY', () => {
     const env = { FG_ENV: 'staging', FG_API_KEY: globalKey, FG_AUTH_ENABLED: '0', FG_LOG_LEVEL: 'silent' };
     const report = parseConfig(env);
     const problems = startupProblems(report);
-    assert.ok(problems.some((p) => p.includes('FG_API_KEY')), problems.join('\n'));
-    assert.ok(problems.some((p) => p.includes('FG_AUTH_ENABLED=0')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.includes('FG_API_KEY')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => p.includes('FG_AUTH_ENABLED=0')),
+      problems.join('\n'),
+    );
     assert.throws(() => loadConfig(env), ConfigError);
 
     // The gate built with that staging config, in front of a test server (a staging server refuses to start).
@@ -210,8 +233,19 @@ describe('development switches: FG_AUTH_ENABLED=0 and FG_API_KEY', () => {
       const staging = report.config!;
       assert.equal(staging.env, 'staging');
       const calls = new Map<string, number>();
-      const gate = createAuthGate({ config: staging, security: node.platform.security, metrics: node.platform.metrics, resolver: node.auth.resolver, bindTenant: node.auth.bindTenant });
-      const app = await buildServer(node.platform, { role: 'staging-gate', version: '0.0.0-test', gate, plugins: [{ name: 'probes', plugin: probeRoutes(calls, node.auth.bindTenant) }] });
+      const gate = createAuthGate({
+        config: staging,
+        security: node.platform.security,
+        metrics: node.platform.metrics,
+        resolver: node.auth.resolver,
+        bindTenant: node.auth.bindTenant,
+      });
+      const app = await buildServer(node.platform, {
+        role: 'staging-gate',
+        version: '0.0.0-test',
+        gate,
+        plugins: [{ name: 'probes', plugin: probeRoutes(calls, node.auth.bindTenant) }],
+      });
       try {
         const path = probePath('decisions:read');
         const withGlobal = await app.inject({ url: path, headers: { 'x-api-key': globalKey, 'x-tenant-id': node.tenantId } });

@@ -92,7 +92,10 @@ export async function startAuthNode(options: AuthNodeOptions = {}): Promise<Auth
 /** The value of one Prometheus sample in /metrics text, 0 when absent. */
 export async function metricValue(app: App, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = (await app.inject({ url: '/metrics' })).body;
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',');
+  const want = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',');
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);

@@ -28,7 +28,22 @@ function countCalls(store: KeyStore): { lookups: number; refreshes: number } {
 async function insertElsewhere(node: { platform: AuthNode['platform'] }, tenant: string, createdAt?: Date) {
   const k = generateKey();
   await node.platform.db.withTenant(tenant, (tx) =>
-    tx.insertInto('api_keys').values({ id: k.id, tenant_id: tenant, digest: k.digest, name: 'elsewhere', scopes: ['decisions:read'], expires_at: null, revoked_at: null, last_used_at: null, created_by: 'cli', owner: k.id, ...(createdAt ? { created_at: createdAt } : {}) }).execute(),
+    tx
+      .insertInto('api_keys')
+      .values({
+        id: k.id,
+        tenant_id: tenant,
+        digest: k.digest,
+        name: 'elsewhere',
+        scopes: ['decisions:read'],
+        expires_at: null,
+        revoked_at: null,
+        last_used_at: null,
+        created_by: 'cli',
+        owner: k.id,
+        ...(createdAt ? { created_at: createdAt } : {}),
+      })
+      .execute(),
   );
   return k;
 }
@@ -61,12 +76,22 @@ describe('unknown key ids and wrong secrets cost the same (issue 20, point 7)', 
         const res = await node.app.inject({ url: PROBE, headers: { 'x-api-key': make() } });
         times[name]!.push(Number(process.hrtime.bigint() - t0) / 1000);
         assert.equal(res.statusCode, 401);
-        assert.deepEqual({ lookups: counts.lookups - before.lookups, refreshes: counts.refreshes - before.refreshes }, { lookups: 0, refreshes: 1 }, `${name}, round ${round}`);
+        assert.deepEqual(
+          { lookups: counts.lookups - before.lookups, refreshes: counts.refreshes - before.refreshes },
+          { lookups: 0, refreshes: 1 },
+          `${name}, round ${round}`,
+        );
       }
     }
     // Figures for the reader; the assertion is the equal work above (timing on a shared machine is noise).
-    t.diagnostic(`median µs per refused request: ${Object.entries(times).map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(', ')}`);
-    const reasons = authEvents(node.logs).slice(-4).map((l) => l.reason);
+    t.diagnostic(
+      `median µs per refused request: ${Object.entries(times)
+        .map(([k, v]) => `${k} ${median(v).toFixed(0)}`)
+        .join(', ')}`,
+    );
+    const reasons = authEvents(node.logs)
+      .slice(-4)
+      .map((l) => l.reason);
     assert.deepEqual(reasons, ['unknown', 'unknown', 'unknown', 'unknown'], 'the security log cannot tell them apart either');
   });
 
@@ -114,8 +139,19 @@ describe('the key index itself', () => {
     const index = new KeyIndex(node.auth.store, { max: 2, onOverflow: (n) => void overflows.push(n) });
     for (let i = 0; i < 3; i++) await node.auth.store.createKey({ tenantId: node.tenantId, scopes: ['decisions:read'] });
     const resolver = new KeyResolver(node.auth.store, new InProcessBus(), KEY_CACHE_TTL_MS, Date.now, index);
-    const gate = createAuthGate({ config: testConfig(), security: node.platform.security, metrics: node.platform.metrics, resolver, bindTenant: node.auth.bindTenant });
-    const app = await buildServer(node.platform, { role: 'index-test', version: '0.0.0-test', gate, plugins: [{ name: 'probes', plugin: probeRoutes(new Map(), node.auth.bindTenant) }] });
+    const gate = createAuthGate({
+      config: testConfig(),
+      security: node.platform.security,
+      metrics: node.platform.metrics,
+      resolver,
+      bindTenant: node.auth.bindTenant,
+    });
+    const app = await buildServer(node.platform, {
+      role: 'index-test',
+      version: '0.0.0-test',
+      gate,
+      plugins: [{ name: 'probes', plugin: probeRoutes(new Map(), node.auth.bindTenant) }],
+    });
     try {
       const valid = (await node.auth.store.createKey({ tenantId: node.tenantId, scopes: ['decisions:read'] })).key;
       assert.equal((await app.inject({ url: PROBE, headers: { 'x-api-key': generateKey().key } })).statusCode, 401);
@@ -151,9 +187,17 @@ describe('invalid keys are limited per key id as well as per address', () => {
     assert.ok(Number(refused.headers['retry-after']) > 0);
     const flood = authEvents(t.logs!).filter((l) => l.reason === 'invalid_key_flood');
     assert.equal(flood.at(-1)!.per, 'key_id');
-    assert.equal((await t.app.inject({ url: '/decisions', headers: { 'x-api-key': target }, remoteAddress: '100.64.201.1' })).statusCode, 200, 'the holder is never locked out');
+    assert.equal(
+      (await t.app.inject({ url: '/decisions', headers: { 'x-api-key': target }, remoteAddress: '100.64.201.1' })).statusCode,
+      200,
+      'the holder is never locked out',
+    );
     const other = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['decisions:read'] })).key;
-    const otherGuess = await t.app.inject({ url: '/decisions', headers: { 'x-api-key': `${other.slice(0, 16)}${generateKey().key.slice(16)}` }, remoteAddress: '100.64.202.1' });
+    const otherGuess = await t.app.inject({
+      url: '/decisions',
+      headers: { 'x-api-key': `${other.slice(0, 16)}${generateKey().key.slice(16)}` },
+      remoteAddress: '100.64.202.1',
+    });
     assert.equal(otherGuess.statusCode, 401);
   });
 });

@@ -18,12 +18,20 @@ describe('upgrading a database whose admin minted keys for invented owners (migr
       await client.connect();
       const [root, ghost, bob] = [generateKey(), generateKey(), generateKey()];
       try {
-        const session: MigrationSession = { exec: async (text) => void (await client.query(text)), query: async <R,>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[] };
-        await runMigrations(session, (await loadMigrations()).filter((m) => m.version < MINTING_IDENTITY));
+        const session: MigrationSession = {
+          exec: async (text) => void (await client.query(text)),
+          query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
+        };
+        await runMigrations(
+          session,
+          (await loadMigrations()).filter((m) => m.version < MINTING_IDENTITY),
+        );
         // What the previous release wrote: the bootstrap admin, a ghost it minted over HTTP with an
         // owner it named, and a person the operator enrolled on the command line.
         await client.query(`INSERT INTO tenants (id, name) VALUES ('default', 'bootstrap tenant')`);
-        await client.query(`INSERT INTO platform_state (key, value) VALUES ('bootstrap_admin', $1)`, [JSON.stringify({ key_id: root.id, tenant_id: 'default' })]);
+        await client.query(`INSERT INTO platform_state (key, value) VALUES ('bootstrap_admin', $1)`, [
+          JSON.stringify({ key_id: root.id, tenant_id: 'default' }),
+        ]);
         const insert = 'INSERT INTO api_keys (id, tenant_id, digest, name, scopes, created_by, owner) VALUES ($1, $2, $3, $4, $5, $6, $7)';
         await client.query(insert, [root.id, 'default', root.digest, 'bootstrap admin', ['admin'], 'bootstrap', 'bootstrap-admin']);
         await client.query(insert, [ghost.id, 'default', ghost.digest, 'ghost', ['admin'], root.id, 'ghost-1']);
@@ -36,11 +44,18 @@ describe('upgrading a database whose admin minted keys for invented owners (migr
       const t = await startTestApp({ db: 'postgres', env: { FG_DB_URL: db.url } });
       try {
         const keys = new Map((await t.auth.store.listKeys('default')).map((k) => [k.id, k]));
-        assert.deepEqual([keys.get(root.id)!.created_by_identity, keys.get(ghost.id)!.created_by_identity, keys.get(bob.id)!.created_by_identity], ['operator', 'bootstrap-admin', 'operator']);
+        assert.deepEqual(
+          [keys.get(root.id)!.created_by_identity, keys.get(ghost.id)!.created_by_identity, keys.get(bob.id)!.created_by_identity],
+          ['operator', 'bootstrap-admin', 'operator'],
+        );
         assert.equal(keys.get(ghost.id)!.owner, 'ghost-1', 'history is not rewritten');
 
         const post = (url: string, key: string, payload: object = {}) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload });
-        const change = await post('/governance/changes', root.key, { kind: 'ruleset', content: blockingRuleset('upgrade-1'), justification: 'block WordPress probes' });
+        const change = await post('/governance/changes', root.key, {
+          kind: 'ruleset',
+          content: blockingRuleset('upgrade-1'),
+          justification: 'block WordPress probes',
+        });
         assert.equal(change.statusCode, 201, change.body);
         const id = change.json().id as string;
         const byGhost = await post(`/governance/changes/${id}/approve`, ghost.key);

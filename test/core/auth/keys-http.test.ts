@@ -21,7 +21,11 @@ describe('keys and tenants over HTTP', () => {
 
   it('creates a tenant with its first key, creates, lists, reads and revokes keys; secrets are shown once and never listed', async () => {
     const tenant = `keys-${randomBytes(4).toString('hex')}`;
-    const made = await req('POST', '/tenants', t.adminKey, { id: tenant, name: 'Keys Inc', first_key: { scopes: ['keys:admin', 'decisions:read'], name: 'first' } });
+    const made = await req('POST', '/tenants', t.adminKey, {
+      id: tenant,
+      name: 'Keys Inc',
+      first_key: { scopes: ['keys:admin', 'decisions:read'], name: 'first' },
+    });
     assert.equal(made.statusCode, 201, made.body);
     assert.equal(made.json().id, tenant);
     assert.equal(made.json().first_key.tenant_id, tenant);
@@ -84,9 +88,19 @@ describe('keys and tenants over HTTP', () => {
   });
 });
 
-describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data', () => {
+describe("cross-tenant: another tenant's key never reaches this tenant's data", () => {
   let t: TestApp;
-  const a = { tenant: `xa-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '', sensor: '', sensorId: '', decision: '', change: '', batch: '', scenario: `scn_${randomBytes(12).toString('hex')}` };
+  const a = {
+    tenant: `xa-${randomBytes(5).toString('hex')}`,
+    admin: '',
+    keysAdmin: '',
+    sensor: '',
+    sensorId: '',
+    decision: '',
+    change: '',
+    batch: '',
+    scenario: `scn_${randomBytes(12).toString('hex')}`,
+  };
   const b = { tenant: `xb-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '' };
   before(async () => {
     t = await startTestApp();
@@ -100,10 +114,24 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     const sensor = (await post('/keys', a.admin, { scopes: ['defend:write', 'decisions:read'], name: 'a-sensor' })).json();
     a.sensor = sensor.key;
     a.sensorId = sensor.id;
-    const decided = await post('/defend', a.sensor, { source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: '100.64.9.9', username: 'root' } });
+    const decided = await post('/defend', a.sensor, {
+      source: 'sshd',
+      event_type: 'auth.failure',
+      occurred_at: new Date().toISOString(),
+      payload: { service: 'ssh', src_ip: '100.64.9.9', username: 'root' },
+    });
     assert.equal(decided.statusCode, 200, decided.body);
     a.decision = decided.json().decision_id;
-    const batch = await post('/ingest', a.admin, { events: [{ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: '100.64.9.10', username: 'root' } }] });
+    const batch = await post('/ingest', a.admin, {
+      events: [
+        {
+          source: 'sshd',
+          event_type: 'auth.failure',
+          occurred_at: new Date().toISOString(),
+          payload: { service: 'ssh', src_ip: '100.64.9.10', username: 'root' },
+        },
+      ],
+    });
     assert.equal(batch.statusCode, 202, batch.body);
     a.batch = batch.json().batch_id;
     const ruleset = { ...structuredClone(loadDefaultRuleset().source), version: 'xa-ruleset-1' };
@@ -111,7 +139,14 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     assert.equal(change.statusCode, 201, change.body);
     a.change = change.json().id;
     // A scenario row of A (no lab is needed: tenancy refuses B before the runtime is reached).
-    await new ScenarioStore(t.platform.db).insert(a.tenant, { scenario_id: a.scenario, template_id: 'xa-template', template_version: '1', track: 'netplus', subject: 'xa-learner', expires_at: new Date(Date.now() + 3_600_000) });
+    await new ScenarioStore(t.platform.db).insert(a.tenant, {
+      scenario_id: a.scenario,
+      template_id: 'xa-template',
+      template_version: '1',
+      track: 'netplus',
+      subject: 'xa-learner',
+      expires_at: new Date(Date.now() + 3_600_000),
+    });
   });
   after(async () => t?.close());
 
@@ -133,25 +168,36 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
   };
   const BODIES = [{ reason: 'cross-tenant probe' }, {}];
   // Markers that cannot occur inside A's tenant id (`xa-` + hex), which a refusal may name.
-  const leaksA = (body: string) => [a.tenant, a.sensorId, a.decision, a.change, a.scenario, 'a-sensor', 'xa-ruleset-1', 'tenant A change', 'xa-learner'].filter((s) => body.includes(s));
+  const leaksA = (body: string) =>
+    [a.tenant, a.sensorId, a.decision, a.change, a.scenario, 'a-sensor', 'xa-ruleset-1', 'tenant A change', 'xa-learner'].filter((s) => body.includes(s));
 
   // Token routes take no key at all (their token binds the one scenario; test/forge/access covers it).
-  const protectedRoutes = () => registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`));
+  const protectedRoutes = () =>
+    registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`));
 
-  it('every protected route answers 403 tenant_mismatch when B\'s key names tenant A', async () => {
+  it("every protected route answers 403 tenant_mismatch when B's key names tenant A", async () => {
     for (const key of [b.admin, b.keysAdmin]) {
       for (const r of protectedRoutes()) {
         const url = r.url.includes(':') ? r.url.replace(/:(id|scenario_id)\b/, aIdFor(r.url)) : r.url;
-        const res = await t.app.inject({ method: r.method as 'GET', url, headers: { 'x-api-key': key, 'x-tenant-id': a.tenant }, ...(r.method === 'POST' ? { payload: {} } : {}) });
+        const res = await t.app.inject({
+          method: r.method as 'GET',
+          url,
+          headers: { 'x-api-key': key, 'x-tenant-id': a.tenant },
+          ...(r.method === 'POST' ? { payload: {} } : {}),
+        });
         // A keys:admin-only key may be stopped by the scope check first; both are refusals.
         assert.ok(res.statusCode === 403, `${r.method} ${r.url}: ${res.statusCode} ${res.body}`);
         if (key === b.admin) assert.equal(res.json().code, 'tenant_mismatch', `${r.method} ${r.url}`);
-        assert.deepEqual(leaksA(res.body).filter((s) => s !== a.tenant && !url.includes(s)), [], `${r.method} ${r.url}`);
+        assert.deepEqual(
+          leaksA(res.body).filter((s) => s !== a.tenant && !url.includes(s)),
+          [],
+          `${r.method} ${r.url}`,
+        );
       }
     }
   });
 
-  it('by id, B gets 404 for every resource of A (read, write, revoke), and A\'s resources are unchanged', async () => {
+  it("by id, B gets 404 for every resource of A (read, write, revoke), and A's resources are unchanged", async () => {
     const byId = protectedRoutes().filter((r) => r.url.includes(':'));
     assert.ok(byId.length >= 10, `by-id routes: ${byId.map((r) => r.url).join(', ')}`);
     for (const key of [b.admin, b.keysAdmin]) {
@@ -159,11 +205,21 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
         const id = aIdFor(r.url);
         const url = r.url.replace(/:(id|scenario_id)\b/, id);
         assert.ok(!url.includes(':'), `${r.url} has a parameter this test does not fill`);
-        let res = await t.app.inject({ method: r.method as 'GET', url, headers: { 'x-api-key': key }, ...(r.method === 'POST' ? { payload: BODIES[0]! } : {}) });
-        if (res.statusCode === 400 && r.method === 'POST') res = await t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload: BODIES[1]! });
+        let res = await t.app.inject({
+          method: r.method as 'GET',
+          url,
+          headers: { 'x-api-key': key },
+          ...(r.method === 'POST' ? { payload: BODIES[0]! } : {}),
+        });
+        if (res.statusCode === 400 && r.method === 'POST')
+          res = await t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload: BODIES[1]! });
         assert.ok(res.statusCode === 404 || res.statusCode === 403, `${r.method} ${url} by B: ${res.statusCode} ${res.body}`);
         if (key === b.admin) assert.equal(res.statusCode, 404, `${r.method} ${url}: B's admin holds every scope, so only tenancy stops it`);
-        assert.deepEqual(leaksA(res.body).filter((s) => s !== id), [], `${r.method} ${url} leaked A's data`);
+        assert.deepEqual(
+          leaksA(res.body).filter((s) => s !== id),
+          [],
+          `${r.method} ${url} leaked A's data`,
+        );
       }
     }
     // Nothing B did touched A.
@@ -194,8 +250,18 @@ describe('cross-tenant: another tenant\'s key never reaches this tenant\'s data'
     const before = (await t.auth.store.listKeys(a.tenant)).length;
     const writes = [
       await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': b.keysAdmin }, payload: { scopes: ['keys:admin'], tenant_id: a.tenant } }),
-      await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': b.admin }, payload: { tenant_id: a.tenant, source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { src_ip: '100.64.1.1' } } }),
-      await t.app.inject({ method: 'POST', url: '/governance/changes', headers: { 'x-api-key': b.admin }, payload: { tenant_id: a.tenant, kind: 'ruleset', content: {}, justification: 'cross-tenant probe' } }),
+      await t.app.inject({
+        method: 'POST',
+        url: '/defend',
+        headers: { 'x-api-key': b.admin },
+        payload: { tenant_id: a.tenant, source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { src_ip: '100.64.1.1' } },
+      }),
+      await t.app.inject({
+        method: 'POST',
+        url: '/governance/changes',
+        headers: { 'x-api-key': b.admin },
+        payload: { tenant_id: a.tenant, kind: 'ruleset', content: {}, justification: 'cross-tenant probe' },
+      }),
       await t.app.inject({ url: `/decisions?tenant_id=${a.tenant}`, headers: { 'x-api-key': b.admin } }),
     ];
     for (const res of writes) {

@@ -30,7 +30,11 @@ function* files(p: string): Generator<string> {
 const KNOWN_NON_KEYS: ReadonlyArray<{ file: string; id: string; why: string }> = [
   { file: 'test/core/ratelimit/limiter.test.ts', id: 'a'.repeat(12), why: 'an id with a fresh random secret per request, to provoke 401s' },
   // a redaction sample for the PII sanitizer: no database holds its digest (see the digest rule below)
-  ...['test/fixtures/pii/manifest.json', 'test/fixtures/pii/shell-transcript.txt', 'test/forge/sanitizer/sanitize-text.test.ts'].map((file) => ({ file, id: 'k7m2qx9wrt4p', why: 'sanitizer sample' })),
+  ...['test/fixtures/pii/manifest.json', 'test/fixtures/pii/shell-transcript.txt', 'test/forge/sanitizer/sanitize-text.test.ts'].map((file) => ({
+    file,
+    id: 'k7m2qx9wrt4p',
+    why: 'sanitizer sample',
+  })),
 ];
 const allowed = new Set(KNOWN_NON_KEYS.map((k) => `${k.file}: ${['fg', k.id, ''].join('_')}`));
 
@@ -61,7 +65,10 @@ describe('test fixtures generate their keys: no key literal works against any se
     // digest function outside src/core/auth would let a fixture store a known key.
     const { found } = scan(new RegExp(['digest', 'Key\\('].join(''), 'g'));
     const outside = found.filter((f) => !f.startsWith('src/core/auth/'));
-    assert.ok(found.some((f) => f.startsWith('src/core/auth/')), 'the scan sees the key store itself');
+    assert.ok(
+      found.some((f) => f.startsWith('src/core/auth/')),
+      'the scan sees the key store itself',
+    );
     assert.deepEqual(outside, []);
   });
 

@@ -18,14 +18,21 @@ type Encoding = (typeof ENCODINGS)[number];
 function encodeChar(c: string, how: Encoding): string {
   const h = c.charCodeAt(0).toString(16).padStart(2, '0');
   switch (how) {
-    case 'plain': return c;
-    case 'lower': return hex(c, false);
-    case 'upper': return hex(c, true);
-    case 'double': return `%25${h}`;
-    case 'triple': return `%2525${h.toUpperCase()}`;
-    case 'wide': return `%u00${h}`;
+    case 'plain':
+      return c;
+    case 'lower':
+      return hex(c, false);
+    case 'upper':
+      return hex(c, true);
+    case 'double':
+      return `%25${h}`;
+    case 'triple':
+      return `%2525${h.toUpperCase()}`;
+    case 'wide':
+      return `%u00${h}`;
     // the escape's first hex digit itself escaped: %%36 + 6 => %66 => f
-    case 'split': return `%${hex(h[0]!, false)}${h[1]}`;
+    case 'split':
+      return `%${hex(h[0]!, false)}${h[1]}`;
   }
 }
 
@@ -43,22 +50,39 @@ describe('a key in the query string, however it is encoded', () => {
   it('finds a real key under any per-character mix of encodings, in any parameter, at any position', () => {
     const how = fc.constantFrom<Encoding>(...ENCODINGS);
     fc.assert(
-      fc.property(fc.array(how, { minLength: 80, maxLength: 80 }), fc.stringMatching(/^[a-z]{1,10}$/), fc.stringMatching(/^[a-z0-9=&]{0,20}$/), (hows, param, prefix) => {
-        const key = generateKey().key;
-        const encoded = [...key].map((c, i) => encodeChar(c, hows[i]!)).join('');
-        const url = `/decisions?${prefix}${prefix ? '&' : ''}${param}=${encoded}`;
-        assert.equal(queryCarriesKey(url), true, url);
-      }),
+      fc.property(
+        fc.array(how, { minLength: 80, maxLength: 80 }),
+        fc.stringMatching(/^[a-z]{1,10}$/),
+        fc.stringMatching(/^[a-z0-9=&]{0,20}$/),
+        (hows, param, prefix) => {
+          const key = generateKey().key;
+          const encoded = [...key].map((c, i) => encodeChar(c, hows[i]!)).join('');
+          const url = `/decisions?${prefix}${prefix ? '&' : ''}${param}=${encoded}`;
+          assert.equal(queryCarriesKey(url), true, url);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it('finds parameters named like a credential when their names are encoded', () => {
-    for (const q of ['api_key=x', 'api%5Fkey=x', 'API%255FKEY=x', 'a=1&%6B%65%79=x', 'x=1;apikey=2', 'access%2Dkey=z', '%61pi-key=q']) assert.equal(queryCarriesKey(`/keys?${q}`), true, q);
+    for (const q of ['api_key=x', 'api%5Fkey=x', 'API%255FKEY=x', 'a=1&%6B%65%79=x', 'x=1;apikey=2', 'access%2Dkey=z', '%61pi-key=q'])
+      assert.equal(queryCarriesKey(`/keys?${q}`), true, q);
   });
 
   it('leaves ordinary queries alone', () => {
-    for (const q of ['limit=10&rule=ssh-bruteforce', 'entity=ip%3A100.64.1.1', 'q=fg_short', 'q=fg_abc', 'subject=monkey', 'keyword=x', 'turkey=1', 'since=2026-01-01T00%3A00%3A00Z', 'name=a+b', 'x=100%']) {
+    for (const q of [
+      'limit=10&rule=ssh-bruteforce',
+      'entity=ip%3A100.64.1.1',
+      'q=fg_short',
+      'q=fg_abc',
+      'subject=monkey',
+      'keyword=x',
+      'turkey=1',
+      'since=2026-01-01T00%3A00%3A00Z',
+      'name=a+b',
+      'x=100%',
+    ]) {
       assert.equal(queryCarriesKey(`/decisions?${q}`), false, q);
     }
     assert.equal(queryCarriesKey('/decisions'), false);

@@ -35,12 +35,23 @@ describe('every route of every role is behind the auth gate', () => {
       try {
         const routes = registeredRoutes(t.app);
         // The collector sees the platform's own routes and the role's plugins alike.
-        assert.ok(routes.some((r) => r.method === 'GET' && r.url === '/health/detailed'), 'collector saw the health routes');
-        if (role === 'all' || role === 'core') assert.ok(routes.some((r) => r.method === 'DELETE' && r.url === '/keys/:id'), 'collector saw plugin routes');
+        assert.ok(
+          routes.some((r) => r.method === 'GET' && r.url === '/health/detailed'),
+          'collector saw the health routes',
+        );
+        if (role === 'all' || role === 'core')
+          assert.ok(
+            routes.some((r) => r.method === 'DELETE' && r.url === '/keys/:id'),
+            'collector saw plugin routes',
+          );
         const answeredWithoutKey: string[] = [];
         for (const r of routes) {
           const id = `${r.method} ${r.url}`;
-          const res = await t.app.inject({ method: r.method as 'GET', url: concrete(r.url), ...(r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH' ? { payload: {} } : {}) });
+          const res = await t.app.inject({
+            method: r.method as 'GET',
+            url: concrete(r.url),
+            ...(r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH' ? { payload: {} } : {}),
+          });
           if (PUBLIC_ROUTES.has(id) || TOKEN_ROUTES.has(id)) {
             assert.notEqual(res.statusCode, 401, `${role} ${id} is public`);
             answeredWithoutKey.push(id);
@@ -52,7 +63,12 @@ describe('every route of every role is behind the auth gate', () => {
             assert.equal(res.json().code, 'unauthorized', `${role} ${id}`);
           }
           // A wrong key is refused the same way (no route trusts a key it cannot resolve).
-          const wrong = await t.app.inject({ method: r.method as 'GET', url: concrete(r.url), headers: { 'x-api-key': 'not-a-key' }, remoteAddress: `127.0.${routes.indexOf(r) % 250}.${ROLE_NAMES.indexOf(role) + 1}` });
+          const wrong = await t.app.inject({
+            method: r.method as 'GET',
+            url: concrete(r.url),
+            headers: { 'x-api-key': 'not-a-key' },
+            remoteAddress: `127.0.${routes.indexOf(r) % 250}.${ROLE_NAMES.indexOf(role) + 1}`,
+          });
           assert.equal(wrong.statusCode, 401, `${role} ${id} with a malformed key`);
         }
         // Every role serves the whole public list, and nothing else answers without a key but the

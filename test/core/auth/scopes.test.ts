@@ -31,14 +31,27 @@ const GRANTS: Record<string, readonly string[]> = {
   'forge:spawn': ['forge:spawn'],
   'forge:operate': ['forge:operate'],
   'ratelimit:bypass': ['ratelimit:bypass'],
-  admin: ['defend:write', 'ingest:write', 'decisions:read', 'bouncer:read', 'governance:write', 'governance:approve', 'keys:admin', 'forge:spawn', 'forge:operate', 'ratelimit:bypass', 'admin'],
+  admin: [
+    'defend:write',
+    'ingest:write',
+    'decisions:read',
+    'bouncer:read',
+    'governance:write',
+    'governance:approve',
+    'keys:admin',
+    'forge:spawn',
+    'forge:operate',
+    'ratelimit:bypass',
+    'admin',
+  ],
 };
 
 describe('scopes.ts against a hand-written oracle', () => {
   it('knows exactly the documented scopes', () => {
     assert.deepEqual([...SCOPES].sort(), [...ALL].sort());
     for (const s of ALL) assert.equal(isScope(s), true, s);
-    for (const s of ['', 'Admin', 'admin ', 'governance', 'governance:*', '*', 'forge:spawn,forge:operate', 'toString', '__proto__']) assert.equal(isScope(s), false, JSON.stringify(s));
+    for (const s of ['', 'Admin', 'admin ', 'governance', 'governance:*', '*', 'forge:spawn,forge:operate', 'toString', '__proto__'])
+      assert.equal(isScope(s), false, JSON.stringify(s));
   });
 
   it('hasScope: a single held scope grants exactly what the table says, for all 121 pairs', () => {
@@ -85,8 +98,14 @@ describe('scopes.ts against a hand-written oracle', () => {
     assert.deepEqual(parseScopes('decisions:read,defend:write'), ['decisions:read', 'defend:write']);
     assert.deepEqual(parseScopes(' forge:spawn  forge:spawn,,admin '), ['admin', 'forge:spawn']);
     assert.deepEqual(parseScopes(['keys:admin', 'keys:admin']), ['keys:admin']);
-    assert.throws(() => parseScopes(''), (err: unknown) => err instanceof InvalidScopeError && /no scopes given; valid scopes: defend:write/.test(err.message));
-    assert.throws(() => parseScopes('governance:write,governance:*'), (err: unknown) => err instanceof InvalidScopeError && /unknown scope\(s\) governance:\*/.test(err.message));
+    assert.throws(
+      () => parseScopes(''),
+      (err: unknown) => err instanceof InvalidScopeError && /no scopes given; valid scopes: defend:write/.test(err.message),
+    );
+    assert.throws(
+      () => parseScopes('governance:write,governance:*'),
+      (err: unknown) => err instanceof InvalidScopeError && /unknown scope\(s\) governance:\*/.test(err.message),
+    );
     assert.throws(() => parseScopes(['ADMIN']), InvalidScopeError);
   });
 });

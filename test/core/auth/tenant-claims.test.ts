@@ -12,7 +12,13 @@ const run = randomBytes(3).toString('hex');
 const ACME = `acme-${run}`;
 const BETA = `beta-${run}`;
 const GLOBAL_KEY = `dev-global-${randomBytes(16).toString('hex')}`;
-const event = (extra: Record<string, unknown> = {}) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { src_ip: '100.64.77.1', username: 'root' }, ...extra });
+const event = (extra: Record<string, unknown> = {}) => ({
+  source: 'sshd',
+  event_type: 'auth.failure',
+  occurred_at: new Date().toISOString(),
+  payload: { src_ip: '100.64.77.1', username: 'root' },
+  ...extra,
+});
 
 describe('tenants named by events, batches and query strings are held against the key', () => {
   let t: TestApp;
@@ -27,8 +33,17 @@ describe('tenants named by events, batches and query strings are held against th
   });
   after(async () => t?.close());
 
-  const batches = async (tenant: string) => (await t.platform.db.withTenant(tenant, (tx) => tx.selectFrom('ingest_batches').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow())).n;
-  const ingest = (events: unknown[], headers: Record<string, string> = { 'x-api-key': sensor }, query = '') => t.app.inject({ method: 'POST', url: `/ingest${query}`, headers, payload: { events } });
+  const batches = async (tenant: string) =>
+    (
+      await t.platform.db.withTenant(tenant, (tx) =>
+        tx
+          .selectFrom('ingest_batches')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow(),
+      )
+    ).n;
+  const ingest = (events: unknown[], headers: Record<string, string> = { 'x-api-key': sensor }, query = '') =>
+    t.app.inject({ method: 'POST', url: `/ingest${query}`, headers, payload: { events } });
   const mismatches = () => metricValue(t.app, 'tenant_mismatch_total');
 
   /** 403 tenant_mismatch naming `path`, in the security log with the request id, the key's tenant and the claim. */
@@ -51,7 +66,7 @@ describe('tenants named by events, batches and query strings are held against th
     assert.equal(firstError(res.json())?.path, path, `${label}: ${res.body}`);
   }
 
-  describe('/ingest checks each event\'s tenant_id as /defend does', () => {
+  describe("/ingest checks each event's tenant_id as /defend does", () => {
     it('an event naming another tenant refuses the whole batch: 403 naming body/events/<i>/tenant_id, logged and counted, nothing stored', async () => {
       const [acmeBefore, betaBefore, counted] = [await batches(ACME), await batches(BETA), await mismatches()];
       const res = await ingest([event(), event({ tenant_id: ACME }), event({ tenant_id: BETA }), event()]);
@@ -59,7 +74,12 @@ describe('tenants named by events, batches and query strings are held against th
       assert.equal(await mismatches(), counted + 1, 'counted once');
       assert.deepEqual([await batches(ACME), await batches(BETA)], [acmeBefore, betaBefore], 'nothing stored in either tenant');
       // /defend refuses the same event the same way.
-      assertMismatch(await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: event({ tenant_id: BETA }) }), 'body/tenant_id', BETA, 'defend');
+      assertMismatch(
+        await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: event({ tenant_id: BETA }) }),
+        'body/tenant_id',
+        BETA,
+        'defend',
+      );
     });
 
     it("'unknown', 'ACME' (uppercase) and malformed ids are 400 invalid_tenant naming the event", async () => {
@@ -85,7 +105,13 @@ describe('tenants named by events, batches and query strings are held against th
       assertMismatch(await ingest([event({ tenant_id: BETA })], global), 'body/events/0/tenant_id', BETA, 'global key + header');
       assert.equal((await ingest([event({ tenant_id: ACME })], global)).statusCode, 202);
       const noHeader = { 'x-api-key': GLOBAL_KEY };
-      assertMismatch(await ingest([event({ tenant_id: BETA }), event({ tenant_id: ACME })], noHeader), 'body/events/1/tenant_id', ACME, 'global key, two tenants', BETA);
+      assertMismatch(
+        await ingest([event({ tenant_id: BETA }), event({ tenant_id: ACME })], noHeader),
+        'body/events/1/tenant_id',
+        ACME,
+        'global key, two tenants',
+        BETA,
+      );
       assert.equal((await ingest([event({ tenant_id: BETA }), event()], noHeader)).statusCode, 202);
       const none = await ingest([event()], noHeader);
       assert.equal(none.statusCode, 400, 'a batch naming no tenant lands nowhere');
@@ -106,22 +132,31 @@ describe('tenants named by events, batches and query strings are held against th
       const counted = await mismatches();
       for (const r of NAMED) {
         const label = `${r.method} ${r.url}`;
-        const send = (query: string) => t.app.inject({ method: r.method, url: `${r.url}?${query}`, headers: { 'x-api-key': admin }, ...(r.payload ? { payload: r.payload as object } : {}) });
+        const send = (query: string) =>
+          t.app.inject({ method: r.method, url: `${r.url}?${query}`, headers: { 'x-api-key': admin }, ...(r.payload ? { payload: r.payload as object } : {}) });
         assertMismatch(await send(`tenant_id=${BETA}`), 'querystring/tenant_id', BETA, label);
         assertMismatch(await send(`tenant_id=${ACME}&tenant_id=${BETA}`), 'querystring/tenant_id', BETA, `${label} (repeated)`);
         const own = await send(`tenant_id=${ACME}`);
         assert.ok(own.statusCode >= 200 && own.statusCode < 300, `${label} own tenant: ${own.statusCode} ${own.body}`);
-        for (const bad of ['unknown', ACME.toUpperCase(), '']) assertInvalid(await send(`tenant_id=${encodeURIComponent(bad)}`), 'querystring/tenant_id', `${label} ${JSON.stringify(bad)}`);
+        for (const bad of ['unknown', ACME.toUpperCase(), ''])
+          assertInvalid(await send(`tenant_id=${encodeURIComponent(bad)}`), 'querystring/tenant_id', `${label} ${JSON.stringify(bad)}`);
       }
       assert.equal(await mismatches(), counted + 2 * NAMED.length);
     });
 
     it('every protected route answers 403 tenant_mismatch to ?tenant_id=<another tenant>', async () => {
-      const routes = registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`));
+      const routes = registeredRoutes(t.app).filter(
+        (r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`),
+      );
       assert.ok(routes.length >= 30, `${routes.length} routes`);
       for (const r of routes) {
         const url = r.url.replace(/:[A-Za-z0-9_]+/g, 'dummy1');
-        const res = await t.app.inject({ method: r.method as 'GET', url: `${url}?tenant_id=${BETA}`, headers: { 'x-api-key': admin }, ...(['POST', 'PUT', 'PATCH'].includes(r.method) ? { payload: {} } : {}) });
+        const res = await t.app.inject({
+          method: r.method as 'GET',
+          url: `${url}?tenant_id=${BETA}`,
+          headers: { 'x-api-key': admin },
+          ...(['POST', 'PUT', 'PATCH'].includes(r.method) ? { payload: {} } : {}),
+        });
         assertMismatch(res, 'querystring/tenant_id', BETA, `${r.method} ${r.url}`);
       }
     });
@@ -130,7 +165,12 @@ describe('tenants named by events, batches and query strings are held against th
       const keys = await t.app.inject({ url: `/keys?tenant_id=${ACME}`, headers: { 'x-api-key': GLOBAL_KEY } });
       assert.equal(keys.statusCode, 200, keys.body);
       assert.ok(keys.json().keys.every((k: { tenant_id: string }) => k.tenant_id === ACME) && keys.json().keys.length >= 2);
-      assertMismatch(await t.app.inject({ url: `/keys?tenant_id=${BETA}`, headers: { 'x-api-key': GLOBAL_KEY, 'x-tenant-id': ACME } }), 'querystring/tenant_id', BETA, 'global key, header and query disagree');
+      assertMismatch(
+        await t.app.inject({ url: `/keys?tenant_id=${BETA}`, headers: { 'x-api-key': GLOBAL_KEY, 'x-tenant-id': ACME } }),
+        'querystring/tenant_id',
+        BETA,
+        'global key, header and query disagree',
+      );
     });
   });
 });

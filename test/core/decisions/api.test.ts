@@ -12,10 +12,22 @@ const at = (s: number) => new Date(BASE_MS + s * 1000).toISOString();
 /** A mixed stream touching several default rules: brute force, stuffing, scan, WAF, scanner UA, denylist, benign. */
 function eventStream(): object[] {
   const events: object[] = [];
-  for (let i = 0; i < 11; i++) events.push({ source: 'sshd', event_type: 'auth.failure', occurred_at: at(i), payload: { service: 'ssh', src_ip: '100.64.10.1', username: `u${i}` } });
-  for (let p = 1; p <= 20; p++) events.push({ source: 'fw', event_type: 'net.connection', occurred_at: at(20 + p), payload: { src_ip: '100.64.10.2', dst_ip: '100.64.0.1', dst_port: 1000 + p } });
+  for (let i = 0; i < 11; i++)
+    events.push({ source: 'sshd', event_type: 'auth.failure', occurred_at: at(i), payload: { service: 'ssh', src_ip: '100.64.10.1', username: `u${i}` } });
+  for (let p = 1; p <= 20; p++)
+    events.push({
+      source: 'fw',
+      event_type: 'net.connection',
+      occurred_at: at(20 + p),
+      payload: { src_ip: '100.64.10.2', dst_ip: '100.64.0.1', dst_port: 1000 + p },
+    });
   events.push({ source: 'waf', event_type: 'waf.alert', occurred_at: at(45), payload: { src_ip: '100.64.10.3', category: 'sqli' } });
-  events.push({ source: 'nginx', event_type: 'http.request', occurred_at: at(46), payload: { src_ip: '100.64.10.4', path: '/', status: 200, user_agent: 'sqlmap/1.7' } });
+  events.push({
+    source: 'nginx',
+    event_type: 'http.request',
+    occurred_at: at(46),
+    payload: { src_ip: '100.64.10.4', path: '/', status: 200, user_agent: 'sqlmap/1.7' },
+  });
   events.push({ source: 'nginx', event_type: 'http.request', occurred_at: at(47), payload: { src_ip: '2001:db8::5', path: '/', status: 200 } });
   events.push({ source: 'nginx', event_type: 'http.request', occurred_at: at(48), payload: { src_ip: '100.64.10.6', path: '/index.html', status: 200 } });
   events.push({ source: 'sso', event_type: 'auth.failure', occurred_at: at(49), payload: { service: 'sso', username: 'alice' } });
@@ -96,10 +108,17 @@ for (const db of ['embedded', 'postgres'] as const) {
       const high = (await get('/decisions?threat_level=high&limit=500')).json().decisions;
       assert.ok(high.length > 0 && high.every((d: Outcome) => d.threat_level === 'high'));
       const scans = (await get('/decisions?rule=port-scan')).json().decisions;
-      assert.deepEqual(scans.map((d: Outcome) => d.entity), ['ip:100.64.10.2']);
+      assert.deepEqual(
+        scans.map((d: Outcome) => d.entity),
+        ['ip:100.64.10.2'],
+      );
       for (const spelling of ['2001:DB8::5', '2001:db8:0:0:0:0:0:5', 'ip:2001:db8::5']) {
         const found = (await get(`/decisions?entity=${encodeURIComponent(spelling)}`)).json().decisions;
-        assert.deepEqual(found.map((d: Outcome) => d.entity), ['ip:2001:db8::5'], spelling);
+        assert.deepEqual(
+          found.map((d: Outcome) => d.entity),
+          ['ip:2001:db8::5'],
+          spelling,
+        );
       }
       assert.equal((await get('/decisions?entity=user:alice')).json().decisions.length, 1);
       assert.equal((await get(`/decisions?entity=${encodeURIComponent('::ffff:100.64.10.1')}&limit=500`)).json().decisions.length, 11);
@@ -122,7 +141,9 @@ for (const db of ['embedded', 'postgres'] as const) {
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: { decisions: Array<{ decision_id: string }>; next_cursor: string | null } = (await get(`/decisions?limit=7${cursor ? `&cursor=${cursor}` : ''}`)).json();
+        const page: { decisions: Array<{ decision_id: string }>; next_cursor: string | null } = (
+          await get(`/decisions?limit=7${cursor ? `&cursor=${cursor}` : ''}`)
+        ).json();
         assert.ok(page.decisions.length <= 7);
         seen.push(...page.decisions.map((d) => d.decision_id));
         cursor = page.next_cursor;
@@ -146,13 +167,17 @@ for (const db of ['embedded', 'postgres'] as const) {
       await t.platform.db.withTenant(tenant, async (tx) => {
         for (const [i, id] of ids.entries()) {
           await sql`INSERT INTO decisions (decision_id, tenant_id, event_digest, event, entity, threat_level, score, rules_triggered, mitigations, explanation, ruleset_version, doctrine_version, ledger_index, path, occurred_at, created_at)
-            VALUES (${id}, ${tenant}, ${'0'.repeat(64)}, '{}'::jsonb, 'ip:100.64.99.1', 'none', 0, '{}', '[]'::jsonb, '', 'v', 'v', ${i}, 'defend', now(), ${`2026-11-20T12:00:00.123${i + 1}00Z`}::timestamptz)`.execute(tx);
+            VALUES (${id}, ${tenant}, ${'0'.repeat(64)}, '{}'::jsonb, 'ip:100.64.99.1', 'none', 0, '{}', '[]'::jsonb, '', 'v', 'v', ${i}, 'defend', now(), ${`2026-11-20T12:00:00.123${i + 1}00Z`}::timestamptz)`.execute(
+            tx,
+          );
         }
       });
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: { decisions: Array<{ decision_id: string }>; next_cursor: string | null } = (await get(`/decisions?limit=1${cursor ? `&cursor=${cursor}` : ''}`, k)).json();
+        const page: { decisions: Array<{ decision_id: string }>; next_cursor: string | null } = (
+          await get(`/decisions?limit=1${cursor ? `&cursor=${cursor}` : ''}`, k)
+        ).json();
         seen.push(...page.decisions.map((d) => d.decision_id));
         cursor = page.next_cursor;
       } while (cursor);
@@ -184,9 +209,20 @@ for (const db of ['embedded', 'postgres'] as const) {
     it('decides an event_id once even when the same event arrives concurrently: one row, one ledger entry', async () => {
       const size = async () => (await get('/ledger/checkpoint?fresh=true')).json().tree_size as number;
       const sizeBefore = await size();
-      const event = { source: 'sshd', event_type: 'auth.failure', event_id: `concurrent-${db}`, occurred_at: at(55), payload: { service: 'ssh', src_ip: '100.64.10.9', username: 'root' } };
-      const answers = await Promise.all(Array.from({ length: 6 }, () => t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': key }, payload: event })));
-      assert.deepEqual(answers.map((a) => a.statusCode), Array(6).fill(200));
+      const event = {
+        source: 'sshd',
+        event_type: 'auth.failure',
+        event_id: `concurrent-${db}`,
+        occurred_at: at(55),
+        payload: { service: 'ssh', src_ip: '100.64.10.9', username: 'root' },
+      };
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () => t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': key }, payload: event })),
+      );
+      assert.deepEqual(
+        answers.map((a) => a.statusCode),
+        Array(6).fill(200),
+      );
       assert.equal(new Set(answers.map((a) => a.json().decision_id)).size, 1);
       assert.equal((await get('/decisions?entity=100.64.10.9')).json().decisions.length, 1);
       assert.equal(await size(), sizeBefore + 1);

@@ -3,7 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 
 const LIMIT = 48 * 1024;
-const event = (i: number, pad: string) => ({ source: 'sensor-limit', event_type: 'http.request', occurred_at: new Date().toISOString(), payload: { src_ip: '100.64.55.1', note: pad, n: i } });
+const event = (i: number, pad: string) => ({
+  source: 'sensor-limit',
+  event_type: 'http.request',
+  occurred_at: new Date().toISOString(),
+  payload: { src_ip: '100.64.55.1', note: pad, n: i },
+});
 
 /** An /ingest body of exactly `bytes` bytes: 4 KiB events, the last one padded to fit. */
 function ingestBody(bytes: number): string {
@@ -28,7 +33,8 @@ describe('request bodies follow FG_BODY_LIMIT, /ingest included', () => {
     key = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['ingest:write', 'defend:write'] })).key;
   });
   after(async () => t?.close());
-  const post = (url: string, payload: string) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload });
+  const post = (url: string, payload: string) =>
+    t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload });
 
   it(`/ingest takes a batch of exactly FG_BODY_LIMIT (${LIMIT}) bytes and refuses one byte more with 413 (it had its own 16 MiB)`, async () => {
     const fits = await post('/ingest', ingestBody(LIMIT));

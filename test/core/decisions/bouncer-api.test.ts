@@ -8,7 +8,12 @@ import { startTestApp, type TestApp } from '../../helpers/app.js';
 
 /** Five SSH failures in a few seconds: a 3600 s block_ip, running from the last event's time. */
 const bruteForce = (ip: string, lastAtMs: number) =>
-  [0, 1, 2, 3, 4].map((i) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date(lastAtMs - (4 - i) * 1000).toISOString(), payload: { service: 'ssh', src_ip: ip, username: `u${i}` } }));
+  [0, 1, 2, 3, 4].map((i) => ({
+    source: 'sshd',
+    event_type: 'auth.failure',
+    occurred_at: new Date(lastAtMs - (4 - i) * 1000).toISOString(),
+    payload: { service: 'ssh', src_ip: ip, username: `u${i}` },
+  }));
 
 it('formats durations as Go does', () => {
   assert.equal(goDuration(0), '0s');
@@ -45,7 +50,8 @@ describe('CrowdSec bouncer API', () => {
   after(async () => t?.close());
   const get = (url: string, key = bouncer) => t.app.inject({ url, headers: { 'x-api-key': key } });
   const defendAll = async (events: object[]) => {
-    for (const e of events) assert.equal((await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: e })).statusCode, 200);
+    for (const e of events)
+      assert.equal((await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: e })).statusCode, 200);
   };
 
   it('answers null for an IP without a block, and the block in CrowdSec shape once FrostGate decides one', async () => {
@@ -107,7 +113,10 @@ describe('CrowdSec bouncer API', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       ended = (await get('/v1/decisions/stream')).json().deleted;
     }
-    assert.deepEqual(ended.map((d) => d.value), ['100.64.50.2']);
+    assert.deepEqual(
+      ended.map((d) => d.value),
+      ['100.64.50.2'],
+    );
     assert.equal((await get('/v1/decisions?ip=100.64.50.2')).body, 'null');
     assert.equal((await get('/v1/decisions?ip=100.64.50.3')).json().length, 1);
   });
@@ -180,7 +189,7 @@ describe('CrowdSec bouncer API', () => {
     assert.equal(await lookup('100.64.51.3'), 1, 'a set 5 s old is not served: the lookup waits for a fresh read');
   });
 
-  it("a stream position outlives its process: another process continues from it (no snapshot), reading its own set up to it first", async () => {
+  it('a stream position outlives its process: another process continues from it (no snapshot), reading its own set up to it first', async () => {
     const key = `key_${randomBytes(6).toString('hex')}`;
     let nowA = Date.now();
     const nowB = Date.now();
@@ -194,7 +203,11 @@ describe('CrowdSec bouncer API', () => {
     await a.close(); // a stops: the position it served is written
     await defendAll(bruteForce('100.64.53.2', Date.now()));
     const next = await b.stream(t.tenantId, key, { startup: false });
-    assert.deepEqual(next.new.map((d) => d.value), ['100.64.53.2'], 'exactly what was decided after the pull a answered');
+    assert.deepEqual(
+      next.new.map((d) => d.value),
+      ['100.64.53.2'],
+      'exactly what was decided after the pull a answered',
+    );
     // (Blocks of earlier tests may end within the few seconds between the pulls: they are deleted, ours are not.)
     assert.ok(!next.deleted.some((d) => d.value.startsWith('100.64.53.')));
     assert.deepEqual((await b.stream(t.tenantId, key, { startup: false })).new, [], 'and nothing twice from the same process');
@@ -216,7 +229,10 @@ describe('CrowdSec bouncer API', () => {
     assert.equal(listed?.duration, '500ms', 'in force at the start of the second, with its remaining time then');
     now += 1000;
     const next = await d.stream(t.tenantId, k1, { startup: false });
-    assert.ok(next.deleted.some((x) => x.value === '100.64.55.1'), 'the bouncer is told it ended');
+    assert.ok(
+      next.deleted.some((x) => x.value === '100.64.55.1'),
+      'the bouncer is told it ended',
+    );
     await d.close();
   });
 
@@ -229,7 +245,10 @@ describe('CrowdSec bouncer API', () => {
     now += ENDED_RETENTION_MS + 5 * 60_000; // the bouncer comes back 15 minutes later: the set has long forgotten that block
     assert.equal(await c.query(t.tenantId, { ip: '100.64.54.1' }), null);
     const back = await c.stream(t.tenantId, key, { startup: false });
-    assert.ok(back.deleted.some((d) => d.value === '100.64.54.1'), 'the ended block is reported deleted');
+    assert.ok(
+      back.deleted.some((d) => d.value === '100.64.54.1'),
+      'the ended block is reported deleted',
+    );
     assert.ok(!back.new.some((d) => d.value === '100.64.54.1'));
     await c.close();
   });

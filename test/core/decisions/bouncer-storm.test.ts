@@ -25,7 +25,12 @@ describe('bouncer startup storm against a pool of 10', () => {
     const sensor = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['ingest:write'] })).key;
     // Denylisted sources (240.0.0.0/4): one 24 h block each, a second apart (the doctrine allows 200 blocks a minute).
     const startMs = Date.now() - BLOCKS * 1000 - 60_000;
-    const events = Array.from({ length: BLOCKS }, (_, n) => ({ source: 'fw', event_type: 'net.connection', occurred_at: new Date(startMs + n * 1000).toISOString(), payload: { src_ip: `240.1.${n >> 8}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 } }));
+    const events = Array.from({ length: BLOCKS }, (_, n) => ({
+      source: 'fw',
+      event_type: 'net.connection',
+      occurred_at: new Date(startMs + n * 1000).toISOString(),
+      payload: { src_ip: `240.1.${n >> 8}.${n & 255}`, dst_ip: '100.64.0.1', dst_port: 22 },
+    }));
     const accepted = await t.app.inject({ method: 'POST', url: '/ingest', headers: { 'x-api-key': sensor }, payload: { events } });
     assert.equal(accepted.statusCode, 202, accepted.body);
     const batch = accepted.json().batch_id as string;
@@ -35,7 +40,11 @@ describe('bouncer startup storm against a pool of 10', () => {
       assert.notEqual(status, 'failed');
       await new Promise((resolve) => setTimeout(resolve, 50)); // waiting on the ingest consumer's work, not ours
     }
-    const bouncers = await Promise.all(Array.from({ length: BOUNCERS }, (_, i) => t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['bouncer:read'], name: `edge-${i}` }).then((k) => k.key)));
+    const bouncers = await Promise.all(
+      Array.from({ length: BOUNCERS }, (_, i) =>
+        t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['bouncer:read'], name: `edge-${i}` }).then((k) => k.key),
+      ),
+    );
     const unrelated = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['decisions:read'], name: 'dashboard' })).key;
     // One lookup loads the tenant's block set (and the deployed rate-limit policy), as any bouncer traffic would.
     const warm = await t.app.inject({ url: '/v1/decisions?ip=240.1.0.1', headers: { 'x-api-key': bouncers[0]! } });
@@ -61,7 +70,11 @@ describe('bouncer startup storm against a pool of 10', () => {
         t.app.inject({ url: '/openapi.json', headers: { 'x-api-key': unrelated } }),
       ]);
       const statuses = startups.map((r) => r.statusCode);
-      assert.deepEqual(statuses, statuses.map(() => 200), startups.find((r) => r.statusCode !== 200)?.body);
+      assert.deepEqual(
+        statuses,
+        statuses.map(() => 200),
+        startups.find((r) => r.statusCode !== 200)?.body,
+      );
       for (const r of startups) assert.equal(r.json().new.length, BLOCKS, 'every startup has every block in force');
       assert.equal(other.statusCode, 200, other.body);
     } finally {

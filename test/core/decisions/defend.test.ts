@@ -8,7 +8,13 @@ import { startTestApp, type TestApp } from '../../helpers/app.js';
 // Recent events: a block runs from the event that earned it, so these blocks are in force now.
 const BASE_MS = Math.floor(Date.now() / 60_000) * 60_000 - 600_000;
 const at = (s: number) => new Date(BASE_MS + s * 1000).toISOString();
-const sshFailure = (ip: string, s: number, extra: object = {}) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: at(s), payload: { service: 'ssh', src_ip: ip, username: `user${s}` }, ...extra });
+const sshFailure = (ip: string, s: number, extra: object = {}) => ({
+  source: 'sshd',
+  event_type: 'auth.failure',
+  occurred_at: at(s),
+  payload: { service: 'ssh', src_ip: ip, username: `user${s}` },
+  ...extra,
+});
 
 for (const db of ['embedded', 'postgres'] as const) {
   describe(`/defend and decisions (${db})`, () => {
@@ -24,7 +30,10 @@ for (const db of ['embedded', 'postgres'] as const) {
     it('decides an SSH brute force: the fifth failure in 60 s is high with block_ip applied, stored and in the ledger', async () => {
       const answers = [];
       for (let i = 0; i < 5; i++) answers.push((await defend(sshFailure('100.64.7.7', i))).json());
-      assert.deepEqual(answers.slice(0, 4).map((d) => d.threat_level), ['none', 'none', 'none', 'none']);
+      assert.deepEqual(
+        answers.slice(0, 4).map((d) => d.threat_level),
+        ['none', 'none', 'none', 'none'],
+      );
       const d = answers[4];
       assert.equal(d.threat_level, 'high', JSON.stringify(d));
       assert.ok(d.rules_triggered.includes('ssh-brute-force'));
@@ -36,14 +45,26 @@ for (const db of ['embedded', 'postgres'] as const) {
 
       const fetched = (await t.app.inject({ url: `/decisions/${d.decision_id}`, headers: { 'x-api-key': key } })).json();
       assert.equal(fetched.decision_id, d.decision_id);
-      const entries = (await t.app.inject({ url: `/ledger/entries?start=${d.ledger_index}&end=${d.ledger_index + 1}`, headers: { 'x-api-key': key } })).json().entries;
+      const entries = (await t.app.inject({ url: `/ledger/entries?start=${d.ledger_index}&end=${d.ledger_index + 1}`, headers: { 'x-api-key': key } })).json()
+        .entries;
       assert.equal(entries[0].record.decision_id, d.decision_id);
       const cp = (await t.app.inject({ url: '/ledger/checkpoint?fresh=true', headers: { 'x-api-key': key } })).json();
-      const proof = (await t.app.inject({ url: `/ledger/proof/inclusion?index=${d.ledger_index}&tree_size=${cp.tree_size}`, headers: { 'x-api-key': key } })).json();
-      verifyInclusion({ index: d.ledger_index, treeSize: cp.tree_size, leafHash: recordLeafHash(entries[0].record), proof: proof.proof.map((p: string) => Buffer.from(p, 'base64')), root: Buffer.from(cp.root_hash, 'base64') });
+      const proof = (
+        await t.app.inject({ url: `/ledger/proof/inclusion?index=${d.ledger_index}&tree_size=${cp.tree_size}`, headers: { 'x-api-key': key } })
+      ).json();
+      verifyInclusion({
+        index: d.ledger_index,
+        treeSize: cp.tree_size,
+        leafHash: recordLeafHash(entries[0].record),
+        proof: proof.proof.map((p: string) => Buffer.from(p, 'base64')),
+        root: Buffer.from(cp.root_hash, 'base64'),
+      });
 
       const active = (await t.app.inject({ url: '/decisions/active?ip=100.64.7.7', headers: { 'x-api-key': key } })).json();
-      assert.deepEqual(active.decisions.map((x: { decision_id: string }) => x.decision_id), [d.decision_id]);
+      assert.deepEqual(
+        active.decisions.map((x: { decision_id: string }) => x.decision_id),
+        [d.decision_id],
+      );
       const high = (await t.app.inject({ url: '/decisions?threat_level=high&entity=100.64.7.7', headers: { 'x-api-key': key } })).json();
       assert.equal(high.decisions.length, 1);
     });
@@ -58,7 +79,11 @@ for (const db of ['embedded', 'postgres'] as const) {
       assert.equal(b.ledger_index, a.ledger_index, 'the retry names the same ledger entry');
       assert.deepEqual(b, a, 'the same decision, field for field');
       const listed = (await t.app.inject({ url: '/decisions?entity=100.64.8.8', headers: { 'x-api-key': key } })).json();
-      assert.deepEqual(listed.decisions.map((d: { decision_id: string }) => d.decision_id), [a.decision_id], 'one stored decision');
+      assert.deepEqual(
+        listed.decisions.map((d: { decision_id: string }) => d.decision_id),
+        [a.decision_id],
+        'one stored decision',
+      );
     });
 
     // CrowdSec 1.4.6 answered 23% of alert posts from 8 concurrent writers with HTTP 500
@@ -77,17 +102,26 @@ for (const db of ['embedded', 'postgres'] as const) {
         return { statuses, ids };
       });
       const results = await Promise.all(writers);
-      assert.deepEqual(results.flatMap((r) => r.statuses), Array(160).fill(200));
+      assert.deepEqual(
+        results.flatMap((r) => r.statuses),
+        Array(160).fill(200),
+      );
       const ids = results.flatMap((r) => r.ids);
       assert.equal(new Set(ids).size, 160, 'one decision per event');
       assert.equal(await size(), sizeBefore + 160, 'each in the ledger once');
-      for (const id of [ids[0], ids[79], ids[159]]) assert.equal((await t.app.inject({ url: `/decisions/${id}`, headers: { 'x-api-key': key } })).statusCode, 200);
+      for (const id of [ids[0], ids[79], ids[159]])
+        assert.equal((await t.app.inject({ url: `/decisions/${id}`, headers: { 'x-api-key': key } })).statusCode, 200);
     });
 
     it('refuses bad input with the field and why, storing nothing', async () => {
       const count = async () => (await t.app.inject({ url: '/decisions?limit=500', headers: { 'x-api-key': key } })).json().decisions.length;
       const before = await count();
-      const malformed = await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: '{"source":' });
+      const malformed = await t.app.inject({
+        method: 'POST',
+        url: '/defend',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        payload: '{"source":',
+      });
       assert.equal(malformed.statusCode, 400);
       const wrongType = await defend({ ...sshFailure('100.64.1.1', 1), payload: 'nope' });
       assert.equal(wrongType.statusCode, 400);
@@ -122,18 +156,47 @@ describe('governance end to end through /defend', () => {
   it('propose a rule, canary it on stored events, approve, deploy, /defend changes, roll back, it reverts', async () => {
     const t = await startTestApp();
     try {
-      const k = async (scopes: Parameters<TestApp['auth']['store']['createKey']>[0]['scopes']) => (await t.auth.store.createKey({ tenantId: t.tenantId, scopes })).key;
+      const k = async (scopes: Parameters<TestApp['auth']['store']['createKey']>[0]['scopes']) =>
+        (await t.auth.store.createKey({ tenantId: t.tenantId, scopes })).key;
       const sensor = await k(['defend:write', 'decisions:read']);
       const author = await k(['governance:write']);
       const [admin1, admin2] = [await k(['admin']), await k(['admin'])];
-      const probe = (s: number) => ({ source: 'nginx', event_type: 'http.request', occurred_at: at(s), payload: { src_ip: '100.64.3.3', path: '/wp-login.php', status: 404 } });
-      const benign = (s: number) => ({ source: 'nginx', event_type: 'http.request', occurred_at: at(s), payload: { src_ip: `100.64.2.${s}`, path: '/', status: 200 } });
+      const probe = (s: number) => ({
+        source: 'nginx',
+        event_type: 'http.request',
+        occurred_at: at(s),
+        payload: { src_ip: '100.64.3.3', path: '/wp-login.php', status: 404 },
+      });
+      const benign = (s: number) => ({
+        source: 'nginx',
+        event_type: 'http.request',
+        occurred_at: at(s),
+        payload: { src_ip: `100.64.2.${s}`, path: '/', status: 200 },
+      });
       const defend = async (e: object) => (await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': sensor }, payload: e })).json();
       for (let s = 0; s < 60; s++) await defend(s === 30 ? probe(s) : benign(s));
       assert.equal((await defend(probe(61))).threat_level, 'none');
 
       const base = structuredClone(loadDefaultRuleset().source);
-      const content = { ...base, version: 'e2e-2', rules: [...base.rules, { id: 'wp-login-probe', description: 'WordPress login probes', score: 90, when: { all: [{ field: 'event_type', eq: 'http.request' }, { field: 'payload.path', eq: '/wp-login.php' }] }, mitigations: [{ action: 'block_ip', target: 'payload.src_ip', duration_s: 600 }] }] };
+      const content = {
+        ...base,
+        version: 'e2e-2',
+        rules: [
+          ...base.rules,
+          {
+            id: 'wp-login-probe',
+            description: 'WordPress login probes',
+            score: 90,
+            when: {
+              all: [
+                { field: 'event_type', eq: 'http.request' },
+                { field: 'payload.path', eq: '/wp-login.php' },
+              ],
+            },
+            mitigations: [{ action: 'block_ip', target: 'payload.src_ip', duration_s: 600 }],
+          },
+        ],
+      };
       const post = (url: string, key: string, payload: object = {}) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload });
       const c = (await post('/governance/changes', author, { kind: 'ruleset', content, justification: 'block WordPress probes' })).json();
       const canary = (await post(`/governance/changes/${c.id}/canary`, author, { limit: 1000 })).json().canary;

@@ -31,10 +31,16 @@ describe('decision group commit across two processes on one database', () => {
   /** Failed logins from five sources, so entities recur across groups and nodes. */
   const event = () => {
     seq++;
-    return { event_id: `gc-${seq}`, source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload: { service: 'ssh', src_ip: `100.64.9.${seq % 5}`, username: `u${seq}` } };
+    return {
+      event_id: `gc-${seq}`,
+      source: 'sshd',
+      event_type: 'auth.failure',
+      occurred_at: new Date().toISOString(),
+      payload: { service: 'ssh', src_ip: `100.64.9.${seq % 5}`, username: `u${seq}` },
+    };
   };
 
-  it('interleaves both processes\' groups into one verifiable log, diffing each decision against the one before it', async () => {
+  it("interleaves both processes' groups into one verifiable log, diffing each decision against the one before it", async () => {
     const rounds = 25;
     const perGroup = 8;
     const stored: DecisionRecord[] = [];
@@ -52,13 +58,24 @@ describe('decision group commit across two processes on one database', () => {
     }
     const total = rounds * perGroup * nodes.length;
     assert.equal(stored.length, total);
-    assert.deepEqual(stored.map((d) => d.ledger_index).sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i), 'every ledger index once, none skipped');
+    assert.deepEqual(
+      stored.map((d) => d.ledger_index).sort((a, b) => a - b),
+      Array.from({ length: total }, (_, i) => i),
+      'every ledger index once, none skipped',
+    );
 
-    const conflicts = await Promise.all(nodes.map(async (n) => (await n.platform.metrics.registry.getSingleMetric('decision_group_conflicts_total')!.get()).values[0]?.value ?? 0));
+    const conflicts = await Promise.all(
+      nodes.map(async (n) => (await n.platform.metrics.registry.getSingleMetric('decision_group_conflicts_total')!.get()).values[0]?.value ?? 0),
+    );
     assert.ok(conflicts[0]! + conflicts[1]! > 0, 'the nodes raced: some groups were re-read and written again');
 
     // Each test node has an ephemeral ledger key, and either one's background checkpointer may have signed.
-    const check = await verifyLogFromDatabase(nodes[1]!.platform.db, tenant, 'decisions', nodes.map((n) => verifierOf(n.ledger.ledger.signingKey.signer)));
+    const check = await verifyLogFromDatabase(
+      nodes[1]!.platform.db,
+      tenant,
+      'decisions',
+      nodes.map((n) => verifierOf(n.ledger.ledger.signingKey.signer)),
+    );
     assert.equal(check.ok, true, JSON.stringify(check.problems));
     assert.equal(check.size, total);
 
@@ -72,7 +89,8 @@ describe('decision group commit across two processes on one database', () => {
     for (const row of rows.rows) {
       const before = last.get(row.entity);
       assert.equal(row.decision_diff.first, before === undefined, `first decision about ${row.entity}`);
-      if (before !== undefined && row.decision_diff.score) assert.equal(row.decision_diff.score.from, before, `diff of ${row.entity} starts from its previous score`);
+      if (before !== undefined && row.decision_diff.score)
+        assert.equal(row.decision_diff.score.from, before, `diff of ${row.entity} starts from its previous score`);
       last.set(row.entity, row.score);
     }
     // What the API returned is what was stored.
@@ -88,8 +106,14 @@ describe('decision group commit across two processes on one database', () => {
     assert.ok(frontier.length > 0);
     const entry = { size: size + 1, entries: [{ idx: size, record_json: '{"type":"forged"}' }], nodes: [], decisions: [] };
     const forged = frontier.map((h, i) => (i === frontier.length - 1 ? 'ff'.repeat(32) : h));
-    await assert.rejects(sql`SELECT fg_decision_group_write(${tenant}, ${size}, ${forged}::text[], ${JSON.stringify(entry)}::jsonb)`.execute(db), (err: { code?: string }) => err.code === '40001');
-    await assert.rejects(sql`SELECT fg_decision_group_write(${tenant}, ${size - 1}, ${frontier}::text[], ${JSON.stringify(entry)}::jsonb)`.execute(db), (err: { code?: string }) => err.code === '40001');
+    await assert.rejects(
+      sql`SELECT fg_decision_group_write(${tenant}, ${size}, ${forged}::text[], ${JSON.stringify(entry)}::jsonb)`.execute(db),
+      (err: { code?: string }) => err.code === '40001',
+    );
+    await assert.rejects(
+      sql`SELECT fg_decision_group_write(${tenant}, ${size - 1}, ${frontier}::text[], ${JSON.stringify(entry)}::jsonb)`.execute(db),
+      (err: { code?: string }) => err.code === '40001',
+    );
     const after = await sql<{ s: { size: number; frontier: string[] } }>`SELECT fg_decision_group_read(${tenant}, '{}'::text[], '{}'::text[]) AS s`.execute(db);
     assert.deepEqual(after.rows[0]!.s, read.rows[0]!.s, 'the log did not move');
   });

@@ -25,7 +25,8 @@ for (const db of ['embedded', 'postgres'] as const) {
     });
     after(async () => t?.close());
     // JSON.stringify writes a lone surrogate as a \\udXXX escape and an own __proto__ member as a member: what a client sends.
-    const post = (url: string, body: unknown) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+    const post = (url: string, body: unknown) =>
+      t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
     const runs = db === 'embedded' ? 150 : 60;
 
     it('/defend: a valid event is decided whatever its keys are called; anything else is 400/422, never 5xx', async () => {

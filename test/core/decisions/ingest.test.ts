@@ -6,10 +6,21 @@ import { startThrowawayNats } from '../../helpers/servers.js';
 
 const BASE_MS = Math.floor(Date.now() / 60_000) * 60_000 - 600_000;
 const at = (s: number) => new Date(BASE_MS + s * 1000).toISOString();
-const sshFailure = (ip: string, s: number, extra: object = {}) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: at(s), payload: { service: 'ssh', src_ip: ip, username: `user${s}` }, ...extra });
+const sshFailure = (ip: string, s: number, extra: object = {}) => ({
+  source: 'sshd',
+  event_type: 'auth.failure',
+  occurred_at: at(s),
+  payload: { service: 'ssh', src_ip: ip, username: `user${s}` },
+  ...extra,
+});
 
 /** Polls the batch until it is completed or failed; a deadline, not a sleep, bounds the wait. */
-async function waitForBatch(t: TestApp, key: string, batchId: string, timeoutMs = 30_000): Promise<{ status: string; decided: number; decision_ids: string[]; event_count: number; error: string | null }> {
+async function waitForBatch(
+  t: TestApp,
+  key: string,
+  batchId: string,
+  timeoutMs = 30_000,
+): Promise<{ status: string; decided: number; decision_ids: string[]; event_count: number; error: string | null }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await t.app.inject({ url: `/ingest/batches/${batchId}`, headers: { 'x-api-key': key } });
@@ -31,7 +42,8 @@ for (const db of ['embedded', 'postgres'] as const) {
     });
     after(async () => t?.close());
     const ingest = (payload: unknown, k = key) => t.app.inject({ method: 'POST', url: '/ingest', headers: { 'x-api-key': k }, payload: payload as object });
-    const countRows = async (table: 'ingest_batches' | 'decisions') => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(t.platform.db.db)).rows[0]!.n);
+    const countRows = async (table: 'ingest_batches' | 'decisions') =>
+      Number((await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(t.platform.db.db)).rows[0]!.n);
 
     it('answers 202 with a batch id once durable, then decides every event in order through evaluate(), into the ledger', async () => {
       const events = [0, 1, 2, 3, 4].map((s) => sshFailure('100.64.20.1', s));
@@ -44,14 +56,31 @@ for (const db of ['embedded', 'postgres'] as const) {
       const done = await waitForBatch(t, key, accepted.batch_id);
       assert.equal(done.status, 'completed');
       assert.equal(done.decided, 5);
-      const decisions = await Promise.all(done.decision_ids.map(async (id) => (await t.app.inject({ url: `/decisions/${id}`, headers: { 'x-api-key': key } })).json()));
-      assert.deepEqual(decisions.map((d) => d.threat_level), ['none', 'none', 'none', 'none', 'high'], 'the fifth failure in 60 s is the brute force, as on /defend');
+      const decisions = await Promise.all(
+        done.decision_ids.map(async (id) => (await t.app.inject({ url: `/decisions/${id}`, headers: { 'x-api-key': key } })).json()),
+      );
+      assert.deepEqual(
+        decisions.map((d) => d.threat_level),
+        ['none', 'none', 'none', 'none', 'high'],
+        'the fifth failure in 60 s is the brute force, as on /defend',
+      );
       assert.ok(decisions.every((d) => d.path === 'ingest'));
-      assert.deepEqual(decisions.map((d) => d.event_id), [0, 1, 2, 3, 4].map((i) => `${accepted.batch_id}:${i}`), 'events without event_id get <batch>:<index>');
+      assert.deepEqual(
+        decisions.map((d) => d.event_id),
+        [0, 1, 2, 3, 4].map((i) => `${accepted.batch_id}:${i}`),
+        'events without event_id get <batch>:<index>',
+      );
       const indexes = decisions.map((d) => d.ledger_index);
-      assert.deepEqual(indexes, [...indexes].sort((a, b) => a - b), 'ledger order is event order');
+      assert.deepEqual(
+        indexes,
+        [...indexes].sort((a, b) => a - b),
+        'ledger order is event order',
+      );
       const entries = (await t.app.inject({ url: `/ledger/entries?start=${indexes[0]}&end=${indexes[4] + 1}`, headers: { 'x-api-key': key } })).json().entries;
-      assert.deepEqual(entries.map((e: { record: { decision_id: string } }) => e.record.decision_id), done.decision_ids);
+      assert.deepEqual(
+        entries.map((e: { record: { decision_id: string } }) => e.record.decision_id),
+        done.decision_ids,
+      );
       assert.ok(decisions[4].decision_diff, 'a high decision carries its diff');
     });
 
@@ -73,8 +102,17 @@ for (const db of ['embedded', 'postgres'] as const) {
       const inputs = [0, 1, 2].map((i) => ({ event: sshFailure('100.64.20.3', 20 + i) as never, idempotencyKey: `ing_redelivery${db}:${i}` }));
       const once = await t.decisions.service.decideMany(t.tenantId, inputs, 'ingest');
       const twice = await t.decisions.service.decideMany(t.tenantId, inputs, 'ingest');
-      assert.deepEqual(twice.map((d) => d.decision_id), once.map((d) => d.decision_id));
-      const n = await t.platform.db.withTenant(t.tenantId, (tx) => tx.selectFrom('decisions').select((e) => e.fn.countAll<string>().as('n')).where('event_id', 'like', `ing_redelivery${db}:%`).executeTakeFirstOrThrow());
+      assert.deepEqual(
+        twice.map((d) => d.decision_id),
+        once.map((d) => d.decision_id),
+      );
+      const n = await t.platform.db.withTenant(t.tenantId, (tx) =>
+        tx
+          .selectFrom('decisions')
+          .select((e) => e.fn.countAll<string>().as('n'))
+          .where('event_id', 'like', `ing_redelivery${db}:%`)
+          .executeTakeFirstOrThrow(),
+      );
       assert.equal(Number(n.n), 3);
     });
 
@@ -100,7 +138,12 @@ for (const db of ['embedded', 'postgres'] as const) {
       assert.equal(wrongType.statusCode, 400);
       assert.match(wrongType.json().detail, /events\/0\/event_type/);
 
-      const malformed = await t.app.inject({ method: 'POST', url: '/ingest', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: '{"events": [' });
+      const malformed = await t.app.inject({
+        method: 'POST',
+        url: '/ingest',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        payload: '{"events": [',
+      });
       assert.equal(malformed.statusCode, 400);
       assert.equal(malformed.json().code, 'malformed_json');
 

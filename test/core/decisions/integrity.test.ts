@@ -5,7 +5,12 @@ import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { runCli } from '../../helpers/cli.js';
 
 const BASE_MS = Math.floor(Date.now() / 60_000) * 60_000 - 600_000;
-const sshFailure = (ip: string, s: number) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date(BASE_MS + s * 1000).toISOString(), payload: { service: 'ssh', src_ip: ip, username: `user${s}` } });
+const sshFailure = (ip: string, s: number) => ({
+  source: 'sshd',
+  event_type: 'auth.failure',
+  occurred_at: new Date(BASE_MS + s * 1000).toISOString(),
+  payload: { service: 'ssh', src_ip: ip, username: `user${s}` },
+});
 
 /**
  * A decisions row is served by the API and used by canaries and bouncers, while the ledger holds
@@ -27,7 +32,12 @@ describe('decision rows against their ledger records (Postgres, rows changed dir
     await admin.connect();
     // A brute force (the fifth failure is high, blocked, with a diff) and quiet ones around it.
     for (let i = 0; i < 8; i++) {
-      const res = await t.app.inject({ method: 'POST', url: '/defend', headers: { 'x-api-key': key }, payload: sshFailure(i < 5 ? '100.64.40.1' : `100.64.40.${i}`, i) });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/defend',
+        headers: { 'x-api-key': key },
+        payload: sshFailure(i < 5 ? '100.64.40.1' : `100.64.40.${i}`, i),
+      });
       assert.equal(res.statusCode, 200, res.body);
       ids.push(res.json().decision_id);
       if (res.json().threat_level === 'high') high = res.json();
@@ -74,14 +84,22 @@ describe('decision rows against their ledger records (Postgres, rows changed dir
     assert.equal(code, 1);
     assert.equal(out.ok, false);
     assert.deepEqual(out.problems, [], 'the ledger itself is intact');
-    assert.deepEqual(out.decisionRows.mismatched, [{ decision_id: high.decision_id, ledger_index: high.ledger_index, integrity: { status: 'mismatch', fields: ['score'] } }]);
+    assert.deepEqual(out.decisionRows.mismatched, [
+      { decision_id: high.decision_id, ledger_index: high.ledger_index, integrity: { status: 'mismatch', fields: ['score'] } },
+    ]);
     const human = await runCli(['verify', '--tenant', t.tenantId], { FG_ENV: 'test', FG_DB_URL: t.platform.config.db.url! });
     assert.equal(human.code, 1);
-    assert.match(human.stdout, new RegExp(`^  - decision ${high.decision_id} \\(ledger index ${high.ledger_index}\\): score differs from its ledger record`, 'm'));
+    assert.match(
+      human.stdout,
+      new RegExp(`^  - decision ${high.decision_id} \\(ledger index ${high.ledger_index}\\): score differs from its ledger record`, 'm'),
+    );
   });
 
   it('other columns, the event, a moved ledger_index and a deleted row are named too', async () => {
-    await admin.query(`UPDATE decisions SET score = (SELECT (record_json::jsonb ->> 'score')::int FROM ledger_entries WHERE tenant_id = $2 AND log = 'decisions' AND idx = $3) WHERE decision_id = $1`, [high.decision_id, t.tenantId, high.ledger_index]);
+    await admin.query(
+      `UPDATE decisions SET score = (SELECT (record_json::jsonb ->> 'score')::int FROM ledger_entries WHERE tenant_id = $2 AND log = 'decisions' AND idx = $3) WHERE decision_id = $1`,
+      [high.decision_id, t.tenantId, high.ledger_index],
+    );
     assert.deepEqual((await get(high.decision_id)).json().integrity, { status: 'match' }, 'restoring the column restores the match');
 
     await admin.query(`UPDATE decisions SET threat_level = 'low', block_until = NULL WHERE decision_id = $1`, [high.decision_id]);
@@ -101,6 +119,9 @@ describe('decision rows against their ledger records (Postgres, rows changed dir
       [ids[6]!]: { status: 'missing', detail: 'no ledger entry at index 1000' },
     });
     // Entries 6 and 7 lost their rows (one moved away, one deleted).
-    assert.deepEqual(out.decisionRows.unrowed, [{ index: 6, decision_id: ids[6] }, { index: 7, decision_id: ids[7] }]);
+    assert.deepEqual(out.decisionRows.unrowed, [
+      { index: 6, decision_id: ids[6] },
+      { index: 7, decision_id: ids[7] },
+    ]);
   });
 });

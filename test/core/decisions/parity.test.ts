@@ -43,7 +43,11 @@ function toEvents(gens: Gen[]): object[] {
   });
 }
 
-const outcome = (d: { threat_level: string; rules_triggered: string[]; mitigations: unknown[] }) => ({ threat_level: d.threat_level, rules: [...d.rules_triggered].sort(), mitigations: d.mitigations });
+const outcome = (d: { threat_level: string; rules_triggered: string[]; mitigations: unknown[] }) => ({
+  threat_level: d.threat_level,
+  rules: [...d.rules_triggered].sort(),
+  mitigations: d.mitigations,
+});
 
 describe('/defend and /ingest parity', () => {
   let t: TestApp;
@@ -84,7 +88,8 @@ describe('/defend and /ingest parity', () => {
           if (status.status !== 'completed') await new Promise((resolve) => setImmediate(resolve));
         } while (status.status !== 'completed');
         const viaIngest = [];
-        for (const id of status.decision_ids) viaIngest.push(outcome((await t.app.inject({ url: `/decisions/${id}`, headers: { 'x-api-key': ingestKey } })).json()));
+        for (const id of status.decision_ids)
+          viaIngest.push(outcome((await t.app.inject({ url: `/decisions/${id}`, headers: { 'x-api-key': ingestKey } })).json()));
         assert.deepEqual(viaIngest, viaDefend);
         for (const d of viaDefend) {
           levels.add(d.threat_level);

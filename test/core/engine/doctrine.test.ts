@@ -44,7 +44,13 @@ function rulesetScoring(score: number) {
   });
 }
 
-async function decide(opts: { score?: number; src_ip?: string; doctrine?: Partial<Doctrine>; enforcement?: EnforcementState; payload?: Record<string, unknown> }): Promise<Decision> {
+async function decide(opts: {
+  score?: number;
+  src_ip?: string;
+  doctrine?: Partial<Doctrine>;
+  enforcement?: EnforcementState;
+  payload?: Record<string, unknown>;
+}): Promise<Decision> {
   return evaluate(event('http.request', { src_ip: opts.src_ip ?? '172.16.0.5', ...opts.payload }), {
     tenantId: 'tenant-d',
     ruleset: rulesetScoring(opts.score ?? 70),
@@ -95,10 +101,13 @@ describe('doctrine gating', () => {
     assert.equal(byAction(full).block_ip!.gated_by, 'max_active_blocks');
     const oneLeft = await decide({ enforcement: { activeBlocks: async () => 99, blocksApplied: () => 0 }, payload: { username: '172.16.9.9' } });
     const blocks = oneLeft.mitigations.filter((m) => m.action === 'block_ip');
-    assert.deepEqual(blocks.map((m) => [m.target, m.applied, m.gated_by]), [
-      ['172.16.0.5', true, null],
-      ['172.16.9.9', false, 'max_active_blocks'],
-    ]);
+    assert.deepEqual(
+      blocks.map((m) => [m.target, m.applied, m.gated_by]),
+      [
+        ['172.16.0.5', true, null],
+        ['172.16.9.9', false, 'max_active_blocks'],
+      ],
+    );
   });
 
   it('blocks_per_window: asks for blocks in the doctrine window ending at the event time', async () => {
@@ -148,10 +157,21 @@ describe('doctrine gating', () => {
 
   it('not_a_host: unspecified, broadcast and multicast addresses are never blocked, whatever the doctrine says', async () => {
     const open = { allowlist_cidrs: [], max_active_blocks: 1000, blocks_per_window: { window_s: 60, max: 1000 } };
-    for (const ip of ['0.0.0.0', '::', '::ffff:0.0.0.0', '255.255.255.255', '0.12.34.56', '224.0.0.1', '239.255.255.250', 'ff02::1', '::ffff:255.255.255.255']) {
+    for (const ip of [
+      '0.0.0.0',
+      '::',
+      '::ffff:0.0.0.0',
+      '255.255.255.255',
+      '0.12.34.56',
+      '224.0.0.1',
+      '239.255.255.250',
+      'ff02::1',
+      '::ffff:255.255.255.255',
+    ]) {
       const d = await decide({ src_ip: ip, doctrine: open });
       const m = byAction(d);
-      for (const action of ['block_ip', 'rate_limit', 'challenge']) assert.deepEqual([m[action]!.applied, m[action]!.gated_by], [false, 'not_a_host'], `${action} ${ip}`);
+      for (const action of ['block_ip', 'rate_limit', 'challenge'])
+        assert.deepEqual([m[action]!.applied, m[action]!.gated_by], [false, 'not_a_host'], `${action} ${ip}`);
       assert.equal(m.alert!.applied, true, `alert ${ip}: the event is still reported`);
       assert.match(d.explanation, /block_ip \S+ for \d+ s: not applied \(not_a_host\)/, ip);
     }
@@ -172,7 +192,10 @@ describe('doctrine gating', () => {
       blocks_per_window: { window_s: 60, max: 1 },
       max_duration_s: {},
     });
-    assert.deepEqual(issues.map((i) => i.path), ['mode']);
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['mode'],
+    );
     const semantic = doctrineIssues({
       version: 'x',
       mode: 'active',
@@ -185,7 +208,10 @@ describe('doctrine gating', () => {
     });
     assert.deepEqual(
       semantic.map((i) => `${i.path}: ${i.message}`),
-      ['allowlist_cidrs[1]: invalid CIDR "300.1.1.1/32": "300.1.1.1" is not an IPv4 or IPv6 address', 'non_disruptive_actions[1]: block_ip is always disruptive'],
+      [
+        'allowlist_cidrs[1]: invalid CIDR "300.1.1.1/32": "300.1.1.1" is not an IPv4 or IPv6 address',
+        'non_disruptive_actions[1]: block_ip is always disruptive',
+      ],
     );
     assert.throws(() => doctrine({ allowlist_cidrs: ['nope'] }), DoctrineValidationError);
     const shipped = loadDefaultDoctrine();

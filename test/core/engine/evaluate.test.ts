@@ -19,7 +19,11 @@ import { event } from './helpers.js';
 
 const defaults = loadDefaultRuleset();
 
-async function replay(events: readonly SecurityEvent[], ruleset: CompiledRuleset = defaults, windows: WindowStore = new MemoryWindowStore()): Promise<Decision[]> {
+async function replay(
+  events: readonly SecurityEvent[],
+  ruleset: CompiledRuleset = defaults,
+  windows: WindowStore = new MemoryWindowStore(),
+): Promise<Decision[]> {
   const out: Decision[] = [];
   for (const e of events) out.push(await evaluate(e, { tenantId: 'tenant-e', ruleset, doctrine: loadDefaultDoctrine(), windows, enforcement: NO_ENFORCEMENT }));
   return out;
@@ -42,7 +46,10 @@ describe('default ruleset catches what it claims', () => {
 
   it('ssh-brute-force: the 5th failure in 60 s blocks the source', async () => {
     const decisions = await replay(times(5, (i) => event('auth.failure', { src_ip: ATTACKER, username: 'root', service: 'sshd' }, i * 5)));
-    assert.deepEqual(decisions.slice(0, 4).map((d) => d.rules_triggered), [[], [], [], []]);
+    assert.deepEqual(
+      decisions.slice(0, 4).map((d) => d.rules_triggered),
+      [[], [], [], []],
+    );
     const d = decisions[4]!;
     assert.deepEqual(d.rules_triggered, ['ssh-brute-force']);
     assert.equal(d.threat_level, 'high');
@@ -69,7 +76,9 @@ describe('default ruleset catches what it claims', () => {
   });
 
   it('port-scan: 20 distinct destination ports in 60 s', async () => {
-    const decisions = await replay(times(20, (i) => event('net.connection', { src_ip: ATTACKER, dst_ip: '172.16.0.1', dst_port: 1000 + i, protocol: 'tcp' }, i)));
+    const decisions = await replay(
+      times(20, (i) => event('net.connection', { src_ip: ATTACKER, dst_ip: '172.16.0.1', dst_port: 1000 + i, protocol: 'tcp' }, i)),
+    );
     assert.deepEqual(decisions[18]!.rules_triggered, []);
     assert.deepEqual(decisions[19]!.rules_triggered, ['port-scan']);
   });
@@ -84,7 +93,8 @@ describe('default ruleset catches what it claims', () => {
   });
 
   it('http-sqli-pattern, http-xss-pattern and sensitive-path-probe', async () => {
-    const req = (payload: Record<string, unknown>) => event('http.request', { src_ip: ATTACKER, method: 'GET', status: 200, user_agent: BENIGN_UA, ...payload });
+    const req = (payload: Record<string, unknown>) =>
+      event('http.request', { src_ip: ATTACKER, method: 'GET', status: 200, user_agent: BENIGN_UA, ...payload });
     assert.deepEqual((await last([req({ path: '/items', query: 'id=1 UNION ALL SELECT password FROM users' })])).rules_triggered, ['http-sqli-pattern']);
     assert.deepEqual((await last([req({ path: '/items', query: "id=1'%20OR%201=1" })])).rules_triggered, ['http-sqli-pattern']);
     assert.deepEqual((await last([req({ path: '/q', query: 'x=<script>alert(1)</script>' })])).rules_triggered, ['http-xss-pattern']);
@@ -93,7 +103,14 @@ describe('default ruleset catches what it claims', () => {
   });
 
   it('known-bad-user-agent: scanners named in the user agent (block gated below high)', async () => {
-    for (const ua of ['sqlmap/1.7.2#stable (https://sqlmap.org)', 'Mozilla/5.00 (Nikto/2.5.0)', 'masscan/1.3', 'Nmap Scripting Engine', 'Mozilla/5.0 zgrab/0.x', 'Nuclei - Open-source project']) {
+    for (const ua of [
+      'sqlmap/1.7.2#stable (https://sqlmap.org)',
+      'Mozilla/5.00 (Nikto/2.5.0)',
+      'masscan/1.3',
+      'Nmap Scripting Engine',
+      'Mozilla/5.0 zgrab/0.x',
+      'Nuclei - Open-source project',
+    ]) {
       const d = await last([event('http.request', { src_ip: ATTACKER, path: '/', user_agent: ua })]);
       assert.deepEqual(d.rules_triggered, ['known-bad-user-agent'], ua);
       assert.equal(d.threat_level, 'medium');
@@ -132,14 +149,29 @@ describe('default ruleset stays quiet on benign traffic', () => {
       const ip = `172.18.0.${(i % 20) + 1}`;
       events.push(event('auth.success', { src_ip: ip, username: `user${i % 20}`, service: 'ssh' }, (t += 7)));
       if (i % 5 === 0) events.push(event('auth.failure', { src_ip: ip, username: `user${i % 20}`, service: 'web' }, (t += 3)));
-      events.push(event('http.request', { src_ip: ip, method: 'GET', path: `/products/${i}`, query: 'sort=price&order=asc', status: 200, user_agent: BENIGN_UA, key_id: 'key_app' }, (t += 1)));
-      events.push(event('http.request', { src_ip: ip, method: 'POST', path: '/api/orders', query: "note=Tom's order, select from menu", status: 201, user_agent: 'curl/8.5.0' }, (t += 1)));
+      events.push(
+        event(
+          'http.request',
+          { src_ip: ip, method: 'GET', path: `/products/${i}`, query: 'sort=price&order=asc', status: 200, user_agent: BENIGN_UA, key_id: 'key_app' },
+          (t += 1),
+        ),
+      );
+      events.push(
+        event(
+          'http.request',
+          { src_ip: ip, method: 'POST', path: '/api/orders', query: "note=Tom's order, select from menu", status: 201, user_agent: 'curl/8.5.0' },
+          (t += 1),
+        ),
+      );
       for (const port of [443, 80, 22]) events.push(event('net.connection', { src_ip: ip, dst_ip: '172.16.0.1', dst_port: port, protocol: 'tcp' }, (t += 1)));
     }
     events.push(event('waf.alert', { src_ip: '172.18.0.1', category: 'protocol-anomaly' }, (t += 1)));
     const decisions = await replay(events);
     const fired = decisions.filter((d) => d.rules_triggered.length > 0);
-    assert.deepEqual(fired.map((d) => d.explanation), []);
+    assert.deepEqual(
+      fired.map((d) => d.explanation),
+      [],
+    );
     assert.ok(decisions.every((d) => d.threat_level === 'none' && d.mitigations.length === 0));
   });
 });
@@ -225,7 +257,12 @@ describe('evaluate() when a part fails', () => {
     const windows: WindowStore = { record: () => new Promise((_, reject) => setImmediate(() => reject(new Error('redis went away')))) };
     const windowed = defaults.rules.findIndex((r) => r.id === 'ssh-brute-force');
     assert.ok(defaults.rules[windowed]!.window, 'ssh-brute-force counts in a window');
-    const broken = { ...defaults.rules[windowed + 1]!, when: () => { throw new Error('matcher bug'); } };
+    const broken = {
+      ...defaults.rules[windowed + 1]!,
+      when: () => {
+        throw new Error('matcher bug');
+      },
+    };
     const ruleset: CompiledRuleset = { ...defaults, rules: [...defaults.rules.slice(0, windowed + 1), broken, ...defaults.rules.slice(windowed + 2)] };
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -233,7 +270,10 @@ describe('evaluate() when a part fails', () => {
     try {
       const e = event('auth.failure', { service: 'ssh', src_ip: '172.16.9.9', username: 'root' });
       assert.ok(defaults.rules[windowed]!.when(e), 'the windowed rule matches, so its counter is asked for');
-      await assert.rejects(evaluate(e, { tenantId: 'tenant-e', ruleset, doctrine: loadDefaultDoctrine(), windows, enforcement: NO_ENFORCEMENT }), /matcher bug|redis went away/);
+      await assert.rejects(
+        evaluate(e, { tenantId: 'tenant-e', ruleset, doctrine: loadDefaultDoctrine(), windows, enforcement: NO_ENFORCEMENT }),
+        /matcher bug|redis went away/,
+      );
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.deepEqual(unhandled, []);
     } finally {

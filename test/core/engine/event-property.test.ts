@@ -19,7 +19,12 @@ describe('event validation with hostile keys and strings (property)', () => {
   it('eventIssues never throws, whatever it is given, and every issue has a path and a message', () => {
     const candidate = fc.oneof(
       fc.anything({ key: hostileKey, maxDepth: 4 }),
-      fc.record({ source: fc.oneof(fc.constant('s'), hostileString), event_type: fc.oneof(fc.constant('auth.failure'), hostileString), occurred_at: fc.oneof(fc.constant(base.occurred_at), hostileString), payload: fc.oneof(hostilePayload, hostileValue) }),
+      fc.record({
+        source: fc.oneof(fc.constant('s'), hostileString),
+        event_type: fc.oneof(fc.constant('auth.failure'), hostileString),
+        occurred_at: fc.oneof(fc.constant(base.occurred_at), hostileString),
+        payload: fc.oneof(hostilePayload, hostileValue),
+      }),
       fc.dictionary(hostileKey, hostileValue).map((extra) => ({ ...base, payload: {}, ...extra })),
     );
     fc.assert(
@@ -35,18 +40,22 @@ describe('event validation with hostile keys and strings (property)', () => {
     const ruleset = loadDefaultRuleset();
     const doctrine = loadDefaultDoctrine();
     await fc.assert(
-      fc.asyncProperty(hostilePayload, fc.constantFrom('http.request', 'auth.failure', 'net.connection', 'waf.alert', 'custom.thing'), async (payload, eventType) => {
-        const event = { ...base, event_type: eventType, payload: { ...payload, src_ip: '198.51.100.7' } };
-        const issues = eventIssues(event);
-        if (!acceptablePayload(event.payload, false)) {
-          assert.ok(issues.length > 0, 'a payload beyond the limits is refused');
-          return;
-        }
-        assert.deepEqual(issues, [], JSON.stringify(event.payload));
-        const decision = await evaluate(event, { tenantId: 'prop-tenant', ruleset, doctrine, windows: new MemoryWindowStore(), enforcement: NO_ENFORCEMENT });
-        assert.equal(decision.entity, 'ip:198.51.100.7');
-        assert.equal(typeof decision.explanation, 'string');
-      }),
+      fc.asyncProperty(
+        hostilePayload,
+        fc.constantFrom('http.request', 'auth.failure', 'net.connection', 'waf.alert', 'custom.thing'),
+        async (payload, eventType) => {
+          const event = { ...base, event_type: eventType, payload: { ...payload, src_ip: '198.51.100.7' } };
+          const issues = eventIssues(event);
+          if (!acceptablePayload(event.payload, false)) {
+            assert.ok(issues.length > 0, 'a payload beyond the limits is refused');
+            return;
+          }
+          assert.deepEqual(issues, [], JSON.stringify(event.payload));
+          const decision = await evaluate(event, { tenantId: 'prop-tenant', ruleset, doctrine, windows: new MemoryWindowStore(), enforcement: NO_ENFORCEMENT });
+          assert.equal(decision.entity, 'ip:198.51.100.7');
+          assert.equal(typeof decision.explanation, 'string');
+        },
+      ),
       { numRuns: 1000 },
     );
   });

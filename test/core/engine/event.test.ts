@@ -23,7 +23,10 @@ describe('event validation', () => {
         'payload.username: must be a string of at most 256 characters',
       ],
     );
-    assert.throws(() => parseEvent({ ...valid, payload: [] }), (e: unknown) => e instanceof EventValidationError && e.issues[0]!.path === 'payload');
+    assert.throws(
+      () => parseEvent({ ...valid, payload: [] }),
+      (e: unknown) => e instanceof EventValidationError && e.issues[0]!.path === 'payload',
+    );
   });
 
   it('bounds payload size and depth', () => {
@@ -40,7 +43,10 @@ describe('event validation', () => {
       assert.equal(parseOccurredAt(bad), undefined, bad);
     }
     const now = Date.UTC(2025, 2, 1, 11);
-    assert.deepEqual(eventIssues(valid, { nowMs: now }).map((i) => i.path), ['occurred_at']);
+    assert.deepEqual(
+      eventIssues(valid, { nowMs: now }).map((i) => i.path),
+      ['occurred_at'],
+    );
     assert.deepEqual(eventIssues(valid, { nowMs: now, maxFutureSkewS: 7200 }), []);
   });
 });

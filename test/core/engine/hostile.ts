@@ -16,7 +16,9 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** Payload member names: prototype names and hostile strings; never a documented field (those are type-checked). */
-export const hostileKey: fc.Arbitrary<string> = fc.oneof({ weight: 2, arbitrary: fc.constantFrom(...PROTOTYPE_NAMES) }, { weight: 3, arbitrary: hostileString }).filter((k) => !Object.hasOwn(KNOWN_PAYLOAD_FIELDS, k));
+export const hostileKey: fc.Arbitrary<string> = fc
+  .oneof({ weight: 2, arbitrary: fc.constantFrom(...PROTOTYPE_NAMES) }, { weight: 3, arbitrary: hostileString })
+  .filter((k) => !Object.hasOwn(KNOWN_PAYLOAD_FIELDS, k));
 
 /** A value nested `depth` arrays deep. */
 function nested(depth: number): unknown {

@@ -97,7 +97,12 @@ describe('matchers', () => {
     const m = matcher({
       all: [
         { field: 'event_type', eq: 'waf.alert' },
-        { any: [{ field: 'payload.category', eq: 'sqli' }, { field: 'payload.meta.score', gte: 5 }] },
+        {
+          any: [
+            { field: 'payload.category', eq: 'sqli' },
+            { field: 'payload.meta.score', gte: 5 },
+          ],
+        },
         { not: { field: 'payload.src_ip', cidr: ['10.0.0.0/8'] } },
       ],
     });
@@ -116,9 +121,19 @@ describe('matchers', () => {
 
 describe('ruleset validation', () => {
   it('names the exact path of an invalid CIDR', () => {
-    const input = ruleset([rule({ all: [{ field: 'event_type', eq: 'x.y' }, { field: 'payload.src_ip', cidr: ['10.0.0.0/8', '10.0.0.0/33'] }] })]);
+    const input = ruleset([
+      rule({
+        all: [
+          { field: 'event_type', eq: 'x.y' },
+          { field: 'payload.src_ip', cidr: ['10.0.0.0/8', '10.0.0.0/33'] },
+        ],
+      }),
+    ]);
     assert.deepEqual(issueText(input), ['rules[0].when.all[1].cidr[1]: invalid CIDR "10.0.0.0/33": prefix /33 is longer than 32 bits']);
-    assert.throws(() => compileRuleset(input), (err: unknown) => err instanceof RulesetValidationError && err.code === 'invalid_ruleset' && err.issues.length === 1);
+    assert.throws(
+      () => compileRuleset(input),
+      (err: unknown) => err instanceof RulesetValidationError && err.code === 'invalid_ruleset' && err.issues.length === 1,
+    );
   });
 
   it('refuses host bits and bad IPv6 in CIDRs', () => {
@@ -155,9 +170,15 @@ describe('ruleset validation', () => {
     ]);
     const texts = issueText(input);
     assert.ok(texts.includes('rules[0].score: must be >= 0, got number -1'), texts.join('\n'));
-    assert.ok(texts.some((t) => t.startsWith('rules[1].id: "Bad Id" must match')), texts.join('\n'));
+    assert.ok(
+      texts.some((t) => t.startsWith('rules[1].id: "Bad Id" must match')),
+      texts.join('\n'),
+    );
     assert.ok(texts.includes('rules[1].colour: is not a known field'), texts.join('\n'));
-    assert.ok(texts.some((t) => t.startsWith('rules[2].mitigations[0].action: must be one of "block_ip"')), texts.join('\n'));
+    assert.ok(
+      texts.some((t) => t.startsWith('rules[2].mitigations[0].action: must be one of "block_ip"')),
+      texts.join('\n'),
+    );
     assert.deepEqual(issueText({ thresholds: THRESHOLDS, rules: [] }), ['version: is required']);
   });
 
@@ -188,7 +209,10 @@ describe('ruleset validation', () => {
 
   it('skips disabled rules and maps scores to threat levels', () => {
     const compiled = compileRuleset(ruleset([rule({ field: 'source', eq: 'x' }), rule({ field: 'source', eq: 'y' }, { id: 'off', enabled: false })]));
-    assert.deepEqual(compiled.rules.map((r) => r.id), ['r1']);
+    assert.deepEqual(
+      compiled.rules.map((r) => r.id),
+      ['r1'],
+    );
     assert.equal(threatLevelFor(0, THRESHOLDS), 'none');
     assert.equal(threatLevelFor(9, THRESHOLDS), 'none');
     assert.equal(threatLevelFor(10, THRESHOLDS), 'low');

@@ -51,7 +51,10 @@ const ACCEPTED = [
 describe('safe regex subset', () => {
   for (const [pattern, reason] of REFUSED) {
     it(`refuses /${pattern.length > 30 ? `${pattern.slice(0, 30)}...` : pattern}/`, () => {
-      assert.throws(() => assertSafeRegex(pattern), (err: unknown) => err instanceof UnsafeRegexError && err.code === 'unsafe_regex' && reason.test(err.message));
+      assert.throws(
+        () => assertSafeRegex(pattern),
+        (err: unknown) => err instanceof UnsafeRegexError && err.code === 'unsafe_regex' && reason.test(err.message),
+      );
     });
   }
   for (const pattern of ACCEPTED) {

@@ -121,7 +121,10 @@ describe('redis window store', () => {
       const b = new RedisWindowStore({ redis: other, prefix });
       stores.push(a);
       const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).record(op(1))));
-      assert.deepEqual([...results].sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i + 1));
+      assert.deepEqual(
+        [...results].sort((x, y) => x - y),
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
     } finally {
       await other.quit();
     }

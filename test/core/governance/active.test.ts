@@ -17,7 +17,10 @@ describe('ActiveVersions: the deployed version each request decides with', () =>
     const content = { ...structuredClone(loadDefaultDoctrine().source), version, mode };
     const changeId = `chg_${randomBytes(10).toString('hex')}`;
     await db.withTenant(tenant, async (tx) => {
-      await tx.insertInto('governed_versions').values({ tenant_id: tenant, kind: 'doctrine', version, content: JSON.stringify(content), change_id: changeId }).execute();
+      await tx
+        .insertInto('governed_versions')
+        .values({ tenant_id: tenant, kind: 'doctrine', version, content: JSON.stringify(content), change_id: changeId })
+        .execute();
       await tx
         .insertInto('governed_active')
         .values({ tenant_id: tenant, kind: 'doctrine', version, change_id: changeId })

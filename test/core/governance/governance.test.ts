@@ -11,7 +11,8 @@ describe('governance', () => {
   const keys: Record<string, string> = {};
   before(async () => {
     t = await startTestApp({ roleOptions: { canaryEvents: { recentEvents: async (_tenant, limit) => recent.slice(0, limit) } } });
-    const mk = async (name: string, scopes: Parameters<TestApp['auth']['store']['createKey']>[0]['scopes']) => (keys[name] = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes, name })).key);
+    const mk = async (name: string, scopes: Parameters<TestApp['auth']['store']['createKey']>[0]['scopes']) =>
+      (keys[name] = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes, name })).key);
     await mk('author', ['governance:write']);
     await mk('approver', ['governance:approve']);
     await mk('admin1', ['admin']);
@@ -20,10 +21,12 @@ describe('governance', () => {
   });
   after(async () => t?.close());
 
-  const post = (url: string, key: string, payload?: unknown) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, ...(payload !== undefined ? { payload: payload as object } : {}) });
-  const propose = (content: unknown, key = keys.author!, extra: object = {}) => post('/governance/changes', key, { kind: 'ruleset', content, justification: 'block WordPress probes', ...extra });
+  const post = (url: string, key: string, payload?: unknown) =>
+    t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const propose = (content: unknown, key = keys.author!, extra: object = {}) =>
+    post('/governance/changes', key, { kind: 'ruleset', content, justification: 'block WordPress probes', ...extra });
 
-  it('refuses invalid content with the engine schema\'s precise errors, and needs governance:write', async () => {
+  it("refuses invalid content with the engine schema's precise errors, and needs governance:write", async () => {
     const bad = await propose({ ...blockingRuleset('bad-1'), thresholds: { low: 1 } });
     assert.equal(bad.statusCode, 422);
     assert.match(bad.json().detail, /thresholds/);
@@ -87,7 +90,14 @@ describe('governance', () => {
     assert.equal(deployed.json().status, 'deployed');
     const active = await t.governance.active.get(t.tenantId, 'ruleset');
     assert.equal(active.version, 'gov-e2e-1');
-    const decide = async (event: SecurityEvent) => evaluate(event, { tenantId: t.tenantId, ruleset: (await t.governance.active.get(t.tenantId, 'ruleset')).content.compiled, doctrine: (await t.governance.active.get(t.tenantId, 'doctrine')).content.compiled, windows: new MemoryWindowStore(), enforcement: NO_ENFORCEMENT });
+    const decide = async (event: SecurityEvent) =>
+      evaluate(event, {
+        tenantId: t.tenantId,
+        ruleset: (await t.governance.active.get(t.tenantId, 'ruleset')).content.compiled,
+        doctrine: (await t.governance.active.get(t.tenantId, 'doctrine')).content.compiled,
+        windows: new MemoryWindowStore(),
+        enforcement: NO_ENFORCEMENT,
+      });
     const withRule = await decide(recent[40]!);
     assert.equal(withRule.ruleset_version, 'gov-e2e-1');
     assert.ok(withRule.rules_triggered.includes('wp-login-probe'));
@@ -103,7 +113,16 @@ describe('governance', () => {
 
     const audit = await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 1000);
     const actions = audit.filter((e) => (e.record as { target?: string }).target === c.id).map((e) => (e.record as { action: string }).action);
-    assert.deepEqual(actions, ['governance.propose', 'governance.approve', 'governance.approve', 'governance.deploy_refused', 'governance.canary', 'governance.deploy', 'governance.rollback', 'governance.approve_refused']);
+    assert.deepEqual(actions, [
+      'governance.propose',
+      'governance.approve',
+      'governance.approve',
+      'governance.deploy_refused',
+      'governance.canary',
+      'governance.deploy',
+      'governance.rollback',
+      'governance.approve_refused',
+    ]);
 
     const metrics = (await t.app.inject({ url: '/metrics' })).body;
     assert.match(metrics, /governance_operations_total\{action="deploy",result="ok"\} 1/);
@@ -118,9 +137,14 @@ describe('governance', () => {
   it("a second key of the author's (same owner) cannot approve the author's change either", async () => {
     const author = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['governance:write', 'governance:approve', 'keys:admin'], owner: 'carol' });
     const minted = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': author.key }, payload: { scopes: ['governance:approve'] } });
-    assert.equal(minted.json().owner, 'carol', 'keys inherit their creator\'s owner');
-    const disguised = await t.app.inject({ method: 'POST', url: '/keys', headers: { 'x-api-key': author.key }, payload: { scopes: ['governance:approve'], owner: 'dave' } });
-    assert.equal(disguised.statusCode, 403, 'a key belongs to its minter\'s identity');
+    assert.equal(minted.json().owner, 'carol', "keys inherit their creator's owner");
+    const disguised = await t.app.inject({
+      method: 'POST',
+      url: '/keys',
+      headers: { 'x-api-key': author.key },
+      payload: { scopes: ['governance:approve'], owner: 'dave' },
+    });
+    assert.equal(disguised.statusCode, 403, "a key belongs to its minter's identity");
     assert.equal(disguised.json().reason, 'owner_not_vouched');
     const doctrine = { ...structuredClone((await t.governance.active.get(t.tenantId, 'doctrine')).content.source), version: 'gov-owner-1', mode: 'guarded' };
     const c = (await post('/governance/changes', author.key, { kind: 'doctrine', content: doctrine, justification: 'tighten while investigating' })).json();
@@ -139,7 +163,13 @@ describe('governance', () => {
     assert.equal((await post(`/governance/changes/${rejected.id}/deploy`, keys.author!)).statusCode, 409);
 
     const stale = (await propose(blockingRuleset('gov-exp-1'))).json();
-    await t.platform.db.withTenant(t.tenantId, (tx) => tx.updateTable('governance_changes').set({ expires_at: new Date(Date.now() - 1000) }).where('id', '=', stale.id).execute());
+    await t.platform.db.withTenant(t.tenantId, (tx) =>
+      tx
+        .updateTable('governance_changes')
+        .set({ expires_at: new Date(Date.now() - 1000) })
+        .where('id', '=', stale.id)
+        .execute(),
+    );
     const expired = await post(`/governance/changes/${stale.id}/approve`, keys.admin1!);
     assert.equal(expired.statusCode, 409);
     assert.equal(expired.json().change_status, 'expired');
@@ -168,13 +198,24 @@ describe('governance deploys reach every node', () => {
       const author = await a.auth.store.createKey({ tenantId: a.tenantId, scopes: ['governance:write'] });
       const approver = await a.auth.store.createKey({ tenantId: a.tenantId, scopes: ['governance:approve'] });
       const doctrine = { ...structuredClone((await a.governance.active.get(a.tenantId, 'doctrine')).content.source), version: 'tight-1', mode: 'guarded' };
-      const c = (await a.app.inject({ method: 'POST', url: '/governance/changes', headers: { 'x-api-key': author.key }, payload: { kind: 'doctrine', content: doctrine, justification: 'tighten during incident' } })).json();
+      const c = (
+        await a.app.inject({
+          method: 'POST',
+          url: '/governance/changes',
+          headers: { 'x-api-key': author.key },
+          payload: { kind: 'doctrine', content: doctrine, justification: 'tighten during incident' },
+        })
+      ).json();
       assert.equal(c.risk, 'medium', c.risk_reasons);
-      assert.equal((await a.app.inject({ method: 'POST', url: `/governance/changes/${c.id}/approve`, headers: { 'x-api-key': approver.key } })).statusCode, 200);
+      assert.equal(
+        (await a.app.inject({ method: 'POST', url: `/governance/changes/${c.id}/approve`, headers: { 'x-api-key': approver.key } })).statusCode,
+        200,
+      );
       assert.equal((await a.app.inject({ method: 'POST', url: `/governance/changes/${c.id}/deploy`, headers: { 'x-api-key': author.key } })).statusCode, 200);
       const deadline = Date.now() + 5000;
       let seen = '';
-      while (Date.now() < deadline && (seen = (await b.governance.active.get(a.tenantId, 'doctrine')).version) !== 'tight-1') await new Promise((r) => setTimeout(r, 20));
+      while (Date.now() < deadline && (seen = (await b.governance.active.get(a.tenantId, 'doctrine')).version) !== 'tight-1')
+        await new Promise((r) => setTimeout(r, 20));
       assert.equal(seen, 'tight-1');
     } finally {
       await a.platform.close();

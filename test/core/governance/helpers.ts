@@ -22,10 +22,14 @@ export function blockingRuleset(version: string) {
         id: 'wp-login-probe',
         description: 'Requests for /wp-login.php on a site that has no WordPress.',
         score: 90,
-        when: { all: [{ field: 'event_type', eq: 'http.request' }, { field: 'payload.path', eq: '/wp-login.php' }] },
+        when: {
+          all: [
+            { field: 'event_type', eq: 'http.request' },
+            { field: 'payload.path', eq: '/wp-login.php' },
+          ],
+        },
         mitigations: [{ action: 'block_ip', target: 'payload.src_ip', duration_s: 600 }],
       },
     ],
   };
 }
-

@@ -26,16 +26,34 @@ describe('two-person rule: one admin cannot approve their own change', () => {
     return res.json() as { id: string; risk: string };
   };
   /** A person the operator enrols on the command line (`frostgate keys create --owner`). */
-  const enrol = async (owner: string, scopes: Scope[] = ['admin']) => (await t.auth.store.createKey({ tenantId: t.tenantId, scopes, owner, name: owner, minter: CLI_OPERATOR })).key;
+  const enrol = async (owner: string, scopes: Scope[] = ['admin']) =>
+    (await t.auth.store.createKey({ tenantId: t.tenantId, scopes, owner, name: owner, minter: CLI_OPERATOR })).key;
   /** A key row as releases before this one wrote it: minted by `createdBy` for an owner it named freely. */
   const legacyKey = async (owner: string, createdBy: string) => {
     const k = generateKey();
     await t.platform.db.withTenant(t.tenantId, (tx) =>
-      tx.insertInto('api_keys').values({ id: k.id, tenant_id: t.tenantId, digest: k.digest, name: owner, scopes: ['admin'], expires_at: null, revoked_at: null, last_used_at: null, created_by: createdBy, owner }).execute(),
+      tx
+        .insertInto('api_keys')
+        .values({
+          id: k.id,
+          tenant_id: t.tenantId,
+          digest: k.digest,
+          name: owner,
+          scopes: ['admin'],
+          expires_at: null,
+          revoked_at: null,
+          last_used_at: null,
+          created_by: createdBy,
+          owner,
+        })
+        .execute(),
     );
     return k;
   };
-  const auditFor = async (target: string) => (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map((e) => e.record as { action: string; actor: string; target?: string; details: Record<string, unknown> }).filter((r) => r.target === target);
+  const auditFor = async (target: string) =>
+    (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000))
+      .map((e) => e.record as { action: string; actor: string; target?: string; details: Record<string, unknown> })
+      .filter((r) => r.target === target);
   const securityLines = (action: string) => t.logs!.lines.filter((l) => l.logger === 'frostgate.security' && l.action === action);
 
   it("the issue's path: keys minted for invented owners are refused, the admin's own new keys cannot approve, the deploy is refused", async () => {
@@ -52,8 +70,13 @@ describe('two-person rule: one admin cannot approve their own change', () => {
     const refusedMint = securityLines('create_refused').at(-1)!;
     assert.equal(refusedMint.owner, 'ghost-1');
     assert.equal(refusedMint.request_id, ghost.json().request_id);
-    const audit = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map((e) => e.record as { action: string; actor: string; details: Record<string, unknown> });
-    assert.ok(audit.some((r) => r.action === 'key.create_refused' && r.actor === rootId && r.details.owner === 'ghost-1' && r.details.reason === 'owner_not_vouched'), 'the refused mint is audited');
+    const audit = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map(
+      (e) => e.record as { action: string; actor: string; details: Record<string, unknown> },
+    );
+    assert.ok(
+      audit.some((r) => r.action === 'key.create_refused' && r.actor === rootId && r.details.owner === 'ghost-1' && r.details.reason === 'owner_not_vouched'),
+      'the refused mint is audited',
+    );
 
     // Without a named owner the new keys belong to root, and say who minted them.
     const minted = [];
@@ -69,7 +92,11 @@ describe('two-person rule: one admin cannot approve their own change', () => {
       assert.equal(res.json().code, 'two_person_rule');
       assert.equal(res.json().reason, 'self_approval');
     }
-    assert.equal((await post(`/governance/changes/${change.id}/canary`, t.adminKey, { limit: 100 })).statusCode, 200, 'a canary has no side effects and stays allowed');
+    assert.equal(
+      (await post(`/governance/changes/${change.id}/canary`, t.adminKey, { limit: 100 })).statusCode,
+      200,
+      'a canary has no side effects and stays allowed',
+    );
     const deploy = await post(`/governance/changes/${change.id}/deploy`, t.adminKey);
     assert.equal(deploy.statusCode, 409, deploy.body);
     assert.match(deploy.json().detail, /deploy gate refused/);
@@ -92,7 +119,13 @@ describe('two-person rule: one admin cannot approve their own change', () => {
       assert.equal(res.json().reason, 'minted_by_author');
     }
     const audited = (await auditFor(change.id)).filter((r) => r.action === 'governance.approve_refused');
-    assert.deepEqual(audited.map((r) => [r.actor, r.details.reason, r.details.identity]), [[g1.id, 'minted_by_author', 'ghost-1'], [g2.id, 'minted_by_author', 'ghost-2']]);
+    assert.deepEqual(
+      audited.map((r) => [r.actor, r.details.reason, r.details.identity]),
+      [
+        [g1.id, 'minted_by_author', 'ghost-1'],
+        [g2.id, 'minted_by_author', 'ghost-2'],
+      ],
+    );
     assert.equal(securityLines('approve_refused').filter((l) => l.change_id === change.id && l.reason === 'minted_by_author').length, 2);
     // The other way round: a ghost's change cannot be approved by the key that minted it, nor by
     // another key that the same person minted.
@@ -128,7 +161,10 @@ describe('two-person rule: one admin cannot approve their own change', () => {
     const approved = await post(`/governance/changes/${change.id}/approve`, erin);
     assert.equal(approved.statusCode, 200, approved.body);
     assert.equal(approved.json().status, 'approved');
-    assert.deepEqual(approved.json().approvals.map((a: { subject: string }) => a.subject), ['dana', 'erin']);
+    assert.deepEqual(
+      approved.json().approvals.map((a: { subject: string }) => a.subject),
+      ['dana', 'erin'],
+    );
     assert.equal((await post(`/governance/changes/${change.id}/canary`, t.adminKey, { limit: 100 })).statusCode, 200);
     const deployed = await post(`/governance/changes/${change.id}/deploy`, t.adminKey);
     assert.equal(deployed.statusCode, 200, deployed.body);
@@ -165,26 +201,43 @@ describe('governance refusals are audited like successes (issue 20, point 13)', 
     const approver = await mk(['governance:approve'], 'ivy');
     const reader = await mk(['decisions:read'], 'jo');
     const colleague = await mk(['governance:write'], 'lee');
-    const change = (await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-1'), justification: 'block WordPress probes' })).json();
+    const change = (
+      await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-1'), justification: 'block WordPress probes' })
+    ).json();
     const attempts = [
       { res: await post(`/governance/changes/${change.id}/approve`, author), action: 'governance.approve_refused', code: 'two_person_rule' },
       { res: await post(`/governance/changes/${change.id}/approve`, approver), action: 'governance.approve_refused', code: 'missing_scope' },
       { res: await post(`/governance/changes/${change.id}/approve`, reader), action: 'governance.approve_refused', code: 'missing_scope' },
-      { res: await post(`/governance/changes/${change.id}/reject`, approver, { reason: 'looks too broad' }), action: 'governance.reject_refused', code: 'missing_scope' },
+      {
+        res: await post(`/governance/changes/${change.id}/reject`, approver, { reason: 'looks too broad' }),
+        action: 'governance.reject_refused',
+        code: 'missing_scope',
+      },
       { res: await post(`/governance/changes/${change.id}/withdraw`, approver), action: 'governance.withdraw_refused', code: 'missing_scope' },
       { res: await post(`/governance/changes/${change.id}/withdraw`, colleague), action: 'governance.withdraw_refused', code: 'forbidden' },
       { res: await post(`/governance/changes/${change.id}/deploy`, reader), action: 'governance.deploy_refused', code: 'missing_scope' },
     ];
     for (const a of attempts) assert.equal(a.res.statusCode, 403, a.res.body);
 
-    const entries = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map((e) => e.record as { action: string; target?: string; details: Record<string, unknown> });
+    const entries = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map(
+      (e) => e.record as { action: string; target?: string; details: Record<string, unknown> },
+    );
     const refused = entries.filter((r) => r.target === change.id && r.action.endsWith('_refused'));
-    assert.deepEqual(refused.map((r) => [r.action, r.details.code]), attempts.map((a) => [a.action, a.code]));
-    assert.deepEqual(refused.map((r) => r.details.identity), ['hank', 'ivy', 'jo', 'ivy', 'ivy', 'lee', 'jo']);
+    assert.deepEqual(
+      refused.map((r) => [r.action, r.details.code]),
+      attempts.map((a) => [a.action, a.code]),
+    );
+    assert.deepEqual(
+      refused.map((r) => r.details.identity),
+      ['hank', 'ivy', 'jo', 'ivy', 'ivy', 'lee', 'jo'],
+    );
     // Each is in the security log with its request id too.
     for (const a of attempts) {
       const id = a.res.json().request_id;
-      assert.ok(t.logs!.lines.some((l) => l.logger === 'frostgate.security' && l.request_id === id && String(l.action ?? l.reason).match(/refused|missing_scope/)), `${a.action}: no security line for ${id}`);
+      assert.ok(
+        t.logs!.lines.some((l) => l.logger === 'frostgate.security' && l.request_id === id && String(l.action ?? l.reason).match(/refused|missing_scope/)),
+        `${a.action}: no security line for ${id}`,
+      );
     }
     // The ledger's own proof covers them: they are entries like any other.
     const verify = await t.app.inject({ url: '/ledger/checkpoint?log=audit&fresh=true', headers: { 'x-api-key': t.adminKey } });
@@ -194,15 +247,17 @@ describe('governance refusals are audited like successes (issue 20, point 13)', 
     assert.deepEqual([now.status, now.approvals], ['proposed', []]);
   });
 
-  it('a refusal for a change of another tenant names no target in the refusing tenant\'s ledger', async () => {
+  it("a refusal for a change of another tenant names no target in the refusing tenant's ledger", async () => {
     await t.auth.store.createTenant('refusal-other');
     const other = (await t.auth.store.createKey({ tenantId: 'refusal-other', scopes: ['decisions:read'] })).key;
     const author = await mk(['governance:write'], 'kim');
-    const change = (await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-2'), justification: 'block WordPress probes' })).json();
+    const change = (
+      await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-2'), justification: 'block WordPress probes' })
+    ).json();
     assert.equal((await post(`/governance/changes/${change.id}/approve`, other)).statusCode, 403);
     const theirs = (await t.ledger.ledger.entries('refusal-other', 'audit', 0, 1000)).map((e) => e.record as { action: string; target?: string });
     const refusal = theirs.find((r) => r.action === 'governance.approve_refused');
-    assert.ok(refusal, 'audited in the refusing key\'s tenant');
+    assert.ok(refusal, "audited in the refusing key's tenant");
     assert.equal(refusal.target, undefined);
     assert.ok(!JSON.stringify(theirs).includes(change.id));
   });

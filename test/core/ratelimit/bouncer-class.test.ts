@@ -10,7 +10,11 @@ import { startTestApp, type TestApp } from '../../helpers/app.js';
  * bouncers (docs/bouncers.md): `bouncer` for lookups, `bouncer_stream` for stream pulls.
  */
 const roomy = { per_key: { points: 1000, duration_s: 60 }, per_tenant: { points: 5000, duration_s: 60 } };
-const policy = (classes: RateLimitPolicy['classes']): RateLimitPolicy => ({ version: `bouncer-${randomBytes(4).toString('hex')}`, classes, invalid_keys: { points: 1000, duration_s: 60, block_s: 60 } });
+const policy = (classes: RateLimitPolicy['classes']): RateLimitPolicy => ({
+  version: `bouncer-${randomBytes(4).toString('hex')}`,
+  classes,
+  invalid_keys: { points: 1000, duration_s: 60, block_s: 60 },
+});
 
 describe('the bouncer rate-limit classes', () => {
   let t: TestApp;

@@ -31,7 +31,12 @@ describe('rate limits per route class', () => {
   it('each class has its own budget: a spent read budget leaves writes and admin routes alone, and routes of one class share it', async () => {
     const t = await startTestApp();
     try {
-      t.limiter.apply(policy({ read: { per_key: { points: 2, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } }, admin: { per_key: { points: 1, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } } }));
+      t.limiter.apply(
+        policy({
+          read: { per_key: { points: 2, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } },
+          admin: { per_key: { points: 1, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } },
+        }),
+      );
       const key = (await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['defend:write', 'decisions:read', 'governance:write'] })).key;
       const h = { 'x-api-key': key };
       const read = () => t.app.inject({ url: '/decisions', headers: h });
@@ -47,7 +52,13 @@ describe('rate limits per route class', () => {
       assert.equal(write.headers['ratelimit-limit'], '1000');
       assert.equal(write.headers['ratelimit-remaining'], '999');
       // The admin class (governance) has its own budget of 1 per key.
-      const propose = () => t.app.inject({ method: 'POST', url: '/governance/changes', headers: h, payload: { kind: 'ratelimit', content: {}, justification: 'class budget test' } });
+      const propose = () =>
+        t.app.inject({
+          method: 'POST',
+          url: '/governance/changes',
+          headers: h,
+          payload: { kind: 'ratelimit', content: {}, justification: 'class budget test' },
+        });
       assert.notEqual((await propose()).statusCode, 429);
       const adminLimited = await propose();
       assert.equal(adminLimited.statusCode, 429);
@@ -69,8 +80,14 @@ describe('invalid-key brute force: slowed, then refused, per source', () => {
       t.limiter.apply(policy({}, { points: 6, duration_s: 60, block_s: 60 }));
       const verdicts = [];
       for (let i = 0; i < 7; i++) verdicts.push(await t.limiter.recordInvalidKey('192.0.2.10'));
-      assert.deepEqual(verdicts.map((v) => v.delayMs), [0, 0, 0, 100, 200, 300, 0]);
-      assert.deepEqual(verdicts.map((v) => v.blocked), [false, false, false, false, false, false, true]);
+      assert.deepEqual(
+        verdicts.map((v) => v.delayMs),
+        [0, 0, 0, 100, 200, 300, 0],
+      );
+      assert.deepEqual(
+        verdicts.map((v) => v.blocked),
+        [false, false, false, false, false, false, true],
+      );
       assert.ok(verdicts[6]!.retryAfterS >= 1);
     } finally {
       await t.close();

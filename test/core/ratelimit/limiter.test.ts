@@ -62,7 +62,11 @@ describe('rate limits', () => {
   it('advertises the budget that will refuse first: the per-key one when it is lower, the tenant one when it is', async () => {
     const t = await startTestApp();
     apps.push(t);
-    const budget = (res: { headers: Record<string, unknown> }) => ({ limit: res.headers['ratelimit-limit'], remaining: res.headers['ratelimit-remaining'], policy: res.headers['ratelimit-policy'] });
+    const budget = (res: { headers: Record<string, unknown> }) => ({
+      limit: res.headers['ratelimit-limit'],
+      remaining: res.headers['ratelimit-remaining'],
+      policy: res.headers['ratelimit-policy'],
+    });
 
     // Per key 5, per tenant 100: every answer counts down the key's 5, and the 429 comes at the 6th.
     t.limiter.apply(tightPolicy(5, 100));
@@ -73,7 +77,16 @@ describe('rate limits', () => {
       assert.equal(res.statusCode, 200);
       seen.push(budget(res));
     }
-    assert.deepEqual(seen.map((b) => [b.limit, b.remaining]), [['5', '4'], ['5', '3'], ['5', '2'], ['5', '1'], ['5', '0']]);
+    assert.deepEqual(
+      seen.map((b) => [b.limit, b.remaining]),
+      [
+        ['5', '4'],
+        ['5', '3'],
+        ['5', '2'],
+        ['5', '1'],
+        ['5', '0'],
+      ],
+    );
     assert.equal(seen[0]!.policy, '5;w=60, 100;w=60', 'RateLimit-Policy lists both budgets, the binding one first');
     const refused = await t.app.inject({ url: '/keys', headers: h });
     assert.equal(refused.statusCode, 429);
@@ -88,7 +101,15 @@ describe('rate limits', () => {
       assert.equal(res.statusCode, 200);
       tenantSeen.push(budget(res));
     }
-    assert.deepEqual(tenantSeen.map((b) => [b.limit, b.remaining]), [['4', '3'], ['4', '2'], ['4', '1'], ['4', '0']]);
+    assert.deepEqual(
+      tenantSeen.map((b) => [b.limit, b.remaining]),
+      [
+        ['4', '3'],
+        ['4', '2'],
+        ['4', '1'],
+        ['4', '0'],
+      ],
+    );
     assert.equal(tenantSeen[0]!.policy, '4;w=60, 100;w=60');
     const tenantRefused = await t.app.inject({ url: '/keys', headers: { 'x-api-key': keys[0]!.key } });
     assert.equal(tenantRefused.statusCode, 429);
@@ -165,7 +186,10 @@ describe('rate limits', () => {
       await t.ledger.failOpen.flush();
       const audit = await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100);
       const entries = audit.map((e) => e.record as { action: string; details: { passes: number } }).filter((r) => r.action === 'fail_open.ratelimit');
-      assert.equal(entries.reduce((n, r) => n + r.details.passes, 0), 2);
+      assert.equal(
+        entries.reduce((n, r) => n + r.details.passes, 0),
+        2,
+      );
     } finally {
       await redis.stop();
     }
@@ -194,7 +218,9 @@ describe('governed rate-limit policy', () => {
       const policy = { ...tightPolicy(1000, 1000), version: 'tenant-tight-1' };
       policy.classes.read = { per_key: { points: 2, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } };
       const post = (url: string, key: string, payload: object = {}) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload });
-      const change = (await post('/governance/changes', author.key, { kind: 'ratelimit', content: policy, justification: 'tighten reads for this tenant' })).json();
+      const change = (
+        await post('/governance/changes', author.key, { kind: 'ratelimit', content: policy, justification: 'tighten reads for this tenant' })
+      ).json();
       assert.equal(change.risk, 'low', JSON.stringify(change.risk_reasons));
       assert.equal((await post(`/governance/changes/${change.id}/approve`, approver.key)).statusCode, 200);
       assert.equal((await post(`/governance/changes/${change.id}/deploy`, author.key)).statusCode, 200);
@@ -203,7 +229,11 @@ describe('governed rate-limit policy', () => {
       for (let i = 0; i < 3; i++) codes.push((await t.app.inject({ url: '/keys', headers: { 'x-api-key': reader.key } })).statusCode);
       assert.deepEqual(codes, [200, 200, 429]);
       // A later deploy (tighter still: low risk) replaces the tenant's limiters with its own.
-      const tighter = { ...policy, version: 'tenant-tight-2', classes: { ...policy.classes, read: { per_key: { points: 1, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } } } };
+      const tighter = {
+        ...policy,
+        version: 'tenant-tight-2',
+        classes: { ...policy.classes, read: { per_key: { points: 1, duration_s: 60 }, per_tenant: { points: 1000, duration_s: 60 } } },
+      };
       const second = (await post('/governance/changes', author.key, { kind: 'ratelimit', content: tighter, justification: 'tighten reads further' })).json();
       assert.equal((await post(`/governance/changes/${second.id}/approve`, approver.key)).statusCode, 200);
       assert.equal((await post(`/governance/changes/${second.id}/deploy`, author.key)).statusCode, 200);

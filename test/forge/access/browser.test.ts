@@ -14,7 +14,15 @@ function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 
@@ -33,7 +41,11 @@ async function waitForTerminalText(page: Page, device: string, pattern: RegExp):
   }
 }
 
-export function describeBrowser(name: string, opts: RigOptions, body: (ctx: { rig: () => AccessRig; lab: () => Scenario; browser: () => Browser }) => void): void {
+export function describeBrowser(
+  name: string,
+  opts: RigOptions,
+  body: (ctx: { rig: () => AccessRig; lab: () => Scenario; browser: () => Browser }) => void,
+): void {
   describe(name, () => {
     let rig: AccessRig;
     let lab: Scenario;
@@ -145,7 +157,10 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
     try {
       const id = lab().scenario_id;
       await page.goto(`${rig().baseUrl}/v1/access/${id}?token=${await rig().issue(id)}`);
-      for (const [device, gateway] of [['h1', '10.10.1.1'], ['h2', '10.10.2.1']] as const) {
+      for (const [device, gateway] of [
+        ['h1', '10.10.1.1'],
+        ['h2', '10.10.2.1'],
+      ] as const) {
         await page.locator(`#tab-${device}`).click();
         await page.locator(`#term-${device}[data-state="connected"]`).waitFor({ timeout: 20_000 });
         await page.locator(`#term-${device} .xterm-helper-textarea`).focus();
@@ -161,7 +176,7 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
       assert.equal(Number(m[2]), 100);
       assert.ok(Number(m[1]) >= 60, `both gateway criteria count: ${score}`);
       for (const criterion of ['h1-gateway', 'h2-gateway']) {
-        assert.match(await page.locator(`li[data-criterion="${criterion}"]`).getAttribute('class') ?? '', /passed/, criterion);
+        assert.match((await page.locator(`li[data-criterion="${criterion}"]`).getAttribute('class')) ?? '', /passed/, criterion);
       }
       await page.screenshot({ path: path.join(OUTPUT_DIR, 'scored.png') });
       // The status API agrees with the page, and the scenario is scored.
@@ -184,8 +199,17 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
       assert.ok(results, 'results stored');
       const packed = (await readEvidenceArchive(results.evidence)).filter((e) => e.name.startsWith('recordings/') && e.name.endsWith('.cast'));
       assert.ok(packed.length >= 2, `recordings in the evidence: ${packed.map((e) => e.name).join(', ')}`);
-      const packedInput = packed.flatMap((e) => parseAsciicast(Buffer.from(e.bytes).toString('utf8')).events.filter((ev) => ev[1] === 'i').map((ev) => ev[2])).join('');
-      assert.ok(packedInput.includes('ip route add default via 10.10.1.1') && packedInput.includes('ip route add default via 10.10.2.1'), 'what was typed before Submit is in the evidence');
+      const packedInput = packed
+        .flatMap((e) =>
+          parseAsciicast(Buffer.from(e.bytes).toString('utf8'))
+            .events.filter((ev) => ev[1] === 'i')
+            .map((ev) => ev[2]),
+        )
+        .join('');
+      assert.ok(
+        packedInput.includes('ip route add default via 10.10.1.1') && packedInput.includes('ip route add default via 10.10.2.1'),
+        'what was typed before Submit is in the evidence',
+      );
     } finally {
       await context.close();
     }

@@ -5,7 +5,14 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { createAuthModule, KeyStore } from '../../../src/core/auth/index.js';
-import { copyRecordingTo, createAccessModule, scoringGradingPort, type AccessLimits, type AccessModule, type GradingPort } from '../../../src/forge/access/index.js';
+import {
+  copyRecordingTo,
+  createAccessModule,
+  scoringGradingPort,
+  type AccessLimits,
+  type AccessModule,
+  type GradingPort,
+} from '../../../src/forge/access/index.js';
 import { createScoringModule } from '../../../src/forge/scoring/module.js';
 import { FilesystemStorage, type ObjectStorage } from '../../../src/platform/storage/index.js';
 import { createLedgerModule } from '../../../src/ledger/module.js';
@@ -70,7 +77,14 @@ export async function makeAccessRig(opts: RigOptions = {}): Promise<AccessRig> {
   let grading: GradingPort | undefined;
   if (opts.grading) {
     const ledger = await createLedgerModule(platform);
-    const scoring = await createScoringModule(platform, { bindTenant: auth.bindTenant, audit: ledger.audit, ledger: ledger.ledger, catalog, runtime, storage: new FilesystemStorage(storageDir) });
+    const scoring = await createScoringModule(platform, {
+      bindTenant: auth.bindTenant,
+      audit: ledger.audit,
+      ledger: ledger.ledger,
+      catalog,
+      runtime,
+      storage: new FilesystemStorage(storageDir),
+    });
     grading = scoringGradingPort(scoring.scoring);
   }
   const access = createAccessModule({
@@ -148,7 +162,13 @@ export class TerminalClient {
     ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
   }
 
-  static connect(rig: AccessRig, scenarioId: string, device: string, cookie: string | undefined, opts: { session?: string; origin?: string; cols?: number; rows?: number } = {}): Promise<TerminalClient> {
+  static connect(
+    rig: AccessRig,
+    scenarioId: string,
+    device: string,
+    cookie: string | undefined,
+    opts: { session?: string; origin?: string; cols?: number; rows?: number } = {},
+  ): Promise<TerminalClient> {
     const q = new URLSearchParams({ cols: String(opts.cols ?? 100), rows: String(opts.rows ?? 30) });
     if (opts.session) q.set('session', opts.session);
     const ws = new WebSocket(`${rig.baseUrl.replace('http', 'ws')}/v1/access/${scenarioId}/terminal/${device}?${q}`, {
@@ -174,7 +194,10 @@ export class TerminalClient {
     for (;;) {
       const v = probe();
       if (v !== undefined && v !== false) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}, controls ${JSON.stringify(this.controls)}, closed ${JSON.stringify(this.closed)}`);
+      if (Date.now() > end)
+        throw new Error(
+          `timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}, controls ${JSON.stringify(this.controls)}, closed ${JSON.stringify(this.closed)}`,
+        );
       await new Promise((r) => setTimeout(r, 25));
     }
   }

@@ -76,18 +76,35 @@ describe('the access page: token to cookie, clean URL, lab content, refusals', (
 
   it('status reports time left; extend pushes the expiry out', async () => {
     const cookie = await signIn(rig, lab.scenario_id, await rig.issue(lab.scenario_id));
-    const before = (await (await page(`/v1/access/${lab.scenario_id}/status`, cookie)).json()) as { state: string; seconds_left: number; expires_at: string; grading: { status: string } };
+    const before = (await (await page(`/v1/access/${lab.scenario_id}/status`, cookie)).json()) as {
+      state: string;
+      seconds_left: number;
+      expires_at: string;
+      grading: { status: string };
+    };
     assert.equal(before.state, 'running');
     assert.ok(before.seconds_left > 50 * 60 && before.seconds_left <= 60 * 60);
     assert.equal(before.grading.status, 'unavailable');
-    const ext = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/extend`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: rig.origin }, body: '{}' });
+    const ext = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/extend`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', origin: rig.origin },
+      body: '{}',
+    });
     assert.equal(ext.status, 200, await ext.clone().text());
     const { expires_at } = (await ext.json()) as { expires_at: string };
     assert.ok(Date.parse(expires_at) >= Date.parse(before.expires_at) + 10 * 60_000 - 1000);
-    const foreign = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/extend`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: 'http://evil.example' }, body: '{}' });
+    const foreign = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/extend`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', origin: 'http://evil.example' },
+      body: '{}',
+    });
     assert.equal(foreign.status, 403);
     // Without grading in this server, submit says so rather than pretending.
-    const submit = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/submit`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', origin: rig.origin }, body: '{}' });
+    const submit = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/submit`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', origin: rig.origin },
+      body: '{}',
+    });
     assert.equal(submit.status, 503);
     assert.equal(((await submit.json()) as { code: string }).code, 'unavailable');
   });
@@ -122,7 +139,14 @@ describe('the access page: token to cookie, clean URL, lab content, refusals', (
     await refusal(`/v1/access/${other.scenario_id}`, await signIn(rig, other.scenario_id, await rig.issue(other.scenario_id)), 410, 'lab_ended');
     // A lab still being built: a page that says so and reloads itself (from the clean URL, with the cookie).
     const pending = `scn_pending${Date.now()}`;
-    await new ScenarioStore(rig.platform.db).insert(rig.tenantId, { scenario_id: pending, template_id: 'netplus-two-subnets', template_version: '1', track: 'netplus', subject: 'learner-1', expires_at: new Date(Date.now() + 3_600_000) });
+    await new ScenarioStore(rig.platform.db).insert(rig.tenantId, {
+      scenario_id: pending,
+      template_id: 'netplus-two-subnets',
+      template_version: '1',
+      track: 'netplus',
+      subject: 'learner-1',
+      expires_at: new Date(Date.now() + 3_600_000),
+    });
     const notReady = await refusal(`/v1/access/${pending}`, await signIn(rig, pending, await rig.issue(pending)), 503, 'lab_not_ready');
     assert.equal(notReady.headers.get('refresh'), '5');
     // A cookie of one lab opens no other lab, even when sent to its path.

@@ -33,7 +33,19 @@ describe('from /v1/spawn to a scored lab in the browser (role all)', () => {
     t = await startTestApp({ env: fx.env });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
   });
   after(async () => {
     await browser?.close();
@@ -46,10 +58,17 @@ describe('from /v1/spawn to a scored lab in the browser (role all)', () => {
     const api = (method: string, url: string, body: unknown, headers: Record<string, string> = {}) =>
       fetch(`${baseUrl}${url}`, { method, headers: { 'x-api-key': t.adminKey, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     const learner = 'learner-e2e';
-    const exchanged = await api('POST', '/v1/entitlements/exchange', { receipt: fx.receipt({ tenant: t.tenantId, subject: learner, track: 'netplus', credits: 2 }) });
+    const exchanged = await api('POST', '/v1/entitlements/exchange', {
+      receipt: fx.receipt({ tenant: t.tenantId, subject: learner, track: 'netplus', credits: 2 }),
+    });
     assert.equal(exchanged.status, 201, await exchanged.clone().text());
     const { entitlement_token } = (await exchanged.json()) as { entitlement_token: string };
-    const spawned = await api('POST', '/v1/spawn', { track: 'netplus', subject: learner, request_id: 'r-access-e2e' }, { 'x-client-id': 'web-e2e', 'x-entitlement-token': entitlement_token });
+    const spawned = await api(
+      'POST',
+      '/v1/spawn',
+      { track: 'netplus', subject: learner, request_id: 'r-access-e2e' },
+      { 'x-client-id': 'web-e2e', 'x-entitlement-token': entitlement_token },
+    );
     assert.equal(spawned.status, 201, await spawned.clone().text());
     const { access_url, scenario_id } = (await spawned.json()) as { access_url: string; scenario_id: string };
     assert.ok(access_url.startsWith(`${baseUrl}/v1/access/${scenario_id}?token=`), access_url);
@@ -60,7 +79,10 @@ describe('from /v1/spawn to a scored lab in the browser (role all)', () => {
       await page.goto(access_url);
       assert.equal(page.url(), `${baseUrl}/v1/access/${scenario_id}`);
       assert.equal(await page.locator('#lab-title').innerText(), 'Two subnets through a router: default gateways');
-      for (const [device, address, gateway] of [['h1', '10.10.1.10/24', '10.10.1.1'], ['h2', '10.10.2.20/24', '10.10.2.1']] as const) {
+      for (const [device, address, gateway] of [
+        ['h1', '10.10.1.10/24', '10.10.1.1'],
+        ['h2', '10.10.2.20/24', '10.10.2.1'],
+      ] as const) {
         await page.locator(`#tab-${device}`).click();
         await page.locator(`#term-${device}[data-state="connected"]`).waitFor({ timeout: 20_000 });
         await page.locator(`#term-${device} .xterm-helper-textarea`).focus();
@@ -73,7 +95,8 @@ describe('from /v1/spawn to a scored lab in the browser (role all)', () => {
       await page.locator('#result:not([hidden])').waitFor({ timeout: 90_000 });
       const score = await page.locator('#score').innerText();
       assert.match(score, /^Score: \d+ \/ 100$/);
-      for (const criterion of ['h1-gateway', 'h2-gateway']) assert.match((await page.locator(`li[data-criterion="${criterion}"]`).getAttribute('class')) ?? '', /passed/);
+      for (const criterion of ['h1-gateway', 'h2-gateway'])
+        assert.match((await page.locator(`li[data-criterion="${criterion}"]`).getAttribute('class')) ?? '', /passed/);
       await page.screenshot({ path: path.join(OUTPUT_DIR, 'spawn-to-score.png') });
       // The scoreboard's own API reports the same score.
       const scores = await fetch(`${baseUrl}/v1/scores/${scenario_id}`, { headers: { 'x-api-key': t.adminKey } });

@@ -29,7 +29,9 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
   let lab: Scenario;
   let cookie: string;
   before(async () => {
-    rig = await makeAccessRig({ limits: { terminalsPerScenario: 3, maxMessageBytes: 4096, reconnectGraceMs: 20_000, outputBytesPerSecond: 8192, outputBurstBytes: 8192 } });
+    rig = await makeAccessRig({
+      limits: { terminalsPerScenario: 3, maxMessageBytes: 4096, reconnectGraceMs: 20_000, outputBytesPerSecond: 8192, outputBurstBytes: 8192 },
+    });
     lab = await rig.createLab(await netplusTemplate());
     cookie = await signIn(rig, lab.scenario_id, await rig.issue(lab.scenario_id));
   });
@@ -102,7 +104,13 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
       back.ws.close();
     }
     // Another learner's socket cannot take this shell over: it gets a new one.
-    const stranger = await TerminalClient.connect(rig, lab.scenario_id, 'h1', await signIn(rig, lab.scenario_id, await rig.issue(lab.scenario_id, { subject: 'learner-2' })), { session });
+    const stranger = await TerminalClient.connect(
+      rig,
+      lab.scenario_id,
+      'h1',
+      await signIn(rig, lab.scenario_id, await rig.issue(lab.scenario_id, { subject: 'learner-2' })),
+      { session },
+    );
     try {
       const ready = await stranger.waitFor('ready', () => stranger.controls.find((c) => c.type === 'ready'));
       assert.equal(ready.resumed, false);
@@ -180,12 +188,22 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
     assert.equal(flood.header.width, 100);
     assert.equal(flood.header.height, 30);
     assert.ok(Math.abs(flood.header.timestamp - Date.now() / 1000) < 600);
-    const typed = flood.events.filter((e) => e[1] === 'i').map((e) => e[2]).join('');
+    const typed = flood.events
+      .filter((e) => e[1] === 'i')
+      .map((e) => e[2])
+      .join('');
     assert.ok(typed.includes('echo recorded-$((6*7))\r'), 'input recorded');
-    const printed = flood.events.filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+    const printed = flood.events
+      .filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join('');
     assert.ok(printed.includes('done-2-flood') && printed.includes('recorded-42'), 'output recorded');
     const times = flood.events.map((e) => e[0]);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b), 'timestamps never go back');
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      'timestamps never go back',
+    );
     assert.ok(times.at(-1)! > 0);
     // The first test's session typed `ip -br addr` on h1 and saw its address.
     const h1 = casts.find((c) => c.header.title.endsWith(' h1') && c.events.some((e) => e[1] === 'i' && e[2].includes('ip -br addr')));
@@ -198,7 +216,10 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
     term.input('exit 3\r');
     const closed = await term.waitClosed();
     assert.equal(closed.code, CLOSE.shellExited);
-    assert.deepEqual(term.controls.find((c) => c.type === 'exit'), { type: 'exit', exit_code: 3 });
+    assert.deepEqual(
+      term.controls.find((c) => c.type === 'exit'),
+      { type: 'exit', exit_code: 3 },
+    );
     assert.equal(rig.access.terminals.get(session), undefined);
     const next = await TerminalClient.connect(rig, lab.scenario_id, 'r1', cookie, { session });
     try {
@@ -239,7 +260,11 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
       const cast = parseAsciicast(copied);
       assert.ok(cast.events.some((e) => e[1] === 'o' && e[2].includes('copied-9')));
       const local = await readdir(recordingsDir(copyRig.storageDir, copyLab.scenario_id));
-      assert.deepEqual((await bucket.list(prefix)).map((o) => o.key.slice(prefix.length)), local, 'same names as the local recordings');
+      assert.deepEqual(
+        (await bucket.list(prefix)).map((o) => o.key.slice(prefix.length)),
+        local,
+        'same names as the local recordings',
+      );
     } finally {
       await copyRig.close();
       rmSync(bucketDir, { recursive: true, force: true });

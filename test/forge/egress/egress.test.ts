@@ -55,9 +55,18 @@ async function outsideHost(t: TestContext, rt: NetnsLabRuntime, scenarioId: stri
     batch(sw, [`addr add 198.51.100.2/30 dev ${swPort}`, `link set ${swPort} up`, `addr add ${lan(254)}/24 dev ${names.bridge(0)}`]);
     sh('ip', ['netns', 'exec', sw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   }
-  const server = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '-e', "require('net').createServer((s)=>{console.log('conn');s.end('outside\\n')}).listen(8080,'0.0.0.0',()=>console.log('up'))"], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const server = spawn(
+    'nsenter',
+    [
+      `--net=/run/netns/${ns}`,
+      process.execPath,
+      '-e',
+      "require('net').createServer((s)=>{console.log('conn');s.end('outside\\n')}).listen(8080,'0.0.0.0',()=>console.log('up'))",
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   t.after(() => server.kill('SIGKILL'));
   let out = '';
   server.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -69,7 +78,14 @@ async function outsideHost(t: TestContext, rt: NetnsLabRuntime, scenarioId: stri
 }
 
 /** As the learner: drop the device's own firewall, point a route at the outside, connect. */
-async function learnerConnects(rt: NetnsLabRuntime, id: string, dev: string, outside: Outside, port: number, extra = ''): Promise<{ ok: boolean; out: string }> {
+async function learnerConnects(
+  rt: NetnsLabRuntime,
+  id: string,
+  dev: string,
+  outside: Outside,
+  port: number,
+  extra = '',
+): Promise<{ ok: boolean; out: string }> {
   const script = `nft flush ruleset && ${outside.routeCmd} && ${extra || 'true'} && timeout 2 bash -c 'exec 3<>/dev/tcp/${OUTSIDE}/${port} && cat <&3'`;
   const res = await rt.exec(id, dev, ['/bin/bash', '-c', script], { asLearner: true, timeoutMs: 5000 });
   return { ok: res.exitCode === 0, out: res.stdout + res.stderr };
@@ -141,13 +157,29 @@ test("the template profile's allowlist opens exactly its port, from its devices"
 test('switch ruleset text: drop policies, own networks, multicast, allowlist by ingress port', () => {
   const s: LabSpec = {
     scenarioId: 'x',
-    networks: [{ name: 'n1', cidr: '10.1.0.0/24' }, { name: 'n2', cidr: '10.2.0.0/24' }],
+    networks: [
+      { name: 'n1', cidr: '10.1.0.0/24' },
+      { name: 'n2', cidr: '10.2.0.0/24' },
+    ],
     devices: [
       { name: 'h', kind: 'host', interfaces: [{ network: 'n1', address: '10.1.0.5/24' }] },
       { name: 'svc', kind: 'host', interfaces: [{ network: 'n2', address: '10.2.0.7/24' }] },
-      { name: 'r', kind: 'router', interfaces: [{ network: 'n1', address: '10.1.0.1/24' }, { network: 'n2', address: '10.2.0.1/24' }] },
+      {
+        name: 'r',
+        kind: 'router',
+        interfaces: [
+          { network: 'n1', address: '10.1.0.1/24' },
+          { network: 'n2', address: '10.2.0.1/24' },
+        ],
+      },
     ],
-    egress: { name: 'p', allow: [{ device: 'svc', proto: 'tcp', port: 443 }, { cidr: '198.51.100.0/24', proto: 'udp', port: 53, from: ['r', 'h'] }] },
+    egress: {
+      name: 'p',
+      allow: [
+        { device: 'svc', proto: 'tcp', port: 443 },
+        { cidr: '198.51.100.0/24', proto: 'udp', port: 53, from: ['r', 'h'] },
+      ],
+    },
   };
   const text = buildSwitchRuleset({ spec: s, table: 'fg_t', ports: { h: ['v-00'], svc: ['v-10'], r: ['v-20', 'v-21'] } });
   assert.match(text, /table bridge fg_t \{/);

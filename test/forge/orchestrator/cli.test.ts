@@ -27,7 +27,11 @@ test('frostgate lab up / exec / ls / down round trip on a temp FG_DATA_DIR, no s
   assert.equal(created.state, 'running');
   assert.deepEqual(
     created.devices.map((d: { name: string; addresses: Array<{ address: string }> }) => [d.name, d.addresses.map((a) => a.address)]),
-    [['r1', ['10.10.1.1/24', '10.10.2.1/24']], ['h1', ['10.10.1.10/24']], ['h2', ['10.10.2.20/24']]],
+    [
+      ['r1', ['10.10.1.1/24', '10.10.2.1/24']],
+      ['h1', ['10.10.1.10/24']],
+      ['h2', ['10.10.2.20/24']],
+    ],
   );
   assert.equal(namespacesOf(runtime, id).length, 4);
 
@@ -44,7 +48,10 @@ test('frostgate lab up / exec / ls / down round trip on a temp FG_DATA_DIR, no s
   const ls = await runCli(['lab', 'ls', '--json'], env);
   assert.equal(ls.code, 0, ls.stderr);
   const listed = JSON.parse(ls.stdout).scenarios;
-  assert.deepEqual(listed.map((s: { scenario_id: string; state: string }) => [s.scenario_id, s.state]), [[id, 'running']]);
+  assert.deepEqual(
+    listed.map((s: { scenario_id: string; state: string }) => [s.scenario_id, s.state]),
+    [[id, 'running']],
+  );
   const lsText = await runCli(['lab', 'ls'], env);
   assert.match(lsText.stdout, new RegExp(`${id}\\s+running\\s+netplus-two-subnets@sha256-`));
 

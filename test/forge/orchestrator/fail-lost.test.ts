@@ -18,7 +18,14 @@ test('failLost fails the active scenarios of a lost lab host; scored and finishe
   const ids = new Map<ScenarioState, string>();
   for (const [state, steps] of Object.entries(path) as Array<[ScenarioState, ScenarioState[]]>) {
     const id = newScenarioId();
-    await rig.store.insert(rig.tenantId, { scenario_id: id, template_id: 'tiny-lab', template_version: 'v', track: 'netplus', subject: 's', expires_at: new Date(rig.clock.now.getTime() + 60_000) });
+    await rig.store.insert(rig.tenantId, {
+      scenario_id: id,
+      template_id: 'tiny-lab',
+      template_version: 'v',
+      track: 'netplus',
+      subject: 's',
+      expires_at: new Date(rig.clock.now.getTime() + 60_000),
+    });
     for (const step of steps) await rig.store.transition(rig.tenantId, id, step);
     ids.set(state, id);
   }

@@ -14,14 +14,23 @@ test('create -> running -> exec shows the template addresses -> extend -> destro
   const rig = await makeRig(t);
   const template = await loadTemplate(path.join(ROOT, 'templates/netplus-two-subnets.yaml'));
   const progress: string[] = [];
-  const orch = new Orchestrator({ store: rig.store, runtime: rig.runtime, catalog: new TemplateCatalog(), clock: () => rig.clock.now, onProgress: (_id, m) => progress.push(m) });
+  const orch = new Orchestrator({
+    store: rig.store,
+    runtime: rig.runtime,
+    catalog: new TemplateCatalog(),
+    clock: () => rig.clock.now,
+    onProgress: (_id, m) => progress.push(m),
+  });
 
   const s = await orch.create(rig.tenantId, template, 'alice');
   assert.equal(s.state, 'running');
   assert.match(s.scenario_id, /^scn_[0-9a-f]{24}$/);
   assert.equal(s.template_version, template.version);
   assert.equal(s.expires_at, new Date(rig.clock.now.getTime() + 60 * 60_000).toISOString());
-  assert.deepEqual(s.devices.find((d) => d.name === 'r1')?.addresses.map((a) => a.address), ['10.10.1.1/24', '10.10.2.1/24']);
+  assert.deepEqual(
+    s.devices.find((d) => d.name === 'r1')?.addresses.map((a) => a.address),
+    ['10.10.1.1/24', '10.10.2.1/24'],
+  );
   assert.ok(progress.some((m) => /^creating namespaces/.test(m)));
   assert.ok(progress.includes('device h2 ready (10.10.2.20/24)'));
   assert.equal(namespacesOf(rig.runtime, s.scenario_id).length, 4, 'three devices and the switch');
@@ -33,7 +42,10 @@ test('create -> running -> exec shows the template addresses -> extend -> destro
   const before = await orch.exec(rig.tenantId, s.scenario_id, 'h1', ['ping', '-c', '1', '-W', '1', '10.10.2.20'], {});
   assert.notEqual(before.exitCode, 0);
   // ...and the router does forward once the hosts have one (applied as trusted setup here).
-  for (const [dev, gw] of [['h1', '10.10.1.1'], ['h2', '10.10.2.1']] as const) {
+  for (const [dev, gw] of [
+    ['h1', '10.10.1.1'],
+    ['h2', '10.10.2.1'],
+  ] as const) {
     const r = await orch.exec(rig.tenantId, s.scenario_id, dev, ['ip', 'route', 'add', 'default', 'via', gw], {});
     assert.equal(r.exitCode, 0, r.stderr);
   }
@@ -92,7 +104,14 @@ test('reconcile removes labs whose scenario is not running and keeps running one
   const orphan = newScenarioId();
   await rig.runtime.create(toLabSpec(tinyTemplate(), orphan));
   // A row stuck in provisioning by a process that died (no one is building it here).
-  const stuck = await rig.store.insert(rig.tenantId, { scenario_id: newScenarioId(), template_id: 'tiny-lab', template_version: 'v', track: 'netplus', subject: 'x', expires_at: new Date(rig.clock.now.getTime() + 60_000) });
+  const stuck = await rig.store.insert(rig.tenantId, {
+    scenario_id: newScenarioId(),
+    template_id: 'tiny-lab',
+    template_version: 'v',
+    track: 'netplus',
+    subject: 'x',
+    expires_at: new Date(rig.clock.now.getTime() + 60_000),
+  });
   await rig.store.transition(rig.tenantId, stuck.scenario_id, 'provisioning');
   await rig.runtime.create(toLabSpec(tinyTemplate(), stuck.scenario_id));
 
@@ -109,7 +128,14 @@ test('reconcile removes labs whose scenario is not running and keeps running one
 
 test('a running scenario whose lab reconcile removes (built under the 16-bit names) is marked failed, saying why', async (t) => {
   const rig = await makeRig(t);
-  const row = await rig.store.insert(rig.tenantId, { scenario_id: newScenarioId(), template_id: 'tiny-lab', template_version: 'v', track: 'netplus', subject: 'erin', expires_at: new Date(rig.clock.now.getTime() + 60_000) });
+  const row = await rig.store.insert(rig.tenantId, {
+    scenario_id: newScenarioId(),
+    template_id: 'tiny-lab',
+    template_version: 'v',
+    track: 'netplus',
+    subject: 'erin',
+    expires_at: new Date(rig.clock.now.getTime() + 60_000),
+  });
   await rig.store.transition(rig.tenantId, row.scenario_id, 'provisioning');
   await rig.store.transition(rig.tenantId, row.scenario_id, 'running');
   // What such a lab leaves: a device namespace under the old tag, and its record in this state dir.
@@ -117,7 +143,13 @@ test('a running scenario whose lab reconcile removes (built under the 16-bit nam
   t.after(() => runCommand(['ip', 'netns', 'del', old.deviceNs('h1')], { timeoutMs: 5000 }));
   const added = await runCommand(['ip', 'netns', 'add', old.deviceNs('h1')], { timeoutMs: 5000 });
   assert.equal(added.exitCode, 0, added.stderr);
-  await writeRecord(rig.runtime.stateDir, { scenarioId: row.scenario_id, hex: old.hex, status: 'running', spec: { scenarioId: row.scenario_id, devices: [], networks: [] }, createdAt: new Date().toISOString() });
+  await writeRecord(rig.runtime.stateDir, {
+    scenarioId: row.scenario_id,
+    hex: old.hex,
+    status: 'running',
+    spec: { scenarioId: row.scenario_id, devices: [], networks: [] },
+    createdAt: new Date().toISOString(),
+  });
 
   const { removed } = await rig.orchestrator.reconcile();
   assert.deepEqual(removed, [row.scenario_id]);

@@ -22,7 +22,14 @@ test('role all: the TTL sweep grades a running scenario with the scoreboard befo
     const template = await loadTemplate(path.join(ROOT, 'templates/netplus-two-subnets.yaml'));
     // A running row whose TTL passed (no lab behind it: its checks error, which still grades).
     const id = newScenarioId();
-    await store.insert(tenantId, { scenario_id: id, template_id: template.id, template_version: template.version, track: template.track, subject: 'ivy', expires_at: new Date(Date.now() - 1000) });
+    await store.insert(tenantId, {
+      scenario_id: id,
+      template_id: template.id,
+      template_version: template.version,
+      track: template.track,
+      subject: 'ivy',
+      expires_at: new Date(Date.now() - 1000),
+    });
     await store.transition(tenantId, id, 'provisioning');
     await store.transition(tenantId, id, 'running', { devices: [] });
 

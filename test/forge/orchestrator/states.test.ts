@@ -28,7 +28,14 @@ test('the store refuses illegal transitions with a 409 ScenarioStateError and hi
   await keys.createTenant(b);
   const store = new ScenarioStore(db);
   const id = `scn_${randomBytes(8).toString('hex')}`;
-  const row = await store.insert(a, { scenario_id: id, template_id: 'x-lab', template_version: '1', track: 'netplus', subject: 'alice', expires_at: new Date(Date.now() + 60_000) });
+  const row = await store.insert(a, {
+    scenario_id: id,
+    template_id: 'x-lab',
+    template_version: '1',
+    track: 'netplus',
+    subject: 'alice',
+    expires_at: new Date(Date.now() + 60_000),
+  });
   assert.equal(row.state, 'pending');
 
   await assert.rejects(store.transition(a, id, 'running'), (err: unknown) => {
@@ -63,11 +70,21 @@ test('the database itself refuses unknown states and bad tenant ids', async (t) 
   await new KeyStore(db).createTenant(tenant);
   const base = { template_id: 'x', template_version: '1', track: 'netplus', subject: 's', expires_at: new Date(), tenant_id: tenant };
   await assert.rejects(
-    db.withTenant(tenant, (tx) => tx.insertInto('scenarios').values({ ...base, scenario_id: `scn_${randomBytes(6).toString('hex')}`, state: 'paused' as 'running' }).execute()),
+    db.withTenant(tenant, (tx) =>
+      tx
+        .insertInto('scenarios')
+        .values({ ...base, scenario_id: `scn_${randomBytes(6).toString('hex')}`, state: 'paused' as 'running' })
+        .execute(),
+    ),
     /check constraint/,
   );
   // Rows of another tenant cannot be written from this tenant's transaction (RLS WITH CHECK).
   await assert.rejects(
-    db.withTenant(tenant, (tx) => tx.insertInto('scenarios').values({ ...base, tenant_id: 'someone-else', scenario_id: `scn_${randomBytes(6).toString('hex')}` }).execute()),
+    db.withTenant(tenant, (tx) =>
+      tx
+        .insertInto('scenarios')
+        .values({ ...base, tenant_id: 'someone-else', scenario_id: `scn_${randomBytes(6).toString('hex')}` })
+        .execute(),
+    ),
   );
 });

@@ -52,7 +52,7 @@ async function gradingRig(t: TestContext): Promise<{ rig: Rig; orch: Orchestrato
   return { rig, orch, scoring, storageDir };
 }
 
-test('TTL end grades a running scenario (reason ttl, the learner\'s work counted) before its lab is destroyed', async (t) => {
+test("TTL end grades a running scenario (reason ttl, the learner's work counted) before its lab is destroyed", async (t) => {
   const { rig, orch, storageDir } = await gradingRig(t);
   const s = await orch.create(rig.tenantId, template, 'dora');
   const work = await orch.exec(rig.tenantId, s.scenario_id, 'h1', ['/bin/sh', '-c', 'touch /root/done'], { asLearner: true });
@@ -69,7 +69,7 @@ test('TTL end grades a running scenario (reason ttl, the learner\'s work counted
   const score = await rig.db.withTenant(rig.tenantId, (tx) => scoreStore.get(tx, s.scenario_id));
   assert.ok(score, 'a scores row was written');
   assert.equal(score.reason, 'ttl');
-  assert.equal(Number(score.total), 1, 'the check ran against the live lab: the learner\'s file was seen');
+  assert.equal(Number(score.total), 1, "the check ran against the live lab: the learner's file was seen");
   assert.ok((await readdir(join(storageDir, 'scenarios', s.scenario_id, 'results'))).includes('score.json'));
 });
 

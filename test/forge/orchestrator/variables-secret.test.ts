@@ -30,7 +30,13 @@ successCriteria: [{ id: c1, description: d, points: 1, check: { type: answer, qu
 test('the orchestrator derives lab variables with the deployment secret: the id alone does not give them', async (t) => {
   const rig = await makeRig(t);
   const secret = randomBytes(32);
-  const orch = new Orchestrator({ store: rig.store, runtime: rig.runtime, catalog: new TemplateCatalog(), clock: () => rig.clock.now, variablesSecret: secret });
+  const orch = new Orchestrator({
+    store: rig.store,
+    runtime: rig.runtime,
+    catalog: new TemplateCatalog(),
+    clock: () => rig.clock.now,
+    variablesSecret: secret,
+  });
   const s = await orch.create(rig.tenantId, template, 'hana');
   const placed = await orch.exec(rig.tenantId, s.scenario_id, 'h1', ['cat', '/root/flag.txt'], { asLearner: true });
   assert.equal(placed.exitCode, 0, placed.stderr);
@@ -79,7 +85,10 @@ test('FG_VARIABLES_SECRET: used as given; dev shares a random one through the da
     const missing = startupProblems(parseConfig({ FG_ENV: env }, dirA));
     assert.ok(missing.includes('FG_VARIABLES_SECRET is missing'), missing.join('\n'));
     const placeholder = startupProblems(parseConfig({ FG_ENV: env, FG_VARIABLES_SECRET: 'changeme-changeme-changeme-changeme-0' }, dirA));
-    assert.ok(placeholder.some((p) => p.startsWith('FG_VARIABLES_SECRET is a placeholder')), placeholder.join('\n'));
+    assert.ok(
+      placeholder.some((p) => p.startsWith('FG_VARIABLES_SECRET is a placeholder')),
+      placeholder.join('\n'),
+    );
     const good = startupProblems(parseConfig({ FG_ENV: env, FG_VARIABLES_SECRET: randomBytes(33).toString('base64') }, dirA));
     assert.ok(!good.some((p) => p.includes('FG_VARIABLES_SECRET')), good.join('\n'));
   }

@@ -24,7 +24,7 @@ export function uniqueId(label: string): string {
 
 /** A random /24 inside 10.(200..249).x.0 so concurrent tests rarely share subnets. */
 export function subnet(): (host: number) => string {
-  const b = 200 + randomBytes(1)[0]! % 50;
+  const b = 200 + (randomBytes(1)[0]! % 50);
   const c = randomBytes(1)[0]!;
   const base = `10.${b}.${c}`;
   return (host: number) => (host === 0 ? `${base}.0/24` : `${base}.${host}`);
@@ -35,7 +35,14 @@ export function twoSubnets(): { a: (host: number) => string; b: (host: number) =
   const a = subnet();
   let b = subnet();
   while (b(0) === a(0)) b = subnet();
-  return { a, b, networks: [{ name: 'lan-a', cidr: a(0) }, { name: 'lan-b', cidr: b(0) }] };
+  return {
+    a,
+    b,
+    networks: [
+      { name: 'lan-a', cidr: a(0) },
+      { name: 'lan-b', cidr: b(0) },
+    ],
+  };
 }
 
 export function sh(cmd: string, args: string[]): string {
@@ -72,7 +79,13 @@ export function leftovers(rt: NetnsLabRuntime, scenarioId: string): string[] {
     }
     if (cmd.includes(dir) || cmd.includes(names.prefix)) found.push(`process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 80)}`);
     // Anything the learner started runs as the scenario's host uid, whatever its command line.
-    else if (new RegExp(`^Uid:\\s+${names.learnerUid()}\\s`, 'm').test(statusOf(pid))) found.push(`learner process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 80)} ${statusOf(pid).split('\n').filter((l) => /^(State|PPid|Name)/.test(l)).join(' ')}`);
+    else if (new RegExp(`^Uid:\\s+${names.learnerUid()}\\s`, 'm').test(statusOf(pid)))
+      found.push(
+        `learner process ${pid} ${cmd.replace(/\0/g, ' ').slice(0, 80)} ${statusOf(pid)
+          .split('\n')
+          .filter((l) => /^(State|PPid|Name)/.test(l))
+          .join(' ')}`,
+      );
   }
   return found;
 }

@@ -71,7 +71,12 @@ test("the learner is root over its device's network: addresses, routes, nftables
     return /proto (static|196)/.test(r.stdout) ? true : undefined;
   });
   // ...and plain ip on the router too (the learner owns its forwarding table).
-  const ipRoute = await rt.exec(id, 'r1', ['/bin/sh', '-c', `ip route add 10.96.0.0/16 via ${b(10)} && sysctl -qw net.ipv4.ip_forward=0 && sysctl -n net.ipv4.ip_forward`], { asLearner: true });
+  const ipRoute = await rt.exec(
+    id,
+    'r1',
+    ['/bin/sh', '-c', `ip route add 10.96.0.0/16 via ${b(10)} && sysctl -qw net.ipv4.ip_forward=0 && sysctl -n net.ipv4.ip_forward`],
+    { asLearner: true },
+  );
   assert.equal(ipRoute.stdout.trim(), '0', ipRoute.stderr);
 
   // Changes stay inside the device: host-b's view and the host's are untouched.
@@ -103,9 +108,22 @@ test('the learner cannot see or enter the host, nor reach any host or platform p
 
   await t.test('no host interface, namespace or process is visible', async () => {
     const links = await rt.exec(id, 'host-a', ['/bin/sh', '-c', 'ip -o link | cut -d: -f2; ls /sys/class/net'], { asLearner: true });
-    const seen = new Set(links.stdout.split(/\s+/).filter(Boolean).map((n) => n.split('@')[0]));
+    const seen = new Set(
+      links.stdout
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((n) => n.split('@')[0]),
+    );
     assert.deepEqual([...seen].sort(), ['eth0', 'lo']);
-    for (const cmd of ['nsenter -t 1 -n true', 'nsenter -t 1 -m true', 'nsenter -t 1 -p true', 'nsenter --net=/proc/1/ns/net true', 'mount -t tmpfs none /mnt', 'mount --bind /tmp /root', 'umount /proc']) {
+    for (const cmd of [
+      'nsenter -t 1 -n true',
+      'nsenter -t 1 -m true',
+      'nsenter -t 1 -p true',
+      'nsenter --net=/proc/1/ns/net true',
+      'mount -t tmpfs none /mnt',
+      'mount --bind /tmp /root',
+      'umount /proc',
+    ]) {
       const res = await rt.exec(id, 'host-a', ['/bin/sh', '-c', cmd], { asLearner: true });
       assert.notEqual(res.exitCode, 0, `learner could run: ${cmd}`);
     }
@@ -121,7 +139,7 @@ test('the learner cannot see or enter the host, nor reach any host or platform p
     assert.doesNotMatch(ids.stdout, new RegExp(readlinkSync('/proc/self/ns/user').replace(/[[\]]/g, '\\$&')));
   });
 
-  await t.test("no host address or port answers, whatever routes the learner sets", async () => {
+  await t.test('no host address or port answers, whatever routes the learner sets', async () => {
     let connections = 0;
     const port = await freePort();
     // The platform listens on 127.0.0.1 and (in production) on the host's addresses.
@@ -160,7 +178,12 @@ test("a learner rewiring its device still cannot reach another scenario's device
   assert.equal(own.exitCode, 0, own.stdout);
   // Put itself on scenario two's subnets (on-link), then try every device of scenario two.
   const targets = [two.a(10), two.a(1), two.b(10), two.b(1)];
-  const script = [`ip addr add ${two.a(99)}/24 dev eth0`, `ip route replace ${two.b(0)} dev eth0`, ...targets.map((x) => `ping -c 1 -W 1 ${x} >/dev/null && echo REACHED ${x}`), 'true'].join('; ');
+  const script = [
+    `ip addr add ${two.a(99)}/24 dev eth0`,
+    `ip route replace ${two.b(0)} dev eth0`,
+    ...targets.map((x) => `ping -c 1 -W 1 ${x} >/dev/null && echo REACHED ${x}`),
+    'true',
+  ].join('; ');
   const res = await rt.exec(one.spec.scenarioId, 'host-a', ['/bin/bash', '-c', script], { asLearner: true, timeoutMs: 15_000 });
   assert.equal(res.exitCode, 0, res.stderr);
   assert.doesNotMatch(res.stdout, /REACHED/);

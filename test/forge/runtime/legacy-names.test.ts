@@ -41,14 +41,23 @@ test('reconcile removes labs named with the 16-bit tag of this state dir, and on
   const exited = new Promise((resolve) => sleeper.once('exit', resolve));
   for (let i = 0; i < 200 && (await cgroupPids(mine.cgroupName())).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal((await cgroupPids(mine.cgroupName())).length, 1, 'the old lab has a process');
-  await writeRecord(rt.stateDir, { scenarioId: ours, hex: mine.hex, status: 'running', spec: { scenarioId: ours, devices: [], networks: [] }, createdAt: new Date().toISOString() });
+  await writeRecord(rt.stateDir, {
+    scenarioId: ours,
+    hex: mine.hex,
+    status: 'running',
+    spec: { scenarioId: ours, devices: [], networks: [] },
+    createdAt: new Date().toISOString(),
+  });
 
   // Even a scenario the orchestrator keeps: nothing reaches that lab under the current names.
   const { removed } = await rt.reconcile(new Set([ours]));
   assert.deepEqual(removed, [ours]);
   await exited;
   assert.equal(existsSync(`${RUN_NETNS}/${mine.deviceNs('h1')}`), false, 'namespace removed');
-  assert.ok(cgroupDirs(mine.cgroupName()).every((d) => !existsSync(d)), 'cgroups removed');
+  assert.ok(
+    cgroupDirs(mine.cgroupName()).every((d) => !existsSync(d)),
+    'cgroups removed',
+  );
   assert.equal(existsSync(mine.frrDir('r1')), false, 'FRR dir removed');
   assert.equal(existsSync(`${rt.stateDir}/${mine.hex}`), false, 'record removed');
   assert.deepEqual(await rt.list(), []);

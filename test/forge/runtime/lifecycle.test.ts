@@ -91,7 +91,10 @@ for (const [stage, reached] of STAGES) {
 
     const fresh = new NetnsLabRuntime({ stateDir: rt.stateDir });
     const listed = await fresh.list();
-    assert.deepEqual(listed.map((l) => l.status), ['partial']);
+    assert.deepEqual(
+      listed.map((l) => l.status),
+      ['partial'],
+    );
     const { removed } = await fresh.reconcile(new Set());
     assert.deepEqual(removed, [id]);
     assert.deepEqual(leftovers(rt, id), [], `left from: ${before.join('; ')}`);

@@ -59,7 +59,10 @@ test('memory is capped per scenario (the hog is killed, the lab lives on) and cp
   assert.equal(Number(read(`${cpuDir}/cpu.shares`)), limits.cpuShares);
 
   // `tail -n 1` of an endless line keeps all of it in memory.
-  const hog = await rt.exec(id, 'h1', ['/bin/bash', '-o', 'pipefail', '-c', 'head -c 512M /dev/zero | tail -n 1 | wc -c'], { asLearner: true, timeoutMs: 30_000 });
+  const hog = await rt.exec(id, 'h1', ['/bin/bash', '-o', 'pipefail', '-c', 'head -c 512M /dev/zero | tail -n 1 | wc -c'], {
+    asLearner: true,
+    timeoutMs: 30_000,
+  });
   assert.notEqual(hog.exitCode, 0);
   assert.ok(Number(read(`${memDir}/memory.failcnt`)) > 0, 'the limit was hit');
   assert.ok(Number(read(`${memDir}/memory.max_usage_in_bytes`)) <= limits.memoryBytes);

@@ -8,7 +8,9 @@ export function ospfLab(scenarioId: string, n12: (h: number) => string, n23: (h:
   // A DD or LS request sent while the peer's ospfd is still starting is resent after the
   // retransmit interval (default 5 s): 1 s keeps a lost first exchange from dominating.
   const timers = [
-    ...(opts.helloMultiplier === undefined ? [' ip ospf hello-interval 1', ' ip ospf dead-interval 3'] : [` ip ospf dead-interval minimal hello-multiplier ${opts.helloMultiplier}`]),
+    ...(opts.helloMultiplier === undefined
+      ? [' ip ospf hello-interval 1', ' ip ospf dead-interval 3']
+      : [` ip ospf dead-interval minimal hello-multiplier ${opts.helloMultiplier}`]),
     ' ip ospf retransmit-interval 1',
   ];
   const router = (name: string, id: string, ifaces: string[]): string =>

@@ -114,14 +114,28 @@ test('3-device lab: host A pings host B through the router, and isolation holds'
       const ps = await rt.exec(id, 'host-a', ['ps', '-eo', 'stat=,args='], { asLearner: true });
       return /sleep 0\.2/.test(ps.stdout) || /^Z/m.test(ps.stdout) ? undefined : true;
     });
-    const res = await rt.exec(id, 'host-a', ['/bin/bash', '-c', 'touch /usr/fg-x 2>/dev/null && echo WROTE; ls /dev | tr "\\n" " "; echo; cat <(echo substitution) > /dev/null && echo OK'], { asLearner: true });
+    const res = await rt.exec(
+      id,
+      'host-a',
+      ['/bin/bash', '-c', 'touch /usr/fg-x 2>/dev/null && echo WROTE; ls /dev | tr "\\n" " "; echo; cat <(echo substitution) > /dev/null && echo OK'],
+      { asLearner: true },
+    );
     assert.doesNotMatch(res.stdout, /WROTE/);
     assert.equal(res.stdout.split('\n')[0]?.trim(), 'fd full null ptmx pts random shm tty urandom zero');
     assert.match(res.stdout, /OK/);
   });
 
   await t.test('lab sees no host processes and no host files or sockets', async () => {
-    const res = await rt.exec(id, 'host-a', ['/bin/sh', '-c', 'ls /proc | grep -c "^[0-9]"; ls /; test -e /work && echo WORK; test -e /run/postgresql && echo PG; test -e /run/netns && echo NETNS; true'], { asLearner: true });
+    const res = await rt.exec(
+      id,
+      'host-a',
+      [
+        '/bin/sh',
+        '-c',
+        'ls /proc | grep -c "^[0-9]"; ls /; test -e /work && echo WORK; test -e /run/postgresql && echo PG; test -e /run/netns && echo NETNS; true',
+      ],
+      { asLearner: true },
+    );
     const [count, ...rest] = res.stdout.trim().split('\n');
     assert.ok(Number(count) < 10, `lab sees ${count} processes`);
     assert.ok(!rest.includes('WORK') && !rest.includes('PG') && !rest.includes('NETNS'), res.stdout);
@@ -138,12 +152,24 @@ test('3-device lab: host A pings host B through the router, and isolation holds'
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     try {
-      const res = await rt.exec(id, 'host-a', ['/bin/bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && echo CONNECTED`], { asLearner: true, timeoutMs: 5000 });
+      const res = await rt.exec(id, 'host-a', ['/bin/bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && echo CONNECTED`], {
+        asLearner: true,
+        timeoutMs: 5000,
+      });
       assert.notEqual(res.exitCode, 0);
       assert.doesNotMatch(res.stdout, /CONNECTED/);
       assert.match(res.stderr, /refused/i);
       // Prove the address is the lab's own: a listener inside the lab on the same port answers.
-      const own = await rt.exec(id, 'host-a', ['/bin/bash', '-c', `socat -T2 TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr SYSTEM:'echo lab' & for i in $(seq 50); do exec 3<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && break; sleep 0.1; done; cat <&3`], { asLearner: true, timeoutMs: 8000 });
+      const own = await rt.exec(
+        id,
+        'host-a',
+        [
+          '/bin/bash',
+          '-c',
+          `socat -T2 TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr SYSTEM:'echo lab' & for i in $(seq 50); do exec 3<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && break; sleep 0.1; done; cat <&3`,
+        ],
+        { asLearner: true, timeoutMs: 8000 },
+      );
       assert.equal(own.stdout.trim(), 'lab');
       assert.equal(connections, 0);
     } finally {
@@ -154,8 +180,14 @@ test('3-device lab: host A pings host B through the router, and isolation holds'
   await t.test('no route to the host: no device has an interface or route beyond the lab', async () => {
     for (const dev of ['host-a', 'host-b', 'r1']) {
       const links = await rt.exec(id, dev, ['ip', '-o', 'link'], {});
-      const ifnames = links.stdout.split('\n').filter(Boolean).map((l) => l.split(': ')[1]?.split('@')[0]);
-      assert.deepEqual(ifnames.filter((n) => n !== 'lo' && !/^eth\d$/.test(n ?? '')), []);
+      const ifnames = links.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(': ')[1]?.split('@')[0]);
+      assert.deepEqual(
+        ifnames.filter((n) => n !== 'lo' && !/^eth\d$/.test(n ?? '')),
+        [],
+      );
     }
     const routes = await rt.exec(id, 'r1', ['ip', '-4', 'route'], {});
     assert.doesNotMatch(routes.stdout, /default/);
@@ -163,7 +195,9 @@ test('3-device lab: host A pings host B through the router, and isolation holds'
   });
 
   await t.test('trusted exec uses host binaries even if the learner shadows them', async () => {
-    await rt.exec(id, 'host-a', ['/bin/sh', '-c', 'mkdir -p /root/bin && printf "#!/bin/sh\\necho FAKE\\n" > /root/bin/ip && chmod +x /root/bin/ip'], { asLearner: true });
+    await rt.exec(id, 'host-a', ['/bin/sh', '-c', 'mkdir -p /root/bin && printf "#!/bin/sh\\necho FAKE\\n" > /root/bin/ip && chmod +x /root/bin/ip'], {
+      asLearner: true,
+    });
     const res = await rt.exec(id, 'host-a', ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'], { asLearner: false });
     assert.match(res.stdout, /inet /);
   });

@@ -53,7 +53,10 @@ describe('sanitizeFiles', () => {
       { name: 'clean.txt', bytes: clean },
     ];
     const { files: out, report } = sanitizeFiles(files);
-    assert.deepEqual(out.map((f) => f.name), files.map((f) => f.name));
+    assert.deepEqual(
+      out.map((f) => f.name),
+      files.map((f) => f.name),
+    );
 
     const [unicode, capture, latin1, cleanReport] = report.files;
     assert.equal(unicode?.status, 'redacted');
@@ -106,7 +109,10 @@ describe('sanitizeDirectory', () => {
     await symlink('/etc/passwd', join(src, 'passwd-link'));
 
     const result = await sanitizeDirectory(src, { outDir: join(root, 'out') });
-    assert.deepEqual(result.files.map((f) => f.name), ['audit.jsonl', 'checks/c1.stdout', 'checks/deep/c2.stdout', 'rec.bin']);
+    assert.deepEqual(
+      result.files.map((f) => f.name),
+      ['audit.jsonl', 'checks/c1.stdout', 'checks/deep/c2.stdout', 'rec.bin'],
+    );
     assert.deepEqual(result.report.skipped, ['passwd-link']);
     assert.deepEqual(result.report.binaryFiles, ['rec.bin']);
     assert.equal(await readFile(join(root, 'out', 'checks', 'c1.stdout'), 'utf8'), 'owner [REDACTED:email] on 10.0.0.1\n');

@@ -143,8 +143,7 @@ describe('sanitizeText', () => {
   });
 
   it('finds JWTs (JWS and JWE) and keeps the Authorization label', () => {
-    const jws =
-      'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
+    const jws = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
     const header = Buffer.from('{"alg":"RSA-OAEP","enc":"A256GCM"}').toString('base64url');
     const jwe = `${header}.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6ji.XFBoMYUZodetZdvTiFvSkQ`;
     const noneAlg = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.`;
@@ -196,11 +195,20 @@ describe('sanitizeText', () => {
       ['api_key', 'AKIAIOSFODNN7EXAMPLE'],
     );
     fc.assert(
-      fc.property(fc.array(fc.oneof(labLine.map((l) => ({ l })), pii.map((p) => ({ p }))), { maxLength: 12 }), (parts) => {
-        const text = parts.map((x) => ('l' in x ? x.l : `note ${x.p[1]} end`)).join('\n');
-        const expected = parts.map((x) => ('l' in x ? x.l : `note [REDACTED:${x.p[0]}] end`)).join('\n');
-        assert.equal(sanitizeText(text).text, expected);
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            labLine.map((l) => ({ l })),
+            pii.map((p) => ({ p })),
+          ),
+          { maxLength: 12 },
+        ),
+        (parts) => {
+          const text = parts.map((x) => ('l' in x ? x.l : `note ${x.p[1]} end`)).join('\n');
+          const expected = parts.map((x) => ('l' in x ? x.l : `note [REDACTED:${x.p[0]}] end`)).join('\n');
+          assert.equal(sanitizeText(text).text, expected);
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -80,10 +80,18 @@ test('every check type passes on the right state and fails on the wrong one, on 
   const converge = { wait_s: 45, interval_s: 0.5 };
 
   add('command-pass', { type: 'command', device: 'h1', run: 'ip -4 route show default', expect_stdout: `default via ${a(1)}` }, 'passed');
-  add('command-json-pass', { type: 'command', device: 'h1', run: ['ip', '-j', '-4', 'addr', 'show', 'eth0'], json_path: '$[0].addr_info[0].local', json_equals: a(10) }, 'passed');
+  add(
+    'command-json-pass',
+    { type: 'command', device: 'h1', run: ['ip', '-j', '-4', 'addr', 'show', 'eth0'], json_path: '$[0].addr_info[0].local', json_equals: a(10) },
+    'passed',
+  );
   add('command-fail', { type: 'command', device: 'h1', run: 'ip -4 route show default', stdout_regex: `via ${b(1).replace(/\./g, '\\.')}` }, 'failed');
   add('command-exit-fail', { type: 'command', device: 'h1', run: 'exit 3', context: 'learner' }, 'failed');
-  add('file-pass', { type: 'file', device: 'h2', path: '/root/notes.txt', regex: 'incident \\d+ closed', mode: '0600', owner: 'root', sha256: notesSha }, 'passed');
+  add(
+    'file-pass',
+    { type: 'file', device: 'h2', path: '/root/notes.txt', regex: 'incident \\d+ closed', mode: '0600', owner: 'root', sha256: notesSha },
+    'passed',
+  );
   add('file-absent-pass', { type: 'file', device: 'h1', path: '/root/notes.txt', state: 'absent' }, 'passed');
   add('file-fail', { type: 'file', device: 'h2', path: '/root/notes.txt', sha256: NOTES_SHA256 }, 'failed');
   add('file-mode-fail', { type: 'file', device: 'h2', path: '/root/notes.txt', mode: '0644' }, 'failed');
@@ -116,14 +124,62 @@ test('every check type passes on the right state and fails on the wrong one, on 
   add('nft-fail', { type: 'nft_rule', device: 'r1', regex: 'tcp dport 22 accept' }, 'failed');
   add('answer-pass', { type: 'answer', question: 'Which port?', exact: ['23', 'telnet'] }, 'passed');
   add('answer-fail', { type: 'answer', question: 'Which flag?', variable: 'flag' }, 'failed');
-  add('quiz-pass', { type: 'quiz', questions: [{ id: 'q1', kind: 'choice', prompt: 'CIA?', choices: ['c', 'i', 'x'], correct: [0, 1] }, { id: 'q2', kind: 'matching', prompt: 'match', pairs: { ssh: '22', dns: '53' } }] }, 'passed');
+  add(
+    'quiz-pass',
+    {
+      type: 'quiz',
+      questions: [
+        { id: 'q1', kind: 'choice', prompt: 'CIA?', choices: ['c', 'i', 'x'], correct: [0, 1] },
+        { id: 'q2', kind: 'matching', prompt: 'match', pairs: { ssh: '22', dns: '53' } },
+      ],
+    },
+    'passed',
+  );
   add('quiz-fail', { type: 'quiz', questions: [{ id: 'q1', kind: 'choice', prompt: 'port of https?', choices: ['80', '443'], correct: [1] }] }, 'failed');
   // Combinators, dependencies, hints.
-  add('all-fail', { type: 'all', checks: [{ type: 'sysctl', device: 'r1', key: 'net.ipv4.ip_forward', equals: '1' }, { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' }] }, 'failed');
-  add('any-pass', { type: 'any', checks: [{ type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' }, { type: 'sysctl', device: 'r1', key: 'net.ipv4.ip_forward', equals: '1' }] }, 'passed');
-  add('at-least-pass', { type: 'at_least', k: 2, checks: [{ type: 'sysctl', device: 'r1', key: 'net.ipv4.ip_forward', equals: '1' }, { type: 'sysctl', device: 'r2', key: 'net.ipv4.ip_forward', equals: '1' }, { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' }] }, 'passed');
+  add(
+    'all-fail',
+    {
+      type: 'all',
+      checks: [
+        { type: 'sysctl', device: 'r1', key: 'net.ipv4.ip_forward', equals: '1' },
+        { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' },
+      ],
+    },
+    'failed',
+  );
+  add(
+    'any-pass',
+    {
+      type: 'any',
+      checks: [
+        { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' },
+        { type: 'sysctl', device: 'r1', key: 'net.ipv4.ip_forward', equals: '1' },
+      ],
+    },
+    'passed',
+  );
+  add(
+    'at-least-pass',
+    {
+      type: 'at_least',
+      k: 2,
+      checks: [
+        { type: 'sysctl', device: 'r1', key: 'net.ipv4.ip_forward', equals: '1' },
+        { type: 'sysctl', device: 'r2', key: 'net.ipv4.ip_forward', equals: '1' },
+        { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' },
+      ],
+    },
+    'passed',
+  );
   add('depends-skipped', { type: 'command', device: 'h1', run: 'true' }, 'skipped', { depends_on: ['command-fail'] });
-  add('depends-passed', { type: 'command', device: 'h1', run: 'true' }, 'passed', { depends_on: ['command-pass'], hints: [{ text: 'look at ip route', penalty: 4 }, { text: 'free', penalty: 0 }] });
+  add('depends-passed', { type: 'command', device: 'h1', run: 'true' }, 'passed', {
+    depends_on: ['command-pass'],
+    hints: [
+      { text: 'look at ip route', penalty: 4 },
+      { text: 'free', penalty: 0 },
+    ],
+  });
 
   const results = await evaluateCriteria({
     criteria: cases.map(([c]) => c),
@@ -160,15 +216,36 @@ test('checks run host binaries: a learner replacing ip, vtysh or sysctl in the d
   await rt.create({ ...spec, devices: spec.devices.filter((d) => d.name === 'h1' || d.name === 'r1').map((d) => ({ ...d, startup: [] })) });
   // The learner shadows tools with fakes on every path it can write to, and puts them first in PATH.
   const fake = '#!/bin/sh\necho "default via 10.66.66.66 dev eth0"\necho 1\nexit 0\n';
-  const plant = await rt.exec(id, 'h1', ['/bin/sh', '-c', `for d in /root/bin /usr/local/bin /tmp; do mkdir -p $d 2>/dev/null; for t in ip sysctl vtysh ping; do printf '%s' '${fake}' > $d/$t 2>/dev/null && chmod +x $d/$t 2>/dev/null; done; done; echo 'export PATH=/tmp:/root/bin:$PATH' >> /root/.profile; true`], { asLearner: true });
+  const plant = await rt.exec(
+    id,
+    'h1',
+    [
+      '/bin/sh',
+      '-c',
+      `for d in /root/bin /usr/local/bin /tmp; do mkdir -p $d 2>/dev/null; for t in ip sysctl vtysh ping; do printf '%s' '${fake}' > $d/$t 2>/dev/null && chmod +x $d/$t 2>/dev/null; done; done; echo 'export PATH=/tmp:/root/bin:$PATH' >> /root/.profile; true`,
+    ],
+    { asLearner: true },
+  );
   assert.equal(plant.exitCode, 0, plant.stderr);
   const results = await evaluateCriteria({
     criteria: [
       { id: 'gw', description: 'gw', points: 1, check: { type: 'route', device: 'h1', prefix: 'default', via: '10.66.66.66' } as SuccessCriterion['check'] },
-      { id: 'fwd', description: 'fwd', points: 1, check: { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' } as SuccessCriterion['check'] },
+      {
+        id: 'fwd',
+        description: 'fwd',
+        points: 1,
+        check: { type: 'sysctl', device: 'h1', key: 'net.ipv4.ip_forward', equals: '1' } as SuccessCriterion['check'],
+      },
       { id: 'ping', description: 'ping', points: 1, check: { type: 'reachability', from: 'h1', to: b(99), timeout_s: 3 } as SuccessCriterion['check'] },
     ],
     exec: labExec(rt, id),
   });
-  assert.deepEqual(results.map((r) => [r.id, r.status]), [['gw', 'failed'], ['fwd', 'failed'], ['ping', 'failed']]);
+  assert.deepEqual(
+    results.map((r) => [r.id, r.status]),
+    [
+      ['gw', 'failed'],
+      ['fwd', 'failed'],
+      ['ping', 'failed'],
+    ],
+  );
 });

@@ -32,14 +32,22 @@ test('POST /internal/scenario/{id}/complete: running only, one grading under con
   const store = new ScenarioStore(app.platform.db);
   const scenario = async (state: 'pending' | 'running', version = template.version) => {
     const id = newScenarioId();
-    await store.insert(app.tenantId, { scenario_id: id, template_id: template.id, template_version: version, track: template.track, subject: 'bob', expires_at: new Date(Date.now() + 3_600_000) });
+    await store.insert(app.tenantId, {
+      scenario_id: id,
+      template_id: template.id,
+      template_version: version,
+      track: template.track,
+      subject: 'bob',
+      expires_at: new Date(Date.now() + 3_600_000),
+    });
     if (state === 'running') {
       await store.transition(app.tenantId, id, 'provisioning');
       await store.transition(app.tenantId, id, 'running', { devices: [] });
     }
     return id;
   };
-  const complete = (id: string) => app.app.inject({ method: 'POST', url: `/internal/scenario/${id}/complete`, headers: { 'x-api-key': app.adminKey }, payload: { reason: 'ttl' } });
+  const complete = (id: string) =>
+    app.app.inject({ method: 'POST', url: `/internal/scenario/${id}/complete`, headers: { 'x-api-key': app.adminKey }, payload: { reason: 'ttl' } });
 
   const pending = await complete(await scenario('pending'));
   assert.equal(pending.statusCode, 409);
@@ -56,27 +64,45 @@ test('POST /internal/scenario/{id}/complete: running only, one grading under con
   // Terminal recordings stored by the access layer go into the evidence, scrubbed; binary files stay behind.
   const recordings = join(storageDir, 'scenarios', id, 'recordings');
   await mkdir(recordings, { recursive: true });
-  await writeFile(join(recordings, 'h1-1.cast'), '{"version":2,"width":80,"height":24,"timestamp":0,"title":"h1","env":{}}\n[0.5,"o","mail carol@example.org\\r\\n"]\n');
+  await writeFile(
+    join(recordings, 'h1-1.cast'),
+    '{"version":2,"width":80,"height":24,"timestamp":0,"title":"h1","env":{}}\n[0.5,"o","mail carol@example.org\\r\\n"]\n',
+  );
   await writeFile(join(recordings, 'core.bin'), Buffer.from([0, 1, 2, 3]));
   const answers = await Promise.all([complete(id), complete(id), complete(id)]);
-  assert.ok(answers.every((a) => a.statusCode === 200 || a.statusCode === 409), answers.map((a) => a.body).join('\n'));
+  assert.ok(
+    answers.every((a) => a.statusCode === 200 || a.statusCode === 409),
+    answers.map((a) => a.body).join('\n'),
+  );
   const fresh = answers.filter((a) => a.statusCode === 200 && a.json().graded === true);
   assert.equal(fresh.length, 1, 'graded exactly once');
   const score = fresh[0]!.json().score;
   // No lab behind the row: every check errors, nothing is awarded, dependants are skipped.
-  assert.deepEqual(score.criteria.map((c: { status: string }) => c.status), ['error', 'error', 'skipped', 'skipped']);
+  assert.deepEqual(
+    score.criteria.map((c: { status: string }) => c.status),
+    ['error', 'error', 'skipped', 'skipped'],
+  );
   assert.equal(score.total, 0);
   for (const a of answers.filter((x) => x.statusCode === 200)) assert.deepEqual(a.json().score, score);
   const later = await complete(id);
   assert.equal(later.statusCode, 200);
   assert.equal(later.json().graded, false);
   assert.deepEqual(later.json().score, score);
-  assert.deepEqual((await readdir(join(storageDir, 'scenarios', id, 'results'))).sort(), ['audit.jsonl', 'evidence.tar.zst', 'score.json', 'verdict.pub', 'verdict.sig']);
+  assert.deepEqual((await readdir(join(storageDir, 'scenarios', id, 'results'))).sort(), [
+    'audit.jsonl',
+    'evidence.tar.zst',
+    'score.json',
+    'verdict.pub',
+    'verdict.sig',
+  ]);
   const evidence = await readEvidenceArchive(await readFile(join(storageDir, 'scenarios', id, 'results', 'evidence.tar.zst')));
   const cast = evidence.find((e) => e.name === 'recordings/h1-1.cast');
   assert.ok(cast, evidence.map((e) => e.name).join(', '));
   assert.match(Buffer.from(cast.bytes).toString('utf8'), /mail \[REDACTED:email\]/);
-  assert.equal(evidence.some((e) => e.name === 'recordings/core.bin'), false);
+  assert.equal(
+    evidence.some((e) => e.name === 'recordings/core.bin'),
+    false,
+  );
   const report = JSON.parse(Buffer.from(evidence.find((e) => e.name === 'sanitizer-report.json')!.bytes).toString('utf8')) as { withheld: string[] };
   assert.deepEqual(report.withheld, ['recordings/core.bin']);
   // The grading is in the tenant's audit log.
@@ -105,7 +131,14 @@ test('a grading left unfinished is refused while fresh, then taken over: re-grad
   const store = new ScenarioStore(app.platform.db);
   const running = async () => {
     const id = newScenarioId();
-    await store.insert(app.tenantId, { scenario_id: id, template_id: template.id, template_version: template.version, track: template.track, subject: 'dora', expires_at: new Date(Date.now() + 3_600_000) });
+    await store.insert(app.tenantId, {
+      scenario_id: id,
+      template_id: template.id,
+      template_version: template.version,
+      track: template.track,
+      subject: 'dora',
+      expires_at: new Date(Date.now() + 3_600_000),
+    });
     await store.transition(app.tenantId, id, 'provisioning');
     await store.transition(app.tenantId, id, 'running', { devices: [] });
     return id;
@@ -127,7 +160,10 @@ test('a grading left unfinished is refused while fresh, then taken over: re-grad
   // A grader that died mid-way (before recording anything): fresh -> 409, stale -> graded again.
   const a = await running();
   await store.transition(app.tenantId, a, 'grading');
-  await assert.rejects(service(store).complete(app.tenantId, a, { reason: 'ttl', actor: 'test' }), (e: unknown) => e instanceof AppError && e.extensions.reason === 'grading_in_progress');
+  await assert.rejects(
+    service(store).complete(app.tenantId, a, { reason: 'ttl', actor: 'test' }),
+    (e: unknown) => e instanceof AppError && e.extensions.reason === 'grading_in_progress',
+  );
   const regraded = await service(store, later).complete(app.tenantId, a, { reason: 'ttl', actor: 'test' });
   assert.equal(regraded.graded, true);
   assert.equal((await store.get(app.tenantId, a)).state, 'scored');

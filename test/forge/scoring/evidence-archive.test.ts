@@ -95,7 +95,10 @@ describe('evidence archive', () => {
     const archivePath = join(dir, 'evidence.tar.gz');
     await writeFile(archivePath, await buildEvidenceArchive(sampleFiles()));
     const listing = execFileSync('tar', ['-tzf', archivePath], { encoding: 'utf8' }).trim().split('\n');
-    assert.deepEqual(listing, parseTar(buildTar(sampleFiles())).map((e) => e.name));
+    assert.deepEqual(
+      listing,
+      parseTar(buildTar(sampleFiles())).map((e) => e.name),
+    );
     const out = join(dir, 'out');
     execFileSync('mkdir', [out]);
     execFileSync('tar', ['-xzf', archivePath, '-C', out]);
@@ -118,7 +121,11 @@ describe('evidence archive', () => {
       assert.throws(() => buildTar([{ name, bytes: enc('x') }]), isArchiveError('evidence_name_invalid'), JSON.stringify(name));
     }
     assert.throws(
-      () => buildTar([{ name: 'same', bytes: enc('1') }, { name: 'same', bytes: enc('2') }]),
+      () =>
+        buildTar([
+          { name: 'same', bytes: enc('1') },
+          { name: 'same', bytes: enc('2') },
+        ]),
       isArchiveError('evidence_name_duplicate'),
     );
   });
@@ -143,10 +150,15 @@ describe('evidence archive', () => {
     assert.equal(detectEvidenceCompression(a), 'zstd');
     assert.equal(sha(a), sha(b));
     const read = await readEvidenceArchive(a);
-    assert.deepEqual(read.map((e) => e.name), parseTar(buildTar(files)).map((e) => e.name));
+    assert.deepEqual(
+      read.map((e) => e.name),
+      parseTar(buildTar(files)).map((e) => e.name),
+    );
     const dir = await withTempDir(t);
     await writeFile(join(dir, 'e.tar.zst'), a);
-    const listing = execFileSync('tar', ['--zstd', '-tf', join(dir, 'e.tar.zst')], { encoding: 'utf8' }).trim().split('\n');
+    const listing = execFileSync('tar', ['--zstd', '-tf', join(dir, 'e.tar.zst')], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     assert.equal(listing.length, files.length);
   });
 

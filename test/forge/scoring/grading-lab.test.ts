@@ -39,7 +39,10 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
   ]);
 
   // The reference solution, typed by the learner in each host's shell.
-  for (const [device, gw] of [['h1', '10.10.1.1'], ['h2', '10.10.2.1']] as const) {
+  for (const [device, gw] of [
+    ['h1', '10.10.1.1'],
+    ['h2', '10.10.2.1'],
+  ] as const) {
     const res = await runtime.exec(solved.scenario_id, device, ['/bin/sh', '-c', `ip route add default via ${gw}`], { asLearner: true });
     assert.equal(res.exitCode, 0, res.stderr);
   }
@@ -51,12 +54,15 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
   assert.equal(zero.statusCode, 200, zero.body);
   const zeroBody = zero.json();
   assert.equal(zeroBody.score.percent, 0);
-  assert.deepEqual(zeroBody.score.criteria.map((c: { id: string; status: string }) => [c.id, c.status]), [
-    ['h1-gateway', 'failed'],
-    ['h2-gateway', 'failed'],
-    ['h1-reaches-h2', 'skipped'],
-    ['h2-reaches-h1', 'skipped'],
-  ]);
+  assert.deepEqual(
+    zeroBody.score.criteria.map((c: { id: string; status: string }) => [c.id, c.status]),
+    [
+      ['h1-gateway', 'failed'],
+      ['h2-gateway', 'failed'],
+      ['h1-reaches-h2', 'skipped'],
+      ['h2-reaches-h1', 'skipped'],
+    ],
+  );
 
   const full = await complete(solved.scenario_id, { reason: 'submit' });
   assert.equal(full.statusCode, 200, full.body);
@@ -80,15 +86,27 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
   };
   assert.equal(files.score.toString('utf8'), canonicalize(JSON.parse(files.score.toString('utf8'))));
   const entries = (await readEvidenceArchive(files.evidence)).map((e) => e.name);
-  for (const name of ['checks/h1-gateway.json', 'checks/h2-reaches-h1.json', 'answers.json', 'audit.jsonl', 'sanitizer-report.json']) assert.ok(entries.includes(name), `${name} in ${entries.join(', ')}`);
-  const audit = (await readFile(join(dir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event?: string });
+  for (const name of ['checks/h1-gateway.json', 'checks/h2-reaches-h1.json', 'answers.json', 'audit.jsonl', 'sanitizer-report.json'])
+    assert.ok(entries.includes(name), `${name} in ${entries.join(', ')}`);
+  const audit = (await readFile(join(dir, 'audit.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event?: string });
   assert.deepEqual([audit[0]!.event, audit.at(-1)!.event], ['grading_started', 'scenario_graded']);
 
   // Pinned to the key set the scoreboard serves, not to the verdict.pub beside the verdict.
   const keySet = await app.app.inject({ url: '/v1/verdicts/keys', headers: { 'x-api-key': app.adminKey } });
   assert.equal(keySet.statusCode, 200, keySet.body);
   await writeFile(join(storageDir, 'pinned-verdict-keys.json'), keySet.body);
-  const cli = await runCli(['verify-verdict', join(dir, 'score.json'), join(dir, 'evidence.tar.zst'), join(dir, 'verdict.sig'), join(dir, 'verdict.pub'), '--keys', join(storageDir, 'pinned-verdict-keys.json')]);
+  const cli = await runCli([
+    'verify-verdict',
+    join(dir, 'score.json'),
+    join(dir, 'evidence.tar.zst'),
+    join(dir, 'verdict.sig'),
+    join(dir, 'verdict.pub'),
+    '--keys',
+    join(storageDir, 'pinned-verdict-keys.json'),
+  ]);
   assert.equal(cli.code, 0, cli.stdout + cli.stderr);
   assert.match(cli.stdout, /^PASS: verdict verification succeeded$/m);
 
@@ -104,8 +122,17 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
   const scores = await app.app.inject({ method: 'GET', url: '/v1/scores?track=netplus&subject=learner-solved', headers: { 'x-api-key': app.adminKey } });
   assert.equal(scores.statusCode, 200, scores.body);
   const board = scores.json();
-  assert.deepEqual(board.leaderboards[0].entries.map((e: { subject: string; best_percent: number }) => [e.subject, e.best_percent]), [['learner-solved', 100], ['learner-untouched', 0]]);
-  assert.deepEqual(board.history.scores.map((s: { scenario_id: string }) => s.scenario_id), [solved.scenario_id]);
+  assert.deepEqual(
+    board.leaderboards[0].entries.map((e: { subject: string; best_percent: number }) => [e.subject, e.best_percent]),
+    [
+      ['learner-solved', 100],
+      ['learner-untouched', 0],
+    ],
+  );
+  assert.deepEqual(
+    board.history.scores.map((s: { scenario_id: string }) => s.scenario_id),
+    [solved.scenario_id],
+  );
   const one = await app.app.inject({ method: 'GET', url: `/v1/scores/${solved.scenario_id}`, headers: { 'x-api-key': app.adminKey } });
   assert.equal(one.statusCode, 200, one.body);
   assert.deepEqual(one.json().score, body.score);
@@ -126,7 +153,13 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
       for (let i = 0; i < bytes.length; i++) {
         const changed = Buffer.from(bytes);
         changed[i] = changed[i]! ^ 0x01;
-        const res = verifyVerdict({ scoreBytes: files.score, evidenceBytes: files.evidence, sigBytes: files.sig, pubBytes: files.pub, [`${name}Bytes`]: changed });
+        const res = verifyVerdict({
+          scoreBytes: files.score,
+          evidenceBytes: files.evidence,
+          sigBytes: files.sig,
+          pubBytes: files.pub,
+          [`${name}Bytes`]: changed,
+        });
         assert.equal(res.ok, false, `${name} byte ${i} changed but verification passed`);
       }
     }
@@ -138,7 +171,12 @@ test('netplus-two-subnets: 0% untouched, 100% after the reference solution, sign
         const bytes = await readFile(join(copy, name));
         bytes[Math.floor(bytes.length / 2)]! ^= 0x20;
         await writeFile(join(copy, name), bytes);
-        const res = await runCli(['verify-verdict', ...['score.json', 'evidence.tar.zst', 'verdict.sig', 'verdict.pub'].map((f) => join(copy, f)), '--keys', join(storageDir, 'pinned-verdict-keys.json')]);
+        const res = await runCli([
+          'verify-verdict',
+          ...['score.json', 'evidence.tar.zst', 'verdict.sig', 'verdict.pub'].map((f) => join(copy, f)),
+          '--keys',
+          join(storageDir, 'pinned-verdict-keys.json'),
+        ]);
         assert.equal(res.code, 1, `${name}: ${res.stdout}`);
         assert.doesNotMatch(res.stdout, /PASS/);
         assert.match(res.stdout, new RegExp(`^FAIL: ${join(copy, name).replace(/[.]/g, '\\.')}: `, 'm'));

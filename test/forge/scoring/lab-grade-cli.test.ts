@@ -76,9 +76,22 @@ test('frostgate lab grade: per-scenario flag answered, PII scrubbed from score a
   await writeFile(answers, JSON.stringify({ answers: { 'flag-answer': flag } }));
   const graded = await runCli(['lab', 'grade', first, '--template', template, '--answers', answers, '--json'], env);
   assert.equal(graded.code, 0, graded.stderr);
-  const out = JSON.parse(graded.stdout) as { graded: boolean; total: number; max: number; artefacts: Record<string, string>; criteria: Array<{ id: string; status: string; detail: string }> };
+  const out = JSON.parse(graded.stdout) as {
+    graded: boolean;
+    total: number;
+    max: number;
+    artefacts: Record<string, string>;
+    criteria: Array<{ id: string; status: string; detail: string }>;
+  };
   assert.equal(out.graded, true);
-  assert.deepEqual(out.criteria.map((c) => [c.id, c.status]), [['flag-file', 'passed'], ['flag-answer', 'passed'], ['contact', 'failed']]);
+  assert.deepEqual(
+    out.criteria.map((c) => [c.id, c.status]),
+    [
+      ['flag-file', 'passed'],
+      ['flag-answer', 'passed'],
+      ['contact', 'failed'],
+    ],
+  );
   assert.equal(out.total, 70);
 
   // The flag of one scenario is wrong for the other.
@@ -95,7 +108,14 @@ test('frostgate lab grade: per-scenario flag answered, PII scrubbed from score a
   const report = JSON.parse(Buffer.from(evidence.find((e) => e.name === 'sanitizer-report.json')!.bytes).toString('utf8')) as { totals: { email: number } };
   assert.ok(report.totals.email >= 1);
 
-  const verify = await runCli(['verify-verdict', out.artefacts['score.json']!, out.artefacts['evidence.tar.zst']!, out.artefacts['verdict.sig']!, '--keys', join(dir, 'storage', 'verdict-keys.json')]);
+  const verify = await runCli([
+    'verify-verdict',
+    out.artefacts['score.json']!,
+    out.artefacts['evidence.tar.zst']!,
+    out.artefacts['verdict.sig']!,
+    '--keys',
+    join(dir, 'storage', 'verdict-keys.json'),
+  ]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   assert.match(verify.stdout, /^PASS: verdict verification succeeded$/m);
 

@@ -69,7 +69,13 @@ web.lab.test.		0	IN	A	10.1.0.20
 ;; AUTHORITY SECTION:
 lab.test.		0	IN	NS	ns.lab.test.
 `;
-  assert.deepEqual(parseDig(text), { status: 'NOERROR', answers: [{ type: 'CNAME', value: 'web.lab.test.' }, { type: 'A', value: '10.1.0.20' }] });
+  assert.deepEqual(parseDig(text), {
+    status: 'NOERROR',
+    answers: [
+      { type: 'CNAME', value: 'web.lab.test.' },
+      { type: 'A', value: '10.1.0.20' },
+    ],
+  });
   assert.deepEqual(parseDig(';; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN, id: 1\n'), { status: 'NXDOMAIN', answers: [] });
   assert.equal(parseDig(';; connection timed out; no servers could be reached\n').status, undefined);
 });

@@ -34,7 +34,10 @@ function problemsOf(text: string): TemplateProblem[] {
 }
 
 function hasProblem(problems: readonly TemplateProblem[], path: string, message: RegExp): void {
-  assert.ok(problems.some((p) => p.path === path && message.test(p.message)), `expected ${path}: ${message} in\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`);
+  assert.ok(
+    problems.some((p) => p.path === path && message.test(p.message)),
+    `expected ${path}: ${message} in\n${problems.map((p) => `${p.path}: ${p.message}`).join('\n')}`,
+  );
 }
 
 test('every check type, combinators, hints, dependencies and variables validate', () => {
@@ -149,7 +152,11 @@ successCriteria:
     assert.ok(host >= net.base + 2 && host <= net.base + 6, `${v.rid} is a host address of 10.9.0.0/29, not the first`);
   }
   assert.equal(seen.size, 200, 'flags differ between scenarios');
-  assert.notEqual(scenarioVariables(t.variables, 'scn_aaaaaaaaaaaa', Buffer.from('deployment secret')).flag, a.flag, 'the deployment secret changes every value');
+  assert.notEqual(
+    scenarioVariables(t.variables, 'scn_aaaaaaaaaaaa', Buffer.from('deployment secret')).flag,
+    a.flag,
+    'the deployment secret changes every value',
+  );
 
   const spec = toLabSpec(t, 'scn_aaaaaaaaaaaa');
   const h1 = spec.devices.find((d) => d.name === 'h1')!;

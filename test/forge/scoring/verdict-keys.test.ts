@@ -37,32 +37,46 @@ describe('verdict key set', () => {
   it('records the first key as current, then a rotation: the old key retired at the instant the new one became current', () => {
     const first = withCurrentKey(undefined, publicKeyOf(a), t0);
     assert.equal(first.changed, true);
-    assert.deepEqual(first.set.keys.map((k) => [k.key_id, k.status, k.valid_from, k.valid_until]), [[verdictKeyId(a), 'current', null, null]]);
+    assert.deepEqual(
+      first.set.keys.map((k) => [k.key_id, k.status, k.valid_from, k.valid_until]),
+      [[verdictKeyId(a), 'current', null, null]],
+    );
     assert.equal(first.set.keys[0]!.fingerprint_sha256, verdictKeyFingerprint(a));
     assert.equal(withCurrentKey(first.set, publicKeyOf(a), t1).changed, false, 'the current key again changes nothing');
 
     const rotated = withCurrentKey(first.set, publicKeyOf(b), t1);
     assert.equal(rotated.retired, verdictKeyId(a));
-    assert.deepEqual(rotated.set.keys.map((k) => [k.key_id, k.status, k.valid_from, k.valid_until]), [
-      [verdictKeyId(a), 'retired', null, t1.toISOString()],
-      [verdictKeyId(b), 'current', t1.toISOString(), null],
-    ]);
+    assert.deepEqual(
+      rotated.set.keys.map((k) => [k.key_id, k.status, k.valid_from, k.valid_until]),
+      [
+        [verdictKeyId(a), 'retired', null, t1.toISOString()],
+        [verdictKeyId(b), 'current', t1.toISOString(), null],
+      ],
+    );
     assert.deepEqual(rotated.set.rotations, [
       { at: t0.toISOString(), retired: null, activated: verdictKeyId(a) },
       { at: t1.toISOString(), retired: verdictKeyId(a), activated: verdictKeyId(b) },
     ]);
     // The file round-trips; a retired key is never made current again.
     assert.deepEqual(parseVerdictKeySet(encodeVerdictKeySet(rotated.set)), rotated.set);
-    assert.throws(() => withCurrentKey(rotated.set, publicKeyOf(a), new Date()), (err: unknown) => err instanceof VerdictError && err.code === 'verdict_key_retired');
+    assert.throws(
+      () => withCurrentKey(rotated.set, publicKeyOf(a), new Date()),
+      (err: unknown) => err instanceof VerdictError && err.code === 'verdict_key_retired',
+    );
   });
 
-  it('verifies each verdict with the key it names, inside that key\'s period only', () => {
+  it("verifies each verdict with the key it names, inside that key's period only", () => {
     const set = withCurrentKey(withCurrentKey(undefined, publicKeyOf(a), t0).set, publicKeyOf(b), t1).set;
     assert.ok(verifyVerdictWithKeySet(verdictBy(a, '2025-06-01T00:00:00.000Z'), set).ok, 'the first key covers verdicts from before the set existed');
     assert.ok(verifyVerdictWithKeySet(verdictBy(a, '2026-02-28T23:59:59.999Z'), set).ok, 'a retired key verifies what it signed while current');
     const late = verifyVerdictWithKeySet(verdictBy(a, t1.toISOString()), set, { setLabel: 'verdict-keys.json' });
     assert.ok(!late.ok);
-    assert.match(late.problems[0]!, new RegExp(`^verdict\\.sig: signed at 2026-03-01T00:00:00\\.000Z, outside the period key ${verdictKeyId(a)} was current in verdict-keys\\.json \\(from the start until 2026-03-01T00:00:00\\.000Z\\)`));
+    assert.match(
+      late.problems[0]!,
+      new RegExp(
+        `^verdict\\.sig: signed at 2026-03-01T00:00:00\\.000Z, outside the period key ${verdictKeyId(a)} was current in verdict-keys\\.json \\(from the start until 2026-03-01T00:00:00\\.000Z\\)`,
+      ),
+    );
     assert.ok(verifyVerdictWithKeySet(verdictBy(b, t1.toISOString()), set).ok);
     assert.ok(!verifyVerdictWithKeySet(verdictBy(b, '2026-02-01T00:00:00.000Z'), set).ok, 'the new key did not sign before it was current');
     // Narrowed to one key, by id or fingerprint.
@@ -79,9 +93,23 @@ describe('verdict key set', () => {
     const broken: Array<[string, (s: typeof good) => void, RegExp]> = [
       ['a key id that is not its key', (s) => (s.keys[0].key_id = verdictKeyId(b)), /keys\[0\]\.key_id .* is not the key id of its public_key/],
       ['a fingerprint that is not its key', (s) => (s.keys[1].fingerprint_sha256 = verdictKeyFingerprint(a)), /keys\[1\]\.fingerprint_sha256/],
-      ['two current keys', (s) => { s.keys[0].valid_until = null; s.keys[0].status = 'current'; }, /more than one key is current/],
+      [
+        'two current keys',
+        (s) => {
+          s.keys[0].valid_until = null;
+          s.keys[0].status = 'current';
+        },
+        /more than one key is current/,
+      ],
       ['a status that contradicts valid_until', (s) => (s.keys[0].status = 'current'), /status must be "current" exactly when valid_until is null/],
-      ['a period ending before it starts', (s) => { s.keys[1].valid_until = '2025-01-01T00:00:00.000Z'; s.keys[1].status = 'retired'; }, /valid until before it is valid from/],
+      [
+        'a period ending before it starts',
+        (s) => {
+          s.keys[1].valid_until = '2025-01-01T00:00:00.000Z';
+          s.keys[1].status = 'retired';
+        },
+        /valid until before it is valid from/,
+      ],
       ['a public key that is not Ed25519', (s) => (s.keys[0].public_key = 'nope'), /keys\[0\]\.public_key/],
       ['a rotation naming an unknown key', (s) => (s.rotations[1].activated = 'ffffffffffffffff'), /rotations\[1\]/],
       ['another document', (s) => (s.type = 'frostgate.forge.verdict'), /not a verdict key set/],
@@ -89,7 +117,11 @@ describe('verdict key set', () => {
     for (const [what, edit, message] of broken) {
       const copy = structuredClone(good);
       edit(copy);
-      assert.throws(() => parseVerdictKeySet(JSON.stringify(copy)), (err: unknown) => err instanceof VerdictError && err.code === 'verdict_key_set_invalid' && message.test(err.message), what);
+      assert.throws(
+        () => parseVerdictKeySet(JSON.stringify(copy)),
+        (err: unknown) => err instanceof VerdictError && err.code === 'verdict_key_set_invalid' && message.test(err.message),
+        what,
+      );
     }
     assert.throws(() => parseVerdictKeySet('not json'), /not JSON/);
   });
@@ -103,9 +135,15 @@ describe('verdict key set', () => {
     assert.equal(await storage.get(VERDICT_KEYS_OBJECT), undefined, 'an ephemeral key is never published');
     await publishVerdictKey(storage, { publicKey: publicKeyOf(a), ephemeral: false }, t0);
     const stored = parseVerdictKeySet((await storage.get(VERDICT_KEYS_OBJECT))!);
-    assert.deepEqual(stored.keys.map((k) => k.key_id), [verdictKeyId(a)]);
+    assert.deepEqual(
+      stored.keys.map((k) => k.key_id),
+      [verdictKeyId(a)],
+    );
     await writeFile(join(dir, VERDICT_KEYS_OBJECT), '{"v":2}');
-    await assert.rejects(publishVerdictKey(storage, { publicKey: publicKeyOf(a), ephemeral: false }), (err: unknown) => err instanceof VerdictError && err.code === 'verdict_key_set_invalid');
+    await assert.rejects(
+      publishVerdictKey(storage, { publicKey: publicKeyOf(a), ephemeral: false }),
+      (err: unknown) => err instanceof VerdictError && err.code === 'verdict_key_set_invalid',
+    );
   });
 });
 
@@ -135,18 +173,29 @@ test('scoreboard key rotation: published set, GET /v1/verdicts/keys, grading ref
   const runningScenario = async (app: TestApp) => {
     const store = new ScenarioStore(app.platform.db);
     const id = newScenarioId();
-    await store.insert(app.tenantId, { scenario_id: id, template_id: template.id, template_version: template.version, track: template.track, subject: 'carol', expires_at: new Date(Date.now() + 3_600_000) });
+    await store.insert(app.tenantId, {
+      scenario_id: id,
+      template_id: template.id,
+      template_version: template.version,
+      track: template.track,
+      subject: 'carol',
+      expires_at: new Date(Date.now() + 3_600_000),
+    });
     await store.transition(app.tenantId, id, 'provisioning');
     await store.transition(app.tenantId, id, 'running', { devices: [] });
     return id;
   };
-  const complete = (app: TestApp, id: string) => app.app.inject({ method: 'POST', url: `/internal/scenario/${id}/complete`, headers: { 'x-api-key': app.adminKey }, payload: { reason: 'ttl' } });
+  const complete = (app: TestApp, id: string) =>
+    app.app.inject({ method: 'POST', url: `/internal/scenario/${id}/complete`, headers: { 'x-api-key': app.adminKey }, payload: { reason: 'ttl' } });
   const keysOf = (app: TestApp, key = app.adminKey) => app.app.inject({ url: '/v1/verdicts/keys', headers: key ? { 'x-api-key': key } : {} });
   const resultsOf = (id: string) => join(storageDir, 'scenarios', id, 'results');
 
   const appA = await start('a');
   const published = parseVerdictKeySet(await readFile(join(storageDir, VERDICT_KEYS_OBJECT)));
-  assert.deepEqual(published.keys.map((k) => [k.key_id, k.status, k.valid_from]), [[verdictKeyId(keyA), 'current', null]]);
+  assert.deepEqual(
+    published.keys.map((k) => [k.key_id, k.status, k.valid_from]),
+    [[verdictKeyId(keyA), 'current', null]],
+  );
   assert.equal(published.keys[0]!.public_key, exportPublicKeyPem(keyA));
   const served = await keysOf(appA);
   assert.equal(served.statusCode, 200, served.body);
@@ -167,9 +216,21 @@ test('scoreboard key rotation: published set, GET /v1/verdicts/keys, grading ref
   const appB = await start('b');
   const rotated = (await keysOf(appA)).json();
   assert.deepEqual(rotated, (await keysOf(appB)).json(), 'every scoreboard serves the stored set');
-  assert.deepEqual(rotated.keys.map((k: { key_id: string; status: string }) => [k.key_id, k.status]), [[verdictKeyId(keyA), 'retired'], [verdictKeyId(keyB), 'current']]);
+  assert.deepEqual(
+    rotated.keys.map((k: { key_id: string; status: string }) => [k.key_id, k.status]),
+    [
+      [verdictKeyId(keyA), 'retired'],
+      [verdictKeyId(keyB), 'current'],
+    ],
+  );
   assert.equal(rotated.keys[0].valid_until, rotated.keys[1].valid_from);
-  assert.deepEqual(rotated.rotations.map((r: { retired: string | null; activated: string }) => [r.retired, r.activated]), [[null, verdictKeyId(keyA)], [verdictKeyId(keyA), verdictKeyId(keyB)]]);
+  assert.deepEqual(
+    rotated.rotations.map((r: { retired: string | null; activated: string }) => [r.retired, r.activated]),
+    [
+      [null, verdictKeyId(keyA)],
+      [verdictKeyId(keyA), verdictKeyId(keyB)],
+    ],
+  );
 
   // The old scoreboard signs nothing more; its scenario stays running for another to grade.
   const stillRunning = await runningScenario(appA);
@@ -187,7 +248,17 @@ test('scoreboard key rotation: published set, GET /v1/verdicts/keys, grading ref
   // Verifiers pin the served set: both verdicts pass, each for its own key's period.
   const setFile = join(dir, 'verdict-keys.json');
   await writeFile(setFile, JSON.stringify(rotated));
-  const verify = (results: string, ...extra: string[]) => runCli(['verify-verdict', join(results, 'score.json'), join(results, 'evidence.tar.zst'), join(results, 'verdict.sig'), join(results, 'verdict.pub'), '--keys', setFile, ...extra]);
+  const verify = (results: string, ...extra: string[]) =>
+    runCli([
+      'verify-verdict',
+      join(results, 'score.json'),
+      join(results, 'evidence.tar.zst'),
+      join(results, 'verdict.sig'),
+      join(results, 'verdict.pub'),
+      '--keys',
+      setFile,
+      ...extra,
+    ]);
   const passA = await verify(verdictA);
   assert.equal(passA.code, 0, passA.stdout + passA.stderr);
   assert.match(passA.stdout, new RegExp(`key ${verdictKeyId(keyA)} \\(in the key set .*, retired, valid until ${rotated.keys[0].valid_until}\\)`));
@@ -198,7 +269,12 @@ test('scoreboard key rotation: published set, GET /v1/verdicts/keys, grading ref
   // The retired key signing after its retirement (a leaked key, or an old scoreboard) fails.
   const late = join(dir, 'late');
   await cp(verdictA, late, { recursive: true });
-  const lateSig = signVerdict({ scoreBytes: await readFile(join(late, 'score.json')), evidenceBytes: await readFile(join(late, 'evidence.tar.zst')), privateKey: keyA, signedAt: new Date().toISOString() });
+  const lateSig = signVerdict({
+    scoreBytes: await readFile(join(late, 'score.json')),
+    evidenceBytes: await readFile(join(late, 'evidence.tar.zst')),
+    privateKey: keyA,
+    signedAt: new Date().toISOString(),
+  });
   await writeFile(join(late, 'verdict.sig'), lateSig.sigBytes);
   const failLate = await verify(late);
   assert.equal(failLate.code, 1, failLate.stdout);

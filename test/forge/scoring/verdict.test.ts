@@ -165,7 +165,11 @@ describe('verdict signing', () => {
     for (const pos of positions(evidenceBytes.length, 300)) {
       const changed = Buffer.from(evidenceBytes);
       changed[pos] = (changed[pos] ?? 0) ^ 0x10;
-      assert.deepEqual(problemsOf({ ...a, evidenceBytes: changed }).map((p) => p.split(':')[0]), ['evidence archive'], `byte ${pos}`);
+      assert.deepEqual(
+        problemsOf({ ...a, evidenceBytes: changed }).map((p) => p.split(':')[0]),
+        ['evidence archive'],
+        `byte ${pos}`,
+      );
     }
   });
 
@@ -189,7 +193,10 @@ describe('verdict signing', () => {
     const other = signVerdict({ scoreBytes: scoreJson(1), evidenceBytes: a.evidenceBytes, privateKey, signedAt: SIGNED_AT });
     const otherSig = JSON.parse(other.sigBytes.toString('utf8')) as { signature: string };
     const forged = Buffer.from(a.sigBytes.toString('utf8').replace(sig.signature, otherSig.signature));
-    assert.deepEqual(problemsOf({ ...a, sigBytes: forged }).map((p) => p.split(':')[0]), ['verdict.sig']);
+    assert.deepEqual(
+      problemsOf({ ...a, sigBytes: forged }).map((p) => p.split(':')[0]),
+      ['verdict.sig'],
+    );
   });
 
   it('names files by the labels the caller gives', async () => {

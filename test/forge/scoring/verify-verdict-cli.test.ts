@@ -13,7 +13,7 @@ import { runCli } from '../../helpers/cli.js';
 const SIGNED_AT = '2026-01-01T00:00:00.000Z';
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-test('frostgate verify-verdict: a forged verdict re-signed with the forger\'s own key fails with a pinned key and without --allow-unpinned', async (t) => {
+test("frostgate verify-verdict: a forged verdict re-signed with the forger's own key fails with a pinned key and without --allow-unpinned", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fg-vv-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const scoreboard = await loadVerdictSigningKey({ keyPath: undefined, allowEphemeral: true });
@@ -52,7 +52,12 @@ test('frostgate verify-verdict: a forged verdict re-signed with the forger\'s ow
   assert.equal(unpinnedJson.ok, false);
   assert.equal(unpinnedJson.origin_checked, false);
 
-  for (const pin of [['--pubkey', files.pinned], ['--keys', files.keys], ['--key-id', scoreboard.keyId], ['--key-id', verdictKeyFingerprint(scoreboard.publicKey)]]) {
+  for (const pin of [
+    ['--pubkey', files.pinned],
+    ['--keys', files.keys],
+    ['--key-id', scoreboard.keyId],
+    ['--key-id', verdictKeyFingerprint(scoreboard.publicKey)],
+  ]) {
     const res = await runCli(['verify-verdict', ...four, ...pin]);
     assert.equal(res.code, 1, `${pin.join(' ')}: ${res.stdout}${res.stderr}`);
     assert.doesNotMatch(res.stdout, /PASS/);
@@ -80,14 +85,25 @@ test('frostgate verify-verdict: a forged verdict re-signed with the forger\'s ow
 
     const bySet = await runCli(['verify-verdict', files.score, files.evidence, files.sig, '--keys', files.keys]);
     assert.equal(bySet.code, 0, bySet.stdout + bySet.stderr);
-    assert.match(bySet.stdout, new RegExp(`^PASS: verdict verification succeeded\\n  key ${scoreboard.keyId} \\(in the key set ${esc(files.keys)}, current\\)`));
+    assert.match(
+      bySet.stdout,
+      new RegExp(`^PASS: verdict verification succeeded\\n  key ${scoreboard.keyId} \\(in the key set ${esc(files.keys)}, current\\)`),
+    );
 
     const byId = await runCli(['verify-verdict', ...four, '--key-id', verdictKeyFingerprint(scoreboard.publicKey)]);
     assert.equal(byId.code, 0, byId.stdout);
 
     const json = await runCli(['verify-verdict', ...four, '--keys', files.keys, '--json']);
     assert.equal(json.code, 0);
-    assert.deepEqual(JSON.parse(json.stdout), { ok: true, origin_checked: true, pinned_by: 'key_set', key_id: scoreboard.keyId, signed_at: SIGNED_AT, score_sha256: honest.statement.score_sha256, evidence_sha256: honest.statement.evidence_sha256 });
+    assert.deepEqual(JSON.parse(json.stdout), {
+      ok: true,
+      origin_checked: true,
+      pinned_by: 'key_set',
+      key_id: scoreboard.keyId,
+      signed_at: SIGNED_AT,
+      score_sha256: honest.statement.score_sha256,
+      evidence_sha256: honest.statement.evidence_sha256,
+    });
 
     // Even an honest verdict is not vouched for without a pin.
     const honestUnpinned = await runCli(['verify-verdict', ...four]);

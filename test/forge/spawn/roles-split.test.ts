@@ -23,22 +23,55 @@ test('a spawn-only process hands the scenario to an orchestrator process over HT
   const operateKey = (await keys.createKey({ tenantId: orch.tenantId, scopes: ['forge:operate'], name: 'spawn role' })).key;
   const spawnKey = (await keys.createKey({ tenantId: orch.tenantId, scopes: ['forge:spawn'], name: 'learning portal' })).key;
 
-  const spawnRole = await startTestApp({ role: 'spawn', env: { ...fx.env, FG_DB_URL: pg.url, FG_ORCHESTRATOR_URL: `http://127.0.0.1:${port}`, FG_ORCHESTRATOR_API_KEY: operateKey, FG_QUOTA_MAX_CONCURRENT_PER_SUBJECT: '1' } });
+  const spawnRole = await startTestApp({
+    role: 'spawn',
+    env: {
+      ...fx.env,
+      FG_DB_URL: pg.url,
+      FG_ORCHESTRATOR_URL: `http://127.0.0.1:${port}`,
+      FG_ORCHESTRATOR_API_KEY: operateKey,
+      FG_QUOTA_MAX_CONCURRENT_PER_SUBJECT: '1',
+    },
+  });
   apps.push(spawnRole);
   const asSpawner = { 'x-api-key': spawnKey };
 
   // Each role serves only its own routes.
   assert.equal((await spawnRole.app.inject({ method: 'POST', url: '/v1/scenarios', headers: asSpawner, payload: {} })).statusCode, 404);
-  assert.equal((await orch.app.inject({ method: 'POST', url: '/v1/spawn', headers: { 'x-api-key': operateKey, 'x-client-id': 'c' }, payload: { track: 'netplus', subject: 'x', request_id: 'r' } })).statusCode, 404);
+  assert.equal(
+    (
+      await orch.app.inject({
+        method: 'POST',
+        url: '/v1/spawn',
+        headers: { 'x-api-key': operateKey, 'x-client-id': 'c' },
+        payload: { track: 'netplus', subject: 'x', request_id: 'r' },
+      })
+    ).statusCode,
+    404,
+  );
 
-  const ex = await spawnRole.app.inject({ method: 'POST', url: '/v1/entitlements/exchange', headers: asSpawner, payload: { receipt: fx.receipt({ tenant: orch.tenantId, subject: 'bob', track: 'netplus' }) } });
+  const ex = await spawnRole.app.inject({
+    method: 'POST',
+    url: '/v1/entitlements/exchange',
+    headers: asSpawner,
+    payload: { receipt: fx.receipt({ tenant: orch.tenantId, subject: 'bob', track: 'netplus' }) },
+  });
   assert.equal(ex.statusCode, 201, ex.body);
   // A forge:spawn key cannot operate scenarios.
   assert.equal((await orch.app.inject({ url: '/v1/scenarios/scn_000000000000000000000000', headers: asSpawner })).statusCode, 403);
 
   // Two spawns for bob at once on Postgres, bob allowed one lab: the per-tenant lock and the
   // pending row make exactly one of them build a lab while the other is refused.
-  const both = await Promise.all(['split-1', 'split-2'].map((id) => spawnRole.app.inject({ method: 'POST', url: '/v1/spawn', headers: { ...asSpawner, 'x-client-id': 'portal' }, payload: { track: 'netplus', subject: 'bob', request_id: id } })));
+  const both = await Promise.all(
+    ['split-1', 'split-2'].map((id) =>
+      spawnRole.app.inject({
+        method: 'POST',
+        url: '/v1/spawn',
+        headers: { ...asSpawner, 'x-client-id': 'portal' },
+        payload: { track: 'netplus', subject: 'bob', request_id: id },
+      }),
+    ),
+  );
   assert.deepEqual(both.map((r) => r.statusCode).sort(), [201, 429], both.map((r) => r.body).join('\n'));
   const res = both.find((r) => r.statusCode === 201)!;
   const { scenario_id: scenarioId, sat } = res.json() as { scenario_id: string; sat: string };
@@ -64,15 +97,32 @@ test('a spawn-only process without an orchestrator answers 503 and charges nothi
     await app.close();
     await fx.cleanup();
   });
-  const ex = await app.app.inject({ method: 'POST', url: '/v1/entitlements/exchange', headers: { 'x-api-key': app.adminKey }, payload: { receipt: fx.receipt({ tenant: app.tenantId, subject: 'cy', track: 'netplus', credits: 1 }) } });
+  const ex = await app.app.inject({
+    method: 'POST',
+    url: '/v1/entitlements/exchange',
+    headers: { 'x-api-key': app.adminKey },
+    payload: { receipt: fx.receipt({ tenant: app.tenantId, subject: 'cy', track: 'netplus', credits: 1 }) },
+  });
   assert.equal(ex.statusCode, 201, ex.body);
-  const spawn = () => app.app.inject({ method: 'POST', url: '/v1/spawn', headers: { 'x-api-key': app.adminKey, 'x-client-id': 'c' }, payload: { track: 'netplus', subject: 'cy', request_id: 'no-orch' } });
+  const spawn = () =>
+    app.app.inject({
+      method: 'POST',
+      url: '/v1/spawn',
+      headers: { 'x-api-key': app.adminKey, 'x-client-id': 'c' },
+      payload: { track: 'netplus', subject: 'cy', request_id: 'no-orch' },
+    });
   const res = await spawn();
   assert.equal(res.statusCode, 503, res.body);
   assert.equal(res.json().reason, 'no_orchestrator');
   // The one credit was given back and the request_id freed: the same request is refused the same way, not 403/409.
   const again = await spawn();
   assert.equal(again.statusCode, 503, again.body);
-  const charges = await app.platform.db.withTenant(app.tenantId, (tx) => tx.selectFrom('billing_events' as never).selectAll().where('kind' as never, '=', 'charge' as never).execute());
+  const charges = await app.platform.db.withTenant(app.tenantId, (tx) =>
+    tx
+      .selectFrom('billing_events' as never)
+      .selectAll()
+      .where('kind' as never, '=', 'charge' as never)
+      .execute(),
+  );
   assert.equal((charges as unknown[]).length, 0);
 });

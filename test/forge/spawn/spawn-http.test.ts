@@ -98,7 +98,10 @@ describe('POST /v1/spawn end to end', () => {
     const ccna = await spawn({ track: 'ccna', subject: learner, request_id: 'r-ccna' }, { 'x-entitlement-token': entitlementToken });
     assert.equal(ccna.statusCode, 403, ccna.body);
     assert.deepEqual(ccna.json().reasons, ['training.entitlement_wrong_track']);
-    const forged = await spawn({ track: 'netplus', subject: learner, request_id: 'r-forged' }, { 'x-entitlement-token': `${entitlementToken.slice(0, -4)}AAAA` });
+    const forged = await spawn(
+      { track: 'netplus', subject: learner, request_id: 'r-forged' },
+      { 'x-entitlement-token': `${entitlementToken.slice(0, -4)}AAAA` },
+    );
     assert.equal(forged.statusCode, 403, forged.body);
     assert.equal(forged.json().reason, 'entitlement_invalid');
   });
@@ -127,12 +130,26 @@ describe('POST /v1/spawn end to end', () => {
     const scn = await t.app.inject({ url: `/v1/scenarios/${first.scenario_id}`, headers: { 'x-api-key': t.adminKey } });
     assert.equal(scn.statusCode, 200, scn.body);
     assert.deepEqual([scn.json().state, scn.json().subject, scn.json().track, scn.json().template_id], ['running', learner, 'netplus', 'netplus-tiny']);
-    assert.deepEqual(scn.json().devices.map((d: { name: string }) => d.name).sort(), ['h1', 'h2']);
+    assert.deepEqual(
+      scn
+        .json()
+        .devices.map((d: { name: string }) => d.name)
+        .sort(),
+      ['h1', 'h2'],
+    );
 
     const charges = (await auditActions()).filter((a) => a.action === 'billing.charge');
     assert.equal(charges.length, 1);
-    assert.deepEqual([charges[0]!.target, charges[0]!.details.mode, charges[0]!.details.credits, charges[0]!.details.amount_cents], [first.scenario_id, 'fake_charge', 1, 0]);
-    const used = await t.platform.db.withTenant(t.tenantId, (tx) => tx.selectFrom('billing_events' as never).selectAll().execute());
+    assert.deepEqual(
+      [charges[0]!.target, charges[0]!.details.mode, charges[0]!.details.credits, charges[0]!.details.amount_cents],
+      [first.scenario_id, 'fake_charge', 1, 0],
+    );
+    const used = await t.platform.db.withTenant(t.tenantId, (tx) =>
+      tx
+        .selectFrom('billing_events' as never)
+        .selectAll()
+        .execute(),
+    );
     assert.equal((used as unknown[]).length, 2, 'a grant and a charge are billing events');
     assert.equal(await metric('track="netplus",result="created"'), 1);
   });
@@ -191,7 +208,8 @@ describe('POST /v1/spawn end to end', () => {
   });
 
   it('the orchestrator refuses a missing, invalid or already used SAT', async () => {
-    const create = (headers: Record<string, string>) => t.app.inject({ method: 'POST', url: '/v1/scenarios', headers: { 'x-api-key': t.adminKey, ...headers }, payload: {} });
+    const create = (headers: Record<string, string>) =>
+      t.app.inject({ method: 'POST', url: '/v1/scenarios', headers: { 'x-api-key': t.adminKey, ...headers }, payload: {} });
     const missing = await create({});
     assert.equal(missing.statusCode, 401, missing.body);
     assert.equal(missing.json().reason, 'sat_missing');
@@ -229,10 +247,21 @@ describe('POST /v1/spawn end to end', () => {
   });
 
   it('a Stripe checkout webhook grants an entitlement only with a valid signature, once; that entitlement pays for a spawn', async () => {
-    const session = { id: `cs_test_${randomBytes(6).toString('hex')}`, payment_status: 'paid', amount_total: 4900, currency: 'eur', metadata: { tenant_id: t.tenantId, subject: `${learner}-s`, track: 'ccna', tier: 'pro', credits: '2' } };
+    const session = {
+      id: `cs_test_${randomBytes(6).toString('hex')}`,
+      payment_status: 'paid',
+      amount_total: 4900,
+      currency: 'eur',
+      metadata: { tenant_id: t.tenantId, subject: `${learner}-s`, track: 'ccna', tier: 'pro', credits: '2' },
+    };
     const payload = JSON.stringify({ id: 'evt_1', type: 'checkout.session.completed', data: { object: session } });
     const post = (sig: string | undefined, body = payload) =>
-      t.app.inject({ method: 'POST', url: '/v1/billing/stripe/webhook', headers: { 'content-type': 'application/json', ...(sig ? { 'stripe-signature': sig } : {}) }, payload: body });
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/billing/stripe/webhook',
+        headers: { 'content-type': 'application/json', ...(sig ? { 'stripe-signature': sig } : {}) },
+        payload: body,
+      });
     const now = Math.floor(Date.now() / 1000);
 
     const unsigned = await post(undefined);
@@ -251,7 +280,11 @@ describe('POST /v1/spawn end to end', () => {
     assert.equal(redelivered.json().outcome, 'already_granted');
     const other = JSON.stringify({ id: 'evt_2', type: 'invoice.paid', data: { object: {} } });
     assert.equal((await post(stripeSignatureHeader(other, fx.stripeSecret, now), other)).json().outcome, 'ignored');
-    const ghost = JSON.stringify({ id: 'evt_3', type: 'checkout.session.completed', data: { object: { ...session, id: 'cs_ghost', metadata: { ...session.metadata, tenant_id: 'no-such-tenant' } } } });
+    const ghost = JSON.stringify({
+      id: 'evt_3',
+      type: 'checkout.session.completed',
+      data: { object: { ...session, id: 'cs_ghost', metadata: { ...session.metadata, tenant_id: 'no-such-tenant' } } },
+    });
     const ghostRes = await post(stripeSignatureHeader(ghost, fx.stripeSecret, now), ghost);
     assert.equal(ghostRes.statusCode, 422, ghostRes.body);
     assert.equal(ghostRes.json().reason, 'unknown_tenant');
@@ -271,18 +304,41 @@ describe('POST /v1/spawn end to end', () => {
   });
 
   it('daily and per-tenant quotas: 429 naming the limit (Retry-After for the daily one); refused spawns leave no row', async () => {
-    const rows = await t.platform.db.withTenant(t.tenantId, (tx) => tx.selectFrom('spawn_requests' as never).selectAll().execute());
+    const rows = await t.platform.db.withTenant(t.tenantId, (tx) =>
+      tx
+        .selectFrom('spawn_requests' as never)
+        .selectAll()
+        .execute(),
+    );
     assert.equal((rows as unknown[]).length, 2, 'only the two launched spawns left a row');
     const carol = `${learner}-carol`;
     const erin = `${learner}-erin`;
     for (const who of [carol, erin]) {
-      const ex = await t.app.inject({ method: 'POST', url: '/v1/entitlements/exchange', headers: { 'x-api-key': t.adminKey }, payload: { receipt: fx.receipt({ tenant: t.tenantId, subject: who, track: 'netplus' }) } });
+      const ex = await t.app.inject({
+        method: 'POST',
+        url: '/v1/entitlements/exchange',
+        headers: { 'x-api-key': t.adminKey },
+        payload: { receipt: fx.receipt({ tenant: t.tenantId, subject: who, track: 'netplus' }) },
+      });
       assert.equal(ex.statusCode, 201, ex.body);
     }
     // Carol already spawned three labs today (since destroyed): the fourth is over the daily cap.
     const insert = (requestId: string, subject: string, status: 'launched' | 'pending') =>
       t.platform.db.withTenant(t.tenantId, (tx) =>
-        tx.insertInto('spawn_requests' as never).values({ tenant_id: t.tenantId, request_id: requestId, body_digest: 'x', subject, track: 'netplus', template_id: 'netplus-tiny', template_version: 'v', scenario_id: `scn_${randomBytes(12).toString('hex')}`, status } as never).execute(),
+        tx
+          .insertInto('spawn_requests' as never)
+          .values({
+            tenant_id: t.tenantId,
+            request_id: requestId,
+            body_digest: 'x',
+            subject,
+            track: 'netplus',
+            template_id: 'netplus-tiny',
+            template_version: 'v',
+            scenario_id: `scn_${randomBytes(12).toString('hex')}`,
+            status,
+          } as never)
+          .execute(),
       );
     for (let i = 0; i < 3; i++) await insert(`seed-carol-${i}`, carol, 'launched');
     const daily = await spawn({ track: 'netplus', subject: carol, request_id: 'r-carol-4' });

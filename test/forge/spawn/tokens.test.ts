@@ -63,7 +63,15 @@ describe('scenario tokens', () => {
 
 describe('receipts and entitlements', () => {
   const secret = randomBytes(32).toString('base64');
-  const receipt: Receipt = { receipt_id: 'rcp_1', tenant: 'acme', subject: 'learner-1', track: 'ccna', tier: 'pro', credits: 3, expires_at: Math.floor(Date.now() / 1000) + 3600 };
+  const receipt: Receipt = {
+    receipt_id: 'rcp_1',
+    tenant: 'acme',
+    subject: 'learner-1',
+    track: 'ccna',
+    tier: 'pro',
+    credits: 3,
+    expires_at: Math.floor(Date.now() / 1000) + 3600,
+  };
 
   it('a signed receipt verifies and becomes an entitlement token with track, tier, credits and expiry', async () => {
     const r = verifyReceipt(signReceipt(receipt, secret), secret);
@@ -92,7 +100,12 @@ describe('Stripe webhook signatures', () => {
 
   it('accepts the signature Stripe computes and rejects any change, other secrets and stale timestamps', () => {
     verifyStripeSignature(payload, stripeSignatureHeader(payload, secret, now), secret, now);
-    verifyStripeSignature(payload, `${stripeSignatureHeader(payload, 'whsec_old', now)},v1=${stripeSignatureHeader(payload, secret, now).split('v1=')[1]}`, secret, now);
+    verifyStripeSignature(
+      payload,
+      `${stripeSignatureHeader(payload, 'whsec_old', now)},v1=${stripeSignatureHeader(payload, secret, now).split('v1=')[1]}`,
+      secret,
+      now,
+    );
     assert.throws(() => verifyStripeSignature(payload.replace('cs_1', 'cs_2'), stripeSignatureHeader(payload, secret, now), secret, now), StripeSignatureError);
     assert.throws(() => verifyStripeSignature(payload, stripeSignatureHeader(payload, 'whsec_other', now), secret, now), /no v1 signature/);
     assert.throws(() => verifyStripeSignature(payload, stripeSignatureHeader(payload, secret, now - 600), secret, now), /tolerance/);

@@ -38,7 +38,10 @@ test('br01 (linux nodes on a bridge): the bridge becomes one network, exec addre
   );
   // `ip link set eth1 up` is the runtime's job: no startup line is left.
   assert.ok(template.topology.devices.every((d) => d.startup === undefined));
-  assert.ok(warnings.some((w) => /n3:eth1 had no address; it was given 192\.168\.0\.1\/24/.test(w)), warnings.join('\n'));
+  assert.ok(
+    warnings.some((w) => /n3:eth1 had no address; it was given 192\.168\.0\.1\/24/.test(w)),
+    warnings.join('\n'),
+  );
 });
 
 test('frr01 (FRR routers with bound configs): routers, per-link networks, interfaces renumbered in the FRR config', async () => {
@@ -51,17 +54,23 @@ test('frr01 (FRR routers with bound configs): routers, per-link networks, interf
   };
   const { template, warnings } = importContainerlab(await fixture('frr01/frr01.clab.yml'), 'frr01.clab.yml', { readBound, track: 'ccna', tier: 'pro' });
   assert.deepEqual([template.track, template.tier], ['ccna', 'pro']);
-  assert.deepEqual(template.topology.networks.map((n) => `${n.name} ${n.cidr}`), [
-    'router1-router2 192.168.1.0/24',
-    'router1-router3 192.168.2.0/24',
-    'router2-router3 192.168.3.0/24',
-    'pc1-router1 192.168.11.0/24',
-    'pc2-router2 192.168.12.0/24',
-    'pc3-router3 192.168.13.0/24',
-  ]);
+  assert.deepEqual(
+    template.topology.networks.map((n) => `${n.name} ${n.cidr}`),
+    [
+      'router1-router2 192.168.1.0/24',
+      'router1-router3 192.168.2.0/24',
+      'router2-router3 192.168.3.0/24',
+      'pc1-router1 192.168.11.0/24',
+      'pc2-router2 192.168.12.0/24',
+      'pc3-router3 192.168.13.0/24',
+    ],
+  );
   const r1 = template.topology.devices.find((d) => d.name === 'router1')!;
   assert.equal(r1.kind, 'router');
-  assert.deepEqual(r1.interfaces.map((i) => i.address), ['192.168.1.1/24', '192.168.2.1/24', '192.168.11.1/24']);
+  assert.deepEqual(
+    r1.interfaces.map((i) => i.address),
+    ['192.168.1.1/24', '192.168.2.1/24', '192.168.11.1/24'],
+  );
   // containerlab eth1..eth3 are FrostGate eth0..eth2, in the FRR config too (lo is untouched).
   assert.match(r1.frr_config!, /^interface eth2\n ip address 192\.168\.11\.1\/24$/m);
   assert.match(r1.frr_config!, /^ passive-interface eth2$/m);
@@ -93,19 +102,29 @@ test('other kinds and endpoints that leave the lab are refused, each named', asy
     'topology.nodes.srl: kind "nokia_srlinux" is not supported; FrostGate imports only kinds linux and bridge (its devices are Linux network namespaces, not vendor images)',
     'topology.nodes.ceos: kind "arista_ceos" is not supported; FrostGate imports only kinds linux and bridge (its devices are Linux network namespaces, not vendor images)',
   ]);
-  const base = 'name: t1\ntopology:\n  nodes:\n    n1: { kind: linux }\n    n2: { kind: linux }\n    b1: { kind: bridge }\n    b2: { kind: bridge }\n    o1: { kind: ovs-bridge }\n  links:\n';
-  assert.deepEqual(refusal(`${base}    - endpoints: ["n1:eth1", "host:n1-eth1"]\n`).filter((p) => !p.includes('ovs-bridge')), [
-    'topology.links[0].endpoints[1]: "host:n1-eth1" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)',
-  ]);
+  const base =
+    'name: t1\ntopology:\n  nodes:\n    n1: { kind: linux }\n    n2: { kind: linux }\n    b1: { kind: bridge }\n    b2: { kind: bridge }\n    o1: { kind: ovs-bridge }\n  links:\n';
+  assert.deepEqual(
+    refusal(`${base}    - endpoints: ["n1:eth1", "host:n1-eth1"]\n`).filter((p) => !p.includes('ovs-bridge')),
+    ['topology.links[0].endpoints[1]: "host:n1-eth1" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)'],
+  );
   const more = refusal(
     `${base}    - { type: macvlan, endpoint: { node: n1, interface: eth1 }, host-interface: enp0s3 }\n    - endpoints: ["b1:eth1", "b2:eth1"]\n    - endpoints: ["n1:eth1", "ghost:eth1"]\n`,
   );
-  assert.ok(more.some((p) => /^topology\.nodes\.o1: kind "ovs-bridge" is not supported/.test(p)), more.join('\n'));
+  assert.ok(
+    more.some((p) => /^topology\.nodes\.o1: kind "ovs-bridge" is not supported/.test(p)),
+    more.join('\n'),
+  );
   assert.ok(more.includes('topology.links[0]: link type "macvlan" is not supported; only links between lab nodes (veth) convert'), more.join('\n'));
-  assert.ok(more.includes('topology.links[1]: a link between two bridges (b1, b2) has no FrostGate equivalent; join the devices to one bridge'), more.join('\n'));
+  assert.ok(
+    more.includes('topology.links[1]: a link between two bridges (b1, b2) has no FrostGate equivalent; join the devices to one bridge'),
+    more.join('\n'),
+  );
   assert.ok(more.includes('topology.links[2].endpoints[1]: node "ghost" is not a convertible node of this topology'), more.join('\n'));
   assert.deepEqual(refusal('name: x\ntopology: {}\n'), ['not a containerlab topology: expected `topology.nodes` (a mapping of node names)']);
-  const subnets = refusal('name: t2\ntopology:\n  nodes:\n    a: { kind: linux, exec: ["ip addr add 10.1.1.1/24 dev eth1"] }\n    b: { kind: linux, exec: ["ip addr add 10.1.2.1/24 dev eth1"] }\n  links:\n    - endpoints: ["a:eth1", "b:eth1"]\n');
+  const subnets = refusal(
+    'name: t2\ntopology:\n  nodes:\n    a: { kind: linux, exec: ["ip addr add 10.1.1.1/24 dev eth1"] }\n    b: { kind: linux, exec: ["ip addr add 10.1.2.1/24 dev eth1"] }\n  links:\n    - endpoints: ["a:eth1", "b:eth1"]\n',
+  );
   assert.deepEqual(subnets, ['link(s) of network a-b: addresses are in different subnets (10.1.1.0/24, 10.1.2.0/24)']);
 });
 
@@ -145,7 +164,13 @@ async function spawnAndCheck(t: Parameters<typeof makeRuntime>[0], template: Lab
   const id = uniqueId('clab');
   await rt.create(toLabSpec(template, id));
   // The extra checks first: they wait for convergence; the placeholder criterion tries once.
-  const results = await evaluateCriteria({ criteria: [...extra, ...template.successCriteria], exec: labExec(rt, id), answers: {}, variables: {}, hintsUsed: {} });
+  const results = await evaluateCriteria({
+    criteria: [...extra, ...template.successCriteria],
+    exec: labExec(rt, id),
+    answers: {},
+    variables: {},
+    hintsUsed: {},
+  });
   for (const r of results) assert.equal(r.status, 'passed', `${r.id}: ${r.detail}`);
 }
 
@@ -158,7 +183,11 @@ test('imported labs run on the netns runtime: br01 hosts reach each other, ext-l
     assert.equal(res.code, 0, res.stderr);
     return loadTemplate(file);
   };
-  const [br01, ext, frr01] = await Promise.all([skeleton('br01.clab.yml', 'clab-br01'), skeleton('ext-links.clab.yml', 'clab-ext'), skeleton('frr01/frr01.clab.yml', 'clab-frr01')]);
+  const [br01, ext, frr01] = await Promise.all([
+    skeleton('br01.clab.yml', 'clab-br01'),
+    skeleton('ext-links.clab.yml', 'clab-ext'),
+    skeleton('frr01/frr01.clab.yml', 'clab-frr01'),
+  ]);
   await spawnAndCheck(t, br01, [crit('n3-n1', 'n3 (generated address) reaches n1', { type: 'reachability', from: 'n3', to: '192.168.0.11' })]);
   await spawnAndCheck(t, ext, [crit('startup', 'the kept exec line ran', { type: 'file', device: 'server', path: '/tmp/server-ready', regex: 'ready' })]);
   // frr01 routes PC1 -> PC3 only once OSPF (default timers, broadcast links) has converged.
@@ -167,4 +196,3 @@ test('imported labs run on the netns runtime: br01 hosts reach each other, ext-l
     crit('pc1-pc3', 'pc1 reaches pc3 across OSPF', { type: 'reachability', from: 'pc1', to: '192.168.13.2', wait_s: 30 }),
   ]);
 });
-

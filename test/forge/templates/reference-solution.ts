@@ -9,7 +9,14 @@ import type { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
 import { gradeScenario, type GradeOutput } from '../../../src/forge/scoring/grader.js';
 import { labExec } from '../../../src/forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../../src/forge/scoring/verdict.js';
-import { loadTemplate, scenarioVariables, substituteVariables, toLabSpec, type LabTemplate, type ScenarioVariables } from '../../../src/forge/templates/index.js';
+import {
+  loadTemplate,
+  scenarioVariables,
+  substituteVariables,
+  toLabSpec,
+  type LabTemplate,
+  type ScenarioVariables,
+} from '../../../src/forge/templates/index.js';
 import { ROOT } from '../../helpers/cli.js';
 import { makeRuntime, uniqueId } from '../runtime/helpers.js';
 
@@ -61,7 +68,13 @@ export async function applySolution(rt: NetnsLabRuntime, scenarioId: string, sol
 /** Answers with `{{var}}` in string values replaced by the scenario's variables. */
 function answersFor(solution: ReferenceSolution, variables: ScenarioVariables): Record<string, unknown> {
   const sub = (v: unknown): unknown =>
-    typeof v === 'string' ? substituteVariables(v, variables) : Array.isArray(v) ? v.map(sub) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, sub(x)])) : v;
+    typeof v === 'string'
+      ? substituteVariables(v, variables)
+      : Array.isArray(v)
+        ? v.map(sub)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, sub(x)]))
+          : v;
   return sub(solution.answers ?? {}) as Record<string, unknown>;
 }
 
@@ -88,7 +101,14 @@ export async function proveTemplate(t: TestContext, templateId: string): Promise
   const signingKey = await loadVerdictSigningKey({ keyPath: undefined, allowEphemeral: true });
   const grade = (answers: Record<string, unknown>) =>
     gradeScenario({
-      scenario: { scenario_id: scenarioId, tenant_id: 'tenant-templates', template_id: template.id, template_version: template.version, track: template.track, subject: 'reference' },
+      scenario: {
+        scenario_id: scenarioId,
+        tenant_id: 'tenant-templates',
+        template_id: template.id,
+        template_version: template.version,
+        track: template.track,
+        subject: 'reference',
+      },
       template,
       exec: labExec(rt, scenarioId),
       variables,
@@ -102,12 +122,19 @@ export async function proveTemplate(t: TestContext, templateId: string): Promise
   const baseline = solution.baseline_percent ?? 0;
   assert.equal(untouched.score.percent, baseline, `${templateId} untouched should grade ${baseline}%:\n  ${statuses(untouched)}`);
   // A baseline made of checks that could not run would prove nothing: they must fail or be skipped.
-  assert.deepEqual(untouched.results.filter((r) => r.status === 'error').map((r) => `${r.id}: ${r.detail}`), [], `${templateId}: checks in error on the untouched lab`);
+  assert.deepEqual(
+    untouched.results.filter((r) => r.status === 'error').map((r) => `${r.id}: ${r.detail}`),
+    [],
+    `${templateId}: checks in error on the untouched lab`,
+  );
 
   await applySolution(rt, scenarioId, solution, variables);
   const solved = await grade(answersFor(solution, variables));
   assert.equal(solved.score.percent, 100, `${templateId} with the reference solution should grade 100%:\n  ${statuses(solved)}`);
-  assert.ok(solved.results.every((r) => r.status === 'passed'), statuses(solved));
+  assert.ok(
+    solved.results.every((r) => r.status === 'passed'),
+    statuses(solved),
+  );
   assert.deepEqual(solved.score.template, { id: template.id, version: template.version });
   return { template, untouched, solved };
 }

@@ -32,7 +32,10 @@ successCriteria:
     points: 50
     check: { type: quiz, questions: [{ id: q1, kind: choice, prompt: "Which port is https?", choices: ["80", "443"], correct: [1] }] }
 `;
-const V1_REFORMATTED = V1.replace('# version test\n', '# only comments and layout differ\n\n').replace('tasks: [Read the notes.]', 'tasks:\n  - Read the notes.');
+const V1_REFORMATTED = V1.replace('# version test\n', '# only comments and layout differ\n\n').replace(
+  'tasks: [Read the notes.]',
+  'tasks:\n  - Read the notes.',
+);
 const V2 = V1.replace('Read the notes.', 'Read the notes and answer.');
 
 test('a content change makes a new version; layout and comments do not; both versions coexist in a catalog', () => {

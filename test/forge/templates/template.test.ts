@@ -59,7 +59,10 @@ test('the shipped netplus template loads, converts to a valid LabSpec and has a 
   assert.match(t.version, /^sha256-[0-9a-f]{16}$/);
   const spec = toLabSpec(t, 'scn_shipped_check');
   validateLabSpec(spec);
-  assert.deepEqual(spec.devices.map((d) => d.name), ['r1', 'h1', 'h2']);
+  assert.deepEqual(
+    spec.devices.map((d) => d.name),
+    ['r1', 'h1', 'h2'],
+  );
   // The learner's task: hosts start without a default gateway.
   assert.ok(spec.devices.filter((d) => d.kind === 'host').every((d) => (d.routes ?? []).length === 0));
 });
@@ -74,7 +77,9 @@ test('the content version ignores formatting and comments, follows content, and 
 });
 
 test('toLabSpec maps modes, FRR config, routes and limits', () => {
-  const t = parseTemplate(`${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128 }\n  devices:')}egress:\n  profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`);
+  const t = parseTemplate(
+    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128 }\n  devices:')}egress:\n  profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
+  );
   const spec = toLabSpec(t, 'scn_map_check');
   const h1 = spec.devices.find((d) => d.name === 'h1')!;
   assert.equal(h1.files?.[0]?.mode, 0o600);
@@ -112,7 +117,11 @@ test('semantic errors name the exact path: CIDRs, references, routes, duplicates
   hasProblem(problems, 'topology.devices[1].files[0].path', /under \/etc/);
   hasProblem(problems, 'successCriteria[0].check.device', /unknown device h9/);
 
-  const dup = problemsOf(MINIMAL.replace('address: 10.1.0.10/24', 'address: 10.1.0.1/24').replace('- name: h1', '- name: r1').replace('frr_config: "hostname r1\\n"', 'frr_config: x'));
+  const dup = problemsOf(
+    MINIMAL.replace('address: 10.1.0.10/24', 'address: 10.1.0.1/24')
+      .replace('- name: h1', '- name: r1')
+      .replace('frr_config: "hostname r1\\n"', 'frr_config: x'),
+  );
   hasProblem(dup, 'topology.devices[1].name', /declared twice/);
   hasProblem(dup, 'topology.devices[1].interfaces[0].address', /already used by r1/);
   const hostFrr = problemsOf(MINIMAL.replace('routes: [{ to: default, via: 10.1.0.1 }]', 'routes: []\n      frr_config: x'));
@@ -151,7 +160,10 @@ test('frostgate template validate: OK with a summary, or every error with its pa
   assert.equal(res2.code, 1);
   const body = JSON.parse(res2.stdout);
   assert.equal(body.ok, false);
-  assert.deepEqual(body.errors.map((e: TemplateProblem) => [e.path, e.message]), [['topology.devices[1].interfaces[0].address', 'not a CIDR (a.b.c.d/n)']]);
+  assert.deepEqual(
+    body.errors.map((e: TemplateProblem) => [e.path, e.message]),
+    [['topology.devices[1].interfaces[0].address', 'not a CIDR (a.b.c.d/n)']],
+  );
 
   const usage = await runCli(['template', 'check', SHIPPED]);
   assert.equal(usage.code, 2);

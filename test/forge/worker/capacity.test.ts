@@ -29,7 +29,14 @@ test('two orchestrators on stale adverts: the full worker refuses the job and th
   try {
     for (const agent of agents) await agent.start();
     for (const fleet of fleets) await fleet.start(nc, events);
-    for (const fleet of fleets) assert.deepEqual(fleet.liveWorkers().map((w) => [w.workerId, w.free]), [[agents[0]!.workerId, 1], [agents[1]!.workerId, 1]]);
+    for (const fleet of fleets)
+      assert.deepEqual(
+        fleet.liveWorkers().map((w) => [w.workerId, w.free]),
+        [
+          [agents[0]!.workerId, 1],
+          [agents[1]!.workerId, 1],
+        ],
+      );
     const spec = () => {
       const id = `scn_${randomBytes(12).toString('hex')}`;
       ids.push(id);
@@ -42,8 +49,14 @@ test('two orchestrators on stale adverts: the full worker refuses the job and th
     assert.equal(fleets[1]!.liveWorkers()[0]!.workerId, agents[0]!.workerId);
     const second = await fleets[1]!.create(spec());
     assert.equal(await fleets[1]!.placementOf(second.scenarioId), agents[1]!.workerId);
-    assert.deepEqual((await runtimes[0]!.list()).map((l) => l.scenarioId), [first.scenarioId]);
-    assert.deepEqual((await runtimes[1]!.list()).map((l) => l.scenarioId), [second.scenarioId]);
+    assert.deepEqual(
+      (await runtimes[0]!.list()).map((l) => l.scenarioId),
+      [first.scenarioId],
+    );
+    assert.deepEqual(
+      (await runtimes[1]!.list()).map((l) => l.scenarioId),
+      [second.scenarioId],
+    );
     // Both full now, as both fleets have learnt from the answers.
     await assert.rejects(fleets[1]!.create(spec()), { status: 503 });
     assert.deepEqual((await runtimes[0]!.list()).length + (await runtimes[1]!.list()).length, 2, 'no worker ran over its capacity');

@@ -12,7 +12,9 @@ test('worker and placement settings: defaults, and refusals that name the fix', 
   const defaults = parseConfig({});
   assert.equal(defaults.config?.forge.placement, 'local', 'one process builds its own labs unless told otherwise');
   assert.deepEqual(defaults.config?.forge.worker, { id: undefined, capacity: 20, heartbeatMs: 2000 });
-  assert.deepEqual(parseConfig({ FG_ORCHESTRATOR_PLACEMENT: 'workers' }).errors, ['FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream']);
+  assert.deepEqual(parseConfig({ FG_ORCHESTRATOR_PLACEMENT: 'workers' }).errors, [
+    'FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream',
+  ]);
   assert.deepEqual(parseConfig({ FG_ORCHESTRATOR_PLACEMENT: 'workers', FG_NATS_URL: 'nats://127.0.0.1:4222' }).errors, []);
   assert.deepEqual(parseConfig({ FG_WORKER_ID: 'Worker_1' }).errors, ['FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -']);
   assert.match(parseConfig({ FG_WORKER_CAPACITY: '0' }).errors.join('\n'), /FG_WORKER_CAPACITY="0" is not an integer between 1 and 10000/);

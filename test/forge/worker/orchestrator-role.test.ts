@@ -31,11 +31,18 @@ test('role orchestrator with FG_ORCHESTRATOR_PLACEMENT=workers builds labs on a 
     const mod = role.forge.orchestrator!;
     assert.equal(mod.runtime.driver, 'workers');
     const fleet = mod.runtime as WorkerFleet;
-    assert.deepEqual(fleet.liveWorkers().map((w) => [w.workerId, w.free]), [[agent.workerId, 3]]);
+    assert.deepEqual(
+      fleet.liveWorkers().map((w) => [w.workerId, w.free]),
+      [[agent.workerId, 3]],
+    );
 
     const s = await mod.orchestrator.create(tenantId, tinyTemplate(`wr-${randomBytes(3).toString('hex')}`), 'jo');
     assert.equal(s.state, 'running', s.error ?? '');
-    assert.deepEqual((await workerRuntime.list()).map((l) => l.scenarioId), [s.scenario_id], 'built by the worker agent');
+    assert.deepEqual(
+      (await workerRuntime.list()).map((l) => l.scenarioId),
+      [s.scenario_id],
+      'built by the worker agent',
+    );
     const ping = await mod.orchestrator.exec(tenantId, s.scenario_id, 'h1', ['ping', '-c', '1', '-W', '2', '10.77.0.11']);
     assert.equal(ping.exitCode, 0, ping.stdout + ping.stderr);
     const health = await platform.health.run();

@@ -56,7 +56,9 @@ async function startWorker(w: Omit<WorkerProcess, 'child' | 'output'>, capacity:
     FG_WORKER_CAPACITY: String(capacity),
     FG_WORKER_HEARTBEAT_MS: String(HEARTBEAT_MS),
   });
-  const child = trackChild(spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--role', 'worker'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = trackChild(
+    spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--role', 'worker'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   const proc: WorkerProcess = { ...w, child, output: '' };
   child.stdout!.on('data', (d: Buffer) => (proc.output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (proc.output += d.toString()));
@@ -76,7 +78,7 @@ async function labsOn(w: WorkerProcess): Promise<string[]> {
   return labs.map((l) => l.scenarioId ?? l.prefix).sort();
 }
 
-test('labs are placed on worker processes by free capacity; a dead worker\'s labs fail and are removed when it returns', { timeout: 240_000 }, async () => {
+test("labs are placed on worker processes by free capacity; a dead worker's labs fail and are removed when it returns", { timeout: 240_000 }, async () => {
   const nats = await startThrowawayNats();
   const db = await openDatabase({ embeddedDir: 'memory', migrate: true });
   const tenantId = `t-${randomBytes(4).toString('hex')}`;
@@ -105,7 +107,13 @@ test('labs are placed on worker processes by free capacity; a dead worker\'s lab
     await until('both workers advertising', async () => fleet.liveWorkers().length === 2, 90_000).catch((err: Error) => {
       throw new Error(`${err.message}\nworker a:\n${a!.output}\nworker b:\n${b!.output}`);
     });
-    assert.deepEqual(fleet.liveWorkers().map((w) => [w.workerId, w.free]), [[a.id, 2], [b.id, 1]]);
+    assert.deepEqual(
+      fleet.liveWorkers().map((w) => [w.workerId, w.free]),
+      [
+        [a.id, 2],
+        [b.id, 1],
+      ],
+    );
 
     // 2 free vs 1: a. Then 1 vs 1: a (tie). Then 0 vs 1: b. Then nothing is free: 503.
     const template = tinyTemplate(`wk-${run}`);
@@ -138,8 +146,11 @@ test('labs are placed on worker processes by free capacity; a dead worker\'s lab
     assert.match(failed.error ?? '', new RegExp(`worker ${b.id} stopped heartbeating`));
     assert.equal((await orch.get(tenantId, s1.scenario_id)).state, 'running');
     assert.equal((await orch.get(tenantId, s2.scenario_id)).state, 'running');
-    assert.deepEqual(fleet.liveWorkers().map((w) => w.workerId), [a.id]);
-    assert.deepEqual(await labsOn(b), [s3.scenario_id], 'the dead worker\'s lab is still on its host');
+    assert.deepEqual(
+      fleet.liveWorkers().map((w) => w.workerId),
+      [a.id],
+    );
+    assert.deepEqual(await labsOn(b), [s3.scenario_id], "the dead worker's lab is still on its host");
 
     // It comes back (same id, same data dir): the orchestrator reconciles it and the lab goes.
     b = await startWorker({ id: b.id, dataDir: b.dataDir }, 1, nats.url);
@@ -147,7 +158,7 @@ test('labs are placed on worker processes by free capacity; a dead worker\'s lab
     // Its advert then shows the freed capacity (placement follows adverts, not the host).
     await until('b advertising free capacity', async () => fleet.liveWorkers().find((w) => w.workerId === b!.id)?.free === 1);
     assert.ok(returned.includes(b.id));
-    assert.deepEqual(await labsOn(a), [s1.scenario_id, s2.scenario_id].sort(), 'the live worker\'s labs are kept');
+    assert.deepEqual(await labsOn(a), [s1.scenario_id, s2.scenario_id].sort(), "the live worker's labs are kept");
     // b has room again and gets the next lab.
     const s5 = await orch.create(tenantId, template, 'u5');
     assert.equal(await fleet.placementOf(s5.scenario_id), b.id);

@@ -22,7 +22,13 @@ describe('durable queue', () => {
   before(async () => {
     pgdb = await createThrowawayDatabase();
     db = await openDatabase({ url: pgdb.url, migrate: true });
-    await db.db.insertInto('tenants').values([{ id: 'qa', disabled_at: null }, { id: 'qb', disabled_at: null }]).execute();
+    await db.db
+      .insertInto('tenants')
+      .values([
+        { id: 'qa', disabled_at: null },
+        { id: 'qb', disabled_at: null },
+      ])
+      .execute();
     nats = await startThrowawayNats();
     nc = await connect({ servers: nats.url });
   });
@@ -45,7 +51,15 @@ describe('durable queue', () => {
       await q.enqueue('qb', 'events', [{ n: 4 }]);
       assert.equal(await q.depth(), 4);
       const got = await pullUntil(q, 4);
-      assert.deepEqual(got.map((d) => [d.tenantId, d.subject, (d.payload as { n: number }).n]), [['qa', 'events', 1], ['qa', 'events', 2], ['qa', 'events', 3], ['qb', 'events', 4]]);
+      assert.deepEqual(
+        got.map((d) => [d.tenantId, d.subject, (d.payload as { n: number }).n]),
+        [
+          ['qa', 'events', 1],
+          ['qa', 'events', 2],
+          ['qa', 'events', 3],
+          ['qb', 'events', 4],
+        ],
+      );
       await q.ack(got);
       assert.equal(await q.depth(), 0);
     });
@@ -65,12 +79,17 @@ describe('durable queue', () => {
 
   it('database: enqueue inside a tenant transaction commits or vanishes with it, and RLS refuses another tenant', async () => {
     const q = new DatabaseQueue(db, 'TXQ');
-    await assert.rejects(db.withTenant('qa', async (tx) => {
-      await q.enqueue('qa', 'events', [{ n: 1 }], tx);
-      throw new Error('rollback');
-    }));
+    await assert.rejects(
+      db.withTenant('qa', async (tx) => {
+        await q.enqueue('qa', 'events', [{ n: 1 }], tx);
+        throw new Error('rollback');
+      }),
+    );
     assert.equal(await q.depth(), 0);
-    await assert.rejects(db.withTenant('qa', (tx) => q.enqueue('qb', 'events', [{ n: 1 }], tx)), /row-level security/);
+    await assert.rejects(
+      db.withTenant('qa', (tx) => q.enqueue('qb', 'events', [{ n: 1 }], tx)),
+      /row-level security/,
+    );
     // The app role cannot read the queue directly: only through the claim function.
     const visible = await sql<{ n: number }>`SELECT count(*)::int AS n FROM queue_messages`.execute(db.db);
     assert.equal(visible.rows[0]!.n, 0);
@@ -80,10 +99,12 @@ describe('durable queue', () => {
     const q = new DatabaseQueue(db, 'ACKQ');
     await q.enqueue('qa', 'events', [{ n: 1 }]);
     const [d] = await q.pull(1, 1);
-    await assert.rejects(db.withTenant('qa', async (tx) => {
-      await q.ack([d!], tx);
-      throw new Error('decision failed');
-    }));
+    await assert.rejects(
+      db.withTenant('qa', async (tx) => {
+        await q.ack([d!], tx);
+        throw new Error('decision failed');
+      }),
+    );
     assert.equal(await q.depth(), 1);
   });
 });

@@ -127,7 +127,10 @@ describe('canonicalize (RFC 8785)', () => {
     let inner: Record<string, unknown> = loop;
     for (let i = 0; i < 100; i++) inner = (inner.c = {}) as Record<string, unknown>;
     inner.back = loop;
-    assert.throws(() => canonicalize(loop), (err: unknown) => err instanceof CanonicalJsonError && /circular reference at \$(\.c){100}\.back$/.test(err.message));
+    assert.throws(
+      () => canonicalize(loop),
+      (err: unknown) => err instanceof CanonicalJsonError && /circular reference at \$(\.c){100}\.back$/.test(err.message),
+    );
   });
 
   it('omits undefined members, honours toJSON, and keeps strings as they are', () => {
@@ -144,11 +147,18 @@ describe('canonicalize (RFC 8785)', () => {
       if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
       if (v !== null && typeof v === 'object') {
         const o = v as Record<string, unknown>;
-        return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(',')}}`;
+        return `{${Object.keys(o)
+          .sort()
+          .filter((k) => o[k] !== undefined)
+          .map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
+          .join(',')}}`;
       }
       return JSON.stringify(v);
     };
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => canonicalize(v) === reference(v)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), (v) => canonicalize(v) === reference(v)),
+      { numRuns: 500 },
+    );
   });
 
   it('gives the same bytes whatever the member order', () => {

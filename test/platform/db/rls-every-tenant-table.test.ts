@@ -34,7 +34,8 @@ function rlsProblems(t: TableRls): string[] {
   if (!t.forced) problems.push(`${t.table}: row-level security is not forced (the table owner would bypass it)`);
   const keyed = (expr: string | null) => expr !== null && /\btenant_id\b/.test(expr) && /current_setting\('app\.tenant_id'/.test(expr);
   // Without WITH CHECK, Postgres checks new rows with the USING expression.
-  if (!t.policies.some((p) => keyed(p.using) && (p.check === null || keyed(p.check)))) problems.push(`${t.table}: no policy for all commands compares tenant_id with app.tenant_id`);
+  if (!t.policies.some((p) => keyed(p.using) && (p.check === null || keyed(p.check))))
+    problems.push(`${t.table}: no policy for all commands compares tenant_id with app.tenant_id`);
   return problems;
 }
 
@@ -55,7 +56,11 @@ for (const kind of ['embedded', 'postgres'] as const) {
     it('each one has row-level security enabled, forced, and a tenant policy', async () => {
       const tables = await tenantTables(db.db as Kysely<unknown>, 'public');
       // The catalog query finds the tables it should (so an empty answer cannot pass).
-      for (const known of ['api_keys', 'decisions', 'governance_approvals', 'ledger_entries', 'scenarios']) assert.ok(tables.some((t) => t.table === known), `${known} found`);
+      for (const known of ['api_keys', 'decisions', 'governance_approvals', 'ledger_entries', 'scenarios'])
+        assert.ok(
+          tables.some((t) => t.table === known),
+          `${known} found`,
+        );
       assert.ok(tables.length >= 15, `tenant tables: ${tables.map((t) => t.table).join(', ')}`);
       assert.deepEqual(tables.flatMap(rlsProblems), []);
     });

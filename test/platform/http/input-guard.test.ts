@@ -41,8 +41,15 @@ describe('input guard (unit)', () => {
       { path: 'body/c/d/e', message: 'contains a lone UTF-16 surrogate (not Unicode text), which is not accepted' },
       { path: 'body/f', message: 'contains a NUL character (U+0000), which is not accepted' },
     ]);
-    assert.deepEqual(unsafeInputIssues({ 'a/b~c': NUL }, 'body').map((i) => i.path), ['body/a~1b~0c'], 'member names are JSON Pointer segments');
-    assert.deepEqual(unsafeInputIssues(`${LONE}x`, 'querystring').map((i) => i.path), ['querystring']);
+    assert.deepEqual(
+      unsafeInputIssues({ 'a/b~c': NUL }, 'body').map((i) => i.path),
+      ['body/a~1b~0c'],
+      'member names are JSON Pointer segments',
+    );
+    assert.deepEqual(
+      unsafeInputIssues(`${LONE}x`, 'querystring').map((i) => i.path),
+      ['querystring'],
+    );
   });
 
   it('accepts ordinary text: surrogate pairs (emoji), U+FFFD, other control characters, empty strings', () => {
@@ -75,7 +82,11 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
     for (const r of routes()) {
       const label = `${r.method} ${r.url}`;
       const { url } = concrete(r.url);
-      for (const [query, path, what] of [[`q=a%00b`, 'querystring/q', /NUL/], [`%00=1`, 'querystring/\\u0000', /field name.*NUL/], [`q=${encodeURIComponent('x')}%ED%A0%80`, '', /./]] as const) {
+      for (const [query, path, what] of [
+        [`q=a%00b`, 'querystring/q', /NUL/],
+        [`%00=1`, 'querystring/\\u0000', /field name.*NUL/],
+        [`q=${encodeURIComponent('x')}%ED%A0%80`, '', /./],
+      ] as const) {
         const res = await t.app.inject({ method: r.method as 'GET', url: `${url}?${query}`, headers: admin() });
         assert.ok(res.statusCode < 500, `${label}?${query}: ${res.statusCode} ${res.body}`);
         if (r.method === 'HEAD' || path === '') continue; // HEAD has no body; an encoded lone surrogate decodes to U+FFFD
@@ -107,7 +118,12 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
     assert.ok(withParams.length >= 15, `${withParams.length} routes with parameters`);
     for (const r of withParams) {
       const { url, param } = concrete(r.url, 'a%00b');
-      const res = await t.app.inject({ method: r.method as 'GET', url, headers: admin(), ...(['POST', 'PUT', 'PATCH'].includes(r.method) ? { payload: {} } : {}) });
+      const res = await t.app.inject({
+        method: r.method as 'GET',
+        url,
+        headers: admin(),
+        ...(['POST', 'PUT', 'PATCH'].includes(r.method) ? { payload: {} } : {}),
+      });
       if (r.method === 'HEAD') {
         assert.equal(res.statusCode, 400, `${r.method} ${r.url}`);
         continue;
@@ -119,7 +135,12 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
   it('a NUL in a header that reaches the database: X-Client-Id is named, X-Tenant-Id is an invalid tenant', async () => {
     for (const r of routes().filter((x) => x.method !== 'HEAD')) {
       const { url } = concrete(r.url);
-      const res = await t.app.inject({ method: r.method as 'GET', url, headers: { ...admin(), 'x-client-id': `app${NUL}` }, ...(['POST', 'PUT', 'PATCH'].includes(r.method) ? { payload: {} } : {}) });
+      const res = await t.app.inject({
+        method: r.method as 'GET',
+        url,
+        headers: { ...admin(), 'x-client-id': `app${NUL}` },
+        ...(['POST', 'PUT', 'PATCH'].includes(r.method) ? { payload: {} } : {}),
+      });
       assertNamed(res, 'headers/x-client-id', /NUL/, `${r.method} ${r.url}`);
     }
     const tenant = await t.app.inject({ url: '/decisions', headers: { ...admin(), 'x-tenant-id': `${t.tenantId}${NUL}` } });
@@ -132,7 +153,12 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
     const nul = await t.app.inject({ method: 'POST', url: '/keys', headers: { ...admin(), 'content-type': 'application/json' }, payload: raw([0x00]) });
     assert.equal(nul.statusCode, 400, nul.body);
     assert.equal(nul.json().code, 'malformed_json');
-    const surrogate = await t.app.inject({ method: 'POST', url: '/keys', headers: { ...admin(), 'content-type': 'application/json' }, payload: raw([0xed, 0xa0, 0x80]) });
+    const surrogate = await t.app.inject({
+      method: 'POST',
+      url: '/keys',
+      headers: { ...admin(), 'content-type': 'application/json' },
+      payload: raw([0xed, 0xa0, 0x80]),
+    });
     assert.equal(surrogate.statusCode, 201, surrogate.body);
     assert.ok(surrogate.json().name.startsWith('a\uFFFD'), JSON.stringify(surrogate.json().name));
   });
@@ -150,13 +176,33 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
   });
 
   it('the Stripe webhook (a raw signed body) refuses a NUL inside the JSON it decodes', async () => {
-    const body = JSON.stringify({ type: 'checkout.session.completed', data: { object: { id: 'cs_nul', payment_status: 'paid', metadata: { tenant_id: t.tenantId, subject: `learner${NUL}`, track: 'netplus', tier: 'basic', credits: '1' } } } });
-    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/stripe/webhook', headers: { 'content-type': 'application/json', 'stripe-signature': stripeSignatureHeader(body, WEBHOOK_SECRET, Math.floor(Date.now() / 1000)) }, payload: body });
+    const body = JSON.stringify({
+      type: 'checkout.session.completed',
+      data: {
+        object: {
+          id: 'cs_nul',
+          payment_status: 'paid',
+          metadata: { tenant_id: t.tenantId, subject: `learner${NUL}`, track: 'netplus', tier: 'basic', credits: '1' },
+        },
+      },
+    });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/billing/stripe/webhook',
+      headers: { 'content-type': 'application/json', 'stripe-signature': stripeSignatureHeader(body, WEBHOOK_SECRET, Math.floor(Date.now() / 1000)) },
+      payload: body,
+    });
     assertNamed(res, 'body/data/object/metadata/subject', /NUL/, 'stripe webhook');
   });
 });
 
-const event = (extra: Record<string, unknown> = {}, payload: Record<string, unknown> = { src_ip: '100.64.90.1' }) => ({ source: 'sshd', event_type: 'auth.failure', occurred_at: new Date().toISOString(), payload, ...extra });
+const event = (extra: Record<string, unknown> = {}, payload: Record<string, unknown> = { src_ip: '100.64.90.1' }) => ({
+  source: 'sshd',
+  event_type: 'auth.failure',
+  occurred_at: new Date().toISOString(),
+  payload,
+  ...extra,
+});
 
 for (const db of ['embedded', 'postgres'] as const) {
   describe(`the reported NUL, surrogate, prototype and nesting cases store nothing and never 500 (${db})`, () => {
@@ -167,8 +213,22 @@ for (const db of ['embedded', 'postgres'] as const) {
     after(async () => t?.close());
     const admin = () => ({ 'x-api-key': t.adminKey });
     const counts = async () => ({
-      decisions: (await t.platform.db.withTenant(t.tenantId, (tx) => tx.selectFrom('decisions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow())).n,
-      batches: (await t.platform.db.withTenant(t.tenantId, (tx) => tx.selectFrom('ingest_batches').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow())).n,
+      decisions: (
+        await t.platform.db.withTenant(t.tenantId, (tx) =>
+          tx
+            .selectFrom('decisions')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow(),
+        )
+      ).n,
+      batches: (
+        await t.platform.db.withTenant(t.tenantId, (tx) =>
+          tx
+            .selectFrom('ingest_batches')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow(),
+        )
+      ).n,
       keys: (await t.auth.store.listKeys(t.tenantId)).length,
     });
 
@@ -176,8 +236,16 @@ for (const db of ['embedded', 'postgres'] as const) {
       const before = await counts();
       const cases: Array<[string, InjectOptions, string]> = [
         ['/defend source', { method: 'POST', url: '/defend', payload: event({ source: `sshd${NUL}` }) }, 'body/source'],
-        ['/defend payload string', { method: 'POST', url: '/defend', payload: event({}, { src_ip: '100.64.90.2', username: `root${NUL}` }) }, 'body/payload/username'],
-        ['/defend nested payload string', { method: 'POST', url: '/defend', payload: event({}, { src_ip: '100.64.90.2', tls: { sni: [`a${NUL}`] } }) }, 'body/payload/tls/sni/0'],
+        [
+          '/defend payload string',
+          { method: 'POST', url: '/defend', payload: event({}, { src_ip: '100.64.90.2', username: `root${NUL}` }) },
+          'body/payload/username',
+        ],
+        [
+          '/defend nested payload string',
+          { method: 'POST', url: '/defend', payload: event({}, { src_ip: '100.64.90.2', tls: { sni: [`a${NUL}`] } }) },
+          'body/payload/tls/sni/0',
+        ],
         ['/defend payload key', { method: 'POST', url: '/defend', payload: event({}, { [`user${NUL}`]: 'x' }) }, 'body/payload/user\\u0000'],
         ['/ingest', { method: 'POST', url: '/ingest', payload: { events: [event(), event({ source: `s${NUL}` })] } }, 'body/events/1/source'],
         ['/tenants name', { method: 'POST', url: '/tenants', payload: { id: 'nul-probe', name: `n${NUL}` } }, 'body/name'],
@@ -193,9 +261,19 @@ for (const db of ['embedded', 'postgres'] as const) {
 
     it('lone surrogates in /defend and /keys: 400 naming the field (they were 500s too)', async () => {
       const raw = (body: object, marker: string) => JSON.stringify(body).replace(marker, '\\ud800');
-      const defend = await t.app.inject({ method: 'POST', url: '/defend', headers: { ...admin(), 'content-type': 'application/json' }, payload: raw(event({}, { src_ip: '100.64.90.3', note: 'MARK' }), 'MARK') });
+      const defend = await t.app.inject({
+        method: 'POST',
+        url: '/defend',
+        headers: { ...admin(), 'content-type': 'application/json' },
+        payload: raw(event({}, { src_ip: '100.64.90.3', note: 'MARK' }), 'MARK'),
+      });
       assertNamed(defend, 'body/payload/note', /lone UTF-16 surrogate/, '/defend');
-      const key = await t.app.inject({ method: 'POST', url: '/keys', headers: { ...admin(), 'content-type': 'application/json' }, payload: raw({ scopes: ['decisions:read'], name: 'MARK' }, 'MARK') });
+      const key = await t.app.inject({
+        method: 'POST',
+        url: '/keys',
+        headers: { ...admin(), 'content-type': 'application/json' },
+        payload: raw({ scopes: ['decisions:read'], name: 'MARK' }, 'MARK'),
+      });
       assertNamed(key, 'body/name', /lone UTF-16 surrogate/, '/keys');
     });
 
@@ -203,7 +281,9 @@ for (const db of ['embedded', 'postgres'] as const) {
       const send = (payload: string) => t.app.inject({ method: 'POST', url: '/defend', headers: { ...admin(), 'content-type': 'application/json' }, payload });
       const proto = await send(`{"source":"s","event_type":"auth.failure","occurred_at":"${new Date().toISOString()}","payload":{"__proto__":{"polluted":1}}}`);
       assertNamed(proto, 'body/payload/__proto__', /not accepted/, '__proto__');
-      const ctor = await send(`{"source":"s","event_type":"auth.failure","occurred_at":"${new Date().toISOString()}","payload":{"constructor":{"prototype":{"polluted":1}}}}`);
+      const ctor = await send(
+        `{"source":"s","event_type":"auth.failure","occurred_at":"${new Date().toISOString()}","payload":{"constructor":{"prototype":{"polluted":1}}}}`,
+      );
       assertNamed(ctor, 'body/payload/constructor', /not accepted/, 'constructor.prototype');
       assert.equal(({} as Record<string, unknown>).polluted, undefined);
       const broken = await send('{"source": "s",');
@@ -215,7 +295,12 @@ for (const db of ['embedded', 'postgres'] as const) {
     it('a governance change nested 100,000 levels deep is 400 (it overflowed the validator stack: 500)', async () => {
       const when = `${'{"not":'.repeat(100_000)}{"field":"source","eq":"x"}${'}'.repeat(100_000)}`;
       const body = `{"kind":"ruleset","justification":"deep nesting probe","content":{"version":"x","thresholds":{"low":1,"medium":2,"high":3,"critical":4},"rules":[{"id":"r","description":"d","score":1,"when":${when}}]}}`;
-      const res = await t.app.inject({ method: 'POST', url: '/governance/changes', headers: { ...admin(), 'content-type': 'application/json' }, payload: body });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/governance/changes',
+        headers: { ...admin(), 'content-type': 'application/json' },
+        payload: body,
+      });
       assert.equal(res.statusCode, 400, res.body.slice(0, 300));
       assert.match(res.json().errors[0].message, /nests deeper than/);
     });

@@ -118,7 +118,7 @@ describe('the OpenAPI document is the contract of every route', () => {
       const { doc, routes } = await documentOf(role);
       assert.equal(doc.openapi, '3.1.0');
       const validator = new Validator();
-      const result = await validator.validate(structuredClone(doc) as unknown as Parameters<Validator["validate"]>[0]);
+      const result = await validator.validate(structuredClone(doc) as unknown as Parameters<Validator['validate']>[0]);
       assert.equal(validator.version, '3.1');
       assert.ok(result.valid, `not valid OpenAPI 3.1: ${JSON.stringify(result.errors, null, 1)?.slice(0, 3000)}`);
       for (const ref of refsOf(doc)) {
@@ -126,7 +126,10 @@ describe('the OpenAPI document is the contract of every route', () => {
         assert.ok(resolvePointer(doc, ref) !== undefined, `${ref} resolves`);
       }
       const schemes = doc.components.securitySchemes;
-      assert.deepEqual(doc.components.parameters?.TenantId && { name: doc.components.parameters.TenantId.name, in: doc.components.parameters.TenantId.in }, { name: 'X-Tenant-Id', in: 'header' });
+      assert.deepEqual(doc.components.parameters?.TenantId && { name: doc.components.parameters.TenantId.name, in: doc.components.parameters.TenantId.in }, {
+        name: 'X-Tenant-Id',
+        in: 'header',
+      });
 
       const operationIds = new Set<string>();
       const documented = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
@@ -162,7 +165,10 @@ describe('the OpenAPI document is the contract of every route', () => {
           }
         } else {
           assert.deepEqual(op.security, [{ apiKey: [...route.scopes] }], `${id}: the API key with its scopes`);
-          assert.ok(op.parameters?.some((p) => p.$ref === '#/components/parameters/TenantId'), `${id}: documents X-Tenant-Id`);
+          assert.ok(
+            op.parameters?.some((p) => p.$ref === '#/components/parameters/TenantId'),
+            `${id}: documents X-Tenant-Id`,
+          );
           for (const status of ['401', '403', '429']) assert.ok(op.responses?.[status], `${id}: documents ${status}`);
         }
 

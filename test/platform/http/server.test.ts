@@ -25,10 +25,14 @@ describe('HTTP platform', () => {
         {
           name: 'probe',
           plugin: async (a) => {
-            a.post('/probe/echo', { schema: { body: Type.Object({ n: Type.Integer({ minimum: 0 }), s: Type.Optional(Type.String()) }, { additionalProperties: false }) } }, async (req) => {
-              req.log.info({ probe: true }, 'inside handler');
-              return req.body;
-            });
+            a.post(
+              '/probe/echo',
+              { schema: { body: Type.Object({ n: Type.Integer({ minimum: 0 }), s: Type.Optional(Type.String()) }, { additionalProperties: false }) } },
+              async (req) => {
+                req.log.info({ probe: true }, 'inside handler');
+                return req.body;
+              },
+            );
             a.get('/probe/conflict', async () => {
               throw new AppError('conflict', 'already there');
             });
@@ -72,16 +76,41 @@ describe('HTTP platform', () => {
   }
 
   it('answers every error status as problem+json with type, detail and request_id', async () => {
-    assertProblem(await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: '{"n": -1}' }), 400, 'validation_failed');
-    assertProblem(await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: '{"n": 1,' }), 400, 'malformed_json');
+    assertProblem(
+      await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: '{"n": -1}' }),
+      400,
+      'validation_failed',
+    );
+    assertProblem(
+      await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: '{"n": 1,' }),
+      400,
+      'malformed_json',
+    );
     assertProblem(await app.inject({ method: 'GET', url: '/probe/conflict' }), 401, 'unauthorized');
-    assertProblem(await app.inject({ method: 'GET', url: '/probe/conflict', headers: { 'x-api-key': key, 'x-tenant-id': 'someone-else' } }), 403, 'tenant_mismatch');
+    assertProblem(
+      await app.inject({ method: 'GET', url: '/probe/conflict', headers: { 'x-api-key': key, 'x-tenant-id': 'someone-else' } }),
+      403,
+      'tenant_mismatch',
+    );
     assertProblem(await get('/nowhere'), 404, 'not_found');
     const m = assertProblem(await app.inject({ method: 'DELETE', url: '/probe/conflict', headers: { 'x-api-key': key } }), 405, 'method_not_allowed');
     assert.match(String(m.detail), /allowed: GET/);
     assertProblem(await get('/probe/conflict'), 409, 'conflict');
-    assertProblem(await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'application/json' }, payload: JSON.stringify({ n: 1, s: 'x'.repeat(4096) }) }), 413, 'payload_too_large');
-    assertProblem(await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'text/plain' }, payload: 'n=1' }), 415, 'unsupported_media_type');
+    assertProblem(
+      await app.inject({
+        method: 'POST',
+        url: '/probe/echo',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        payload: JSON.stringify({ n: 1, s: 'x'.repeat(4096) }),
+      }),
+      413,
+      'payload_too_large',
+    );
+    assertProblem(
+      await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key, 'content-type': 'text/plain' }, payload: 'n=1' }),
+      415,
+      'unsupported_media_type',
+    );
     assertProblem(await get('/probe/unprocessable'), 422, 'unprocessable');
     const limited = await get('/probe/limited');
     assertProblem(limited, 429, 'rate_limited');
@@ -95,7 +124,11 @@ describe('HTTP platform', () => {
     const res = await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key }, payload: { n: 'seven' } });
     const body = assertProblem(res, 400, 'validation_failed');
     assert.match(String(body.detail), /^body\/n /);
-    const extra = assertProblem(await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key }, payload: { n: 1, evil: true } }), 400, 'validation_failed');
+    const extra = assertProblem(
+      await app.inject({ method: 'POST', url: '/probe/echo', headers: { 'x-api-key': key }, payload: { n: 1, evil: true } }),
+      400,
+      'validation_failed',
+    );
     assert.match(String(extra.detail), /body\/evil is not an allowed field/);
   });
 

@@ -17,7 +17,11 @@ const BUDGET = 3;
 function policy(): RateLimitPolicy {
   const roomy = { per_key: { points: 1000, duration_s: 60 }, per_tenant: { points: 5000, duration_s: 60 } };
   // A budget of 3 invalid keys per address: the 4th from one address is refused (429).
-  return { version: `trust-proxy-${randomBytes(4).toString('hex')}`, classes: { read: roomy, write: roomy, admin: roomy }, invalid_keys: { points: BUDGET, duration_s: 60, block_s: 60 } };
+  return {
+    version: `trust-proxy-${randomBytes(4).toString('hex')}`,
+    classes: { read: roomy, write: roomy, admin: roomy },
+    invalid_keys: { points: BUDGET, duration_s: 60, block_s: 60 },
+  };
 }
 
 async function withApp(trustProxy: boolean, fn: (t: TestApp) => Promise<void>): Promise<void> {
@@ -59,7 +63,11 @@ describe('FG_TRUST_PROXY and the client address the invalid-key guard counts', (
       assert.deepEqual(statuses, [401, 401, 401, 429], 'the client named by the proxy spent its budget');
       // Another client behind the same proxy still gets a plain 401: the proxy's address is not what is counted.
       assert.equal((await probe(t, proxy, '198.51.100.8')).statusCode, 401);
-      assert.deepEqual(loggedIps(t), ['198.51.100.7', '198.51.100.7', '198.51.100.7', '198.51.100.7', '198.51.100.8'], 'the security log names the forwarded client');
+      assert.deepEqual(
+        loggedIps(t),
+        ['198.51.100.7', '198.51.100.7', '198.51.100.7', '198.51.100.7', '198.51.100.8'],
+        'the security log names the forwarded client',
+      );
       // Without the header, the peer itself is the client (and has a budget of its own).
       assert.equal((await probe(t, proxy)).statusCode, 401);
       assert.equal(loggedIps(t).at(-1), proxy);

@@ -133,7 +133,23 @@ export class DockerLabRuntime implements LabRuntime {
           // Docker puts a gateway address on the bridge: the highest host address no device uses.
           let gw = cidr.base + 2 ** (32 - cidr.prefix) - 2;
           while (used.has(gw) && gw > cidr.base) gw--;
-          await this.must(['network', 'create', '--driver', 'bridge', '--internal', '--subnet', net.cidr, '--gateway', formatIpv4(gw), '-o', `com.docker.network.bridge.name=${this.bridgeName(names, n)}`, '-o', 'com.docker.network.bridge.enable_ip_masquerade=false', ...labels, this.networkName(names, n)]);
+          await this.must([
+            'network',
+            'create',
+            '--driver',
+            'bridge',
+            '--internal',
+            '--subnet',
+            net.cidr,
+            '--gateway',
+            formatIpv4(gw),
+            '-o',
+            `com.docker.network.bridge.name=${this.bridgeName(names, n)}`,
+            '-o',
+            'com.docker.network.bridge.enable_ip_masquerade=false',
+            ...labels,
+            this.networkName(names, n),
+          ]);
         }),
       );
       const initPids: Record<string, number> = {};
@@ -142,20 +158,42 @@ export class DockerLabRuntime implements LabRuntime {
         spec.devices.map(async (dev) => {
           const name = names.deviceNs(dev.name);
           const [first, ...rest] = dev.interfaces;
-          const netOf = (network: string): string => this.networkName(names, spec.networks.findIndex((n) => n.name === network));
+          const netOf = (network: string): string =>
+            this.networkName(
+              names,
+              spec.networks.findIndex((n) => n.name === network),
+            );
           const router = dev.kind === 'router';
           // FRR runs from the host in the container's network and UTS namespaces (it needs
           // CAP_SYS_ADMIN, which the container does not get); its sockets are bound in at /run/frr.
           const frrDir = this.frrDir(names, dev.name);
           if (router) await mkdir(frrDir, { recursive: true });
           await this.must([
-            'create', '--name', name, '--hostname', dev.name, ...labels, '--label', `fg.device=${dev.name}`,
+            'create',
+            '--name',
+            name,
+            '--hostname',
+            dev.name,
+            ...labels,
+            '--label',
+            `fg.device=${dev.name}`,
             ...(first ? ['--network', netOf(first.network), '--ip', first.address.split('/')[0]!] : ['--network', 'none']),
-            '--cap-drop', 'ALL', ...CAPS.flatMap((c) => ['--cap-add', c]), '--security-opt', 'no-new-privileges',
-            '--cgroup-parent', `/${CGROUP_PARENT}/${names.cgroupName()}`, '--init',
-            '--sysctl', `net.ipv4.ip_forward=${router ? 1 : 0}`, '--sysctl', 'net.ipv4.ping_group_range=0 2147483647',
+            '--cap-drop',
+            'ALL',
+            ...CAPS.flatMap((c) => ['--cap-add', c]),
+            '--security-opt',
+            'no-new-privileges',
+            '--cgroup-parent',
+            `/${CGROUP_PARENT}/${names.cgroupName()}`,
+            '--init',
+            '--sysctl',
+            `net.ipv4.ip_forward=${router ? 1 : 0}`,
+            '--sysctl',
+            'net.ipv4.ping_group_range=0 2147483647',
             ...(router ? ['--mount', `type=bind,src=${frrDir},dst=/run/frr`] : []),
-            image, '/usr/bin/sleep', 'infinity',
+            image,
+            '/usr/bin/sleep',
+            'infinity',
           ]);
           for (const iface of rest) await this.must(['network', 'connect', '--ip', iface.address.split('/')[0]!, netOf(iface.network), name]);
           await this.placeFiles(name, dev.files ?? []);
@@ -169,7 +207,12 @@ export class DockerLabRuntime implements LabRuntime {
           await this.must(['exec', name, '/bin/sh', '-ec', setup.join('\n')]);
           if (router && dev.frrConfig !== undefined) {
             const pid = initPids[dev.name]!;
-            await startFrr({ frrDir, config: dev.frrConfig, hostname: dev.name, wrap: (argv) => inCgroupArgv(names.cgroupName(), ['nsenter', '-t', String(pid), '--net', '--uts', ...argv]) });
+            await startFrr({
+              frrDir,
+              config: dev.frrConfig,
+              hostname: dev.name,
+              wrap: (argv) => inCgroupArgv(names.cgroupName(), ['nsenter', '-t', String(pid), '--net', '--uts', ...argv]),
+            });
           }
           const ifaces = await this.must(['exec', name, 'ip', '-4', '-o', 'addr', 'show']);
           addresses[dev.name] = dev.interfaces.map((iface) => {
@@ -192,7 +235,8 @@ export class DockerLabRuntime implements LabRuntime {
       for (const dev of spec.devices) {
         for (const line of dev.startup ?? []) {
           const res = await this.exec(spec.scenarioId, dev.name, ['/bin/sh', '-c', line], { asLearner: true });
-          if (res.exitCode !== 0) throw new LabRuntimeError('lab_command_failed', `startup on ${dev.name} (${line}) exited ${res.exitCode}: ${res.stderr.trim().slice(0, 500)}`);
+          if (res.exitCode !== 0)
+            throw new LabRuntimeError('lab_command_failed', `startup on ${dev.name} (${line}) exited ${res.exitCode}: ${res.stderr.trim().slice(0, 500)}`);
         }
       }
       return handle;
@@ -226,14 +270,16 @@ export class DockerLabRuntime implements LabRuntime {
 
   private async record(scenarioId: string): Promise<LabRecord & DockerRecordExtra> {
     const rec = (await readRecord(this.stateDir, scenarioHex(scenarioId))) as (LabRecord & DockerRecordExtra) | undefined;
-    if (!rec || rec.scenarioId !== scenarioId || rec.status !== 'running') throw new LabRuntimeError('lab_not_found', `no running lab for scenario ${scenarioId}`);
+    if (!rec || rec.scenarioId !== scenarioId || rec.status !== 'running')
+      throw new LabRuntimeError('lab_not_found', `no running lab for scenario ${scenarioId}`);
     return rec;
   }
 
   private async container(scenarioId: string, device: string): Promise<{ name: string; pid: number }> {
     const rec = await this.record(scenarioId);
     const pid = rec.initPids?.[device];
-    if (!rec.spec.devices.some((d) => d.name === device) || pid === undefined) throw new LabRuntimeError('device_not_found', `scenario ${scenarioId} has no device ${device}`);
+    if (!rec.spec.devices.some((d) => d.name === device) || pid === undefined)
+      throw new LabRuntimeError('device_not_found', `scenario ${scenarioId} has no device ${device}`);
     return { name: this.namesFor(scenarioId).deviceNs(device), pid };
   }
 
@@ -246,7 +292,10 @@ export class DockerLabRuntime implements LabRuntime {
       // Killing the docker client would leave the command running in the container: the
       // deadline is enforced inside it too.
       const secs = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-      const res = await runCommand([this.docker, 'exec', '-i', '-w', '/root', ...LEARNER_ENV.flatMap((e) => ['-e', e]), name, 'timeout', '-s', 'KILL', secs, ...argv], run);
+      const res = await runCommand(
+        [this.docker, 'exec', '-i', '-w', '/root', ...LEARNER_ENV.flatMap((e) => ['-e', e]), name, 'timeout', '-s', 'KILL', secs, ...argv],
+        run,
+      );
       return res.exitCode === 137 && !res.timedOut ? { ...res, exitCode: 124, timedOut: true } : res;
     }
     // Trusted: the host's binaries in the container's network (or mount) namespace.
@@ -258,7 +307,11 @@ export class DockerLabRuntime implements LabRuntime {
 
   async spawnShell(scenarioId: string, device: string): Promise<ShellCommand> {
     const { name } = await this.container(scenarioId, device);
-    return { file: this.docker, args: ['exec', '-it', '-w', '/root', ...LEARNER_ENV.flatMap((e) => ['-e', e]), name, '/bin/bash', '--login'], env: { PATH: SYSTEM_PATH } };
+    return {
+      file: this.docker,
+      args: ['exec', '-it', '-w', '/root', ...LEARNER_ENV.flatMap((e) => ['-e', e]), name, '/bin/bash', '--login'],
+      env: { PATH: SYSTEM_PATH },
+    };
   }
 
   async copyIn(scenarioId: string, device: string, hostPath: string, devicePath: string): Promise<void> {
@@ -352,4 +405,3 @@ export async function dockerAvailable(docker = 'docker'): Promise<boolean> {
   const res = await runCommand([docker, 'info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 });
   return res.exitCode === 0 && res.stdout.trim() !== '';
 }
-

@@ -14,13 +14,52 @@ import { mustRun, runCommand } from '../netns/process.js';
 export const LAB_IMAGE_REPO = 'frostgate/lab-base';
 
 const BINARIES = [
-  ...['bash', 'dash', 'ls', 'cat', 'echo', 'id', 'hostname', 'sleep', 'touch', 'mkdir', 'rm', 'cp', 'mv', 'chmod', 'chown', 'head', 'tail', 'wc', 'base64', 'tr', 'cut', 'grep', 'sed'].map((b) => `/usr/bin/${b}`),
-  ...['timeout', 'seq', 'env', 'true', 'false', 'ps', 'ping', 'ip', 'socat', 'readlink', 'stat', 'ln', 'sort', 'uniq', 'kill', 'vtysh', 'less', 'nano'].map((b) => `/usr/bin/${b}`),
+  ...[
+    'bash',
+    'dash',
+    'ls',
+    'cat',
+    'echo',
+    'id',
+    'hostname',
+    'sleep',
+    'touch',
+    'mkdir',
+    'rm',
+    'cp',
+    'mv',
+    'chmod',
+    'chown',
+    'head',
+    'tail',
+    'wc',
+    'base64',
+    'tr',
+    'cut',
+    'grep',
+    'sed',
+  ].map((b) => `/usr/bin/${b}`),
+  ...['timeout', 'seq', 'env', 'true', 'false', 'ps', 'ping', 'ip', 'socat', 'readlink', 'stat', 'ln', 'sort', 'uniq', 'kill', 'vtysh', 'less', 'nano'].map(
+    (b) => `/usr/bin/${b}`,
+  ),
   '/usr/sbin/nft',
   '/usr/sbin/sysctl',
   ...['zebra', 'staticd', 'ospfd', 'bgpd', 'ripd', 'isisd', 'ospf6d'].map((d) => `/usr/lib/frr/${d}`),
 ];
-const ETC_FILES = ['/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/services', '/etc/protocols', '/etc/ethertypes', '/etc/pam.d/frr', '/etc/pam.d/other', '/etc/pam.d/common-auth', '/etc/pam.d/common-account', '/etc/pam.d/common-session', '/etc/pam.d/common-password'];
+const ETC_FILES = [
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/nsswitch.conf',
+  '/etc/services',
+  '/etc/protocols',
+  '/etc/ethertypes',
+  '/etc/pam.d/frr',
+  '/etc/pam.d/other',
+  '/etc/pam.d/common-auth',
+  '/etc/pam.d/common-account',
+  '/etc/pam.d/common-session',
+  '/etc/pam.d/common-password',
+];
 /** vtysh authenticates through PAM (service `frr`: pam_permit); the modules are loaded at run time. */
 const PAM_MODULES = ['pam_permit.so', 'pam_deny.so', 'pam_unix.so'].map((m) => `/usr/lib/x86_64-linux-gnu/security/${m}`);
 
@@ -83,7 +122,19 @@ async function buildRootfs(root: string, files: readonly string[]): Promise<void
   }
   for (const f of files) await copyInto(root, f.replace(/^\/(bin|lib|lib64|sbin)\//, '/usr/$1/'));
   await symlink('dash', join(root, 'usr/bin/sh'));
-  for (const [d, mode] of [['tmp', 0o1777], ['root', 0o700], ['home', 0o755], ['run', 0o755], ['var', 0o755], ['var/log', 0o755], ['var/tmp', 0o1777], ['etc/frr', 0o755], ['proc', 0o555], ['sys', 0o555], ['dev', 0o755]] as const) {
+  for (const [d, mode] of [
+    ['tmp', 0o1777],
+    ['root', 0o700],
+    ['home', 0o755],
+    ['run', 0o755],
+    ['var', 0o755],
+    ['var/log', 0o755],
+    ['var/tmp', 0o1777],
+    ['etc/frr', 0o755],
+    ['proc', 0o555],
+    ['sys', 0o555],
+    ['dev', 0o755],
+  ] as const) {
     await mkdir(join(root, d), { recursive: true, mode });
   }
   await symlink('../run', join(root, 'var/run'));

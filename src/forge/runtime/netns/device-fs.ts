@@ -127,7 +127,10 @@ export function hostPathFor(dirs: DeviceDirs, devicePath: string): string {
 
 /** Creates the directories of `target` below `root`, refusing any existing symlink on the way. */
 async function mkdirNoFollow(root: string, target: string, uid: number): Promise<void> {
-  const rel = target.slice(root.length).split('/').filter((p) => p !== '');
+  const rel = target
+    .slice(root.length)
+    .split('/')
+    .filter((p) => p !== '');
   let cur = root;
   for (const part of rel) {
     cur = `${cur}/${part}`;

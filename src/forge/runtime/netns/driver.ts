@@ -3,16 +3,7 @@ import { resolve as resolvePath } from 'node:path';
 import { buildSwitchRuleset } from '../../egress/ruleset.js';
 import { LabRuntimeError } from '../errors.js';
 import { normaliseDevicePath, resolveLimits, validateLabSpec } from '../spec.js';
-import type {
-  DeviceHandle,
-  ExecOptions,
-  ExecResult,
-  LabHandle,
-  LabRuntime,
-  LabSpec,
-  LabSummary,
-  ShellCommand,
-} from '../types.js';
+import type { DeviceHandle, ExecOptions, ExecResult, LabHandle, LabRuntime, LabSpec, LabSummary, ShellCommand } from '../types.js';
 import { cgroupPids, createCgroup, destroyCgroup, inCgroupArgv, killCgroupProcesses, listCgroups } from './cgroup.js';
 import { deviceDirs, placeFile, prepareDeviceTree } from './device-fs.js';
 import { startDeviceInit } from './device-init.js';
@@ -127,14 +118,12 @@ export class NetnsLabRuntime implements LabRuntime {
       const handle: LabHandle = {
         scenarioId: spec.scenarioId,
         prefix: names.prefix,
-        devices: spec.devices.map(
-          (d): DeviceHandle => ({
-            name: d.name,
-            kind: d.kind,
-            addresses: deviceAddresses(spec, d.name),
-            locator: names.deviceNs(d.name),
-          }),
-        ),
+        devices: spec.devices.map((d): DeviceHandle => ({
+          name: d.name,
+          kind: d.kind,
+          addresses: deviceAddresses(spec, d.name),
+          locator: names.deviceNs(d.name),
+        })),
         egress: { dryRun: this.egressDryRun, rulesets: { switch: ruleset } },
         limits,
         createdAt,
@@ -151,7 +140,14 @@ export class NetnsLabRuntime implements LabRuntime {
     }
   }
 
-  private async provision(spec: LabSpec, names: LabNames, dir: string, ruleset: string, lap: (phase: string) => void, createStartedAt: number): Promise<Record<string, number>> {
+  private async provision(
+    spec: LabSpec,
+    names: LabNames,
+    dir: string,
+    ruleset: string,
+    lap: (phase: string) => void,
+    createStartedAt: number,
+  ): Promise<Record<string, number>> {
     const limits = resolveLimits(spec);
     const uid = names.learnerUid();
     const cgroup = names.cgroupName();
@@ -188,7 +184,14 @@ export class NetnsLabRuntime implements LabRuntime {
     const initPids: Record<string, number> = {};
     const inits = spec.devices.map(async (dev) => {
       const t0 = performance.now();
-      const input = { netns: names.deviceNs(dev.name), cgroup, deviceDir: deviceDirs(dir, dev.name, names.frrDir(dev.name)).base, hostname: dev.name, router: dev.kind === 'router', timeoutMs: this.deviceStartTimeoutMs };
+      const input = {
+        netns: names.deviceNs(dev.name),
+        cgroup,
+        deviceDir: deviceDirs(dir, dev.name, names.frrDir(dev.name)).base,
+        hostname: dev.name,
+        router: dev.kind === 'router',
+        timeoutMs: this.deviceStartTimeoutMs,
+      };
       const init = await startDeviceInit(input);
       initPids[dev.name] = init;
       this.onPhase?.('  device init (each device)', performance.now() - t0);
@@ -273,9 +276,23 @@ export class NetnsLabRuntime implements LabRuntime {
    */
   private learnerArgv(names: LabNames, device: string, init: number, argv: readonly string[]): string[] {
     return inCgroupArgv(names.cgroupName(), [
-      'nsenter', '-t', String(init), '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wdns=/root',
-      `--user=${names.usernsFile(device)}`, '--setuid=0', '--setgid=0', '--',
-      'setpriv', '--no-new-privs', '--',
+      'nsenter',
+      '-t',
+      String(init),
+      '--mount',
+      '--uts',
+      '--ipc',
+      '--net',
+      '--pid',
+      '--root',
+      '--wdns=/root',
+      `--user=${names.usernsFile(device)}`,
+      '--setuid=0',
+      '--setgid=0',
+      '--',
+      'setpriv',
+      '--no-new-privs',
+      '--',
       ...argv,
     ]);
   }
@@ -384,7 +401,10 @@ export class NetnsLabRuntime implements LabRuntime {
     if (namespaces.length > 0 || userns.length > 0) {
       // One spawn: unpin the network namespaces (taking veths, bridges and nft tables with
       // them) and the user namespaces.
-      const script = 'ip -force -batch - <<\'FG_END\'\n' + namespaces.map((ns) => `netns del ${ns}`).join('\n') + '\nFG_END\nfor f in "$@"; do umount -l "$f" 2>/dev/null; rm -f "$f"; done\n';
+      const script =
+        "ip -force -batch - <<'FG_END'\n" +
+        namespaces.map((ns) => `netns del ${ns}`).join('\n') +
+        '\nFG_END\nfor f in "$@"; do umount -l "$f" 2>/dev/null; rm -f "$f"; done\n';
       await runCommand(['/bin/bash', '--norc', '--noprofile', '-c', script, 'fg-teardown', ...userns], { timeoutMs: 15_000 });
     }
     lap('destroy: namespaces');

@@ -54,7 +54,9 @@ export function labNetworkScript(input: NetworkScriptInput): string {
   // Holders block reading a pipe the script holds both ends of (no process of their own).
   lines.push('exec 9<> <(:)');
   spec.devices.forEach((_, d) => {
-    lines.push(`exec ${10 + d}< <(exec setpriv --reuid=${uid} --regid=${uid} --clear-groups -- unshare --user --map-root-user --net -- /bin/sh -c 'echo $$; read _' <&9)`);
+    lines.push(
+      `exec ${10 + d}< <(exec setpriv --reuid=${uid} --regid=${uid} --clear-groups -- unshare --user --map-root-user --net -- /bin/sh -c 'echo $$; read _' <&9)`,
+    );
   });
   // Both namespaces of every device pinned by bind mounts, in one `mount` process.
   const binds: string[] = [];

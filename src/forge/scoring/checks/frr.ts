@@ -22,7 +22,8 @@ export async function ospfNeighborCheck(spec: OspfNeighborCheckSpec, ctx: CheckC
       const state = n.state ?? n.nbrState ?? '';
       const address = n.address ?? n.ifaceAddress ?? '';
       seen.push(`${routerId} (${address}) ${state}`);
-      if ((routerId === spec.neighbor || address === spec.neighbor) && state.startsWith(want)) return pass(`OSPF neighbor ${routerId} (${address}) is ${state}`);
+      if ((routerId === spec.neighbor || address === spec.neighbor) && state.startsWith(want))
+        return pass(`OSPF neighbor ${routerId} (${address}) is ${state}`);
     }
   }
   return fail(`no OSPF neighbor ${spec.neighbor} in state ${want}${seen.length ? `; neighbors: ${seen.join(', ')}` : '; no neighbors'}`);
@@ -34,7 +35,10 @@ interface BgpPeer {
 }
 
 export async function bgpSessionCheck(spec: BgpSessionCheckSpec, ctx: CheckContext, timeoutMs: number): Promise<CheckVerdict> {
-  const json = parseJsonOutput('vtysh show bgp summary', await ctx.run(spec.device, ['vtysh', '-c', 'show bgp summary json'], 'net', timeoutMs)) as Record<string, { peers?: Record<string, BgpPeer> }> | null;
+  const json = parseJsonOutput('vtysh show bgp summary', await ctx.run(spec.device, ['vtysh', '-c', 'show bgp summary json'], 'net', timeoutMs)) as Record<
+    string,
+    { peers?: Record<string, BgpPeer> }
+  > | null;
   const want = spec.state ?? 'Established';
   const seen: string[] = [];
   for (const [family, summary] of Object.entries(json ?? {})) {
@@ -45,5 +49,7 @@ export async function bgpSessionCheck(spec: BgpSessionCheckSpec, ctx: CheckConte
       return pass(`BGP peer ${spec.peer} is ${peer.state} in ${family} with ${peer.pfxRcd ?? 0} prefixes`);
     }
   }
-  return fail(`BGP peer ${spec.peer} is not ${want}${spec.min_prefixes !== undefined ? ` with at least ${spec.min_prefixes} prefixes` : ''}${seen.length ? `: ${seen.join('; ')}` : ': no such peer'}`);
+  return fail(
+    `BGP peer ${spec.peer} is not ${want}${spec.min_prefixes !== undefined ? ` with at least ${spec.min_prefixes} prefixes` : ''}${seen.length ? `: ${seen.join('; ')}` : ': no such peer'}`,
+  );
 }

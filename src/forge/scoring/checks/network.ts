@@ -14,7 +14,8 @@ export async function interfaceAddrCheck(spec: InterfaceAddrCheckSpec, ctx: Chec
   const holders = (links ?? []).filter((l) => (l.addr_info ?? []).some((a) => `${a.local}/${a.prefixlen}` === spec.address)).map((l) => l.ifname);
   const onWanted = spec.interface === undefined ? holders.length > 0 : holders.includes(spec.interface);
   const where = spec.interface ? ` on ${spec.interface}` : '';
-  if ((spec.state ?? 'present') === 'absent') return onWanted ? fail(`${spec.address} is configured${where}`) : pass(`${spec.address} is not configured${where}`);
+  if ((spec.state ?? 'present') === 'absent')
+    return onWanted ? fail(`${spec.address} is configured${where}`) : pass(`${spec.address} is not configured${where}`);
   if (onWanted) return pass(`${spec.address} is configured on ${spec.interface ?? holders.join(', ')}`);
   return fail(holders.length > 0 ? `${spec.address} is on ${holders.join(', ')}, not ${spec.interface}` : `${spec.address} is not configured on any interface`);
 }
@@ -47,7 +48,8 @@ interface RouteView {
 }
 
 async function kernelRoutes(spec: RouteCheckSpec, ctx: CheckContext, timeoutMs: number): Promise<RouteView[]> {
-  const routes = parseJsonOutput('ip route', await ctx.run(spec.device, ['/usr/sbin/ip', '-j', '-4', 'route', 'show', 'table', 'main'], 'net', timeoutMs)) as KernelRoute[] | null;
+  const routes = parseJsonOutput('ip route', await ctx.run(spec.device, ['/usr/sbin/ip', '-j', '-4', 'route', 'show', 'table', 'main'], 'net', timeoutMs)) as
+    KernelRoute[] | null;
   return (routes ?? []).map((r) => ({
     prefix: normalisePrefix(r.dst),
     vias: [r.gateway, ...(r.nexthops ?? []).map((n) => n.gateway)].filter((v): v is string => v !== undefined),
@@ -56,7 +58,10 @@ async function kernelRoutes(spec: RouteCheckSpec, ctx: CheckContext, timeoutMs: 
 }
 
 async function frrRoutes(spec: RouteCheckSpec, ctx: CheckContext, timeoutMs: number): Promise<RouteView[]> {
-  const rib = parseJsonOutput('vtysh show ip route', await ctx.run(spec.device, ['vtysh', '-c', 'show ip route json'], 'net', timeoutMs)) as Record<string, FrrRoute[]> | null;
+  const rib = parseJsonOutput('vtysh show ip route', await ctx.run(spec.device, ['vtysh', '-c', 'show ip route json'], 'net', timeoutMs)) as Record<
+    string,
+    FrrRoute[]
+  > | null;
   const out: RouteView[] = [];
   for (const [prefix, entries] of Object.entries(rib ?? {})) {
     for (const e of entries) {
@@ -87,7 +92,10 @@ export async function routeCheck(spec: RouteCheckSpec, ctx: CheckContext, timeou
   const what = `${spec.prefix}${spec.via ? ` via ${spec.via}` : ''}${spec.interface ? ` dev ${spec.interface}` : ''}${spec.protocol ? ` (${spec.protocol})` : ''} in the ${source === 'frr' ? 'FRR RIB' : 'kernel table'}`;
   if ((spec.state ?? 'present') === 'absent') return matching.length === 0 ? pass(`no route ${what}`) : fail(`route ${what} exists`);
   if (matching.length > 0) return pass(`route ${what}`);
-  const seen = candidates.map((r) => `${r.prefix}${r.vias.length ? ` via ${r.vias.join(',')}` : ''}${r.interfaces.length ? ` dev ${r.interfaces.join(',')}` : ''}${r.protocol ? ` (${r.protocol})` : ''}`);
+  const seen = candidates.map(
+    (r) =>
+      `${r.prefix}${r.vias.length ? ` via ${r.vias.join(',')}` : ''}${r.interfaces.length ? ` dev ${r.interfaces.join(',')}` : ''}${r.protocol ? ` (${r.protocol})` : ''}`,
+  );
   return fail(`no route ${what}${seen.length ? `; found ${seen.join('; ')}` : ''}`);
 }
 
@@ -98,11 +106,21 @@ export async function reachabilityCheck(spec: ReachabilityCheckSpec, ctx: CheckC
   const seconds = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
   let reached: boolean;
   if (proto === 'icmp') {
-    const out = await ctx.run(spec.from, ['/usr/bin/ping', '-n', '-c', '2', '-i', '0.2', '-W', String(Math.min(seconds, 3)), '-w', String(seconds), host], 'net', timeoutMs);
+    const out = await ctx.run(
+      spec.from,
+      ['/usr/bin/ping', '-n', '-c', '2', '-i', '0.2', '-W', String(Math.min(seconds, 3)), '-w', String(seconds), host],
+      'net',
+      timeoutMs,
+    );
     reached = out.exitCode === 0;
   } else {
     // A TCP handshake by the host's bash, bounded by coreutils timeout.
-    const out = await ctx.run(spec.from, ['/usr/bin/timeout', String(seconds), '/bin/bash', '-c', 'exec 3<>"/dev/tcp/$0/$1"', host, portText!], 'net', timeoutMs);
+    const out = await ctx.run(
+      spec.from,
+      ['/usr/bin/timeout', String(seconds), '/bin/bash', '-c', 'exec 3<>"/dev/tcp/$0/$1"', host, portText!],
+      'net',
+      timeoutMs,
+    );
     reached = out.exitCode === 0;
   }
   const what = `${spec.from} ${reached ? 'reaches' : 'does not reach'} ${spec.to} (${proto})`;
@@ -125,7 +143,10 @@ export function parseSs(text: string): Socket[] {
     const colon = local.lastIndexOf(':');
     const port = Number(local.slice(colon + 1));
     if (!Number.isInteger(port)) continue;
-    const address = local.slice(0, colon).replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+    const address = local
+      .slice(0, colon)
+      .replace(/^\[|\]$/g, '')
+      .replace(/%.*$/, '');
     const processes = [...line.matchAll(/\("([^"]+)",pid=/g)].map((m) => m[1]!);
     out.push({ address, port, processes });
   }
@@ -144,7 +165,10 @@ export async function listeningCheck(spec: ListeningCheckSpec, ctx: CheckContext
       (spec.process === undefined || s.processes.includes(spec.process)),
   );
   const what = `${proto}/${spec.port}${spec.address ? ` on ${spec.address}` : ''}${spec.process ? ` by ${spec.process}` : ''}`;
-  if ((spec.state ?? 'present') === 'absent') return matches.length === 0 ? pass(`nothing listens on ${what}`) : fail(`something listens on ${what} (${matches.flatMap((m) => m.processes).join(', ') || 'unknown process'})`);
+  if ((spec.state ?? 'present') === 'absent')
+    return matches.length === 0
+      ? pass(`nothing listens on ${what}`)
+      : fail(`something listens on ${what} (${matches.flatMap((m) => m.processes).join(', ') || 'unknown process'})`);
   return matches.length > 0 ? pass(`listening on ${what}`) : fail(`nothing listens on ${what}`);
 }
 
@@ -189,9 +213,14 @@ export async function nftRuleCheck(spec: NftRuleCheckSpec, ctx: CheckContext, ti
   const out = await ctx.run(spec.device, ['/usr/sbin/nft', 'list', 'ruleset'], 'net', timeoutMs);
   if (out.exitCode !== 0) throw new CheckFailed(`nft exited ${out.exitCode}: ${excerpt(out.stderr)}`);
   const re = compileRegex(spec.regex);
-  const rules = parseNftRules(out.stdout).filter((r) => (spec.table === undefined || r.table === spec.table) && (spec.chain === undefined || r.chain === spec.chain));
+  const rules = parseNftRules(out.stdout).filter(
+    (r) => (spec.table === undefined || r.table === spec.table) && (spec.chain === undefined || r.chain === spec.chain),
+  );
   const hit = rules.find((r) => re.test(r.rule));
   const where = `${spec.table ? ` in table ${spec.table}` : ''}${spec.chain ? ` chain ${spec.chain}` : ''}`;
-  if ((spec.state ?? 'present') === 'absent') return hit ? fail(`rule "${hit.rule}"${where} matches /${spec.regex}/`) : pass(`no rule${where} matches /${spec.regex}/`);
-  return hit ? pass(`rule "${hit.rule}" (${hit.family} ${hit.table} ${hit.chain}) matches`) : fail(`no rule${where} matches /${spec.regex}/ among ${rules.length} rule(s)`);
+  if ((spec.state ?? 'present') === 'absent')
+    return hit ? fail(`rule "${hit.rule}"${where} matches /${spec.regex}/`) : pass(`no rule${where} matches /${spec.regex}/`);
+  return hit
+    ? pass(`rule "${hit.rule}" (${hit.family} ${hit.table} ${hit.chain}) matches`)
+    : fail(`no rule${where} matches /${spec.regex}/ among ${rules.length} rule(s)`);
 }

@@ -17,7 +17,12 @@ function deepEqual(a: unknown, b: unknown): boolean {
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   return v;
 }
 
@@ -27,10 +32,13 @@ export async function commandCheck(spec: CommandCheckSpec, ctx: CheckContext, ti
   const wantExit = spec.exit_code ?? 0;
   if (out.timedOut) return fail(`timed out after ${timeoutMs / 1000} s`);
   if (out.exitCode !== wantExit) return fail(`exited ${out.exitCode}, expected ${wantExit}${out.stderr.trim() ? `: ${excerpt(out.stderr)}` : ''}`);
-  if (spec.expect_stdout !== undefined && !out.stdout.includes(spec.expect_stdout)) return fail(`output does not contain ${JSON.stringify(spec.expect_stdout)}: ${excerpt(out.stdout)}`);
-  if (spec.stdout_regex !== undefined && !compileRegex(spec.stdout_regex).test(out.stdout)) return fail(`output does not match /${spec.stdout_regex}/: ${excerpt(out.stdout)}`);
+  if (spec.expect_stdout !== undefined && !out.stdout.includes(spec.expect_stdout))
+    return fail(`output does not contain ${JSON.stringify(spec.expect_stdout)}: ${excerpt(out.stdout)}`);
+  if (spec.stdout_regex !== undefined && !compileRegex(spec.stdout_regex).test(out.stdout))
+    return fail(`output does not match /${spec.stdout_regex}/: ${excerpt(out.stdout)}`);
   if (spec.stdout_not_regex !== undefined && compileRegex(spec.stdout_not_regex).test(out.stdout)) return fail(`output matches /${spec.stdout_not_regex}/`);
-  if (spec.stdout_equals !== undefined && out.stdout.trimEnd() !== spec.stdout_equals.trimEnd()) return fail(`output is ${JSON.stringify(excerpt(out.stdout))}, expected ${JSON.stringify(spec.stdout_equals)}`);
+  if (spec.stdout_equals !== undefined && out.stdout.trimEnd() !== spec.stdout_equals.trimEnd())
+    return fail(`output is ${JSON.stringify(excerpt(out.stdout))}, expected ${JSON.stringify(spec.stdout_equals)}`);
   if (spec.json_path !== undefined) {
     let parsed: unknown;
     try {
@@ -39,7 +47,8 @@ export async function commandCheck(spec: CommandCheckSpec, ctx: CheckContext, ti
       return fail('output is not JSON');
     }
     const actual = jsonPathValue(parsed, spec.json_path);
-    if (!deepEqual(actual, spec.json_equals)) return fail(`${spec.json_path} is ${JSON.stringify(actual) ?? 'missing'}, expected ${JSON.stringify(spec.json_equals)}`);
+    if (!deepEqual(actual, spec.json_equals))
+      return fail(`${spec.json_path} is ${JSON.stringify(actual) ?? 'missing'}, expected ${JSON.stringify(spec.json_equals)}`);
   }
   return pass(`exited ${out.exitCode} with the expected output`);
 }
@@ -52,14 +61,16 @@ export async function fileCheck(spec: FileCheckSpec, ctx: CheckContext, timeoutM
   if ((spec.state ?? 'present') === 'absent') return exists ? fail(`${spec.path} exists`) : pass(`${spec.path} does not exist`);
   if (!exists) return fail(`${spec.path} does not exist`);
   const [kind = '', mode = ''] = stat.stdout.trim().split('|');
-  if (spec.mode !== undefined && Number.parseInt(mode, 8) !== Number.parseInt(spec.mode, 8)) return fail(`${spec.path} has mode ${mode.padStart(4, '0')}, expected ${spec.mode}`);
+  if (spec.mode !== undefined && Number.parseInt(mode, 8) !== Number.parseInt(spec.mode, 8))
+    return fail(`${spec.path} has mode ${mode.padStart(4, '0')}, expected ${spec.mode}`);
   if (spec.owner !== undefined) {
     // Owner names as the device sees them: the learner's user namespace maps its root to "root".
     const owner = await ctx.run(spec.device, ['/usr/bin/stat', '-L', '-c', '%U', '--', spec.path], 'learner', timeoutMs);
     if (owner.stdout.trim() !== spec.owner) return fail(`${spec.path} is owned by ${owner.stdout.trim() || 'unknown'}, expected ${spec.owner}`);
   }
   const needsContent = spec.regex !== undefined || spec.not_regex !== undefined;
-  if ((needsContent || spec.sha256 !== undefined) && kind !== 'regular file' && kind !== 'regular empty file') return fail(`${spec.path} is a ${kind}, not a regular file`);
+  if ((needsContent || spec.sha256 !== undefined) && kind !== 'regular file' && kind !== 'regular empty file')
+    return fail(`${spec.path} is a ${kind}, not a regular file`);
   if (spec.sha256 !== undefined) {
     const sum = await ctx.run(spec.device, ['/usr/bin/sha256sum', '--', spec.path], 'mount', timeoutMs);
     const digest = sum.stdout.split(/\s/)[0] ?? '';
@@ -98,7 +109,8 @@ export async function processCheck(spec: ProcessCheckSpec, ctx: CheckContext, ti
   const re = spec.cmdline_regex !== undefined ? compileRegex(spec.cmdline_regex) : undefined;
   const matches = parsePs(ps.stdout).filter((p) => (spec.name === undefined || p.comm === spec.name) && (re === undefined || re.test(p.args)));
   const what = [spec.name !== undefined ? `named ${spec.name}` : '', re ? `with command line /${spec.cmdline_regex}/` : ''].filter(Boolean).join(' ');
-  if ((spec.state ?? 'running') === 'absent') return matches.length === 0 ? pass(`no process ${what}`) : fail(`process ${what} is running (pid ${matches.map((m) => m.pid).join(', ')})`);
+  if ((spec.state ?? 'running') === 'absent')
+    return matches.length === 0 ? pass(`no process ${what}`) : fail(`process ${what} is running (pid ${matches.map((m) => m.pid).join(', ')})`);
   return matches.length > 0 ? pass(`process ${what} is running (pid ${matches.map((m) => m.pid).join(', ')})`) : fail(`no process ${what} is running`);
 }
 
