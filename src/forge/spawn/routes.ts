@@ -127,18 +127,16 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
         const tenantId = bindTenant(request, receipt.tenant);
         const granted = await entitlements.exchange(tenantId, receipt, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
         const e = granted.entitlement;
-        return reply
-          .code(201)
-          .send({
-            entitlement_id: e.entitlement_id,
-            entitlement_token: granted.token,
-            subject: e.subject,
-            track: e.track,
-            tier: e.tier,
-            credits: e.credits,
-            credits_used: e.credits_used,
-            expires_at: e.expires_at,
-          });
+        return reply.code(201).send({
+          entitlement_id: e.entitlement_id,
+          entitlement_token: granted.token,
+          subject: e.subject,
+          track: e.track,
+          tier: e.tier,
+          credits: e.credits,
+          credits_used: e.credits_used,
+          expires_at: e.expires_at,
+        });
       },
     );
 
