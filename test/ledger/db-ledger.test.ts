@@ -150,6 +150,13 @@ describe('frostgate verify against tampering (Postgres, rows changed directly in
     assert.match(human.stdout, /^PASS: default\/decisions: 40 entries recomputed/);
   });
 
+  it('refuses a tenant that does not exist instead of passing its empty log', async () => {
+    const res = await runCli(['verify', '--tenant', 'no-such-tenant-x', '--json'], cliEnv());
+    assert.equal(res.code, 1, res.stdout + res.stderr);
+    assert.equal(JSON.parse(res.stderr).error.code, 'not_found');
+    assert.doesNotMatch(res.stdout, /PASS/);
+  });
+
   const tampers: Array<[string, string, number]> = [
     ['a modified record', `UPDATE ledger_entries SET record_json = replace(record_json, 'high', 'low') WHERE idx = 17`, 17],
     ['a deleted record', `DELETE FROM ledger_entries WHERE idx = 9`, 9],

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type Config } from '../../config/config.js';
+import { KeyStore } from '../../core/auth/store.js';
 import { verifyDecisionRows, type DecisionRowsVerification } from '../../core/decisions/integrity.js';
 import { anchorFromNote, type LogAnchor } from '../../ledger/anchors.js';
 import { loadLedgerSigningKey } from '../../ledger/signing-key.js';
@@ -89,21 +90,26 @@ Examples:
     }
     const origin = `${config.ledger.origin}/${tenant}/${log}`;
     const external = await externalAnchors(config, values.checkpoint as string | undefined, tenant, log, trusted, origin);
-    const { result, rows } = await withDatabase(async (db) => ({
-      result: await verifyLogFromDatabase(db, tenant, log, trusted, {
-        anchors: external.anchors,
-        onProgress: (done, total) => !values.json && total >= 50_000 && printErr(`verified ${done}/${total} entries`),
-      }),
-      // Pages of 5,000 rows: a line every 50,000.
-      rows:
-        log === 'decisions'
-          ? await verifyDecisionRows(
-              db,
-              tenant,
-              (done) => !values.json && done % 50_000 === 0 && printErr(`compared ${done} decision rows with their ledger records`),
-            )
-          : undefined,
-    }));
+    const { result, rows } = await withDatabase(async (db) => {
+      // An empty log of a mistyped tenant would otherwise verify as PASS.
+      if (!(await new KeyStore(db).tenantExists(tenant)))
+        throw new CliError('not_found', `tenant ${tenant} does not exist, so it has no log to verify`, 'frostgate tenants list shows the tenants');
+      return {
+        result: await verifyLogFromDatabase(db, tenant, log, trusted, {
+          anchors: external.anchors,
+          onProgress: (done, total) => !values.json && total >= 50_000 && printErr(`verified ${done}/${total} entries`),
+        }),
+        // Pages of 5,000 rows: a line every 50,000.
+        rows:
+          log === 'decisions'
+            ? await verifyDecisionRows(
+                db,
+                tenant,
+                (done) => !values.json && done % 50_000 === 0 && printErr(`compared ${done} decision rows with their ledger records`),
+              )
+            : undefined,
+      };
+    });
     const problems = [...external.problems.map((message) => ({ message })), ...result.problems];
     const ok = problems.length === 0 && (rows?.ok ?? true);
     if (values.json) {
