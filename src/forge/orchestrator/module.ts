@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import { NetnsLabRuntime } from '../runtime/index.js';

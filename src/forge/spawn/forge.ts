@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
