@@ -4,7 +4,7 @@ import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { LabRuntime } from '../runtime/types.js';
-import type { ScenarioTokens } from '../spawn/tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { connect } from 'nats';
 import { ScenarioAdmission } from './admission.js';

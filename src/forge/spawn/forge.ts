@@ -13,7 +13,7 @@ import { formatProblem, TemplateInvalidError } from '../templates/errors.js';
 import { loadTemplate } from '../templates/load.js';
 import { HttpHandoff, InProcessHandoff, type ScenarioHandoff } from './handoff.js';
 import { createScenarioTokens, createSpawnModule, type SpawnModule } from './module.js';
-import type { ScenarioTokens } from './tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 /**
  * Loads every template of `dir` into the catalog. A template that does not validate is not

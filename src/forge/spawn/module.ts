@@ -11,12 +11,12 @@ import { BillingLedger } from './billing.js';
 import { EntitlementService } from './entitlements.js';
 import type { ScenarioHandoff } from './handoff.js';
 import { createSpawnMetrics } from './metrics.js';
-import { DatabaseReplayGuard, RedisReplayGuard } from './replay.js';
+import { DatabaseReplayGuard, RedisReplayGuard } from '../tokens/replay.js';
 import { spawnRoutes } from './routes.js';
 import { SpawnService } from './service.js';
 import { StripeWebhook } from './stripe-webhook.js';
-import { loadTokenSigningKey } from './token-keys.js';
-import { ScenarioTokens } from './tokens.js';
+import { loadTokenSigningKey } from '../tokens/signing-key.js';
+import { ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 export interface SpawnModule {
   readonly service: SpawnService;

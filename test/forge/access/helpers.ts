@@ -18,9 +18,9 @@ import { FilesystemStorage, type ObjectStorage } from '../../../src/platform/sto
 import { createLedgerModule } from '../../../src/ledger/module.js';
 import { Orchestrator, ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/index.js';
 import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
-import { DatabaseReplayGuard } from '../../../src/forge/spawn/replay.js';
-import { loadTokenSigningKey } from '../../../src/forge/spawn/token-keys.js';
-import { ScenarioTokens } from '../../../src/forge/spawn/tokens.js';
+import { DatabaseReplayGuard } from '../../../src/forge/tokens/replay.js';
+import { loadTokenSigningKey } from '../../../src/forge/tokens/signing-key.js';
+import { ScenarioTokens } from '../../../src/forge/tokens/scenario-tokens.js';
 import { loadTemplate, TemplateCatalog, type LabTemplate } from '../../../src/forge/templates/index.js';
 import { buildServer, type App } from '../../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../../src/platform/platform.js';
