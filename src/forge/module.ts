@@ -12,7 +12,8 @@ import { TemplateCatalog } from './templates/catalog.js';
 import { formatProblem, TemplateInvalidError } from './templates/errors.js';
 import { loadTemplate } from './templates/load.js';
 import { HttpHandoff, InProcessHandoff, type ScenarioHandoff } from './spawn/handoff.js';
-import { createScenarioTokens, createSpawnModule, type SpawnModule } from './spawn/module.js';
+import { createSpawnModule, type SpawnModule } from './spawn/module.js';
+import { createScenarioTokens } from './tokens/module.js';
 import type { ScenarioTokens } from './tokens/scenario-tokens.js';
 
 /**

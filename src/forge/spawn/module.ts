@@ -11,33 +11,16 @@ import { BillingLedger } from './billing.js';
 import { EntitlementService } from './entitlements.js';
 import type { ScenarioHandoff } from './handoff.js';
 import { createSpawnMetrics } from './metrics.js';
-import { DatabaseReplayGuard, RedisReplayGuard } from '../tokens/replay.js';
 import { spawnRoutes } from './routes.js';
 import { SpawnService } from './service.js';
 import { StripeWebhook } from './stripe-webhook.js';
-import { loadTokenSigningKey } from '../tokens/signing-key.js';
-import { ScenarioTokens } from '../tokens/scenario-tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 export interface SpawnModule {
   readonly service: SpawnService;
   readonly entitlements: EntitlementService;
   readonly access: AccessTokens;
   readonly routes: AppPlugin;
-}
-
-/**
- * The scenario tokens (SAT, access) of this process: signed with FG_TOKEN_KEY_PATH (staging and
- * prod refuse to start without it), in dev with a key kept under the data directory, otherwise
- * ephemeral; token ids remembered in Redis when configured, else in the database. The spawn and
- * orchestrator modules of one process share it.
- */
-export async function createScenarioTokens(platform: Pick<Platform, 'config' | 'db' | 'redis' | 'log'>): Promise<ScenarioTokens> {
-  const { config } = platform;
-  const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
-  const key = await loadTokenSigningKey({ keyPath: config.keys.tokenKeyPath, dataDir: persistDevKey ? config.dataDir : undefined });
-  platform.log.info({ kid: key.kid, key_source: key.source }, 'scenario token key loaded');
-  const replay = platform.redis ? new RedisReplayGuard(platform.redis) : new DatabaseReplayGuard(platform.db);
-  return new ScenarioTokens(key, replay);
 }
 
 export interface SpawnModuleDeps {
