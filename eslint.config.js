@@ -46,7 +46,23 @@ export default tseslint.config(
           ],
         },
       ],
+      // Fastify plugins and Promise-returning interfaces (health checks, stores, buses) are async without awaiting.
+      '@typescript-eslint/require-await': 'off',
+      // Rethrowing what a catch caught (unknown) is fine; throwing a literal is not.
+      '@typescript-eslint/only-throw-error': ['error', { allowThrowingUnknown: true, allowThrowingAny: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true, allowThrowingAny: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    // Files other issues are rewriting now (21: roles.ts late bindings and governance's store; 22: the
+    // decision path): their lint findings are fixed there, not here. Remove once those land.
+    files: ['src/roles.ts', 'src/core/governance/service.ts', 'src/core/decisions/**/*.ts'],
+    rules: {
+      'prefer-const': 'off',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+      '@typescript-eslint/only-throw-error': 'off',
     },
   },
   {

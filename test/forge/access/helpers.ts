@@ -117,7 +117,7 @@ export async function makeAccessRig(opts: RigOptions = {}): Promise<AccessRig> {
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
     platform,
-    app: app!,
+    app: app,
     baseUrl,
     origin: baseUrl,
     orchestrator,
@@ -157,7 +157,7 @@ export class TerminalClient {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) this.output += Buffer.from(data as Buffer).toString('utf8');
-      else this.controls.push(JSON.parse(String(data)) as Record<string, unknown>);
+      else this.controls.push(JSON.parse(Buffer.from(data as Buffer).toString('utf8')) as Record<string, unknown>);
     });
     ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
   }
@@ -171,7 +171,7 @@ export class TerminalClient {
   ): Promise<TerminalClient> {
     const q = new URLSearchParams({ cols: String(opts.cols ?? 100), rows: String(opts.rows ?? 30) });
     if (opts.session) q.set('session', opts.session);
-    const ws = new WebSocket(`${rig.baseUrl.replace('http', 'ws')}/v1/access/${scenarioId}/terminal/${device}?${q}`, {
+    const ws = new WebSocket(`${rig.baseUrl.replace('http', 'ws')}/v1/access/${scenarioId}/terminal/${device}?${q.toString()}`, {
       headers: { ...(cookie ? { cookie } : {}), origin: opts.origin ?? rig.origin },
     });
     return new Promise((resolve, reject) => {
