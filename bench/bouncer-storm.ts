@@ -111,7 +111,7 @@ async function storm(base: string, keys: readonly string[], expected: number, un
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`the bouncer storm client exited with ${code}`);
   return JSON.parse(out) as StormFigures;

@@ -170,14 +170,14 @@ function parseOptions(argv: string[]): RunOptions {
     );
     process.exit(0);
   }
-  const durationMs = parseDuration(values.duration!);
+  const durationMs = parseDuration(values.duration);
   if (durationMs > 10 * 60_000) throw new Error('--duration is at most 10m (the run is bounded)');
   if (values.cut !== undefined && !DEPENDENCIES.includes(values.cut as Dependency)) throw new Error(`--cut must be one of ${DEPENDENCIES.join(', ')}`);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   if (rate !== undefined && !(rate > 0 && rate <= 20_000)) throw new Error('--rate must be a number of requests per second in (0, 20000]');
   const tenants = Number(values.tenants);
   if (!Number.isInteger(tenants) || tenants < 2 || tenants > 100) throw new Error('--tenants must be an integer in [2, 100]');
-  return { durationMs, rate, cuts: values.cut ? [values.cut as Dependency] : DEPENDENCIES, out: path.resolve(values.out!), tenants };
+  return { durationMs, rate, cuts: values.cut ? [values.cut as Dependency] : DEPENDENCIES, out: path.resolve(values.out), tenants };
 }
 
 /** Waits until the server says every dependency is back (between cuts), failing after the deadline. */

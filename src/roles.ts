@@ -7,7 +7,7 @@ import { createRateLimiter, type RateLimiter } from './core/ratelimit/index.js';
 import { createGovernanceModule, type CanaryEventSource, type GovernanceModule } from './core/governance/index.js';
 import { createDecisionsModule, type DecisionsModule } from './core/decisions/index.js';
 import type { Platform } from './platform/platform.js';
-import { createForgeModules, type ForgeModules } from './forge/spawn/forge.js';
+import { createForgeModules, type ForgeModules } from './forge/module.js';
 import { createScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';

@@ -25,16 +25,6 @@ function layerOf(file: string): { layer: string; rank: number } {
   return { layer: top, rank: ranks[top]! };
 }
 
-/**
- * The exceptions docs/architecture.md names, and no others: Forge takes the tenant binder's type
- * from Core's auth module, and the ledger's routes check scopes with it.
- */
-const ALLOWED: ReadonlyArray<[RegExp, string]> = [
-  [/^src\/forge\//, 'src/core/auth/tenant.ts'],
-  [/^src\/ledger\/routes\.ts$/, 'src/core/auth/tenant.ts'],
-  [/^src\/ledger\/routes\.ts$/, 'src/core/auth/scopes.ts'],
-];
-
 describe('architecture (docs/architecture.md)', () => {
   it('imports point down only: cli → roles → forge, core → ledger → platform → policy, config', () => {
     const wrong: string[] = [];
@@ -49,7 +39,6 @@ describe('architecture (docs/architecture.md)', () => {
         const to = layerOf(target);
         if (to.layer === from.layer) continue;
         if (to.rank < from.rank) continue;
-        if (ALLOWED.some(([source, allowed]) => source.test(rel(file)) && rel(target) === allowed)) continue;
         wrong.push(`${rel(file)} (${from.layer}) imports ${rel(target)} (${to.layer})`);
       }
     }

@@ -22,7 +22,7 @@ for (let t = 0; t < Number(process.env.BENCH_TENANTS ?? 2); t++) {
   tenants.push(tenant);
   keys[tenant] = [];
   for (let k = 0; k < Number(process.env.BENCH_KEYS_PER_TENANT ?? 8); k++)
-    keys[tenant]!.push((await role.auth.store.createKey({ tenantId: tenant, scopes })).key);
+    keys[tenant].push((await role.auth.store.createKey({ tenantId: tenant, scopes })).key);
 }
 await role.app.listen({ host: '127.0.0.1', port: 0 });
 const address = role.app.server.address();

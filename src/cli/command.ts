@@ -21,7 +21,7 @@ export function parse(command: Command, argv: string[]): { values: Record<string
       allowPositionals: true,
       strict: true,
     });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values, positionals };
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ''));
   }

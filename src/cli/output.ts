@@ -14,6 +14,7 @@ export function printErr(line: string): void {
 }
 
 export function table(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- cells are primitives, arrays of them and Dates
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) =>

@@ -78,6 +78,7 @@ export function isValidKeyName(name: string): boolean {
 
 /** Control characters other than newline, or lone surrogates (not encodable as UTF-8). */
 function hasForbiddenCharacters(text: string): boolean {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   return /[\u0000-\u0009\u000B-\u001F\u007F]/.test(text) || /[\uD800-\uDFFF]/u.test(text);
 }
 

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import type { BindTenant } from '../core/auth/tenant.js';
-import { hasScope } from '../core/auth/scopes.js';
+import type { BindTenant } from '../platform/auth/tenant.js';
+import { hasScope } from '../platform/auth/scopes.js';
 import { AppError, ProblemSchema } from '../platform/http/problem.js';
 import type { LedgerName } from '../platform/db/schema.js';
 import type { LedgerService } from './service.js';

@@ -16,11 +16,17 @@ export interface SpawnPolicyInput {
   readonly subject: string;
   /** The tenant the spawn acts for; the spawn gate (spawn.cedar) then requires the entitlement to be of it. */
   readonly tenant?: string;
-  readonly template: { readonly id: string; readonly track: string; readonly tier: Tier | string };
+  readonly template: {
+    readonly id: string;
+    readonly track: string;
+    /** A Tier; any other string reaches Cedar as it is. */
+    readonly tier: string;
+  };
   /** The verified entitlement for this spawn; omit when the learner holds none. */
   readonly entitlement?: {
     readonly track: string;
-    readonly tier: Tier | string;
+    /** A Tier; any other string reaches Cedar as it is. */
+    readonly tier: string;
     readonly credits: number;
     /** Date, or unix seconds. */
     readonly expiresAt: Date | number;
@@ -80,8 +86,10 @@ export interface DeployPolicyInput {
     /** Tenant the change belongs to; omit for global defaults. */
     readonly tenant?: string;
     readonly kind: string;
-    readonly risk: 'low' | 'medium' | 'high' | string;
-    readonly origin: 'human' | 'analyzer' | string;
+    /** 'low', 'medium', 'high', or what the change says. */
+    readonly risk: string;
+    /** 'human', 'analyzer', or what the change says. */
+    readonly origin: string;
     /** Approvals by principals other than the author. */
     readonly approvals: number;
     readonly requiredApprovals: number;

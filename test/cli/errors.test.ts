@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CLI_ERRORS, CliError, UsageError, cliFailure, renderFailure, wantsJson } from '../../src/cli/errors.js';
 import { ConfigError } from '../../src/config/config.js';
-import { InvalidScopeError } from '../../src/core/auth/scopes.js';
+import { InvalidScopeError } from '../../src/platform/auth/scopes.js';
 import { LabRuntimeError } from '../../src/forge/runtime/errors.js';
 import { TemplateInvalidError } from '../../src/forge/templates/errors.js';
 import { DatabaseUnavailableError, EmbeddedDatabaseLockedError } from '../../src/platform/db/database.js';

@@ -277,7 +277,7 @@ describe('runbooks', () => {
           .split('?')[0]!
           .replace(/\$\([^)]*\)|\$\{?[A-Za-z_]+\}?/g, 'x');
         const res = await t.app.inject({ method: method as 'GET', url: pathOnly });
-        const unrouted = res.statusCode === 405 || (res.statusCode === 404 && /^no route/.test((res.json() as { detail?: string }).detail ?? ''));
+        const unrouted = res.statusCode === 405 || (res.statusCode === 404 && /^no route/.test(res.json<{ detail?: string }>().detail ?? ''));
         if (unrouted) problems.push(`${c.page}: \`${c.what}\`: ${method} ${pathOnly} is no route (${res.statusCode})`);
       }
     } finally {

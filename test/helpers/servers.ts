@@ -99,7 +99,7 @@ export async function startThrowawayNats(): Promise<ThrowawayServer & { dispose(
     },
     // keep the store dir for restarts; removed by dispose()
     ...{ dispose: () => rm(dir, { recursive: true, force: true }) },
-  } as ThrowawayServer & { dispose(): Promise<void> };
+  };
 }
 
 /**

@@ -176,7 +176,7 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     const sync = await t.ledger.witness!.sync(tenant, 'decisions');
     assert.deepEqual(sync.exported, []);
     assert.equal(sync.refused?.treeSize, 17);
-    assert.match(sync.refused!.reason, /does not extend the exported checkpoint at size 16/);
+    assert.match(sync.refused.reason, /does not extend the exported checkpoint at size 16/);
     const alarm = t.logs!.lines.find((l) => l.logger === 'frostgate.security' && l.type === 'ledger_witness_refused' && l.tenant_id === tenant);
     assert.ok(alarm, 'the refusal is in the security log');
     assert.equal(alarm.level, 'error');

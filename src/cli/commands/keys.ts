@@ -1,5 +1,5 @@
 import { CLI_OPERATOR, KeyStore } from '../../core/auth/store.js';
-import { SCOPES, parseScopes } from '../../core/auth/scopes.js';
+import { SCOPES, parseScopes } from '../../platform/auth/scopes.js';
 import { parseDuration } from '../../platform/duration.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { UsageError, printErr, printJson, printLine, table } from '../output.js';

@@ -37,7 +37,7 @@ async function readAnswers(file: string | undefined): Promise<AnswersFile> {
     );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError('invalid_file', `${file} is not a JSON object`);
-  return parsed as AnswersFile;
+  return parsed;
 }
 
 /**

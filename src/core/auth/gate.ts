@@ -8,9 +8,9 @@ import type { Logger } from '../../platform/log.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { digestKey, digestsEqual, keyIdOf } from './key-format.js';
 import type { KeyResolver } from './key-resolver.js';
-import type { Principal } from './principal.js';
-import { missingScopes } from './scopes.js';
-import { QUERY_TENANT_PARAM, queryTenantClaims, type BindTenant } from './tenant.js';
+import type { Principal } from '../../platform/auth/principal.js';
+import { missingScopes } from '../../platform/auth/scopes.js';
+import { QUERY_TENANT_PARAM, queryTenantClaims, type BindTenant } from '../../platform/auth/tenant.js';
 
 /**
  * Routes anyone may call. Kept short on purpose, and checked by a test:

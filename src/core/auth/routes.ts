@@ -4,9 +4,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { InvalidDurationError, parseDuration } from '../../platform/duration.js';
 import { AppError } from '../../platform/http/problem.js';
 import { ProblemSchema } from '../../platform/http/problem.js';
-import { SCOPES, hasScope, type Scope } from './scopes.js';
+import { SCOPES, hasScope } from '../../platform/auth/scopes.js';
 import type { KeyStore, Minter } from './store.js';
-import type { BindTenant } from './tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { KeyResolver } from './key-resolver.js';
 import { KEY_REVOKED_SUBJECT } from './key-resolver.js';
 import type { Bus } from '../../platform/bus/bus.js';
@@ -129,7 +129,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
           actor,
           first
             ? {
-                scopes: first.scopes as Scope[],
+                scopes: first.scopes,
                 ...(first.name !== undefined ? { name: first.name } : {}),
                 ...(first.owner !== undefined ? { owner: first.owner } : {}),
                 minter,
@@ -186,7 +186,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
         }
         const created = await store.createKey({
           tenantId,
-          scopes: request.body.scopes as Scope[],
+          scopes: request.body.scopes,
           ...(request.body.name !== undefined ? { name: request.body.name } : {}),
           ...(expiresAt ? { expiresAt } : {}),
           minter: minterOf(request),

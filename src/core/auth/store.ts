@@ -4,7 +4,7 @@ import { assertTenantId } from '../../platform/db/tenant-id.js';
 import { AppError, conflict, notFound } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { generateKey } from './key-format.js';
-import type { Scope } from './scopes.js';
+import type { Scope } from '../../platform/auth/scopes.js';
 
 export interface Tenant {
   readonly id: string;

@@ -1,6 +1,6 @@
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
-import type { BindTenant } from '../auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { ActiveVersions } from '../governance/index.js';
 import { DatabaseQueue, JetStreamQueue, type DurableQueue } from '../../platform/bus/queue.js';
 import { NatsBus } from '../../platform/bus/bus.js';

@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ProblemSchema } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { SecurityEventSchema, THREAT_LEVELS } from '../engine/index.js';
-import type { BindTenant } from '../auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { BouncerDecisions } from './bouncer.js';
 import { MAX_BATCH_EVENTS, type IngestService } from './ingest.js';
 import type { DecisionService } from './service.js';

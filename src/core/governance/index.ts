@@ -2,7 +2,7 @@ import type { AuditTrail } from '../../ledger/audit.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import type { PolicyEngine } from '../../policy/index.js';
-import type { BindTenant } from '../auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import { ActiveVersions } from './active.js';
 import type { CanaryEventSource } from './canary.js';
 import { governanceRoutes } from './routes.js';

@@ -57,7 +57,8 @@ export function compileContent<K extends GovernedKind>(kind: K, content: unknown
 }
 
 export function versionOf(kind: GovernedKind, content: unknown): string {
-  return String((content as { version?: unknown }).version ?? '');
+  const version = (content as { version?: unknown }).version;
+  return typeof version === 'string' || typeof version === 'number' ? String(version) : '';
 }
 
 /** The shipped defaults every tenant runs until it deploys its own version. */

@@ -2,9 +2,9 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { AppError, ProblemSchema } from '../../platform/http/problem.js';
-import type { BindTenant } from '../auth/tenant.js';
-import { hasScope } from '../auth/scopes.js';
-import type { Principal } from '../auth/principal.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
+import { hasScope } from '../../platform/auth/scopes.js';
+import type { Principal } from '../../platform/auth/principal.js';
 import type { GovernanceService } from './service.js';
 
 const Kind = Type.Union([Type.Literal('ruleset'), Type.Literal('doctrine'), Type.Literal('ratelimit')]);

@@ -1,6 +1,6 @@
 import type { Tx } from '../../platform/db/database.js';
 import { keyLineage } from '../auth/store.js';
-import type { Principal } from '../auth/principal.js';
+import type { Principal } from '../../platform/auth/principal.js';
 
 /**
  * Who stands behind one side of an approval: the acting key (or principal name), the identity it

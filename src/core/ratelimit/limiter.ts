@@ -6,7 +6,7 @@ import { AppError } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RateLimitPolicy } from './policy.js';
-import '../auth/principal.js';
+import '../../platform/auth/principal.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

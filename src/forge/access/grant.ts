@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { LAB_LIVE_STATES, type Scenario } from '../orchestrator/index.js';
 import { spendAccessToken } from '../spawn/access.js';
-import { TokenRefusedError, type ScenarioClaims, type TokenProblem } from '../spawn/tokens.js';
+import { TokenRefusedError, type ScenarioClaims, type TokenProblem } from '../tokens/scenario-tokens.js';
 import { AppError, type ProblemCode } from '../../platform/http/problem.js';
 import { ACCESS_COOKIE, readCookie } from './cookie.js';
 import type { AccessDeps } from './types.js';

@@ -7,7 +7,7 @@ import { ScenarioStore } from '../orchestrator/store.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { ObjectStorage } from '../../platform/storage/types.js';
 import type { ScoringService } from '../scoring/service.js';
-import type { ScenarioTokens } from '../spawn/tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringGradingPort } from './grading.js';
 import { createAccessModule, type AccessModule } from './routes.js';

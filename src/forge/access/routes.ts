@@ -238,7 +238,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           }),
         },
         preValidation: async (request) => {
-          const { scenario_id, device } = request.params as { scenario_id: string; device: string };
+          const { scenario_id, device } = request.params;
           assertSameOrigin(request, true);
           const grant = await authorize(request, scenario_id, undefined);
           if (!grant.scenario.devices.some((d) => d.name === device))

@@ -1,7 +1,7 @@
 import type { Logger } from '../../platform/log.js';
 import type { Orchestrator } from '../orchestrator/index.js';
 import type { LabRuntime } from '../runtime/types.js';
-import type { ScenarioTokens } from '../spawn/tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { AccessLimits } from './limits.js';
 

@@ -1,6 +1,6 @@
 import { AppError } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
-import { TokenRefusedError, type ScenarioTokens } from '../spawn/tokens.js';
+import { TokenRefusedError, type ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { Orchestrator } from './service.js';
 import type { Scenario } from './store.js';

@@ -151,7 +151,7 @@ export class WorkerFleet implements LabRuntime {
     if (cached) return cached;
     const entry = await this.kv().placements.get(scenarioId);
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    const workerId = (entry.json() as { workerId?: unknown }).workerId;
+    const workerId = entry.json<{ workerId?: unknown }>().workerId;
     if (typeof workerId !== 'string') return undefined;
     this.placementCache.set(scenarioId, workerId);
     return workerId;

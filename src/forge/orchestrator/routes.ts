@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import { AppError, ProblemSchema } from '../../platform/http/problem.js';
 import { LabRuntimeError } from '../runtime/errors.js';
 import type { ScenarioAdmission } from './admission.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { LedgerService } from '../../ledger/service.js';
 import type { AppPlugin } from '../../platform/http/server.js';

@@ -161,7 +161,7 @@ export function parseVerdictKeySet(bytes: Uint8Array | string): VerdictKeySet {
     ) {
       invalid(`rotations[${i}] must be {"at": time, "retired": key id in keys or null, "activated": key id in keys}`);
     }
-    return { at: r.at, retired: r.retired as string | null, activated: r.activated };
+    return { at: r.at, retired: r.retired, activated: r.activated };
   });
   return { v: 1, type: VERDICT_KEY_SET_TYPE, updated_at: json.updated_at, keys, rotations };
 }

@@ -1,4 +1,4 @@
-import { TokenRefusedError, type ScenarioClaims, type ScenarioTokens } from './tokens.js';
+import { TokenRefusedError, type ScenarioClaims, type ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 export interface ValidatedAccess extends ScenarioClaims {
   readonly jti: string;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
@@ -11,33 +11,16 @@ import { BillingLedger } from './billing.js';
 import { EntitlementService } from './entitlements.js';
 import type { ScenarioHandoff } from './handoff.js';
 import { createSpawnMetrics } from './metrics.js';
-import { DatabaseReplayGuard, RedisReplayGuard } from './replay.js';
 import { spawnRoutes } from './routes.js';
 import { SpawnService } from './service.js';
 import { StripeWebhook } from './stripe-webhook.js';
-import { loadTokenSigningKey } from './token-keys.js';
-import { ScenarioTokens } from './tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 export interface SpawnModule {
   readonly service: SpawnService;
   readonly entitlements: EntitlementService;
   readonly access: AccessTokens;
   readonly routes: AppPlugin;
-}
-
-/**
- * The scenario tokens (SAT, access) of this process: signed with FG_TOKEN_KEY_PATH (staging and
- * prod refuse to start without it), in dev with a key kept under the data directory, otherwise
- * ephemeral; token ids remembered in Redis when configured, else in the database. The spawn and
- * orchestrator modules of one process share it.
- */
-export async function createScenarioTokens(platform: Pick<Platform, 'config' | 'db' | 'redis' | 'log'>): Promise<ScenarioTokens> {
-  const { config } = platform;
-  const persistDevKey = config.env === 'dev' && platform.db.location !== 'memory';
-  const key = await loadTokenSigningKey({ keyPath: config.keys.tokenKeyPath, dataDir: persistDevKey ? config.dataDir : undefined });
-  platform.log.info({ kid: key.kid, key_source: key.source }, 'scenario token key loaded');
-  const replay = platform.redis ? new RedisReplayGuard(platform.redis) : new DatabaseReplayGuard(platform.db);
-  return new ScenarioTokens(key, replay);
 }
 
 export interface SpawnModuleDeps {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { BindTenant } from '../../core/auth/tenant.js';
+import type { BindTenant } from '../../platform/auth/tenant.js';
 import { AppError, ProblemSchema } from '../../platform/http/problem.js';
 import type { EntitlementService } from './entitlements.js';
 import type { SpawnService } from './service.js';

@@ -13,7 +13,7 @@ import type { BillingLedger, BillingMode } from './billing.js';
 import type { EntitlementService, StoredEntitlement } from './entitlements.js';
 import type { ScenarioHandoff } from './handoff.js';
 import type { SpawnMetrics, SpawnResult } from './metrics.js';
-import type { ScenarioTokens } from './tokens.js';
+import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 export interface QuotaLimits {
   readonly maxConcurrentPerSubject: number;

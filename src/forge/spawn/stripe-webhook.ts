@@ -63,7 +63,7 @@ export class StripeWebhook {
     const granted = await this.deps.entitlements.grantFromPayment(receipt.tenant, receipt, {
       externalRef: String(session.id),
       amountCents: nonNegativeInt(session.amount_total),
-      currency: String(session.currency ?? 'usd'),
+      currency: typeof session.currency === 'string' ? session.currency : 'usd',
     });
     return granted
       ? { received: true, outcome: 'granted', entitlement_id: granted.entitlement.entitlement_id }

@@ -151,7 +151,7 @@ export function importContainerlab(text: string, source: string, opts: Container
       bridges.set(clabName, name);
       continue;
     }
-    const kindDefault = isMap(kindDefaults[kind]) ? (kindDefaults[kind] as Record<string, unknown>) : {};
+    const kindDefault = isMap(kindDefaults[kind]) ? kindDefaults[kind] : {};
     const image = str(node.image) ?? str(kindDefault.image) ?? '';
     const binds = [...(Array.isArray(kindDefault.binds) ? kindDefault.binds : []), ...(Array.isArray(node.binds) ? node.binds : [])].filter(
       (b): b is string => typeof b === 'string',

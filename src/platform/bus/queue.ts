@@ -1,5 +1,15 @@
 import { sql } from 'kysely';
-import { AckPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import {
+  AckPolicy,
+  DebugEvents,
+  Events,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+} from 'nats';
 import type { Database, Tx } from '../db/database.js';
 
 /** A durable work queue: JetStream in production, the database embedded; same contract. */
@@ -95,8 +105,8 @@ export class JetStreamQueue implements DurableQueue {
   ) {
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnecting') this.disconnected = true;
-        else if (s.type === 'reconnect') this.disconnected = false;
+        if (s.type === Events.Disconnect || s.type === DebugEvents.Reconnecting) this.disconnected = true;
+        else if (s.type === Events.Reconnect) this.disconnected = false;
       }
     })();
   }

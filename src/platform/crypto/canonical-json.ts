@@ -103,7 +103,7 @@ function serialize(input: unknown, key: string, path: string, ancestors: Set<obj
 }
 
 /** Thrown by the fast pass at anything it does not handle itself; never leaves this module. */
-const BAIL: unique symbol = Symbol('canonical-json fast pass bails');
+const BAIL = new Error('canonical-json fast pass bails');
 /** Deeper than this the fast pass hands over to the checked one (which also finds cycles). */
 const FAST_DEPTH = 64;
 

@@ -258,7 +258,7 @@ class EmbeddedDatabase extends BaseDatabase {
 /** int8 as number (ledger indices and counters stay far below 2^53), the rest as pg does. */
 function typeParser(oid: number, format?: 'text' | 'binary') {
   if (oid === 20) return (v: string) => Number(v);
-  return pg.types.getTypeParser(oid, format as 'text');
+  return pg.types.getTypeParser(oid, format);
 }
 
 /** Migrations are written for the default role name; a configured name replaces it. */

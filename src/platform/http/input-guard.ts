@@ -30,10 +30,13 @@ export function unsafeStringProblem(s: string): string | undefined {
 
 /** A member name as one path segment: JSON Pointer escapes, and unprintable characters shown as \uXXXX. */
 function segment(name: string): string {
-  return name
-    .replace(/~/g, '~0')
-    .replace(/\//g, '~1')
-    .replace(/[\u0000-\u001f\u007f\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return (
+    name
+      .replace(/~/g, '~0')
+      .replace(/\//g, '~1')
+      // eslint-disable-next-line no-control-regex -- escaping control characters is the point
+      .replace(/[\u0000-\u001f\u007f\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  );
 }
 
 /**
@@ -166,7 +169,7 @@ export function useExplainedJsonParser(app: Pick<FastifyInstance, 'getDefaultJso
   const strict = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    strict(request, body as string, (err: Error | null, value?: unknown) => {
+    void strict(request, body as string, (err: Error | null, value?: unknown) => {
       if (err && (err as FastifyError).code === 'FST_ERR_CTP_INVALID_JSON_BODY') return done(explainJsonError(body as string), undefined);
       if (err) return done(err, undefined);
       if (value !== null && typeof value === 'object' && !(body as string).includes('\\u')) escapeFreeBodies.add(value);

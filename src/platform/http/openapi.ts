@@ -184,7 +184,7 @@ export function swaggerOptions(info: { role: string; version: string }): Fastify
       components: { securitySchemes: SECURITY_SCHEMES },
       security: [{ apiKey: [] }],
     },
-    transform: documentRoute as unknown as FastifyDynamicSwaggerOptions['transform'],
+    transform: documentRoute,
     transformObject: ({ openapiObject }: { openapiObject?: unknown }) => finishDocument(openapiObject as Record<string, unknown>),
   } as FastifyDynamicSwaggerOptions;
 }

@@ -236,7 +236,7 @@ export async function buildServer(platform: Platform, options: ServerOptions): P
 
   app.setNotFoundHandler((request, reply) => {
     const url = pathOnly(request.url);
-    const allowed = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => m !== request.method && app.findRoute({ method: m as 'GET', url }));
+    const allowed = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => m !== request.method && app.findRoute({ method: m, url }));
     if (allowed.length > 0) {
       reply.header('allow', allowed.join(', '));
       return sendProblem(reply, 'method_not_allowed', `${request.method} is not allowed on ${url}; allowed: ${allowed.join(', ')}`);

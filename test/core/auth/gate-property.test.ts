@@ -106,7 +106,7 @@ describe('auth gate property: nothing reaches a handler without a valid key hold
     const known = fc.constantFrom(...pool);
     /** What the request presents as its key, and the pool entry it really is (if any). */
     const presented = fc.oneof(
-      { weight: 6, arbitrary: known.map((k) => ({ value: k.key, entry: k as PoolKey | undefined })) },
+      { weight: 6, arbitrary: known.map((k) => ({ value: k.key, entry: k })) },
       // a real key with one character changed: another id (unknown), a wrong secret, or malformed
       {
         weight: 2,

@@ -79,7 +79,7 @@ describe('auth gate on the whole platform', () => {
       const res = await get('/keys', c.headers);
       assert.equal(res.statusCode, 401, `${c.reason}: ${res.body}`);
       assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-      const body = res.json() as Record<string, unknown>;
+      const body = res.json<Record<string, unknown>>();
       assert.equal(body.request_id, res.headers['x-request-id']);
       bodies.push(withoutRequestId(body));
       const events = authEvents(t.logs!).filter((l) => l.request_id === body.request_id);

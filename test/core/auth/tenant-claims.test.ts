@@ -133,7 +133,7 @@ describe('tenants named by events, batches and query strings are held against th
       for (const r of NAMED) {
         const label = `${r.method} ${r.url}`;
         const send = (query: string) =>
-          t.app.inject({ method: r.method, url: `${r.url}?${query}`, headers: { 'x-api-key': admin }, ...(r.payload ? { payload: r.payload as object } : {}) });
+          t.app.inject({ method: r.method, url: `${r.url}?${query}`, headers: { 'x-api-key': admin }, ...(r.payload ? { payload: r.payload } : {}) });
         assertMismatch(await send(`tenant_id=${BETA}`), 'querystring/tenant_id', BETA, label);
         assertMismatch(await send(`tenant_id=${ACME}&tenant_id=${BETA}`), 'querystring/tenant_id', BETA, `${label} (repeated)`);
         const own = await send(`tenant_id=${ACME}`);

@@ -63,8 +63,8 @@ describe(
     const start = (label: string, cmd: string, args: string[]) => {
       const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       const collect = (b: Buffer) => outputs.push(`[${label}] ${b.toString()}`);
-      child.stdout!.on('data', collect);
-      child.stderr!.on('data', collect);
+      child.stdout.on('data', collect);
+      child.stderr.on('data', collect);
       children.push(child);
       return child;
     };
@@ -166,8 +166,8 @@ describe(
         const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
           child.once('exit', (code, signal) => resolve({ code, signal })),
         );
-        child.stdout!.on('data', (b: Buffer) => (printed += b.toString()));
-        child.stderr!.on('data', (b: Buffer) => (printed += b.toString()));
+        child.stdout.on('data', (b: Buffer) => (printed += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (printed += b.toString()));
         let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
         void exited.then((e) => (ended = e));
         await waitUntil(`${label} to ${until ? `exit or log ${until}` : 'exit'}`, 30_000, () => ended !== undefined || (until?.test(printed) ?? false));

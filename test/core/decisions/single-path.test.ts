@@ -67,7 +67,7 @@ it('decision records are written in one place: fg_decision_group_write, called b
     ['0014_decision_group_commit.sql'],
   );
   const insertAt = sqlWriters[0]!.text.search(/INSERT INTO decisions\b/i);
-  const functionStarts = [...sqlWriters[0]!.text.matchAll(/CREATE FUNCTION (\w+)/g)].filter((m) => m.index! < insertAt);
+  const functionStarts = [...sqlWriters[0]!.text.matchAll(/CREATE FUNCTION (\w+)/g)].filter((m) => m.index < insertAt);
   assert.equal(functionStarts.at(-1)?.[1], 'fg_decision_group_write', 'the only INSERT INTO decisions is inside fg_decision_group_write');
   const callers = files.filter((f) => /fg_decision_group_write\(/.test(f.text)).map((f) => f.rel);
   assert.deepEqual(callers, ['core/decisions/service.ts']);

@@ -230,10 +230,10 @@ describe('entityKey and decisionDiff', () => {
     assert.equal(first.first, true);
     assert.equal(first.changed, true);
     assert.deepEqual(first.threat_level, { from: null, to: 'none' });
-    const same = decisionDiff(decisions[0]!, decisions[1]!);
+    const same = decisionDiff(decisions[0], decisions[1]!);
     assert.equal(same.changed, false);
     assert.equal(same.summary, 'no change');
-    const up = decisionDiff(decisions[3]!, decisions[4]!);
+    const up = decisionDiff(decisions[3], decisions[4]!);
     assert.deepEqual(up.threat_level, { from: 'none', to: 'high' });
     assert.deepEqual(up.rules_added, ['ssh-brute-force']);
     assert.deepEqual(up.mitigations_added, [
@@ -241,11 +241,11 @@ describe('entityKey and decisionDiff', () => {
       { action: 'alert', target: ATTACKER },
     ]);
     assert.match(up.summary, /threat level none -> high; rules added: ssh-brute-force; mitigations added: block_ip 172\.16\.66\.6, alert 172\.16\.66\.6/);
-    const down = decisionDiff(decisions[4]!, decisions[0]!);
+    const down = decisionDiff(decisions[4], decisions[0]!);
     assert.deepEqual(down.rules_removed, ['ssh-brute-force']);
     assert.equal(down.mitigations_removed.length, 2);
     const gated = { ...decisions[4]!, mitigations: decisions[4]!.mitigations.map((m) => ({ ...m, applied: false, gated_by: 'mode_observe' as const })) };
-    const changed = decisionDiff(decisions[4]!, gated);
+    const changed = decisionDiff(decisions[4], gated);
     assert.equal(changed.mitigations_changed.length, 2);
     assert.deepEqual(changed.mitigations_changed[0]!.to, { duration_s: 3600, applied: false, gated_by: 'mode_observe' });
   });

@@ -51,7 +51,7 @@ describe('governance', () => {
     const self = await post(`/governance/changes/${c.id}/approve`, keys.author!);
     assert.equal(self.statusCode, 403, 'the author key lacks governance:approve anyway');
     // An admin author cannot approve their own change either.
-    const own = (await propose(blockingRuleset('gov-appr-2'), keys.admin1!)).json();
+    const own = (await propose(blockingRuleset('gov-appr-2'), keys.admin1)).json();
     const selfAdmin = await post(`/governance/changes/${own.id}/approve`, keys.admin1!);
     assert.equal(selfAdmin.statusCode, 403);
     assert.equal(selfAdmin.json().reason, 'self_approval');

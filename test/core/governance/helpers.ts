@@ -8,7 +8,7 @@ export const recent: SecurityEvent[] = Array.from({ length: 100 }, (_, i) => ({
   event_type: 'http.request',
   occurred_at: new Date(Date.UTC(2026, 10, 1, 12, 0, i)).toISOString(),
   payload: i === 40 || i === 41 ? { src_ip: '100.64.12.34', path: '/wp-login.php', status: 404 } : { src_ip: `100.64.1.${i}`, path: '/', status: 200 },
-})) as SecurityEvent[];
+}));
 
 /** The default ruleset plus a rule that blocks anyone requesting /wp-login.php. */
 export function blockingRuleset(version: string) {

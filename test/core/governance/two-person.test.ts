@@ -23,7 +23,7 @@ describe('two-person rule: one admin cannot approve their own change', () => {
   const propose = async (version: string, key: string) => {
     const res = await post('/governance/changes', key, { kind: 'ruleset', content: blockingRuleset(version), justification: 'block WordPress probes' });
     assert.equal(res.statusCode, 201, res.body);
-    return res.json() as { id: string; risk: string };
+    return res.json<{ id: string; risk: string }>();
   };
   /** A person the operator enrols on the command line (`frostgate keys create --owner`). */
   const enrol = async (owner: string, scopes: Scope[] = ['admin']) =>

@@ -82,7 +82,7 @@ describe('governance across server processes', () => {
         ],
       };
       const change = (await call(portA, 'POST', '/governance/changes', author, { kind: 'ruleset', content, justification: 'see who probes health endpoints' }))
-        .body;
+        .body as { id: string; risk: string };
       assert.equal(change.risk, 'low', JSON.stringify(change));
       assert.equal(
         (await call(portA, 'POST', `/governance/changes/${change.id}/approve`, admin, {})).body.reason,

@@ -18,9 +18,9 @@ import { FilesystemStorage, type ObjectStorage } from '../../../src/platform/sto
 import { createLedgerModule } from '../../../src/ledger/module.js';
 import { Orchestrator, ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/index.js';
 import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
-import { DatabaseReplayGuard } from '../../../src/forge/spawn/replay.js';
-import { loadTokenSigningKey } from '../../../src/forge/spawn/token-keys.js';
-import { ScenarioTokens } from '../../../src/forge/spawn/tokens.js';
+import { DatabaseReplayGuard } from '../../../src/forge/tokens/replay.js';
+import { loadTokenSigningKey } from '../../../src/forge/tokens/signing-key.js';
+import { ScenarioTokens } from '../../../src/forge/tokens/scenario-tokens.js';
 import { loadTemplate, TemplateCatalog, type LabTemplate } from '../../../src/forge/templates/index.js';
 import { buildServer, type App } from '../../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../../src/platform/platform.js';
@@ -117,7 +117,7 @@ export async function makeAccessRig(opts: RigOptions = {}): Promise<AccessRig> {
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
     platform,
-    app: app!,
+    app: app,
     baseUrl,
     origin: baseUrl,
     orchestrator,
@@ -157,7 +157,7 @@ export class TerminalClient {
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       if (isBinary) this.output += Buffer.from(data as Buffer).toString('utf8');
-      else this.controls.push(JSON.parse(String(data)) as Record<string, unknown>);
+      else this.controls.push(JSON.parse(Buffer.from(data as Buffer).toString('utf8')) as Record<string, unknown>);
     });
     ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
   }
@@ -171,7 +171,7 @@ export class TerminalClient {
   ): Promise<TerminalClient> {
     const q = new URLSearchParams({ cols: String(opts.cols ?? 100), rows: String(opts.rows ?? 30) });
     if (opts.session) q.set('session', opts.session);
-    const ws = new WebSocket(`${rig.baseUrl.replace('http', 'ws')}/v1/access/${scenarioId}/terminal/${device}?${q}`, {
+    const ws = new WebSocket(`${rig.baseUrl.replace('http', 'ws')}/v1/access/${scenarioId}/terminal/${device}?${q.toString()}`, {
       headers: { ...(cookie ? { cookie } : {}), origin: opts.origin ?? rig.origin },
     });
     return new Promise((resolve, reject) => {

@@ -73,7 +73,7 @@ for (const [stage, reached] of STAGES) {
     const id = uniqueId('crash');
     const [a, b] = [subnet()(0).replace(/\.0\/24$/, ''), subnet()(0).replace(/\.0\/24$/, '')];
     const script = fileURLToPath(new URL('./fixtures/create-lab.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script, rt.stateDir, id, a!, b!], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, rt.stateDir, id, a, b], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.after(() => child.kill('SIGKILL'));
     let created = false;
     child.stdout.on('data', (d: Buffer) => (created ||= d.toString().includes('created')));

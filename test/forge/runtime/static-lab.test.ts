@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { LabSpec } from '../../../src/forge/runtime/index.js';
 import { cgroupPids } from '../../../src/forge/runtime/netns/cgroup.js';
@@ -203,13 +204,11 @@ test('3-device lab: host A pings host B through the router, and isolation holds'
   });
 
   await t.test('copyIn/copyOut move files with the learner rights', async () => {
-    const { mkdtempSync, writeFileSync, readFileSync: rf } = await import('node:fs');
-    const { join } = await import('node:path');
     const tmp = mkdtempSync(join(rt.stateDir, 'copy-'));
     writeFileSync(join(tmp, 'in.bin'), Buffer.from([0, 1, 2, 255]));
     await rt.copyIn(id, 'host-b', join(tmp, 'in.bin'), '/root/in.bin');
     await rt.copyOut(id, 'host-b', join(tmp, 'out.bin'), '/root/in.bin');
-    assert.deepEqual([...rf(join(tmp, 'out.bin'))], [0, 1, 2, 255]);
+    assert.deepEqual([...readFileSync(join(tmp, 'out.bin'))], [0, 1, 2, 255]);
     await assert.rejects(rt.copyOut(id, 'host-b', join(tmp, 'shadow'), '/etc/shadow'));
   });
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type Database } from '../../../src/platform/db/database.js';
 import { AccessTokens, accessUrl } from '../../../src/forge/spawn/access.js';
-import { DatabaseReplayGuard } from '../../../src/forge/spawn/replay.js';
-import { loadTokenSigningKey } from '../../../src/forge/spawn/token-keys.js';
-import { ScenarioTokens, TokenRefusedError } from '../../../src/forge/spawn/tokens.js';
+import { DatabaseReplayGuard } from '../../../src/forge/tokens/replay.js';
+import { loadTokenSigningKey } from '../../../src/forge/tokens/signing-key.js';
+import { ScenarioTokens, TokenRefusedError } from '../../../src/forge/tokens/scenario-tokens.js';
 
 const claims = { tenant: 'acme', subject: 'learner-1', scenarioId: 'scn_0123456789abcdef01234567', track: 'netplus' };
 const refusedWith = (problem: string) => (err: unknown) => err instanceof TokenRefusedError && err.problem === problem;

@@ -74,7 +74,7 @@ test('a spawn-only process hands the scenario to an orchestrator process over HT
   );
   assert.deepEqual(both.map((r) => r.statusCode).sort(), [201, 429], both.map((r) => r.body).join('\n'));
   const res = both.find((r) => r.statusCode === 201)!;
-  const { scenario_id: scenarioId, sat } = res.json() as { scenario_id: string; sat: string };
+  const { scenario_id: scenarioId, sat } = res.json<{ scenario_id: string; sat: string }>();
   assert.equal(res.json().state, 'running');
   assert.equal(namespacesOf(fx.runtime, scenarioId).length, 3, 'the orchestrator process built the lab');
 

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parseEd25519PrivateKey } from '../../../src/platform/crypto/ed25519.js';
 import { publicKeyOf } from '../../../src/platform/crypto/ed25519.js';
-import { DatabaseReplayGuard } from '../../../src/forge/spawn/replay.js';
+import { DatabaseReplayGuard } from '../../../src/forge/tokens/replay.js';
 import { stripeSignatureHeader } from '../../../src/forge/spawn/stripe.js';
-import { ScenarioTokens } from '../../../src/forge/spawn/tokens.js';
+import { ScenarioTokens } from '../../../src/forge/tokens/scenario-tokens.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { forgeTestEnv, namespacesOf, type ForgeTestEnv } from './helpers.js';
 

@@ -131,7 +131,7 @@ test('semantic errors name the exact path: CIDRs, references, routes, duplicates
 test('YAML syntax errors carry their line; an unreadable file is a template error', async () => {
   const problems = problemsOf('id: x\ntitle: [unclosed\n');
   assert.equal(problems[0]?.path, '(root)');
-  assert.match(problems[0]!.message, /^YAML: /);
+  assert.match(problems[0].message, /^YAML: /);
   assert.equal(typeof problems[0]?.line, 'number');
   await assert.rejects(loadTemplate('/nonexistent/lab.yaml'), (err: unknown) => err instanceof TemplateInvalidError && /ENOENT/.test(err.problems[0]!.message));
 });

@@ -104,7 +104,7 @@ async function documentOf(role: RoleName): Promise<{ doc: OpenApiDocument; route
   try {
     const res = await t.app.inject({ url: '/openapi.json', headers: { 'x-api-key': t.adminKey } });
     assert.equal(res.statusCode, 200, res.body);
-    return { doc: res.json() as OpenApiDocument, routes: registeredRoutes(t.app).filter((r) => r.method !== 'HEAD') };
+    return { doc: res.json<OpenApiDocument>(), routes: registeredRoutes(t.app).filter((r) => r.method !== 'HEAD') };
   } finally {
     await t.close();
   }

@@ -64,7 +64,7 @@ describe('HTTP platform', () => {
   function assertProblem(res: Awaited<ReturnType<App['inject']>>, status: number, code: string) {
     assert.equal(res.statusCode, status, res.body);
     assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-    const body = res.json() as Record<string, unknown>;
+    const body = res.json<Record<string, unknown>>();
     assert.equal(body.status, status);
     assert.equal(body.code, code);
     assert.equal(body.type, `https://frostgate.dev/problems/${code}`);
@@ -156,7 +156,7 @@ describe('HTTP platform', () => {
   it('serves an OpenAPI document generated from the route schemas', async () => {
     const res = await get('/openapi.json');
     assert.equal(res.statusCode, 200);
-    const doc = res.json() as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> };
+    const doc = res.json<{ openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> }>();
     assert.equal(doc.openapi, '3.1.0');
     assert.ok(doc.paths['/keys']?.post?.requestBody, 'POST /keys documents its body');
     assert.ok(doc.paths['/health/ready']);

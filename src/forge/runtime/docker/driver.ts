@@ -269,7 +269,7 @@ export class DockerLabRuntime implements LabRuntime {
   }
 
   private async record(scenarioId: string): Promise<LabRecord & DockerRecordExtra> {
-    const rec = (await readRecord(this.stateDir, scenarioHex(scenarioId))) as (LabRecord & DockerRecordExtra) | undefined;
+    const rec = await readRecord(this.stateDir, scenarioHex(scenarioId));
     if (!rec || rec.scenarioId !== scenarioId || rec.status !== 'running')
       throw new LabRuntimeError('lab_not_found', `no running lab for scenario ${scenarioId}`);
     return rec;

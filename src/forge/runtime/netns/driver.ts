@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { buildSwitchRuleset } from '../../egress/ruleset.js';
+import { buildSwitchRuleset } from '../egress/ruleset.js';
 import { LabRuntimeError } from '../errors.js';
 import { normaliseDevicePath, resolveLimits, validateLabSpec } from '../spec.js';
 import type { DeviceHandle, ExecOptions, ExecResult, LabHandle, LabRuntime, LabSpec, LabSummary, ShellCommand } from '../types.js';

@@ -1,4 +1,4 @@
-import { enforceEgressScript } from '../../egress/apply.js';
+import { enforceEgressScript } from '../egress/apply.js';
 import type { LabSpec } from '../types.js';
 import { RUN_NETNS, type LabNames } from './naming.js';
 import { deviceBatch, switchBatch } from './topology.js';

@@ -1,5 +1,5 @@
-import { formatCidr, parseCidr } from '../runtime/ipv4.js';
-import type { EgressRule, LabSpec } from '../runtime/types.js';
+import { formatCidr, parseCidr } from '../ipv4.js';
+import type { EgressRule, LabSpec } from '../types.js';
 
 /**
  * The egress policy of one scenario, enforced in the scenario's switch namespace: the

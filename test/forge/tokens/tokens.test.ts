@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { openDatabase, type Database } from '../../../src/platform/db/database.js';
-import { DatabaseReplayGuard, RedisReplayGuard, type ReplayGuard } from '../../../src/forge/spawn/replay.js';
-import { loadTokenSigningKey } from '../../../src/forge/spawn/token-keys.js';
-import { ScenarioTokens, TokenRefusedError } from '../../../src/forge/spawn/tokens.js';
+import { DatabaseReplayGuard, RedisReplayGuard, type ReplayGuard } from '../../../src/forge/tokens/replay.js';
+import { loadTokenSigningKey } from '../../../src/forge/tokens/signing-key.js';
+import { ScenarioTokens, TokenRefusedError } from '../../../src/forge/tokens/scenario-tokens.js';
 import { issueEntitlement, signReceipt, verifyEntitlement, verifyReceipt, ReceiptError, type Receipt } from '../../../src/forge/spawn/receipts.js';
 import { stripeSignatureHeader, verifyStripeSignature, StripeSignatureError } from '../../../src/forge/spawn/stripe.js';
 

@@ -1,19 +1,20 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BindTenant } from '../../core/auth/tenant.js';
-import type { AuditTrail } from '../../ledger/audit.js';
-import type { AppPlugin } from '../../platform/http/server.js';
-import type { Platform } from '../../platform/platform.js';
-import type { PolicyEngine } from '../../policy/index.js';
-import { createOrchestratorModule, type OrchestratorModule } from '../orchestrator/module.js';
-import { ScenarioStore } from '../orchestrator/store.js';
-import { TemplateCatalog } from '../templates/catalog.js';
-import { formatProblem, TemplateInvalidError } from '../templates/errors.js';
-import { loadTemplate } from '../templates/load.js';
-import { HttpHandoff, InProcessHandoff, type ScenarioHandoff } from './handoff.js';
-import { createScenarioTokens, createSpawnModule, type SpawnModule } from './module.js';
-import type { ScenarioTokens } from './tokens.js';
+import type { BindTenant } from '../platform/auth/tenant.js';
+import type { AuditTrail } from '../ledger/audit.js';
+import type { AppPlugin } from '../platform/http/server.js';
+import type { Platform } from '../platform/platform.js';
+import type { PolicyEngine } from '../policy/index.js';
+import { createOrchestratorModule, type OrchestratorModule } from './orchestrator/module.js';
+import { ScenarioStore } from './orchestrator/store.js';
+import { TemplateCatalog } from './templates/catalog.js';
+import { formatProblem, TemplateInvalidError } from './templates/errors.js';
+import { loadTemplate } from './templates/load.js';
+import { HttpHandoff, InProcessHandoff, type ScenarioHandoff } from './spawn/handoff.js';
+import { createSpawnModule, type SpawnModule } from './spawn/module.js';
+import { createScenarioTokens } from './tokens/module.js';
+import type { ScenarioTokens } from './tokens/scenario-tokens.js';
 
 /**
  * Loads every template of `dir` into the catalog. A template that does not validate is not
@@ -41,8 +42,8 @@ async function loadOfferedTemplates(platform: Pick<Platform, 'log' | 'health'>, 
   });
 }
 
-/** The installation's templates/ directory (src/forge/spawn -> ../../../templates). */
-export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../../templates/', import.meta.url));
+/** The installation's templates/ directory (src/forge -> ../../templates). */
+export const DEFAULT_TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
 export interface ForgeModules {
   readonly catalog: TemplateCatalog;

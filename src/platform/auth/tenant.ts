@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
-import { bindTenantToContext } from '../../platform/context.js';
-import { tenantIdProblem } from '../../platform/db/tenant-id.js';
-import { AppError } from '../../platform/http/problem.js';
-import type { Logger } from '../../platform/log.js';
-import type { Metrics } from '../../platform/metrics.js';
+import { bindTenantToContext } from '../context.js';
+import { tenantIdProblem } from '../db/tenant-id.js';
+import { AppError } from '../http/problem.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import './principal.js';
 
 /**

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
-import { buildSwitchRuleset } from '../../../src/forge/egress/index.js';
-import type { LabSpec, NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
-import { makeRuntime, sh, subnet, uniqueId, waitFor } from '../runtime/helpers.js';
+import { buildSwitchRuleset } from '../../../../src/forge/runtime/egress/index.js';
+import type { LabSpec, NetnsLabRuntime } from '../../../../src/forge/runtime/index.js';
+import { makeRuntime, sh, subnet, uniqueId, waitFor } from '../helpers.js';
 
 const OUTSIDE = '198.51.100.1';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidScopeError, SCOPES, hasScope, isScope, missingScopes, parseScopes } from '../../../src/core/auth/scopes.js';
+import { InvalidScopeError, SCOPES, hasScope, isScope, missingScopes, parseScopes } from '../../../src/platform/auth/scopes.js';
 
 /**
  * The oracle, written out by hand: every scope, and for each held scope every scope it grants.

@@ -1,4 +1,4 @@
-import { runCommand } from '../runtime/netns/process.js';
+import { runCommand } from '../netns/process.js';
 
 export class EgressApplyError extends Error {
   readonly code = 'egress_apply_failed';

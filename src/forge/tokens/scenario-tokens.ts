@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { ReplayGuard } from './replay.js';
-import type { TokenSigningKey } from './token-keys.js';
+import type { TokenSigningKey } from './signing-key.js';
 
 /** The three short-lived tokens of Forge, each with its own audience so one cannot stand in for another. */
 export const AUDIENCES = {
