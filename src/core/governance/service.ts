@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import type { ChangeStatus, GovernedKind } from '../../platform/db/schema.js';
 import { AppError, conflict } from '../../platform/http/problem.js';
+import { newId } from '../../platform/ids.js';
 import type { Logger } from '../../platform/log.js';
 import { deployAuthorizationRequest, type PolicyEngine } from '../../policy/index.js';
 import type { Principal } from '../auth/principal.js';
@@ -37,7 +37,6 @@ import { lineageOf, principalLineage, TWO_PERSON_DETAIL, twoPersonRefusal } from
 export type { ChangeView } from './change-view.js';
 
 export const CHANGE_TTL_DAYS = 7;
-const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 export interface ProposeInput {
   readonly kind: GovernedKind;
@@ -74,12 +73,6 @@ function refusalDetails(refused: AppError, actor: Actor): Record<string, unknown
     identity: actor.subject,
     ...(refused.extensions.missing_scopes ? { missing_scopes: refused.extensions.missing_scopes } : {}),
   };
-}
-
-function newChangeId(): string {
-  let id = 'chg_';
-  for (const b of randomBytes(20)) id += ID_ALPHABET[b % ID_ALPHABET.length];
-  return id;
 }
 
 /**
@@ -123,7 +116,7 @@ export class GovernanceService {
     if (version === current.version) throw conflict(`version ${version} is already the deployed ${input.kind}; give the proposal a new version`);
     const assessment = assessRisk(input.kind, current.content.source, compiled.source);
     const actor = this.actor(principal);
-    const id = newChangeId();
+    const id = newId('chg');
     return this.deps.db.withTenant(tenantId, async (tx) => {
       if (await versionExists(tx, tenantId, input.kind, version))
         throw conflict(`${input.kind} version ${version} already exists; versions are immutable, choose a new one`);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
+import { newId } from '../../platform/ids.js';
 import type { Logger } from '../../platform/log.js';
 import { spawnAuthorizationRequest, spawnRefusalKind, type PolicyDecision, type PolicyEngine } from '../../policy/index.js';
-import { newScenarioId } from '../orchestrator/service.js';
 import type { ScenarioStore } from '../orchestrator/store.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { LabTemplate } from '../templates/load.js';
@@ -196,7 +196,7 @@ export class SpawnService {
         // Cedar allowed only with credits left, and the lock keeps them; reaching here is a bug.
         throw new AppError('internal', 'the entitlement allowed by policy has no credit to reserve');
       }
-      const scenarioId = newScenarioId();
+      const scenarioId = newId('scn');
       await insertPendingSpawn(tx, {
         tenantId,
         requestId: req.requestId,
