@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { newId } from '../../platform/ids.js';
 
 /**
- * An API key reads `fg_<id>_<secret>`: the id (12 base32 characters) finds the row, the secret
- * (32 random bytes, base64url) is never stored — only SHA-256 over the whole key is.
+ * An API key reads `fg_<id>_<secret>`: the id (the body of a `key_` id of platform/ids) finds the
+ * row, the secret (32 random bytes, base64url) is never stored — only SHA-256 over the whole key is.
  */
-const ID_ALPHABET = 'abcdefghijkmnopqrstuvwxyz23456789';
 const KEY_PATTERN = /^fg_([a-z2-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 export interface GeneratedKey {
@@ -15,21 +15,14 @@ export interface GeneratedKey {
   readonly digest: Buffer;
 }
 
-function randomId(length: number): string {
-  const bytes = randomBytes(length);
-  let out = '';
-  for (const b of bytes) out += ID_ALPHABET[b % ID_ALPHABET.length];
-  return out;
-}
-
 export function digestKey(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
 }
 
 export function generateKey(): GeneratedKey {
-  const publicId = randomId(12);
-  const key = `fg_${publicId}_${randomBytes(32).toString('base64url')}`;
-  return { id: `key_${publicId}`, key, digest: digestKey(key) };
+  const id = newId('key');
+  const key = `fg_${id.slice('key_'.length)}_${randomBytes(32).toString('base64url')}`;
+  return { id, key, digest: digestKey(key) };
 }
 
 /** The row id a presented key claims, or undefined when it is not shaped like a key. */

@@ -2,6 +2,7 @@ import type { Bus } from '../../platform/bus/bus.js';
 import type { Database } from '../../platform/db/database.js';
 import type { GovernedKind } from '../../platform/db/schema.js';
 import { compileContent, defaultContent, type GovernedContent } from './kinds.js';
+import { activeWithContent } from './store.js';
 
 export const DEPLOYED_SUBJECT = 'fg.governance.deployed';
 
@@ -88,17 +89,7 @@ export class ActiveVersions {
 
   /** Through the gate pool: every request's rate limit needs the deployed policy (Database.gate). */
   private async read<K extends GovernedKind>(tenantId: string, kind: K): Promise<ActiveVersion<K>> {
-    const row = await this.db.gate.withTenant(tenantId, (tx) =>
-      tx
-        .selectFrom('governed_active as a')
-        .innerJoin('governed_versions as v', (j) =>
-          j.onRef('v.tenant_id', '=', 'a.tenant_id').onRef('v.kind', '=', 'a.kind').onRef('v.version', '=', 'a.version'),
-        )
-        .select(['a.version', 'a.change_id', 'v.content'])
-        .where('a.tenant_id', '=', tenantId)
-        .where('a.kind', '=', kind)
-        .executeTakeFirst(),
-    );
+    const row = await this.db.gate.withTenant(tenantId, (tx) => activeWithContent(tx, tenantId, kind));
     if (!row) return this.defaultVersion(kind);
     const previous = this.cache.get(keyOf(tenantId, kind))?.value as ActiveVersion<K> | undefined;
     const content = previous?.version === row.version && previous.changeId !== null ? previous.content : compileContent(kind, row.content);

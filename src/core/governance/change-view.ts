@@ -1,7 +1,7 @@
 import type { Tx } from '../../platform/db/database.js';
 import type { ChangeStatus, GovernedKind } from '../../platform/db/schema.js';
-import { notFound } from '../../platform/http/problem.js';
 import type { CanaryResult } from './canary.js';
+import { approvalsOf, loadChange, type ChangeRow } from './store.js';
 
 export interface ChangeView {
   readonly id: string;
@@ -29,18 +29,9 @@ export interface ChangeView {
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-/** One change row of the caller's tenant (404 otherwise); `lock` holds it for the transaction. */
-export async function loadChange(tx: Tx, tenantId: string, id: string, lock = false) {
-  let q = tx.selectFrom('governance_changes').selectAll().where('id', '=', id).where('tenant_id', '=', tenantId);
-  if (lock) q = q.forUpdate();
-  const row = await q.executeTakeFirst();
-  if (!row) throw notFound(`change ${id}`);
-  return row;
-}
-
 /** A change as the API shows it, with its approvals. */
 export async function changeView(tx: Tx, row: ChangeRow): Promise<ChangeView> {
-  const approvals = await tx.selectFrom('governance_approvals').selectAll().where('change_id', '=', row.id).orderBy('at').execute();
+  const approvals = await approvalsOf(tx, row.id);
   return {
     id: row.id,
     kind: row.kind,
@@ -66,4 +57,7 @@ export async function changeView(tx: Tx, row: ChangeRow): Promise<ChangeView> {
   };
 }
 
-export type ChangeRow = Awaited<ReturnType<typeof loadChange>>;
+/** The change `id` as the API shows it, read afresh in `tx`. */
+export async function reloadView(tx: Tx, tenantId: string, id: string): Promise<ChangeView> {
+  return changeView(tx, await loadChange(tx, tenantId, id));
+}

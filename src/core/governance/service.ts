@@ -1,25 +1,42 @@
-import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { Bus } from '../../platform/bus/bus.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import type { ChangeStatus, GovernedKind } from '../../platform/db/schema.js';
 import { AppError, conflict } from '../../platform/http/problem.js';
+import { newId } from '../../platform/ids.js';
 import type { Logger } from '../../platform/log.js';
 import { deployAuthorizationRequest, type PolicyEngine } from '../../policy/index.js';
 import type { Principal } from '../../platform/auth/principal.js';
 import { hasScope } from '../../platform/auth/scopes.js';
 import { DEPLOYED_SUBJECT, type ActiveVersions } from './active.js';
 import { runCanary, type CanaryEventSource, type CanaryResult } from './canary.js';
-import { changeView, loadChange, type ChangeRow, type ChangeView } from './change-view.js';
+import { changeView, reloadView, type ChangeView } from './change-view.js';
 import { compileContent, InvalidContentError, versionOf } from './kinds.js';
 import { assessRisk } from './risk.js';
+import {
+  activate,
+  activeOf,
+  approvalsOf,
+  changeOfVersion,
+  countApprovals,
+  insertApproval,
+  insertChange,
+  listChanges,
+  loadChange,
+  markDeployed,
+  markRolledBack,
+  ownChangeId,
+  restoreActive,
+  setCanary,
+  setChangeStatus,
+  versionExists,
+  type ChangeRow,
+} from './store.js';
 import { lineageOf, principalLineage, TWO_PERSON_DETAIL, twoPersonRefusal } from './two-person.js';
 
 export type { ChangeView } from './change-view.js';
 
 export const CHANGE_TTL_DAYS = 7;
-const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 export interface ProposeInput {
   readonly kind: GovernedKind;
@@ -56,12 +73,6 @@ function refusalDetails(refused: AppError, actor: Actor): Record<string, unknown
     identity: actor.subject,
     ...(refused.extensions.missing_scopes ? { missing_scopes: refused.extensions.missing_scopes } : {}),
   };
-}
-
-function newChangeId(): string {
-  let id = 'chg_';
-  for (const b of randomBytes(20)) id += ID_ALPHABET[b % ID_ALPHABET.length];
-  return id;
 }
 
 /**
@@ -105,43 +116,32 @@ export class GovernanceService {
     if (version === current.version) throw conflict(`version ${version} is already the deployed ${input.kind}; give the proposal a new version`);
     const assessment = assessRisk(input.kind, current.content.source, compiled.source);
     const actor = this.actor(principal);
-    const id = newChangeId();
+    const id = newId('chg');
     return this.deps.db.withTenant(tenantId, async (tx) => {
-      const existing = await tx
-        .selectFrom('governed_versions')
-        .select('version')
-        .where('tenant_id', '=', tenantId)
-        .where('kind', '=', input.kind)
-        .where('version', '=', version)
-        .executeTakeFirst();
-      if (existing) throw conflict(`${input.kind} version ${version} already exists; versions are immutable, choose a new one`);
-      const row = await tx
-        .insertInto('governance_changes')
-        .values({
-          id,
-          tenant_id: tenantId,
-          kind: input.kind,
-          version,
-          content: JSON.stringify(input.content),
-          justification: input.justification,
-          origin: input.origin,
-          risk: assessment.risk,
-          risk_reasons: assessment.reasons,
-          required_approvals: assessment.requiredApprovals,
-          approver_scope: assessment.approverScope,
-          status: 'proposed',
-          author_key: actor.key,
-          author_subject: actor.subject,
-          base_version: current.version,
-          previous_version: null,
-          canary: null,
-          expires_at: new Date(Date.now() + CHANGE_TTL_DAYS * 86_400_000),
-          deployed_at: null,
-          rolled_back_at: null,
-          rollback_reason: null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      if (await versionExists(tx, tenantId, input.kind, version))
+        throw conflict(`${input.kind} version ${version} already exists; versions are immutable, choose a new one`);
+      const row = await insertChange(tx, {
+        id,
+        tenant_id: tenantId,
+        kind: input.kind,
+        version,
+        content: input.content,
+        justification: input.justification,
+        origin: input.origin,
+        risk: assessment.risk,
+        risk_reasons: assessment.reasons,
+        required_approvals: assessment.requiredApprovals,
+        approver_scope: assessment.approverScope,
+        status: 'proposed',
+        author_key: actor.key,
+        author_subject: actor.subject,
+        base_version: current.version,
+        previous_version: null,
+        expires_at: new Date(Date.now() + CHANGE_TTL_DAYS * 86_400_000),
+        deployed_at: null,
+        rolled_back_at: null,
+        rollback_reason: null,
+      });
       await this.deps.audit.record(tx, tenantId, {
         action: 'governance.propose',
         actor: actor.key,
@@ -154,19 +154,12 @@ export class GovernanceService {
   }
 
   async get(tenantId: string, id: string): Promise<ChangeView> {
-    return this.deps.db.withTenant(tenantId, async (tx) => changeView(tx, await loadChange(tx, tenantId, id)));
+    return this.deps.db.withTenant(tenantId, (tx) => reloadView(tx, tenantId, id));
   }
 
   async list(tenantId: string, opts: { status?: ChangeStatus; limit?: number } = {}): Promise<ChangeView[]> {
     return this.deps.db.withTenant(tenantId, async (tx) => {
-      let q = tx
-        .selectFrom('governance_changes')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .orderBy('created_at', 'desc')
-        .limit(opts.limit ?? 100);
-      if (opts.status) q = q.where('status', '=', opts.status);
-      const rows = await q.execute();
+      const rows = await listChanges(tx, tenantId, opts);
       return Promise.all(rows.map((r) => changeView(tx, r)));
     });
   }
@@ -174,7 +167,7 @@ export class GovernanceService {
   /** Expired proposals become `expired` when touched; nothing acts on them after. */
   private async expireIfDue(tx: Tx, row: ChangeRow): Promise<ChangeStatus> {
     if ((row.status === 'proposed' || row.status === 'approved') && new Date(row.expires_at).getTime() <= Date.now()) {
-      await tx.updateTable('governance_changes').set({ status: 'expired' }).where('id', '=', row.id).execute();
+      await setChangeStatus(tx, row.id, 'expired');
       return 'expired';
     }
     return row.status;
@@ -216,13 +209,11 @@ export class GovernanceService {
     try {
       await this.deps.db.withTenant(tenantId, async (tx) => {
         // The id came from a URL nothing has checked yet: named only when it is this tenant's change.
-        const own = id
-          ? await tx.selectFrom('governance_changes').select('id').where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst()
-          : undefined;
+        const own = id ? await ownChangeId(tx, tenantId, id) : undefined;
         await this.deps.audit.record(tx, tenantId, {
           action: `governance.${action}_refused`,
           actor: actor.key,
-          ...(own ? { target: own.id } : {}),
+          ...(own ? { target: own } : {}),
           details: refusalDetails(refused, actor),
         });
       });
@@ -246,7 +237,7 @@ export class GovernanceService {
       const status = await this.expireIfDue(tx, row);
       if (status !== 'proposed' && status !== 'approved')
         return { refused: conflict(`change ${id} is ${status}; only proposed changes can be approved`, { change_status: status }) };
-      const earlier = await tx.selectFrom('governance_approvals').select(['principal_key', 'principal_subject']).where('change_id', '=', id).execute();
+      const earlier = await approvalsOf(tx, id);
       if (earlier.some((a) => a.principal_key === actor.key || a.principal_subject === actor.subject))
         return { refused: conflict(`${actor.subject} (${actor.key}) already acted on change ${id}`) };
       const author = await lineageOf(tx, row.author_key, row.author_subject);
@@ -261,25 +252,24 @@ export class GovernanceService {
           }),
         };
       }
-      await tx
-        .insertInto('governance_approvals')
-        .values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'approve', reason: reason ?? null })
-        .execute();
-      const count = await tx
-        .selectFrom('governance_approvals')
-        .select((e) => e.fn.countAll<number>().as('n'))
-        .where('change_id', '=', id)
-        .where('decision', '=', 'approve')
-        .executeTakeFirstOrThrow();
-      if (Number(count.n) >= row.required_approvals) await tx.updateTable('governance_changes').set({ status: 'approved' }).where('id', '=', id).execute();
+      await insertApproval(tx, {
+        change_id: id,
+        tenant_id: tenantId,
+        principal_key: actor.key,
+        principal_subject: actor.subject,
+        decision: 'approve',
+        reason: reason ?? null,
+      });
+      const approvals = await countApprovals(tx, id);
+      if (approvals >= row.required_approvals) await setChangeStatus(tx, id, 'approved');
       await this.deps.audit.record(tx, tenantId, {
         action: 'governance.approve',
         actor: actor.key,
         target: id,
         ...(reason ? { reason } : {}),
-        details: { approvals: Number(count.n), required: row.required_approvals, identity: actor.subject },
+        details: { approvals, required: row.required_approvals, identity: actor.subject },
       });
-      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
+      return { view: await reloadView(tx, tenantId, id) };
     });
     this.deps.security.info({ type: 'governance', action: 'approve', change_id: id, key_id: actor.key, identity: actor.subject }, 'governance change approved');
     return view;
@@ -298,14 +288,14 @@ export class GovernanceService {
         return { refused: conflict(`change ${id} is ${status}; cannot move it to rejected`, { change_status: status }) };
       if (!hasScope(principal.scopes, row.approver_scope))
         return { refused: new AppError('missing_scope', `rejecting needs ${row.approver_scope}`, { missing_scopes: [row.approver_scope] }) };
-      await tx
-        .insertInto('governance_approvals')
-        .values({ change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'reject', reason })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-      await tx.updateTable('governance_changes').set({ status: 'rejected' }).where('id', '=', id).execute();
+      await insertApproval(
+        tx,
+        { change_id: id, tenant_id: tenantId, principal_key: actor.key, principal_subject: actor.subject, decision: 'reject', reason },
+        true,
+      );
+      await setChangeStatus(tx, id, 'rejected');
       await this.deps.audit.record(tx, tenantId, { action: 'governance.reject', actor: actor.key, target: id, reason, details: { identity: actor.subject } });
-      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
+      return { view: await reloadView(tx, tenantId, id) };
     });
     this.deps.security.info({ type: 'governance', action: 'reject', change_id: id, key_id: actor.key, reason }, 'governance change rejected');
     return view;
@@ -324,9 +314,9 @@ export class GovernanceService {
         return { refused: conflict(`change ${id} is ${status}; cannot move it to withdrawn`, { change_status: status }) };
       if (actor.key !== row.author_key && actor.subject !== row.author_subject)
         return { refused: new AppError('forbidden', 'only the author can withdraw a change; others can reject it', { reason: 'not_author' }) };
-      await tx.updateTable('governance_changes').set({ status: 'withdrawn' }).where('id', '=', id).execute();
+      await setChangeStatus(tx, id, 'withdrawn');
       await this.deps.audit.record(tx, tenantId, { action: 'governance.withdraw', actor: actor.key, target: id, ...(reason ? { reason } : {}) });
-      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
+      return { view: await reloadView(tx, tenantId, id) };
     });
   }
 
@@ -349,18 +339,14 @@ export class GovernanceService {
     const result = await runCanary(tenantId, events, deployed, proposed);
     const actor = this.actor(principal);
     return this.deps.db.withTenant(tenantId, async (tx) => {
-      await tx
-        .updateTable('governance_changes')
-        .set({ canary: JSON.stringify(result) })
-        .where('id', '=', id)
-        .execute();
+      await setCanary(tx, id, result);
       await this.deps.audit.record(tx, tenantId, {
         action: 'governance.canary',
         actor: actor.key,
         target: id,
         details: { events_replayed: result.events_replayed, decisions_changed: result.decisions_changed, newly_blocked: result.newly_blocked.length },
       });
-      return changeView(tx, await loadChange(tx, tenantId, id));
+      return reloadView(tx, tenantId, id);
     });
   }
 
@@ -377,12 +363,7 @@ export class GovernanceService {
       const status = await this.expireIfDue(tx, row);
       if (status !== 'approved' && status !== 'proposed')
         return { refused: conflict(`change ${id} is ${status}; only approved changes deploy`, { change_status: status }) };
-      const approvals = await tx
-        .selectFrom('governance_approvals')
-        .select((e) => e.fn.countAll<number>().as('n'))
-        .where('change_id', '=', id)
-        .where('decision', '=', 'approve')
-        .executeTakeFirstOrThrow();
+      const approvals = await countApprovals(tx, id);
       const canary = row.canary as CanaryResult | null;
       const decision = this.deps.policy.authorize(
         deployAuthorizationRequest({
@@ -393,7 +374,7 @@ export class GovernanceService {
             kind: row.kind,
             risk: row.risk,
             origin: row.origin,
-            approvals: Number(approvals.n),
+            approvals,
             requiredApprovals: row.required_approvals,
             ...(canary
               ? {
@@ -423,34 +404,16 @@ export class GovernanceService {
           ),
         };
       }
-      const current = await tx
-        .selectFrom('governed_active')
-        .select(['version'])
-        .where('tenant_id', '=', tenantId)
-        .where('kind', '=', row.kind)
-        .executeTakeFirst();
-      await tx
-        .insertInto('governed_versions')
-        .values({ tenant_id: tenantId, kind: row.kind, version: row.version, content: JSON.stringify(row.content), change_id: id })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-      await tx
-        .insertInto('governed_active')
-        .values({ tenant_id: tenantId, kind: row.kind, version: row.version, change_id: id })
-        .onConflict((oc) => oc.columns(['tenant_id', 'kind']).doUpdateSet({ version: row.version, change_id: id, deployed_at: sql`now()` }))
-        .execute();
-      await tx
-        .updateTable('governance_changes')
-        .set({ status: 'deployed', deployed_at: new Date(), previous_version: current?.version ?? row.base_version })
-        .where('id', '=', id)
-        .execute();
+      const current = await activeOf(tx, tenantId, row.kind);
+      await activate(tx, tenantId, row.kind, row.version, row.content, id);
+      await markDeployed(tx, id, current?.version ?? row.base_version);
       await this.deps.audit.record(tx, tenantId, {
         action: 'governance.deploy',
         actor: actor.key,
         target: id,
         details: { kind: row.kind, version: row.version, previous_version: current?.version ?? row.base_version, policy_version: decision.version },
       });
-      return { view: await changeView(tx, await loadChange(tx, tenantId, id)) };
+      return { view: await reloadView(tx, tenantId, id) };
     });
     if ('refused' in outcome) {
       this.deps.security.warn(
@@ -478,38 +441,12 @@ export class GovernanceService {
     const view = await this.deps.db.withTenant(tenantId, async (tx) => {
       const row = await loadChange(tx, tenantId, id, true);
       if (row.status !== 'deployed') throw conflict(`change ${id} is ${row.status}; only a deployed change can be rolled back`, { change_status: row.status });
-      const active = await tx
-        .selectFrom('governed_active')
-        .select(['change_id'])
-        .where('tenant_id', '=', tenantId)
-        .where('kind', '=', row.kind)
-        .forUpdate()
-        .executeTakeFirst();
+      const active = await activeOf(tx, tenantId, row.kind, true);
       if (active?.change_id !== id) throw conflict(`change ${id} is no longer the active ${row.kind}; roll back the change that replaced it first`);
       const previous = row.previous_version ?? row.base_version;
-      const previousRow = await tx
-        .selectFrom('governed_versions')
-        .select(['change_id'])
-        .where('tenant_id', '=', tenantId)
-        .where('kind', '=', row.kind)
-        .where('version', '=', previous)
-        .executeTakeFirst();
-      if (previousRow) {
-        await tx
-          .updateTable('governed_active')
-          .set({ version: previous, change_id: previousRow.change_id, deployed_at: sql`now()` })
-          .where('tenant_id', '=', tenantId)
-          .where('kind', '=', row.kind)
-          .execute();
-      } else {
-        // The previous version was the shipped default: no row means "run the default".
-        await tx.deleteFrom('governed_active').where('tenant_id', '=', tenantId).where('kind', '=', row.kind).execute();
-      }
-      await tx
-        .updateTable('governance_changes')
-        .set({ status: 'rolled_back', rolled_back_at: new Date(), rollback_reason: reason })
-        .where('id', '=', id)
-        .execute();
+      // No stored previous version means the shipped default ran before: the pointer goes.
+      await restoreActive(tx, tenantId, row.kind, previous, await changeOfVersion(tx, tenantId, row.kind, previous));
+      await markRolledBack(tx, id, reason);
       await this.deps.audit.record(tx, tenantId, {
         action: 'governance.rollback',
         actor: actor.key,
@@ -517,7 +454,7 @@ export class GovernanceService {
         reason,
         details: { kind: row.kind, restored_version: previous },
       });
-      return changeView(tx, await loadChange(tx, tenantId, id));
+      return reloadView(tx, tenantId, id);
     });
     await this.announce(tenantId, view.kind, view.previous_version ?? view.base_version);
     this.deps.security.warn({ type: 'governance', action: 'rollback', change_id: id, key_id: actor.key, reason }, 'governance change rolled back');

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { IPty } from 'node-pty';
 import type { RawData, WebSocket } from 'ws';
+import { newId } from '../../platform/ids.js';
 import type { AccessLimits } from './limits.js';
 import { CLOSE, parseClientFrame, type ServerMessage } from './protocol.js';
 import type { AsciicastRecorder } from './recording.js';
@@ -15,10 +15,6 @@ export interface TerminalOwner {
 /** A frame received before the session was attached: (data, isBinary). */
 export type EarlyFrame = readonly [RawData, boolean];
 
-export function newTerminalSessionId(): string {
-  return `term_${randomBytes(16).toString('base64url')}`;
-}
-
 /** How long a PTY that ignored SIGHUP gets before SIGKILL. */
 const KILL_AFTER_MS = 2000;
 
@@ -28,7 +24,7 @@ const KILL_AFTER_MS = 2000;
  * shell; output produced meanwhile is kept (bounded) and replayed on reattach.
  */
 export class TerminalSession {
-  readonly id = newTerminalSessionId();
+  readonly id = newId('term');
   private socket: WebSocket | undefined;
   private readonly detachedOutput: Buffer[] = [];
   private detachedBytes = 0;

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { AppError, unprocessable } from '../../platform/http/problem.js';
+import { newId } from '../../platform/ids.js';
 import type { ExecOptions, ExecResult, LabHandle, LabRuntime } from '../runtime/types.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { LabTemplate } from '../templates/load.js';
@@ -40,9 +40,7 @@ export interface StartOptions {
   readonly reconcileIntervalMs?: number;
 }
 
-export function newScenarioId(): string {
-  return `scn_${randomBytes(12).toString('hex')}`;
-}
+export const newScenarioId = (): string => newId('scn');
 
 /**
  * Scenario lifecycle over a LabRuntime: the database row is the truth of what should exist,

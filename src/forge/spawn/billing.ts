@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { BillingMode } from '../../config/config.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { Tx } from '../../platform/db/database.js';
+import { newId } from '../../platform/ids.js';
 
 export type { BillingMode };
 
@@ -31,7 +31,7 @@ export class BillingLedger {
   constructor(private readonly audit: Pick<AuditTrail, 'record'>) {}
 
   async record(tx: Tx, tenantId: string, actor: string, e: BillingEvent): Promise<{ eventId: string; ledgerIndex: number }> {
-    const eventId = `bil_${randomBytes(12).toString('hex')}`;
+    const eventId = newId('bil');
     const ledgerIndex = await this.audit.record(tx, tenantId, {
       action: e.kind === 'grant' ? 'entitlement.grant' : 'billing.charge',
       actor,

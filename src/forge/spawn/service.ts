@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, Tx } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
+import { newId } from '../../platform/ids.js';
 import type { Logger } from '../../platform/log.js';
 import { spawnAuthorizationRequest, spawnRefusalKind, type PolicyDecision, type PolicyEngine } from '../../policy/index.js';
-import { newScenarioId } from '../orchestrator/service.js';
 import type { ScenarioStore } from '../orchestrator/store.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { LabTemplate } from '../templates/load.js';
@@ -13,6 +12,7 @@ import type { BillingLedger, BillingMode } from './billing.js';
 import type { EntitlementService, StoredEntitlement } from './entitlements.js';
 import type { ScenarioHandoff } from './handoff.js';
 import type { SpawnMetrics, SpawnResult } from './metrics.js';
+import { deleteSpawn, findSpawn, insertPendingSpawn, lockTenantSpawns, markLaunched, pendingSpawns, spawnsSince, type SpawnRow } from './store.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 
 export interface QuotaLimits {
@@ -69,17 +69,16 @@ export interface SpawnDeps {
   readonly clock?: () => Date;
 }
 
-interface SpawnRow {
-  readonly request_id: string;
-  readonly body_digest: string;
-  readonly subject: string;
-  readonly track: string;
-  readonly template_id: string;
-  readonly template_version: string;
-  readonly scenario_id: string;
-  readonly entitlement_id: string | null;
-  readonly status: 'pending' | 'launched';
+interface SpawnUsage {
+  readonly activeLabsSubject: number;
+  readonly activeLabsTenant: number;
+  readonly spawnsToday: number;
 }
+
+type Admission =
+  | { readonly kind: 'existing'; readonly row: SpawnRow }
+  | { readonly kind: 'refused'; readonly decision: PolicyDecision; readonly usage: SpawnUsage }
+  | { readonly kind: 'admitted'; readonly scenarioId: string; readonly entitlement: StoredEntitlement };
 
 /** How long a pending spawn holds quota: well past the HTTP handoff's 120 s deadline. */
 const PENDING_HOLD_MS = 10 * 60_000;
@@ -122,51 +121,65 @@ export class SpawnService {
   }
 
   async spawn(tenantId: string, req: SpawnRequest, ctx: SpawnContext): Promise<SpawnResponse> {
-    const template = this.templateFor(req.track);
-    if (!template) {
-      this.count('unknown', 'invalid_track');
-      const valid = this.tracks();
-      throw new AppError(
-        'unprocessable',
-        `track ${JSON.stringify(req.track)} is not offered; valid tracks: ${valid.join(', ') || '(none: no templates are loaded)'}`,
-        { reason: 'unknown_track', valid_tracks: valid },
-      );
-    }
+    const template = this.offeredTemplate(req.track);
     const digest = bodyDigest(req);
     const presented = req.entitlementToken !== undefined ? await this.presentedEntitlement(req, tenantId, ctx) : undefined;
+    const admitted = await this.admit(tenantId, req, template, digest, presented);
+    if (admitted.kind === 'existing') return this.replay(tenantId, req, digest, admitted.row, ctx);
+    if (admitted.kind === 'refused') this.refuse(tenantId, req, ctx, admitted.decision, admitted.usage);
+    const { scenarioId, entitlement } = admitted;
+    const claims = { tenant: tenantId, subject: req.subject, scenarioId, track: template.track };
+    const sat = await this.deps.tokens.issue('sat', { ...claims, template: `${template.id}@${template.version}` });
+    const scenario = await this.launch(tenantId, req, scenarioId, entitlement, sat.token);
+    await this.charge(tenantId, req, ctx, template, scenarioId, entitlement);
+    this.count(req.track, 'created');
+    const access = await this.deps.access.issue(claims);
+    return {
+      request_id: req.requestId,
+      scenario_id: scenarioId,
+      access_url: accessUrl(ctx.baseUrl, scenarioId, access.token),
+      access_token: access.token,
+      expires_at: access.expiresAt.toISOString(),
+      sat: sat.token,
+      scenario_expires_at: scenario.expires_at,
+      state: scenario.state,
+      replayed: false,
+    };
+  }
+
+  /** The template the track spawns, or 422 naming the valid tracks. */
+  private offeredTemplate(track: string): LabTemplate {
+    const template = this.templateFor(track);
+    if (template) return template;
+    this.count('unknown', 'invalid_track');
+    const valid = this.tracks();
+    throw new AppError(
+      'unprocessable',
+      `track ${JSON.stringify(track)} is not offered; valid tracks: ${valid.join(', ') || '(none: no templates are loaded)'}`,
+      {
+        reason: 'unknown_track',
+        valid_tracks: valid,
+      },
+    );
+  }
+
+  /**
+   * Under the tenant's spawn lock: an earlier request with this id, or the Cedar decision over the
+   * entitlement and the usage counted now, and when allowed the reserved credit and the pending row.
+   */
+  private async admit(tenantId: string, req: SpawnRequest, template: LabTemplate, digest: string, presented: string | undefined): Promise<Admission> {
     const now = this.clock();
-
-    const admitted = await this.deps.db.withTenant(tenantId, async (tx) => {
-      // One spawn decision at a time per tenant: counting, deciding and reserving are atomic.
-      await sql`SELECT pg_advisory_xact_lock(hashtext(${`fg_spawn:${tenantId}`}))`.execute(tx);
-      const existing = await sql<SpawnRow>`SELECT * FROM spawn_requests WHERE request_id = ${req.requestId}`.execute(tx);
-      if (existing.rows[0]) return { kind: 'existing' as const, row: existing.rows[0] };
-
+    return this.deps.db.withTenant(tenantId, async (tx) => {
+      await lockTenantSpawns(tx, tenantId);
+      const existing = await findSpawn(tx, req.requestId);
+      if (existing) return { kind: 'existing', row: existing };
       const entitlement = await this.deps.entitlements.forSpawn(tx, {
         subject: req.subject,
         track: req.track,
         now,
         ...(presented ? { entitlementId: presented } : {}),
       });
-      // A pending spawn counts as a running lab while its handoff may still be under way; one older
-      // than that (its process died between handoff and bookkeeping) no longer holds quota.
-      const pendingSince = new Date(now.getTime() - PENDING_HOLD_MS).toISOString();
-      const pending = await sql<{
-        scenario_id: string;
-        subject: string;
-      }>`SELECT scenario_id, subject FROM spawn_requests WHERE status = 'pending' AND created_at > ${pendingSince}::timestamptz`.execute(tx);
-      const pendingIds = pending.rows.map((r) => r.scenario_id);
-      const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-      const today = await sql<{
-        n: string;
-      }>`SELECT count(*) AS n FROM spawn_requests WHERE subject = ${req.subject} AND created_at >= ${dayStart.toISOString()}::timestamptz`.execute(tx);
-      const usage = {
-        activeLabsSubject:
-          pending.rows.filter((r) => r.subject === req.subject).length +
-          (await this.deps.scenarios.countActive(tx, { subject: req.subject, excluding: pendingIds })),
-        activeLabsTenant: pending.rows.length + (await this.deps.scenarios.countActive(tx, { excluding: pendingIds })),
-        spawnsToday: Number(today.rows[0]?.n ?? 0),
-      };
+      const usage = await this.usage(tx, req.subject, now);
       const decision = this.deps.policy.authorize(
         spawnAuthorizationRequest({
           subject: req.subject,
@@ -178,35 +191,56 @@ export class SpawnService {
           limits: this.deps.limits,
         }),
       );
-      if (decision.decision !== 'allow') return { kind: 'refused' as const, decision, usage };
+      if (decision.decision !== 'allow') return { kind: 'refused', decision, usage };
       if (!entitlement || !(await this.deps.entitlements.reserveCredit(tx, entitlement.entitlement_id))) {
         // Cedar allowed only with credits left, and the lock keeps them; reaching here is a bug.
         throw new AppError('internal', 'the entitlement allowed by policy has no credit to reserve');
       }
-      const scenarioId = newScenarioId();
-      await sql`INSERT INTO spawn_requests (tenant_id, request_id, body_digest, subject, track, template_id, template_version, scenario_id, entitlement_id, client_id, status, created_at)
-        VALUES (${tenantId}, ${req.requestId}, ${digest}, ${req.subject}, ${req.track}, ${template.id}, ${template.version}, ${scenarioId}, ${entitlement.entitlement_id}, ${req.clientId ?? null}, 'pending', ${now.toISOString()}::timestamptz)`.execute(
-        tx,
-      );
-      return { kind: 'admitted' as const, scenarioId, entitlement };
+      const scenarioId = newId('scn');
+      await insertPendingSpawn(tx, {
+        tenantId,
+        requestId: req.requestId,
+        bodyDigest: digest,
+        subject: req.subject,
+        track: req.track,
+        templateId: template.id,
+        templateVersion: template.version,
+        scenarioId,
+        entitlementId: entitlement.entitlement_id,
+        clientId: req.clientId ?? null,
+        createdAt: now,
+      });
+      return { kind: 'admitted', scenarioId, entitlement };
     });
+  }
 
-    if (admitted.kind === 'existing') return this.replay(tenantId, req, digest, admitted.row, ctx);
-    if (admitted.kind === 'refused') this.refuse(tenantId, req, ctx, admitted.decision, admitted.usage);
+  /**
+   * Running labs of the learner and the tenant, and the learner's spawns today (UTC). A pending
+   * spawn counts as a running lab while its handoff may still be under way; one older than that
+   * (its process died between handoff and bookkeeping) no longer holds quota.
+   */
+  private async usage(tx: Tx, subject: string, now: Date): Promise<SpawnUsage> {
+    const pending = await pendingSpawns(tx, new Date(now.getTime() - PENDING_HOLD_MS));
+    const pendingIds = pending.map((r) => r.scenario_id);
+    const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+    return {
+      activeLabsSubject: pending.filter((r) => r.subject === subject).length + (await this.deps.scenarios.countActive(tx, { subject, excluding: pendingIds })),
+      activeLabsTenant: pending.length + (await this.deps.scenarios.countActive(tx, { excluding: pendingIds })),
+      spawnsToday: await spawnsSince(tx, subject, dayStart),
+    };
+  }
 
-    const { scenarioId, entitlement } = admitted;
-    const claims = { tenant: tenantId, subject: req.subject, scenarioId, track: template.track };
-    const sat = await this.deps.tokens.issue('sat', { ...claims, template: `${template.id}@${template.version}` });
-    let scenario;
+  /** Hands the SAT to the orchestrator; a lab that cannot be built releases its row and credit. */
+  private async launch(tenantId: string, req: SpawnRequest, scenarioId: string, entitlement: StoredEntitlement, sat: string) {
     try {
       if (!this.deps.handoff)
         throw new AppError('unavailable', 'no orchestrator is reachable from this process: set FG_ORCHESTRATOR_URL, or run the orchestrator role here', {
           reason: 'no_orchestrator',
         });
-      scenario = await this.deps.handoff.submit(tenantId, sat.token);
+      return await this.deps.handoff.submit(tenantId, sat);
     } catch (err) {
       await this.deps.db.withTenant(tenantId, async (tx) => {
-        await sql`DELETE FROM spawn_requests WHERE request_id = ${req.requestId} AND scenario_id = ${scenarioId}`.execute(tx);
+        await deleteSpawn(tx, req.requestId, scenarioId);
         await this.deps.entitlements.releaseCredit(tx, entitlement.entitlement_id);
       });
       this.count(req.track, 'failed');
@@ -225,9 +259,12 @@ export class SpawnService {
       if (err instanceof AppError) throw err;
       throw new AppError('unavailable', `the lab could not be built: ${(err as Error).message}`, { reason: 'handoff_failed' });
     }
+  }
 
+  /** The lab runs: the spawn is launched and its credit charged (billing event and audit entry). */
+  private async charge(tenantId: string, req: SpawnRequest, ctx: SpawnContext, template: LabTemplate, scenarioId: string, entitlement: StoredEntitlement) {
     await this.deps.db.withTenant(tenantId, async (tx) => {
-      await sql`UPDATE spawn_requests SET status = 'launched', launched_at = now() WHERE request_id = ${req.requestId}`.execute(tx);
+      await markLaunched(tx, req.requestId);
       await this.deps.billing.record(tx, tenantId, ctx.actor, {
         kind: 'charge',
         mode: this.deps.billingMode,
@@ -240,19 +277,6 @@ export class SpawnService {
         externalRef: req.requestId,
       });
     });
-    this.count(req.track, 'created');
-    const access = await this.deps.access.issue(claims);
-    return {
-      request_id: req.requestId,
-      scenario_id: scenarioId,
-      access_url: accessUrl(ctx.baseUrl, scenarioId, access.token),
-      access_token: access.token,
-      expires_at: access.expiresAt.toISOString(),
-      sat: sat.token,
-      scenario_expires_at: scenario.expires_at,
-      state: scenario.state,
-      replayed: false,
-    };
   }
 
   /** A retry: the same scenario with fresh tokens (tokens are never stored); another body is 409. */
@@ -288,7 +312,7 @@ export class SpawnService {
     };
   }
 
-  private refuse(tenantId: string, req: SpawnRequest, ctx: SpawnContext, decision: PolicyDecision, usage: Record<string, number>): never {
+  private refuse(tenantId: string, req: SpawnRequest, ctx: SpawnContext, decision: PolicyDecision, usage: SpawnUsage): never {
     const kind = spawnRefusalKind(decision);
     const reasons = [...decision.reasons];
     this.deps.security.warn(

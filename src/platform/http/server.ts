@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
@@ -15,6 +14,7 @@ import Fastify, {
 } from 'fastify';
 import { requestContext } from '../context.js';
 import { isDependencyUnavailable } from '../dependency-errors.js';
+import { newId } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Platform } from '../platform.js';
 import { AppError, PROBLEMS, problemBody, withCrowdSecMembers, type ProblemCode } from './problem.js';
@@ -70,23 +70,8 @@ export interface ServerOptions {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 
-// Request ids must be unique, not secret: one CSPRNG draw serves 256 of them (a draw per request
-// was 4% of /defend's CPU here, where every getrandom call is a costly syscall).
-const REQUEST_ID_BYTES = 12;
-let requestIdPool = Buffer.alloc(0);
-let requestIdAt = 0;
-function generateRequestId(): string {
-  if (requestIdAt + REQUEST_ID_BYTES > requestIdPool.length) {
-    requestIdPool = randomBytes(REQUEST_ID_BYTES * 256);
-    requestIdAt = 0;
-  }
-  const id = `req_${requestIdPool.subarray(requestIdAt, requestIdAt + REQUEST_ID_BYTES).toString('base64url')}`;
-  requestIdAt += REQUEST_ID_BYTES;
-  return id;
-}
-
 export function requestIdFrom(header: unknown): string {
-  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : generateRequestId();
+  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : newId('req');
 }
 
 /** Headers every answer carries; HTML pages may loosen the CSP for their own assets. */

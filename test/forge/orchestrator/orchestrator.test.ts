@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { newScenarioId, Orchestrator, ScenarioStateError } from '../../../src/forge/orchestrator/index.js';
+import { idPattern } from '../../../src/platform/ids.js';
 import { LabNames, RUN_NETNS, legacyTag, scenarioHex } from '../../../src/forge/runtime/netns/naming.js';
 import { runCommand } from '../../../src/forge/runtime/netns/process.js';
 import { writeRecord } from '../../../src/forge/runtime/netns/state.js';
@@ -24,7 +25,7 @@ test('create -> running -> exec shows the template addresses -> extend -> destro
 
   const s = await orch.create(rig.tenantId, template, 'alice');
   assert.equal(s.state, 'running');
-  assert.match(s.scenario_id, /^scn_[0-9a-f]{24}$/);
+  assert.match(s.scenario_id, idPattern('scn'));
   assert.equal(s.template_version, template.version);
   assert.equal(s.expires_at, new Date(rig.clock.now.getTime() + 60 * 60_000).toISOString());
   assert.deepEqual(

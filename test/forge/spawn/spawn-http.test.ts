@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { parseEd25519PrivateKey } from '../../../src/platform/crypto/ed25519.js';
 import { publicKeyOf } from '../../../src/platform/crypto/ed25519.js';
+import { idPattern } from '../../../src/platform/ids.js';
 import { DatabaseReplayGuard } from '../../../src/forge/tokens/replay.js';
 import { stripeSignatureHeader } from '../../../src/forge/spawn/stripe.js';
 import { ScenarioTokens } from '../../../src/forge/tokens/scenario-tokens.js';
@@ -120,7 +121,7 @@ describe('POST /v1/spawn end to end', () => {
     assert.equal(twin.json().replayed, true);
     first = res.json();
     assert.equal(first.request_id, 'r-happy-1');
-    assert.match(first.scenario_id!, /^scn_[0-9a-f]{24}$/);
+    assert.match(first.scenario_id!, idPattern('scn'));
     assert.equal(first.state, 'running');
     assert.equal(first.access_url, `http://localhost:80/v1/access/${first.scenario_id}?token=${encodeURIComponent(first.access_token!)}`);
     const ttl = Date.parse(first.expires_at!) - Date.now();
