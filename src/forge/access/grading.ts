@@ -8,8 +8,13 @@ import type { GradingPort, ScoreView } from './types.js';
  */
 export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 'score'>): GradingPort {
   return {
-    async complete(tenantId, scenarioId, subject) {
-      await scoring.complete(tenantId, scenarioId, { reason: 'submit', actor: `learner:${subject}` });
+    async complete(tenantId, scenarioId, subject, given = {}) {
+      await scoring.complete(tenantId, scenarioId, {
+        reason: 'submit',
+        actor: `learner:${subject}`,
+        ...(given.answers ? { answers: given.answers } : {}),
+        ...(given.hintsUsed ? { hintsUsed: given.hintsUsed } : {}),
+      });
     },
     async score(tenantId, scenarioId): Promise<ScoreView | undefined> {
       try {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PageHint, PageQuestion } from './questions.js';
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -90,6 +91,10 @@ export interface LabPageView {
   readonly assetBase: string;
   readonly styleNonce: string;
   readonly topologySvg: string;
+  readonly questions: readonly PageQuestion[];
+  readonly hints: readonly PageHint[];
+  /** The End lab button (the orchestrator runs in this process). */
+  readonly canEnd: boolean;
 }
 
 export function renderLabPage(v: LabPageView): string {
@@ -101,6 +106,8 @@ export function renderLabPage(v: LabPageView): string {
     access_expires_at: v.accessExpiresAt,
     extend_minutes: v.extendMinutes,
     grading: v.gradingAvailable,
+    questions: v.questions,
+    hints: v.hints,
   };
   const tabs = v.devices
     .map(
@@ -125,14 +132,21 @@ export function renderLabPage(v: LabPageView): string {
   <div><h1 id="lab-title">${escapeHtml(v.title)}</h1><span class="track">${escapeHtml(v.track)}</span></div>
   <div class="clock"><span>Time left</span> <strong id="time-left" data-expires-at="${escapeHtml(v.expiresAt)}">…</strong>
   ${v.extendMinutes > 0 ? `<button type="button" id="extend">Extend ${v.extendMinutes} min</button>` : ''}</div>
+  <div class="actions">
   <button type="button" id="submit" class="primary"${v.gradingAvailable ? '' : ' disabled title="grading is not available on this server"'}>Submit for grading</button>
+  ${v.canEnd ? '<button type="button" id="end-lab" class="danger">End lab</button>' : ''}
+  </div>
 </header>
+<dialog id="confirm" aria-labelledby="confirm-title"><h2 id="confirm-title"></h2><p id="confirm-text"></p>
+<div class="dialog-buttons"><button type="button" id="confirm-cancel">Cancel</button><button type="button" id="confirm-ok" class="primary">Confirm</button></div></dialog>
 <div id="notice" role="status" hidden></div>
 <main class="layout">
   <aside class="side">
     <section id="result" hidden><h2>Result</h2><p id="score"></p><ul id="criteria"></ul></section>
     ${v.description ? `<p class="description">${escapeHtml(v.description)}</p>` : ''}
     <h2>Tasks</h2><ol id="tasks">${v.tasks.map((t) => `<li>${escapeHtml(t)}</li>`).join('')}</ol>
+    ${v.questions.length > 0 ? '<h2>Answers</h2><div id="answers"></div>' : ''}
+    ${v.hints.length > 0 ? '<h2>Hints</h2><ul id="hints"></ul>' : ''}
     <h2>Topology</h2><figure id="topology">${v.topologySvg}</figure>
   </aside>
   <section class="terminals">

@@ -26,15 +26,22 @@ export interface ScoreView {
  * the scenario, and read its score once grading has ended.
  */
 export interface GradingPort {
-  /** Grades the scenario; `subject` (the learner) is recorded as who asked. */
-  complete(tenantId: string, scenarioId: string, subject: string): Promise<void>;
+  /** Grades the scenario with the learner's answers and unlocked hints; `subject` (the learner) is recorded as who asked. */
+  complete(
+    tenantId: string,
+    scenarioId: string,
+    subject: string,
+    given?: { answers?: Record<string, unknown>; hintsUsed?: Record<string, number[]> },
+  ): Promise<void>;
   /** undefined while the scenario has not been graded. */
   score(tenantId: string, scenarioId: string): Promise<ScoreView | undefined>;
 }
 
 export interface AccessDeps {
-  readonly tokens: Pick<ScenarioTokens, 'verify'>;
-  readonly scenarios: Pick<Orchestrator, 'get' | 'extend'>;
+  /** Verifies access links and lab sessions; issues the session a link opens. */
+  readonly tokens: Pick<ScenarioTokens, 'verify' | 'issue'>;
+  /** destroy: "End lab" (absent: the button is hidden and end answers 503). */
+  readonly scenarios: Pick<Orchestrator, 'get' | 'extend'> & Partial<Pick<Orchestrator, 'destroy'>>;
   readonly runtime: Pick<LabRuntime, 'spawnShell'>;
   /** Title, tasks and networks of the template a scenario was made from. */
   readonly templates: Pick<TemplateCatalog, 'get'>;
@@ -50,7 +57,7 @@ export interface AccessDeps {
   /** Minutes one click on Extend adds; 0 hides the button. Default 15. */
   readonly extendMinutes?: number;
   readonly limits?: Partial<AccessLimits>;
-  /** The frostgate.security logger: every refused learner request is logged there. */
-  readonly security?: Pick<Logger, 'warn'>;
+  /** The frostgate.security logger: every refused learner request is logged there, and hint unlocks and ended labs. */
+  readonly security?: Pick<Logger, 'warn' | 'info'>;
   readonly now?: () => number;
 }

@@ -13,7 +13,9 @@ const DOCUMENTED_TOKEN = [
   'GET /v1/access/:scenario_id/assets/:name',
   'GET /v1/access/:scenario_id/status',
   'GET /v1/access/:scenario_id/terminal/:device',
+  'POST /v1/access/:scenario_id/end',
   'POST /v1/access/:scenario_id/extend',
+  'POST /v1/access/:scenario_id/hints',
   'POST /v1/access/:scenario_id/submit',
   'POST /v1/billing/stripe/webhook',
 ];
