@@ -202,6 +202,10 @@ if (lab.devices.length > 0) selectDevice(lab.devices[0]);
 // Time left, refreshed from the server every 30 s (another tab may have extended it).
 let expiresAt = Date.parse(lab.expires_at);
 function renderClock() {
+  if (labEnded) {
+    $('time-left').textContent = 'ended';
+    return;
+  }
   const left = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
   const h = Math.floor(left / 3600);
   const m = Math.floor((left % 3600) / 60);
@@ -241,6 +245,11 @@ function showScore(score) {
       li.textContent = `${c.status === 'passed' ? '✔' : c.status === 'skipped' ? '–' : '✘'} ${c.description} (${c.awarded}/${c.points})`;
       return li;
     }),
+  );
+  // The signed results, to keep or to check offline with frostgate verify-verdict.
+  const files = ['score.json', score.evidence, 'verdict.sig', 'verdict.pub'].filter(Boolean);
+  $('downloads').replaceChildren(
+    ...files.map((name) => el('li', {}, el('a', { href: `${lab.base}/results/${name}`, download: `${lab.scenario_id}-${name}`, 'data-file': name }, name))),
   );
 }
 
@@ -462,6 +471,8 @@ $('end-lab')?.addEventListener('click', async () => {
     return;
   }
   if (r.body.score) showScore(r.body.score);
+  renderClock();
+  $('result').scrollIntoView();
   notice(
     `The lab has ended${r.body.score ? `: ${r.body.score.total} / ${r.body.score.max}` : ''}${r.body.grading_error ? ` (grading failed: ${r.body.grading_error})` : ''}.`,
   );

@@ -24,7 +24,7 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', '
  * Routes that verify their own short-lived token instead of an API key (a learner's browser
  * holds no key). Each handler refuses a missing or invalid token itself.
  * - the learner's lab (src/forge/access): the page, its assets, the terminal WebSocket, status,
- *   extend, submit, hints and end, each checking the scenario access link (URL once) or the lab
+ *   extend, submit, hints, end and the result downloads, each checking the scenario access link (URL once) or the lab
  *   session it opened (an HttpOnly cookie) against the scenario in the path.
  */
 export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
@@ -36,6 +36,7 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'POST /v1/access/:scenario_id/submit',
   'POST /v1/access/:scenario_id/hints',
   'POST /v1/access/:scenario_id/end',
+  'GET /v1/access/:scenario_id/results/:name',
   // Stripe holds no key: the Stripe-Signature header (HMAC of the raw body) authenticates each event.
   'POST /v1/billing/stripe/webhook',
 ]);

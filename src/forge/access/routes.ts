@@ -28,7 +28,17 @@ export const ACCESS_ROUTES = {
   submit: '/v1/access/:scenario_id/submit',
   hints: '/v1/access/:scenario_id/hints',
   end: '/v1/access/:scenario_id/end',
+  results: '/v1/access/:scenario_id/results/:name',
 } as const;
+
+/** The result files a learner downloads, each with the media type it is served as. */
+const RESULT_FILES: Readonly<Record<string, string>> = {
+  'score.json': 'application/json',
+  'evidence.tar.zst': 'application/zstd',
+  'evidence.tar.gz': 'application/gzip',
+  'verdict.sig': 'application/json',
+  'verdict.pub': 'application/x-pem-file',
+};
 
 /**
  * A lab session outlives its lab by this much, for the results downloads only: every lab route
@@ -76,6 +86,7 @@ const ScoreSchema = Type.Object({
   total: Type.Number(),
   max: Type.Number(),
   graded_at: Type.String(),
+  evidence: Type.Optional(Type.String({ description: 'the evidence archive file name, for the results download' })),
   criteria: Type.Array(Type.Object({ id: Type.String(), description: Type.String(), points: Type.Number(), awarded: Type.Number(), status: Type.String() })),
 });
 const StatusSchema = Type.Object({
@@ -460,6 +471,53 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           'hint unlocked',
         );
         return { criterion, index, text: hint.text, penalty };
+      },
+    );
+
+    app.get(
+      ACCESS_ROUTES.results,
+      {
+        config: {
+          auth: 'token',
+          openapiResponses: {
+            200: {
+              description: 'The file, as an attachment (score.json, the evidence archive, verdict.sig or verdict.pub)',
+              contentType: 'application/octet-stream',
+            },
+          },
+        },
+        schema: {
+          tags: ['forge'],
+          operationId: 'downloadLabResult',
+          security: [{ scenarioAccessCookie: [] }],
+          summary:
+            "Downloads one of the graded lab's result files with the lab session, also after the lab has ended (verify them with frostgate verify-verdict)",
+          params: Type.Object({ scenario_id: ScenarioParam, name: Type.Union(Object.keys(RESULT_FILES).map((n) => Type.Literal(n))) }),
+        },
+      },
+      async (request, reply) => {
+        const { scenario_id: scenarioId, name } = request.params;
+        // The session, not the lab: results stay downloadable after the lab's devices are gone.
+        const { claims } = await logged(request, scenarioId, () => verifyAccessToken(deps, request, scenarioId, undefined));
+        if (!deps.grading) throw unavailable('grading is not available on this server');
+        const found = await deps.grading.results(claims.tenant, scenarioId);
+        if (!found) throw new AppError('not_found', `lab ${scenarioId} has no results yet: submit it, or end it, to have it graded`);
+        const bytes =
+          name === 'score.json'
+            ? found.score
+            : name === 'verdict.sig'
+              ? found.sig
+              : name === 'verdict.pub'
+                ? found.pub
+                : name === found.evidenceName
+                  ? found.evidence
+                  : undefined;
+        if (!bytes) throw new AppError('not_found', `this lab's evidence is ${found.evidenceName}`);
+        return reply
+          .header('content-disposition', `attachment; filename="${scenarioId}-${name}"`)
+          .header('cache-control', 'private, no-store')
+          .type(RESULT_FILES[name]!)
+          .send(bytes);
       },
     );
 

@@ -4,6 +4,7 @@ import type { LabRuntime } from '../runtime/types.js';
 import type { ScenarioTokens } from '../spawn/tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { AccessLimits } from './limits.js';
+import type { ResultArtefacts } from '../scoring/results.js';
 
 /** One criterion as the learner sees it after grading. */
 export interface CriterionResultView {
@@ -18,6 +19,8 @@ export interface ScoreView {
   readonly total: number;
   readonly max: number;
   readonly graded_at: string;
+  /** The evidence archive's file name (evidence.tar.zst or evidence.tar.gz). */
+  readonly evidence?: string;
   readonly criteria: readonly CriterionResultView[];
 }
 
@@ -35,6 +38,8 @@ export interface GradingPort {
   ): Promise<void>;
   /** undefined while the scenario has not been graded. */
   score(tenantId: string, scenarioId: string): Promise<ScoreView | undefined>;
+  /** The stored result files (score.json, the evidence archive, verdict.sig, verdict.pub); undefined before grading. */
+  results(tenantId: string, scenarioId: string): Promise<ResultArtefacts | undefined>;
 }
 
 export interface AccessDeps {

@@ -11,6 +11,7 @@ const DOCUMENTED_PUBLIC = ['GET /health/live', 'GET /health/ready', 'GET /metric
 const DOCUMENTED_TOKEN = [
   'GET /v1/access/:scenario_id',
   'GET /v1/access/:scenario_id/assets/:name',
+  'GET /v1/access/:scenario_id/results/:name',
   'GET /v1/access/:scenario_id/status',
   'GET /v1/access/:scenario_id/terminal/:device',
   'POST /v1/access/:scenario_id/end',

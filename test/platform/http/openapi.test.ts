@@ -77,6 +77,7 @@ const RELEASED_OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /v1/access/{scenario_id}/submit': 'submitLab',
   'POST /v1/access/{scenario_id}/hints': 'unlockLabHint',
   'POST /v1/access/{scenario_id}/end': 'endLab',
+  'GET /v1/access/{scenario_id}/results/{name}': 'downloadLabResult',
   'GET /v1/catalog': 'getCatalog',
   'POST /v1/receipts': 'issueReceipt',
 };
