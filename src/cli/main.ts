@@ -25,6 +25,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'tenants', summary: 'Create and list tenants', load: async () => (await import('./commands/tenants.js')).tenantsCommand },
   { name: 'keys', summary: 'Create, list and revoke API keys', load: async () => (await import('./commands/keys.js')).keysCommand },
   {
+    name: 'receipts',
+    summary: 'Issue a fake_charge receipt: an entitlement for a learner (dev and staging)',
+    load: async () => (await import('./commands/receipts.js')).receiptsCommand,
+  },
+  {
     name: 'verify',
     summary: "Verify a tenant's ledger from the database, or one decision offline",
     load: async () => (await import('./commands/verify.js')).verifyCommand,

@@ -23,11 +23,11 @@ const notice = (text) => {
   n.hidden = !text;
 };
 
-async function api(method, path) {
+async function api(method, path, payload = {}) {
   const res = await fetch(`${lab.base}${path}`, {
     method,
     headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
-    body: method === 'POST' ? '{}' : undefined,
+    body: method === 'POST' ? JSON.stringify(payload) : undefined,
     credentials: 'same-origin',
   });
   const body = await res.json().catch(() => ({}));
@@ -37,6 +37,9 @@ async function api(method, path) {
 // A refused request means the access is over (expired token, lab gone): the page itself then
 // shows the refusal, so reload rather than leave a dead terminal on screen.
 const refused = (status) => status === 401 || status === 403 || status === 404 || status === 409 || status === 410;
+
+/** Set once the learner ends the lab: closed terminals and refusals are then expected, not a reason to reload. */
+let labEnded = false;
 
 const CLOSE = { replaced: 4001, shellExited: 4002, accessEnded: 4401, idle: 4408, labGone: 4410, tooMany: 4429 };
 
@@ -135,6 +138,10 @@ class DeviceTerminal {
   }
 
   async closed(event) {
+    if (labEnded) {
+      this.term.write('\r\n\x1b[33m[the lab has ended]\x1b[0m\r\n');
+      return;
+    }
     switch (event.code) {
       case CLOSE.replaced:
         this.term.write('\r\n\x1b[33m[this terminal was opened in another window]\x1b[0m\r\n');
@@ -195,6 +202,10 @@ if (lab.devices.length > 0) selectDevice(lab.devices[0]);
 // Time left, refreshed from the server every 30 s (another tab may have extended it).
 let expiresAt = Date.parse(lab.expires_at);
 function renderClock() {
+  if (labEnded) {
+    $('time-left').textContent = 'ended';
+    return;
+  }
   const left = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
   const h = Math.floor(left / 3600);
   const m = Math.floor((left % 3600) / 60);
@@ -207,6 +218,7 @@ function renderClock() {
 renderClock();
 setInterval(renderClock, 1000);
 setInterval(async () => {
+  if (labEnded) return;
   const r = await api('GET', '/status').catch(() => undefined);
   if (r && r.status === 200) expiresAt = Date.parse(r.body.expires_at);
   else if (r && refused(r.status)) location.reload();
@@ -234,13 +246,187 @@ function showScore(score) {
       return li;
     }),
   );
+  // The signed results, to keep or to check offline with frostgate verify-verdict.
+  const files = ['score.json', score.evidence, 'verdict.sig', 'verdict.pub'].filter(Boolean);
+  $('downloads').replaceChildren(
+    ...files.map((name) => el('li', {}, el('a', { href: `${lab.base}/results/${name}`, download: `${lab.scenario_id}-${name}`, 'data-file': name }, name))),
+  );
 }
+
+// Answers: a text field per answer criterion, each quiz question with its choices (or, for a
+// matching question, a list to pick from per item). Kept in sessionStorage across reloads.
+const answersKey = `fg-answers:${lab.scenario_id}`;
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== false) e.setAttribute(k, v === true ? '' : String(v));
+  e.append(...children);
+  return e;
+};
+function renderQuestions() {
+  const root = $('answers');
+  if (!root) return;
+  for (const q of lab.questions) {
+    const box = el('fieldset', { class: 'question', 'data-criterion': q.criterion }, el('legend', {}, `${q.description} (${q.points} pts)`));
+    if (q.kind === 'answer') {
+      box.append(el('input', { type: 'text', name: q.criterion, 'data-answer': q.criterion, 'aria-label': q.description, maxlength: 500 }));
+    } else {
+      for (const item of q.questions) {
+        const qbox = el('div', { class: 'quiz-question', 'data-question': item.id }, el('p', {}, item.prompt));
+        if (item.kind === 'choice') {
+          item.choices.forEach((choice, i) => {
+            const input = el('input', {
+              type: item.multiple ? 'checkbox' : 'radio',
+              name: `${q.criterion}.${item.id}`,
+              value: i,
+              'data-quiz': q.criterion,
+              'data-qid': item.id,
+            });
+            qbox.append(el('label', { class: 'choice' }, input, ` ${choice}`));
+          });
+          if (item.multiple) qbox.append(el('p', { class: 'muted' }, 'Select every right answer.'));
+        } else {
+          for (const left of item.left) {
+            const select = el(
+              'select',
+              { 'data-quiz': q.criterion, 'data-qid': item.id, 'data-left': left, 'aria-label': left },
+              el('option', { value: '' }, '— choose —'),
+            );
+            for (const right of item.right) select.append(el('option', { value: right }, right));
+            qbox.append(el('label', { class: 'match' }, el('span', {}, left), select));
+          }
+        }
+        box.append(qbox);
+      }
+    }
+    root.append(box);
+  }
+  const saved = JSON.parse(sessionStorage.getItem(answersKey) ?? '{}');
+  for (const input of root.querySelectorAll('[data-answer]')) if (typeof saved[input.dataset.answer] === 'string') input.value = saved[input.dataset.answer];
+  for (const input of root.querySelectorAll('input[data-quiz]')) {
+    const given = saved[input.dataset.quiz]?.[input.dataset.qid];
+    input.checked = Array.isArray(given) ? given.includes(Number(input.value)) : given === Number(input.value);
+  }
+  for (const select of root.querySelectorAll('select[data-quiz]')) {
+    const given = saved[select.dataset.quiz]?.[select.dataset.qid]?.[select.dataset.left];
+    if (typeof given === 'string') select.value = given;
+  }
+  root.addEventListener('change', () => sessionStorage.setItem(answersKey, JSON.stringify(collectAnswers())));
+  root.addEventListener('input', () => sessionStorage.setItem(answersKey, JSON.stringify(collectAnswers())));
+}
+
+/** The answers as grading takes them: criterion -> text, or criterion -> {question -> index(es) | {left -> right}}. */
+function collectAnswers() {
+  const out = {};
+  const root = $('answers');
+  if (!root) return out;
+  for (const input of root.querySelectorAll('[data-answer]')) if (input.value.trim() !== '') out[input.dataset.answer] = input.value.trim();
+  for (const q of lab.questions.filter((x) => x.kind === 'quiz')) {
+    const given = {};
+    for (const item of q.questions) {
+      if (item.kind === 'choice') {
+        const picked = [...root.querySelectorAll(`input[data-quiz="${q.criterion}"][data-qid="${item.id}"]:checked`)].map((i) => Number(i.value));
+        if (picked.length > 0) given[item.id] = item.multiple ? picked : picked[0];
+      } else {
+        const map = {};
+        for (const select of root.querySelectorAll(`select[data-quiz="${q.criterion}"][data-qid="${item.id}"]`))
+          if (select.value) map[select.dataset.left] = select.value;
+        if (Object.keys(map).length > 0) given[item.id] = map;
+      }
+    }
+    if (Object.keys(given).length > 0) out[q.criterion] = given;
+  }
+  return out;
+}
+
+/** How many answer fields and quiz questions are still empty. */
+function unanswered() {
+  const given = collectAnswers();
+  let open = 0;
+  for (const q of lab.questions) {
+    if (q.kind === 'answer') open += given[q.criterion] === undefined ? 1 : 0;
+    else for (const item of q.questions) open += given[q.criterion]?.[item.id] === undefined ? 1 : 0;
+  }
+  return open;
+}
+
+// Hints: general ones are free and shown on a click; a criterion's hint costs its penalty, says
+// so before it is revealed, and the server records the unlock (it is part of the evidence).
+function renderHints() {
+  const list = $('hints');
+  if (!list) return;
+  for (const h of lab.hints) {
+    const li = el('li', { class: 'hint', 'data-hint-criterion': h.criterion ?? '', 'data-hint-index': h.index });
+    const text = el('p', { class: 'hint-text' }, h.text ?? '');
+    text.hidden = h.text === undefined || h.criterion === null;
+    const label = h.criterion === null ? 'General hint' : `Hint for: ${h.description}`;
+    li.append(el('span', { class: 'hint-label' }, label));
+    if (h.criterion === null || h.text === undefined) {
+      const cost = h.penalty > 0 ? ` (costs ${h.penalty} point${h.penalty === 1 ? '' : 's'})` : ' (free)';
+      const button = el('button', { type: 'button', class: 'unlock' }, `Show hint${cost}`);
+      button.addEventListener('click', async () => {
+        if (h.criterion === null) {
+          text.hidden = false;
+          button.remove();
+          return;
+        }
+        const ok = await confirmDialog(
+          'Unlock this hint?',
+          `Unlocking it takes ${h.penalty} point${h.penalty === 1 ? '' : 's'} from “${h.description}” when your lab is graded. The unlock is recorded.`,
+          'Unlock hint',
+        );
+        if (!ok) return;
+        const r = await api('POST', '/hints', { criterion: h.criterion, index: h.index });
+        if (r.status !== 200) {
+          notice(r.body.detail ?? 'The hint could not be unlocked.');
+          return;
+        }
+        text.textContent = r.body.text;
+        text.hidden = false;
+        button.remove();
+        li.append(el('span', { class: 'muted' }, ` −${r.body.penalty} pts`));
+      });
+      li.append(button);
+    } else li.append(el('span', { class: 'muted' }, ` −${h.penalty} pts`));
+    li.append(text);
+    list.append(li);
+  }
+}
+
+/** A confirmation in the page's own dialog (resolves true on Confirm). */
+function confirmDialog(title, text, confirmLabel) {
+  const dialog = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = confirmLabel;
+  return new Promise((resolve) => {
+    const done = (value) => {
+      $('confirm-ok').onclick = null;
+      $('confirm-cancel').onclick = null;
+      dialog.close();
+      resolve(value);
+    };
+    $('confirm-ok').onclick = () => done(true);
+    $('confirm-cancel').onclick = () => done(false);
+    dialog.oncancel = () => done(false);
+    dialog.showModal();
+  });
+}
+
+renderQuestions();
+renderHints();
 
 $('submit').addEventListener('click', async () => {
   const button = $('submit');
+  const open = unanswered();
+  const ok = await confirmDialog(
+    'Submit for grading?',
+    `${open > 0 ? `${open} question${open === 1 ? ' is' : 's are'} still unanswered. ` : ''}Your lab is graded as it is now, with your answers; a graded lab is not graded again.`,
+    'Submit',
+  );
+  if (!ok) return;
   button.disabled = true;
   notice('Submitted: grading your lab…');
-  const r = await api('POST', '/submit');
+  const r = await api('POST', '/submit', { answers: collectAnswers() });
   if (r.status !== 202) {
     notice(r.body.detail ?? 'The lab could not be submitted.');
     button.disabled = false;
@@ -265,4 +451,31 @@ $('submit').addEventListener('click', async () => {
     }
   }
   button.disabled = false;
+});
+
+$('end-lab')?.addEventListener('click', async () => {
+  const ok = await confirmDialog(
+    'End this lab?',
+    'The lab is graded now if it was not graded yet (with your answers), then its devices are removed and your lab slot is freed. This cannot be undone.',
+    'End lab',
+  );
+  if (!ok) return;
+  for (const b of document.querySelectorAll('header button')) b.disabled = true;
+  labEnded = true;
+  notice('Ending the lab: grading and removing its devices…');
+  const r = await api('POST', '/end', { answers: collectAnswers() });
+  if (r.status !== 200) {
+    labEnded = false;
+    notice(r.body.detail ?? 'The lab could not be ended.');
+    for (const b of document.querySelectorAll('header button')) b.disabled = false;
+    return;
+  }
+  if (r.body.score) showScore(r.body.score);
+  renderClock();
+  $('result').scrollIntoView();
+  notice(
+    `The lab has ended${r.body.score ? `: ${r.body.score.total} / ${r.body.score.max}` : ''}${r.body.grading_error ? ` (grading failed: ${r.body.grading_error})` : ''}.`,
+  );
+  document.body.dataset.labState = 'ended';
+  for (const t of terminals.values()) t.ws?.close();
 });

@@ -24,8 +24,8 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', '
  * Routes that verify their own short-lived token instead of an API key (a learner's browser
  * holds no key). Each handler refuses a missing or invalid token itself.
  * - the learner's lab (src/forge/access): the page, its assets, the terminal WebSocket, status,
- *   extend and submit, each checking the scenario access token (URL once, then an HttpOnly cookie)
- *   against the scenario in the path.
+ *   extend, submit, hints, end and the result downloads, each checking the scenario access link (URL once) or the lab
+ *   session it opened (an HttpOnly cookie) against the scenario in the path.
  */
 export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'GET /v1/access/:scenario_id',
@@ -34,6 +34,9 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'GET /v1/access/:scenario_id/status',
   'POST /v1/access/:scenario_id/extend',
   'POST /v1/access/:scenario_id/submit',
+  'POST /v1/access/:scenario_id/hints',
+  'POST /v1/access/:scenario_id/end',
+  'GET /v1/access/:scenario_id/results/:name',
   // Stripe holds no key: the Stripe-Signature header (HMAC of the raw body) authenticates each event.
   'POST /v1/billing/stripe/webhook',
 ]);

@@ -1,4 +1,5 @@
 import { AppError } from '../../platform/http/problem.js';
+import { readResults } from '../scoring/results.js';
 import type { ScoringService } from '../scoring/service.js';
 import type { GradingPort, ScoreView } from './types.js';
 
@@ -6,10 +7,20 @@ import type { GradingPort, ScoreView } from './types.js';
  * Submit for grading through the scoreboard's own service (the same path as
  * POST /internal/scenario/{id}/complete, in-process: a learner's browser holds no operator key).
  */
-export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 'score'>): GradingPort {
-  return {
-    async complete(tenantId, scenarioId, subject) {
-      await scoring.complete(tenantId, scenarioId, { reason: 'submit', actor: `learner:${subject}` });
+export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 'score' | 'storage'>): GradingPort {
+  const port: GradingPort = {
+    async results(tenantId, scenarioId) {
+      // The score row is the tenant's: another tenant's scenario id finds nothing here.
+      if (!(await port.score(tenantId, scenarioId))) return undefined;
+      return readResults(scoring.storage, scenarioId);
+    },
+    async complete(tenantId, scenarioId, subject, given = {}) {
+      await scoring.complete(tenantId, scenarioId, {
+        reason: 'submit',
+        actor: `learner:${subject}`,
+        ...(given.answers ? { answers: given.answers } : {}),
+        ...(given.hintsUsed ? { hintsUsed: given.hintsUsed } : {}),
+      });
     },
     async score(tenantId, scenarioId): Promise<ScoreView | undefined> {
       try {
@@ -18,6 +29,7 @@ export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 's
           total: score.total,
           max: score.max,
           graded_at: score.graded_at,
+          evidence: score.evidence,
           criteria: score.criteria.map((c) => ({ id: c.id, description: c.description, points: c.points, awarded: c.awarded, status: c.status })),
         };
       } catch (err) {
@@ -26,4 +38,5 @@ export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 's
       }
     },
   };
+  return port;
 }

@@ -69,8 +69,9 @@ export function assertSameOrigin(request: FastifyRequest, required: boolean): vo
 export type VerifiedToken = Pick<AccessGrant, 'claims' | 'token' | 'fromUrl'>;
 
 /**
- * Checks the access token (from the URL on first load, else from the cookie) against the
- * scenario in the path. A URL token works once: it is claimed here and then lives in the cookie.
+ * Checks the access link's token (on first load) or the lab session in the cookie against the
+ * scenario in the path. A link works once: it is claimed here, and the page answers it with a
+ * session cookie (`session` audience: a session cannot stand in for a link, nor a link for a session).
  */
 export async function verifyAccessToken(
   deps: Pick<AccessDeps, 'tokens'>,
@@ -90,14 +91,14 @@ export async function verifyAccessToken(
         token = urlToken;
         fromUrl = true;
       } catch (err) {
-        // The link opened a second time in the same browser: the cookie it set still holds.
+        // The link opened a second time in the same browser: the session it opened still holds.
         if (!(err instanceof TokenRefusedError && err.problem === 'replayed' && cookieToken)) throw err;
-        claims = await deps.tokens.verify('access', cookieToken, { scenarioId });
+        claims = await deps.tokens.verify('session', cookieToken, { scenarioId });
         token = cookieToken;
       }
     } else {
       if (!cookieToken) throw new AccessRefusedError('missing_token', 'open the access link you were given for this lab; it signs this browser in');
-      claims = await deps.tokens.verify('access', cookieToken, { scenarioId });
+      claims = await deps.tokens.verify('session', cookieToken, { scenarioId });
       token = cookieToken;
     }
   } catch (err) {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PageHint, PageQuestion } from './questions.js';
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -39,7 +40,13 @@ h1{font-size:1.4rem;margin:0 0 .5rem}p{margin:.5rem 0}.code{color:#94a3b8;font-s
 const REFUSAL_STYLE_HASH = createHash('sha256').update(REFUSAL_STYLE).digest('base64');
 
 /** The refusal page's CSP: no script at all, one inline style allowed by its hash. */
-export const REFUSAL_CSP = `default-src 'none'; style-src 'sha256-${REFUSAL_STYLE_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+export const REFUSAL_CSP = `default-src 'none'; style-src 'sha256-${REFUSAL_STYLE_HASH}'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+
+/**
+ * The pages' icon, inline: without one the browser asks for /favicon.ico, which only key holders
+ * could be answered on (every route but a short public list needs a key), and logs a 404.
+ */
+const FAVICON = `<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%230e7490'/%3E%3Cpath d='M8 2v12M3 5l10 6M3 11l10-6' stroke='%23e2e8f0' stroke-width='1.6'/%3E%3C/svg%3E">`;
 
 /** Token and lab messages are lower-case clauses; the page shows them as a sentence. */
 function sentence(text: string): string {
@@ -59,7 +66,7 @@ export interface RefusalView {
 export function renderRefusalPage(v: RefusalView): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(v.heading)} · FrostGate</title><style>${REFUSAL_STYLE}</style></head>
+<title>${escapeHtml(v.heading)} · FrostGate</title>${FAVICON}<style>${REFUSAL_STYLE}</style></head>
 <body><main id="refusal" data-reason="${escapeHtml(v.reason)}">
 <h1>${escapeHtml(v.heading)}</h1>
 <p>${escapeHtml(sentence(v.message))}</p>
@@ -90,6 +97,10 @@ export interface LabPageView {
   readonly assetBase: string;
   readonly styleNonce: string;
   readonly topologySvg: string;
+  readonly questions: readonly PageQuestion[];
+  readonly hints: readonly PageHint[];
+  /** The End lab button (the orchestrator runs in this process). */
+  readonly canEnd: boolean;
 }
 
 export function renderLabPage(v: LabPageView): string {
@@ -101,6 +112,8 @@ export function renderLabPage(v: LabPageView): string {
     access_expires_at: v.accessExpiresAt,
     extend_minutes: v.extendMinutes,
     grading: v.gradingAvailable,
+    questions: v.questions,
+    hints: v.hints,
   };
   const tabs = v.devices
     .map(
@@ -116,7 +129,7 @@ export function renderLabPage(v: LabPageView): string {
     .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(v.title)} · FrostGate lab</title>
+<title>${escapeHtml(v.title)} · FrostGate lab</title>${FAVICON}
 <link rel="stylesheet" href="${v.assetBase}/xterm.css"><link rel="stylesheet" href="${v.assetBase}/lab.css">
 <script type="application/json" id="lab-data" nonce="${v.styleNonce}">${jsonForScript(data)}</script>
 <script type="module" src="${v.assetBase}/lab.js"></script>
@@ -125,14 +138,21 @@ export function renderLabPage(v: LabPageView): string {
   <div><h1 id="lab-title">${escapeHtml(v.title)}</h1><span class="track">${escapeHtml(v.track)}</span></div>
   <div class="clock"><span>Time left</span> <strong id="time-left" data-expires-at="${escapeHtml(v.expiresAt)}">…</strong>
   ${v.extendMinutes > 0 ? `<button type="button" id="extend">Extend ${v.extendMinutes} min</button>` : ''}</div>
+  <div class="actions">
   <button type="button" id="submit" class="primary"${v.gradingAvailable ? '' : ' disabled title="grading is not available on this server"'}>Submit for grading</button>
+  ${v.canEnd ? '<button type="button" id="end-lab" class="danger">End lab</button>' : ''}
+  </div>
 </header>
+<dialog id="confirm" aria-labelledby="confirm-title"><h2 id="confirm-title"></h2><p id="confirm-text"></p>
+<div class="dialog-buttons"><button type="button" id="confirm-cancel">Cancel</button><button type="button" id="confirm-ok" class="primary">Confirm</button></div></dialog>
 <div id="notice" role="status" hidden></div>
 <main class="layout">
   <aside class="side">
-    <section id="result" hidden><h2>Result</h2><p id="score"></p><ul id="criteria"></ul></section>
+    <section id="result" hidden><h2>Result</h2><p id="score"></p><ul id="criteria"></ul><h3>Download your results</h3><ul id="downloads"></ul></section>
     ${v.description ? `<p class="description">${escapeHtml(v.description)}</p>` : ''}
     <h2>Tasks</h2><ol id="tasks">${v.tasks.map((t) => `<li>${escapeHtml(t)}</li>`).join('')}</ol>
+    ${v.questions.length > 0 ? '<h2>Answers</h2><div id="answers"></div>' : ''}
+    ${v.hints.length > 0 ? '<h2>Hints</h2><ul id="hints"></ul>' : ''}
     <h2>Topology</h2><figure id="topology">${v.topologySvg}</figure>
   </aside>
   <section class="terminals">

@@ -19,7 +19,7 @@ export interface AccessRoleDeps {
   /** Present when this process runs the orchestrator: extend is offered then. */
   readonly orchestrator?: Orchestrator;
   /** Present when this process runs the scoreboard: Submit grades then. */
-  readonly scoring?: Pick<ScoringService, 'complete' | 'score'>;
+  readonly scoring?: Pick<ScoringService, 'complete' | 'score' | 'storage'>;
   /** The evidence object store; recordings are copied there when it is not FG_STORAGE_DIR itself. */
   readonly storage?: Pick<ObjectStorage, 'kind' | 'put'>;
 }

@@ -14,7 +14,9 @@ import type { RawData } from 'ws';
 import type { EarlyFrame } from './terminal-session.js';
 import { TerminalSessions } from './terminals.js';
 import { topologySvg } from './topology.js';
+import { HintLedger, pageHints, pageQuestions } from './questions.js';
 import type { AccessDeps } from './types.js';
+import { LAB_LIVE_STATES } from '../orchestrator/index.js';
 
 /** Route patterns of the learner's lab; each authenticates with the scenario access token (TOKEN_ROUTES). */
 export const ACCESS_ROUTES = {
@@ -24,9 +26,27 @@ export const ACCESS_ROUTES = {
   status: '/v1/access/:scenario_id/status',
   extend: '/v1/access/:scenario_id/extend',
   submit: '/v1/access/:scenario_id/submit',
+  hints: '/v1/access/:scenario_id/hints',
+  end: '/v1/access/:scenario_id/end',
+  results: '/v1/access/:scenario_id/results/:name',
 } as const;
 
-const COOKIE_GRACE_S = 12 * 3600;
+/** The result files a learner downloads, each with the media type it is served as. */
+const RESULT_FILES: Readonly<Record<string, string>> = {
+  'score.json': 'application/json',
+  'evidence.tar.zst': 'application/zstd',
+  'evidence.tar.gz': 'application/gzip',
+  'verdict.sig': 'application/json',
+  'verdict.pub': 'application/x-pem-file',
+};
+
+/**
+ * A lab session outlives its lab by this much, for the results downloads only: every lab route
+ * (terminals, extend, submit, the page) refuses it as soon as the lab is no longer live.
+ */
+const SESSION_AFTER_LAB_S = 24 * 3600;
+/** A session is renewed (quietly, a new cookie on a status poll) when it would end this much before it should. */
+const SESSION_RENEW_MARGIN_S = 15 * 60;
 
 /** Messages a browser may send while its shell is starting (typing ahead); more is abuse. */
 const MAX_EARLY_FRAMES = 256;
@@ -46,10 +66,27 @@ const LAB_PAGE_RESPONSES = {
   503: { description: 'A page saying the lab is still being prepared (Refresh: 5)', contentType: 'text/html' },
 } as const;
 
+const SubmitBody = Type.Object(
+  {
+    answers: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }), Type.Unknown(), {
+        maxProperties: 64,
+        description: 'criterion id -> the answer (answer criteria: text; quiz criteria: question id -> choice index(es), or left item -> right item)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const HintBody = Type.Object(
+  { criterion: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }), index: Type.Integer({ minimum: 0, maximum: 20 }) },
+  { additionalProperties: false },
+);
+
 const ScoreSchema = Type.Object({
   total: Type.Number(),
   max: Type.Number(),
   graded_at: Type.String(),
+  evidence: Type.Optional(Type.String({ description: 'the evidence archive file name, for the results download' })),
   criteria: Type.Array(Type.Object({ id: Type.String(), description: Type.String(), points: Type.Number(), awarded: Type.Number(), status: Type.String() })),
 });
 const StatusSchema = Type.Object({
@@ -57,7 +94,7 @@ const StatusSchema = Type.Object({
   state: Type.String(),
   expires_at: Type.String({ format: 'date-time' }),
   seconds_left: Type.Integer(),
-  access_expires_at: Type.String({ format: 'date-time' }),
+  access_expires_at: Type.String({ format: 'date-time', description: "when this browser's lab session ends (renewed as the lab is extended)" }),
   grading: Type.Object({
     status: Type.Union([Type.Literal('unavailable'), Type.Literal('not_submitted'), Type.Literal('grading'), Type.Literal('scored'), Type.Literal('failed')]),
     error: Type.Optional(Type.String()),
@@ -88,6 +125,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
         }
       : {}),
   });
+  const hintLedger = new HintLedger(deps.storageDir);
   /** Grading started by this process, until its score can be read. */
   const runs = new Map<string, GradingRun>();
   /** Grants checked before a WebSocket upgrade, read by its handler. */
@@ -119,6 +157,25 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
       .send(renderRefusalPage({ heading: err.heading, message: err.detail, reason: err.reason, requestId: reply.request.id }));
   };
 
+  /** When the scenario's lab ends; a scenario not readable yet counts as ending an access link's life from now. */
+  const labEnd = async (claims: AccessGrant['claims']): Promise<number> => {
+    const s = await deps.scenarios.get(claims.tenant, claims.scenarioId).catch(() => undefined);
+    return s ? Date.parse(s.expires_at) : now() + 30 * 60_000;
+  };
+  /** Issues the lab session (until the lab's end, plus the results window) into the cookie. */
+  const openSession = async (reply: FastifyReply, claims: AccessGrant['claims'], labEndsAt: number): Promise<void> => {
+    const ttlS = Math.max(60, Math.ceil((labEndsAt - now()) / 1000) + SESSION_AFTER_LAB_S);
+    const { tenant, subject, scenarioId, track } = claims;
+    const session = await deps.tokens.issue('session', { tenant, subject, scenarioId, track }, ttlS);
+    reply.header('set-cookie', accessCookie(session.token, scenarioId, ttlS, reply.request.protocol === 'https'));
+  };
+  /** Extends the session when the lab was extended past what it covers (or it came from an old cookie). */
+  const renewSession = async (reply: FastifyReply, grant: AccessGrant): Promise<void> => {
+    const shouldEnd = Date.parse(grant.scenario.expires_at) + SESSION_AFTER_LAB_S * 1000;
+    if (grant.claims.expiresAt.getTime() < shouldEnd - SESSION_RENEW_MARGIN_S * 1000)
+      await openSession(reply, grant.claims, Date.parse(grant.scenario.expires_at));
+  };
+
   const plugin: FastifyPluginAsync = async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
     const assets = await loadAccessAssets();
@@ -144,15 +201,14 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
         try {
           const verified = await logged(request, scenarioId, () => verifyAccessToken(deps, request, scenarioId, request.query.token));
           if (request.query.token !== undefined) {
-            // Out of the URL (history, logs, Referer) and into an HttpOnly cookie; then a clean URL,
-            // whatever state the lab is in (a lab still being built is shown from the clean URL).
-            // The cookie outlives its token by a while, so a learner coming back late is told the
-            // access expired (the token inside is checked on every request), not that none was given.
-            const maxAge = (verified.claims.expiresAt.getTime() - now()) / 1000 + COOKIE_GRACE_S;
-            if (verified.fromUrl) reply.header('set-cookie', accessCookie(verified.token, scenarioId, maxAge, request.protocol === 'https'));
+            // The one-time link opens a lab session: out of the URL (history, logs, Referer) and into
+            // an HttpOnly cookie that lives as long as the lab; then a clean URL, whatever state the
+            // lab is in (a lab still being built is shown from the clean URL).
+            if (verified.fromUrl) await openSession(reply, verified.claims, await labEnd(verified.claims));
             return reply.code(303).header('location', accessBasePath(scenarioId)).send();
           }
           grant = { ...verified, scenario: await logged(request, scenarioId, () => liveScenario(deps, verified.claims, scenarioId)) };
+          await renewSession(reply, grant);
         } catch (err) {
           if (err instanceof AccessRefusedError) return refusalPage(reply, err);
           throw err;
@@ -179,6 +235,9 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
             assetBase: `${accessBasePath(scenarioId)}/assets`,
             styleNonce: nonce,
             topologySvg: topologySvg(s.devices, networks),
+            questions: template ? pageQuestions(template) : [],
+            hints: template ? pageHints(template, await hintLedger.unlocked(scenarioId)) : [],
+            canEnd: deps.scenarios.destroy !== undefined,
           }),
         );
       },
@@ -250,10 +309,25 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
         const grant = upgradeGrants.get(request)!;
         const { device } = request.params;
         const { session, cols, rows } = request.query;
-        const accessEnds = setTimeout(
-          () => socket.close(CLOSE.accessEnded, 'your access has expired; reload the page'),
-          Math.max(0, grant.claims.expiresAt.getTime() - now()),
-        );
+        // The shell lives as long as the lab: at its end the lab is read again (it may have been
+        // extended meanwhile, in this tab or another) and the socket closes only if it is over.
+        let accessEnds: NodeJS.Timeout | undefined;
+        const watchLabEnd = (endsAt: number) => {
+          accessEnds = setTimeout(
+            () => {
+              deps.scenarios.get(grant.claims.tenant, grant.scenario.scenario_id).then(
+                (s) => {
+                  const later = Date.parse(s.expires_at);
+                  if (LAB_LIVE_STATES.has(s.state) && later > now()) watchLabEnd(later);
+                  else socket.close(CLOSE.labGone, 'the lab has ended; reload the page');
+                },
+                () => socket.close(CLOSE.labGone, 'the lab has ended; reload the page'),
+              );
+            },
+            Math.min(2 ** 31 - 1, Math.max(0, endsAt - now())),
+          );
+        };
+        watchLabEnd(Math.min(Date.parse(grant.scenario.expires_at), grant.claims.expiresAt.getTime()));
         socket.once('close', () => clearTimeout(accessEnds));
         const owner = { scenarioId: grant.scenario.scenario_id, device, subject: grant.claims.subject };
         // Frames sent while the shell starts are kept (bounded by the socket's own limits) and handed over.
@@ -289,8 +363,9 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           response: { 200: StatusSchema, ...errors },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const grant = await authorize(request, request.params.scenario_id, undefined);
+        await renewSession(reply, grant);
         const s = grant.scenario;
         return {
           scenario_id: s.scenario_id,
@@ -317,11 +392,12 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           response: { 200: Type.Object({ expires_at: Type.String({ format: 'date-time' }) }), ...errors },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         assertSameOrigin(request, false);
         const grant = await authorize(request, request.params.scenario_id, undefined);
         if (extendMinutes <= 0) throw new AppError('forbidden', 'extending labs is not allowed on this server');
         const extended = await deps.scenarios.extend(grant.claims.tenant, grant.scenario.scenario_id, extendMinutes);
+        await renewSession(reply, { ...grant, scenario: extended });
         return { expires_at: extended.expires_at };
       },
     );
@@ -334,9 +410,9 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           tags: ['forge'],
           operationId: 'submitLab',
           security: [{ scenarioAccessCookie: [] }],
-          summary: 'Submits the lab for grading; poll status for the score',
+          summary: "Submits the lab for grading with the learner's answers (the hints unlocked are added by the server); poll status for the score",
           params: Type.Object({ scenario_id: ScenarioParam }),
-          body: Type.Object({}, { additionalProperties: false }),
+          body: SubmitBody,
           response: { 202: Type.Object({ status: Type.Literal('grading') }), ...errors },
         },
       },
@@ -350,7 +426,8 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
         // The recordings are part of the evidence: everything typed so far is on disk before grading packs it.
         await terminals.flushScenario(id);
         runs.set(id, { status: 'grading' });
-        grading.complete(grant.claims.tenant, id, grant.claims.subject).then(
+        const given = { answers: request.body.answers ?? {}, hintsUsed: await hintLedger.unlocked(id) };
+        grading.complete(grant.claims.tenant, id, grant.claims.subject, given).then(
           () => runs.delete(id),
           (err: unknown) => {
             request.log.warn({ err, scenario_id: id }, 'grading failed');
@@ -358,6 +435,143 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           },
         );
         return reply.code(202).send({ status: 'grading' });
+      },
+    );
+
+    app.post(
+      ACCESS_ROUTES.hints,
+      {
+        config: { auth: 'token' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'unlockLabHint',
+          security: [{ scenarioAccessCookie: [] }],
+          summary: "Reveals a criterion's hint; its penalty is taken from that criterion when graded, and the unlock is kept for the evidence",
+          params: Type.Object({ scenario_id: ScenarioParam }),
+          body: HintBody,
+          response: {
+            200: Type.Object({ criterion: Type.String(), index: Type.Integer(), text: Type.String(), penalty: Type.Integer() }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        assertSameOrigin(request, false);
+        const grant = await authorize(request, request.params.scenario_id, undefined);
+        const s = grant.scenario;
+        const template = deps.templates.get(s.template_id, s.template_version);
+        const { criterion, index } = request.body;
+        const hint = template?.successCriteria.find((c) => c.id === criterion)?.hints?.[index];
+        if (!hint) throw new AppError('not_found', `criterion ${criterion} has no hint ${index}`);
+        if (s.state !== 'running') throw new AppError('conflict', `the lab is ${s.state}: hints can be unlocked while it runs`, { reason: 'lab_not_running' });
+        const penalty = hint.penalty ?? 0;
+        await hintLedger.unlock(s.scenario_id, { criterion, index, penalty, at: new Date(now()).toISOString(), subject: grant.claims.subject });
+        deps.security?.info(
+          { type: 'hint_unlocked', scenario_id: s.scenario_id, tenant_id: grant.claims.tenant, criterion, index, penalty, request_id: request.id },
+          'hint unlocked',
+        );
+        return { criterion, index, text: hint.text, penalty };
+      },
+    );
+
+    app.get(
+      ACCESS_ROUTES.results,
+      {
+        config: {
+          auth: 'token',
+          openapiResponses: {
+            200: {
+              description: 'The file, as an attachment (score.json, the evidence archive, verdict.sig or verdict.pub)',
+              contentType: 'application/octet-stream',
+            },
+          },
+        },
+        schema: {
+          tags: ['forge'],
+          operationId: 'downloadLabResult',
+          security: [{ scenarioAccessCookie: [] }],
+          summary:
+            "Downloads one of the graded lab's result files with the lab session, also after the lab has ended (verify them with frostgate verify-verdict)",
+          params: Type.Object({ scenario_id: ScenarioParam, name: Type.Union(Object.keys(RESULT_FILES).map((n) => Type.Literal(n))) }),
+        },
+      },
+      async (request, reply) => {
+        const { scenario_id: scenarioId, name } = request.params;
+        // The session, not the lab: results stay downloadable after the lab's devices are gone.
+        const { claims } = await logged(request, scenarioId, () => verifyAccessToken(deps, request, scenarioId, undefined));
+        if (!deps.grading) throw unavailable('grading is not available on this server');
+        const found = await deps.grading.results(claims.tenant, scenarioId);
+        if (!found) throw new AppError('not_found', `lab ${scenarioId} has no results yet: submit it, or end it, to have it graded`);
+        const bytes =
+          name === 'score.json'
+            ? found.score
+            : name === 'verdict.sig'
+              ? found.sig
+              : name === 'verdict.pub'
+                ? found.pub
+                : name === found.evidenceName
+                  ? found.evidence
+                  : undefined;
+        if (!bytes) throw new AppError('not_found', `this lab's evidence is ${found.evidenceName}`);
+        return reply
+          .header('content-disposition', `attachment; filename="${scenarioId}-${name}"`)
+          .header('cache-control', 'private, no-store')
+          .type(RESULT_FILES[name]!)
+          .send(bytes);
+      },
+    );
+
+    app.post(
+      ACCESS_ROUTES.end,
+      {
+        config: { auth: 'token' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'endLab',
+          security: [{ scenarioAccessCookie: [] }],
+          summary: "Ends the lab now: grades it first if it was not graded (with the answers given), then removes its devices and frees the learner's lab slot",
+          params: Type.Object({ scenario_id: ScenarioParam }),
+          body: SubmitBody,
+          response: {
+            200: Type.Object({ state: Type.String(), score: Type.Optional(ScoreSchema), grading_error: Type.Optional(Type.String()) }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        assertSameOrigin(request, false);
+        const grant = await authorize(request, request.params.scenario_id, undefined);
+        const destroy = deps.scenarios.destroy;
+        if (!destroy) throw unavailable('ending labs needs the orchestrator in this process');
+        const id = grant.scenario.scenario_id;
+        let gradingError: string | undefined;
+        if (deps.grading && grant.scenario.state === 'running' && runs.get(id)?.status !== 'grading') {
+          await terminals.flushScenario(id);
+          runs.set(id, { status: 'grading' });
+          try {
+            await deps.grading.complete(grant.claims.tenant, id, grant.claims.subject, {
+              answers: request.body.answers ?? {},
+              hintsUsed: await hintLedger.unlocked(id),
+            });
+          } catch (err) {
+            request.log.warn({ err, scenario_id: id }, 'grading at end of lab failed');
+            gradingError = err instanceof AppError ? err.detail : 'grading failed';
+          } finally {
+            runs.delete(id);
+          }
+        }
+        const score = deps.grading ? await deps.grading.score(grant.claims.tenant, id) : undefined;
+        await terminals.endScenario(id, CLOSE.labGone, 'the lab has ended');
+        const ended = await destroy.call(deps.scenarios, grant.claims.tenant, id);
+        deps.security?.info(
+          { type: 'lab_ended', scenario_id: id, tenant_id: grant.claims.tenant, subject: grant.claims.subject, request_id: request.id },
+          'learner ended the lab',
+        );
+        return {
+          state: ended.state,
+          ...(score ? { score: { ...score, criteria: score.criteria.map((c) => ({ ...c })) } } : {}),
+          ...(gradingError ? { grading_error: gradingError } : {}),
+        };
       },
     );
   };

@@ -4,6 +4,7 @@ import type { LabRuntime } from '../runtime/types.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { AccessLimits } from './limits.js';
+import type { ResultArtefacts } from '../scoring/results.js';
 
 /** One criterion as the learner sees it after grading. */
 export interface CriterionResultView {
@@ -18,6 +19,8 @@ export interface ScoreView {
   readonly total: number;
   readonly max: number;
   readonly graded_at: string;
+  /** The evidence archive's file name (evidence.tar.zst or evidence.tar.gz). */
+  readonly evidence?: string;
   readonly criteria: readonly CriterionResultView[];
 }
 
@@ -26,15 +29,24 @@ export interface ScoreView {
  * the scenario, and read its score once grading has ended.
  */
 export interface GradingPort {
-  /** Grades the scenario; `subject` (the learner) is recorded as who asked. */
-  complete(tenantId: string, scenarioId: string, subject: string): Promise<void>;
+  /** Grades the scenario with the learner's answers and unlocked hints; `subject` (the learner) is recorded as who asked. */
+  complete(
+    tenantId: string,
+    scenarioId: string,
+    subject: string,
+    given?: { answers?: Record<string, unknown>; hintsUsed?: Record<string, number[]> },
+  ): Promise<void>;
   /** undefined while the scenario has not been graded. */
   score(tenantId: string, scenarioId: string): Promise<ScoreView | undefined>;
+  /** The stored result files (score.json, the evidence archive, verdict.sig, verdict.pub); undefined before grading. */
+  results(tenantId: string, scenarioId: string): Promise<ResultArtefacts | undefined>;
 }
 
 export interface AccessDeps {
-  readonly tokens: Pick<ScenarioTokens, 'verify'>;
-  readonly scenarios: Pick<Orchestrator, 'get' | 'extend'>;
+  /** Verifies access links and lab sessions; issues the session a link opens. */
+  readonly tokens: Pick<ScenarioTokens, 'verify' | 'issue'>;
+  /** destroy: "End lab" (absent: the button is hidden and end answers 503). */
+  readonly scenarios: Pick<Orchestrator, 'get' | 'extend'> & Partial<Pick<Orchestrator, 'destroy'>>;
   readonly runtime: Pick<LabRuntime, 'spawnShell'>;
   /** Title, tasks and networks of the template a scenario was made from. */
   readonly templates: Pick<TemplateCatalog, 'get'>;
@@ -50,7 +62,7 @@ export interface AccessDeps {
   /** Minutes one click on Extend adds; 0 hides the button. Default 15. */
   readonly extendMinutes?: number;
   readonly limits?: Partial<AccessLimits>;
-  /** The frostgate.security logger: every refused learner request is logged there. */
-  readonly security?: Pick<Logger, 'warn'>;
+  /** The frostgate.security logger: every refused learner request is logged there, and hint unlocks and ended labs. */
+  readonly security?: Pick<Logger, 'warn' | 'info'>;
   readonly now?: () => number;
 }

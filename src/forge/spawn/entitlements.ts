@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import type { Profile } from '../../config/variables.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
 import { TIERS, TRACKS } from '../templates/schema.js';
 import type { BillingLedger, BillingMode } from './billing.js';
-import { EntitlementError, issueEntitlement, ReceiptError, verifyEntitlement, verifyReceipt, type Receipt } from './receipts.js';
+import { EntitlementError, issueEntitlement, ReceiptError, signReceipt, verifyEntitlement, verifyReceipt, type Receipt } from './receipts.js';
 
 /** An entitlement as stored: the grant, and how many of its credits spawns have used. */
 export interface StoredEntitlement {
@@ -29,6 +31,20 @@ export interface EntitlementSecrets {
   readonly etHmacSecret: string;
 }
 
+/** What `frostgate receipts issue` and POST /v1/receipts ask for (defaults: pro, 5 credits, 30 days). */
+export interface DevReceiptRequest {
+  readonly subject: string;
+  readonly track: string;
+  readonly tier?: Receipt['tier'];
+  readonly credits?: number;
+  readonly days?: number;
+}
+
+export interface IssuedDevReceipt extends GrantedEntitlement {
+  /** The receipt as signed under RECEIPT_HMAC_SECRET (already exchanged: presenting it again is a replay). */
+  readonly receipt: string;
+}
+
 const KNOWN_TRACKS: ReadonlySet<string> = new Set(TRACKS);
 const KNOWN_TIERS: ReadonlySet<string> = new Set(TIERS);
 
@@ -44,7 +60,33 @@ export class EntitlementService {
     private readonly billing: BillingLedger,
     private readonly secrets: EntitlementSecrets,
     private readonly mode: BillingMode,
+    private readonly profile: Profile = 'dev',
   ) {}
+
+  /**
+   * A receipt this installation signs and grants at once, paid with fake_charge: how a
+   * newcomer gets an entitlement without a payment provider. Refused (403) unless
+   * BILLING_MODE=fake_charge in a dev, test or staging profile, exactly where fake_charge is allowed.
+   */
+  async issueDevReceipt(tenantId: string, req: DevReceiptRequest, actor: string): Promise<IssuedDevReceipt> {
+    if (this.mode !== 'fake_charge' || this.profile === 'prod')
+      throw new AppError(
+        'forbidden',
+        `issuing receipts needs BILLING_MODE=fake_charge in a dev, test or staging profile (this is ${this.profile} with ${this.mode}); entitlements come from real purchases here`,
+        { reason: 'fake_charge_only' },
+      );
+    const receipt: Receipt = {
+      receipt_id: `dev_${randomBytes(9).toString('hex')}`,
+      tenant: tenantId,
+      subject: req.subject,
+      track: req.track,
+      tier: req.tier ?? 'pro',
+      credits: req.credits ?? 5,
+      expires_at: Math.floor(Date.now() / 1000) + (req.days ?? 30) * 86_400,
+    };
+    const granted = await this.grant(tenantId, receipt, 'receipt', actor, { externalRef: receipt.receipt_id });
+    return { ...granted, receipt: signReceipt(receipt, this.secrets.receiptHmacSecret) };
+  }
 
   /** Verifies a receipt (HMAC under RECEIPT_HMAC_SECRET) without granting anything. */
   verifyReceipt(receipt: string): Receipt {

@@ -2,7 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 
 /**
  * `spawns_total{track,result}`. result: created, replayed (an idempotent retry), refused_policy,
- * refused_quota, invalid_track, conflict (request_id reused with another body), failed (the lab
+ * refused_quota, invalid_track (an unknown track, or a template not of the track), conflict (request_id reused with another body), failed (the lab
  * could not be built). An unknown track is counted as track="unknown" so a caller cannot grow
  * the label set.
  */

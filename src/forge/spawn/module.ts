@@ -46,7 +46,7 @@ export function createSpawnModule(platform: Pick<Platform, 'config' | 'db' | 'me
     etHmacSecret: config.secrets.etHmacSecret ?? ephemeral('ET_HMAC_SECRET'),
   };
   const billing = new BillingLedger(deps.audit);
-  const entitlements = new EntitlementService(platform.db, billing, secrets, config.forge.billingMode);
+  const entitlements = new EntitlementService(platform.db, billing, secrets, config.forge.billingMode, config.env);
   const access = new AccessTokens(deps.tokens);
   const service = new SpawnService({
     db: platform.db,

@@ -3,7 +3,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import { AppError, ProblemSchema } from '../../platform/http/problem.js';
-import type { EntitlementService } from './entitlements.js';
+import { TIERS, TRACKS } from '../templates/schema.js';
+import type { EntitlementService, GrantedEntitlement } from './entitlements.js';
 import type { SpawnService } from './service.js';
 import type { StripeWebhook } from './stripe-webhook.js';
 
@@ -14,12 +15,27 @@ const RequestId = Type.String({
 const Subject = Type.String({ pattern: '^[A-Za-z0-9._@:+-]{1,128}$', description: 'the learner' });
 
 export const SpawnBody = Type.Object(
-  { track: Type.String({ minLength: 1, maxLength: 64 }), subject: Subject, request_id: RequestId },
+  {
+    track: Type.String({ minLength: 1, maxLength: 64 }),
+    subject: Subject,
+    request_id: RequestId,
+    template: Type.Optional(
+      Type.String({
+        pattern: '^[a-z][a-z0-9-]{2,63}$',
+        description: "a template of the track (GET /v1/catalog); its tier is checked against the entitlement's. Unset: the track's first template by id",
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 const SpawnHeaders = Type.Object({
   'x-request-id': Type.Optional(Type.String({ maxLength: 128 })),
-  'x-client-id': Type.String({ pattern: '^[A-Za-z0-9._@:+-]{1,128}$', description: 'the calling client (application or learner id)' }),
+  'x-client-id': Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9._@:+-]{1,128}$',
+      description: 'the application spawning for the learner (your LMS, a portal), stored with the spawn for support and audits; unset: key:<the API key id>',
+    }),
+  ),
   'x-entitlement-token': Type.Optional(
     Type.String({ maxLength: 4096, description: 'an entitlement token; without one the learner’s stored entitlement is used' }),
   ),
@@ -45,6 +61,45 @@ const EntitlementSchema = Type.Object({
   credits_used: Type.Integer(),
   expires_at: Type.String(),
 });
+const CatalogTemplateSchema = Type.Object({
+  id: Type.String(),
+  version: Type.String(),
+  title: Type.String(),
+  description: Type.String(),
+  tier: Type.String(),
+  difficulty: Type.Union([Type.String(), Type.Null()]),
+  duration_minutes: Type.Integer({ description: "the lab's time before any extension" }),
+  devices: Type.Integer(),
+  allowed: Type.Optional(Type.Boolean({ description: "with ?subject=: the learner's entitlement lets them spawn it" })),
+  refusals: Type.Optional(Type.Array(Type.Object({ reason: Type.String(), detail: Type.String() }))),
+});
+const CatalogSchema = Type.Object({
+  subject: Type.Optional(Type.String()),
+  tracks: Type.Array(
+    Type.Object({
+      track: Type.String(),
+      templates: Type.Array(CatalogTemplateSchema),
+      entitlement: Type.Optional(
+        Type.Union([Type.Object({ entitlement_id: Type.String(), tier: Type.String(), credits_left: Type.Integer(), expires_at: Type.String() }), Type.Null()]),
+      ),
+    }),
+  ),
+});
+
+function entitlementView(granted: GrantedEntitlement) {
+  const e = granted.entitlement;
+  return {
+    entitlement_id: e.entitlement_id,
+    entitlement_token: granted.token,
+    subject: e.subject,
+    track: e.track,
+    tier: e.tier,
+    credits: e.credits,
+    credits_used: e.credits_used,
+    expires_at: e.expires_at,
+  };
+}
+
 const errors = {
   400: ProblemSchema,
   401: ProblemSchema,
@@ -67,7 +122,7 @@ export interface SpawnRouteDeps {
 }
 
 /**
- * Spawn, entitlement exchange and the Stripe webhook.
+ * Spawn, the catalogue, entitlement exchange, fake_charge receipts and the Stripe webhook.
  */
 export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
   const { spawn, entitlements, stripe, bindTenant } = deps;
@@ -91,7 +146,7 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
           },
         },
         async (request, reply) => {
-          const { track, subject, request_id } = request.body;
+          const { track, subject, request_id, template } = request.body;
           const headerId = request.headers['x-request-id'];
           if (headerId !== undefined && headerId !== request_id)
             throw new AppError(
@@ -99,15 +154,65 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
               `the x-request-id header (${headerId}) and request_id in the body (${request_id}) differ; send the same value in both, or leave the header out`,
             );
           const token = request.headers['x-entitlement-token'];
+          const clientId = request.headers['x-client-id'] ?? `key:${request.principal?.keyId ?? request.principal?.subject ?? 'unknown'}`;
           const result = await spawn.spawn(
             bindTenant(request),
-            { track, subject, requestId: request_id, clientId: request.headers['x-client-id'], ...(token ? { entitlementToken: token } : {}) },
+            { track, subject, requestId: request_id, clientId, ...(template ? { template } : {}), ...(token ? { entitlementToken: token } : {}) },
             { actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown', baseUrl: baseUrl(request) },
           );
           return reply.code(result.replayed ? 200 : 201).send(result);
         },
       );
     }
+
+    app.get(
+      '/v1/catalog',
+      {
+        config: { scopes: ['forge:spawn'] },
+        schema: {
+          tags: ['forge'],
+          operationId: 'getCatalog',
+          summary: "The labs offered, by track; with ?subject= also what that learner's entitlement allows (the spawn's Cedar training gate)",
+          querystring: Type.Object({ subject: Type.Optional(Subject) }),
+          response: { 200: CatalogSchema, ...errors },
+        },
+      },
+      async (request) => spawn.catalog(bindTenant(request), request.query.subject),
+    );
+
+    app.post(
+      '/v1/receipts',
+      {
+        config: { scopes: ['admin'], rateLimitClass: 'write' },
+        bodyLimit: 2048,
+        schema: {
+          tags: ['forge'],
+          operationId: 'issueReceipt',
+          summary: 'Issue and exchange a receipt paid with fake_charge (BILLING_MODE=fake_charge, dev/test/staging only): an entitlement without a payment',
+          body: Type.Object(
+            {
+              track: Type.Union(TRACKS.map((t) => Type.Literal(t))),
+              subject: Subject,
+              tier: Type.Optional(
+                Type.Union(
+                  TIERS.map((t) => Type.Literal(t)),
+                  { default: 'pro' },
+                ),
+              ),
+              credits: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5 })),
+              days: Type.Optional(Type.Integer({ minimum: 1, maximum: 365, default: 30, description: 'days until the entitlement ends' })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: Type.Intersect([EntitlementSchema, Type.Object({ receipt: Type.String(), billing_mode: Type.Literal('fake_charge') })]), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const tenantId = bindTenant(request);
+        const issued = await entitlements.issueDevReceipt(tenantId, request.body, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
+        return reply.code(201).send({ ...entitlementView(issued), receipt: issued.receipt, billing_mode: 'fake_charge' as const });
+      },
+    );
 
     app.post(
       '/v1/entitlements/exchange',
@@ -126,17 +231,7 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
         const receipt = entitlements.verifyReceipt(request.body.receipt);
         const tenantId = bindTenant(request, receipt.tenant);
         const granted = await entitlements.exchange(tenantId, receipt, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
-        const e = granted.entitlement;
-        return reply.code(201).send({
-          entitlement_id: e.entitlement_id,
-          entitlement_token: granted.token,
-          subject: e.subject,
-          track: e.track,
-          tier: e.tier,
-          credits: e.credits,
-          credits_used: e.credits_used,
-          expires_at: e.expires_at,
-        });
+        return reply.code(201).send(entitlementView(granted));
       },
     );
 

@@ -23,6 +23,8 @@ export interface QuotaLimits {
 
 export interface SpawnRequest {
   readonly track: string;
+  /** A template of the track (GET /v1/catalog lists them); unset: the track's first template by id. */
+  readonly template?: string;
   readonly subject: string;
   readonly requestId: string;
   readonly clientId?: string;
@@ -86,7 +88,7 @@ const PENDING_HOLD_MS = 10 * 60_000;
 /** Human words for each policy id a spawn can be refused by. */
 const REFUSAL_TEXT: Readonly<Record<string, string>> = {
   'training.no_entitlement':
-    'the learner holds no entitlement for this track with credits left; buy one, or exchange a receipt at POST /v1/entitlements/exchange',
+    'the learner holds no entitlement for this track with credits left; buy one, or exchange a receipt at POST /v1/entitlements/exchange (dev and staging: frostgate receipts issue, or POST /v1/receipts)',
   'training.entitlement_other_subject': 'the entitlement was issued to another learner',
   'training.entitlement_wrong_track': 'the entitlement is for another track',
   'training.entitlement_expired': 'the entitlement has expired',
@@ -121,7 +123,7 @@ export class SpawnService {
   }
 
   async spawn(tenantId: string, req: SpawnRequest, ctx: SpawnContext): Promise<SpawnResponse> {
-    const template = this.offeredTemplate(req.track);
+    const template = this.offeredTemplate(req.track, req.template);
     const digest = bodyDigest(req);
     const presented = req.entitlementToken !== undefined ? await this.presentedEntitlement(req, tenantId, ctx) : undefined;
     const admitted = await this.admit(tenantId, req, template, digest, presented);
@@ -148,18 +150,24 @@ export class SpawnService {
   }
 
   /** The template the track spawns, or 422 naming the valid tracks. */
-  private offeredTemplate(track: string): LabTemplate {
-    const template = this.templateFor(track);
+  /** The template a spawn launches (422 naming the valid tracks or the track's templates). */
+  private offeredTemplate(track: string, id: string | undefined): LabTemplate {
+    const template = this.templateFor(track, id);
     if (template) return template;
+    if (id !== undefined && this.tracks().includes(track)) {
+      this.count(track, 'invalid_track');
+      const valid = this.templatesOf(track).map((t) => t.id);
+      throw new AppError('unprocessable', `template ${JSON.stringify(id)} is not offered in track ${track}; its templates: ${valid.join(', ')}`, {
+        reason: 'unknown_template',
+        valid_templates: valid,
+      });
+    }
     this.count('unknown', 'invalid_track');
     const valid = this.tracks();
     throw new AppError(
       'unprocessable',
       `track ${JSON.stringify(track)} is not offered; valid tracks: ${valid.join(', ') || '(none: no templates are loaded)'}`,
-      {
-        reason: 'unknown_track',
-        valid_tracks: valid,
-      },
+      { reason: 'unknown_track', valid_tracks: valid },
     );
   }
 
@@ -374,12 +382,74 @@ export class SpawnService {
     }
   }
 
-  /** The template a track spawns: its only one, or the first by id when it has several. */
-  private templateFor(track: string): LabTemplate | undefined {
+  /**
+   * The catalogue: every offered template by track, and with `subject`, what that learner's
+   * entitlement allows: the same Cedar training gate a spawn passes, asked for each template
+   * with no labs running (quotas are a spawn-time matter, not a property of the entitlement).
+   */
+  async catalog(tenantId: string, subject: string | undefined): Promise<CatalogView> {
+    const now = this.clock();
+    const tracks = await Promise.all(
+      this.tracks().map(async (track) => {
+        const entitlement = subject ? await this.deps.db.withTenant(tenantId, (tx) => this.deps.entitlements.forSpawn(tx, { subject, track, now })) : undefined;
+        const templates = this.templatesOf(track).map((t) => {
+          const view: CatalogTemplate = {
+            id: t.id,
+            version: t.version,
+            title: t.title,
+            description: t.description ?? '',
+            tier: t.tier,
+            difficulty: t.difficulty ?? null,
+            duration_minutes: t.ttl_minutes,
+            devices: t.topology.devices.length,
+          };
+          if (!subject) return view;
+          const decision = this.deps.policy.authorize(
+            spawnAuthorizationRequest({
+              subject,
+              tenant: tenantId,
+              template: { id: t.id, track: t.track, tier: t.tier },
+              ...(entitlement ? { entitlement: entitlementInput(entitlement) } : {}),
+              now,
+              usage: { activeLabsSubject: 0, activeLabsTenant: 0, spawnsToday: 0 },
+              limits: this.deps.limits,
+            }),
+          );
+          const reasons = decision.decision === 'allow' ? [] : [...decision.reasons];
+          return { ...view, allowed: decision.decision === 'allow', refusals: reasons.map((r) => ({ reason: r, detail: REFUSAL_TEXT[r] ?? r })) };
+        });
+        return {
+          track,
+          templates,
+          ...(subject
+            ? {
+                entitlement: entitlement
+                  ? {
+                      entitlement_id: entitlement.entitlement_id,
+                      tier: entitlement.tier,
+                      credits_left: entitlement.credits - entitlement.credits_used,
+                      expires_at: entitlement.expires_at,
+                    }
+                  : null,
+              }
+            : {}),
+        };
+      }),
+    );
+    return { ...(subject ? { subject } : {}), tracks };
+  }
+
+  private templatesOf(track: string): LabTemplate[] {
     return this.deps.catalog
       .list()
       .filter((t) => t.track === track)
-      .sort((a, b) => a.id.localeCompare(b.id))[0];
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** The template a spawn launches: the one named (of this track), else the track's first by id. */
+  private templateFor(track: string, id: string | undefined): LabTemplate | undefined {
+    const of = this.templatesOf(track);
+    return id === undefined ? of[0] : of.find((t) => t.id === id);
   }
 
   private count(track: string, result: SpawnResult): void {
@@ -388,14 +458,37 @@ export class SpawnService {
   }
 }
 
+export interface CatalogTemplate {
+  readonly id: string;
+  readonly version: string;
+  readonly title: string;
+  readonly description: string;
+  readonly tier: string;
+  readonly difficulty: string | null;
+  readonly duration_minutes: number;
+  readonly devices: number;
+  /** With a subject: whether the learner's entitlement lets them spawn it, and if not why. */
+  readonly allowed?: boolean;
+  readonly refusals?: Array<{ reason: string; detail: string }>;
+}
+
+export interface CatalogView {
+  readonly subject?: string;
+  readonly tracks: Array<{
+    readonly track: string;
+    readonly templates: CatalogTemplate[];
+    readonly entitlement?: { entitlement_id: string; tier: string; credits_left: number; expires_at: string } | null;
+  }>;
+}
+
 function entitlementInput(e: StoredEntitlement) {
   return { track: e.track, tier: e.tier, credits: e.credits - e.credits_used, expiresAt: new Date(e.expires_at), subject: e.subject, tenant: e.tenant_id };
 }
 
-/** What makes two spawns "the same request": track and subject (request_id is the key itself). */
+/** What makes two spawns "the same request": track, subject and template when named (request_id is the key itself). */
 function bodyDigest(req: SpawnRequest): string {
   return createHash('sha256')
-    .update(JSON.stringify([req.track, req.subject]))
+    .update(JSON.stringify(req.template === undefined ? [req.track, req.subject] : [req.track, req.subject, req.template]))
     .digest('hex');
 }
 

@@ -11,6 +11,7 @@ const Name = (pattern: string, description: string) => Type.String({ pattern, de
 
 export const TRACKS = ['netplus', 'ccna', 'cissp'] as const;
 export const TIERS = ['basic', 'pro', 'enterprise'] as const;
+export const DIFFICULTIES = ['beginner', 'intermediate', 'advanced'] as const;
 
 export const InterfaceSchema = Type.Object(
   {
@@ -135,6 +136,19 @@ export const TemplateSchema = Type.Object(
     track: Type.Union(TRACKS.map((t) => Type.Literal(t))),
     tier: Type.Union(TIERS.map((t) => Type.Literal(t))),
     ttl_minutes: Type.Integer({ minimum: 5, maximum: 1440 }),
+    difficulty: Type.Optional(
+      Type.Union(
+        DIFFICULTIES.map((d) => Type.Literal(d)),
+        { description: 'shown in the catalogue (GET /v1/catalog)' },
+      ),
+    ),
+    max_extensions: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 20,
+        description: 'extensions a learner may take (each FG lab extension adds 15 min); default by tier in policies/extend.cedar',
+      }),
+    ),
     topology: TopologySchema,
     tasks: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     hints: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),

@@ -7,6 +7,8 @@ import type { TokenSigningKey } from './signing-key.js';
 export const AUDIENCES = {
   sat: 'frostgate:orchestrator',
   access: 'frostgate:access',
+  /** The lab session an access link opens (the fg_access cookie): lives as long as the lab. */
+  session: 'frostgate:lab-session',
 } as const;
 
 export const SAT_TTL_S = 300;

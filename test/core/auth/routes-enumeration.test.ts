@@ -11,9 +11,12 @@ const DOCUMENTED_PUBLIC = ['GET /health/live', 'GET /health/ready', 'GET /metric
 const DOCUMENTED_TOKEN = [
   'GET /v1/access/:scenario_id',
   'GET /v1/access/:scenario_id/assets/:name',
+  'GET /v1/access/:scenario_id/results/:name',
   'GET /v1/access/:scenario_id/status',
   'GET /v1/access/:scenario_id/terminal/:device',
+  'POST /v1/access/:scenario_id/end',
   'POST /v1/access/:scenario_id/extend',
+  'POST /v1/access/:scenario_id/hints',
   'POST /v1/access/:scenario_id/submit',
   'POST /v1/billing/stripe/webhook',
 ];

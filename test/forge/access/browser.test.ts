@@ -169,6 +169,13 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
       }
       assert.equal(await page.locator('#submit').isEnabled(), true);
       await page.locator('#submit').click();
+      // A confirmation first; Cancel submits nothing.
+      await page.locator('#confirm[open]').waitFor();
+      await page.locator('#confirm-cancel').click();
+      assert.equal(await page.locator('#confirm[open]').count(), 0);
+      assert.equal((await rig().orchestrator.get(rig().tenantId, lab().scenario_id)).state, 'running');
+      await page.locator('#submit').click();
+      await page.locator('#confirm-ok').click();
       await page.locator('#result:not([hidden])').waitFor({ timeout: 60_000 });
       const score = await page.locator('#score').innerText();
       const m = /^Score: (\d+) \/ (\d+)$/.exec(score);
@@ -215,16 +222,23 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
     }
   });
 
-  it('when the access token runs out with the page open, the page turns into the refusal', async () => {
+  it('the page keeps working after its short link expired (the session lives with the lab); an ended lab shows the refusal', async () => {
     const context = await browser().newContext();
     const page = await context.newPage();
     try {
       const id = lab().scenario_id;
-      await page.goto(`${rig().baseUrl}/v1/access/${id}?token=${await rig().issue(id, { ttlS: 5 })}`);
+      const linkEnds = Date.now() + 3000;
+      await page.goto(`${rig().baseUrl}/v1/access/${id}?token=${await rig().issue(id, { ttlS: 3 })}`);
       await page.locator('#term-r1[data-state="connected"]').waitFor({ timeout: 20_000 });
+      await page.waitForFunction((end) => Date.now() > end + 1000, linkEnds);
+      await page.reload();
+      await page.locator('#term-r1[data-state="connected"]').waitFor({ timeout: 20_000 });
+      assert.equal(await page.locator('#refusal').count(), 0, 'no refusal once the link expired');
+      await rig().orchestrator.destroy(rig().tenantId, id);
+      await page.reload();
       await page.locator('#refusal').waitFor({ timeout: 20_000 });
-      assert.equal(await page.locator('h1').innerText(), 'Your access link has expired');
-      await page.screenshot({ path: path.join(OUTPUT_DIR, 'refused-after-expiry.png') });
+      assert.equal(await page.locator('h1').innerText(), 'This lab has ended');
+      await page.screenshot({ path: path.join(OUTPUT_DIR, 'refused-after-end.png') });
     } finally {
       await context.close();
     }

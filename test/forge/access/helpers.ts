@@ -46,6 +46,8 @@ export interface AccessRig {
   createLab(template: LabTemplate): Promise<Scenario>;
   /** An access token for the scenario (default: 30 minutes, subject learner-1). */
   issue(scenarioId: string, opts?: { ttlS?: number; subject?: string }): Promise<string>;
+  /** A lab session token (what the fg_access cookie holds once a link was opened). */
+  session(scenarioId: string, opts?: { ttlS?: number; subject?: string }): Promise<string>;
 }
 
 export interface RigOptions {
@@ -131,6 +133,10 @@ export async function makeAccessRig(opts: RigOptions = {}): Promise<AccessRig> {
     createLab: (template) => orchestrator.create(tenantId, template, 'learner-1'),
     issue: async (scenarioId, o = {}) => {
       const issued = await tokens.issue('access', { tenant: tenantId, subject: o.subject ?? 'learner-1', scenarioId, track: 'netplus' }, o.ttlS);
+      return issued.token;
+    },
+    session: async (scenarioId, o = {}) => {
+      const issued = await tokens.issue('session', { tenant: tenantId, subject: o.subject ?? 'learner-1', scenarioId, track: 'netplus' }, o.ttlS);
       return issued.token;
     },
   };

@@ -24,8 +24,10 @@ describe('the access page: token to cookie, clean URL, lab content, refusals', (
     assert.match(setCookie, /; HttpOnly/);
     assert.match(setCookie, /; SameSite=Strict/);
     assert.match(setCookie, new RegExp(`; Path=/v1/access/${lab.scenario_id}(;|$)`));
+    // The cookie holds the lab session the link opened: as long as the lab, plus a day for the results.
+    const labLeftS = (Date.parse((await rig.orchestrator.get(rig.tenantId, lab.scenario_id)).expires_at) - Date.now()) / 1000;
     const maxAge = Number(/Max-Age=(\d+)/.exec(setCookie)?.[1]);
-    assert.ok(maxAge > 29 * 60 + 12 * 3600 && maxAge <= 30 * 60 + 12 * 3600, `cookie outlives the token by 12 h (then says "expired"): ${maxAge}`);
+    assert.ok(Math.abs(maxAge - (labLeftS + 24 * 3600)) < 10, `session cookie lives as long as the lab (${labLeftS} s) + 24 h: ${maxAge}`);
     assert.ok(!setCookie.includes('Secure'), 'plain http on loopback: no Secure flag');
 
     // The same link again, from a browser without the cookie: refused as already used.
@@ -93,6 +95,18 @@ describe('the access page: token to cookie, clean URL, lab content, refusals', (
     assert.equal(ext.status, 200, await ext.clone().text());
     const { expires_at } = (await ext.json()) as { expires_at: string };
     assert.ok(Date.parse(expires_at) >= Date.parse(before.expires_at) + 10 * 60_000 - 1000);
+    // The session follows the lab: once the lab outlives what the session covers, it is renewed quietly.
+    const short = `fg_access=${await rig.session(lab.scenario_id, { ttlS: 120 })}`;
+    const renewed = await page(`/v1/access/${lab.scenario_id}/status`, short);
+    assert.equal(renewed.status, 200);
+    const renewedCookie = renewed.headers.get('set-cookie') ?? '';
+    assert.match(renewedCookie, /^fg_access=[^;]+;.*HttpOnly/);
+    const renewedAge = Number(/Max-Age=(\d+)/.exec(renewedCookie)?.[1]);
+    assert.ok(renewedAge > (Date.parse(expires_at) - Date.now()) / 1000 + 23 * 3600, `renewed to the extended lab's end + 24 h: ${renewedAge}`);
+    const statusAfter = (await (await page(`/v1/access/${lab.scenario_id}/status`, renewedCookie.split(';')[0]!)).json()) as { access_expires_at: string };
+    assert.ok(Date.parse(statusAfter.access_expires_at) > Date.parse(expires_at), 'access now ends after the extended lab');
+    // A session already covering the lab is left as it is (no new cookie on every poll).
+    assert.equal((await page(`/v1/access/${lab.scenario_id}/status`, renewedCookie.split(';')[0]!)).headers.get('set-cookie'), null);
     const foreign = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/extend`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/json', origin: 'http://evil.example' },

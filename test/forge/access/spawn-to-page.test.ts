@@ -92,6 +92,7 @@ describe('from /v1/spawn to a scored lab in the browser (role all)', () => {
         await page.locator(`#term-${device} .xterm-rows`, { hasText: 'route-4-set' }).waitFor({ timeout: 20_000 });
       }
       await page.locator('#submit').click();
+      await page.locator('#confirm-ok').click();
       await page.locator('#result:not([hidden])').waitFor({ timeout: 90_000 });
       const score = await page.locator('#score').innerText();
       assert.match(score, /^Score: \d+ \/ 100$/);

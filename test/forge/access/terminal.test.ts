@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { CLOSE, parseAsciicast, recordingsDir } from '../../../src/forge/access/index.js';
 import type { Scenario } from '../../../src/forge/orchestrator/index.js';
+import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { FilesystemStorage } from '../../../src/platform/storage/index.js';
 import { makeAccessRig, netplusTemplate, signIn, TerminalClient, until, UpgradeRefused, type AccessRig } from './helpers.js';
 
@@ -77,9 +78,11 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
     };
     assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h1', undefined)), 401);
     assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h1', 'fg_access=nonsense')), 401);
-    const expired = await rig.issue(lab.scenario_id, { ttlS: -5 });
+    const expired = await rig.session(lab.scenario_id, { ttlS: -5 });
     assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h1', `fg_access=${expired}`)), 401);
-    const otherScenario = await rig.issue('scn_notthisone');
+    // An access link is not a session: the cookie must hold the session the link opened.
+    assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h1', `fg_access=${await rig.issue(lab.scenario_id)}`)), 401);
+    const otherScenario = await rig.session('scn_notthisone');
     assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h1', `fg_access=${otherScenario}`)), 403);
     assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h9', cookie)), 404);
     assert.equal(await refusedWith(TerminalClient.connect(rig, lab.scenario_id, 'h1', cookie, { origin: 'http://evil.example' })), 403);
@@ -230,13 +233,28 @@ describe('lab terminals: a learner shell per device over a WebSocket', () => {
     }
   });
 
-  it('an access token that runs out while the terminal is open closes the socket (the page then reloads to the refusal)', async () => {
+  it('the session outlives its short link and ends with the lab: the terminal closes when the lab is over', async () => {
+    // A 3-second link opens a session that lives as long as the lab.
+    const linkEnds = Date.now() + 3000;
     const shortCookie = await signIn(rig, lab.scenario_id, await rig.issue(lab.scenario_id, { ttlS: 3 }));
-    const short = await TerminalClient.connect(rig, lab.scenario_id, 'h2', shortCookie);
-    await short.waitFor('ready', () => short.session);
-    const closed = await short.waitClosed();
-    assert.equal(closed.code, CLOSE.accessEnded);
-    assert.match(closed.reason, /access has expired/);
+    const term = await TerminalClient.connect(rig, lab.scenario_id, 'h2', shortCookie);
+    await term.waitFor('ready', () => term.session);
+    await until('the link to have expired', () => (Date.now() > linkEnds + 1000 ? true : undefined), 10_000);
+    const status = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/status`, { headers: { cookie: shortCookie } });
+    assert.equal(status.status, 200, 'the session still holds after the link expired');
+    term.input('echo still-$((6*7))\r');
+    await term.waitOutput(/still-42/);
+    assert.equal(term.closed, undefined);
+    term.ws.close();
+
+    // The lab is about to end: a terminal opened now closes at the lab's end, not before.
+    const store = new ScenarioStore(rig.platform.db);
+    await store.updateExpiry(rig.tenantId, lab.scenario_id, () => new Date(Date.now() + 2500));
+    const last = await TerminalClient.connect(rig, lab.scenario_id, 'h2', shortCookie);
+    await last.waitFor('ready', () => last.session);
+    const closed = await last.waitClosed();
+    assert.equal(closed.code, CLOSE.labGone);
+    assert.match(closed.reason, /lab has ended/);
   });
 
   it('copies finished recordings to another evidence store (as to an S3 bucket)', async () => {

@@ -75,6 +75,11 @@ const RELEASED_OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /v1/access/{scenario_id}/status': 'getLabStatus',
   'POST /v1/access/{scenario_id}/extend': 'extendLab',
   'POST /v1/access/{scenario_id}/submit': 'submitLab',
+  'POST /v1/access/{scenario_id}/hints': 'unlockLabHint',
+  'POST /v1/access/{scenario_id}/end': 'endLab',
+  'GET /v1/access/{scenario_id}/results/{name}': 'downloadLabResult',
+  'GET /v1/catalog': 'getCatalog',
+  'POST /v1/receipts': 'issueReceipt',
 };
 
 const openApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
