@@ -23,6 +23,8 @@ export async function api(method, path, body) {
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken;
   const res = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401) {
+    // Read to the end first: leaving the page mid-answer would abort the request.
+    await res.text();
     signInAgain('Your session ended; sign in again.');
     throw new ApiError(401, { detail: 'session ended' });
   }

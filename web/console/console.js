@@ -25,6 +25,7 @@ async function route() {
   const [, name, id] = path.split('/');
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('current', a.getAttribute('href') === `#/${name}`);
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+  status('', 'info');
   try {
     if (name === 'decision') await decisionView(main, id);
     else if (name === 'change') await changeView(main, id, me);

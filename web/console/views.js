@@ -99,13 +99,6 @@ export const json = (value) => h('pre', { class: 'json' }, JSON.stringify(value,
 
 export async function blocksView(main) {
   const { decisions } = await api('GET', '/decisions/active');
-  const remove = (d) =>
-    act(`Removing the block on ${d.entity}`, async () => {
-      const reason = prompt(`Why end the block on ${d.entity} early?`);
-      if (!reason) throw new Error('a reason is required');
-      await api('POST', `/decisions/${d.decision_id}/unblock`, { reason });
-      await blocksView(main);
-    });
   main.replaceChildren(
     h('h1', {}, 'Active blocks'),
     h('p', {}, `${decisions.length} block(s) in force; bouncers pull these.`),
@@ -116,7 +109,7 @@ export async function blocksView(main) {
         { label: 'Rules', cell: (d) => d.rules_triggered.join(', ') },
         { label: 'Until', cell: (d) => when(d.mitigations.find((m) => m.action === 'block_ip')?.expires_at) },
         { label: 'Decided', cell: (d) => when(d.created_at) },
-        { label: '', cell: (d) => h('button', { type: 'button', onclick: () => remove(d) }, 'Remove block') },
+        { label: 'Decision', cell: (d) => h('a', { href: `#/decision/${d.decision_id}` }, 'details') },
       ],
       decisions,
     ),

@@ -33,6 +33,9 @@ function demoUsers(group: string): DemoUser[] {
   ];
 }
 
+/** No form-action: Chromium holds the redirects after the post (back to the console) to it. */
+const LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function loginPage(uid: string, error?: string): string {
@@ -118,7 +121,7 @@ export async function startEmbeddedIdp(options: { redirectUri: string; group: st
       if (!isLogin) {
         res.writeHead(200, {
           'content-type': 'text/html; charset=utf-8',
-          'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+          'content-security-policy': LOGIN_CSP,
         });
         res.end(loginPage(uid));
         return;
@@ -131,7 +134,7 @@ export async function startEmbeddedIdp(options: { redirectUri: string; group: st
       if (!ok) {
         res.writeHead(401, {
           'content-type': 'text/html; charset=utf-8',
-          'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+          'content-security-policy': LOGIN_CSP,
         });
         res.end(loginPage(uid, 'Wrong username or password.'));
         return;
