@@ -12,6 +12,7 @@ import { createScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
 import { createAccessForRole } from './forge/access/index.js';
+import { createConsoleModule, type ConsoleModule } from './core/console/index.js';
 import { VERSION } from './version.js';
 import type { RoleName } from './role-names.js';
 
@@ -26,12 +27,19 @@ export interface RunningRole {
   readonly governance: GovernanceModule;
   readonly decisions: DecisionsModule;
   readonly forge: ForgeModules;
+  /** The operators' console (roles all and admin); start() it once the server listens. */
+  readonly console?: ConsoleModule;
 }
 
 export interface RoleOptions {
   /** Where governance canaries read the tenant's recent events; default: the decision store. */
   readonly canaryEvents?: CanaryEventSource;
+  /** The clock console sessions expire by (tests move it). */
+  readonly consoleClock?: () => Date;
 }
+
+/** Roles that serve the operators' console, and with it the API its pages call. */
+const CONSOLE_ROLES: ReadonlySet<RoleName> = new Set(['all', 'admin']);
 
 /** The plugins of each role; every role runs behind the same auth gate. */
 function pluginsFor(
@@ -43,6 +51,7 @@ function pluginsFor(
   forge: ForgeModules,
   scoreboard: readonly AppPlugin[],
   access: readonly AppPlugin[],
+  consolePlugins: readonly AppPlugin[],
 ): AppPlugin[] {
   const core = [
     auth.routes,
@@ -52,7 +61,7 @@ function pluginsFor(
   ];
   switch (role) {
     case 'all':
-      return [...core, ...forge.plugins, ...scoreboard, ...access];
+      return [...core, ...forge.plugins, ...scoreboard, ...access, ...consolePlugins];
     case 'core':
       return core;
     case 'spawn':
@@ -60,6 +69,8 @@ function pluginsFor(
     case 'orchestrator':
       return [...forge.plugins];
     case 'admin':
+      // The console's pages drive the same API keys do, so the admin role serves it too.
+      return [...core, ...scoreboard, ...consolePlugins];
     case 'worker':
       return [];
     case 'scoreboard':
@@ -72,7 +83,11 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   // module; the gate reaches the limiter's invalid-key guard through this late binding.
   let limiterRef: RateLimiter | undefined;
   const ledger = await createLedgerModule(platform);
+  const consoleModule = CONSOLE_ROLES.has(role)
+    ? createConsoleModule(platform, { audit: ledger.audit, ...(options.consoleClock ? { now: options.consoleClock } : {}) })
+    : undefined;
   const auth = createAuthModule(platform, {
+    ...(consoleModule ? { sessions: consoleModule.authenticate } : {}),
     audit: ledger.audit,
     onFailOpen: (tenantId, detail) => ledger.failOpen.note(tenantId, 'auth', detail),
     invalidKeyGuard: {
@@ -116,7 +131,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
   if (role === 'worker') await createWorkerModule(platform);
   const scoring =
-    role === 'all' || role === 'scoreboard'
+    role === 'all' || role === 'scoreboard' || role === 'admin'
       ? await createScoringModule(platform, {
           bindTenant: auth.bindTenant,
           audit: ledger.audit,
@@ -150,10 +165,20 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
     version: VERSION,
     gate: auth.gate,
     limiter: limiter.hook,
-    plugins: pluginsFor(role, auth, ledger, governance, decisions, forge, scoring ? [scoring.routes] : [], access ? [access.routes] : []),
+    plugins: pluginsFor(
+      role,
+      auth,
+      ledger,
+      governance,
+      decisions,
+      forge,
+      scoring ? [scoring.routes] : [],
+      access ? [access.routes] : [],
+      consoleModule ? [consoleModule.routes] : [],
+    ),
   });
   platform.onClose(() => app.close());
-  return { app, auth, ledger, policy, limiter, governance, decisions, forge };
+  return { app, auth, ledger, policy, limiter, governance, decisions, forge, ...(consoleModule ? { console: consoleModule } : {}) };
 }
 
 export { ensureBootstrapAdmin };

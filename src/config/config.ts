@@ -36,6 +36,21 @@ export interface Config {
     readonly dbFailOpenAcknowledged: boolean;
   };
   readonly egress: { readonly dryRun: boolean };
+  /** The admin console's sign-in (src/core/console/). */
+  readonly console: {
+    readonly oidc: {
+      readonly issuer: string | undefined;
+      readonly clientId: string | undefined;
+      readonly clientSecret: string | undefined;
+      readonly redirectUrl: string | undefined;
+      readonly groupsClaim: string;
+      /** FG_OIDC_GROUP_MAP as written; parsed and checked by the console module. */
+      readonly groupMap: string | undefined;
+    };
+    /** The embedded OpenID provider with demo users (dev and test only). */
+    readonly embeddedIdp: boolean;
+    readonly idleMinutes: number;
+  };
   readonly ledger: {
     readonly origin: string;
     readonly checkpointIntervalS: number;
@@ -209,6 +224,20 @@ function productionProblems(c: Config, isSet: (name: string) => boolean): string
   return problems;
 }
 
+/** The console's sign-in settings that no profile accepts (staging/prod refuse more, below). */
+function consoleProblems(c: Config): string[] {
+  const problems: string[] = [];
+  const { oidc, embeddedIdp } = c.console;
+  const devProfile = c.env === 'dev' || c.env === 'test';
+  if (embeddedIdp && !devProfile) problems.push('FG_OIDC_EMBEDDED: the embedded OpenID provider and its demo users are allowed only in dev and test');
+  if (embeddedIdp && oidc.issuer) problems.push('FG_OIDC_EMBEDDED and FG_OIDC_ISSUER are both set: sign in with one provider');
+  if (oidc.issuer && (!oidc.clientId || !oidc.clientSecret)) problems.push('FG_OIDC_ISSUER needs FG_OIDC_CLIENT_ID and FG_OIDC_CLIENT_SECRET');
+  if (!devProfile && oidc.issuer?.startsWith('http:'))
+    problems.push('FG_OIDC_ISSUER must use https outside dev and test (sign-in codes and tokens would travel in clear)');
+  if (!devProfile && oidc.redirectUrl?.startsWith('http:')) problems.push('FG_OIDC_REDIRECT_URL must use https outside dev and test');
+  return problems;
+}
+
 export function isProductionProfile(env: Profile): boolean {
   return env === 'staging' || env === 'prod';
 }
@@ -263,6 +292,18 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       dbFailOpenAcknowledged: r.bool('FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED'),
     }),
     egress: Object.freeze({ dryRun: r.bool('FG_EGRESS_DRY_RUN') }),
+    console: Object.freeze({
+      oidc: Object.freeze({
+        issuer: r.url('FG_OIDC_ISSUER', ['http:', 'https:']),
+        clientId: r.string('FG_OIDC_CLIENT_ID'),
+        clientSecret: r.string('FG_OIDC_CLIENT_SECRET'),
+        redirectUrl: r.url('FG_OIDC_REDIRECT_URL', ['http:', 'https:']),
+        groupsClaim: r.string('FG_OIDC_GROUPS_CLAIM') ?? 'groups',
+        groupMap: r.string('FG_OIDC_GROUP_MAP'),
+      }),
+      embeddedIdp: r.isSet('FG_OIDC_EMBEDDED') ? r.bool('FG_OIDC_EMBEDDED') : (profile === 'dev' || profile === 'test') && !r.isSet('FG_OIDC_ISSUER'),
+      idleMinutes: r.int('FG_SESSION_IDLE_MINUTES', 1, 480),
+    }),
     ledger: Object.freeze({
       origin: r.string('FG_LEDGER_ORIGIN') ?? 'frostgate.ledger',
       checkpointIntervalS: r.int('FG_CHECKPOINT_INTERVAL_S', 1, 86_400),
@@ -323,6 +364,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     if (missing.length > 0) r.errors.push(`FG_STORAGE_BACKEND=s3 needs ${missing.join(', ')}`);
   }
   if (config.auth.devBypass && config.env !== 'dev') r.errors.push('FG_DEV_AUTH_BYPASS is allowed only with FG_ENV=dev');
+  r.errors.push(...consoleProblems(config));
   if (config.forge.billingMode === 'fake_charge' && config.env === 'prod')
     r.errors.push('BILLING_MODE=fake_charge charges nothing: allowed in dev, test and staging only, never in prod; use BILLING_MODE=stripe');
   // Both fail closed (every webhook event, every handoff refused), so they warn rather than stop startup.

@@ -215,6 +215,49 @@ export const VARIABLES: readonly VariableSpec[] = [
     production: 'required',
   },
   {
+    name: 'FG_OIDC_ISSUER',
+    kind: 'url',
+    description:
+      'OpenID Connect issuer the admin console signs people in with (authorization code + PKCE). Unset in dev/test: an embedded provider with two demo users (FG_OIDC_EMBEDDED).',
+    production: 'required for the admin and all roles, https only',
+  },
+  { name: 'FG_OIDC_CLIENT_ID', kind: 'string', description: "The console's client id at FG_OIDC_ISSUER.", production: 'required with FG_OIDC_ISSUER' },
+  { name: 'FG_OIDC_CLIENT_SECRET', kind: 'secret', description: "The console's client secret at FG_OIDC_ISSUER.", production: 'required with FG_OIDC_ISSUER' },
+  {
+    name: 'FG_OIDC_REDIRECT_URL',
+    kind: 'url',
+    description: "The console's callback URL registered at the IdP (…/auth/callback). Unset: the address the server listens on + /auth/callback.",
+    production: 'https, behind the public name',
+  },
+  {
+    name: 'FG_OIDC_GROUPS_CLAIM',
+    kind: 'string',
+    default: 'groups',
+    description: 'The ID token or userinfo claim listing the groups or roles FG_OIDC_GROUP_MAP maps.',
+    production: 'any',
+  },
+  {
+    name: 'FG_OIDC_GROUP_MAP',
+    kind: 'string',
+    description:
+      "Which IdP groups may sign in, and as what: 'group=tenant:scope,scope;group2=tenant:scope'. A person's groups must name one tenant; their scopes add up. Unset: frostgate-admins=<FG_BOOTSTRAP_TENANT>:admin.",
+    production: 'any',
+  },
+  {
+    name: 'FG_OIDC_EMBEDDED',
+    kind: 'bool',
+    description:
+      'Serve an embedded OpenID provider with two demo users in this process. Default: true in dev and test when FG_OIDC_ISSUER is unset. dev and test only.',
+    production: 'must be unset',
+  },
+  {
+    name: 'FG_SESSION_IDLE_MINUTES',
+    kind: 'int',
+    default: '30',
+    description: 'A console session unused this long ends (it ends 8 hours after sign-in in any case).',
+    production: 'any',
+  },
+  {
     name: 'FG_SESSION_SECRET',
     kind: 'secret',
     description: 'Secret for admin console sessions and CSRF tokens (>= 32 bytes).',

@@ -48,12 +48,13 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
       if (pending.length > 0)
         throw new CliError('schema_behind', `the database schema is behind (${pending.join(', ')} not applied)`, 'run: frostgate migrate');
     }
-    const { app, ledger } = await buildRole(platform, role);
+    const { app, ledger, console: operatorConsole } = await buildRole(platform, role);
     const bootstrap = await ensureBootstrapAdmin(platform.db, config.bootstrapTenant, ledger.audit);
     const port = config.portExplicit ? config.port : ROLE_PORTS[role];
     const address = await app.listen({ host: config.host, port });
     const url = address.startsWith('http') ? address : `http://${config.host}:${port}`;
-    const summary = {
+    const signIn = operatorConsole ? await operatorConsole.start(url) : undefined;
+    const basics = {
       version: VERSION,
       profile: config.env,
       role,
@@ -69,9 +70,20 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
       bootstrap_key_id: bootstrap.keyId,
       ...(bootstrap.key ? { bootstrap_admin_key: bootstrap.key } : {}),
     };
+    const summary = {
+      ...basics,
+      ...(signIn
+        ? {
+            console: signIn.consoleUrl,
+            console_login: signIn.loginUrl,
+            oidc_issuer: signIn.issuer,
+            demo_users: signIn.demoUsers.map((u) => ({ username: u.username, password: u.password })),
+          }
+        : {}),
+    };
     // Printed to stderr, not through the logger: the key must never reach a log pipeline.
     if (json) printErr(JSON.stringify(summary));
-    else printErr(banner(summary, bootstrap.key, platform.db.kind === 'embedded'));
+    else printErr(banner(basics, bootstrap.key, platform.db.kind === 'embedded', consoleBanner(signIn)));
     platform.log.info({ role, url, profile: config.env, bootstrap_key_id: bootstrap.keyId }, 'frostgate listening');
   } catch (err) {
     await platform.close();
@@ -105,12 +117,25 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
   });
 }
 
+/** The console's lines of the banner: where to sign in, and the embedded IdP's demo people (dev and test). */
+function consoleBanner(
+  signIn: { consoleUrl: string; loginUrl: string; issuer: string; demoUsers: readonly { username: string; password: string }[] } | undefined,
+): string[] {
+  if (!signIn) return [];
+  const lines = ['', `  Console   ${signIn.consoleUrl}  (sign in: ${signIn.loginUrl}, OpenID provider ${signIn.issuer})`];
+  if (signIn.demoUsers.length > 0) {
+    lines.push('  Demo users of the embedded OpenID provider (dev only; new passwords each start):');
+    for (const u of signIn.demoUsers) lines.push(`    ${u.username.padEnd(8)} ${u.password}`);
+  }
+  return lines;
+}
+
 /** The curl line the restart banner prints; $FG_ADMIN_KEY is the admin key the first start printed. */
 function createKeyHint(url: string): string {
   return `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d '{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`;
 }
 
-function banner(s: Record<string, string>, key: string | undefined, embedded: boolean): string {
+function banner(s: Record<string, string>, key: string | undefined, embedded: boolean, consoleLines: readonly string[]): string {
   const lines = [
     '',
     `FrostGate ${s.version} — profile ${s.profile}, role ${s.role}`,
@@ -139,6 +164,6 @@ function banner(s: Record<string, string>, key: string | undefined, embedded: bo
       `    ${createKeyHint(s.url!)}`,
     );
   }
-  lines.push('', '  Stop with Ctrl-C.', '');
+  lines.push(...consoleLines, '', '  Stop with Ctrl-C.', '');
   return lines.join('\n');
 }

@@ -41,6 +41,16 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'POST /v1/billing/stripe/webhook',
 ]);
 
+/**
+ * The console's sign-in steps, which no credential can precede (src/core/console): `/` and
+ * `/admin` point at the console, /login sends the browser to the IdP, /auth/callback checks its
+ * signed sign-in cookie and the IdP's code itself.
+ */
+export const SIGN_IN_ROUTES: ReadonlySet<string> = new Set<string>(['GET /', 'GET /admin', 'GET /login', 'GET /auth/callback']);
+
+/** The console's page and assets: with a session they are served, without one the browser is sent to /login. */
+export const CONSOLE_PAGE_ROUTES: ReadonlySet<string> = new Set<string>(['GET /console', 'GET /console/assets/:name']);
+
 /** Query parameters that look like a credential: refused so keys never sit in URLs or access logs. */
 const CREDENTIAL_PARAMS = /(^|[&;])\s*(api[_-]?key|apikey|x-api-key|key|access[_-]?key)\s*=/i;
 /** A FrostGate key anywhere in the query, whatever the parameter is called. */
@@ -87,6 +97,8 @@ export interface GateDeps {
   readonly onFailOpen?: (tenantId: string, detail: Record<string, unknown>) => void;
   /** Slows, then refuses, sources and key ids that keep seeing invalid keys (see RateLimiter); keys are `key:<id>`. */
   readonly invalidKeyGuard?: { recordInvalidKey(source: string): Promise<{ blocked: boolean; delayMs: number; retryAfterS: number }> };
+  /** A console session cookie as a principal (src/core/console), tried when no key is presented. */
+  readonly sessions?: (request: FastifyRequest) => Promise<Principal | undefined>;
 }
 
 function routeKey(request: FastifyRequest): string {
@@ -201,6 +213,7 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     const key = routeKey(request);
     if (mode === 'public' && PUBLIC_ROUTES.has(key)) return;
     if (mode === 'token' && TOKEN_ROUTES.has(key)) return;
+    if (mode === 'sign_in' && SIGN_IN_ROUTES.has(key)) return;
     if (request.routeOptions.url === undefined) return; // 404/405 handler: nothing to protect
 
     if (!config.auth.enabled && devProfile) {
@@ -211,6 +224,12 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     }
 
     const presented = headerString(request, 'x-api-key');
+    if (!presented && deps.sessions) {
+      // One authorization path: a session's principal meets the same scope and tenant checks.
+      const session = await deps.sessions(request);
+      if (session) return accept(request, session);
+      if (mode === 'console_page' && CONSOLE_PAGE_ROUTES.has(key)) return; // the page sends the browser to sign in
+    }
     if (!presented) return refuse(request, 'missing');
 
     if (globalKey) {

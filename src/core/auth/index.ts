@@ -14,7 +14,7 @@ export type { BindTenant } from '../../platform/auth/tenant.js';
 export { CLI_OPERATOR, KeyStore, keyLineage, type KeyLineage, type Minter } from './store.js';
 export { SCOPES, parseScopes, type Scope } from '../../platform/auth/scopes.js';
 export { ROOT_IDENTITY, ensureBootstrapAdmin } from './bootstrap.js';
-export { PUBLIC_ROUTES, TOKEN_ROUTES, type AuthFailureReason } from './gate.js';
+export { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES, type AuthFailureReason } from './gate.js';
 export { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
 export { KeyIndex, MAX_INDEXED_KEYS, type Screen } from './key-index.js';
 
@@ -32,6 +32,8 @@ export interface AuthModuleOptions {
   readonly onFailOpen?: GateDeps['onFailOpen'];
   /** How long a looked-up key is trusted (the cross-node revocation bound); default KEY_CACHE_TTL_MS. */
   readonly keyCacheTtlMs?: number;
+  /** Console sessions (src/core/console), resolved to principals by the same gate. */
+  readonly sessions?: GateDeps['sessions'];
 }
 
 export function createAuthModule(
@@ -57,6 +59,7 @@ export function createAuthModule(
     bindTenant,
     ...(options.invalidKeyGuard ? { invalidKeyGuard: options.invalidKeyGuard } : {}),
     ...(options.onFailOpen ? { onFailOpen: options.onFailOpen } : {}),
+    ...(options.sessions ? { sessions: options.sessions } : {}),
   });
   return {
     store,

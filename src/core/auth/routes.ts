@@ -94,12 +94,14 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
     const minterOf = (request: FastifyRequest): Minter => {
       const p = request.principal;
       if (p?.kind === 'api_key' && p.keyId) return { kind: 'principal', id: p.keyId, identity: p.subject };
+      // A console session mints for the signed-in person, like their own key would.
+      if (p?.kind === 'session') return { kind: 'principal', id: p.subject, identity: p.subject };
       return { kind: 'operator', id: p?.subject ?? 'unknown-principal', identity: p?.subject ?? 'unknown-principal' };
     };
     const requirePlatformAdmin = (request: FastifyRequest) => {
       const p = request.principal;
       // Global and auth-disabled principals exist only in dev and test, and act for every tenant.
-      if (p?.kind === 'api_key' && p.tenantId !== deps.platformTenant) {
+      if ((p?.kind === 'api_key' || p?.kind === 'session') && p.tenantId !== deps.platformTenant) {
         throw new AppError('forbidden', "managing tenants needs an admin key of the platform operator's tenant");
       }
     };

@@ -57,6 +57,31 @@ export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission
     );
 
     app.get(
+      '/v1/scenarios',
+      {
+        config: { scopes: ['forge:operate'], rateLimitClass: 'read' },
+        schema: {
+          tags: ['forge'],
+          operationId: 'listScenarios',
+          summary: "The tenant's labs, newest first: those not yet over unless `all` (the operators' console lists them)",
+          querystring: Type.Object({ all: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ scenarios: Type.Array(ScenarioSchema) }), ...errors },
+        },
+      },
+      async (request) => {
+        const tenant = bindTenant(request);
+        const scenarios = await orchestrator.list(tenant);
+        const live = new Set(['pending', 'provisioning', 'running', 'grading']);
+        return {
+          scenarios: scenarios
+            .filter((s) => request.query.all === true || live.has(s.state))
+            .slice(0, 1000)
+            .map(view),
+        };
+      },
+    );
+
+    app.get(
       '/v1/scenarios/:id',
       {
         config: { scopes: ['forge:operate'], rateLimitClass: 'read' },

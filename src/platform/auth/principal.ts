@@ -1,12 +1,14 @@
 /** Who a request acts as, set by the auth gate. */
 export interface Principal {
-  readonly kind: 'api_key' | 'global_key' | 'auth_disabled';
+  readonly kind: 'api_key' | 'session' | 'global_key' | 'auth_disabled';
   /** Key id for api_key principals. */
   readonly keyId?: string;
+  /** Console session id for session principals (src/core/console); their subject is the IdP's, `oidc:<sub>`. */
+  readonly sessionId?: string;
   /** The key's tenant; global and auth-disabled principals take the tenant from X-Tenant-Id. */
   readonly tenantId?: string;
   readonly scopes: readonly string[];
-  /** Who acts, for audit and approvals: the key's owner, or the principal kind. */
+  /** Who acts, for audit and approvals: the key's owner, the signed-in person, or the principal kind. */
   readonly subject: string;
 }
 

@@ -70,7 +70,7 @@ export function createTenantBinder(deps: { security: Logger; metrics: Pick<Metri
         },
         'request names another tenant than its key',
       );
-      const holder = principal.kind === 'api_key' ? 'this key belongs to' : 'this request acts for';
+      const holder = principal.kind === 'api_key' ? 'this key belongs to' : principal.kind === 'session' ? 'this session acts for' : 'this request acts for';
       throw claimError('tenant_mismatch', `${holder} tenant ${boundTenant} and cannot act for tenant ${claimed}`, field);
     }
     return boundTenant;

@@ -198,6 +198,24 @@ export interface BouncerPullsTable {
   last_ledger_index: ColumnType<number, number, number>;
 }
 
+/** A console sign-in (0025): the cookie secret's digest, the IdP subject, the mapped tenant and scopes. */
+export interface ConsoleSessionsTable {
+  id: string;
+  tenant_id: string;
+  digest: Bytes;
+  subject: string;
+  name: Generated<string>;
+  email: Generated<string>;
+  scopes: string[];
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+  revoked_by: string | null;
+  user_agent: Generated<string>;
+  ip: Generated<string>;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
@@ -217,4 +235,5 @@ export interface DB {
   decisions: DecisionsTable;
   ingest_batches: IngestBatchesTable;
   bouncer_pulls: BouncerPullsTable;
+  console_sessions: ConsoleSessionsTable;
 }

@@ -39,6 +39,13 @@ export const SECURITY_SCHEMES = {
     name: 'fg_access',
     description: 'The HttpOnly cookie the lab page sets from the access token; scoped to the one scenario.',
   },
+  consoleSession: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'fg_session',
+    description:
+      "The admin console's HttpOnly session cookie, set after an OpenID Connect sign-in at /login. It resolves to the same scopes and tenant checks as a key; a state-changing request must also send the session's CSRF token (X-CSRF-Token, from GET /console/session).",
+  },
   stripeSignature: {
     type: 'apiKey',
     in: 'header',
@@ -68,6 +75,12 @@ const GATE_ERRORS: Readonly<Record<RouteAuth, Readonly<Record<string, string>>>>
     400: 'The request does not match the schema, or carries an API key in its query',
     401: 'The token is missing, invalid, expired or already used',
     403: 'The token is for another scenario, or the request came from another site',
+  },
+  sign_in: {
+    400: 'A credential in the query string, or a sign-in the IdP or its callback refused',
+  },
+  console_page: {
+    400: 'A credential in the query string (api_key_in_query)',
   },
   api_key: {
     400: 'The request does not match the schema (validation_failed, naming each field), carries a key in its query (api_key_in_query), or names an invalid tenant',
@@ -133,8 +146,16 @@ function documentRoute({ schema, url, route }: { schema: RouteOptions['schema'];
   for (const [status, description] of Object.entries({ ...GATE_ERRORS[auth], default: 'Any other error, as RFC 9457 problem+json' })) {
     if (!(status in response)) response[status] = { ...ProblemSchema, description };
   }
-  // Public routes need nothing; token routes declare their own token; every other route needs a key.
-  const security = auth === 'public' ? [] : auth === 'api_key' ? [{ apiKey: scopes }] : (schema?.security ?? []);
+  // Public and sign-in routes need nothing; token routes declare their own token; the console's
+  // page needs its session; every other route needs a key or a console session with the same scopes.
+  const security =
+    auth === 'public' || auth === 'sign_in'
+      ? []
+      : auth === 'api_key'
+        ? [{ apiKey: scopes }, { consoleSession: scopes }]
+        : auth === 'console_page'
+          ? [{ consoleSession: [] }]
+          : (schema?.security ?? []);
   return { schema: { ...schema, hide: false, response, security, 'x-required-scopes': scopes } as NonNullable<RouteOptions['schema']>, url };
 }
 

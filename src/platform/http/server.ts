@@ -25,7 +25,7 @@ import { refuseUnsafeInput, useExplainedJsonParser } from './input-guard.js';
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, TypeBoxTypeProvider>;
 
 /** How a route is authenticated; the gate refuses anything it does not recognise. */
-export type RouteAuth = 'api_key' | 'public' | 'token';
+export type RouteAuth = 'api_key' | 'public' | 'token' | 'sign_in' | 'console_page';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

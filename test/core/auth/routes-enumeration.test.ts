@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { ROLE_NAMES } from '../../../src/roles.js';
 import { startRoleApp } from '../../helpers/app.js';
@@ -21,6 +21,11 @@ const DOCUMENTED_TOKEN = [
   'POST /v1/billing/stripe/webhook',
 ];
 
+/** The console's sign-in steps (docs/console.md): no credential can precede them. */
+const DOCUMENTED_SIGN_IN = ['GET /', 'GET /admin', 'GET /auth/callback', 'GET /login'];
+/** The console's page and assets: without a session they send the browser to /login (302), never serve. */
+const DOCUMENTED_CONSOLE_PAGES = ['GET /console', 'GET /console/assets/:name'];
+
 /** A concrete URL for a route pattern: every :param and wildcard gets a dummy value. */
 function concrete(url: string): string {
   return url.replace(/:[A-Za-z0-9_]+(\([^)]*\))?/g, 'dummy1').replace(/\*/g, 'dummy/path');
@@ -30,6 +35,8 @@ describe('every route of every role is behind the auth gate', () => {
   it('the public and token-authenticated lists are exactly the documented short lists', () => {
     assert.deepEqual([...PUBLIC_ROUTES].sort(), DOCUMENTED_PUBLIC);
     assert.deepEqual([...TOKEN_ROUTES].sort(), DOCUMENTED_TOKEN);
+    assert.deepEqual([...SIGN_IN_ROUTES].sort(), DOCUMENTED_SIGN_IN);
+    assert.deepEqual([...CONSOLE_PAGE_ROUTES].sort(), DOCUMENTED_CONSOLE_PAGES);
   });
 
   for (const role of ROLE_NAMES) {
@@ -55,9 +62,15 @@ describe('every route of every role is behind the auth gate', () => {
             url: concrete(r.url),
             ...(r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH' ? { payload: {} } : {}),
           });
-          if (PUBLIC_ROUTES.has(id) || TOKEN_ROUTES.has(id)) {
+          if (PUBLIC_ROUTES.has(id) || TOKEN_ROUTES.has(id) || SIGN_IN_ROUTES.has(id)) {
             assert.notEqual(res.statusCode, 401, `${role} ${id} is public`);
             answeredWithoutKey.push(id);
+            continue;
+          }
+          if (CONSOLE_PAGE_ROUTES.has(id)) {
+            // Without a session the page is not served: the browser is sent to sign in.
+            assert.equal(res.statusCode, 302, `${role} ${id} without a session`);
+            assert.equal(res.headers.location, '/login', `${role} ${id}`);
             continue;
           }
           assert.equal(res.statusCode, 401, `${role} ${id} answered ${res.statusCode} without a key: ${res.body}`);
@@ -76,7 +89,7 @@ describe('every route of every role is behind the auth gate', () => {
         }
         // Every role serves the whole public list, and nothing else answers without a key but the
         // token routes it serves.
-        const tokenRoutesServed = routes.map((r) => `${r.method} ${r.url}`).filter((id) => TOKEN_ROUTES.has(id));
+        const tokenRoutesServed = routes.map((r) => `${r.method} ${r.url}`).filter((id) => TOKEN_ROUTES.has(id) || SIGN_IN_ROUTES.has(id));
         assert.deepEqual([...new Set(answeredWithoutKey)].sort(), [...new Set([...DOCUMENTED_PUBLIC, ...tokenRoutesServed])].sort(), role);
       } finally {
         await t.close();

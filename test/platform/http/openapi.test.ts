@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { ROLE_NAMES, type RoleName } from '../../../src/roles.js';
 import { startRoleApp } from '../../helpers/app.js';
@@ -168,8 +168,15 @@ describe('the OpenAPI document is the contract of every route', () => {
               assert.notEqual(scheme, 'apiKey', `${id}: a token route takes no API key`);
             }
           }
+        } else if (route.auth === 'sign_in') {
+          assert.ok(SIGN_IN_ROUTES.has(gateKey), `${id} is on the gate's sign-in list`);
+          assert.deepEqual(op.security, [], `${id}: a sign-in step needs no credential`);
+        } else if (route.auth === 'console_page') {
+          assert.ok(CONSOLE_PAGE_ROUTES.has(gateKey), `${id} is on the gate's console page list`);
+          assert.deepEqual(op.security, [{ consoleSession: [] }], `${id}: the console session`);
         } else {
-          assert.deepEqual(op.security, [{ apiKey: [...route.scopes] }], `${id}: the API key with its scopes`);
+          // A key, or a console session, with the same scopes: one authorization path.
+          assert.deepEqual(op.security, [{ apiKey: [...route.scopes] }, { consoleSession: [...route.scopes] }], `${id}: the API key with its scopes`);
           assert.ok(
             op.parameters?.some((p) => p.$ref === '#/components/parameters/TenantId'),
             `${id}: documents X-Tenant-Id`,
@@ -177,9 +184,10 @@ describe('the OpenAPI document is the contract of every route', () => {
           for (const status of ['401', '403', '429']) assert.ok(op.responses?.[status], `${id}: documents ${status}`);
         }
 
-        // Errors are problem+json (the learner's lab page also answers refusals as an HTML page).
+        // Errors are problem+json (the learner's lab page and the console's sign-in also answer refusals as an HTML page).
         const responses = op.responses ?? {};
-        const servesHtml = Object.keys(responses['200']?.content ?? {}).includes('text/html');
+        // Sign-in steps answer a person mid-redirect, so their refusals are pages too.
+        const servesHtml = Object.keys(responses['200']?.content ?? {}).includes('text/html') || route.auth === 'sign_in';
         assert.ok(responses.default, `${id}: documents its other errors`);
         for (const [status, res] of Object.entries(responses)) {
           assert.ok(res.description && res.description !== 'Default Response', `${id} ${status}: a description`);
