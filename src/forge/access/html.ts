@@ -90,6 +90,8 @@ export interface LabPageView {
   readonly assetBase: string;
   readonly styleNonce: string;
   readonly topologySvg: string;
+  /** What the lab may use (describeLimits), when its template is known. */
+  readonly limits?: string | undefined;
 }
 
 export function renderLabPage(v: LabPageView): string {
@@ -134,6 +136,7 @@ export function renderLabPage(v: LabPageView): string {
     ${v.description ? `<p class="description">${escapeHtml(v.description)}</p>` : ''}
     <h2>Tasks</h2><ol id="tasks">${v.tasks.map((t) => `<li>${escapeHtml(t)}</li>`).join('')}</ol>
     <h2>Topology</h2><figure id="topology">${v.topologySvg}</figure>
+    ${v.limits ? `<h2>Limits</h2><p id="limits">${escapeHtml(v.limits)}</p>` : ''}
   </aside>
   <section class="terminals">
     <div role="tablist" id="tabs">${tabs}</div>

@@ -13,6 +13,8 @@ import { CLOSE } from './protocol.js';
 import type { RawData } from 'ws';
 import type { EarlyFrame } from './terminal-session.js';
 import { TerminalSessions } from './terminals.js';
+import { describeLimits } from '../runtime/index.js';
+import { templateLimits } from '../templates/index.js';
 import { topologySvg } from './topology.js';
 import type { AccessDeps } from './types.js';
 
@@ -179,6 +181,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
             assetBase: `${accessBasePath(scenarioId)}/assets`,
             styleNonce: nonce,
             topologySvg: topologySvg(s.devices, networks),
+            limits: template ? describeLimits(templateLimits(template)) : undefined,
           }),
         );
       },

@@ -75,6 +75,12 @@ export interface ResourceLimits {
   readonly pids: number;
   /** cgroup v1 `cpu.shares` (1024 is one default share). */
   readonly cpuShares: number;
+  /**
+   * Writable storage of each device (its /etc, /root, /home, /tmp, /var, /run): the size of
+   * the device's tmpfs. Writes past it fail with ENOSPC; what is written counts against
+   * `memoryBytes` too (tmpfs pages are charged to the lab's memory cgroup).
+   */
+  readonly diskBytes: number;
 }
 
 export interface LabSpec {
