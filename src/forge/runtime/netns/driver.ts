@@ -8,9 +8,10 @@ import { cgroupPids, createCgroup, destroyCgroup, inCgroupArgv, killCgroupProces
 import { deviceDirs, placeFile, prepareDeviceTree, prepareMountPoints, storageFstab } from './device-fs.js';
 import { startDeviceInit } from './device-init.js';
 import { startFrr, vtyshArgs } from './frr.js';
-import { FRR_RUN_DIR, LabNames, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, legacyTag, parseNsName, scenarioHex } from './naming.js';
+import { FRR_RUN_DIR, LabNames, PROBE_PREFIX, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, legacyTag, parseNsName, scenarioHex } from './naming.js';
 import { NAMESPACES_PINNED, STORAGE_MOUNTED, labNetworkScript } from './network-script.js';
 import { SYSTEM_PATH, mountsUnder, mustRun, parentOf, runCommand } from './process.js';
+import { probeScript, standInBatch } from './probe.js';
 import { filtered, sandboxed } from './sandbox.js';
 import { type LabRecord, listRecordHexes, readRecord, scenarioDir, writeRecord } from './state.js';
 import { deviceAddresses, devicePorts } from './topology.js';
@@ -64,6 +65,10 @@ export class NetnsLabRuntime implements LabRuntime {
   private readonly routersInBackground: boolean;
   /** FRR starts still running in the background, by `<scenarioId>\0<device>`. */
   private readonly routing = new Map<string, Promise<void>>();
+  /** Probe namespaces being built, by name (built once per device, on first use; removed with the lab). */
+  private readonly probes = new Map<string, Promise<void>>();
+  /** The last probe run per device, so the next waits for it (the switch swap is not shared). */
+  private readonly probeRuns = new Map<string, Promise<void>>();
 
   constructor(opts: NetnsRuntimeOptions) {
     this.stateDir = resolvePath(opts.stateDir);
@@ -313,12 +318,14 @@ export class NetnsLabRuntime implements LabRuntime {
 
   async exec(scenarioId: string, device: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new LabRuntimeError('lab_command_failed', 'empty argv');
-    const { names, init, router, kind } = await this.device(scenarioId, device);
+    const { rec, names, init, router, kind } = await this.device(scenarioId, device);
     let full: string[];
     let env: Record<string, string> | undefined;
     if (opts.asLearner) {
       full = this.learnerArgv(names, device, kind, init, argv);
       env = LEARNER_ENV;
+    } else if (opts.enter === 'probe') {
+      return this.probeExec(rec, names, device, argv, opts.timeoutMs ?? 30_000);
     } else if (opts.enter === 'mount') {
       full = inCgroupArgv(names.cgroupName(), ['nsenter', '-t', String(init), '--mount', '--root', '--wdns=/', ...argv]);
     } else {
@@ -336,6 +343,54 @@ export class NetnsLabRuntime implements LabRuntime {
       timeoutMs: opts.timeoutMs ?? 30_000,
     };
     return runCommand(full, runOpts);
+  }
+
+  /** The grader's probe namespace standing in for `device` (probe.ts), built on first use. */
+  private async probeNs(rec: LabRecord, names: LabNames, device: string): Promise<string> {
+    const ns = names.probeNs(device);
+    let building = this.probes.get(ns);
+    if (!building) {
+      building = (async () => {
+        if ((await readdir(RUN_NETNS).catch(() => [] as string[])).includes(ns)) return;
+        const links = await mustRun(['ip', '-n', names.deviceNs(device), '-j', 'link', 'show'], { timeoutMs: 10_000 });
+        const byName = new Map((JSON.parse(links.stdout) as Array<{ ifname: string; address?: string }>).map((l) => [l.ifname, l.address]));
+        const dev = rec.spec.devices.find((d) => d.name === device)!;
+        const macs = dev.interfaces.map((_, i) => byName.get(`eth${i}`) ?? '');
+        await mustRun(['/bin/bash', '--norc', '--noprofile', '-c', probeScript(rec.spec, names, device, macs)], { timeoutMs: 15_000 });
+      })();
+      this.probes.set(ns, building);
+      building.catch(() => this.probes.delete(ns));
+    }
+    await building;
+    return ns;
+  }
+
+  /**
+   * Runs argv in the probe while it stands in for the device (its ports unplugged for that
+   * time, and plugged back whatever the command does). One probe run per device at a time.
+   */
+  private async probeExec(rec: LabRecord, names: LabNames, device: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const ns = await this.probeNs(rec, names, device);
+    const key = `${names.prefix}\0${device}`;
+    const previous = this.probeRuns.get(key) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      const swap = (probeIn: boolean) =>
+        mustRun(['ip', '-n', names.switchNs(), '-batch', '-'], { stdin: standInBatch(rec.spec, names, device, probeIn), timeoutMs: 10_000 });
+      await swap(true);
+      try {
+        return await runCommand(inCgroupArgv(names.cgroupName(), ['nsenter', `--net=${RUN_NETNS}/${ns}`, ...argv]), { timeoutMs });
+      } finally {
+        await swap(false);
+      }
+    });
+    this.probeRuns.set(
+      key,
+      run.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    return run;
   }
 
   async spawnShell(scenarioId: string, device: string): Promise<ShellCommand> {
@@ -383,6 +438,8 @@ export class NetnsLabRuntime implements LabRuntime {
    */
   private async destroyLab(names: LabNames): Promise<void> {
     const lap = this.stopwatch();
+    for (const ns of [...this.probes.keys()].filter((n) => n.startsWith(`${names.prefix}-`))) this.probes.delete(ns);
+    for (const key of [...this.probeRuns.keys()].filter((k) => k.startsWith(`${names.prefix}\0`))) this.probeRuns.delete(key);
     const rec = await readRecord(this.stateDir, names.hex);
     // Everything but the device inits (and their unshare parents) first, so orphans are reaped
     // inside the lab; then the inits, whose exit takes down their PID namespaces.
@@ -518,7 +575,7 @@ export class NetnsLabRuntime implements LabRuntime {
       const parsed = parseNsName(tag, ns);
       if (parsed) {
         const devices = devicesOf(parsed.hex);
-        if (parsed.device !== SWITCH_SUFFIX) devices.add(parsed.device);
+        if (parsed.device !== SWITCH_SUFFIX && !parsed.device.startsWith(PROBE_PREFIX)) devices.add(parsed.device);
       }
     }
     for (const dir of [USERNS_DIR, FRR_RUN_DIR]) {
