@@ -3,7 +3,8 @@
 // running as root with apt; otherwise says exactly what is missing and how to install it.
 // Called by `npm start` (prestart) and `npm test` (pretest); safe to run any time.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 
 const forTests = process.argv.includes('--for-tests');
 
@@ -19,6 +20,8 @@ const RUNTIME = [
   ['bind9-dnsutils', '/usr/bin/dig', 'dns checks when grading labs'],
   ['curl', '/usr/bin/curl', 'http checks when grading labs'],
   ['busybox', '/bin/busybox', 'the DHCP client (udhcpc) in netplus labs'],
+  ['gcc', '/usr/bin/gcc', 'building the lab sandbox helper (native/fg-sandbox.c: seccomp filter, capability drop)'],
+  ['linux-libc-dev', '/usr/include/linux/seccomp.h', 'the kernel headers the lab sandbox helper is built against'],
 ];
 const TESTS = [
   ['socat', '/usr/bin/socat', 'lab network tests'],
@@ -30,13 +33,13 @@ const TESTS = [
   ['docker.io', '/usr/sbin/dockerd', 'the docker lab driver tests (they start their own daemon on a private socket)'],
 ];
 
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const wanted = forTests ? [...RUNTIME, ...TESTS] : RUNTIME;
 const missing = wanted.filter(([, file]) => !existsSync(file));
-if (missing.length === 0) process.exit(0);
+if (missing.length === 0) process.exit(buildSandboxHelper());
 
 const names = missing.map(([pkg]) => pkg);
 const explain = missing.map(([pkg, , why]) => `  - ${pkg}: ${why}`).join('\n');
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
 
 if (!isRoot || !hasApt) {
@@ -63,4 +66,35 @@ const still = wanted.filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg)
 if (still.length > 0) {
   console.error(`Still missing after install: ${still.join(', ')}`);
   process.exit(forTests ? 1 : 0);
+}
+process.exit(buildSandboxHelper());
+
+/**
+ * Compiles native/fg-sandbox.c (the wrapper of every lab device process) into
+ * /usr/local/libexec/frostgate/fg-sandbox-<hash of its source>, the path the netns lab runtime
+ * looks for (src/forge/runtime/netns/sandbox.ts). Under /usr so devices, which see the host's
+ * /usr read-only, can exec it; named by content so checkouts of different versions coexist.
+ * Returns the exit code for this script.
+ */
+function buildSandboxHelper() {
+  const source = readFileSync(new URL('../native/fg-sandbox.c', import.meta.url));
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const dir = '/usr/local/libexec/frostgate';
+  const target = `${dir}/fg-sandbox-${hash}`;
+  if (existsSync(target)) return 0;
+  if (!isRoot) {
+    console.error(`The lab sandbox helper ${target} is missing; run this script as root (labs refuse to start without it).`);
+    return 0;
+  }
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const tmp = `${target}.${process.pid}.tmp`;
+    execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-o', tmp, '-x', 'c', '-'], { input: source, stdio: ['pipe', 'inherit', 'inherit'] });
+    renameSync(tmp, target);
+    console.error(`Built the lab sandbox helper: ${target}`);
+    return 0;
+  } catch (err) {
+    console.error(`Could not build the lab sandbox helper (${err.message}); labs refuse to start without it.`);
+    return forTests ? 1 : 0;
+  }
 }

@@ -2,8 +2,8 @@ import path from 'node:path';
 import { loadConfig } from '../../config/config.js';
 import { KeyStore } from '../../core/auth/store.js';
 import { Orchestrator, ScenarioStore, type Scenario } from '../../forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../forge/runtime/index.js';
-import { loadTemplate, TemplateCatalog } from '../../forge/templates/index.js';
+import { describeLimits, NetnsLabRuntime } from '../../forge/runtime/index.js';
+import { loadTemplate, templateLimits, TemplateCatalog } from '../../forge/templates/index.js';
 import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { gradeLab } from './lab-grade.js';
@@ -54,9 +54,15 @@ Examples:
           const { removed } = await orchestrator.reconcile();
           if (removed.length > 0) printErr(`removed ${removed.length} stale lab(s): ${removed.join(', ')}`);
           const s = await orchestrator.create(tenantId, template, (values.subject as string | undefined) ?? 'author');
-          if (json) printJson(scenarioJson(s));
+          const limits = templateLimits(template);
+          if (json)
+            printJson({
+              ...scenarioJson(s),
+              limits: { cpu_shares: limits.cpuShares, memory_bytes: limits.memoryBytes, pids: limits.pids, disk_bytes_per_device: limits.diskBytes },
+            });
           else {
             printLine(`${s.scenario_id} running (${template.id}@${template.version}), expires ${s.expires_at}`);
+            printLine(`limits: ${describeLimits(limits)}`);
             printLine(table(deviceRows(s), ['device', 'kind', 'interface', 'network', 'address']));
           }
           return 0;

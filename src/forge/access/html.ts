@@ -101,6 +101,8 @@ export interface LabPageView {
   readonly hints: readonly PageHint[];
   /** The End lab button (the orchestrator runs in this process). */
   readonly canEnd: boolean;
+  /** What the lab may use (describeLimits), when its template is known. */
+  readonly limits?: string | undefined;
 }
 
 export function renderLabPage(v: LabPageView): string {
@@ -154,6 +156,7 @@ export function renderLabPage(v: LabPageView): string {
     ${v.questions.length > 0 ? '<h2>Answers</h2><div id="answers"></div>' : ''}
     ${v.hints.length > 0 ? '<h2>Hints</h2><ul id="hints"></ul>' : ''}
     <h2>Topology</h2><figure id="topology">${v.topologySvg}</figure>
+    ${v.limits ? `<h2>Limits</h2><p id="limits">${escapeHtml(v.limits)}</p>` : ''}
   </aside>
   <section class="terminals">
     <div role="tablist" id="tabs">${tabs}</div>

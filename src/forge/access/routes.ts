@@ -13,6 +13,8 @@ import { CLOSE } from './protocol.js';
 import type { RawData } from 'ws';
 import type { EarlyFrame } from './terminal-session.js';
 import { TerminalSessions } from './terminals.js';
+import { describeLimits } from '../runtime/index.js';
+import { templateLimits } from '../templates/index.js';
 import { topologySvg } from './topology.js';
 import { HintLedger, pageHints, pageQuestions } from './questions.js';
 import type { AccessDeps } from './types.js';
@@ -238,6 +240,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
             questions: template ? pageQuestions(template) : [],
             hints: template ? pageHints(template, await hintLedger.unlocked(scenarioId)) : [],
             canEnd: deps.scenarios.destroy !== undefined,
+            limits: template ? describeLimits(templateLimits(template)) : undefined,
           }),
         );
       },

@@ -52,7 +52,17 @@ export function createOrchestratorModule(
   const admission = new ScenarioAdmission({ orchestrator, catalog: deps.catalog, tokens: deps.tokens, security: platform.security });
   platform.health.register({
     name: 'labs',
-    check: async () => (fleet ? { driver: runtime.driver, workers: fleet.liveWorkers() } : { driver: runtime.driver, dry_run: local!.egressDryRun }),
+    check: async () => {
+      if (!fleet) return { driver: runtime.driver, dry_run: local!.egressDryRun };
+      const workers = fleet.liveWorkers();
+      // What placement can still use: the sum over live workers (0 free: new labs are refused with 503).
+      const sum = (f: (w: (typeof workers)[number]) => number) => workers.reduce((n, w) => n + f(w), 0);
+      return {
+        driver: runtime.driver,
+        workers,
+        capacity: { workers: workers.length, labs: sum((w) => w.capacity), running: sum((w) => w.labs), free: sum((w) => Math.max(0, w.free)) },
+      };
+    },
   });
   return {
     orchestrator,

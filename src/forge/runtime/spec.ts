@@ -13,10 +13,18 @@ export const DEFAULT_LIMITS: ResourceLimits = {
   memoryBytes: 512 * 1024 * 1024,
   pids: 512,
   cpuShares: 512,
+  diskBytes: 64 * 1024 * 1024,
 };
 
-export function resolveLimits(spec: LabSpec): ResourceLimits {
+export function resolveLimits(spec: Pick<LabSpec, 'limits'>): ResourceLimits {
   return { ...DEFAULT_LIMITS, ...spec.limits };
+}
+
+const MiB = 1024 * 1024;
+
+/** One line for people: what a lab may use (the lab page, `lab up`). */
+export function describeLimits(limits: ResourceLimits): string {
+  return `CPU weight ${limits.cpuShares} (1024 = one core's share), memory ${Math.round(limits.memoryBytes / MiB)} MiB, ${limits.pids} processes, disk ${Math.round(limits.diskBytes / MiB)} MiB per device`;
 }
 
 /** A normalised absolute device path, or undefined if it has `..`, NULs or is not absolute. */
@@ -105,6 +113,7 @@ export function validateLabSpec(spec: LabSpec): void {
   if (!(limits.memoryBytes >= 16 * 1024 * 1024)) problems.push('limits.memoryBytes must be >= 16 MiB');
   if (!(Number.isInteger(limits.pids) && limits.pids >= 16)) problems.push('limits.pids must be an integer >= 16');
   if (!(Number.isInteger(limits.cpuShares) && limits.cpuShares >= 2)) problems.push('limits.cpuShares must be an integer >= 2');
+  if (!(Number.isInteger(limits.diskBytes) && limits.diskBytes >= 1024 * 1024)) problems.push('limits.diskBytes must be an integer >= 1 MiB');
 
   if (problems.length > 0) throw new LabRuntimeError('lab_spec_invalid', problems.join('; '));
 }

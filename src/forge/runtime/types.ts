@@ -75,6 +75,12 @@ export interface ResourceLimits {
   readonly pids: number;
   /** cgroup v1 `cpu.shares` (1024 is one default share). */
   readonly cpuShares: number;
+  /**
+   * Writable storage of each device (its /etc, /root, /home, /tmp, /var, /run): the size of
+   * the device's tmpfs. Writes past it fail with ENOSPC; what is written counts against
+   * `memoryBytes` too (tmpfs pages are charged to the lab's memory cgroup).
+   */
+  readonly diskBytes: number;
 }
 
 export interface LabSpec {
@@ -130,8 +136,13 @@ export interface ExecOptions {
    * namespace, so nothing a learner changed inside the device can fake the result.
    */
   readonly asLearner?: boolean;
-  /** Trusted exec only: `mount` enters the device's filesystem view instead of its network. */
-  readonly enter?: 'net' | 'mount';
+  /**
+   * Trusted exec only: `mount` enters the device's filesystem view instead of its network;
+   * `probe` runs in a grader-owned network namespace attached to the device's networks with
+   * addresses of its own and the device's template routes, a vantage point nothing inside the
+   * device (its firewall, addresses, listeners) can influence. Drivers without probes use `net`.
+   */
+  readonly enter?: 'net' | 'mount' | 'probe';
 }
 
 export interface ExecResult {

@@ -11,11 +11,11 @@ export interface CapturedStream {
   readonly truncated: boolean;
 }
 
-export type ExecContext = 'net' | 'mount' | 'learner';
+export type ExecContext = 'net' | 'mount' | 'learner' | 'probe';
 
 export interface CapturedCommand {
   readonly device: string;
-  /** net: host binaries in the device's network namespace; mount: its filesystem view; learner: as the learner. */
+  /** net: host binaries in the device's network namespace; mount: its filesystem view; learner: as the learner; probe: the grader's namespace standing where the device stands. */
   readonly context: ExecContext;
   readonly argv: readonly string[];
   readonly started_at: string;

@@ -8,7 +8,7 @@ import type { Platform } from '../../platform/platform.js';
 import { ScenarioStore } from '../orchestrator/store.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { LabRuntime } from '../runtime/types.js';
-import { storageFromConfig, type ObjectStorage } from '../../platform/storage/index.js';
+import { storageFromConfig, storageHealth, type ObjectStorage } from '../../platform/storage/index.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringRoutes } from './routes.js';
 import { ScoringService } from './service.js';
@@ -100,6 +100,7 @@ export async function createScoringModule(
     timer.unref();
     platform.onClose(() => clearInterval(timer));
   }
+  platform.health.register(storageHealth(storage));
   platform.health.register({
     name: 'scoreboard',
     check: async () => ({ storage: storage.kind, verdict_key_id: signingKey.keyId, ephemeral_key: signingKey.ephemeral }),

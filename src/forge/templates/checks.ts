@@ -26,6 +26,16 @@ const IPV4 = '^(?:\\d{1,3}\\.){3}\\d{1,3}$';
 const IPV4_CIDR = '^(?:\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$';
 const strict = { additionalProperties: false } as const;
 
+/** Where a network check runs from (see docs/templates.md, "Vantage points"). */
+const vantage = {
+  vantage: Type.Optional(
+    Type.Union([Type.Literal('probe'), Type.Literal('device')], {
+      description:
+        "probe (default): the grader's own namespace on the device's networks, with the device's template routes; device: inside the device's network namespace (what the learner configured on it counts)",
+    }),
+  ),
+};
+
 export const CommandCheck = Type.Object(
   {
     type: Type.Literal('command'),
@@ -101,6 +111,7 @@ export const ReachabilityCheck = Type.Object(
     to: Type.String({ pattern: `${IPV4.slice(0, -1)}(?::\\d{1,5})?$`, description: 'address or address:port' }),
     proto: Type.Optional(Type.Union([Type.Literal('icmp'), Type.Literal('tcp')], { description: 'icmp (default without a port) or tcp' })),
     expect: Type.Optional(Type.Union([Type.Literal('reach'), Type.Literal('no_reach')], { description: 'default reach' })),
+    ...vantage,
     ...timing,
   },
   strict,
@@ -182,6 +193,7 @@ export const DnsCheck = Type.Object(
     expect: Type.Optional(Type.Array(Type.String(), { description: 'these values are among the answers' })),
     expect_regex: Type.Optional(Regex('some answer matches')),
     rcode: Type.Optional(Type.String({ pattern: '^[A-Z]+$', description: 'expected status, default NOERROR' })),
+    ...vantage,
     ...timing,
   },
   strict,
@@ -197,6 +209,7 @@ export const HttpCheck = Type.Object(
     body_regex: Type.Optional(Regex('body matches')),
     body_not_regex: Type.Optional(Regex('body does not match')),
     insecure: Type.Optional(Type.Boolean({ description: 'accept any TLS certificate' })),
+    ...vantage,
     ...timing,
   },
   strict,
@@ -209,6 +222,12 @@ export const NftRuleCheck = Type.Object(
     regex: Regex("a rule line of the learner's ruleset matches (FrostGate's own fg_* egress tables are ignored)"),
     table: Type.Optional(Type.String({ minLength: 1, description: 'only rules of this table' })),
     chain: Type.Optional(Type.String({ minLength: 1, description: 'only rules of this chain' })),
+    hook: Type.Optional(
+      Type.Union(
+        ['prerouting', 'input', 'forward', 'output', 'postrouting', 'ingress'].map((h) => Type.Literal(h)),
+        { description: 'only rules that take effect at this hook: in a filter chain attached to it, or jumped to from one' },
+      ),
+    ),
     state: Presence,
     ...timing,
   },

@@ -68,6 +68,7 @@ export const LimitsSchema = Type.Object(
     memory_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536 })),
     pids: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536 })),
     cpu_shares: Type.Optional(Type.Integer({ minimum: 2, maximum: 262144 })),
+    disk_mb: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, description: "each device's writable storage (/etc, /root, /home, /tmp, /var, /run)" })),
   },
   { additionalProperties: false },
 );

@@ -1,3 +1,4 @@
+import { resolveLimits } from '../runtime/spec.js';
 import type { DeviceSpec, LabSpec, ResourceLimits } from '../runtime/types.js';
 import type { TemplateDevice, TemplateDocument } from './schema.js';
 import { scenarioVariables, substituteVariables, type ScenarioVariables } from './variables.js';
@@ -13,11 +14,7 @@ export function toLabSpec(
   variables: ScenarioVariables = scenarioVariables(template.variables, scenarioId),
 ): LabSpec {
   const sub = (text: string) => substituteVariables(text, variables);
-  const limits = template.topology.limits;
-  const specLimits: Partial<{ -readonly [K in keyof ResourceLimits]: ResourceLimits[K] }> = {};
-  if (limits?.memory_mb !== undefined) specLimits.memoryBytes = limits.memory_mb * 1024 * 1024;
-  if (limits?.pids !== undefined) specLimits.pids = limits.pids;
-  if (limits?.cpu_shares !== undefined) specLimits.cpuShares = limits.cpu_shares;
+  const specLimits = limitsOverrides(template);
   return {
     scenarioId,
     networks: template.topology.networks.map((n) => ({ name: n.name, cidr: n.cidr })),
@@ -25,6 +22,22 @@ export function toLabSpec(
     ...(template.egress ? { egress: { name: template.egress.profile, allow: template.egress.allow ?? [] } } : {}),
     ...(Object.keys(specLimits).length > 0 ? { limits: specLimits } : {}),
   };
+}
+
+/** The limits the template sets (the runtime's defaults fill the rest). */
+function limitsOverrides(template: TemplateDocument): Partial<ResourceLimits> {
+  const limits = template.topology.limits;
+  const out: Partial<{ -readonly [K in keyof ResourceLimits]: ResourceLimits[K] }> = {};
+  if (limits?.memory_mb !== undefined) out.memoryBytes = limits.memory_mb * 1024 * 1024;
+  if (limits?.pids !== undefined) out.pids = limits.pids;
+  if (limits?.cpu_shares !== undefined) out.cpuShares = limits.cpu_shares;
+  if (limits?.disk_mb !== undefined) out.diskBytes = limits.disk_mb * 1024 * 1024;
+  return out;
+}
+
+/** What a lab of this template may use: CPU, memory, processes, disk (shown on the lab page and by `lab up`). */
+export function templateLimits(template: TemplateDocument): ResourceLimits {
+  return resolveLimits({ limits: limitsOverrides(template) });
 }
 
 function toDeviceSpec(dev: TemplateDevice, sub: (text: string) => string): DeviceSpec {

@@ -62,7 +62,7 @@ export interface WireExecOptions {
   readonly timeoutMs?: number;
   readonly stdinB64?: string;
   readonly asLearner?: boolean;
-  readonly enter?: 'net' | 'mount';
+  readonly enter?: 'net' | 'mount' | 'probe';
 }
 
 export type RpcRequest =

@@ -1,4 +1,5 @@
 export { FilesystemStorage } from './filesystem.js';
+export { storageHealth } from './health.js';
 export { storageFromConfig } from './from-config.js';
 export { S3Storage, type S3StorageOptions } from './s3.js';
 export { signRequest, uriEncode, type SigV4Credentials } from './sigv4.js';

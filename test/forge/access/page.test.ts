@@ -59,6 +59,11 @@ describe('the access page: token to cookie, clean URL, lab content, refusals', (
       assert.match(html, new RegExp(`role="tab"[^>]*data-device="${d}"`), `tab for ${d}`);
     }
     for (const n of ['lan-a', 'lan-b']) assert.match(html, new RegExp(`data-network="${n}"`));
+    // The template sets no limits: the runtime's defaults, as the lab runs with them.
+    assert.match(
+      html,
+      /<h2>Limits<\/h2><p id="limits">CPU weight 512 \(1024 = one core&#39;s share\), memory 512 MiB, 512 processes, disk 64 MiB per device<\/p>/,
+    );
     assert.ok(html.includes('10.10.1.10/24') && html.includes('10.10.2.1/24'), 'interface addresses drawn');
     const csp = String(res.headers.get('content-security-policy'));
     assert.match(csp, /script-src 'self'(;|$)/);

@@ -25,6 +25,7 @@ test('frostgate lab up / exec / ls / down round trip on a temp FG_DATA_DIR, no s
   const id: string = created.scenario_id;
   assert.match(id, /^scn_/);
   assert.equal(created.state, 'running');
+  assert.deepEqual(created.limits, { cpu_shares: 512, memory_bytes: 512 * 1024 * 1024, pids: 512, disk_bytes_per_device: 64 * 1024 * 1024 });
   assert.deepEqual(
     created.devices.map((d: { name: string; addresses: Array<{ address: string }> }) => [d.name, d.addresses.map((a) => a.address)]),
     [

@@ -58,7 +58,9 @@ export function leftovers(rt: NetnsLabRuntime, scenarioId: string): string[] {
   for (const f of userns) if (f.startsWith(names.prefix)) found.push(`userns ${f}`);
   const frr = existsSync(FRR_RUN_DIR) ? readdirSync(FRR_RUN_DIR) : [];
   for (const f of frr) if (f.startsWith(names.prefix)) found.push(`frr dir ${f}`);
-  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(names.prefix)) found.push('mount');
+  const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  if (mountinfo.includes(names.prefix)) found.push('mount');
+  if (mountinfo.includes(`${join(rt.stateDir, names.hex)}/`)) found.push('device storage mount');
   if (sh('ip', ['-o', 'link']).includes(names.hex)) found.push('host link');
   if (sh('nft', ['list', 'tables']).includes(names.hex)) found.push('host nft table');
   for (const c of ['memory', 'pids', 'cpu', 'freezer', 'cpuacct']) {

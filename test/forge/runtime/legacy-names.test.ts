@@ -32,7 +32,7 @@ test('reconcile removes labs named with the 16-bit tag of this state dir, and on
   for (const names of [mine, other]) {
     const ns = await runCommand(['ip', 'netns', 'add', names.deviceNs('h1')], { timeoutMs: 5000 });
     assert.equal(ns.exitCode, 0, ns.stderr);
-    await createCgroup(names.cgroupName(), { memoryBytes: 64 * 1024 * 1024, pids: 16, cpuShares: 256 });
+    await createCgroup(names.cgroupName(), { memoryBytes: 64 * 1024 * 1024, pids: 16, cpuShares: 256, diskBytes: 8 * 1024 * 1024 });
     await mkdir(names.frrDir('r1'), { recursive: true });
   }
   const [file, ...args] = inCgroupArgv(mine.cgroupName(), ['sleep', '600']);

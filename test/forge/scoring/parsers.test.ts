@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseNftRules, parseSs } from '../../../src/forge/scoring/checks/network.js';
+import { effectiveNftRules, parseNftHooks, parseNftRules, parseSs } from '../../../src/forge/scoring/checks/network.js';
 import { parseDig } from '../../../src/forge/scoring/checks/service.js';
 import { jsonPathValue, parsePs } from '../../../src/forge/scoring/checks/state.js';
 import { captureStream } from '../../../src/forge/scoring/capture.js';
@@ -97,4 +97,41 @@ test('ps, JSON paths and captured streams', () => {
   assert.ok(Buffer.byteLength(c.text) <= 1001);
   assert.ok(!c.text.includes('\uFFFD'), 'cut on a character boundary');
   assert.equal(captureStream('short').truncated, false);
+});
+
+test('nft rules that take effect: hooked filter chains and the chains they jump to; not unhooked, bridge or other-hook chains', () => {
+  const text = [
+    'table inet acl {',
+    '\tchain fwd {',
+    '\t\ttype filter hook forward priority filter; policy accept;',
+    '\t\tjump telnet',
+    '\t}',
+    '\tchain telnet {',
+    '\t\ttcp dport 23 drop',
+    '\t}',
+    '\tchain lonely {',
+    '\t\ttcp dport 22 drop',
+    '\t}',
+    '\tchain out {',
+    '\t\ttype filter hook output priority filter; policy accept;',
+    '\t\ttcp dport 25 drop',
+    '\t}',
+    '\tchain mangle {',
+    '\t\ttype route hook output priority mangle; policy accept;',
+    '\t\ttcp dport 26 drop',
+    '\t}',
+    '}',
+    'table bridge br {',
+    '\tchain bfwd {',
+    '\t\ttype filter hook forward priority filter; policy accept;',
+    '\t\ttcp dport 27 drop',
+    '\t}',
+    '}',
+  ].join('\n');
+  const rules = parseNftRules(text);
+  const hooks = parseNftHooks(text);
+  const at = (hook?: string) => effectiveNftRules(rules, hooks, hook).map((r) => `${r.family} ${r.chain}: ${r.rule}`);
+  assert.deepEqual(at('forward'), ['inet fwd: jump telnet', 'inet telnet: tcp dport 23 drop']);
+  assert.deepEqual(at(), ['inet fwd: jump telnet', 'inet telnet: tcp dport 23 drop', 'inet out: tcp dport 25 drop', 'bridge bfwd: tcp dport 27 drop']);
+  assert.deepEqual(at('input'), []);
 });

@@ -138,3 +138,39 @@ export async function proveTemplate(t: TestContext, templateId: string): Promise
   assert.deepEqual(solved.score.template, { id: template.id, version: template.version });
   return { template, untouched, solved };
 }
+
+/**
+ * A learner gaming the grader: spawns the template's lab, applies `steps` as the learner (the
+ * cheat), and grades it with `answers`. The caller asserts which criteria the cheat must not pass.
+ */
+export async function gradeCheat(
+  t: TestContext,
+  templateId: string,
+  steps: ReferenceSolution['steps'],
+  answers: Record<string, unknown> = {},
+): Promise<{ grade: GradeOutput; statuses: string }> {
+  const template = await loadTemplate(join(TEMPLATES_DIR, `${templateId}.yaml`));
+  const rt = makeRuntime(t);
+  const scenarioId = uniqueId(`cheat${templateId.replace(/-/g, '').slice(0, 8)}`);
+  const variables = scenarioVariables(template.variables, scenarioId);
+  await rt.create(toLabSpec(template, scenarioId, variables));
+  await applySolution(rt, scenarioId, { template: templateId, steps }, variables);
+  const grade = await gradeScenario({
+    scenario: {
+      scenario_id: scenarioId,
+      tenant_id: 'tenant-templates',
+      template_id: template.id,
+      template_version: template.version,
+      track: template.track,
+      subject: 'cheat',
+    },
+    template,
+    exec: labExec(rt, scenarioId),
+    variables,
+    answers,
+    reason: 'submit',
+    gradedAt: new Date(),
+    signingKey: await loadVerdictSigningKey({ keyPath: undefined, allowEphemeral: true }),
+  });
+  return { grade, statuses: statuses(grade) };
+}

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { validateLabSpec } from '../../../src/forge/runtime/index.js';
-import { loadTemplate, parseTemplate, TemplateInvalidError, toLabSpec, type TemplateProblem } from '../../../src/forge/templates/index.js';
+import { describeLimits } from '../../../src/forge/runtime/index.js';
+import { loadTemplate, parseTemplate, templateLimits, TemplateInvalidError, toLabSpec, type TemplateProblem } from '../../../src/forge/templates/index.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 
 const SHIPPED = path.join(ROOT, 'templates/netplus-two-subnets.yaml');
@@ -78,14 +79,16 @@ test('the content version ignores formatting and comments, follows content, and 
 
 test('toLabSpec maps modes, FRR config, routes and limits', () => {
   const t = parseTemplate(
-    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128 }\n  devices:')}egress:\n  profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
+    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128, disk_mb: 16 }\n  devices:')}egress:\n  profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
   );
   const spec = toLabSpec(t, 'scn_map_check');
   const h1 = spec.devices.find((d) => d.name === 'h1')!;
   assert.equal(h1.files?.[0]?.mode, 0o600);
   assert.deepEqual(h1.routes, [{ to: 'default', via: '10.1.0.1' }]);
   assert.equal(spec.devices.find((d) => d.name === 'r1')?.frrConfig, 'hostname r1\n');
-  assert.deepEqual(spec.limits, { memoryBytes: 64 * 1024 * 1024, pids: 128 });
+  assert.deepEqual(spec.limits, { memoryBytes: 64 * 1024 * 1024, pids: 128, diskBytes: 16 * 1024 * 1024 });
+  // What the lab page and `lab up` show: the template's limits, the runtime's defaults for the rest.
+  assert.equal(describeLimits(templateLimits(t)), "CPU weight 512 (1024 = one core's share), memory 64 MiB, 128 processes, disk 16 MiB per device");
   assert.deepEqual(spec.egress, { name: 'to-r1', allow: [{ device: 'r1', proto: 'tcp', port: 22, from: ['h1'] }] });
   validateLabSpec(spec);
 });

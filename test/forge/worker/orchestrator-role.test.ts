@@ -47,6 +47,11 @@ test('role orchestrator with FG_ORCHESTRATOR_PLACEMENT=workers builds labs on a 
     assert.equal(ping.exitCode, 0, ping.stdout + ping.stderr);
     const health = await platform.health.run();
     assert.match(JSON.stringify(health), new RegExp(`"workerId":"${agent.workerId}"`));
+    // Readiness reports what placement can still use: one worker, its capacity, one lab running.
+    const capacity = (health.checks.labs as { capacity?: { workers: number; labs: number; running: number; free: number } }).capacity;
+    assert.equal(capacity?.workers, 1);
+    assert.equal(capacity?.running, 1);
+    assert.equal(capacity.free, capacity.labs - 1);
     await mod.orchestrator.destroy(tenantId, s.scenario_id);
     assert.deepEqual(await workerRuntime.list(), []);
   } finally {

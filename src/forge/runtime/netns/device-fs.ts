@@ -1,36 +1,36 @@
 import { chmod, chown, lstat, mkdir, open, rm, symlink, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LabRuntimeError } from '../errors.js';
 import { isWritableDevicePath, normaliseDevicePath } from '../spec.js';
+import { writeDeviceEtc } from './device-etc.js';
 import type { FileSpec } from '../types.js';
 
 /**
- * The host-side tree of one device. The device's init pivots into `rootfs`, where /usr is the
- * host's (read-only), /etc is an overlay of the host's /etc with a private upper layer, and
- * /root, /home, /tmp, /var, /run are private directories owned by the learner's host uid
- * (so "root" in the lab owns them). Nothing else of the host is visible.
+ * The host-side tree of one device. `rw` is the device's own tmpfs (size = the template's
+ * disk limit; its pages are charged to the lab's memory cgroup as the lab writes them), and
+ * holds everything of the device: the root it pivots into (`rootfs`), its /etc (built from the
+ * template, never the host's) and its private /root, /home, /tmp, /var, /run. A router's FRR
+ * dir is a small tmpfs of its own under /run/frostgate/frr (the frr user reaches it whatever
+ * the state dir's modes, and unix socket paths stay short). In the device, /usr is the host's (read-only) and nothing else of the host is
+ * visible; every mount's source is that tmpfs, /usr or a kernel file system, so the mount
+ * table names no host path.
  */
 export interface DeviceDirs {
   readonly base: string;
+  readonly rw: string;
   readonly rootfs: string;
-  readonly etcUpper: string;
-  readonly etcWork: string;
+  readonly etc: string;
   readonly fs: string;
+  /** A router's FRR dir (its own tmpfs). */
   readonly frr: string;
 }
 
 /** `frrDir`: the router's FRR dir (LabNames.frrDir), outside the device tree. */
 export function deviceDirs(scenarioDir: string, device: string, frrDir: string): DeviceDirs {
   const base = `${scenarioDir}/${device}`;
-  return {
-    base,
-    rootfs: `${base}/rootfs`,
-    etcUpper: `${base}/etc-upper`,
-    etcWork: `${base}/etc-work`,
-    fs: `${base}/fs`,
-    frr: frrDir,
-  };
+  const rw = `${base}/rw`;
+  return { base, rw, rootfs: `${rw}/rootfs`, etc: `${rw}/etc`, fs: `${rw}/fs`, frr: frrDir };
 }
 
 const PRIVATE_DIRS: ReadonlyArray<readonly [string, number]> = [
@@ -56,23 +56,51 @@ const ROOT_LINKS: ReadonlyArray<readonly [string, string]> = [
 ];
 const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 
+/** Host directories hidden in every device by an empty read-only tmpfs: the C compiler's back end (no building of kernel exploits in a lab). */
+const MASKED_USR_DIRS = ['/usr/lib/gcc', '/usr/libexec/gcc'].filter((d) => existsSync(d));
+
 /** fstab field escaping (spaces, tabs, newlines and backslashes as octal). */
 function fstabField(text: string): string {
   return text.replace(/[\s\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
+function fstab(rows: readonly string[][]): string {
+  return rows.map((row) => `${row.map(fstabField).join(' ')} 0 0`).join('\n') + '\n';
+}
+
+/** Room for a router's FRR config, pid files, sockets and logs. */
+const FRR_DIR_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The devices' tmpfs (and the routers' FRR dirs), mounted on the host before their trees are
+ * written. `nr_inodes` bounds the files as `size` bounds the bytes (one inode per 16 KiB, at
+ * least 4096).
+ */
+export function storageFstab(devices: ReadonlyArray<{ readonly dirs: DeviceDirs; readonly router: boolean }>, diskBytes: number): string {
+  const inodes = Math.max(4096, Math.floor(diskBytes / 16384));
+  return fstab(
+    devices.flatMap(({ dirs, router }) => [
+      ['tmpfs', dirs.rw, 'tmpfs', `size=${diskBytes},nr_inodes=${inodes},mode=0755,nosuid,nodev`],
+      ...(router ? [['tmpfs', dirs.frr, 'tmpfs', `size=${FRR_DIR_BYTES},nr_inodes=1024,mode=0755,nosuid,nodev,noexec`]] : []),
+    ]),
+  );
+}
+
 /**
  * The device's mount table, in order, for the init's `mount -a`: the rootfs bound onto itself
- * (pivot_root needs a mount point), the host's /usr read-only, /etc as an overlay with a
- * private upper layer, the private directories, FRR's socket dir on routers, then proc, sysfs
- * and a minimal /dev (host device nodes bound onto placeholders, a private devpts).
+ * (pivot_root needs a mount point), the host's /usr read-only (compiler back end masked), the
+ * device's own /etc (with the host's /etc/alternatives read-only, the links many commands go
+ * through), the private directories, FRR's dir on routers, then proc, sysfs and a minimal
+ * /dev (host device nodes bound onto placeholders, a private devpts).
  */
 export function deviceFstab(dirs: DeviceDirs, router: boolean): string {
   const r = dirs.rootfs;
-  const rows: string[][] = [
+  return fstab([
     [r, r, 'none', 'bind'],
     ['/usr', `${r}/usr`, 'none', 'rbind,ro'],
-    ['overlay', `${r}/etc`, 'overlay', `lowerdir=/etc,upperdir=${dirs.etcUpper},workdir=${dirs.etcWork}`],
+    ...MASKED_USR_DIRS.map((d) => ['tmpfs', `${r}${d}`, 'tmpfs', 'ro,size=4k,mode=0755,nosuid,nodev']),
+    [dirs.etc, `${r}/etc`, 'none', 'bind'],
+    ...(existsSync('/etc/alternatives') ? [['/etc/alternatives', `${r}/etc/alternatives`, 'none', 'bind,ro']] : []),
     ...['root', 'home', 'tmp', 'var', 'run'].map((x) => [`${dirs.fs}/${x}`, `${r}/${x}`, 'none', 'bind']),
     ...(router ? [[dirs.frr, `${r}/run/frr`, 'none', 'bind']] : []),
     ['proc', `${r}/proc`, 'proc', 'nosuid,nodev,noexec'],
@@ -80,8 +108,7 @@ export function deviceFstab(dirs: DeviceDirs, router: boolean): string {
     ...DEV_NODES.map((n) => [`/dev/${n}`, `${r}/dev/${n}`, 'none', 'bind']),
     ['devpts', `${r}/dev/pts`, 'devpts', 'newinstance,ptmxmode=0666,mode=620,nosuid,noexec'],
     ['tmpfs', `${r}/dev/shm`, 'tmpfs', 'mode=1777,size=16m,nosuid,nodev'],
-  ];
-  return rows.map((row) => `${row.map(fstabField).join(' ')} 0 0`).join('\n') + '\n';
+  ]);
 }
 
 async function symlinkFresh(target: string, path: string): Promise<void> {
@@ -89,10 +116,16 @@ async function symlinkFresh(target: string, path: string): Promise<void> {
   await symlink(target, path);
 }
 
-export async function prepareDeviceTree(dirs: DeviceDirs, learnerUid: number, router: boolean): Promise<void> {
-  await mkdir(dirs.etcUpper, { recursive: true });
-  await mkdir(dirs.etcWork, { recursive: true });
+/** Creates the device's mount points on the host (before its tmpfs are mounted). */
+export async function prepareMountPoints(dirs: DeviceDirs, router: boolean): Promise<void> {
+  await mkdir(dirs.rw, { recursive: true });
+  if (router) await mkdir(dirs.frr, { recursive: true });
+}
+
+/** Writes the device's tree into its (mounted) tmpfs. */
+export async function prepareDeviceTree(dirs: DeviceDirs, learnerUid: number, router: boolean, hostname: string): Promise<void> {
   for (const d of ROOT_DIRS) await mkdir(`${dirs.rootfs}/${d}`, { recursive: true });
+  for (const d of MASKED_USR_DIRS) await mkdir(`${dirs.rootfs}${d}`, { recursive: true });
   for (const [path, target] of ROOT_LINKS) await symlinkFresh(target, `${dirs.rootfs}/${path}`);
   for (const n of DEV_NODES) await writeFile(`${dirs.rootfs}/dev/${n}`, '', { mode: 0o644 });
   for (const [rel, mode] of PRIVATE_DIRS) {
@@ -103,14 +136,12 @@ export async function prepareDeviceTree(dirs: DeviceDirs, learnerUid: number, ro
   }
   // /var/run is /run, as on the host (created before the learner owns anything inside).
   await symlinkFresh('../run', `${dirs.fs}/var/run`);
+  await writeDeviceEtc(dirs.etc, hostname, router);
   if (router) {
-    // FRR daemons drop to the frr user, so their pid files and sockets need an frr-owned dir;
-    // the init binds it at /run/frr so the learner's vtysh finds the sockets where it looks.
-    await mkdir(dirs.frr, { recursive: true });
+    // FRR daemons drop to the frr user, so their pid files and sockets need an frr-owned dir
+    // (startFrr chowns it); the init binds it at /run/frr so the learner's vtysh finds the
+    // sockets where it looks.
     await mkdir(`${dirs.fs}/run/frr`, { recursive: true });
-    // The host's /etc/frr/vtysh.conf is frr-group only; the learner's vtysh reads this one.
-    await mkdir(`${dirs.etcUpper}/frr`, { recursive: true, mode: 0o755 });
-    await writeFile(`${dirs.etcUpper}/frr/vtysh.conf`, 'service integrated-vtysh-config\n', { mode: 0o644 });
   }
   await writeFile(`${dirs.base}/fstab`, deviceFstab(dirs, router), { mode: 0o600 });
 }
@@ -121,7 +152,7 @@ export function hostPathFor(dirs: DeviceDirs, devicePath: string): string {
   if (!path || !isWritableDevicePath(path)) {
     throw new LabRuntimeError('lab_path_refused', `device path ${devicePath} is outside the writable roots`);
   }
-  if (path.startsWith('/etc/')) return `${dirs.etcUpper}/${path.slice('/etc/'.length)}`;
+  if (path.startsWith('/etc/')) return `${dirs.etc}/${path.slice('/etc/'.length)}`;
   return `${dirs.fs}${path}`;
 }
 
@@ -147,7 +178,7 @@ async function mkdirNoFollow(root: string, target: string, uid: number): Promise
 /** Writes one template file into a device tree, owned by the lab's root (the learner uid). */
 export async function placeFile(dirs: DeviceDirs, file: FileSpec, learnerUid: number): Promise<void> {
   const target = hostPathFor(dirs, file.path);
-  const root = target.startsWith(`${dirs.etcUpper}/`) ? dirs.etcUpper : dirs.fs;
+  const root = target.startsWith(`${dirs.etc}/`) ? dirs.etc : dirs.fs;
   await mkdirNoFollow(root, dirname(target), learnerUid);
   const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
   try {

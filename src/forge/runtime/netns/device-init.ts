@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { inCgroupArgv } from './cgroup.js';
 import { DEVICE_INIT_SCRIPT } from './init-script.js';
 import { SYSTEM_PATH } from './process.js';
+import { sandboxed } from './sandbox.js';
 
 export interface StartInitInput {
   readonly netns: string;
@@ -38,6 +39,7 @@ export function startDeviceInit(input: StartInitInput): Promise<number> {
     input.deviceDir,
     input.hostname,
     input.router ? '1' : '0',
+    ...sandboxed('init', []),
   ]);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {

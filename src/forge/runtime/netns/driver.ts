@@ -3,14 +3,16 @@ import { resolve as resolvePath } from 'node:path';
 import { buildSwitchRuleset } from '../egress/ruleset.js';
 import { LabRuntimeError } from '../errors.js';
 import { normaliseDevicePath, resolveLimits, validateLabSpec } from '../spec.js';
-import type { DeviceHandle, ExecOptions, ExecResult, LabHandle, LabRuntime, LabSpec, LabSummary, ShellCommand } from '../types.js';
+import type { DeviceHandle, DeviceKind, ExecOptions, ExecResult, LabHandle, LabRuntime, LabSpec, LabSummary, ShellCommand } from '../types.js';
 import { cgroupPids, createCgroup, destroyCgroup, inCgroupArgv, killCgroupProcesses, listCgroups } from './cgroup.js';
-import { deviceDirs, placeFile, prepareDeviceTree } from './device-fs.js';
+import { deviceDirs, placeFile, prepareDeviceTree, prepareMountPoints, storageFstab } from './device-fs.js';
 import { startDeviceInit } from './device-init.js';
 import { startFrr, vtyshArgs } from './frr.js';
-import { FRR_RUN_DIR, LabNames, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, legacyTag, parseNsName, scenarioHex } from './naming.js';
-import { NAMESPACES_PINNED, labNetworkScript } from './network-script.js';
-import { SYSTEM_PATH, mustRun, parentOf, runCommand } from './process.js';
+import { FRR_RUN_DIR, LabNames, PROBE_PREFIX, RUN_NETNS, SWITCH_SUFFIX, USERNS_DIR, instanceTag, legacyTag, parseNsName, scenarioHex } from './naming.js';
+import { NAMESPACES_PINNED, STORAGE_MOUNTED, labNetworkScript } from './network-script.js';
+import { SYSTEM_PATH, mountsUnder, mustRun, parentOf, runCommand } from './process.js';
+import { probeScript, standInBatch } from './probe.js';
+import { filtered, sandboxed } from './sandbox.js';
 import { type LabRecord, listRecordHexes, readRecord, scenarioDir, writeRecord } from './state.js';
 import { deviceAddresses, devicePorts } from './topology.js';
 
@@ -63,6 +65,10 @@ export class NetnsLabRuntime implements LabRuntime {
   private readonly routersInBackground: boolean;
   /** FRR starts still running in the background, by `<scenarioId>\0<device>`. */
   private readonly routing = new Map<string, Promise<void>>();
+  /** Probe namespaces being built, by name (built once per device, on first use; removed with the lab). */
+  private readonly probes = new Map<string, Promise<void>>();
+  /** The last probe run per device, so the next waits for it (the switch swap is not shared). */
+  private readonly probeRuns = new Map<string, Promise<void>>();
 
   constructor(opts: NetnsRuntimeOptions) {
     this.stateDir = resolvePath(opts.stateDir);
@@ -153,33 +159,48 @@ export class NetnsLabRuntime implements LabRuntime {
     const cgroup = names.cgroupName();
     await createCgroup(cgroup, limits);
     lap('create: cgroup');
-    const hosts = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1 localhost\n');
-    // The network script pins every namespace first (with egress in force before any link
-    // exists), then wires the switch and the devices; device inits start as soon as the
-    // namespaces are pinned and the device trees are written, while the wiring goes on.
+    const dirsOf = new Map(spec.devices.map((dev) => [dev.name, deviceDirs(dir, dev.name, names.frrDir(dev.name))]));
+    const storage = spec.devices.map((dev) => ({ dirs: dirsOf.get(dev.name)!, router: dev.kind === 'router' }));
+    await Promise.all(storage.map(({ dirs, router }) => prepareMountPoints(dirs, router)));
+    await writeFile(`${dir}/storage.fstab`, storageFstab(storage, limits.diskBytes), { mode: 0o600 });
+    // The network script mounts the devices' tmpfs first, then pins every namespace (with
+    // egress in force before any link exists), then wires the switch and the devices; the
+    // device trees are written once their tmpfs is mounted, device inits start as soon as the
+    // namespaces are pinned and the trees are written, while the wiring goes on.
+    let mounted!: () => void;
     let pinned!: () => void;
+    const storageMounted = new Promise<void>((resolve) => (mounted = resolve));
     const namespacesPinned = new Promise<void>((resolve) => (pinned = resolve));
-    const script = labNetworkScript({ spec, names, egressRuleset: this.egressDryRun ? undefined : ruleset, fstabPath: `${dir}/namespaces.fstab` });
+    const script = labNetworkScript({
+      spec,
+      names,
+      egressRuleset: this.egressDryRun ? undefined : ruleset,
+      fstabPath: `${dir}/namespaces.fstab`,
+      storageFstabPath: `${dir}/storage.fstab`,
+    });
+    let stdout = '';
     // --norc: bash sources ~/.bashrc when stdin is a socket (libuv's stdio pipes are).
     const network = mustRun(inCgroupArgv(cgroup, ['/bin/bash', '--norc', '--noprofile', '-c', script]), {
       timeoutMs: 30_000,
       onStdout: (text) => {
-        if (text.includes(NAMESPACES_PINNED)) pinned();
+        stdout += text;
+        if (stdout.includes(STORAGE_MOUNTED)) mounted();
+        if (stdout.includes(NAMESPACES_PINNED)) pinned();
       },
     });
     network.catch(() => undefined); // awaited below; this only keeps an early failure handled
-    const trees = Promise.all(
-      spec.devices.map(async (dev) => {
-        const dirs = deviceDirs(dir, dev.name, names.frrDir(dev.name));
-        await prepareDeviceTree(dirs, uid, dev.kind === 'router');
-        await writeFile(`${dirs.etcUpper}/hostname`, `${dev.name}\n`);
-        await writeFile(`${dirs.etcUpper}/hosts`, `${hosts.trimEnd()}\n127.0.1.1 ${dev.name}\n`);
-        for (const file of dev.files ?? []) await placeFile(dirs, file, uid);
-      }),
+    const trees = Promise.race([storageMounted, network]).then(() =>
+      Promise.all(
+        spec.devices.map(async (dev) => {
+          const dirs = dirsOf.get(dev.name)!;
+          await prepareDeviceTree(dirs, uid, dev.kind === 'router', dev.name);
+          for (const file of dev.files ?? []) await placeFile(dirs, file, uid);
+        }),
+      ),
     );
     await Promise.race([namespacesPinned, network]);
     await trees;
-    lap('create: namespaces || device trees');
+    lap('create: storage, namespaces || device trees');
 
     const initPids: Record<string, number> = {};
     const inits = spec.devices.map(async (dev) => {
@@ -187,7 +208,7 @@ export class NetnsLabRuntime implements LabRuntime {
       const input = {
         netns: names.deviceNs(dev.name),
         cgroup,
-        deviceDir: deviceDirs(dir, dev.name, names.frrDir(dev.name)).base,
+        deviceDir: dirsOf.get(dev.name)!.base,
         hostname: dev.name,
         router: dev.kind === 'router',
         timeoutMs: this.deviceStartTimeoutMs,
@@ -206,7 +227,7 @@ export class NetnsLabRuntime implements LabRuntime {
         frrDir: names.frrDir(dev.name),
         config: frrConfig,
         hostname: dev.name,
-        wrap: (argv) => inCgroupArgv(cgroup, ['nsenter', '-t', String(init), '--net', '--uts', ...argv]),
+        wrap: (argv) => inCgroupArgv(cgroup, ['nsenter', '-t', String(init), '--net', '--uts', ...filtered(argv)]),
       });
       this.onPhase?.('  FRR daemons (each router)', performance.now() - t0);
     });
@@ -253,7 +274,7 @@ export class NetnsLabRuntime implements LabRuntime {
     return rec;
   }
 
-  private async device(scenarioId: string, device: string): Promise<{ rec: LabRecord; names: LabNames; init: number; router: boolean }> {
+  private async device(scenarioId: string, device: string): Promise<{ rec: LabRecord; names: LabNames; init: number; router: boolean; kind: DeviceKind }> {
     const rec = await this.record(scenarioId);
     const routing = this.routing.get(`${scenarioId}\0${device}`);
     if (routing) {
@@ -264,7 +285,7 @@ export class NetnsLabRuntime implements LabRuntime {
     const dev = rec.spec.devices.find((d) => d.name === device);
     const init = rec.initPids?.[device];
     if (!dev || init === undefined) throw new LabRuntimeError('device_not_found', `scenario ${scenarioId} has no device ${device}`);
-    return { rec, names: this.namesFor(scenarioId), init, router: dev.kind === 'router' };
+    return { rec, names: this.namesFor(scenarioId), init, router: dev.kind === 'router', kind: dev.kind };
   }
 
   /**
@@ -272,9 +293,10 @@ export class NetnsLabRuntime implements LabRuntime {
    * namespaces (as host root, which may enter them), then the device's user namespace, where
    * nsenter becomes uid/gid 0, i.e. the learner's unprivileged host uid. Root there has every
    * capability over the namespaces that user namespace owns (the device's network namespace)
-   * and none over the others (mounts, hostname, processes, the switch, the host).
+   * and none over the others (mounts, hostname, processes, the switch, the host). The sandbox
+   * then narrows those capabilities to the device kind's and applies the seccomp filter.
    */
-  private learnerArgv(names: LabNames, device: string, init: number, argv: readonly string[]): string[] {
+  private learnerArgv(names: LabNames, device: string, kind: DeviceKind, init: number, argv: readonly string[]): string[] {
     return inCgroupArgv(names.cgroupName(), [
       'nsenter',
       '-t',
@@ -290,21 +312,20 @@ export class NetnsLabRuntime implements LabRuntime {
       '--setuid=0',
       '--setgid=0',
       '--',
-      'setpriv',
-      '--no-new-privs',
-      '--',
-      ...argv,
+      ...sandboxed(kind, argv),
     ]);
   }
 
   async exec(scenarioId: string, device: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new LabRuntimeError('lab_command_failed', 'empty argv');
-    const { names, init, router } = await this.device(scenarioId, device);
+    const { rec, names, init, router, kind } = await this.device(scenarioId, device);
     let full: string[];
     let env: Record<string, string> | undefined;
     if (opts.asLearner) {
-      full = this.learnerArgv(names, device, init, argv);
+      full = this.learnerArgv(names, device, kind, init, argv);
       env = LEARNER_ENV;
+    } else if (opts.enter === 'probe') {
+      return this.probeExec(rec, names, device, argv, opts.timeoutMs ?? 30_000);
     } else if (opts.enter === 'mount') {
       full = inCgroupArgv(names.cgroupName(), ['nsenter', '-t', String(init), '--mount', '--root', '--wdns=/', ...argv]);
     } else {
@@ -324,9 +345,57 @@ export class NetnsLabRuntime implements LabRuntime {
     return runCommand(full, runOpts);
   }
 
+  /** The grader's probe namespace standing in for `device` (probe.ts), built on first use. */
+  private async probeNs(rec: LabRecord, names: LabNames, device: string): Promise<string> {
+    const ns = names.probeNs(device);
+    let building = this.probes.get(ns);
+    if (!building) {
+      building = (async () => {
+        if ((await readdir(RUN_NETNS).catch(() => [] as string[])).includes(ns)) return;
+        const links = await mustRun(['ip', '-n', names.deviceNs(device), '-j', 'link', 'show'], { timeoutMs: 10_000 });
+        const byName = new Map((JSON.parse(links.stdout) as Array<{ ifname: string; address?: string }>).map((l) => [l.ifname, l.address]));
+        const dev = rec.spec.devices.find((d) => d.name === device)!;
+        const macs = dev.interfaces.map((_, i) => byName.get(`eth${i}`) ?? '');
+        await mustRun(['/bin/bash', '--norc', '--noprofile', '-c', probeScript(rec.spec, names, device, macs)], { timeoutMs: 15_000 });
+      })();
+      this.probes.set(ns, building);
+      building.catch(() => this.probes.delete(ns));
+    }
+    await building;
+    return ns;
+  }
+
+  /**
+   * Runs argv in the probe while it stands in for the device (its ports unplugged for that
+   * time, and plugged back whatever the command does). One probe run per device at a time.
+   */
+  private async probeExec(rec: LabRecord, names: LabNames, device: string, argv: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const ns = await this.probeNs(rec, names, device);
+    const key = `${names.prefix}\0${device}`;
+    const previous = this.probeRuns.get(key) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      const swap = (probeIn: boolean) =>
+        mustRun(['ip', '-n', names.switchNs(), '-batch', '-'], { stdin: standInBatch(rec.spec, names, device, probeIn), timeoutMs: 10_000 });
+      await swap(true);
+      try {
+        return await runCommand(inCgroupArgv(names.cgroupName(), ['nsenter', `--net=${RUN_NETNS}/${ns}`, ...argv]), { timeoutMs });
+      } finally {
+        await swap(false);
+      }
+    });
+    this.probeRuns.set(
+      key,
+      run.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    return run;
+  }
+
   async spawnShell(scenarioId: string, device: string): Promise<ShellCommand> {
-    const { names, init } = await this.device(scenarioId, device);
-    const [file, ...args] = this.learnerArgv(names, device, init, ['/bin/bash', '--login']);
+    const { names, init, kind } = await this.device(scenarioId, device);
+    const [file, ...args] = this.learnerArgv(names, device, kind, init, ['/bin/bash', '--login']);
     return { file: file!, args, env: LEARNER_ENV };
   }
 
@@ -345,9 +414,9 @@ export class NetnsLabRuntime implements LabRuntime {
   async copyOut(scenarioId: string, device: string, hostPath: string, devicePath: string): Promise<void> {
     const path = normaliseDevicePath(devicePath);
     if (!path) throw new LabRuntimeError('lab_path_refused', `device path ${devicePath} must be absolute without ..`);
-    const { names, init } = await this.device(scenarioId, device);
+    const { names, init, kind } = await this.device(scenarioId, device);
     // base64 keeps binary content intact through the text-collecting runner.
-    const res = await runCommand(this.learnerArgv(names, device, init, ['/usr/bin/base64', '-w0', '--', path]), { env: LEARNER_ENV, timeoutMs: 30_000 });
+    const res = await runCommand(this.learnerArgv(names, device, kind, init, ['/usr/bin/base64', '-w0', '--', path]), { env: LEARNER_ENV, timeoutMs: 30_000 });
     if (res.exitCode !== 0) throw new LabRuntimeError('lab_command_failed', `copy from ${device}:${path} failed: ${res.stderr.trim()}`);
     await writeFile(hostPath, Buffer.from(res.stdout, 'base64'));
   }
@@ -369,6 +438,8 @@ export class NetnsLabRuntime implements LabRuntime {
    */
   private async destroyLab(names: LabNames): Promise<void> {
     const lap = this.stopwatch();
+    for (const ns of [...this.probes.keys()].filter((n) => n.startsWith(`${names.prefix}-`))) this.probes.delete(ns);
+    for (const key of [...this.probeRuns.keys()].filter((k) => k.startsWith(`${names.prefix}\0`))) this.probeRuns.delete(key);
     const rec = await readRecord(this.stateDir, names.hex);
     // Everything but the device inits (and their unshare parents) first, so orphans are reaped
     // inside the lab; then the inits, whose exit takes down their PID namespaces.
@@ -398,14 +469,16 @@ export class NetnsLabRuntime implements LabRuntime {
     lap('destroy: cgroup');
     const namespaces = await this.labEntries(RUN_NETNS, names);
     const userns = (await this.labEntries(USERNS_DIR, names)).map((f) => `${USERNS_DIR}/${f}`);
-    if (namespaces.length > 0 || userns.length > 0) {
+    const frrDirs = (await this.labEntries(FRR_RUN_DIR, names)).map((f) => `${FRR_RUN_DIR}/${f}`);
+    const storage = [...(await mountsUnder(scenarioDir(this.stateDir, names.hex))), ...frrDirs];
+    if (namespaces.length > 0 || userns.length > 0 || storage.length > 0) {
       // One spawn: unpin the network namespaces (taking veths, bridges and nft tables with
-      // them) and the user namespaces.
+      // them) and the user namespaces, and unmount the devices' tmpfs.
       const script =
         "ip -force -batch - <<'FG_END'\n" +
         namespaces.map((ns) => `netns del ${ns}`).join('\n') +
-        '\nFG_END\nfor f in "$@"; do umount -l "$f" 2>/dev/null; rm -f "$f"; done\n';
-      await runCommand(['/bin/bash', '--norc', '--noprofile', '-c', script, 'fg-teardown', ...userns], { timeoutMs: 15_000 });
+        '\nFG_END\nfor f in "$@"; do umount -l "$f" 2>/dev/null; [ -d "$f" ] || rm -f "$f"; done\n';
+      await runCommand(['/bin/bash', '--norc', '--noprofile', '-c', script, 'fg-teardown', ...userns, ...storage], { timeoutMs: 15_000 });
     }
     lap('destroy: namespaces');
     for (const f of await this.labEntries(FRR_RUN_DIR, names)) await rm(`${FRR_RUN_DIR}/${f}`, { recursive: true, force: true });
@@ -502,7 +575,7 @@ export class NetnsLabRuntime implements LabRuntime {
       const parsed = parseNsName(tag, ns);
       if (parsed) {
         const devices = devicesOf(parsed.hex);
-        if (parsed.device !== SWITCH_SUFFIX) devices.add(parsed.device);
+        if (parsed.device !== SWITCH_SUFFIX && !parsed.device.startsWith(PROBE_PREFIX)) devices.add(parsed.device);
       }
     }
     for (const dir of [USERNS_DIR, FRR_RUN_DIR]) {

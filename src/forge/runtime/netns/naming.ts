@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
  *
  *   network namespace   fg-<tag8>-<hex8>-<device>   (one per device, owned by its user namespace)
  *                       fg-<tag8>-<hex8>-_sw        (the scenario's switch namespace, host-owned)
+ *                       fg-<tag8>-<hex8>-_p-<device> (the grader's probe for a device, host-owned)
  *   user namespace      /run/frostgate/userns/fg-<tag8>-<hex8>-<device>  (bind mount of the
  *                       device's user namespace: lab root = the learner's host uid)
  *   FRR runtime dir     /run/frostgate/frr/fg-<tag8>-<hex8>-<device>  (config, pid files, sockets;
@@ -19,6 +20,8 @@ import { createHash } from 'node:crypto';
 
 export const NS_PREFIX = 'fg-';
 export const SWITCH_SUFFIX = '_sw';
+/** Probe namespaces are named <prefix>-_p-<device>: device names start with a letter, so never collide. */
+export const PROBE_PREFIX = '_p-';
 export const RUN_NETNS = '/run/netns';
 export const USERNS_DIR = '/run/frostgate/userns';
 export const FRR_RUN_DIR = '/run/frostgate/frr';
@@ -79,6 +82,16 @@ export class LabNames {
   /** A router's FRR dir (bound at /run/frr inside the device). */
   frrDir(device: string): string {
     return `${FRR_RUN_DIR}/${this.deviceNs(device)}`;
+  }
+
+  /** The grader's probe namespace standing in for a device (see NetnsLabRuntime.probeNs). */
+  probeNs(device: string): string {
+    return `${this.prefix}-${PROBE_PREFIX}${device}`;
+  }
+
+  /** Switch side of a probe's veth (<= 15 chars). */
+  probeVeth(deviceIndex: number, ifIndex: number): string {
+    return `p${this.hex}-${deviceIndex.toString(36)}${ifIndex.toString(36)}`;
   }
 
   cgroupName(): string {

@@ -7,6 +7,8 @@ import { deviceBatch, switchBatch } from './topology.js';
  * The bash script (run once per lab, as host root, inside the scenario's cgroup) that builds a
  * lab's network in one process spawn:
  *
+ * 0. the devices' tmpfs (their writable storage, size-limited), so their trees can be written
+ *    while the network is built; STORAGE_MOUNTED on stdout says so;
  * 1. the switch namespace (host-owned) and, unless dry-run, its egress ruleset: in force
  *    before any link exists;
  * 2. per device a user namespace whose root is the learner's unprivileged host uid, and the
@@ -29,7 +31,12 @@ export interface NetworkScriptInput {
   readonly egressRuleset: string | undefined;
   /** Where the script writes the bind-mount table of the namespaces (in the scenario's dir). */
   readonly fstabPath: string;
+  /** The mount table of the devices' tmpfs (written by the caller, mount points created). */
+  readonly storageFstabPath: string;
 }
+
+/** Printed on stdout once every device's tmpfs is mounted (device trees may be written from then on). */
+export const STORAGE_MOUNTED = 'storage mounted';
 
 /** Printed on stdout once every namespace is pinned (device inits may start from then on). */
 export const NAMESPACES_PINNED = 'namespaces pinned';
@@ -47,6 +54,8 @@ export function labNetworkScript(input: NetworkScriptInput): string {
     'holders=()',
     // Holders live only until pinned; on any failure they go too (and they are in the cgroup).
     'trap \'[ ${#holders[@]} -eq 0 ] || kill -9 "${holders[@]}" 2>/dev/null || true\' EXIT',
+    `mount -a -T ${input.storageFstabPath}`,
+    `echo '${STORAGE_MOUNTED}'`,
     // Also sets up /run/netns as ip expects (a shared mount point).
     `ip netns add ${names.switchNs()}`,
   ];

@@ -147,3 +147,16 @@ export async function mustRun(argv: readonly string[], opts: RunOptions = {}): P
   }
   return res;
 }
+
+/** Mount points of this process's mount namespace below `dir`, deepest first (for unmounting). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  const points = text
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map(unescape)
+    .filter((p) => p.startsWith(`${dir}/`));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}

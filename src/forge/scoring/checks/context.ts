@@ -29,6 +29,14 @@ export interface CheckVerdict {
 
 export class CheckFailed extends Error {}
 
+/**
+ * Where a network check (reachability, http, dns) runs: by default the grader's probe standing
+ * where the device stands, so the learner cannot satisfy it from inside the endpoint.
+ */
+export function vantageOf(spec: { readonly vantage?: 'probe' | 'device' | undefined }): ExecContext {
+  return spec.vantage === 'device' ? 'net' : 'probe';
+}
+
 export const pass = (detail: string): CheckVerdict => ({ pass: true, detail });
 export const fail = (detail: string): CheckVerdict => ({ pass: false, detail });
 

@@ -1,8 +1,9 @@
 import type { InterfaceAddrCheckSpec, ListeningCheckSpec, NftRuleCheckSpec, ReachabilityCheckSpec, RouteCheckSpec } from '../../templates/checks.js';
-import { CheckFailed, compileRegex, excerpt, fail, parseJsonOutput, pass, type CheckContext, type CheckVerdict } from './context.js';
+import { CheckFailed, compileRegex, excerpt, fail, parseJsonOutput, pass, vantageOf, type CheckContext, type CheckVerdict } from './context.js';
 
-// Every command here is a host binary run in the device's network namespace only ('net'):
-// nothing the learner installs or replaces inside the device is executed.
+// Every command here is a host binary run in the device's network namespace only ('net'), or in
+// the grader's probe standing in for the device ('probe', vantageOf): nothing the learner
+// installs or replaces inside the device is executed.
 
 interface IpAddr {
   readonly ifname: string;
@@ -109,7 +110,7 @@ export async function reachabilityCheck(spec: ReachabilityCheckSpec, ctx: CheckC
     const out = await ctx.run(
       spec.from,
       ['/usr/bin/ping', '-n', '-c', '2', '-i', '0.2', '-W', String(Math.min(seconds, 3)), '-w', String(seconds), host],
-      'net',
+      vantageOf(spec),
       timeoutMs,
     );
     reached = out.exitCode === 0;
@@ -118,7 +119,7 @@ export async function reachabilityCheck(spec: ReachabilityCheckSpec, ctx: CheckC
     const out = await ctx.run(
       spec.from,
       ['/usr/bin/timeout', String(seconds), '/bin/bash', '-c', 'exec 3<>"/dev/tcp/$0/$1"', host, portText!],
-      'net',
+      vantageOf(spec),
       timeoutMs,
     );
     reached = out.exitCode === 0;
@@ -179,6 +180,70 @@ export interface NftRuleLine {
   readonly rule: string;
 }
 
+/** A base chain's attachment (`type filter hook forward priority filter;`), by `family table chain`. */
+export interface NftChainHook {
+  readonly type: string;
+  readonly hook: string;
+}
+
+const chainKey = (family: string, table: string, chain: string): string => `${family} ${table} ${chain}`;
+
+/** Base chains of `nft list ruleset` output (chains attached to a hook), FrostGate's fg_* tables left out. */
+export function parseNftHooks(text: string): Map<string, NftChainHook> {
+  const out = new Map<string, NftChainHook>();
+  let family = '';
+  let table = '';
+  let chain: string | undefined;
+  let depth = 0;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    if (depth === 0) {
+      const m = /^table (\S+) (\S+) \{$/.exec(line);
+      if (m) [family, table] = [m[1]!, m[2]!];
+    } else if (depth === 1) {
+      const m = /^chain (\S+) \{$/.exec(line);
+      chain = m ? m[1]! : undefined;
+    } else if (depth === 2 && chain !== undefined && !table.startsWith('fg_')) {
+      const m = /^type (\S+) hook (\S+)/.exec(line);
+      if (m) out.set(chainKey(family, table, chain), { type: m[1]!, hook: m[2]! });
+    }
+    depth = Math.max(0, depth + (line.match(/\{/g)?.length ?? 0) - (line.match(/\}/g)?.length ?? 0));
+  }
+  return out;
+}
+
+/** Families whose `hook` sees routed IPv4 traffic (a bridge or arp table's forward hook does not). */
+const IPV4_FAMILIES = new Set(['ip', 'inet']);
+
+/**
+ * The rules that take effect: those of a `filter` chain attached to a hook (`hook`, when given, in
+ * a family that routes IPv4), and of the chains those jump or go to, transitively. A rule in a
+ * chain nothing attaches or jumps to filters nothing.
+ */
+export function effectiveNftRules(rules: readonly NftRuleLine[], hooks: ReadonlyMap<string, NftChainHook>, hook?: string): NftRuleLine[] {
+  const live = new Set<string>();
+  for (const [key, h] of hooks) {
+    const family = key.split(' ')[0]!;
+    if (h.type !== 'filter') continue;
+    if (hook !== undefined && (h.hook !== hook || !IPV4_FAMILIES.has(family))) continue;
+    live.add(key);
+  }
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const r of rules) {
+      if (!live.has(chainKey(r.family, r.table, r.chain))) continue;
+      const target = /\b(?:jump|goto) (\S+)/.exec(r.rule)?.[1];
+      const key = target === undefined ? undefined : chainKey(r.family, r.table, target);
+      if (key !== undefined && !live.has(key)) {
+        live.add(key);
+        grew = true;
+      }
+    }
+  }
+  return rules.filter((r) => live.has(chainKey(r.family, r.table, r.chain)));
+}
+
 /**
  * The rule lines of `nft list ruleset` output, with their table and chain. Chain headers
  * (`type … hook …; policy …;`), sets and maps are not rules. FrostGate's own egress tables
@@ -213,11 +278,11 @@ export async function nftRuleCheck(spec: NftRuleCheckSpec, ctx: CheckContext, ti
   const out = await ctx.run(spec.device, ['/usr/sbin/nft', 'list', 'ruleset'], 'net', timeoutMs);
   if (out.exitCode !== 0) throw new CheckFailed(`nft exited ${out.exitCode}: ${excerpt(out.stderr)}`);
   const re = compileRegex(spec.regex);
-  const rules = parseNftRules(out.stdout).filter(
+  const rules = effectiveNftRules(parseNftRules(out.stdout), parseNftHooks(out.stdout), spec.hook).filter(
     (r) => (spec.table === undefined || r.table === spec.table) && (spec.chain === undefined || r.chain === spec.chain),
   );
   const hit = rules.find((r) => re.test(r.rule));
-  const where = `${spec.table ? ` in table ${spec.table}` : ''}${spec.chain ? ` chain ${spec.chain}` : ''}`;
+  const where = `${spec.table ? ` in table ${spec.table}` : ''}${spec.chain ? ` chain ${spec.chain}` : ''}${spec.hook ? ` at the ${spec.hook} hook` : ' in effect'}`;
   if ((spec.state ?? 'present') === 'absent')
     return hit ? fail(`rule "${hit.rule}"${where} matches /${spec.regex}/`) : pass(`no rule${where} matches /${spec.regex}/`);
   return hit

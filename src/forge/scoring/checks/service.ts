@@ -1,5 +1,5 @@
 import type { DnsCheckSpec, HttpCheckSpec } from '../../templates/checks.js';
-import { compileRegex, excerpt, fail, pass, type CheckContext, type CheckVerdict } from './context.js';
+import { compileRegex, excerpt, fail, pass, vantageOf, type CheckContext, type CheckVerdict } from './context.js';
 
 export interface DigResult {
   readonly status: string | undefined;
@@ -36,7 +36,7 @@ export async function dnsCheck(spec: DnsCheckSpec, ctx: CheckContext, timeoutMs:
   const out = await ctx.run(
     spec.from,
     ['/usr/bin/dig', `+time=${seconds}`, '+tries=1', '-p', String(spec.port ?? 53), `@${spec.server}`, spec.name, record],
-    'net',
+    vantageOf(spec),
     timeoutMs,
   );
   const parsed = parseDig(out.stdout);
@@ -77,7 +77,7 @@ export async function httpCheck(spec: HttpCheckSpec, ctx: CheckContext, timeoutM
     '--',
     spec.url,
   ];
-  const out = await ctx.run(spec.from, argv, 'net', timeoutMs);
+  const out = await ctx.run(spec.from, argv, vantageOf(spec), timeoutMs);
   const at = out.stdout.lastIndexOf(STATUS_MARK);
   const status = at === -1 ? 0 : Number(out.stdout.slice(at + STATUS_MARK.length).trim());
   const body = at === -1 ? out.stdout : out.stdout.slice(0, at);
