@@ -5,6 +5,7 @@ import { AppError, notFound, unavailable } from '../../platform/http/problem.js'
 import type { Logger } from '../../platform/log.js';
 import { isDependencyUnavailable } from '../../platform/dependency-errors.js';
 import type { SecurityEvent } from '../engine/index.js';
+import type { IngestBacklog } from './ingest-backlog.js';
 import type { DecisionRecord, DecisionService } from './service.js';
 
 export const MAX_BATCH_EVENTS = 1000;
@@ -60,6 +61,8 @@ export class IngestService {
     private readonly queue: DurableQueue,
     private readonly decisions: Pick<DecisionService, 'issues' | 'decideStaged'>,
     private readonly log: Logger,
+    /** Backpressure: refuses a batch while the work waiting to be decided is over its bounds. */
+    private readonly backlog?: Pick<IngestBacklog, 'admit' | 'accepted'>,
   ) {}
 
   async accept(tenantId: string, events: readonly unknown[]): Promise<AcceptedBatch> {
@@ -84,6 +87,7 @@ export class IngestService {
         { errors },
       );
 
+    await this.backlog?.admit(events.length);
     const batchId = newBatchId();
     const message: BatchMessage = { batch_id: batchId, events: events as SecurityEvent[] };
     const insertBatch = (tx: Tx) => tx.insertInto('ingest_batches').values({ batch_id: batchId, tenant_id: tenantId, event_count: events.length }).execute();
@@ -105,6 +109,7 @@ export class IngestService {
         throw unavailable('the event queue did not acknowledge the batch; nothing was accepted, retry shortly');
       }
     }
+    this.backlog?.accepted(events.length);
     this.wake?.();
     return { batch_id: batchId, event_count: events.length, status_url: `/ingest/batches/${batchId}` };
   }
