@@ -75,7 +75,7 @@ export function registerBacklogMetrics(registry: Registry, backlog: Pick<IngestB
   });
   new Gauge({
     name: 'ingest_backlog_seconds',
-    help: "Seconds of work the /ingest backlog stands for at the last minute's decide rate (without one, the oldest waiting batch's age)",
+    help: "Seconds of work the /ingest backlog stands for at this process's decide rate while busy (0 before it has decided)",
     registers: [registry],
     async collect() {
       this.set(
