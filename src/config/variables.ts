@@ -357,7 +357,7 @@ export const VARIABLES: readonly VariableSpec[] = [
     kind: 'int',
     default: '120',
     description:
-      "Backpressure of /ingest in seconds of work: the waiting events divided by the rate this process decides at while busy (applied once it has decided a batch); above it, 503 with Retry-After.",
+      'Backpressure of /ingest in seconds of work: the waiting events divided by the rate this process decides at while busy (applied once it has decided a batch); above it, 503 with Retry-After.',
     production: 'any',
   },
   { name: 'FG_TRUST_PROXY', kind: 'bool', default: 'false', description: 'Trust X-Forwarded-* headers (only behind a proxy you run).', production: 'any' },
