@@ -4,7 +4,7 @@ import type { BindTenant } from '../auth/tenant.js';
 import type { ActiveVersions } from '../governance/index.js';
 import { DatabaseQueue, JetStreamQueue, type DurableQueue } from '../../platform/bus/queue.js';
 import { NatsBus } from '../../platform/bus/bus.js';
-import { createDecisionMetrics } from './metrics.js';
+import { createDecisionMetrics, registerDecisionGauges } from './metrics.js';
 import { IngestService } from './ingest.js';
 import { BouncerDecisions } from './bouncer.js';
 import { decisionRoutes } from './routes.js';
@@ -31,13 +31,18 @@ export async function createDecisionsModule(
   deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean },
 ): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
-  const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }));
+  const queue = await openIngestQueue(platform);
+  const ingest = new IngestService(platform.db, queue, service, platform.log.child({ module: 'ingest' }));
   if (deps.consumeIngest) {
     ingest.start();
     platform.onClose(() => ingest.stop());
   }
   const bouncer = new BouncerDecisions(platform.db);
   bouncer.start();
+  registerDecisionGauges(platform.metrics.registry, {
+    activeBlocks: () => bouncer.activeBlockCount(),
+    ...(deps.consumeIngest ? { ingestBacklog: () => queue.depth() } : {}),
+  });
   platform.onClose(() => bouncer.close());
   // Lookups in other processes may lag by the bouncer cache's TTL (1 s, plus a refresh read); this one's never do.
   service.onCommitted((tenantId, records) => {

@@ -9,10 +9,12 @@ import type { TemplateCatalog } from '../templates/catalog.js';
 import { connect } from 'nats';
 import { ScenarioAdmission } from './admission.js';
 import { WorkerFleet } from './fleet.js';
+import { createOrchestratorMetrics, registerLabGauges } from './metrics.js';
 import { orchestratorRoutes } from './routes.js';
 import { Orchestrator } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
+import { workerIdFrom } from '../worker/module.js';
 
 export interface OrchestratorModule {
   readonly orchestrator: Orchestrator;
@@ -31,7 +33,7 @@ export interface OrchestratorModule {
  * FG_ORCHESTRATOR_PLACEMENT=workers, on worker agents (--role worker) reached over NATS.
  */
 export function createOrchestratorModule(
-  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose'>,
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose' | 'metrics'>,
   deps: { catalog: TemplateCatalog; tokens: ScenarioTokens; bindTenant: BindTenant },
 ): OrchestratorModule {
   const { config } = platform;
@@ -48,7 +50,10 @@ export function createOrchestratorModule(
     onProgress: (scenarioId, message) => platform.log.debug({ scenario_id: scenarioId }, message),
     onBackgroundError: (err) => platform.log.warn({ err }, 'scenario sweep or reconcile failed; retrying next interval'),
     variablesSecret: variablesSecretFromConfig(config),
+    metrics: createOrchestratorMetrics(platform.metrics.registry),
   });
+  // Labs built here count as this host's; with workers, each worker counts its own.
+  registerLabGauges(platform.metrics.registry, { worker: workerIdFrom(config.forge.worker.id), runtime, store, running: !fleet });
   const admission = new ScenarioAdmission({ orchestrator, catalog: deps.catalog, tokens: deps.tokens, security: platform.security });
   platform.health.register({
     name: 'labs',

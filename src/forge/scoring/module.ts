@@ -1,3 +1,4 @@
+import { createScoringMetrics } from './metrics.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { BindTenant } from '../../core/auth/tenant.js';
@@ -46,7 +47,7 @@ export function ledgerAuditSource(ledger: Pick<LedgerService, 'size' | 'entries'
  * database), the key published in the object store's verdict-keys.json.
  */
 export async function createScoringModule(
-  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health'>,
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health' | 'metrics'>,
   deps: {
     bindTenant: BindTenant;
     audit: AuditTrail;
@@ -86,6 +87,7 @@ export async function createScoringModule(
     audit: deps.audit,
     auditSource: ledgerAuditSource(deps.ledger),
     compression: existsSync('/usr/bin/zstd') ? 'zstd' : 'gzip',
+    metrics: createScoringMetrics(platform.metrics.registry),
     ...(deps.variableSecret ? { variableSecret: deps.variableSecret } : {}),
   });
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { connect } from 'nats';
 import type { Platform } from '../../platform/platform.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
+import { registerLabGauges } from '../orchestrator/metrics.js';
 import { WorkerAgent } from './agent.js';
 
 export interface WorkerModule {
@@ -24,7 +25,7 @@ export function workerIdFrom(configured: string | undefined): string {
  * The worker role of a server process: a worker agent building labs with the netns runtime
  * under `<FG_DATA_DIR>/labs`, taking jobs from orchestrators over NATS JetStream (FG_NATS_URL).
  */
-export async function createWorkerModule(platform: Pick<Platform, 'config' | 'log' | 'health' | 'onClose'>): Promise<WorkerModule> {
+export async function createWorkerModule(platform: Pick<Platform, 'config' | 'log' | 'health' | 'onClose' | 'metrics'>): Promise<WorkerModule> {
   const { config } = platform;
   if (!config.nats.url) throw new Error('the worker role needs FG_NATS_URL: orchestrators place labs on workers through NATS JetStream');
   const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
@@ -45,6 +46,7 @@ export async function createWorkerModule(platform: Pick<Platform, 'config' | 'lo
     onError: (err, context) => platform.log.warn({ err, context }, 'worker agent operation failed'),
   });
   await agent.start();
+  registerLabGauges(platform.metrics.registry, { worker: agent.workerId, runtime });
   platform.log.info({ worker_id: agent.workerId, boot_id: agent.bootId, capacity: config.forge.worker.capacity }, 'worker agent taking lab jobs');
   platform.health.register({
     name: 'worker',
