@@ -40,6 +40,13 @@ function dashboardExpressions(): Array<{ where: string; expr: string }> {
     });
 }
 
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -60,10 +67,10 @@ test('a real Prometheus scraping every role sees every metric the dashboards and
   let worker: ChildProcess | undefined;
   let workerOutput = '';
   t.after(async () => {
-    prometheus?.kill('SIGTERM');
-    worker?.kill('SIGTERM');
+    await Promise.all([stopChild(prometheus), stopChild(worker)]);
     for (const a of apps.reverse()) await a.close();
     await fx.cleanup();
+    await nats.stop();
     await nats.dispose();
     await pg.drop();
     rmSync(tmp, { recursive: true, force: true });
@@ -127,11 +134,7 @@ test('a real Prometheus scraping every role sees every metric the dashboards and
   prometheus = trackChild(
     spawn(
       'prometheus',
-      [
-        `--config.file=${path.join(tmp, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${path.join(tmp, 'tsdb')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-      ],
+      [`--config.file=${path.join(tmp, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   );
@@ -146,7 +149,12 @@ test('a real Prometheus scraping every role sees every metric the dashboards and
 
   // Traffic through the `all` node.
   const base = `http://127.0.0.1:${ports.get('all')}`;
-  const key = (await all.auth.store.createKey({ tenantId: all.tenantId, scopes: ['defend:write', 'ingest:write', 'decisions:read', 'forge:spawn', 'forge:operate', 'admin'] })).key;
+  const key = (
+    await all.auth.store.createKey({
+      tenantId: all.tenantId,
+      scopes: ['defend:write', 'ingest:write', 'decisions:read', 'forge:spawn', 'forge:operate', 'admin'],
+    })
+  ).key;
   const call = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
     fetch(`${base}${url}`, {
       method,
@@ -224,7 +232,10 @@ test('a real Prometheus scraping every role sees every metric the dashboards and
   assert.equal(await value('sum(lab_build_duration_seconds_count{job="frostgate-all",result="ok"})'), 1);
   assert.equal(await value('sum(scenario_score_percent_count{job="frostgate-all",track="netplus"})'), 1);
   assert.ok((await value('max(ledger_entries{job="frostgate-all",log="decisions"})')) >= 9);
-  assert.deepEqual((await query('frostgate_info{job="frostgate-worker"}')).map((s) => s.metric.role), ['worker']);
+  assert.deepEqual(
+    (await query('frostgate_info{job="frostgate-worker"}')).map((s) => s.metric.role),
+    ['worker'],
+  );
   // And an empty expression is reported: the check can fail.
   assert.deepEqual(await query('frostgate_metric_that_does_not_exist'), []);
 });
