@@ -52,5 +52,7 @@ export interface AccessDeps {
   readonly limits?: Partial<AccessLimits>;
   /** The frostgate.security logger: every refused learner request is logged there. */
   readonly security?: Pick<Logger, 'warn'>;
+  /** A learner's terminal session started or ended (telemetry). */
+  readonly onSession?: (event: 'started' | 'ended', owner: { scenarioId: string; device: string; subject: string }, sessionId: string) => void;
   readonly now?: () => number;
 }

@@ -15,6 +15,7 @@ import { Orchestrator } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
 import { workerIdFrom } from '../worker/module.js';
+import { BusTelemetry, type TelemetrySink } from '../telemetry/index.js';
 
 export interface OrchestratorModule {
   readonly orchestrator: Orchestrator;
@@ -33,7 +34,7 @@ export interface OrchestratorModule {
  * FG_ORCHESTRATOR_PLACEMENT=workers, on worker agents (--role worker) reached over NATS.
  */
 export function createOrchestratorModule(
-  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose' | 'metrics'>,
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose' | 'metrics' | 'bus'>,
   deps: { catalog: TemplateCatalog; tokens: ScenarioTokens; bindTenant: BindTenant },
 ): OrchestratorModule {
   const { config } = platform;
@@ -43,6 +44,7 @@ export function createOrchestratorModule(
   const local = fleet ? undefined : new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const runtime: LabRuntime = fleet ?? local!;
   const store = new ScenarioStore(platform.db);
+  emitLabTransitions(store, new BusTelemetry(platform.bus, (err) => platform.log.debug({ err }, 'telemetry not published')));
   const orchestrator = new Orchestrator({
     store,
     runtime,
@@ -99,4 +101,18 @@ export function createOrchestratorModule(
       platform.onClose(() => orchestrator.stop());
     },
   };
+}
+
+/** Lab lifecycle telemetry: every state a scenario enters, from whichever process moved it. */
+export function emitLabTransitions(store: Pick<ScenarioStore, 'onTransition'>, telemetry: TelemetrySink): void {
+  store.onTransition((s) =>
+    telemetry.emit({
+      kind: 'lab',
+      event: s.state,
+      tenant_id: s.tenant_id,
+      scenario_id: s.scenario_id,
+      track: s.track,
+      ...(s.error ? { details: { error: s.error } } : {}),
+    }),
+  );
 }

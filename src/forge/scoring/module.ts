@@ -7,6 +7,8 @@ import type { LedgerService } from '../../ledger/service.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import { ScenarioStore } from '../orchestrator/store.js';
+import { emitLabTransitions } from '../orchestrator/module.js';
+import { BusTelemetry } from '../telemetry/index.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { LabRuntime } from '../runtime/types.js';
 import { storageFromConfig, type ObjectStorage } from '../../platform/storage/index.js';
@@ -47,7 +49,7 @@ export function ledgerAuditSource(ledger: Pick<LedgerService, 'size' | 'entries'
  * database), the key published in the object store's verdict-keys.json.
  */
 export async function createScoringModule(
-  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health' | 'metrics'>,
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health' | 'metrics' | 'bus'>,
   deps: {
     bindTenant: BindTenant;
     audit: AuditTrail;
@@ -77,9 +79,13 @@ export async function createScoringModule(
     );
   }
   const runtime = deps.runtime ?? new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const telemetry = new BusTelemetry(platform.bus, (err) => platform.log.debug({ err }, 'telemetry not published'));
+  const scenarios = new ScenarioStore(platform.db);
+  emitLabTransitions(scenarios, telemetry);
   const scoring = new ScoringService({
     db: platform.db,
-    scenarios: new ScenarioStore(platform.db),
+    scenarios,
+    telemetry,
     runtime,
     templates: (id, version) => deps.catalog.get(id, version),
     storage,

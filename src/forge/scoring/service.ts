@@ -13,6 +13,7 @@ import type { EvidenceCompression } from './evidence-archive.js';
 import { gradeScenario } from './grader.js';
 import { locateResults, readResults, writeResults, type ResultArtefacts } from './results.js';
 import type { ScoringMetrics } from './metrics.js';
+import type { TelemetrySink } from '../telemetry/index.js';
 import type { GradeReason, ScoreDocument } from './score-document.js';
 import { scoreStore, type LeaderboardEntry, type ScoreRow } from './store.js';
 import { parseVerdictSignatureFile, VerdictError, verifyVerdict, type VerdictSigningKey } from './verdict.js';
@@ -54,6 +55,8 @@ export interface ScoringDeps {
   readonly staleGradingMs?: number;
   /** Gradings, their time and scores (src/forge/scoring/metrics.ts). */
   readonly metrics?: ScoringMetrics;
+  /** Grading results as telemetry (src/forge/telemetry). */
+  readonly telemetry?: TelemetrySink;
 }
 
 /** Runs a LabRuntime command the way a check asks for it (see capture.ts for the contexts). */
@@ -177,6 +180,14 @@ export class ScoringService {
     this.deps.metrics?.graded.inc({ track: scenario.track, reason: input.reason });
     this.deps.metrics?.seconds.observe({ track: scenario.track }, (performance.now() - started) / 1000);
     this.deps.metrics?.percent.observe({ track: scenario.track }, out.score.percent);
+    this.deps.telemetry?.emit({
+      kind: 'grading',
+      event: 'graded',
+      tenant_id: tenantId,
+      scenario_id: scenario.scenario_id,
+      track: scenario.track,
+      details: { total: row.total, max: row.max, percent: row.percent, reason: input.reason, template_id: row.template_id },
+    });
     return { score: out.score, artefacts, graded: true, keyId: this.deps.signingKey.keyId };
   }
 
