@@ -30,6 +30,7 @@ const TESTS = [
   ['crowdsec-firewall-bouncer', '/usr/bin/crowdsec-firewall-bouncer', "CrowdSec's firewall bouncer enforcing FrostGate decisions (real-client test)"],
   ['crowdsec-custom-bouncer', '/usr/bin/crowdsec-custom-bouncer', "CrowdSec's custom bouncer receiving FrostGate decisions (real-client test)"],
   ['chromium', '/usr/bin/chromium', 'browser tests of the learner lab page (headless)'],
+  ['prometheus', '/usr/bin/promtool', 'checking and unit-testing the Prometheus rules, and a real Prometheus scraping FrostGate (test/deploy)'],
   ['docker.io', '/usr/sbin/dockerd', 'the docker lab driver tests (they start their own daemon on a private socket)'],
 ];
 

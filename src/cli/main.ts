@@ -49,6 +49,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'Run a lab from a template locally (template authors; no server needed)',
     load: async () => (await import('./commands/lab.js')).labCommand,
   },
+  {
+    name: 'observe',
+    summary: 'The observer hub: lab and service telemetry from NATS as JSON log lines',
+    load: async () => (await import('./commands/observe.js')).observeCommand,
+  },
 ];
 
 export function mainHelp(): string {

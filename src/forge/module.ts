@@ -61,7 +61,7 @@ export interface ForgeModules {
  * template stops the start, naming the problem.
  */
 export async function createForgeModules(
-  platform: Pick<Platform, 'config' | 'db' | 'redis' | 'log' | 'security' | 'metrics' | 'health' | 'onClose'>,
+  platform: Pick<Platform, 'config' | 'db' | 'redis' | 'log' | 'security' | 'metrics' | 'health' | 'onClose' | 'bus'>,
   deps: { audit: AuditTrail; policy: PolicyEngine; bindTenant: BindTenant },
   parts: { spawn: boolean; orchestrator: boolean },
 ): Promise<ForgeModules> {

@@ -5,6 +5,7 @@ import { AuditTrail } from './audit.js';
 import { FailOpenAudit } from './fail-open-audit.js';
 import { verifierOf } from './note.js';
 import { LedgerService } from './service.js';
+import { LedgerSweepMetrics, type LogState } from './metrics.js';
 import { loadLedgerSigningKey } from './signing-key.js';
 import { CheckpointWitness } from './witness.js';
 
@@ -57,21 +58,25 @@ export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db
           refusals: witnessRefusals(platform),
         })
       : undefined;
+  const sweepMetrics = new LedgerSweepMetrics(platform.metrics.registry);
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     void (async () => {
       const tenants = await platform.db.db.selectFrom('tenants').select('id').execute();
+      const states: LogState[] = [];
       for (const { id } of tenants) {
         for (const log of ['decisions', 'audit'] as const) {
-          await ledger.checkpoint(id, log);
+          const latest = await ledger.checkpoint(id, log);
+          states.push({ log, size: await ledger.size(id, log), checkpointSize: latest.tree_size, checkpointAt: new Date(latest.created_at) });
           // A store that is down delays the export (retried next tick), never the checkpoints.
           await witness
             ?.sync(id, log)
             .catch((err: unknown) => platform.log.warn({ err, tenant_id: id, log }, 'ledger witness export failed; retrying next interval'));
         }
       }
+      sweepMetrics.record(states);
     })()
       .catch((err: unknown) => platform.log.warn({ err }, 'background checkpoint failed; retrying next interval'))
       .finally(() => (running = false));

@@ -7,7 +7,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  return {
+  const metrics = {
     registry,
     httpDuration: new Histogram({
       name: 'http_request_duration_seconds',
@@ -43,6 +43,9 @@ export function createMetrics() {
     }),
     tenantMismatch: new Counter({ name: 'tenant_mismatch_total', help: "Requests naming a tenant other than their key's", registers: [registry] }),
   };
+  // Series alerts watch start at 0, so the first occurrence is an increase Prometheus can see.
+  for (const component of ['auth', 'ratelimit']) metrics.failOpenTriggered.inc({ component }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -204,6 +204,10 @@ describe('runbooks', () => {
       'ledger-verification-failure.md',
       'signing-key-rotation.md',
       'lab-leak.md',
+      'spawn-failures.md',
+      'ledger-checkpoint-lag.md',
+      'readiness-flapping.md',
+      'ingest-backlog.md',
     ];
     assert.deepEqual(pages.filter((p) => p !== 'README.md').sort(), [...expected].sort());
     for (const page of expected) {

@@ -107,6 +107,13 @@ export class BouncerDecisions {
     await this.positions.close();
   }
 
+  /** Blocks in force now in the sets this process holds (tenants whose bouncers pulled from it). */
+  activeBlockCount(nowMs: number = this.clock()): number {
+    let n = 0;
+    for (const set of this.activeSets.values()) for (const block of set.blocks.values()) if (block.untilMs > nowMs) n++;
+    return n;
+  }
+
   /** This process just decided a block for the tenant: its next lookup reads before answering. */
   invalidate(tenantId: string): void {
     const set = this.activeSets.get(tenantId);

@@ -4,7 +4,7 @@ import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { ActiveVersions } from '../governance/index.js';
 import { DatabaseQueue, JetStreamQueue, type DurableQueue } from '../../platform/bus/queue.js';
 import { NatsBus } from '../../platform/bus/bus.js';
-import { createDecisionMetrics, registerBacklogMetrics } from './metrics.js';
+import { createDecisionMetrics, registerBacklogMetrics, registerDecisionGauges } from './metrics.js';
 import { IngestBacklog } from './ingest-backlog.js';
 import { IngestService } from './ingest.js';
 import { BouncerDecisions } from './bouncer.js';
@@ -54,13 +54,18 @@ export async function createDecisionsModule(
       };
     },
   });
-  const ingest = new IngestService(platform.db, await openIngestQueue(platform), service, platform.log.child({ module: 'ingest' }), backlog);
+  const queue = await openIngestQueue(platform);
+  const ingest = new IngestService(platform.db, queue, service, platform.log.child({ module: 'ingest' }), backlog);
   if (deps.consumeIngest) {
     ingest.start();
     platform.onClose(() => ingest.stop());
   }
   const bouncer = new BouncerDecisions(platform.db);
   bouncer.start();
+  registerDecisionGauges(platform.metrics.registry, {
+    activeBlocks: () => bouncer.activeBlockCount(),
+    ...(deps.consumeIngest ? { ingestBacklog: () => queue.depth() } : {}),
+  });
   platform.onClose(() => bouncer.close());
   // Lookups in other processes may lag by the bouncer cache's TTL (1 s, plus a refresh read); this one's never do.
   service.onCommitted((tenantId, records) => {

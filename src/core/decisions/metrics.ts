@@ -15,6 +15,8 @@ export interface DecisionMetrics {
   readonly groupConflicts: Counter;
   /** Events per group commit (one read and one write statement each), by path: how well writes batch. */
   readonly groupSize: Histogram<'path'>;
+  /** Stored decisions by each rule that triggered (a decision with three rules counts once for each). */
+  readonly rulesTriggered: Counter<'rule'>;
 }
 
 export function createDecisionMetrics(registry: Registry): DecisionMetrics {
@@ -53,6 +55,14 @@ export function createDecisionMetrics(registry: Registry): DecisionMetrics {
         buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
         registers: [registry],
       }),
+    rulesTriggered:
+      existing<Counter<'rule'>>('decision_rules_triggered_total') ??
+      new Counter({
+        name: 'decision_rules_triggered_total',
+        help: 'Stored decisions by rule triggered (one count per rule of each decision)',
+        labelNames: ['rule'] as const,
+        registers: [registry],
+      }),
   };
 }
 
@@ -86,4 +96,35 @@ export function registerBacklogMetrics(registry: Registry, backlog: Pick<IngestB
       );
     },
   });
+}
+
+/**
+ * Gauges read when Prometheus scrapes: blocks in force this process serves to bouncers, and the
+ * ingest batches accepted but not yet decided (the durable queue's depth; only where the ingest
+ * consumer runs, so a fleet does not count one queue several times).
+ */
+export function registerDecisionGauges(registry: Registry, sources: { activeBlocks: () => number; ingestBacklog?: () => Promise<number> }): void {
+  if (!registry.getSingleMetric('bouncer_active_blocks'))
+    new Gauge({
+      name: 'bouncer_active_blocks',
+      help: 'IP blocks in force among the tenants whose bouncers pulled from this process',
+      registers: [registry],
+      collect() {
+        this.set(sources.activeBlocks());
+      },
+    });
+  const backlog = sources.ingestBacklog;
+  if (backlog && !registry.getSingleMetric('ingest_backlog_batches'))
+    new Gauge({
+      name: 'ingest_backlog_batches',
+      help: 'Ingest batches stored durably but not yet decided (the ingest queue depth)',
+      registers: [registry],
+      async collect() {
+        // A queue that does not answer keeps the last value: one dependency down must not fail the whole scrape (readiness names it).
+        await backlog().then(
+          (n) => this.set(n),
+          () => undefined,
+        );
+      },
+    });
 }

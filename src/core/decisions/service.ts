@@ -369,7 +369,10 @@ export class DecisionService {
       if (pipeline.inFlight === group.inFlight) pipeline.inFlight = undefined;
     }
     if (planned.stored.length > 0) this.tallies.get(tenantId)?.advance(planned.startSize, planned.endFrontier.size, planned.blocks);
-    for (const r of planned.stored) this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
+    for (const r of planned.stored) {
+      this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
+      for (const rule of r.rules_triggered) this.metrics?.rulesTriggered.inc({ rule });
+    }
     if (planned.stored.length > 0) for (const listener of this.committedListeners) listener(tenantId, planned.stored);
     return order(planned.stored);
   }

@@ -11,6 +11,7 @@ import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringGradingPort } from './grading.js';
 import { createAccessModule, type AccessModule } from './routes.js';
+import { BusTelemetry, type TelemetrySink } from '../telemetry/index.js';
 
 export interface AccessRoleDeps {
   readonly catalog: TemplateCatalog;
@@ -30,7 +31,7 @@ export interface AccessRoleDeps {
  * FG_STORAGE_DIR/scenarios/{id}/recordings/, where the scoreboard packs them into the evidence.
  */
 export function createAccessForRole(
-  platform: Pick<Platform, 'config' | 'db' | 'security' | 'onClose'>,
+  platform: Pick<Platform, 'config' | 'db' | 'security' | 'onClose' | 'bus'>,
   deps: AccessRoleDeps,
 ): { module: AccessModule; routes: AppPlugin } {
   const { config } = platform;
@@ -48,6 +49,7 @@ export function createAccessForRole(
     storageDir: config.storageDir,
     extendMinutes: deps.orchestrator ? 15 : 0,
     security: platform.security,
+    onSession: sessionTelemetry(store, new BusTelemetry(platform.bus, (err) => platform.security.debug({ err }, 'telemetry not published'))),
     ...(deps.storage && deps.storage.kind !== 'filesystem' ? { publishRecording: copyRecordingTo(deps.storage, config.storageDir) } : {}),
     ...(deps.scoring ? { grading: scoringGradingPort(deps.scoring) } : {}),
   });
@@ -59,5 +61,24 @@ export function copyRecordingTo(storage: Pick<ObjectStorage, 'put'>, storageDir:
   return async (_scenarioId: string, file: string): Promise<void> => {
     const key = path.relative(storageDir, file).split(path.sep).join('/');
     await storage.put(key, await readFile(file));
+  };
+}
+
+/** Session telemetry, filed under the scenario's tenant (looked up: a terminal knows its scenario, not its tenant). */
+function sessionTelemetry(store: Pick<ScenarioStore, 'states'>, telemetry: TelemetrySink) {
+  return (event: 'started' | 'ended', owner: { scenarioId: string; device: string; subject: string }, sessionId: string): void => {
+    void store.states([owner.scenarioId]).then(
+      ([row]) => {
+        if (row)
+          telemetry.emit({
+            kind: 'session',
+            event,
+            tenant_id: row.tenant_id,
+            scenario_id: owner.scenarioId,
+            details: { session_id: sessionId, device: owner.device },
+          });
+      },
+      () => undefined, // best effort, as every telemetry event
+    );
   };
 }

@@ -120,6 +120,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
     spawnShell: (s, d) => deps.runtime.spawnShell(s, d),
     storageDir: deps.storageDir,
     limits,
+    ...(deps.onSession ? { onSession: deps.onSession } : {}),
     ...(deps.publishRecording
       ? {
           publishRecording: deps.publishRecording,

@@ -15,6 +15,8 @@ export interface TerminalsDeps {
   readonly limits: AccessLimits;
   readonly publishRecording?: (scenarioId: string, file: string) => Promise<void>;
   readonly onPublishError?: (err: unknown, file: string) => void;
+  /** A learner's shell started or ended (telemetry). */
+  readonly onSession?: (event: 'started' | 'ended', owner: TerminalOwner, sessionId: string) => void;
 }
 
 export type OpenResult = { ok: true; session: TerminalSession; resumed: boolean } | { ok: false; code: number; reason: string };
@@ -89,6 +91,7 @@ export class TerminalSessions {
       if (!set) this.byScenario.set(owner.scenarioId, (set = new Set()));
       set.add(session);
       session.attach(socket, false, early);
+      this.deps.onSession?.('started', owner, session.id);
       return { ok: true, session, resumed: false };
     } finally {
       const n = (this.opening.get(owner.scenarioId) ?? 1) - 1;
@@ -125,6 +128,7 @@ export class TerminalSessions {
   }
 
   private forget(session: TerminalSession): void {
+    this.deps.onSession?.('ended', session.owner, session.id);
     // The recording is closed by now: its final version goes to the evidence store.
     this.deps
       .publishRecording?.(session.owner.scenarioId, session.recordingFile)

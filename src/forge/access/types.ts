@@ -64,5 +64,7 @@ export interface AccessDeps {
   readonly limits?: Partial<AccessLimits>;
   /** The frostgate.security logger: every refused learner request is logged there, and hint unlocks and ended labs. */
   readonly security?: Pick<Logger, 'warn' | 'info'>;
+  /** A learner's terminal session started or ended (telemetry). */
+  readonly onSession?: (event: 'started' | 'ended', owner: { scenarioId: string; device: string; subject: string }, sessionId: string) => void;
   readonly now?: () => number;
 }

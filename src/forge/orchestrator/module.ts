@@ -9,10 +9,13 @@ import type { TemplateCatalog } from '../templates/catalog.js';
 import { connect } from 'nats';
 import { ScenarioAdmission } from './admission.js';
 import { WorkerFleet } from './fleet.js';
+import { createOrchestratorMetrics, registerLabGauges } from './metrics.js';
 import { orchestratorRoutes } from './routes.js';
 import { Orchestrator } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
+import { workerIdFrom } from '../worker/module.js';
+import { BusTelemetry, type TelemetrySink } from '../telemetry/index.js';
 
 export interface OrchestratorModule {
   readonly orchestrator: Orchestrator;
@@ -31,7 +34,7 @@ export interface OrchestratorModule {
  * FG_ORCHESTRATOR_PLACEMENT=workers, on worker agents (--role worker) reached over NATS.
  */
 export function createOrchestratorModule(
-  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose'>,
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose' | 'metrics' | 'bus'>,
   deps: { catalog: TemplateCatalog; tokens: ScenarioTokens; bindTenant: BindTenant },
 ): OrchestratorModule {
   const { config } = platform;
@@ -41,6 +44,7 @@ export function createOrchestratorModule(
   const local = fleet ? undefined : new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const runtime: LabRuntime = fleet ?? local!;
   const store = new ScenarioStore(platform.db);
+  emitLabTransitions(store, new BusTelemetry(platform.bus, (err) => platform.log.debug({ err }, 'telemetry not published')));
   const orchestrator = new Orchestrator({
     store,
     runtime,
@@ -48,7 +52,10 @@ export function createOrchestratorModule(
     onProgress: (scenarioId, message) => platform.log.debug({ scenario_id: scenarioId }, message),
     onBackgroundError: (err) => platform.log.warn({ err }, 'scenario sweep or reconcile failed; retrying next interval'),
     variablesSecret: variablesSecretFromConfig(config),
+    metrics: createOrchestratorMetrics(platform.metrics.registry),
   });
+  // Labs built here count as this host's; with workers, each worker counts its own.
+  registerLabGauges(platform.metrics.registry, { worker: workerIdFrom(config.forge.worker.id), runtime, store, running: !fleet });
   const admission = new ScenarioAdmission({ orchestrator, catalog: deps.catalog, tokens: deps.tokens, security: platform.security });
   platform.health.register({
     name: 'labs',
@@ -104,4 +111,18 @@ export function createOrchestratorModule(
       platform.onClose(() => orchestrator.stop());
     },
   };
+}
+
+/** Lab lifecycle telemetry: every state a scenario enters, from whichever process moved it. */
+export function emitLabTransitions(store: Pick<ScenarioStore, 'onTransition'>, telemetry: TelemetrySink): void {
+  store.onTransition((s) =>
+    telemetry.emit({
+      kind: 'lab',
+      event: s.state,
+      tenant_id: s.tenant_id,
+      scenario_id: s.scenario_id,
+      track: s.track,
+      ...(s.error ? { details: { error: s.error } } : {}),
+    }),
+  );
 }

@@ -6,6 +6,7 @@ import type { LabTemplate } from '../templates/load.js';
 import { toLabSpec } from '../templates/to-spec.js';
 import { scenarioVariables } from '../templates/variables.js';
 import { ACTIVE_STATES, canTransition, LAB_LIVE_STATES, ScenarioStateError } from './states.js';
+import type { OrchestratorMetrics } from './metrics.js';
 import type { Scenario, ScenarioDevice, ScenarioStore } from './store.js';
 
 export interface OrchestratorDeps {
@@ -28,6 +29,8 @@ export interface OrchestratorDeps {
    * scenario to a later sweep.
    */
   readonly gradeAtExpiry?: (tenantId: string, scenarioId: string) => Promise<void>;
+  /** Lab build times and reconciled leftovers (src/forge/orchestrator/metrics.ts). */
+  readonly metrics?: OrchestratorMetrics;
   /**
    * Deployment secret the per-scenario template variables are derived from (FG_VARIABLES_SECRET);
    * the grader must use the same one. Without it the values follow from the scenario id alone.
@@ -57,6 +60,7 @@ export class Orchestrator {
   private readonly onBackgroundError: (err: unknown) => void;
   private gradeAtExpiry: ((tenantId: string, scenarioId: string) => Promise<void>) | undefined;
   private readonly variablesSecret: Uint8Array | undefined;
+  private readonly metrics: OrchestratorMetrics | undefined;
   /** Scenarios this instance is building right now: reconcile must not tear them down. */
   private readonly inflight = new Set<string>();
   /** Open while reconcile runs: lab creation waits for it, so reconcile never sees a half-built lab of ours. */
@@ -74,6 +78,7 @@ export class Orchestrator {
     this.onBackgroundError = deps.onBackgroundError ?? (() => undefined);
     this.gradeAtExpiry = deps.gradeAtExpiry;
     this.variablesSecret = deps.variablesSecret;
+    this.metrics = deps.metrics;
   }
 
   /**
@@ -245,6 +250,7 @@ export class Orchestrator {
       }
     }
     const result = await this.runtime.reconcile(keep);
+    this.metrics?.leftoversRemoved.inc(result.removed.length);
     // A running or grading scenario whose lab reconcile removed (the runtime removes labs it can
     // no longer reach: those built under an earlier version's names) has failed; saying
     // `running` would send the learner to a terminal with nothing behind it. A scored one keeps
@@ -289,10 +295,13 @@ export class Orchestrator {
       if (!alreadyProvisioning) await this.store.transition(tenantId, scenarioId, 'provisioning');
       this.progress(scenarioId, `creating namespaces for ${template.topology.devices.length} devices and ${template.topology.networks.length} networks…`);
       let handle: LabHandle;
+      const stopTimer = this.metrics?.labBuild.startTimer({ driver: this.runtime.driver });
       try {
         await this.reconciling;
         handle = await this.runtime.create(toLabSpec(template, scenarioId, scenarioVariables(template.variables, scenarioId, this.variablesSecret)));
+        stopTimer?.({ result: 'ok' });
       } catch (err) {
+        stopTimer?.({ result: 'failed' });
         await this.store.transition(tenantId, scenarioId, 'failed', { error: (err as Error).message.slice(0, 2000) }).catch(() => undefined);
         throw err;
       }

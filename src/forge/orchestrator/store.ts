@@ -44,6 +44,8 @@ export interface TransitionPatch {
 
 /** Scenario rows. Every read and write runs inside the tenant's transaction (RLS). */
 export class ScenarioStore {
+  private readonly transitionListeners: Array<(scenario: Scenario) => void> = [];
+
   constructor(
     private readonly db: Pick<Database, 'withTenant' | 'db'>,
     private readonly clock: () => Date = () => new Date(),
@@ -77,8 +79,19 @@ export class ScenarioStore {
     return rows.map(toScenario);
   }
 
+  /** Called with the scenario after each committed transition (telemetry). */
+  onTransition(listener: (scenario: Scenario) => void): void {
+    this.transitionListeners.push(listener);
+  }
+
   /** Moves a scenario to `to` under a row lock, refusing a transition the lifecycle does not allow. */
   async transition(tenantId: string, scenarioId: string, to: ScenarioState, patch: TransitionPatch = {}): Promise<Scenario> {
+    const moved = await this.transitionIn(tenantId, scenarioId, to, patch);
+    for (const listener of this.transitionListeners) listener(moved);
+    return moved;
+  }
+
+  private async transitionIn(tenantId: string, scenarioId: string, to: ScenarioState, patch: TransitionPatch): Promise<Scenario> {
     return this.db.withTenant(tenantId, async (tx) => {
       const current = await lockRow(tx, scenarioId);
       assertTransition(scenarioId, current.state, to);

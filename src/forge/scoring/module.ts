@@ -1,3 +1,4 @@
+import { createScoringMetrics } from './metrics.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { BindTenant } from '../../platform/auth/tenant.js';
@@ -6,6 +7,8 @@ import type { LedgerService } from '../../ledger/service.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import { ScenarioStore } from '../orchestrator/store.js';
+import { emitLabTransitions } from '../orchestrator/module.js';
+import { BusTelemetry } from '../telemetry/index.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
 import type { LabRuntime } from '../runtime/types.js';
 import { storageFromConfig, storageHealth, type ObjectStorage } from '../../platform/storage/index.js';
@@ -46,7 +49,7 @@ export function ledgerAuditSource(ledger: Pick<LedgerService, 'size' | 'entries'
  * database), the key published in the object store's verdict-keys.json.
  */
 export async function createScoringModule(
-  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health'>,
+  platform: Pick<Platform, 'config' | 'db' | 'log' | 'onClose' | 'health' | 'metrics' | 'bus'>,
   deps: {
     bindTenant: BindTenant;
     audit: AuditTrail;
@@ -76,9 +79,13 @@ export async function createScoringModule(
     );
   }
   const runtime = deps.runtime ?? new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const telemetry = new BusTelemetry(platform.bus, (err) => platform.log.debug({ err }, 'telemetry not published'));
+  const scenarios = new ScenarioStore(platform.db);
+  emitLabTransitions(scenarios, telemetry);
   const scoring = new ScoringService({
     db: platform.db,
-    scenarios: new ScenarioStore(platform.db),
+    scenarios,
+    telemetry,
     runtime,
     templates: (id, version) => deps.catalog.get(id, version),
     storage,
@@ -86,6 +93,7 @@ export async function createScoringModule(
     audit: deps.audit,
     auditSource: ledgerAuditSource(deps.ledger),
     compression: existsSync('/usr/bin/zstd') ? 'zstd' : 'gzip',
+    metrics: createScoringMetrics(platform.metrics.registry),
     ...(deps.variableSecret ? { variableSecret: deps.variableSecret } : {}),
   });
 

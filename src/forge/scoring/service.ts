@@ -12,6 +12,8 @@ import type { DeviceExec } from './criteria.js';
 import type { EvidenceCompression } from './evidence-archive.js';
 import { gradeScenario } from './grader.js';
 import { locateResults, readResults, writeResults, type ResultArtefacts } from './results.js';
+import type { ScoringMetrics } from './metrics.js';
+import type { TelemetrySink } from '../telemetry/index.js';
 import type { GradeReason, ScoreDocument } from './score-document.js';
 import { scoreStore, type LeaderboardEntry, type ScoreRow } from './store.js';
 import { parseVerdictSignatureFile, VerdictError, verifyVerdict, type VerdictSigningKey } from './verdict.js';
@@ -51,6 +53,10 @@ export interface ScoringDeps {
   readonly clock?: () => Date;
   /** A scenario left `grading` longer than this (a crashed grader) may be graded again. Default 10 min. */
   readonly staleGradingMs?: number;
+  /** Gradings, their time and scores (src/forge/scoring/metrics.ts). */
+  readonly metrics?: ScoringMetrics;
+  /** Grading results as telemetry (src/forge/telemetry). */
+  readonly telemetry?: TelemetrySink;
 }
 
 /** Runs a LabRuntime command the way a check asks for it (see capture.ts for the contexts). */
@@ -114,6 +120,7 @@ export class ScoringService {
   }
 
   private async grade(tenantId: string, scenario: Scenario, template: LabTemplate, input: CompleteInput): Promise<CompleteResult> {
+    const started = performance.now();
     const gradedAt = this.clock();
     const trail = (await this.deps.auditSource?.(tenantId, scenario.scenario_id)) ?? [];
     const out = await gradeScenario({
@@ -170,6 +177,17 @@ export class ScoringService {
       });
     });
     await this.deps.scenarios.transition(tenantId, scenario.scenario_id, 'scored');
+    this.deps.metrics?.graded.inc({ track: scenario.track, reason: input.reason });
+    this.deps.metrics?.seconds.observe({ track: scenario.track }, (performance.now() - started) / 1000);
+    this.deps.metrics?.percent.observe({ track: scenario.track }, out.score.percent);
+    this.deps.telemetry?.emit({
+      kind: 'grading',
+      event: 'graded',
+      tenant_id: tenantId,
+      scenario_id: scenario.scenario_id,
+      track: scenario.track,
+      details: { total: row.total, max: row.max, percent: row.percent, reason: input.reason, template_id: row.template_id },
+    });
     return { score: out.score, artefacts, graded: true, keyId: this.deps.signingKey.keyId };
   }
 

@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { TRACKS } from '../templates/schema.js';
 
 /**
  * `spawns_total{track,result}`. result: created, replayed (an idempotent retry), refused_policy,
@@ -15,9 +16,14 @@ export interface SpawnMetrics {
 /** Registered on the platform's registry by this module; reused when it already is (several modules, one registry). */
 export function createSpawnMetrics(registry: Registry): SpawnMetrics {
   const existing = registry.getSingleMetric('spawns_total') as Counter<'track' | 'result'> | undefined;
-  return {
-    spawns:
-      existing ??
-      new Counter({ name: 'spawns_total', help: 'Spawn requests by track and result', labelNames: ['track', 'result'] as const, registers: [registry] }),
-  };
+  if (existing) return { spawns: existing };
+  const spawns = new Counter({
+    name: 'spawns_total',
+    help: 'Spawn requests by track and result',
+    labelNames: ['track', 'result'] as const,
+    registers: [registry],
+  });
+  // The series alerts and the completion rate divide by start at 0, so a first failure is an increase.
+  for (const track of TRACKS) for (const result of ['created', 'failed'] as const) spawns.inc({ track, result }, 0);
+  return { spawns };
 }

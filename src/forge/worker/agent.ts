@@ -33,6 +33,8 @@ export interface WorkerAgentOptions {
   readonly heartbeatMs: number;
   /** Failures of the heartbeat and job loops (they keep running). */
   readonly onError?: (err: unknown, context: string) => void;
+  /** Each capacity advert put in the fleet's bucket (telemetry). */
+  readonly onAdvertise?: (advert: WorkerAdvert) => void;
 }
 
 /**
@@ -49,6 +51,7 @@ export class WorkerAgent {
   private readonly capacity: number;
   private readonly heartbeatMs: number;
   private readonly onError: (err: unknown, context: string) => void;
+  private readonly onAdvertise: ((advert: WorkerAdvert) => void) | undefined;
   private workers: KV | undefined;
   private rpc: Subscription | undefined;
   private jobs: ConsumerMessages | undefined;
@@ -68,6 +71,7 @@ export class WorkerAgent {
     this.capacity = opts.capacity;
     this.heartbeatMs = opts.heartbeatMs;
     this.onError = opts.onError ?? (() => undefined);
+    this.onAdvertise = opts.onAdvertise;
   }
 
   async start(): Promise<void> {
@@ -147,6 +151,7 @@ export class WorkerAgent {
       at: new Date().toISOString(),
     };
     await this.workers!.put(this.workerId, encode(advert));
+    this.onAdvertise?.(advert);
   }
 
   private async build(job: CreateJob): Promise<void> {

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { connect } from 'nats';
 import type { Platform } from '../../platform/platform.js';
 import { NetnsLabRuntime } from '../runtime/index.js';
+import { registerLabGauges } from '../orchestrator/metrics.js';
 import { WorkerAgent } from './agent.js';
+import { BusTelemetry, PLATFORM_TENANT } from '../telemetry/index.js';
 
 export interface WorkerModule {
   readonly agent: WorkerAgent;
@@ -24,7 +26,7 @@ export function workerIdFrom(configured: string | undefined): string {
  * The worker role of a server process: a worker agent building labs with the netns runtime
  * under `<FG_DATA_DIR>/labs`, taking jobs from orchestrators over NATS JetStream (FG_NATS_URL).
  */
-export async function createWorkerModule(platform: Pick<Platform, 'config' | 'log' | 'health' | 'onClose'>): Promise<WorkerModule> {
+export async function createWorkerModule(platform: Pick<Platform, 'config' | 'log' | 'health' | 'onClose' | 'metrics' | 'bus'>): Promise<WorkerModule> {
   const { config } = platform;
   if (!config.nats.url) throw new Error('the worker role needs FG_NATS_URL: orchestrators place labs on workers through NATS JetStream');
   const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
@@ -36,6 +38,7 @@ export async function createWorkerModule(platform: Pick<Platform, 'config' | 'lo
     reconnectTimeWait: 250,
     timeout: 3000,
   });
+  const telemetry = new BusTelemetry(platform.bus, (err) => platform.log.debug({ err }, 'telemetry not published'));
   const agent = new WorkerAgent({
     nc,
     runtime,
@@ -43,8 +46,17 @@ export async function createWorkerModule(platform: Pick<Platform, 'config' | 'lo
     capacity: config.forge.worker.capacity,
     heartbeatMs: config.forge.worker.heartbeatMs,
     onError: (err, context) => platform.log.warn({ err, context }, 'worker agent operation failed'),
+    onAdvertise: (advert) =>
+      telemetry.emit({
+        kind: 'heartbeat',
+        event: 'advert',
+        tenant_id: PLATFORM_TENANT,
+        worker_id: advert.workerId,
+        details: { capacity: advert.capacity, labs: advert.labs, driver: advert.driver },
+      }),
   });
   await agent.start();
+  registerLabGauges(platform.metrics.registry, { worker: agent.workerId, runtime });
   platform.log.info({ worker_id: agent.workerId, boot_id: agent.bootId, capacity: config.forge.worker.capacity }, 'worker agent taking lab jobs');
   platform.health.register({
     name: 'worker',

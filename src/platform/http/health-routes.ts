@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Platform } from '../platform.js';
 import { ProblemSchema, problemBody } from './problem.js';
+import { trackReadiness } from '../health-metrics.js';
 
 const CheckResult = Type.Object({ ok: Type.Boolean(), latency_ms: Type.Number(), error: Type.Optional(Type.String()) }, { additionalProperties: true });
 
@@ -11,6 +12,7 @@ export function healthRoutes(
   info: { role: string; version: string },
 ): FastifyPluginAsync {
   const startedAt = Date.now();
+  const readiness = trackReadiness(platform.metrics.registry, platform.health, info);
   return async (app) => {
     app.get(
       '/health/live',
@@ -38,7 +40,7 @@ export function healthRoutes(
         },
       },
       async (request, reply) => {
-        const result = await platform.health.run();
+        const result = await readiness();
         if (result.ok) return { status: 'ready' as const, checks: result.checks };
         const failed = Object.entries(result.checks)
           .filter(([, c]) => !c.ok)
