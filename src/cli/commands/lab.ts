@@ -1,19 +1,19 @@
 import path from 'node:path';
 import { loadConfig } from '../../config/config.js';
-import { KeyStore } from '../../core/auth/store.js';
-import { Orchestrator, ScenarioStore, type Scenario } from '../../forge/orchestrator/index.js';
+import type { Orchestrator, Scenario } from '../../forge/orchestrator/index.js';
 import { describeLimits, NetnsLabRuntime } from '../../forge/runtime/index.js';
-import { loadTemplate, templateLimits, TemplateCatalog } from '../../forge/templates/index.js';
-import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
+import { loadTemplate, templateLimits } from '../../forge/templates/index.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { gradeLab } from './lab-grade.js';
 import { CliError, UsageError, printErr, printJson, printLine, table } from '../output.js';
+
+/** Labs that no longer exist on the machine: `lab ls` shows them only with --all. */
+const GONE_STATES: ReadonlySet<string> = new Set(['destroyed', 'expired', 'failed']);
 
 export const labCommand: Command = {
   name: 'lab',
-  options: { subject: { type: 'string' }, template: { type: 'string' }, answers: { type: 'string' }, ...JSON_OPTION },
+  options: { subject: { type: 'string' }, template: { type: 'string' }, answers: { type: 'string' }, all: { type: 'boolean' }, ...JSON_OPTION },
   help: `Usage: frostgate lab up <template.yaml> [--subject <who>] [--json]
-       frostgate lab ls [--json]
+       frostgate lab ls [--all] [--json]
        frostgate lab exec <scenario-id> <device> -- <command> [args...]
        frostgate lab grade <scenario-id> [--template <template.yaml>] [--answers <answers.json>] [--json]
        frostgate lab down <scenario-id>
@@ -33,6 +33,7 @@ Options:
   --subject <who>  who the lab is for (default: author)
   --template FILE  grade: the template the lab was started from (default: installed templates/)
   --answers FILE   grade: {"answers": {"<criterion>": ...}, "hints_used": {"<criterion>": [0]}}
+  --all            ls: also labs that are gone (destroyed, expired, failed)
   --json           machine-readable output (up: scenario_id, devices, addresses; ls: scenarios)
   -h, --help       this help
 
@@ -72,7 +73,8 @@ Examples:
         if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
         return withLabSession(async ({ orchestrator, tenantId }) => {
           await orchestrator.sweepExpired();
-          const scenarios = await orchestrator.list(tenantId);
+          const all = await orchestrator.list(tenantId);
+          const scenarios = values.all === true ? all : all.filter((s) => !GONE_STATES.has(s.state));
           if (json) printJson({ scenarios: scenarios.map(scenarioJson) });
           else
             printLine(
@@ -87,17 +89,18 @@ Examples:
       case 'exec': {
         const [scenarioId, device, ...argv] = rest;
         if (!scenarioId || !device || argv.length === 0) throw new UsageError('expected: frostgate lab exec <scenario-id> <device> -- <command> [args...]');
-        return withLabSession(async ({ orchestrator, tenantId }) => {
-          const res = await orchestrator.exec(tenantId, scenarioId, device, argv, { asLearner: true, timeoutMs: 300_000 });
-          process.stdout.write(res.stdout);
-          process.stderr.write(res.stderr);
-          return res.exitCode;
-        });
+        // No database: the lab's own record under FG_DATA_DIR/labs says whether it runs and
+        // what it has, and this needs root on the machine that runs it anyway.
+        const res = await localRuntime().exec(scenarioId, device, argv, { asLearner: true, timeoutMs: 300_000 });
+        process.stdout.write(res.stdout);
+        process.stderr.write(res.stderr);
+        return res.exitCode;
       }
       case 'grade': {
         const [scenarioId, extra] = rest;
         if (!scenarioId) throw new UsageError('missing scenario id: frostgate lab grade <scenario-id>');
         if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+        const { gradeLab } = await import('./lab-grade.js');
         return gradeLab(scenarioId, {
           json,
           ...(typeof values.template === 'string' ? { template: values.template } : {}),
@@ -127,8 +130,20 @@ interface LabSession {
 }
 
 /** The embedded store under FG_DATA_DIR, the bootstrap tenant and a netns runtime on FG_DATA_DIR/labs. */
+function localRuntime(): NetnsLabRuntime {
+  const { config } = loadConfig();
+  return new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+}
+
+/** The database and orchestrator, loaded only by the subcommands that need them (exec does not). */
 async function withLabSession<T>(fn: (session: LabSession) => Promise<T>): Promise<T> {
   const { config } = loadConfig();
+  const [{ KeyStore }, { Orchestrator, ScenarioStore }, { TemplateCatalog }, { EmbeddedDatabaseLockedError, openDatabase }] = await Promise.all([
+    import('../../core/auth/store.js'),
+    import('../../forge/orchestrator/index.js'),
+    import('../../forge/templates/index.js'),
+    import('../../platform/db/database.js'),
+  ]);
   let db;
   try {
     db = await openDatabase({ embeddedDir: config.dataDir, appRole: config.db.appRole, migrate: true });
@@ -141,7 +156,7 @@ async function withLabSession<T>(fn: (session: LabSession) => Promise<T>): Promi
     const tenantId = config.bootstrapTenant;
     const tenants = new KeyStore(db);
     if (!(await tenants.tenantExists(tenantId))) await tenants.createTenant(tenantId, 'created by frostgate lab');
-    const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+    const runtime = localRuntime();
     const orchestrator = new Orchestrator({
       store: new ScenarioStore(db),
       runtime,

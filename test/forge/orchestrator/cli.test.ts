@@ -60,6 +60,13 @@ test('frostgate lab up / exec / ls / down round trip on a temp FG_DATA_DIR, no s
   assert.equal(down.code, 0, down.stderr);
   assert.match(down.stdout, new RegExp(`${id} destroyed`));
   assert.deepEqual(namespacesOf(runtime, id), []);
+  // ls shows live labs only; --all also the destroyed one.
+  assert.deepEqual(JSON.parse((await runCli(['lab', 'ls', '--json'], env)).stdout).scenarios, []);
+  const lsAll = JSON.parse((await runCli(['lab', 'ls', '--all', '--json'], env)).stdout).scenarios;
+  assert.deepEqual(
+    lsAll.map((s: { scenario_id: string; state: string }) => [s.scenario_id, s.state]),
+    [[id, 'destroyed']],
+  );
   const again = await runCli(['lab', 'down', id], env);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /is destroyed; it cannot move to destroyed/);
