@@ -158,6 +158,8 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           tokens: forge.tokens,
           ...(forge.orchestrator ? { orchestrator: forge.orchestrator.orchestrator } : {}),
           ...(scoring ? { scoring: scoring.scoring, storage: scoring.storage } : {}),
+          policy,
+          audit: ledger.audit,
         })
       : undefined;
   const app = await buildServer(platform, {

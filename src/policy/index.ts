@@ -6,6 +6,8 @@ export {
   deployAuthorizationRequest,
   spawnAuthorizationRequest,
   spawnRefusalKind,
+  extendAuthorizationRequest,
+  type ExtendPolicyInput,
   type DeployPolicyInput,
   type SpawnPolicyInput,
   type Tier,

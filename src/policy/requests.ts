@@ -78,6 +78,28 @@ export function spawnAuthorizationRequest(input: SpawnPolicyInput): Authorizatio
   };
 }
 
+export interface ExtendPolicyInput {
+  readonly subject: string;
+  readonly template: { readonly id: string; readonly track: string; readonly tier: Tier | string; readonly maxExtensions?: number };
+  readonly extensionsTaken: number;
+}
+
+/** Request for Action::"extend" (policies/extend.cedar). Passes one entity: the Template. */
+export function extendAuthorizationRequest(input: ExtendPolicyInput): AuthorizationRequest {
+  return {
+    principal: { type: 'Learner', id: input.subject },
+    action: { type: 'Action', id: 'extend' },
+    resource: { type: 'Template', id: input.template.id },
+    context: {
+      extensions_taken: input.extensionsTaken,
+      ...(input.template.maxExtensions !== undefined ? { template_max_extensions: input.template.maxExtensions } : {}),
+    },
+    entities: [
+      { uid: { type: 'Template', id: input.template.id }, attrs: { tier: input.template.tier }, parents: [{ type: 'Track', id: input.template.track }] },
+    ],
+  };
+}
+
 export interface DeployPolicyInput {
   /** The operator (API key subject or console user) asking to deploy. */
   readonly operator: string;

@@ -48,7 +48,7 @@ describe('PolicyEngine loading', () => {
     const h = engine.health();
     assert.equal(h.ready, true);
     assert.equal(h.version, engine.version);
-    assert.deepEqual(h.sources, ['governance.cedar', 'quota.cedar', 'spawn.cedar', 'training.cedar']);
+    assert.deepEqual(h.sources, ['extend.cedar', 'governance.cedar', 'quota.cedar', 'spawn.cedar', 'training.cedar']);
     assert.equal(h.policy_count, Object.keys(engine.policies()).length);
     assert.equal(engine.policies()['training.netplus'], 'training.cedar');
     assert.equal(engine.policies()['quota.daily_spawns'], 'quota.cedar');

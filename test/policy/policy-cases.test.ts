@@ -21,7 +21,7 @@ describe('policy test cases (policies/tests/*.json) through the real engine', ()
   });
 
   it('there is a case file for each policy file', () => {
-    assert.deepEqual(caseFiles.map((f) => f.file).sort(), ['governance.json', 'quota.json', 'spawn.json', 'training.json']);
+    assert.deepEqual(caseFiles.map((f) => f.file).sort(), ['extend.json', 'governance.json', 'quota.json', 'spawn.json', 'training.json']);
   });
 
   for (const file of caseFiles) {

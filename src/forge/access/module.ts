@@ -10,6 +10,8 @@ import type { ScoringService } from '../scoring/service.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringGradingPort } from './grading.js';
+import type { PolicyEngine } from '../../policy/index.js';
+import type { AuditTrail } from '../../ledger/audit.js';
 import { createAccessModule, type AccessModule } from './routes.js';
 import { BusTelemetry, type TelemetrySink } from '../telemetry/index.js';
 
@@ -23,6 +25,10 @@ export interface AccessRoleDeps {
   readonly scoring?: Pick<ScoringService, 'complete' | 'score' | 'storage'>;
   /** The evidence object store; recordings are copied there when it is not FG_STORAGE_DIR itself. */
   readonly storage?: Pick<ObjectStorage, 'kind' | 'put'>;
+  /** The extension gate (policies/extend.cedar). */
+  readonly policy?: Pick<PolicyEngine, 'authorize'>;
+  /** The audit ledger: each extension and each ended lab is an entry. */
+  readonly audit?: Pick<AuditTrail, 'record'>;
 }
 
 /**
@@ -52,6 +58,8 @@ export function createAccessForRole(
     onSession: sessionTelemetry(store, new BusTelemetry(platform.bus, (err) => platform.security.debug({ err }, 'telemetry not published'))),
     ...(deps.storage && deps.storage.kind !== 'filesystem' ? { publishRecording: copyRecordingTo(deps.storage, config.storageDir) } : {}),
     ...(deps.scoring ? { grading: scoringGradingPort(deps.scoring) } : {}),
+    ...(deps.policy ? { policy: deps.policy } : {}),
+    ...(deps.audit ? { audit: auditIn(platform.db, deps.audit) } : {}),
   });
   return { module, routes: { name: 'forge-access', plugin: module.plugin } };
 }
@@ -80,5 +88,14 @@ function sessionTelemetry(store: Pick<ScenarioStore, 'states'>, telemetry: Telem
       },
       () => undefined, // best effort, as every telemetry event
     );
+  };
+}
+
+/** An audit entry in its own tenant transaction (the learner's actions change no other row). */
+function auditIn(db: Pick<Platform['db'], 'withTenant'>, audit: Pick<AuditTrail, 'record'>) {
+  return async (tenantId: string, entry: { action: string; actor: string; target: string; details: Record<string, unknown> }): Promise<void> => {
+    await db.withTenant(tenantId, async (tx) => {
+      await audit.record(tx, tenantId, entry);
+    });
   };
 }

@@ -17,6 +17,8 @@ import { describeLimits } from '../runtime/index.js';
 import { templateLimits } from '../templates/index.js';
 import { topologySvg } from './topology.js';
 import { HintLedger, pageHints, pageQuestions } from './questions.js';
+import { ExtensionLog } from './extensions.js';
+import { extendAuthorizationRequest } from '../../policy/index.js';
 import type { AccessDeps } from './types.js';
 import { LAB_LIVE_STATES } from '../orchestrator/index.js';
 
@@ -129,6 +131,7 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
       : {}),
   });
   const hintLedger = new HintLedger(deps.storageDir);
+  const extensions = new ExtensionLog(deps.storageDir);
   /** Grading started by this process, until its score can be read. */
   const runs = new Map<string, GradingRun>();
   /** Grants checked before a WebSocket upgrade, read by its handler. */
@@ -390,7 +393,8 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
           tags: ['forge'],
           operationId: 'extendLab',
           security: [{ scenarioAccessCookie: [] }],
-          summary: `Extends the lab's time`,
+          summary:
+            "Extends the lab's time, as often as the extension gate allows (policies/extend.cedar: the template's max_extensions, else its tier's default); each extension is audited",
           params: Type.Object({ scenario_id: ScenarioParam }),
           body: Type.Object({}, { additionalProperties: false }),
           response: { 200: Type.Object({ expires_at: Type.String({ format: 'date-time' }) }), ...errors },
@@ -400,7 +404,61 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
         assertSameOrigin(request, false);
         const grant = await authorize(request, request.params.scenario_id, undefined);
         if (extendMinutes <= 0) throw new AppError('forbidden', 'extending labs is not allowed on this server');
-        const extended = await deps.scenarios.extend(grant.claims.tenant, grant.scenario.scenario_id, extendMinutes);
+        const s = grant.scenario;
+        const extended = await extensions.serialized(s.scenario_id, async () => {
+          const taken = (await extensions.list(s.scenario_id)).length;
+          const template = deps.templates.get(s.template_id, s.template_version);
+          if (deps.policy && template) {
+            const decision = deps.policy.authorize(
+              extendAuthorizationRequest({
+                subject: grant.claims.subject,
+                template: {
+                  id: template.id,
+                  track: template.track,
+                  tier: template.tier,
+                  ...(template.max_extensions !== undefined ? { maxExtensions: template.max_extensions } : {}),
+                },
+                extensionsTaken: taken,
+              }),
+            );
+            if (decision.decision !== 'allow') {
+              deps.security?.warn(
+                {
+                  type: 'extend_refused',
+                  scenario_id: s.scenario_id,
+                  tenant_id: grant.claims.tenant,
+                  reasons: decision.reasons,
+                  taken,
+                  request_id: request.id,
+                },
+                'lab extension refused by policy',
+              );
+              throw new AppError(
+                'forbidden',
+                `this lab cannot be extended again (extended ${taken} time${taken === 1 ? '' : 's'}, the most it allows); submit or end it before its time runs out`,
+                {
+                  reason: 'extension_limit',
+                  reasons: [...decision.reasons],
+                  extensions_taken: taken,
+                },
+              );
+            }
+          }
+          const done = await deps.scenarios.extend(grant.claims.tenant, s.scenario_id, extendMinutes);
+          await extensions.append(s.scenario_id, {
+            at: new Date(now()).toISOString(),
+            subject: grant.claims.subject,
+            minutes: extendMinutes,
+            expires_at: done.expires_at,
+          });
+          await deps.audit?.(grant.claims.tenant, {
+            action: 'scenario.extended',
+            actor: `learner:${grant.claims.subject}`,
+            target: s.scenario_id,
+            details: { minutes: extendMinutes, extension: taken + 1, expires_at: done.expires_at },
+          });
+          return done;
+        });
         await renewSession(reply, { ...grant, scenario: extended });
         return { expires_at: extended.expires_at };
       },
@@ -567,6 +625,12 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
         const score = deps.grading ? await deps.grading.score(grant.claims.tenant, id) : undefined;
         await terminals.endScenario(id, CLOSE.labGone, 'the lab has ended');
         const ended = await destroy.call(deps.scenarios, grant.claims.tenant, id);
+        await deps.audit?.(grant.claims.tenant, {
+          action: 'scenario.ended',
+          actor: `learner:${grant.claims.subject}`,
+          target: id,
+          details: { graded: score !== undefined, ...(score ? { total: score.total, max: score.max } : {}) },
+        });
         deps.security?.info(
           { type: 'lab_ended', scenario_id: id, tenant_id: grant.claims.tenant, subject: grant.claims.subject, request_id: request.id },
           'learner ended the lab',

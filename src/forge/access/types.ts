@@ -4,6 +4,7 @@ import type { LabRuntime } from '../runtime/types.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { AccessLimits } from './limits.js';
+import type { PolicyEngine } from '../../policy/index.js';
 import type { ResultArtefacts } from '../scoring/results.js';
 
 /** One criterion as the learner sees it after grading. */
@@ -67,4 +68,8 @@ export interface AccessDeps {
   /** A learner's terminal session started or ended (telemetry). */
   readonly onSession?: (event: 'started' | 'ended', owner: { scenarioId: string; device: string; subject: string }, sessionId: string) => void;
   readonly now?: () => number;
+  /** The extension gate (policies/extend.cedar); absent: extensions are not limited (tests of other parts). */
+  readonly policy?: Pick<PolicyEngine, 'authorize'>;
+  /** Writes an entry to the tenant's audit ledger (each extension and each ended lab). */
+  readonly audit?: (tenantId: string, entry: { action: string; actor: string; target: string; details: Record<string, unknown> }) => Promise<void>;
 }

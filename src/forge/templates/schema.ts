@@ -147,7 +147,7 @@ export const TemplateSchema = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: 20,
-        description: 'extensions a learner may take (each FG lab extension adds 15 min); default by tier in policies/extend.cedar',
+        description: 'times a learner may extend a lab of this template (15 minutes each); unset: its tier default in policies/extend.cedar',
       }),
     ),
     topology: TopologySchema,

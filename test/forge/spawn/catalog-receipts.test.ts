@@ -10,7 +10,7 @@ import { BillingLedger } from '../../../src/forge/spawn/billing.js';
 import { EntitlementService } from '../../../src/forge/spawn/entitlements.js';
 import { runCli } from '../../helpers/cli.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { forgeTestEnv, tinyTemplateYaml, type ForgeTestEnv } from './helpers.js';
+import { forgeTestEnv, namespacesOf, tinyTemplateYaml, type ForgeTestEnv } from './helpers.js';
 
 /**
  * A newcomer's first steps on a default start, over HTTP and the CLI: an entitlement from a
@@ -44,12 +44,20 @@ describe('receipts, the catalogue and spawning a chosen template', () => {
   });
 
   it('POST /v1/receipts: an admin issues a fake_charge receipt, exchanged at once into an entitlement; a spawn key cannot', async () => {
-    const refused = await t.app.inject({ method: 'POST', url: '/v1/receipts', headers: { 'x-api-key': spawnKey }, payload: { track: 'netplus', subject: learner } });
+    const refused = await t.app.inject({
+      method: 'POST',
+      url: '/v1/receipts',
+      headers: { 'x-api-key': spawnKey },
+      payload: { track: 'netplus', subject: learner },
+    });
     assert.equal(refused.statusCode, 403, refused.body);
     const res = await t.app.inject({ method: 'POST', url: '/v1/receipts', headers: admin(), payload: { track: 'netplus', subject: learner, credits: 3 } });
     assert.equal(res.statusCode, 201, res.body);
     const body = res.json();
-    assert.deepEqual([body.subject, body.track, body.tier, body.credits, body.credits_used, body.billing_mode], [learner, 'netplus', 'pro', 3, 0, 'fake_charge']);
+    assert.deepEqual(
+      [body.subject, body.track, body.tier, body.credits, body.credits_used, body.billing_mode],
+      [learner, 'netplus', 'pro', 3, 0, 'fake_charge'],
+    );
     assert.match(body.entitlement_id, /^ent_dev_[0-9a-f]{18}$/);
     // The receipt is real (signed under RECEIPT_HMAC_SECRET) and already spent.
     const again = await t.app.inject({ method: 'POST', url: '/v1/entitlements/exchange', headers: admin(), payload: { receipt: body.receipt } });
@@ -57,7 +65,11 @@ describe('receipts, the catalogue and spawning a chosen template', () => {
     assert.equal(again.json().reason, 'receipt_replayed');
     // A grant: a billing event in fake_charge mode and an audit entry.
     const billing = await t.platform.db.withTenant(t.tenantId, (tx) =>
-      sql<{ kind: string; mode: string; credits: number }>`SELECT kind, mode, credits FROM billing_events WHERE entitlement_id = ${body.entitlement_id}`.execute(tx),
+      sql<{
+        kind: string;
+        mode: string;
+        credits: number;
+      }>`SELECT kind, mode, credits FROM billing_events WHERE entitlement_id = ${body.entitlement_id}`.execute(tx),
     );
     assert.deepEqual(billing.rows, [{ kind: 'grant', mode: 'fake_charge', credits: 3 }]);
     const size = await t.ledger.ledger.size(t.tenantId, 'audit');
@@ -79,7 +91,9 @@ describe('receipts, the catalogue and spawning a chosen template', () => {
         `${mode} in ${profile}`,
       );
     }
-    const granted = await t.platform.db.withTenant(t.tenantId, (tx) => sql<{ n: string }>`SELECT count(*) AS n FROM entitlements WHERE track = 'ccna'`.execute(tx));
+    const granted = await t.platform.db.withTenant(t.tenantId, (tx) =>
+      sql<{ n: string }>`SELECT count(*) AS n FROM entitlements WHERE track = 'ccna'`.execute(tx),
+    );
     assert.equal(Number(granted.rows[0]!.n), 0, 'nothing was granted');
   });
 
@@ -115,7 +129,10 @@ describe('receipts, the catalogue and spawning a chosen template', () => {
     );
     assert.deepEqual([byTrack.netplus!.entitlement?.tier, byTrack.netplus!.entitlement?.credits_left], ['pro', 3]);
     assert.equal(byTrack.ccna!.entitlement, null);
-    assert.deepEqual(byTrack.ccna!.templates[0]!.refusals.map((r) => r.reason), ['training.no_entitlement']);
+    assert.deepEqual(
+      byTrack.ccna!.templates[0]!.refusals.map((r) => r.reason),
+      ['training.no_entitlement'],
+    );
   });
 
   it('spawn takes a template of the track: another track’s is 422, one above the tier is 403, no x-client-id needed', async () => {
@@ -142,8 +159,66 @@ describe('receipts, the catalogue and spawning a chosen template', () => {
     assert.equal(changed.statusCode, 409, changed.body);
   });
 
+  it('extensions are limited by policies/extend.cedar and audited; End lab grades, removes the lab and is audited', async () => {
+    const row = await t.platform.db.withTenant(t.tenantId, (tx) =>
+      sql<{ scenario_id: string }>`SELECT scenario_id FROM spawn_requests WHERE request_id = 'tpl-ok'`.execute(tx),
+    );
+    const id = row.rows[0]!.scenario_id;
+    // The learner's browser: the access link of a retried spawn opens the session.
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/v1/spawn',
+      headers: { 'x-api-key': spawnKey },
+      payload: { subject: learner, track: 'netplus', template: 'netplus-tiny', request_id: 'tpl-ok' },
+    });
+    const link = await fetch(again.json().access_url.replace(/^http:\/\/[^/]+/, baseUrl), { redirect: 'manual' });
+    assert.equal(link.status, 303);
+    const cookie = (link.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const post = (path: string) =>
+      fetch(`${baseUrl}/v1/access/${id}/${path}`, { method: 'POST', headers: { cookie, origin: baseUrl, 'content-type': 'application/json' }, body: '{}' });
+    const first = await post('extend');
+    assert.equal(first.status, 200, await first.clone().text());
+    const second = await post('extend');
+    assert.equal(second.status, 403, 'a basic lab is extended once (the tier default)');
+    const refusal = (await second.json()) as { reason: string; reasons: string[] };
+    assert.deepEqual([refusal.reason, refusal.reasons], ['extension_limit', ['extend.tier_limit']]);
+
+    const ended = await post('end');
+    assert.equal(ended.status, 200, await ended.clone().text());
+    const body = (await ended.json()) as { state: string; score?: { total: number; max: number } };
+    assert.equal(body.state, 'destroyed');
+    assert.equal(body.score?.max, 1, 'graded before the lab was removed');
+    assert.deepEqual(namespacesOf(fx.runtime, id), [], 'the devices are gone');
+    const size = await t.ledger.ledger.size(t.tenantId, 'audit');
+    const audit = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, size)).map((e) => e.record as { action: string; target?: string });
+    assert.equal(audit.filter((a) => a.action === 'scenario.extended' && a.target === id).length, 1);
+    assert.equal(audit.filter((a) => a.action === 'scenario.ended' && a.target === id).length, 1);
+    // The results stay downloadable with the session after the lab is gone.
+    const score = await fetch(`${baseUrl}/v1/access/${id}/results/score.json`, { headers: { cookie } });
+    assert.equal(score.status, 200);
+    assert.match(String(score.headers.get('content-disposition')), /attachment/);
+    assert.equal(((await score.json()) as { scenario_id: string }).scenario_id, id);
+    const afterEnd = await post('extend');
+    assert.equal(afterEnd.status, 409, 'the ended lab refuses its routes');
+    assert.equal(((await afterEnd.json()) as { reason: string }).reason, 'lab_ended');
+  });
+
   it('frostgate receipts issue: over HTTP to the running server, and refusing a key without admin', async () => {
-    const cli = await runCli(['receipts', 'issue', '--track', 'ccna', '--subject', learner, '--credits', '2', '--url', baseUrl, '--api-key', t.adminKey, '--json']);
+    const cli = await runCli([
+      'receipts',
+      'issue',
+      '--track',
+      'ccna',
+      '--subject',
+      learner,
+      '--credits',
+      '2',
+      '--url',
+      baseUrl,
+      '--api-key',
+      t.adminKey,
+      '--json',
+    ]);
     assert.equal(cli.code, 0, cli.stderr);
     const issued = JSON.parse(cli.stdout) as Record<string, unknown>;
     assert.deepEqual([issued.track, issued.subject, issued.credits, issued.billing_mode], ['ccna', learner, 2, 'fake_charge']);
@@ -166,11 +241,16 @@ describe('receipts, the catalogue and spawning a chosen template', () => {
       assert.equal((await runCli(['tenants', 'create', 'acme'], env)).code, 0);
       const ok = await runCli(['receipts', 'issue', '--tenant', 'acme', '--track', 'cissp', '--subject', 'bob', '--json'], env);
       assert.equal(ok.code, 0, ok.stderr);
-      assert.deepEqual(
-        (({ track, subject, tier, credits }) => ({ track, subject, tier, credits }))(JSON.parse(ok.stdout) as Record<string, unknown>),
-        { track: 'cissp', subject: 'bob', tier: 'pro', credits: 5 },
-      );
-      const stripe = await runCli(['receipts', 'issue', '--tenant', 'acme', '--track', 'cissp', '--subject', 'bob', '--json'], { ...env, BILLING_MODE: 'stripe' });
+      assert.deepEqual((({ track, subject, tier, credits }) => ({ track, subject, tier, credits }))(JSON.parse(ok.stdout) as Record<string, unknown>), {
+        track: 'cissp',
+        subject: 'bob',
+        tier: 'pro',
+        credits: 5,
+      });
+      const stripe = await runCli(['receipts', 'issue', '--tenant', 'acme', '--track', 'cissp', '--subject', 'bob', '--json'], {
+        ...env,
+        BILLING_MODE: 'stripe',
+      });
       assert.equal(stripe.code, 1);
       assert.match(stripe.stderr, /needs BILLING_MODE=fake_charge/);
     } finally {
