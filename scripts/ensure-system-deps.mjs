@@ -29,7 +29,7 @@ const TESTS = [
   ['nats-server', '/usr/sbin/nats-server', 'throwaway NATS instances in chaos tests'],
   ['crowdsec-firewall-bouncer', '/usr/bin/crowdsec-firewall-bouncer', "CrowdSec's firewall bouncer enforcing FrostGate decisions (real-client test)"],
   ['crowdsec-custom-bouncer', '/usr/bin/crowdsec-custom-bouncer', "CrowdSec's custom bouncer receiving FrostGate decisions (real-client test)"],
-  ['chromium', '/usr/bin/chromium', 'browser tests of the learner lab page (headless)'],
+  ['chromium', '/usr/bin/chromium', 'browser tests of the learner lab page and the operators console (headless)'],
   ['prometheus', '/usr/bin/promtool', 'checking and unit-testing the Prometheus rules, and a real Prometheus scraping FrostGate (test/deploy)'],
   ['docker.io', '/usr/sbin/dockerd', 'the docker lab driver tests (they start their own daemon on a private socket)'],
 ];

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
-import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { SessionStore } from '../../../src/core/console/index.js';
 import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
@@ -100,6 +101,7 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
     change: '',
     batch: '',
     scenario: `scn_${randomBytes(12).toString('hex')}`,
+    consoleSession: '',
   };
   const b = { tenant: `xb-${randomBytes(5).toString('hex')}`, admin: '', keysAdmin: '' };
   before(async () => {
@@ -111,6 +113,12 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
       side.admin = res.json().first_key.key;
       side.keysAdmin = (await post('/keys', side.admin, { scopes: ['keys:admin'] })).json().key;
     }
+    // A person of A signed in to the console (the session is made in the store; sign-in is test/core/console).
+    const signedIn = await new SessionStore(t.platform.db, undefined, 30 * 60_000).create(
+      { tenantId: a.tenant, subject: 'oidc:xa-person', name: 'xa-person', email: '', scopes: ['admin'] },
+      { userAgent: 'test', ip: '127.0.0.1' },
+    );
+    a.consoleSession = signedIn.session.id;
     const sensor = (await post('/keys', a.admin, { scopes: ['defend:write', 'decisions:read'], name: 'a-sensor' })).json();
     a.sensor = sensor.key;
     a.sensorId = sensor.id;
@@ -156,6 +164,7 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
     if (url.startsWith('/decisions/')) return a.decision;
     if (url.startsWith('/ingest/batches/')) return a.batch;
     if (url.startsWith('/governance/changes/')) return a.change;
+    if (url.startsWith('/console/sessions/')) return a.consoleSession;
     if (url.startsWith('/v1/scenarios/') || url.startsWith('/internal/scenario/') || url.startsWith('/v1/scores/')) return a.scenario;
     throw new Error(`no tenant-A resource known for ${url}: add one to the cross-tenant test`);
   };
@@ -169,11 +178,14 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
   const BODIES = [{ reason: 'cross-tenant probe' }, {}];
   // Markers that cannot occur inside A's tenant id (`xa-` + hex), which a refusal may name.
   const leaksA = (body: string) =>
-    [a.tenant, a.sensorId, a.decision, a.change, a.scenario, 'a-sensor', 'xa-ruleset-1', 'tenant A change', 'xa-learner'].filter((s) => body.includes(s));
+    [a.tenant, a.sensorId, a.decision, a.change, a.scenario, a.consoleSession, 'a-sensor', 'xa-ruleset-1', 'tenant A change', 'xa-learner', 'xa-person'].filter(
+      (s) => body.includes(s),
+    );
 
-  // Token routes take no key at all (their token binds the one scenario; test/forge/access covers it).
-  const protectedRoutes = () =>
-    registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`) && !TOKEN_ROUTES.has(`${r.method} ${r.url}`));
+  // Token routes take no key at all (their token binds the one scenario; test/forge/access covers it);
+  // the console's sign-in steps and its static page hold no tenant data (test/core/console covers them).
+  const keyless = (id: string) => PUBLIC_ROUTES.has(id) || TOKEN_ROUTES.has(id) || SIGN_IN_ROUTES.has(id) || CONSOLE_PAGE_ROUTES.has(id);
+  const protectedRoutes = () => registeredRoutes(t.app).filter((r) => r.method !== 'HEAD' && !keyless(`${r.method} ${r.url}`));
 
   it("every protected route answers 403 tenant_mismatch when B's key names tenant A", async () => {
     for (const key of [b.admin, b.keysAdmin]) {

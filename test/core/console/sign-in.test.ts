@@ -108,3 +108,30 @@ describe('console sign-in behind TLS', () => {
     assert.match(cookie, /SameSite=Lax/);
   });
 });
+
+describe('console sessions on Postgres (row-level security, the lookup function as the app role)', () => {
+  let rig: ConsoleRig;
+  before(async () => {
+    rig = await startConsoleRig({ db: 'postgres' });
+  });
+  after(async () => rig?.close());
+
+  it('signs in, is found by its cookie across tenants only through fg_console_session_lookup, and signs out', async () => {
+    const { jar, callback } = await signIn(rig, rig.user('bob'));
+    assert.equal(callback.status, 302);
+    const me = await call(rig, jar, 'GET', '/console/session');
+    assert.equal(me.status, 200);
+    assert.equal(me.json.subject, 'oidc:demo-bob');
+    // Outside its tenant's transaction the app role sees no session row (FORCE ROW LEVEL SECURITY).
+    const visible = await rig.platform.db.db.selectFrom('console_sessions').selectAll().execute();
+    assert.equal(visible.length, 0);
+    const inTenant = await rig.platform.db.withTenant(rig.tenantId, (tx) => tx.selectFrom('console_sessions').select('subject').execute());
+    assert.deepEqual(
+      inTenant.map((r) => r.subject),
+      ['oidc:demo-bob'],
+    );
+    const out = await call(rig, jar, 'POST', '/logout', undefined, { 'x-csrf-token': me.json.csrf_token });
+    assert.equal(out.status, 204);
+    assert.equal((await call(rig, jar, 'GET', '/console/session')).status, 401);
+  });
+});
