@@ -32,6 +32,10 @@ else
 fi
 
 step "docker build $TAG"
+# npm's trust store on this host (a TLS-inspecting proxy's CA, if any), for the builder stage only.
+ca="$(npm config get cafile 2>/dev/null || true)"
+if [ -n "$ca" ] && [ "$ca" != null ] && [ -f "$ca" ]; then cp "$ca" deploy/image/.build-ca.crt; else : > deploy/image/.build-ca.crt; fi
+trap 'rm -f deploy/image/.build-ca.crt' EXIT
 docker build --network host --build-arg "BASE=$BASE" -f deploy/image/Dockerfile -t "$TAG" .
 size=$(docker image inspect "$TAG" --format '{{.Size}}')
 printf 'image %s: %s MB, built in %ss\n' "$TAG" "$((size / 1000000))" "$(($(date +%s) - start))"
