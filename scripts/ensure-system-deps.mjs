@@ -31,6 +31,8 @@ const TESTS = [
   ['crowdsec-custom-bouncer', '/usr/bin/crowdsec-custom-bouncer', "CrowdSec's custom bouncer receiving FrostGate decisions (real-client test)"],
   ['chromium', '/usr/bin/chromium', 'browser tests of the learner lab page and the operators console (headless)'],
   ['prometheus', '/usr/bin/promtool', 'checking and unit-testing the Prometheus rules, and a real Prometheus scraping FrostGate (test/deploy)'],
+  ['docker-compose', '/usr/bin/docker-compose', 'validating deploy/compose.yml and its staging override (test/deploy)'],
+  ['mmdebstrap', '/usr/bin/mmdebstrap', 'building the Debian base of the FrostGate image (deploy/image/build.sh)'],
   ['docker.io', '/usr/sbin/dockerd', 'the docker lab driver tests (they start their own daemon on a private socket)'],
 ];
 

@@ -21,6 +21,7 @@ grading (a verdict with its score), heartbeat (a worker's capacity advert; tenan
 Options:
   --tenant ID   only this tenant's events
   --kind K      only events of this kind
+  -h, --help    this help
 
 Example:
   FG_NATS_URL=nats://127.0.0.1:4222 frostgate observe --kind grading`,
