@@ -9,7 +9,7 @@ import { MerkleFrontier } from '../../src/ledger/merkle.js';
 import type { MerkleNode } from '../../src/ledger/node-store.js';
 import { verifierOf } from '../../src/ledger/note.js';
 import { CheckpointWitness, witnessKey } from '../../src/ledger/witness.js';
-import { FilesystemStorage } from '../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../src/platform/storage/filesystem.js';
 import { canonicalize } from '../../src/platform/crypto/canonical-json.js';
 import { exportPrivateKeyPem, generateEd25519KeyPair } from '../../src/platform/crypto/ed25519.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';

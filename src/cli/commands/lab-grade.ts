@@ -7,15 +7,17 @@ import { KeyStore } from '../../core/auth/store.js';
 import { AuditTrail } from '../../ledger/audit.js';
 import { LedgerService } from '../../ledger/service.js';
 import { loadLedgerSigningKey } from '../../ledger/signing-key.js';
-import { ScenarioStore } from '../../forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../forge/runtime/index.js';
+import { ScenarioStore } from '../../forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../forge/runtime/netns/driver.js';
 import { ledgerAuditSource } from '../../forge/scoring/module.js';
-import { storageFromConfig } from '../../platform/storage/index.js';
+import { storageFromConfig } from '../../platform/storage/from-config.js';
 import { ScoringService, type CompleteResult } from '../../forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../forge/scoring/verdict.js';
-import { TemplateCatalog, loadTemplate } from '../../forge/templates/index.js';
+import { TemplateCatalog } from '../../forge/templates/catalog.js';
+import { loadTemplate } from '../../forge/templates/load.js';
 import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
-import { CliError, printErr, printJson, printLine, table } from '../output.js';
+import { CliError } from '../errors.js';
+import { printErr, printJson, printLine, table } from '../output.js';
 
 const INSTALLED_TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url));
 

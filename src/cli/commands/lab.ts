@@ -1,13 +1,16 @@
 import path from 'node:path';
 import { loadConfig } from '../../config/config.js';
 import { KeyStore } from '../../core/auth/store.js';
-import { Orchestrator, ScenarioStore, type Scenario } from '../../forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../forge/runtime/index.js';
-import { loadTemplate, TemplateCatalog } from '../../forge/templates/index.js';
+import { Orchestrator } from '../../forge/orchestrator/service.js';
+import { ScenarioStore, type Scenario } from '../../forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../forge/runtime/netns/driver.js';
+import { loadTemplate } from '../../forge/templates/load.js';
+import { TemplateCatalog } from '../../forge/templates/catalog.js';
 import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { gradeLab } from './lab-grade.js';
-import { CliError, UsageError, printErr, printJson, printLine, table } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr, printJson, printLine, table } from '../output.js';
 
 export const labCommand: Command = {
   name: 'lab',

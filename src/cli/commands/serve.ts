@@ -2,7 +2,8 @@ import { loadConfig, type Config } from '../../config/config.js';
 import { ROLE_NAMES, ROLE_PORTS, isRoleName, type RoleName } from '../../role-names.js';
 import { VERSION } from '../../version.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printErr } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr } from '../output.js';
 
 export const serveCommand: Command = {
   name: 'serve',

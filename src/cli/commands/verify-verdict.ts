@@ -4,7 +4,8 @@ import { parseEd25519PublicKey } from '../../platform/crypto/ed25519.js';
 import { verdictKeyId, verifyVerdict, verifyVerdictWithKey, type VerdictVerification } from '../../forge/scoring/verdict.js';
 import { describeValidity, parseVerdictKeySet, verdictKeyFingerprint, verifyVerdictWithKeySet, type VerdictKeySet } from '../../forge/scoring/verdict-keys.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printJson, printLine } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printJson, printLine } from '../output.js';
 
 /** Exit status when the files are intact but nothing tied them to the scoreboard's key. */
 export const EXIT_UNPINNED = 3;

@@ -8,9 +8,10 @@ import { verifierOf } from '../../ledger/note.js';
 import { verifyLogFromDatabase, verifyRecordOffline, verifiersFromKeyFile, type InclusionProofFile, type LogVerification } from '../../ledger/verify.js';
 import { witnessAnchors, witnessLogPrefix } from '../../ledger/witness.js';
 import type { LedgerName } from '../../platform/db/schema.js';
-import { storageFromConfig } from '../../platform/storage/index.js';
+import { storageFromConfig } from '../../platform/storage/from-config.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printErr, printJson, printLine } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr, printJson, printLine } from '../output.js';
 import { withDatabase } from './db-session.js';
 
 const UNANCHORED =

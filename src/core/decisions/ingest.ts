@@ -4,7 +4,7 @@ import type { DurableQueue, QueueDelivery } from '../../platform/bus/queue.js';
 import { AppError, notFound, unavailable } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { isDependencyUnavailable } from '../../platform/dependency-errors.js';
-import type { SecurityEvent } from '../engine/index.js';
+import type { SecurityEvent } from '../engine/event.js';
 import type { DecisionRecord, DecisionService } from './service.js';
 
 export const MAX_BATCH_EVENTS = 1000;

@@ -6,7 +6,8 @@ import type { Database, Tx } from '../../platform/db/database.js';
 import type { ChangeStatus, GovernedKind } from '../../platform/db/schema.js';
 import { AppError, conflict } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
-import { deployAuthorizationRequest, type PolicyEngine } from '../../policy/index.js';
+import { deployAuthorizationRequest } from '../../policy/requests.js';
+import type { PolicyEngine } from '../../policy/engine.js';
 import type { Principal } from '../../platform/auth/principal.js';
 import { hasScope } from '../../platform/auth/scopes.js';
 import { DEPLOYED_SUBJECT, type ActiveVersions } from './active.js';
@@ -15,8 +16,6 @@ import { changeView, loadChange, type ChangeRow, type ChangeView } from './chang
 import { compileContent, InvalidContentError, versionOf } from './kinds.js';
 import { assessRisk } from './risk.js';
 import { lineageOf, principalLineage, TWO_PERSON_DETAIL, twoPersonRefusal } from './two-person.js';
-
-export type { ChangeView } from './change-view.js';
 
 export const CHANGE_TTL_DAYS = 7;
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';

@@ -1,5 +1,5 @@
 import type { Logger } from '../../platform/log.js';
-import type { Orchestrator } from '../orchestrator/index.js';
+import type { Orchestrator } from '../orchestrator/service.js';
 import type { LabRuntime } from '../runtime/types.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';

@@ -20,7 +20,7 @@
 
 import { createHash, type KeyObject } from 'node:crypto';
 import { exportPublicKeyPem, exportPublicKeyRaw, parseEd25519PublicKey } from '../../platform/crypto/ed25519.js';
-import type { ObjectStorage } from '../../platform/storage/index.js';
+import type { ObjectStorage } from '../../platform/storage/types.js';
 import {
   DEFAULT_VERDICT_LABELS,
   parseVerdictSignatureFile,

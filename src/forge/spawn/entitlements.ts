@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
 import { TIERS, TRACKS } from '../templates/schema.js';
-import type { BillingLedger, BillingMode } from './billing.js';
+import type { BillingLedger } from './billing.js';
+import type { BillingMode } from '../../config/config.js';
 import { EntitlementError, issueEntitlement, ReceiptError, verifyEntitlement, verifyReceipt, type Receipt } from './receipts.js';
 
 /** An entitlement as stored: the grant, and how many of its credits spawns have used. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { PUBLIC_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/gate.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { authEvents, metricValue } from './helpers.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CLI_OPERATOR, type Scope } from '../../../src/core/auth/index.js';
+import { CLI_OPERATOR } from '../../../src/core/auth/store.js';
+import type { Scope } from '../../../src/platform/auth/scopes.js';
 import { generateKey } from '../../../src/core/auth/key-format.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { blockingRuleset, recent } from './helpers.js';

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 import { cgroupPids } from '../../../src/forge/runtime/netns/cgroup.js';
 import { leftovers, makeRuntime, sh, twoSubnets, uniqueId, waitFor } from './helpers.js';
 

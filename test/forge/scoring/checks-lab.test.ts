@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 import { evaluateCriteria, type CriterionResult } from '../../../src/forge/scoring/criteria.js';
 import { labExec } from '../../../src/forge/scoring/service.js';
-import type { SuccessCriterion } from '../../../src/forge/templates/index.js';
+import type { SuccessCriterion } from '../../../src/forge/templates/schema.js';
 import { makeRuntime, subnet, uniqueId } from '../runtime/helpers.js';
 
 /**

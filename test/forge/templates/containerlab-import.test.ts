@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import { evaluateCriteria } from '../../../src/forge/scoring/criteria.js';
 import { labExec } from '../../../src/forge/scoring/service.js';
 import { ContainerlabImportError, importContainerlab } from '../../../src/forge/templates/containerlab.js';
-import { loadTemplate, toLabSpec, type LabTemplate, type SuccessCriterion } from '../../../src/forge/templates/index.js';
+import { loadTemplate, type LabTemplate } from '../../../src/forge/templates/load.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
+import type { SuccessCriterion } from '../../../src/forge/templates/schema.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { makeRuntime, uniqueId } from '../runtime/helpers.js';
 

@@ -3,8 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { validateLabSpec } from '../../../src/forge/runtime/index.js';
-import { loadTemplate, parseTemplate, TemplateInvalidError, toLabSpec, type TemplateProblem } from '../../../src/forge/templates/index.js';
+import { validateLabSpec } from '../../../src/forge/runtime/spec.js';
+import { loadTemplate, parseTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateInvalidError, type TemplateProblem } from '../../../src/forge/templates/errors.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 
 const SHIPPED = path.join(ROOT, 'templates/netplus-two-subnets.yaml');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { signRequest, uriEncode } from '../../../src/platform/storage/index.js';
+import { signRequest, uriEncode } from '../../../src/platform/storage/sigv4.js';
 
 // The worked examples of AWS's "Signature Calculations for the Authorization Header: Transferring
 // Payload in a Single Chunk (AWS Signature Version 4)" (S3 API reference), also used by
