@@ -156,7 +156,8 @@ export class CheckpointWitness {
               tenantId,
               log,
               next.treeSize,
-              `the database's log at size ${next.treeSize} does not extend the exported checkpoint at size ${head.treeSize} (history rewritten in the database?): ${(err as Error).message}`,
+              `the database's log at size ${next.treeSize} does not extend the exported checkpoint at ` +
+                `size ${head.treeSize} (history rewritten in the database?): ${(err as Error).message}`,
             ),
           };
         }

@@ -72,7 +72,8 @@ export async function gradeLab(scenarioId: string, opts: { template?: string; an
     });
     if (signingKey.ephemeral)
       printErr(
-        'warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is never published, so only its integrity can be checked (verify-verdict --allow-unpinned)',
+        'warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is ' +
+          'never published, so only its integrity can be checked (verify-verdict --allow-unpinned)',
       );
     const ledgerKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: config.env === 'dev' ? config.dataDir : undefined });
     const ledger = new LedgerService(db, ledgerKey, {
@@ -120,7 +121,8 @@ function printResult(result: CompleteResult, json: boolean): void {
     return;
   }
   printLine(
-    `${score.scenario_id} ${result.graded ? 'graded' : 'was already graded'}: ${score.total}/${score.max} (${score.percent}%) on ${score.template.id}@${score.template.version}`,
+    `${score.scenario_id} ${result.graded ? 'graded' : 'was already graded'}: ` +
+      `${score.total}/${score.max} (${score.percent}%) on ${score.template.id}@${score.template.version}`,
   );
   printLine(
     table(

@@ -108,7 +108,10 @@ async function serve(config: Config, role: RoleName, warnings: readonly string[]
 
 /** The curl line the restart banner prints; $FG_ADMIN_KEY is the admin key the first start printed. */
 function createKeyHint(url: string): string {
-  return `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d '{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`;
+  return (
+    `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d ` +
+    `'{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`
+  );
 }
 
 function banner(s: Record<string, string>, key: string | undefined, embedded: boolean): string {

@@ -42,7 +42,8 @@ export async function importTemplateFromContainerlab(file: string, values: Recor
     }
     if (output)
       printLine(
-        `OK ${file} -> ${output}: ${result.template.id}@${version}, ${result.template.topology.devices.length} devices, ${result.template.topology.networks.length} networks`,
+        `OK ${file} -> ${output}: ${result.template.id}@${version}, ${result.template.topology.devices.length} ` +
+          `devices, ${result.template.topology.networks.length} networks`,
       );
     else process.stdout.write(result.yaml);
     for (const w of result.warnings) printErr(`note: ${w}`);

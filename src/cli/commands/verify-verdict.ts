@@ -123,7 +123,8 @@ function pinnedBy(pin: Pin, keyId: string): string {
 }
 
 const UNPINNED_WHY =
-  'only integrity was checked, not origin: verdict.pub came with the verdict, and anyone can re-sign an edited score.json with a key of their own and ship that key as verdict.pub';
+  'only integrity was checked, not origin: verdict.pub came with the verdict, and anyone can ' +
+  're-sign an edited score.json with a key of their own and ship that key as verdict.pub';
 const UNPINNED_FIX =
   "pin the scoreboard's key: --keys verdict-keys.json (GET /v1/verdicts/keys), --pubkey FILE or --key-id ID; --allow-unpinned accepts an integrity-only check";
 

@@ -238,7 +238,8 @@ export class ScoringService {
     if (!set)
       throw new AppError(
         'unavailable',
-        `${VERDICT_KEYS_OBJECT} is not in the object store (${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`,
+        `${VERDICT_KEYS_OBJECT} is not in the object store ` +
+          `(${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`,
       );
     return set;
   }

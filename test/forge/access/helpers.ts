@@ -197,7 +197,8 @@ export class TerminalClient {
       if (v !== undefined && v !== false) return v;
       if (Date.now() > end)
         throw new Error(
-          `timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}, controls ${JSON.stringify(this.controls)}, closed ${JSON.stringify(this.closed)}`,
+          `timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}, ` +
+            `controls ${JSON.stringify(this.controls)}, closed ${JSON.stringify(this.closed)}`,
         );
       await new Promise((r) => setTimeout(r, 25));
     }

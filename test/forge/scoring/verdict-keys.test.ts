@@ -75,7 +75,8 @@ describe('verdict key set', () => {
     assert.match(
       late.problems[0]!,
       new RegExp(
-        `^verdict\\.sig: signed at 2026-03-01T00:00:00\\.000Z, outside the period key ${verdictKeyId(a)} was current in verdict-keys\\.json \\(from the start until 2026-03-01T00:00:00\\.000Z\\)`,
+        `^verdict\\.sig: signed at 2026-03-01T00:00:00\\.000Z, outside the period key ${verdictKeyId(a)} ` +
+          `was current in verdict-keys\\.json \\(from the start until 2026-03-01T00:00:00\\.000Z\\)`,
       ),
     );
     assert.ok(verifyVerdictWithKeySet(verdictBy(b, t1.toISOString()), set).ok);

@@ -80,7 +80,8 @@ test('the content version ignores formatting and comments, follows content, and 
 
 test('toLabSpec maps modes, FRR config, routes and limits', () => {
   const t = parseTemplate(
-    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128 }\n  devices:')}egress:\n  profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
+    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128 }\n  devices:')}egress:\n ` +
+      ` profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
   );
   const spec = toLabSpec(t, 'scn_map_check');
   const h1 = spec.devices.find((d) => d.name === 'h1')!;

@@ -114,78 +114,82 @@ describe('the OpenAPI document is the contract of every route', () => {
   const idsSeen = new Map<string, string>();
 
   for (const role of ROLE_NAMES) {
-    it(`role ${role}: every registered route is documented with its method, scopes, security, operationId, summary and problem+json errors, and the document is valid OpenAPI 3.1`, async () => {
-      const { doc, routes } = await documentOf(role);
-      assert.equal(doc.openapi, '3.1.0');
-      const validator = new Validator();
-      const result = await validator.validate(structuredClone(doc) as unknown as Parameters<Validator['validate']>[0]);
-      assert.equal(validator.version, '3.1');
-      assert.ok(result.valid, `not valid OpenAPI 3.1: ${JSON.stringify(result.errors, null, 1)?.slice(0, 3000)}`);
-      for (const ref of refsOf(doc)) {
-        assert.match(ref, /^#\/components\//, ref);
-        assert.ok(resolvePointer(doc, ref) !== undefined, `${ref} resolves`);
-      }
-      const schemes = doc.components.securitySchemes;
-      assert.deepEqual(doc.components.parameters?.TenantId && { name: doc.components.parameters.TenantId.name, in: doc.components.parameters.TenantId.in }, {
-        name: 'X-Tenant-Id',
-        in: 'header',
-      });
+    it(
+      `role ${role}: every registered route is documented with its method, scopes, security, ` +
+        `operationId, summary and problem+json errors, and the document is valid OpenAPI 3.1`,
+      async () => {
+        const { doc, routes } = await documentOf(role);
+        assert.equal(doc.openapi, '3.1.0');
+        const validator = new Validator();
+        const result = await validator.validate(structuredClone(doc) as unknown as Parameters<Validator['validate']>[0]);
+        assert.equal(validator.version, '3.1');
+        assert.ok(result.valid, `not valid OpenAPI 3.1: ${JSON.stringify(result.errors, null, 1)?.slice(0, 3000)}`);
+        for (const ref of refsOf(doc)) {
+          assert.match(ref, /^#\/components\//, ref);
+          assert.ok(resolvePointer(doc, ref) !== undefined, `${ref} resolves`);
+        }
+        const schemes = doc.components.securitySchemes;
+        assert.deepEqual(doc.components.parameters?.TenantId && { name: doc.components.parameters.TenantId.name, in: doc.components.parameters.TenantId.in }, {
+          name: 'X-Tenant-Id',
+          in: 'header',
+        });
 
-      const operationIds = new Set<string>();
-      const documented = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
-      assert.equal(documented, routes.length, `the document has one operation per registered route (${role})`);
-      for (const route of routes) {
-        const id = `${route.method} ${openApiPath(route.url)}`;
-        const op = doc.paths[openApiPath(route.url)]?.[route.method.toLowerCase()];
-        assert.ok(op, `${role}: ${id} is in the document`);
+        const operationIds = new Set<string>();
+        const documented = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+        assert.equal(documented, routes.length, `the document has one operation per registered route (${role})`);
+        for (const route of routes) {
+          const id = `${route.method} ${openApiPath(route.url)}`;
+          const op = doc.paths[openApiPath(route.url)]?.[route.method.toLowerCase()];
+          assert.ok(op, `${role}: ${id} is in the document`);
 
-        assert.ok(op.operationId && /^[a-z][A-Za-z0-9]+$/.test(op.operationId), `${id}: operationId ${op.operationId}`);
-        assert.ok(!operationIds.has(op.operationId), `${id}: operationId ${op.operationId} is unique`);
-        operationIds.add(op.operationId);
-        if (RELEASED_OPERATION_IDS[id]) assert.equal(op.operationId, RELEASED_OPERATION_IDS[id], `${id}: a released operationId never changes`);
-        const before = idsSeen.get(id);
-        if (before) assert.equal(op.operationId, before, `${id}: the same operationId in every role`);
-        idsSeen.set(id, op.operationId);
-        assert.ok(op.summary && op.summary.length >= 10, `${id}: a summary`);
+          assert.ok(op.operationId && /^[a-z][A-Za-z0-9]+$/.test(op.operationId), `${id}: operationId ${op.operationId}`);
+          assert.ok(!operationIds.has(op.operationId), `${id}: operationId ${op.operationId} is unique`);
+          operationIds.add(op.operationId);
+          if (RELEASED_OPERATION_IDS[id]) assert.equal(op.operationId, RELEASED_OPERATION_IDS[id], `${id}: a released operationId never changes`);
+          const before = idsSeen.get(id);
+          if (before) assert.equal(op.operationId, before, `${id}: the same operationId in every role`);
+          idsSeen.set(id, op.operationId);
+          assert.ok(op.summary && op.summary.length >= 10, `${id}: a summary`);
 
-        // Who may call it: exactly what the gate enforces.
-        assert.deepEqual(op['x-required-scopes'], [...route.scopes], `${id}: x-required-scopes`);
-        const gateKey = `${route.method} ${route.url}`;
-        if (route.auth === 'public') {
-          assert.ok(PUBLIC_ROUTES.has(gateKey), `${id} is on the gate's public list`);
-          assert.deepEqual(op.security, [], `${id}: a public route needs no credential`);
-        } else if (route.auth === 'token') {
-          assert.ok(TOKEN_ROUTES.has(gateKey), `${id} is on the gate's token list`);
-          assert.ok(op.security && op.security.length > 0, `${id}: a token route declares its own credential`);
-          for (const requirement of op.security) {
-            for (const scheme of Object.keys(requirement)) {
-              assert.ok(schemes[scheme], `${id}: security scheme ${scheme} is defined`);
-              assert.notEqual(scheme, 'apiKey', `${id}: a token route takes no API key`);
+          // Who may call it: exactly what the gate enforces.
+          assert.deepEqual(op['x-required-scopes'], [...route.scopes], `${id}: x-required-scopes`);
+          const gateKey = `${route.method} ${route.url}`;
+          if (route.auth === 'public') {
+            assert.ok(PUBLIC_ROUTES.has(gateKey), `${id} is on the gate's public list`);
+            assert.deepEqual(op.security, [], `${id}: a public route needs no credential`);
+          } else if (route.auth === 'token') {
+            assert.ok(TOKEN_ROUTES.has(gateKey), `${id} is on the gate's token list`);
+            assert.ok(op.security && op.security.length > 0, `${id}: a token route declares its own credential`);
+            for (const requirement of op.security) {
+              for (const scheme of Object.keys(requirement)) {
+                assert.ok(schemes[scheme], `${id}: security scheme ${scheme} is defined`);
+                assert.notEqual(scheme, 'apiKey', `${id}: a token route takes no API key`);
+              }
             }
+          } else {
+            assert.deepEqual(op.security, [{ apiKey: [...route.scopes] }], `${id}: the API key with its scopes`);
+            assert.ok(
+              op.parameters?.some((p) => p.$ref === '#/components/parameters/TenantId'),
+              `${id}: documents X-Tenant-Id`,
+            );
+            for (const status of ['401', '403', '429']) assert.ok(op.responses?.[status], `${id}: documents ${status}`);
           }
-        } else {
-          assert.deepEqual(op.security, [{ apiKey: [...route.scopes] }], `${id}: the API key with its scopes`);
-          assert.ok(
-            op.parameters?.some((p) => p.$ref === '#/components/parameters/TenantId'),
-            `${id}: documents X-Tenant-Id`,
-          );
-          for (const status of ['401', '403', '429']) assert.ok(op.responses?.[status], `${id}: documents ${status}`);
-        }
 
-        // Errors are problem+json (the learner's lab page also answers refusals as an HTML page).
-        const responses = op.responses ?? {};
-        const servesHtml = Object.keys(responses['200']?.content ?? {}).includes('text/html');
-        assert.ok(responses.default, `${id}: documents its other errors`);
-        for (const [status, res] of Object.entries(responses)) {
-          assert.ok(res.description && res.description !== 'Default Response', `${id} ${status}: a description`);
-          if (status !== 'default' && !/^[45]/.test(status)) continue;
-          const types = Object.keys(res.content ?? {});
-          assert.ok(types.length > 0, `${id} ${status}: a body`);
-          assert.ok(!types.includes('application/json'), `${id} ${status}: errors are not declared application/json`);
-          assert.ok(types.includes('application/problem+json') || (servesHtml && types.includes('text/html')), `${id} ${status}: ${types.join(', ')}`);
+          // Errors are problem+json (the learner's lab page also answers refusals as an HTML page).
+          const responses = op.responses ?? {};
+          const servesHtml = Object.keys(responses['200']?.content ?? {}).includes('text/html');
+          assert.ok(responses.default, `${id}: documents its other errors`);
+          for (const [status, res] of Object.entries(responses)) {
+            assert.ok(res.description && res.description !== 'Default Response', `${id} ${status}: a description`);
+            if (status !== 'default' && !/^[45]/.test(status)) continue;
+            const types = Object.keys(res.content ?? {});
+            assert.ok(types.length > 0, `${id} ${status}: a body`);
+            assert.ok(!types.includes('application/json'), `${id} ${status}: errors are not declared application/json`);
+            assert.ok(types.includes('application/problem+json') || (servesHtml && types.includes('text/html')), `${id} ${status}: ${types.join(', ')}`);
+          }
         }
-      }
-    });
+      },
+    );
   }
 
   it('every released operationId is served by some role', () => {

@@ -63,7 +63,7 @@ test('S3 retention is a lifecycle rule expiring the results prefix after the ret
   const store = new S3Storage({ endpoint: 'http://127.0.0.1:1', bucket: 'results', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b', prefix: 'fg/' });
   assert.equal(
     store.lifecycleXml('scenarios/', 90),
-    '<?xml version="1.0" encoding="UTF-8"?><LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>frostgate-retention</ID><Filter><Prefix>fg/scenarios/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>90</Days></Expiration></Rule></LifecycleConfiguration>',
+    '<?xml version="1.0" ' + 'encoding="UTF-8"?><LifecycleConfiguration ' + 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>frostgate-retention</ID><Filter><Prefix>fg/scenarios/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>90</Days></Expiration></Rule></LifecycleConfiguration>',
   );
   await assert.rejects(store.enforceRetention('scenarios/', 0), RangeError);
 });
