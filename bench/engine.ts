@@ -1,5 +1,9 @@
 import { pathToFileURL } from 'node:url';
-import { evaluate, loadDefaultDoctrine, loadDefaultRuleset, MemoryWindowStore, NO_ENFORCEMENT, type SecurityEvent } from '../src/core/engine/index.js';
+import { evaluate } from '../src/core/engine/evaluate.js';
+import { loadDefaultDoctrine, NO_ENFORCEMENT } from '../src/core/engine/doctrine.js';
+import { loadDefaultRuleset } from '../src/core/engine/ruleset.js';
+import { MemoryWindowStore } from '../src/core/engine/windows.js';
+import type { SecurityEvent } from '../src/core/engine/event.js';
 
 /** A mixed stream: mostly benign requests, with brute force, scans and scanner user agents. */
 function makeEvents(n: number): SecurityEvent[] {

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DockerLabRuntime, NetnsLabRuntime, dockerAvailable, type LabSpec } from '../src/forge/runtime/index.js';
+import { DockerLabRuntime, dockerAvailable } from '../src/forge/runtime/docker/driver.js';
+import { NetnsLabRuntime } from '../src/forge/runtime/netns/driver.js';
+import type { LabSpec } from '../src/forge/runtime/types.js';
 import { cgroupDirs } from '../src/forge/runtime/netns/cgroup.js';
 import { ospfLab } from '../test/forge/runtime/ospf.js';
 

@@ -1,22 +1,23 @@
-import { createAuthModule, ensureBootstrapAdmin, type AuthModule } from './core/auth/index.js';
+import { createAuthModule, type AuthModule } from './core/auth/module.js';
+import { ensureBootstrapAdmin } from './core/auth/bootstrap.js';
 import { createLedgerModule, type LedgerModule } from './ledger/module.js';
 import { ledgerRoutes } from './ledger/routes.js';
 import { buildServer, type App, type AppPlugin } from './platform/http/server.js';
-import { PolicyEngine } from './policy/index.js';
-import { createRateLimiter, type RateLimiter } from './core/ratelimit/index.js';
-import { createGovernanceModule, type CanaryEventSource, type GovernanceModule } from './core/governance/index.js';
-import { createDecisionsModule, type DecisionsModule } from './core/decisions/index.js';
+import { PolicyEngine } from './policy/engine.js';
+import { createRateLimiter } from './core/ratelimit/module.js';
+import type { RateLimiter } from './core/ratelimit/limiter.js';
+import { createGovernanceModule, type GovernanceModule } from './core/governance/module.js';
+import type { CanaryEventSource } from './core/governance/canary.js';
+import { createDecisionsModule, type DecisionsModule } from './core/decisions/module.js';
 import type { Platform } from './platform/platform.js';
 import { createForgeModules, type ForgeModules } from './forge/module.js';
 import { createScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
-import { createAccessForRole } from './forge/access/index.js';
+import { createAccessForRole } from './forge/access/module.js';
 import { createConsoleModule, type ConsoleModule } from './core/console/index.js';
 import { VERSION } from './version.js';
 import type { RoleName } from './role-names.js';
-
-export { ROLE_NAMES, ROLE_PORTS, isRoleName, type RoleName } from './role-names.js';
 
 export interface RunningRole {
   readonly app: App;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ROLE_NAMES, ROLE_PORTS } from '../src/roles.js';
+import { ROLE_NAMES, ROLE_PORTS } from '../src/role-names.js';
 import { startRoleApp } from './helpers/app.js';
 
 describe('roles', () => {

@@ -86,5 +86,8 @@ export function describeBudget(split: CpuSplit | undefined, count: number, unit:
   if (!split || count === 0) return undefined;
   const budgetUs = (cpus().length / targetPerS) * 1e6;
   const spentUs = ((split.serverS + split.postgresS + split.loadS) / count) * 1e6;
-  return `at ${Math.round(targetPerS).toLocaleString('en-US')} ${unit}s/s the ${cpus().length} cores give ${budgetUs.toFixed(0)} µs of CPU per ${unit} in all; this run spent ${spentUs.toFixed(0)} µs`;
+  return (
+    `at ${Math.round(targetPerS).toLocaleString('en-US')} ${unit}s/s the ${cpus().length} cores give ` +
+    `${budgetUs.toFixed(0)} µs of CPU per ${unit} in all; this run spent ${spentUs.toFixed(0)} µs`
+  );
 }

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { createPlatform } from '../../src/platform/platform.js';
-import { buildRole, ensureBootstrapAdmin } from '../../src/roles.js';
+import { buildRole } from '../../src/roles.js';
+import { ensureBootstrapAdmin } from '../../src/core/auth/bootstrap.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'fg-bench-'));
 const { config } = loadConfig({ FG_ENV: 'dev', FG_LOG_LEVEL: 'silent', FG_DATA_DIR: dataDir, ...process.env });

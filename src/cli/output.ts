@@ -1,5 +1,4 @@
 /** How commands talk to people: data on stdout (JSON with --json), diagnostics on stderr. */
-export { CliError, UsageError } from './errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

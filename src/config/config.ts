@@ -385,7 +385,8 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
   if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
   if (isProductionProfile(config.env) && config.ledger.witness === 'off')
     warnings.push(
-      'FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)',
+      'FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent ' +
+        'rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)',
     );
 
   return { config, errors: r.errors, productionProblems: productionProblems(config, (n) => r.isSet(n)), warnings };

@@ -87,7 +87,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     kind: 'int',
     default: '2',
     description:
-      "Connections in a second Postgres pool kept for the auth gate's reads (API-key lookups, the deployed rate-limit policy), so a burst that fills the main pool cannot refuse every request.",
+      "Connections in a second Postgres pool kept for the auth gate's reads (API-key lookups, the " +
+      'deployed rate-limit policy), so a burst that fills the main pool cannot refuse every request.',
     production: 'any',
   },
   {
@@ -198,7 +199,10 @@ export const VARIABLES: readonly VariableSpec[] = [
     kind: 'enum',
     values: ['storage', 'off'],
     description:
-      'Checkpoint witness: every signed ledger checkpoint, once checked to extend the previous one, is exported to the object store (FG_STORAGE_*, under ledger-witness/), append-only; frostgate verify holds the database against it. Keep that store off the database host (docs/ledger.md). Unset: storage, except off in the test profile.',
+      'Checkpoint witness: every signed ledger checkpoint, once checked to extend the ' +
+      'previous one, is exported to the object store (FG_STORAGE_*, under ledger-witness/), ' +
+      'append-only; frostgate verify holds the database against it. Keep that store off ' +
+      'the database host (docs/ledger.md). Unset: storage, except off in the test profile.',
     production: 'storage, on a store the database host cannot write',
   },
   {
@@ -211,7 +215,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     name: 'SIGNING_KEY_PATH',
     kind: 'path',
     description:
-      "Ed25519 private key (PEM) signing Forge verdicts; its public key is published in the object store's verdict-keys.json and at GET /v1/verdicts/keys. Unset (dev/test only): in dev a key generated once into FG_DATA_DIR/keys, in test an ephemeral one that is never published.",
+      "Ed25519 private key (PEM) signing Forge verdicts; its public key is published in the object store's verdict-keys.json and at GET " +
+      '/v1/verdicts/keys. Unset (dev/test only): in dev a key generated once into FG_DATA_DIR/keys, in test an ephemeral one that is never published.',
     production: 'required',
   },
   {
@@ -280,7 +285,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     kind: 'enum',
     values: ['fake_charge', 'stripe'],
     description:
-      'How spawns are paid for. fake_charge charges nothing and records a billing event (dev and staging only); stripe grants entitlements from verified Stripe checkout webhooks. Unset: stripe in prod, fake_charge elsewhere.',
+      'How spawns are paid for. fake_charge charges nothing and records a billing event (dev and staging only); stripe ' +
+      'grants entitlements from verified Stripe checkout webhooks. Unset: stripe in prod, fake_charge elsewhere.',
     production: 'stripe in prod (fake_charge refused)',
   },
   {
@@ -340,7 +346,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     name: 'FG_VARIABLES_SECRET',
     kind: 'secret',
     description:
-      'Secret the per-scenario template variables (flags, passwords) are derived from; the orchestrator and the grader must share it. Unset (dev/test only): in dev a random secret kept in FG_DATA_DIR/variables.secret, in test a random one per process.',
+      'Secret the per-scenario template variables (flags, passwords) are derived from; the orchestrator and the grader must share ' +
+      'it. Unset (dev/test only): in dev a random secret kept in FG_DATA_DIR/variables.secret, in test a random one per process.',
     production: 'required, >= 32 bytes, no placeholder',
   },
   {
@@ -369,7 +376,8 @@ export const VARIABLES: readonly VariableSpec[] = [
     values: ['local', 'workers'],
     default: 'local',
     description:
-      'Where the orchestrator builds labs: in its own process (local), or on worker agents (--role worker) through NATS JetStream (workers; needs FG_NATS_URL).',
+      'Where the orchestrator builds labs: in its own process (local), or on worker ' +
+      'agents (--role worker) through NATS JetStream (workers; needs FG_NATS_URL).',
     production: 'any (workers for several lab hosts)',
   },
   {

@@ -5,7 +5,7 @@ import type { BindTenant } from '../platform/auth/tenant.js';
 import type { AuditTrail } from '../ledger/audit.js';
 import type { AppPlugin } from '../platform/http/server.js';
 import type { Platform } from '../platform/platform.js';
-import type { PolicyEngine } from '../policy/index.js';
+import type { PolicyEngine } from '../policy/engine.js';
 import { createOrchestratorModule, type OrchestratorModule } from './orchestrator/module.js';
 import { ScenarioStore } from './orchestrator/store.js';
 import { TemplateCatalog } from './templates/catalog.js';

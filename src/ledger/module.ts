@@ -1,6 +1,6 @@
 import { Counter } from 'prom-client';
 import type { Platform } from '../platform/platform.js';
-import { storageFromConfig } from '../platform/storage/index.js';
+import { storageFromConfig } from '../platform/storage/from-config.js';
 import { AuditTrail } from './audit.js';
 import { FailOpenAudit } from './fail-open-audit.js';
 import { verifierOf } from './note.js';

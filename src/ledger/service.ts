@@ -300,7 +300,8 @@ export class LedgerService {
     const at = index === undefined ? '' : ` at entry ${index}`;
     return new AppError(
       'integrity_failure',
-      `ledger ${log} of this tenant failed its integrity check${at}: stored data was changed outside FrostGate; this is in the security log, and frostgate verify locates the damage`,
+      `ledger ${log} of this tenant failed its integrity check${at}: stored data was changed ` +
+        `outside FrostGate; this is in the security log, and frostgate verify locates the damage`,
       { log, ...(index === undefined ? {} : { index }) },
     );
   }

@@ -102,7 +102,9 @@ export async function verifyLogFromDatabase(
         if (!anchor.rootHash.equals(frontier.root())) {
           problems.push({
             index: Math.max(0, previousGoodSize),
-            message: `the log recomputed to size ${treeSize} does not match the signed checkpoint held outside the database (${anchor.source}): history changed between index ${previousGoodSize} and ${treeSize - 1}`,
+            message:
+              `the log recomputed to size ${treeSize} does not match the signed checkpoint held outside the ` +
+              `database (${anchor.source}): history changed between index ${previousGoodSize} and ${treeSize - 1}`,
           });
         } else previousGoodSize = Math.max(previousGoodSize, treeSize);
       }
@@ -118,7 +120,9 @@ export async function verifyLogFromDatabase(
           else if (!verified.checkpoint.rootHash.equals(frontier.root())) {
             problems.push({
               index: Math.max(0, previousGoodSize),
-              message: `the log recomputed to size ${cpSize} does not match the signed checkpoint at that size: history changed between index ${previousGoodSize} and ${cpSize - 1}`,
+              message:
+                `the log recomputed to size ${cpSize} does not match the signed checkpoint at ` +
+                `that size: history changed between index ${previousGoodSize} and ${cpSize - 1}`,
             });
           } else previousGoodSize = cpSize;
         } catch (err) {
@@ -189,7 +193,9 @@ export async function verifyLogFromDatabase(
     for (const anchor of anchors.filter((a) => a.treeSize > size)) {
       problems.push({
         index: size,
-        message: `the signed checkpoint held outside the database (${anchor.source}) is for size ${anchor.treeSize}, but the database's log has ${size} entries: entries were removed from the head, or the database was restored from an older backup`,
+        message:
+          `the signed checkpoint held outside the database (${anchor.source}) is for size ${anchor.treeSize}, but the database's ` +
+          `log has ${size} entries: entries were removed from the head, or the database was restored from an older backup`,
       });
     }
     // The current tree, as stored, must extend the newest anchor: what a client holding only that
@@ -275,7 +281,8 @@ export function verifyRecordOffline(input: {
   }
   if (proof.tree_size !== verified.checkpoint.treeSize)
     problems.push(
-      `proof is for tree size ${proof.tree_size} but the checkpoint is for size ${verified.checkpoint.treeSize}; fetch the proof for tree_size=${verified.checkpoint.treeSize}`,
+      `proof is for tree size ${proof.tree_size} but the checkpoint is for size ` +
+        `${verified.checkpoint.treeSize}; fetch the proof for tree_size=${verified.checkpoint.treeSize}`,
     );
   let leaf: Buffer;
   try {

@@ -1,7 +1,7 @@
 import type { Counter } from 'prom-client';
 import type { LedgerName } from '../platform/db/schema.js';
 import type { Logger } from '../platform/log.js';
-import type { ObjectStorage } from '../platform/storage/index.js';
+import type { ObjectStorage } from '../platform/storage/types.js';
 import { anchorFromNote, type LogAnchor } from './anchors.js';
 import { parseCheckpoint, verifyCheckpoint, type Checkpoint } from './checkpoint.js';
 import { parseNote, type NoteVerifier } from './note.js';
@@ -156,7 +156,8 @@ export class CheckpointWitness {
               tenantId,
               log,
               next.treeSize,
-              `the database's log at size ${next.treeSize} does not extend the exported checkpoint at size ${head.treeSize} (history rewritten in the database?): ${(err as Error).message}`,
+              `the database's log at size ${next.treeSize} does not extend the exported checkpoint at ` +
+                `size ${head.treeSize} (history rewritten in the database?): ${(err as Error).message}`,
             ),
           };
         }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from '../../src/cli/command.js';
 import { COMMANDS } from '../../src/cli/main.js';
 import { createAuthGate } from '../../src/core/auth/gate.js';
-import type { RateLimitPolicy } from '../../src/core/ratelimit/index.js';
+import type { RateLimitPolicy } from '../../src/core/ratelimit/policy.js';
 import { buildServer } from '../../src/platform/http/server.js';
 import { unknownKey } from '../chaos/harness.js';
 import { startTestApp, testConfig, type TestApp } from '../helpers/app.js';

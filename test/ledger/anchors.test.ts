@@ -9,7 +9,7 @@ import { MerkleFrontier } from '../../src/ledger/merkle.js';
 import type { MerkleNode } from '../../src/ledger/node-store.js';
 import { verifierOf } from '../../src/ledger/note.js';
 import { CheckpointWitness, witnessKey } from '../../src/ledger/witness.js';
-import { FilesystemStorage } from '../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../src/platform/storage/filesystem.js';
 import { canonicalize } from '../../src/platform/crypto/canonical-json.js';
 import { exportPrivateKeyPem, generateEd25519KeyPair } from '../../src/platform/crypto/ed25519.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -108,98 +108,103 @@ describe('frostgate verify against a consistent rewrite by a database insider', 
     await admin.query(`UPDATE ledger_heads SET size = $2 WHERE tenant_id = $1 AND log = 'decisions'`, [tenant, entries.rows.length]);
   }
 
-  it("edit entry 10, recompute ledger_nodes and head, delete later checkpoints: passes today's verify, fails with --checkpoint and with the witness", async () => {
-    const tenant = 'insider-edit';
-    const key = await tenantWithKey(tenant);
-    await decide(key, 8);
-    await checkpoint(key, tenant);
-    await decide(key, 8);
-    const saved = await checkpoint(key, tenant);
-    assert.equal(saved.tree_size, 16);
-    const savedFile = path.join(dir, 'auditor-checkpoint-16.txt');
-    await writeFile(savedFile, saved.note);
-    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), [
-      '0000000000000008.checkpoint',
-      '0000000000000016.checkpoint',
-      'latest.checkpoint',
-    ]);
-    const clean = await verifyJson(tenant, 'storage', '--checkpoint', savedFile);
-    assert.equal(clean.code, 0, JSON.stringify(clean.out.problems));
-    assert.equal(clean.out.externalCheckpointsChecked, 3);
+  it(
+    'edit entry 10, recompute ledger_nodes and head, delete later checkpoints: ' + "passes today's verify, fails with --checkpoint and with the witness",
+    async () => {
+      const tenant = 'insider-edit';
+      const key = await tenantWithKey(tenant);
+      await decide(key, 8);
+      await checkpoint(key, tenant);
+      await decide(key, 8);
+      const saved = await checkpoint(key, tenant);
+      assert.equal(saved.tree_size, 16);
+      const savedFile = path.join(dir, 'auditor-checkpoint-16.txt');
+      await writeFile(savedFile, saved.note);
+      assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), [
+        '0000000000000008.checkpoint',
+        '0000000000000016.checkpoint',
+        'latest.checkpoint',
+      ]);
+      const clean = await verifyJson(tenant, 'storage', '--checkpoint', savedFile);
+      assert.equal(clean.code, 0, JSON.stringify(clean.out.problems));
+      assert.equal(clean.out.externalCheckpointsChecked, 3);
 
-    // The insider: entry 10 and its decisions row now say the decision was harmless.
-    const row = await admin.query(`SELECT record_json FROM ledger_entries WHERE tenant_id = $1 AND log = 'decisions' AND idx = 10`, [tenant]);
-    const record = JSON.parse(row.rows[0].record_json);
-    const edited = { ...record, score: 0, explanation: 'nothing happened' };
-    await admin.query(`UPDATE ledger_entries SET record_json = $2 WHERE tenant_id = $1 AND log = 'decisions' AND idx = 10`, [tenant, canonicalize(edited)]);
-    await admin.query(`UPDATE decisions SET score = 0, explanation = 'nothing happened' WHERE tenant_id = $1 AND ledger_index = 10`, [tenant]);
-    await recomputeTree(tenant);
-    await admin.query(`DELETE FROM ledger_checkpoints WHERE tenant_id = $1 AND log = 'decisions' AND tree_size > 10`, [tenant]);
-    // ... and the server, appending on, signs the rewritten tree.
-    await decide(key, 1);
-    const resigned = (await t.app.inject({ url: '/ledger/checkpoint?fresh=true', headers: { 'x-api-key': key } })).json();
-    assert.equal(resigned.tree_size, 17);
+      // The insider: entry 10 and its decisions row now say the decision was harmless.
+      const row = await admin.query(`SELECT record_json FROM ledger_entries WHERE tenant_id = $1 AND log = 'decisions' AND idx = 10`, [tenant]);
+      const record = JSON.parse(row.rows[0].record_json);
+      const edited = { ...record, score: 0, explanation: 'nothing happened' };
+      await admin.query(`UPDATE ledger_entries SET record_json = $2 WHERE tenant_id = $1 AND log = 'decisions' AND idx = 10`, [tenant, canonicalize(edited)]);
+      await admin.query(`UPDATE decisions SET score = 0, explanation = 'nothing happened' WHERE tenant_id = $1 AND ledger_index = 10`, [tenant]);
+      await recomputeTree(tenant);
+      await admin.query(`DELETE FROM ledger_checkpoints WHERE tenant_id = $1 AND log = 'decisions' AND tree_size > 10`, [tenant]);
+      // ... and the server, appending on, signs the rewritten tree.
+      await decide(key, 1);
+      const resigned = (await t.app.inject({ url: '/ledger/checkpoint?fresh=true', headers: { 'x-api-key': key } })).json();
+      assert.equal(resigned.tree_size, 17);
 
-    const today = await verify(tenant, 'off');
-    assert.equal(today.code, 0, today.stdout + today.stderr);
-    assert.match(
-      today.stdout,
-      /^PASS: insider-edit\/decisions: 17 entries recomputed, 2 signed checkpoint\(s\) match; 17 decision row\(s\) match their ledger records$/m,
-    );
-    assert.match(today.stdout, /^NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone with database write access/m);
+      const today = await verify(tenant, 'off');
+      assert.equal(today.code, 0, today.stdout + today.stderr);
+      assert.match(
+        today.stdout,
+        /^PASS: insider-edit\/decisions: 17 entries recomputed, 2 signed checkpoint\(s\) match; 17 decision row\(s\) match their ledger records$/m,
+      );
+      assert.match(today.stdout, /^NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone with database write access/m);
 
-    const anchored = await verifyJson(tenant, 'off', '--checkpoint', savedFile);
-    assert.equal(anchored.code, 1);
-    assert.equal(anchored.out.ok, false);
-    assert.equal(anchored.out.firstBadIndex, 8, 'the last size known good is 8: the edit lies in [8, 16)');
-    assert.match(
-      anchored.out.problems.map((p: { message: string }) => p.message).join('\n'),
-      new RegExp(
-        `the log recomputed to size 16 does not match the signed checkpoint held outside the database \\(--checkpoint ${savedFile.replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`,
-      ),
-    );
-    const human = await verify(tenant, 'off', '--checkpoint', savedFile);
-    assert.equal(human.code, 1);
-    assert.match(human.stdout, /^FAIL: insider-edit\/decisions: first mismatch at index 8$/m);
+      const anchored = await verifyJson(tenant, 'off', '--checkpoint', savedFile);
+      assert.equal(anchored.code, 1);
+      assert.equal(anchored.out.ok, false);
+      assert.equal(anchored.out.firstBadIndex, 8, 'the last size known good is 8: the edit lies in [8, 16)');
+      assert.match(
+        anchored.out.problems.map((p: { message: string }) => p.message).join('\n'),
+        new RegExp(
+          `the log recomputed to size 16 does not match the signed checkpoint held outside the database ` +
+            `\\(--checkpoint ${savedFile.replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`,
+        ),
+      );
+      const human = await verify(tenant, 'off', '--checkpoint', savedFile);
+      assert.equal(human.code, 1);
+      assert.match(human.stdout, /^FAIL: insider-edit\/decisions: first mismatch at index 8$/m);
 
-    const witnessed = await verifyJson(tenant, 'storage');
-    assert.equal(witnessed.code, 1);
-    assert.equal(witnessed.out.firstBadIndex, 8);
-    assert.match(
-      witnessed.out.problems.map((p: { message: string }) => p.message).join('\n'),
-      new RegExp(
-        `held outside the database \\(witness ${path.join(storageDir, witnessKey(tenant, 'decisions', 16)).replace(/[.]/g, '\\.')}\\): history changed between index 8 and 15`,
-      ),
-    );
+      const witnessed = await verifyJson(tenant, 'storage');
+      assert.equal(witnessed.code, 1);
+      assert.equal(witnessed.out.firstBadIndex, 8);
+      assert.match(
+        witnessed.out.problems.map((p: { message: string }) => p.message).join('\n'),
+        new RegExp(
+          `held outside the database \\(witness ${path.join(storageDir, witnessKey(tenant, 'decisions', 16)).replace(/[.]/g, '\\.')}\\): ` +
+            `history changed between index 8 and 15`,
+        ),
+      );
 
-    // The witness will not export the re-signed tree: it does not extend what it holds.
-    const sync = await t.ledger.witness!.sync(tenant, 'decisions');
-    assert.deepEqual(sync.exported, []);
-    assert.equal(sync.refused?.treeSize, 17);
-    assert.match(sync.refused.reason, /does not extend the exported checkpoint at size 16/);
-    const alarm = t.logs!.lines.find((l) => l.logger === 'frostgate.security' && l.type === 'ledger_witness_refused' && l.tenant_id === tenant);
-    assert.ok(alarm, 'the refusal is in the security log');
-    assert.equal(alarm.level, 'error');
-    const refusals = await t.platform.metrics.registry.getSingleMetric('ledger_witness_refused_total')!.get();
-    assert.equal(refusals.values.find((v) => v.labels.log === 'decisions')?.value, 1);
-    // Reported once per refused checkpoint, not at every tick.
-    await t.ledger.witness!.sync(tenant, 'decisions');
-    assert.equal(t.logs!.lines.filter((l) => l.type === 'ledger_witness_refused' && l.tenant_id === tenant).length, 1);
-    // A witness restarted on the same store resumes from what it exported, and refuses too.
-    const restarted = new CheckpointWitness({
-      storage: new FilesystemStorage(storageDir),
-      ledger: t.ledger.ledger,
-      trusted: [verifierOf(t.ledger.ledger.signingKey.signer)],
-      log: t.platform.log,
-      security: t.platform.security,
-    });
-    assert.equal((await restarted.sync(tenant, 'decisions')).refused?.treeSize, 17);
-    assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), [
-      '0000000000000008.checkpoint',
-      '0000000000000016.checkpoint',
-      'latest.checkpoint',
-    ]);
-  });
+      // The witness will not export the re-signed tree: it does not extend what it holds.
+      const sync = await t.ledger.witness!.sync(tenant, 'decisions');
+      assert.deepEqual(sync.exported, []);
+      assert.equal(sync.refused?.treeSize, 17);
+      assert.match(sync.refused.reason, /does not extend the exported checkpoint at size 16/);
+      const alarm = t.logs!.lines.find((l) => l.logger === 'frostgate.security' && l.type === 'ledger_witness_refused' && l.tenant_id === tenant);
+      assert.ok(alarm, 'the refusal is in the security log');
+      assert.equal(alarm.level, 'error');
+      const refusals = await t.platform.metrics.registry.getSingleMetric('ledger_witness_refused_total')!.get();
+      assert.equal(refusals.values.find((v) => v.labels.log === 'decisions')?.value, 1);
+      // Reported once per refused checkpoint, not at every tick.
+      await t.ledger.witness!.sync(tenant, 'decisions');
+      assert.equal(t.logs!.lines.filter((l) => l.type === 'ledger_witness_refused' && l.tenant_id === tenant).length, 1);
+      // A witness restarted on the same store resumes from what it exported, and refuses too.
+      const restarted = new CheckpointWitness({
+        storage: new FilesystemStorage(storageDir),
+        ledger: t.ledger.ledger,
+        trusted: [verifierOf(t.ledger.ledger.signingKey.signer)],
+        log: t.platform.log,
+        security: t.platform.security,
+      });
+      assert.equal((await restarted.sync(tenant, 'decisions')).refused?.treeSize, 17);
+      assert.deepEqual((await readdir(path.join(storageDir, 'ledger-witness', tenant, 'decisions'))).sort(), [
+        '0000000000000008.checkpoint',
+        '0000000000000016.checkpoint',
+        'latest.checkpoint',
+      ]);
+    },
+  );
 
   it('entries removed from the head (tree and checkpoints trimmed to match): fails against the witness', async () => {
     const tenant = 'insider-trim';

@@ -162,7 +162,8 @@ describe('frostgate verify against tampering (Postgres, rows changed directly in
     ['a deleted record', `DELETE FROM ledger_entries WHERE idx = 9`, 9],
     [
       'two reordered records',
-      `UPDATE ledger_entries SET record_json = CASE idx WHEN 3 THEN (SELECT record_json FROM ledger_entries WHERE idx = 4) ELSE (SELECT record_json FROM ledger_entries WHERE idx = 3) END WHERE idx IN (3, 4)`,
+      `UPDATE ledger_entries SET record_json = CASE idx WHEN 3 THEN (SELECT record_json FROM ledger_entries ` +
+        `WHERE idx = 4) ELSE (SELECT record_json FROM ledger_entries WHERE idx = 3) END WHERE idx IN (3, 4)`,
       3,
     ],
     ['an inserted record', `INSERT INTO ledger_entries (tenant_id, log, idx, record_json) VALUES ('default', 'decisions', 40, '{"decision_id":"forged"}')`, 40],

@@ -8,7 +8,7 @@ import { signCheckpoint } from '../../src/ledger/checkpoint.js';
 import { createNoteSigner, verifierOf } from '../../src/ledger/note.js';
 import { MAX_WITNESS_READS, witnessAnchors, witnessKey } from '../../src/ledger/witness.js';
 import { generateEd25519KeyPair } from '../../src/platform/crypto/ed25519.js';
-import { FilesystemStorage } from '../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../src/platform/storage/filesystem.js';
 
 it('verification reads a bounded, evenly spread part of a long exported history, the oldest and newest always', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'fg-witness-'));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createAuthModule, ensureBootstrapAdmin } from '../../src/core/auth/index.js';
+import { createAuthModule } from '../../src/core/auth/module.js';
+import { ensureBootstrapAdmin } from '../../src/core/auth/bootstrap.js';
 import { buildServer } from '../../src/platform/http/server.js';
 import { createPlatform } from '../../src/platform/platform.js';
 import { testConfig } from '../helpers/app.js';

@@ -1,7 +1,8 @@
 import { isProductionProfile, maskedConfig, parseConfig } from '../../config/config.js';
 import { VARIABLES } from '../../config/variables.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { UsageError, printJson, printLine } from '../output.js';
+import { UsageError } from '../errors.js';
+import { printJson, printLine } from '../output.js';
 
 export const configCommand: Command = {
   name: 'config',

@@ -1,6 +1,6 @@
 import { loadConfig } from '../../config/config.js';
 import { EmbeddedDatabaseLockedError, openDatabase, type Database } from '../../platform/db/database.js';
-import { CliError } from '../output.js';
+import { CliError } from '../errors.js';
 import { AuditTrail } from '../../ledger/audit.js';
 import { LedgerService } from '../../ledger/service.js';
 import { loadLedgerSigningKey } from '../../ledger/signing-key.js';

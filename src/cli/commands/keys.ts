@@ -2,7 +2,8 @@ import { CLI_OPERATOR, KeyStore } from '../../core/auth/store.js';
 import { SCOPES, parseScopes } from '../../platform/auth/scopes.js';
 import { parseDuration } from '../../platform/duration.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { UsageError, printErr, printJson, printLine, table } from '../output.js';
+import { UsageError } from '../errors.js';
+import { printErr, printJson, printLine, table } from '../output.js';
 import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const keysCommand: Command = {

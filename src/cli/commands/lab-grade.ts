@@ -7,15 +7,17 @@ import { KeyStore } from '../../core/auth/store.js';
 import { AuditTrail } from '../../ledger/audit.js';
 import { LedgerService } from '../../ledger/service.js';
 import { loadLedgerSigningKey } from '../../ledger/signing-key.js';
-import { ScenarioStore } from '../../forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../forge/runtime/index.js';
+import { ScenarioStore } from '../../forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../forge/runtime/netns/driver.js';
 import { ledgerAuditSource } from '../../forge/scoring/module.js';
-import { storageFromConfig } from '../../platform/storage/index.js';
+import { storageFromConfig } from '../../platform/storage/from-config.js';
 import { ScoringService, type CompleteResult } from '../../forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../forge/scoring/verdict.js';
-import { TemplateCatalog, loadTemplate } from '../../forge/templates/index.js';
+import { TemplateCatalog } from '../../forge/templates/catalog.js';
+import { loadTemplate } from '../../forge/templates/load.js';
 import { EmbeddedDatabaseLockedError, openDatabase } from '../../platform/db/database.js';
-import { CliError, printErr, printJson, printLine, table } from '../output.js';
+import { CliError } from '../errors.js';
+import { printErr, printJson, printLine, table } from '../output.js';
 
 const INSTALLED_TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url));
 
@@ -70,7 +72,8 @@ export async function gradeLab(scenarioId: string, opts: { template?: string; an
     });
     if (signingKey.ephemeral)
       printErr(
-        'warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is never published, so only its integrity can be checked (verify-verdict --allow-unpinned)',
+        'warning: SIGNING_KEY_PATH is not set; the verdict is signed by an ephemeral key that is ' +
+          'never published, so only its integrity can be checked (verify-verdict --allow-unpinned)',
       );
     const ledgerKey = await loadLedgerSigningKey({ keyPath: config.keys.ledgerKeyPath, dataDir: config.env === 'dev' ? config.dataDir : undefined });
     const ledger = new LedgerService(db, ledgerKey, {
@@ -118,7 +121,8 @@ function printResult(result: CompleteResult, json: boolean): void {
     return;
   }
   printLine(
-    `${score.scenario_id} ${result.graded ? 'graded' : 'was already graded'}: ${score.total}/${score.max} (${score.percent}%) on ${score.template.id}@${score.template.version}`,
+    `${score.scenario_id} ${result.graded ? 'graded' : 'was already graded'}: ` +
+      `${score.total}/${score.max} (${score.percent}%) on ${score.template.id}@${score.template.version}`,
   );
   printLine(
     table(

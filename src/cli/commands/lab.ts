@@ -1,10 +1,14 @@
 import path from 'node:path';
 import { loadConfig } from '../../config/config.js';
-import type { Orchestrator, Scenario } from '../../forge/orchestrator/index.js';
-import { describeLimits, NetnsLabRuntime } from '../../forge/runtime/index.js';
-import { loadTemplate, templateLimits } from '../../forge/templates/index.js';
+import type { Orchestrator } from '../../forge/orchestrator/service.js';
+import type { Scenario } from '../../forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../forge/runtime/netns/driver.js';
+import { describeLimits } from '../../forge/runtime/spec.js';
+import { loadTemplate } from '../../forge/templates/load.js';
+import { templateLimits } from '../../forge/templates/to-spec.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printErr, printJson, printLine, table } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr, printJson, printLine, table } from '../output.js';
 
 /** Labs that no longer exist on the machine: `lab ls` shows them only with --all. */
 const GONE_STATES: ReadonlySet<string> = new Set(['destroyed', 'expired', 'failed']);
@@ -138,10 +142,11 @@ function localRuntime(): NetnsLabRuntime {
 /** The database and orchestrator, loaded only by the subcommands that need them (exec does not). */
 async function withLabSession<T>(fn: (session: LabSession) => Promise<T>): Promise<T> {
   const { config } = loadConfig();
-  const [{ KeyStore }, { Orchestrator, ScenarioStore }, { TemplateCatalog }, { EmbeddedDatabaseLockedError, openDatabase }] = await Promise.all([
+  const [{ KeyStore }, { Orchestrator }, { ScenarioStore }, { TemplateCatalog }, { EmbeddedDatabaseLockedError, openDatabase }] = await Promise.all([
     import('../../core/auth/store.js'),
-    import('../../forge/orchestrator/index.js'),
-    import('../../forge/templates/index.js'),
+    import('../../forge/orchestrator/service.js'),
+    import('../../forge/orchestrator/store.js'),
+    import('../../forge/templates/catalog.js'),
     import('../../platform/db/database.js'),
   ]);
   let db;

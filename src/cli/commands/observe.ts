@@ -2,7 +2,8 @@ import { connect } from 'nats';
 import { loadConfig } from '../../config/config.js';
 import { ObserverHub, TELEMETRY_PREFIX, telemetrySubject, type TelemetryKind } from '../../forge/telemetry/index.js';
 import type { Command } from '../command.js';
-import { CliError, UsageError, printErr } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr } from '../output.js';
 
 const KINDS: readonly TelemetryKind[] = ['lab', 'session', 'grading', 'heartbeat'];
 

@@ -6,7 +6,8 @@ import type { Receipt } from '../../forge/spawn/receipts.js';
 import { TIERS, TRACKS } from '../../forge/templates/schema.js';
 import { AppError, type ProblemCode } from '../../platform/http/problem.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printErr, printJson, printLine } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr, printJson, printLine } from '../output.js';
 import { cliAuditTrail, withDatabase } from './db-session.js';
 
 /** What both paths print: the entitlement granted and the receipt it came from. */

@@ -2,7 +2,8 @@ import { loadConfig, type Config } from '../../config/config.js';
 import { ROLE_NAMES, ROLE_PORTS, isRoleName, type RoleName } from '../../role-names.js';
 import { VERSION } from '../../version.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printErr } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr } from '../output.js';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -132,7 +133,10 @@ function consoleBanner(
 
 /** The curl line the restart banner prints; $FG_ADMIN_KEY is the admin key the first start printed. */
 function createKeyHint(url: string): string {
-  return `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d '{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`;
+  return (
+    `curl -H "X-API-Key: $FG_ADMIN_KEY" -H 'content-type: application/json' -d ` +
+    `'{"scopes":["defend:write","decisions:read"],"name":"sensor-1"}' ${url}/keys`
+  );
 }
 
 function banner(s: Record<string, string>, key: string | undefined, embedded: boolean, consoleLines: readonly string[]): string {

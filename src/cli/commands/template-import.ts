@@ -2,8 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ContainerlabImportError, importContainerlab } from '../../forge/templates/containerlab.js';
-import { contentVersion, TIERS, TRACKS, type Tier, type Track } from '../../forge/templates/index.js';
-import { CliError, UsageError, printErr, printJson, printLine } from '../output.js';
+import { contentVersion } from '../../forge/templates/load.js';
+import { TIERS, TRACKS, type Tier, type Track } from '../../forge/templates/schema.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr, printJson, printLine } from '../output.js';
 
 const oneOf = <T extends string>(what: string, allowed: readonly T[], value: string | boolean | undefined): T | undefined => {
   if (value === undefined) return undefined;
@@ -40,7 +42,8 @@ export async function importTemplateFromContainerlab(file: string, values: Recor
     }
     if (output)
       printLine(
-        `OK ${file} -> ${output}: ${result.template.id}@${version}, ${result.template.topology.devices.length} devices, ${result.template.topology.networks.length} networks`,
+        `OK ${file} -> ${output}: ${result.template.id}@${version}, ${result.template.topology.devices.length} ` +
+          `devices, ${result.template.topology.networks.length} networks`,
       );
     else process.stdout.write(result.yaml);
     for (const w of result.warnings) printErr(`note: ${w}`);

@@ -1,7 +1,9 @@
 import { importTemplateFromContainerlab } from './template-import.js';
-import { loadTemplate, TemplateInvalidError, formatProblem } from '../../forge/templates/index.js';
+import { loadTemplate } from '../../forge/templates/load.js';
+import { TemplateInvalidError, formatProblem } from '../../forge/templates/errors.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { UsageError, printErr, printJson, printLine } from '../output.js';
+import { UsageError } from '../errors.js';
+import { printErr, printJson, printLine } from '../output.js';
 
 export const templateCommand: Command = {
   name: 'template',

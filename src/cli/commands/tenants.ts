@@ -1,6 +1,7 @@
 import { KeyStore } from '../../core/auth/store.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { UsageError, printJson, printLine, table } from '../output.js';
+import { UsageError } from '../errors.js';
+import { printJson, printLine, table } from '../output.js';
 import { cliAuditTrail, withDatabase } from './db-session.js';
 
 export const tenantsCommand: Command = {

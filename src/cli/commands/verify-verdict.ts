@@ -4,7 +4,8 @@ import { parseEd25519PublicKey } from '../../platform/crypto/ed25519.js';
 import { verdictKeyId, verifyVerdict, verifyVerdictWithKey, type VerdictVerification } from '../../forge/scoring/verdict.js';
 import { describeValidity, parseVerdictKeySet, verdictKeyFingerprint, verifyVerdictWithKeySet, type VerdictKeySet } from '../../forge/scoring/verdict-keys.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printJson, printLine } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printJson, printLine } from '../output.js';
 
 /** Exit status when the files are intact but nothing tied them to the scoreboard's key. */
 export const EXIT_UNPINNED = 3;
@@ -122,7 +123,8 @@ function pinnedBy(pin: Pin, keyId: string): string {
 }
 
 const UNPINNED_WHY =
-  'only integrity was checked, not origin: verdict.pub came with the verdict, and anyone can re-sign an edited score.json with a key of their own and ship that key as verdict.pub';
+  'only integrity was checked, not origin: verdict.pub came with the verdict, and anyone can ' +
+  're-sign an edited score.json with a key of their own and ship that key as verdict.pub';
 const UNPINNED_FIX =
   "pin the scoreboard's key: --keys verdict-keys.json (GET /v1/verdicts/keys), --pubkey FILE or --key-id ID; --allow-unpinned accepts an integrity-only check";
 

@@ -9,13 +9,17 @@ import { verifierOf } from '../../ledger/note.js';
 import { verifyLogFromDatabase, verifyRecordOffline, verifiersFromKeyFile, type InclusionProofFile, type LogVerification } from '../../ledger/verify.js';
 import { witnessAnchors, witnessLogPrefix } from '../../ledger/witness.js';
 import type { LedgerName } from '../../platform/db/schema.js';
-import { storageFromConfig } from '../../platform/storage/index.js';
+import { storageFromConfig } from '../../platform/storage/from-config.js';
 import { JSON_OPTION, type Command } from '../command.js';
-import { CliError, UsageError, printErr, printJson, printLine } from '../output.js';
+import { CliError, UsageError } from '../errors.js';
+import { printErr, printJson, printLine } from '../output.js';
 import { withDatabase } from './db-session.js';
 
 const UNANCHORED =
-  'NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone with database write access (entries and tree recomputed, later checkpoints deleted, the server re-signing the result) passes this check. Pass --checkpoint FILE (a checkpoint note saved earlier) or enable the witness (FG_LEDGER_WITNESS=storage); see docs/ledger.md';
+  'NOTE: no checkpoint held outside the database was checked: a consistent rewrite by someone ' +
+  'with database write access (entries and tree recomputed, later checkpoints deleted, the ' +
+  'server re-signing the result) passes this check. Pass --checkpoint FILE (a checkpoint ' +
+  'note saved earlier) or enable the witness (FG_LEDGER_WITNESS=storage); see docs/ledger.md';
 const RETIRED_KEY_HINT =
   'a checkpoint signed by a retired ledger key needs that key: --trusted-keys FILE with its vkey (GET /ledger/checkpoint lists verifier_keys)';
 
@@ -145,13 +149,17 @@ Examples:
 
 function anchoredSummary(result: LogVerification): string {
   if (result.externalCheckpointsChecked === 0) return '';
-  return `, ${result.externalCheckpointsChecked} checkpoint(s) held outside the database match and the log extends the newest (size ${result.newestExternalSize})`;
+  return (
+    `, ${result.externalCheckpointsChecked} checkpoint(s) held outside the database ` +
+    `match and the log extends the newest (size ${result.newestExternalSize})`
+  );
 }
 
 function rowProblemLines(rows: DecisionRowsVerification): string[] {
   const lines = rows.mismatched.map(({ decision_id, ledger_index, integrity }) =>
     integrity.status === 'mismatch'
-      ? `decision ${decision_id} (ledger index ${ledger_index}): ${integrity.fields.join(', ')} differ${integrity.fields.length === 1 ? 's' : ''} from its ledger record (row changed after it was decided)`
+      ? `decision ${decision_id} (ledger index ${ledger_index}): ${integrity.fields.join(', ')} ` +
+        `differ${integrity.fields.length === 1 ? 's' : ''} from its ledger record (row changed after it was decided)`
       : `decision ${decision_id} (ledger index ${ledger_index}): ${integrity.detail}`,
   );
   if (rows.mismatchedCount > rows.mismatched.length)

@@ -61,7 +61,8 @@ const CreateKeyBody = Type.Object(
         minLength: 1,
         maxLength: 200,
         description:
-          "the creating key's own identity (the default); any other is refused, 403 owner_not_vouched: the operator enrols people (frostgate keys create --owner)",
+          "the creating key's own identity (the default); any other is refused, 403 " +
+          'owner_not_vouched: the operator enrols people (frostgate keys create --owner)',
       }),
     ),
   },

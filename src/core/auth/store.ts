@@ -213,7 +213,8 @@ export class KeyStore {
         await this.db.withTenant(input.tenantId, (tx) => this.audit!.record(tx, input.tenantId, { action: 'key.create_refused', actor: minter.id, details }));
       throw new AppError(
         'forbidden',
-        `a key created by ${minter.id} belongs to its identity ${minter.identity}, not to ${input.owner}; another person gets keys from the operator (frostgate keys create --owner)`,
+        `a key created by ${minter.id} belongs to its identity ${minter.identity}, not to ` +
+          `${input.owner}; another person gets keys from the operator (frostgate keys create --owner)`,
         { reason: 'owner_not_vouched' },
       );
     }

@@ -1,12 +1,10 @@
 import { sql } from 'kysely';
 import type { Database } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
-import { normalizeIp } from '../engine/index.js';
+import { normalizeIp } from '../engine/ip.js';
 import { cidrContains, parseCidr, parseIp } from '../engine/ip.js';
 import { PullPositions, type PullPosition } from './bouncer-positions.js';
 import { blocksJson, toBlock, toDecision, type Block, type BlockRow, type CrowdSecDecision } from './crowdsec-format.js';
-
-export { goDuration, type CrowdSecDecision } from './crowdsec-format.js';
 
 export interface StreamOptions {
   readonly startup: boolean;

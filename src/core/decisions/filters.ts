@@ -1,4 +1,4 @@
-import { normalizeIp } from '../engine/index.js';
+import { normalizeIp } from '../engine/ip.js';
 import { AppError } from '../../platform/http/problem.js';
 
 /** Entity kinds entityKey() produces (src/core/engine/evaluate.ts). */

@@ -1,5 +1,5 @@
 import type { MerkleFrontier } from '../../ledger/merkle.js';
-import type { DiffableDecision } from '../engine/index.js';
+import type { DiffableDecision } from '../engine/diff.js';
 
 /** A block a decision applied, for the doctrine's caps before the decision is stored. */
 export interface PendingBlock {

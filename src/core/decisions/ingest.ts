@@ -4,7 +4,7 @@ import type { DurableQueue, QueueDelivery, QueueTransaction } from '../../platfo
 import { AppError, notFound, unavailable } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { isDependencyUnavailable } from '../../platform/dependency-errors.js';
-import type { SecurityEvent } from '../engine/index.js';
+import type { SecurityEvent } from '../engine/event.js';
 import type { IngestBacklog } from './ingest-backlog.js';
 import type { DecisionRecord, DecisionService } from './service.js';
 

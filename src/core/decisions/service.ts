@@ -7,22 +7,13 @@ import type { Database, Tx } from '../../platform/db/database.js';
 import type { DB } from '../../platform/db/schema.js';
 import { assertTenantId } from '../../platform/db/tenant-id.js';
 import { AppError, notFound } from '../../platform/http/problem.js';
-import {
-  decisionDiff,
-  entityKey,
-  eventIssues,
-  evaluate,
-  MemoryWindowStore,
-  normalizeIp,
-  RedisWindowStore,
-  type Decision,
-  type DecisionDiff,
-  type DiffableDecision,
-  type EnforcementState,
-  type SecurityEvent,
-  type WindowStore,
-} from '../engine/index.js';
-import type { ActiveVersions } from '../governance/index.js';
+import { decisionDiff, type DecisionDiff, type DiffableDecision } from '../engine/diff.js';
+import { entityKey, evaluate, type Decision } from '../engine/evaluate.js';
+import { eventIssues, type SecurityEvent } from '../engine/event.js';
+import { MemoryWindowStore, RedisWindowStore, type WindowStore } from '../engine/windows.js';
+import { normalizeIp } from '../engine/ip.js';
+import type { EnforcementState } from '../engine/doctrine.js';
+import type { ActiveVersions } from '../governance/active.js';
 import type { Redis } from '../../platform/cache/redis.js';
 import { BlockTally, TALLY_RETAIN_MS, type TalliedBlock } from './block-tally.js';
 import { decodeCursor, encodeCursor, entityFilter } from './filters.js';

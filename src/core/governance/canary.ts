@@ -1,12 +1,8 @@
-import {
-  MemoryWindowStore,
-  NO_ENFORCEMENT,
-  evaluate,
-  type CompiledDoctrine,
-  type CompiledRuleset,
-  type Decision,
-  type SecurityEvent,
-} from '../engine/index.js';
+import { MemoryWindowStore } from '../engine/windows.js';
+import { NO_ENFORCEMENT, type CompiledDoctrine } from '../engine/doctrine.js';
+import { evaluate, type Decision } from '../engine/evaluate.js';
+import type { CompiledRuleset } from '../engine/ruleset.js';
+import type { SecurityEvent } from '../engine/event.js';
 
 /** Where canaries get "the tenant's last N events": implemented by the decisions module. */
 export interface CanaryEventSource {

@@ -1,15 +1,7 @@
-import {
-  compileDoctrine,
-  compileRuleset,
-  loadDefaultDoctrine,
-  loadDefaultRuleset,
-  type CompiledDoctrine,
-  type CompiledRuleset,
-  type Doctrine,
-  type Ruleset,
-} from '../engine/index.js';
-import { RulesetValidationError, DoctrineValidationError } from '../engine/index.js';
-import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy } from '../ratelimit/index.js';
+import { compileDoctrine, loadDefaultDoctrine, type CompiledDoctrine, type Doctrine } from '../engine/doctrine.js';
+import { compileRuleset, loadDefaultRuleset, type CompiledRuleset, type Ruleset } from '../engine/ruleset.js';
+import { RulesetValidationError, DoctrineValidationError } from '../engine/errors.js';
+import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy } from '../ratelimit/policy.js';
 import { InvalidRateLimitPolicyError } from '../ratelimit/policy.js';
 import type { GovernedKind } from '../../platform/db/schema.js';
 

@@ -1,5 +1,6 @@
-import { threatLevelRank, type Doctrine, type Ruleset } from '../engine/index.js';
-import type { RateLimitPolicy } from '../ratelimit/index.js';
+import { threatLevelRank, type Ruleset } from '../engine/ruleset.js';
+import type { Doctrine } from '../engine/doctrine.js';
+import type { RateLimitPolicy } from '../ratelimit/policy.js';
 import type { GovernedKind } from '../../platform/db/schema.js';
 
 export type Risk = 'low' | 'medium' | 'high';

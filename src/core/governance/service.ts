@@ -5,7 +5,8 @@ import type { ChangeStatus, GovernedKind } from '../../platform/db/schema.js';
 import { AppError, conflict } from '../../platform/http/problem.js';
 import { newId } from '../../platform/ids.js';
 import type { Logger } from '../../platform/log.js';
-import { deployAuthorizationRequest, type PolicyEngine } from '../../policy/index.js';
+import { deployAuthorizationRequest } from '../../policy/requests.js';
+import type { PolicyEngine } from '../../policy/engine.js';
 import type { Principal } from '../../platform/auth/principal.js';
 import { hasScope } from '../../platform/auth/scopes.js';
 import { DEPLOYED_SUBJECT, type ActiveVersions } from './active.js';
@@ -33,8 +34,6 @@ import {
   type ChangeRow,
 } from './store.js';
 import { lineageOf, principalLineage, TWO_PERSON_DETAIL, twoPersonRefusal } from './two-person.js';
-
-export type { ChangeView } from './change-view.js';
 
 export const CHANGE_TTL_DAYS = 7;
 

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { LAB_LIVE_STATES, type Scenario } from '../orchestrator/index.js';
+import { LAB_LIVE_STATES } from '../orchestrator/states.js';
+import type { Scenario } from '../orchestrator/store.js';
 import { spendAccessToken } from '../spawn/access.js';
 import { TokenRefusedError, type ScenarioClaims, type TokenProblem } from '../tokens/scenario-tokens.js';
 import { AppError, type ProblemCode } from '../../platform/http/problem.js';

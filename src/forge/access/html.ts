@@ -120,13 +120,15 @@ export function renderLabPage(v: LabPageView): string {
   const tabs = v.devices
     .map(
       (d, i) =>
-        `<button type="button" role="tab" class="tab" id="tab-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" aria-selected="${i === 0}" aria-controls="term-${escapeHtml(d.name)}">${escapeHtml(d.name)}<span class="kind">${d.kind}</span></button>`,
+        `<button type="button" role="tab" class="tab" id="tab-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" ` +
+        `aria-selected="${i === 0}" aria-controls="term-${escapeHtml(d.name)}">${escapeHtml(d.name)}<span class="kind">${d.kind}</span></button>`,
     )
     .join('');
   const panes = v.devices
     .map(
       (d, i) =>
-        `<div role="tabpanel" class="term" id="term-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" aria-labelledby="tab-${escapeHtml(d.name)}"${i === 0 ? '' : ' hidden'}></div>`,
+        `<div role="tabpanel" class="term" id="term-${escapeHtml(d.name)}" data-device="${escapeHtml(d.name)}" ` +
+        `aria-labelledby="tab-${escapeHtml(d.name)}"${i === 0 ? '' : ' hidden'}></div>`,
     )
     .join('');
   return `<!doctype html>

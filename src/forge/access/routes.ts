@@ -13,14 +13,14 @@ import { CLOSE } from './protocol.js';
 import type { RawData } from 'ws';
 import type { EarlyFrame } from './terminal-session.js';
 import { TerminalSessions } from './terminals.js';
-import { describeLimits } from '../runtime/index.js';
-import { templateLimits } from '../templates/index.js';
+import { describeLimits } from '../runtime/spec.js';
+import { templateLimits } from '../templates/to-spec.js';
 import { topologySvg } from './topology.js';
 import { HintLedger, pageHints, pageQuestions } from './questions.js';
 import { ExtensionLog } from './extensions.js';
-import { extendAuthorizationRequest } from '../../policy/index.js';
+import { extendAuthorizationRequest } from '../../policy/requests.js';
 import type { AccessDeps } from './types.js';
-import { LAB_LIVE_STATES } from '../orchestrator/index.js';
+import { LAB_LIVE_STATES } from '../orchestrator/states.js';
 
 /** Route patterns of the learner's lab; each authenticates with the scenario access token (TOKEN_ROUTES). */
 export const ACCESS_ROUTES = {

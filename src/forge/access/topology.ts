@@ -46,7 +46,8 @@ export function topologySvg(devices: readonly PageDevice[], networks: ReadonlyAr
   for (const n of netNames) {
     const x = netX.get(n)!;
     parts.push(
-      `<g class="network" data-network="${escapeHtml(n)}"><rect x="${x - NET_W / 2}" y="${ROW_Y.net}" width="${NET_W}" height="${NET_H}" rx="20" fill="#0e7490" stroke="#22d3ee"/>` +
+      `<g class="network" data-network="${escapeHtml(n)}"><rect x="${x - NET_W / 2}" ` +
+        `y="${ROW_Y.net}" width="${NET_W}" height="${NET_H}" rx="20" fill="#0e7490" stroke="#22d3ee"/>` +
         `<text x="${x}" y="${ROW_Y.net + 17}" text-anchor="middle" font-size="13" fill="#ecfeff">${escapeHtml(n)}</text>` +
         `<text x="${x}" y="${ROW_Y.net + 32}" text-anchor="middle" font-size="11" fill="#a5f3fc">${escapeHtml(cidrOf.get(n) ?? '')}</text></g>`,
     );
@@ -55,7 +56,8 @@ export function topologySvg(devices: readonly PageDevice[], networks: ReadonlyAr
     const p = place.get(d)!;
     const fill = d.kind === 'router' ? '#7c2d12' : '#1e3a8a';
     parts.push(
-      `<g class="device" data-device="${escapeHtml(d.name)}"><rect x="${p.x - DEVICE_W / 2}" y="${p.y}" width="${DEVICE_W}" height="${DEVICE_H}" rx="6" fill="${fill}" stroke="#e2e8f0"/>` +
+      `<g class="device" data-device="${escapeHtml(d.name)}"><rect x="${p.x - DEVICE_W / 2}" ` +
+        `y="${p.y}" width="${DEVICE_W}" height="${DEVICE_H}" rx="6" fill="${fill}" stroke="#e2e8f0"/>` +
         `<text x="${p.x}" y="${p.y + 19}" text-anchor="middle" font-size="14" font-weight="bold" fill="#f8fafc">${escapeHtml(d.name)}</text>` +
         `<text x="${p.x}" y="${p.y + 35}" text-anchor="middle" font-size="11" fill="#cbd5e1">${d.kind}</text></g>`,
     );

@@ -1,10 +1,10 @@
 import type { Logger } from '../../platform/log.js';
-import type { Orchestrator } from '../orchestrator/index.js';
+import type { Orchestrator } from '../orchestrator/service.js';
 import type { LabRuntime } from '../runtime/types.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { AccessLimits } from './limits.js';
-import type { PolicyEngine } from '../../policy/index.js';
+import type { PolicyEngine } from '../../policy/engine.js';
 import type { ResultArtefacts } from '../scoring/results.js';
 
 /** One criterion as the learner sees it after grading. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
-import { NetnsLabRuntime } from '../runtime/index.js';
+import { NetnsLabRuntime } from '../runtime/netns/driver.js';
 import type { LabRuntime } from '../runtime/types.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
 import type { TemplateCatalog } from '../templates/catalog.js';

@@ -2,7 +2,8 @@ import type { CheckSpec, CombinatorCheckSpec, LeafCheckSpec } from '../templates
 import type { SuccessCriterion } from '../templates/schema.js';
 import type { ScenarioVariables } from '../templates/variables.js';
 import { captureStream, type CapturedCommand, type ExecContext } from './capture.js';
-import { CheckFailed, runLeafCheck, type Answers, type CommandOutcome } from './checks/index.js';
+import { CheckFailed, type Answers, type CommandOutcome } from './checks/context.js';
+import { runLeafCheck } from './checks/run.js';
 
 /**
  * Evaluates a template's successCriteria against a lab: each leaf check with its timeout and

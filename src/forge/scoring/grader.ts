@@ -1,9 +1,11 @@
-import { sanitizeFiles, sanitizeText, type NamedBytes, type PiiCounts } from '../sanitizer/index.js';
+import { sanitizeFiles, type NamedBytes } from '../sanitizer/files.js';
+import { sanitizeText } from '../sanitizer/text.js';
+import type { PiiCounts } from '../sanitizer/types.js';
 import type { LabTemplate } from '../templates/load.js';
 import type { ScenarioVariables } from '../templates/variables.js';
 import { canonicalize } from '../../platform/crypto/canonical-json.js';
 import { evaluateCriteria, type CriterionResult, type DeviceExec } from './criteria.js';
-import type { Answers } from './checks/index.js';
+import type { Answers } from './checks/context.js';
 import { buildEvidenceArchive, type EvidenceCompression } from './evidence-archive.js';
 import type { EvidenceFileName, ResultArtefacts } from './results.js';
 import { criterionScore, totals, type GradeReason, type ScoreDocument } from './score-document.js';

@@ -7,7 +7,7 @@ import type { LabRuntime } from '../runtime/types.js';
 import type { ObjectStorage } from '../../platform/storage/types.js';
 import type { LabTemplate } from '../templates/load.js';
 import { scenarioVariables } from '../templates/variables.js';
-import type { Answers } from './checks/index.js';
+import type { Answers } from './checks/context.js';
 import type { DeviceExec } from './criteria.js';
 import type { EvidenceCompression } from './evidence-archive.js';
 import { gradeScenario } from './grader.js';
@@ -256,7 +256,8 @@ export class ScoringService {
     if (!set)
       throw new AppError(
         'unavailable',
-        `${VERDICT_KEYS_OBJECT} is not in the object store (${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`,
+        `${VERDICT_KEYS_OBJECT} is not in the object store ` +
+          `(${this.deps.storage.locate(VERDICT_KEYS_OBJECT)}); it is written when a scoreboard starts or grades`,
       );
     return set;
   }

@@ -20,7 +20,7 @@
 
 import { createHash, type KeyObject } from 'node:crypto';
 import { exportPublicKeyPem, exportPublicKeyRaw, parseEd25519PublicKey } from '../../platform/crypto/ed25519.js';
-import type { ObjectStorage } from '../../platform/storage/index.js';
+import type { ObjectStorage } from '../../platform/storage/types.js';
 import {
   DEFAULT_VERDICT_LABELS,
   parseVerdictSignatureFile,
@@ -191,7 +191,8 @@ export function withCurrentKey(
   if (known) {
     throw new VerdictError(
       'verdict_key_retired',
-      `verdict key ${keyId} was retired at ${known.valid_until} (${VERDICT_KEYS_OBJECT}) and may not sign again: set SIGNING_KEY_PATH to the current key or a new one`,
+      `verdict key ${keyId} was retired at ${known.valid_until} (${VERDICT_KEYS_OBJECT}) ` +
+        `and may not sign again: set SIGNING_KEY_PATH to the current key or a new one`,
     );
   }
   const current = set.keys.find((k) => k.status === 'current');
@@ -252,7 +253,8 @@ export function verifyVerdictWithKeySet(input: PinnedVerdictInput, set: VerdictK
     return {
       ok: false,
       problems: [
-        `${labels.sig}: signed by key ${keyId}, which is not in ${setLabel} (keys ${set.keys.map((k) => k.key_id).join(', ')}): the verdict did not come from that scoreboard`,
+        `${labels.sig}: signed by key ${keyId}, which is not in ${setLabel} (keys ` +
+          `${set.keys.map((k) => k.key_id).join(', ')}): the verdict did not come from that scoreboard`,
       ],
     };
   if (opts.keyId !== undefined && opts.keyId !== entry.key_id && opts.keyId !== entry.fingerprint_sha256) {
@@ -267,7 +269,8 @@ export function verifyVerdictWithKeySet(input: PinnedVerdictInput, set: VerdictK
     return {
       ok: false,
       problems: [
-        `${labels.sig}: signed at ${signedAt}, outside the period key ${keyId} was current in ${setLabel} (from ${entry.valid_from ?? 'the start'} until ${entry.valid_until ?? 'now'})`,
+        `${labels.sig}: signed at ${signedAt}, outside the period key ${keyId} was current in ` +
+          `${setLabel} (from ${entry.valid_from ?? 'the start'} until ${entry.valid_until ?? 'now'})`,
       ],
     };
   }

@@ -4,8 +4,9 @@ import type { Profile } from '../../config/variables.js';
 import type { Database, Tx } from '../../platform/db/database.js';
 import { AppError } from '../../platform/http/problem.js';
 import { TIERS, TRACKS } from '../templates/schema.js';
-import type { BillingLedger, BillingMode } from './billing.js';
-import { EntitlementError, issueEntitlement, ReceiptError, signReceipt, verifyEntitlement, verifyReceipt, type Receipt } from './receipts.js';
+import type { BillingLedger } from './billing.js';
+import type { BillingMode } from '../../config/config.js';
+import { EntitlementError, issueEntitlement, ReceiptError, verifyEntitlement, verifyReceipt, type Receipt, signReceipt } from './receipts.js';
 
 /** An entitlement as stored: the grant, and how many of its credits spawns have used. */
 export interface StoredEntitlement {

@@ -3,7 +3,7 @@ import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
-import type { PolicyEngine } from '../../policy/index.js';
+import type { PolicyEngine } from '../../policy/engine.js';
 import type { ScenarioStore } from '../orchestrator/store.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { AccessTokens } from './access.js';

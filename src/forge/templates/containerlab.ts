@@ -129,7 +129,8 @@ export function importContainerlab(text: string, source: string, opts: Container
     }
     if (!(SUPPORTED_KINDS as readonly string[]).includes(kind)) {
       problems.push(
-        `${at}: kind "${kind}" is not supported; FrostGate imports only kinds ${SUPPORTED_KINDS.join(' and ')} (its devices are Linux network namespaces, not vendor images)`,
+        `${at}: kind "${kind}" is not supported; FrostGate imports only kinds ` +
+          `${SUPPORTED_KINDS.join(' and ')} (its devices are Linux network namespaces, not vendor images)`,
       );
       continue;
     }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { connect } from 'nats';
 import type { Platform } from '../../platform/platform.js';
-import { NetnsLabRuntime } from '../runtime/index.js';
+import { NetnsLabRuntime } from '../runtime/netns/driver.js';
 import { registerLabGauges } from '../orchestrator/metrics.js';
 import { WorkerAgent } from './agent.js';
 import { BusTelemetry, PLATFORM_TENANT } from '../telemetry/index.js';

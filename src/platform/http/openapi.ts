@@ -24,14 +24,16 @@ export const SECURITY_SCHEMES = {
     in: 'header',
     name: 'X-API-Key',
     description:
-      "A FrostGate API key, fg_<id>_<secret>. Each operation's security requirement lists the scopes it needs (OpenAPI 3.1 role names; also in x-required-scopes); a key needs all of them, and the admin scope implies every other. Never in the query string.",
+      "A FrostGate API key, fg_<id>_<secret>. Each operation's security requirement lists the scopes it needs (OpenAPI 3.1 role names; " +
+      'also in x-required-scopes); a key needs all of them, and the admin scope implies every other. Never in the query string.',
   },
   scenarioAccessToken: {
     type: 'apiKey',
     in: 'query',
     name: 'token',
     description:
-      "The learner's access token from the access_url spawn returned; accepted once, on the lab page, which moves it into the fg_access cookie and drops it from the URL.",
+      "The learner's access token from the access_url spawn returned; accepted once, on " +
+      'the lab page, which moves it into the fg_access cookie and drops it from the URL.',
   },
   scenarioAccessCookie: {
     type: 'apiKey',
@@ -62,7 +64,8 @@ const TENANT_HEADER = {
   in: 'header',
   required: false,
   description:
-    "The tenant the request acts for. A tenant key acts for its own tenant: naming another is 403 tenant_mismatch. The dev/test global key has no tenant and must name one. 2-63 of [a-z0-9-], not 'unknown'.",
+    'The tenant the request acts for. A tenant key acts for its own tenant: naming another is 403 ' +
+    "tenant_mismatch. The dev/test global key has no tenant and must name one. 2-63 of [a-z0-9-], not 'unknown'.",
   schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{1,62}$' },
 } as const;
 
@@ -83,7 +86,9 @@ const GATE_ERRORS: Readonly<Record<RouteAuth, Readonly<Record<string, string>>>>
     400: 'A credential in the query string (api_key_in_query)',
   },
   api_key: {
-    400: 'The request does not match the schema (validation_failed, naming each field), carries a key in its query (api_key_in_query), or names an invalid tenant',
+    400:
+      'The request does not match the schema (validation_failed, naming each field), ' +
+      'carries a key in its query (api_key_in_query), or names an invalid tenant',
     401: 'No valid API key (unauthorized); the body never says why',
     403: 'The key lacks a scope this operation needs (missing_scope) or names another tenant (tenant_mismatch)',
     429: 'A rate limit refused the request (rate_limited); Retry-After and RateLimit-* headers say when to retry',
@@ -117,7 +122,9 @@ function problemComponent(): Record<string, unknown> {
   const { properties, ...rest } = JSON.parse(JSON.stringify(ProblemSchema)) as { properties: Record<string, object> } & Record<string, unknown>;
   return {
     ...rest,
-    description: `RFC 9457 problem details. \`code\` is one of a closed set and never changes meaning; \`type\` is ${PROBLEM_TYPE_BASE}<code> (docs/problems.md); \`detail\` is for people.`,
+    description:
+      `RFC 9457 problem details. \`code\` is one of a closed set and never changes meaning; ` +
+      `\`type\` is ${PROBLEM_TYPE_BASE}<code> (docs/problems.md); \`detail\` is for people.`,
     properties: { ...properties, code: { type: 'string', enum: Object.keys(PROBLEMS) } },
   };
 }
@@ -200,7 +207,9 @@ export function swaggerOptions(info: { role: string; version: string }): Fastify
       info: {
         title: 'FrostGate API',
         version: info.version,
-        description: `Role: ${info.role}. Errors are RFC 9457 application/problem+json with a stable code (docs/problems.md). Each operation names the scopes its key needs in its security requirement and in x-required-scopes; operationIds are stable across releases.`,
+        description:
+          `Role: ${info.role}. Errors are RFC 9457 application/problem+json with a stable code (docs/problems.md). Each operation names ` +
+          `the scopes its key needs in its security requirement and in x-required-scopes; operationIds are stable across releases.`,
       },
       components: { securitySchemes: SECURITY_SCHEMES },
       security: [{ apiKey: [] }],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { SCOPES, type Scope } from '../../../src/core/auth/index.js';
+import { SCOPES, type Scope } from '../../../src/platform/auth/scopes.js';
 import { generateKey } from '../../../src/core/auth/key-format.js';
 import { probePath, startAuthNode, type AuthNode } from './helpers.js';
 

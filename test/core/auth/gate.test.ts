@@ -57,51 +57,54 @@ describe('auth gate on the whole platform', () => {
       assert.ok(!logText().includes(secret), 'no key or secret in any log line');
   });
 
-  it('answers 401 with one body for missing, malformed, unknown, wrong-secret, expired and revoked keys; the security log and metrics tell them apart', async () => {
-    const expired = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['admin'], expiresAt: new Date(Date.now() - 1000) });
-    const revoked = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['admin'] });
-    await t.auth.store.revokeKey(t.tenantId, revoked.id);
-    const unknown = generateKey();
-    const wrongSecret = `${t.adminKey.slice(0, 16)}${randomBytes(32).toString('base64url')}`; // fg_ + 12-char id + _
-    const adminId = `key_${t.adminKey.split('_')[1]}`;
-    const cases = [
-      { reason: 'missing', headers: {} as Record<string, string>, keyId: undefined },
-      { reason: 'malformed', headers: { 'x-api-key': `fg_${randomBytes(5).toString('hex')}` }, keyId: undefined },
-      { reason: 'unknown', headers: { 'x-api-key': unknown.key }, keyId: unknown.id },
-      { reason: 'unknown', headers: { 'x-api-key': wrongSecret }, keyId: adminId },
-      { reason: 'expired', headers: { 'x-api-key': expired.key }, keyId: expired.id, tenant: t.tenantId },
-      { reason: 'revoked', headers: { 'x-api-key': revoked.key }, keyId: revoked.id, tenant: t.tenantId },
-    ];
-    const before = new Map<string, number>();
-    for (const c of cases) before.set(c.reason, await metricValue(t.app, 'auth_failure_total', { reason: c.reason }));
-    const bodies: Array<Record<string, unknown>> = [];
-    for (const c of cases) {
-      const res = await get('/keys', c.headers);
-      assert.equal(res.statusCode, 401, `${c.reason}: ${res.body}`);
-      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-      const body = res.json<Record<string, unknown>>();
-      assert.equal(body.request_id, res.headers['x-request-id']);
-      bodies.push(withoutRequestId(body));
-      const events = authEvents(t.logs!).filter((l) => l.request_id === body.request_id);
-      assert.equal(events.length, 1, `one security line for ${c.reason}: ${JSON.stringify(events)}`);
-      const ev = events[0]!;
-      assert.equal(ev.success, false);
-      assert.equal(ev.reason, c.reason);
-      assert.equal(ev.key_id, c.keyId);
-      if (c.tenant) assert.equal(ev.tenant_id, c.tenant);
-      assert.equal(ev.route, 'GET /keys');
-    }
-    for (const b of bodies) assert.deepEqual(b, bodies[0], 'the body never says which check failed');
-    for (const reason of new Set(cases.map((c) => c.reason))) {
-      const n = cases.filter((c) => c.reason === reason).length;
-      assert.equal(await metricValue(t.app, 'auth_failure_total', { reason }), before.get(reason)! + n, `auth_failure_total{reason=${reason}}`);
-    }
-    for (const secret of [expired.key, revoked.key, unknown.key, wrongSecret]) assert.ok(!logText().includes(secretOf(secret)), 'no secret in the logs');
+  it(
+    'answers 401 with one body for missing, malformed, unknown, wrong-secret, ' + 'expired and revoked keys; the security log and metrics tell them apart',
+    async () => {
+      const expired = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['admin'], expiresAt: new Date(Date.now() - 1000) });
+      const revoked = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['admin'] });
+      await t.auth.store.revokeKey(t.tenantId, revoked.id);
+      const unknown = generateKey();
+      const wrongSecret = `${t.adminKey.slice(0, 16)}${randomBytes(32).toString('base64url')}`; // fg_ + 12-char id + _
+      const adminId = `key_${t.adminKey.split('_')[1]}`;
+      const cases = [
+        { reason: 'missing', headers: {} as Record<string, string>, keyId: undefined },
+        { reason: 'malformed', headers: { 'x-api-key': `fg_${randomBytes(5).toString('hex')}` }, keyId: undefined },
+        { reason: 'unknown', headers: { 'x-api-key': unknown.key }, keyId: unknown.id },
+        { reason: 'unknown', headers: { 'x-api-key': wrongSecret }, keyId: adminId },
+        { reason: 'expired', headers: { 'x-api-key': expired.key }, keyId: expired.id, tenant: t.tenantId },
+        { reason: 'revoked', headers: { 'x-api-key': revoked.key }, keyId: revoked.id, tenant: t.tenantId },
+      ];
+      const before = new Map<string, number>();
+      for (const c of cases) before.set(c.reason, await metricValue(t.app, 'auth_failure_total', { reason: c.reason }));
+      const bodies: Array<Record<string, unknown>> = [];
+      for (const c of cases) {
+        const res = await get('/keys', c.headers);
+        assert.equal(res.statusCode, 401, `${c.reason}: ${res.body}`);
+        assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+        const body = res.json<Record<string, unknown>>();
+        assert.equal(body.request_id, res.headers['x-request-id']);
+        bodies.push(withoutRequestId(body));
+        const events = authEvents(t.logs!).filter((l) => l.request_id === body.request_id);
+        assert.equal(events.length, 1, `one security line for ${c.reason}: ${JSON.stringify(events)}`);
+        const ev = events[0]!;
+        assert.equal(ev.success, false);
+        assert.equal(ev.reason, c.reason);
+        assert.equal(ev.key_id, c.keyId);
+        if (c.tenant) assert.equal(ev.tenant_id, c.tenant);
+        assert.equal(ev.route, 'GET /keys');
+      }
+      for (const b of bodies) assert.deepEqual(b, bodies[0], 'the body never says which check failed');
+      for (const reason of new Set(cases.map((c) => c.reason))) {
+        const n = cases.filter((c) => c.reason === reason).length;
+        assert.equal(await metricValue(t.app, 'auth_failure_total', { reason }), before.get(reason)! + n, `auth_failure_total{reason=${reason}}`);
+      }
+      for (const secret of [expired.key, revoked.key, unknown.key, wrongSecret]) assert.ok(!logText().includes(secretOf(secret)), 'no secret in the logs');
 
-    const ok0 = await metricValue(t.app, 'auth_success_total');
-    assert.equal((await get('/keys', { 'x-api-key': t.adminKey })).statusCode, 200);
-    assert.equal(await metricValue(t.app, 'auth_success_total'), ok0 + 1);
-  });
+      const ok0 = await metricValue(t.app, 'auth_success_total');
+      assert.equal((await get('/keys', { 'x-api-key': t.adminKey })).statusCode, 200);
+      assert.equal(await metricValue(t.app, 'auth_success_total'), ok0 + 1);
+    },
+  );
 
   it('answers 403 naming the missing scope, and logs it', async () => {
     const reader = await t.auth.store.createKey({ tenantId: t.tenantId, scopes: ['decisions:read'] });

@@ -1,6 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { createAuthModule, ensureBootstrapAdmin, SCOPES, type Scope } from '../../../src/core/auth/index.js';
-import type { AuthModule, AuthModuleOptions, BindTenant } from '../../../src/core/auth/index.js';
+import { createAuthModule } from '../../../src/core/auth/module.js';
+import { ensureBootstrapAdmin } from '../../../src/core/auth/bootstrap.js';
+import { SCOPES, type Scope } from '../../../src/platform/auth/scopes.js';
+import type { AuthModule, AuthModuleOptions } from '../../../src/core/auth/module.js';
+import type { BindTenant } from '../../../src/platform/auth/tenant.js';
 import { buildServer, type App } from '../../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../../src/platform/platform.js';
 import { LogCapture, testConfig } from '../../helpers/app.js';

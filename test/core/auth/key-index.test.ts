@@ -6,7 +6,7 @@ import { FULL_RELOAD_MS, KeyIndex } from '../../../src/core/auth/key-index.js';
 import { generateKey } from '../../../src/core/auth/key-format.js';
 import { KEY_CACHE_TTL_MS, KeyResolver } from '../../../src/core/auth/key-resolver.js';
 import type { KeyStore } from '../../../src/core/auth/store.js';
-import { DEFAULT_RATE_LIMIT_POLICY } from '../../../src/core/ratelimit/index.js';
+import { DEFAULT_RATE_LIMIT_POLICY } from '../../../src/core/ratelimit/policy.js';
 import { InProcessBus } from '../../../src/platform/bus/bus.js';
 import { buildServer } from '../../../src/platform/http/server.js';
 import { startTestApp, testConfig, type TestApp } from '../../helpers/app.js';

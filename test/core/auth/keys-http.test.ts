@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
-import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
+import { PUBLIC_ROUTES, TOKEN_ROUTES, CONSOLE_PAGE_ROUTES, SIGN_IN_ROUTES } from '../../../src/core/auth/gate.js';
 import { SessionStore } from '../../../src/core/console/index.js';
 import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';

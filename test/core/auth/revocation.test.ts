@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KEY_CACHE_TTL_MS, KeyResolver } from '../../../src/core/auth/index.js';
+import { KEY_CACHE_TTL_MS, KeyResolver } from '../../../src/core/auth/key-resolver.js';
 import { InProcessBus, NatsBus } from '../../../src/platform/bus/bus.js';
 import { createThrowawayDatabase } from '../../helpers/postgres.js';
 import { startThrowawayNats } from '../../helpers/servers.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { PUBLIC_ROUTES, TOKEN_ROUTES, CONSOLE_PAGE_ROUTES, SIGN_IN_ROUTES } from '../../../src/core/auth/gate.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
-import { ROLE_NAMES } from '../../../src/roles.js';
+import { ROLE_NAMES } from '../../../src/role-names.js';
 import { startRoleApp } from '../../helpers/app.js';
 
 /** The documented public list (docs/auth.md); changing it is a security decision, made here on purpose. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { PUBLIC_ROUTES, TOKEN_ROUTES, SIGN_IN_ROUTES } from '../../../src/core/auth/gate.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { authEvents, metricValue } from './helpers.js';
@@ -99,24 +99,27 @@ describe('tenants named by events, batches and query strings are held against th
       assert.equal(await batches(ACME), before + 1);
     });
 
-    it('with the global key and X-Tenant-Id, an event naming another tenant is refused; without the header the first tenant named binds the batch', async () => {
-      const global = { 'x-api-key': GLOBAL_KEY, 'x-tenant-id': ACME };
-      const [acmeBefore, betaBefore] = [await batches(ACME), await batches(BETA)];
-      assertMismatch(await ingest([event({ tenant_id: BETA })], global), 'body/events/0/tenant_id', BETA, 'global key + header');
-      assert.equal((await ingest([event({ tenant_id: ACME })], global)).statusCode, 202);
-      const noHeader = { 'x-api-key': GLOBAL_KEY };
-      assertMismatch(
-        await ingest([event({ tenant_id: BETA }), event({ tenant_id: ACME })], noHeader),
-        'body/events/1/tenant_id',
-        ACME,
-        'global key, two tenants',
-        BETA,
-      );
-      assert.equal((await ingest([event({ tenant_id: BETA }), event()], noHeader)).statusCode, 202);
-      const none = await ingest([event()], noHeader);
-      assert.equal(none.statusCode, 400, 'a batch naming no tenant lands nowhere');
-      assert.deepEqual([await batches(ACME), await batches(BETA)], [acmeBefore + 1, betaBefore + 1]);
-    });
+    it(
+      'with the global key and X-Tenant-Id, an event naming another tenant ' + 'is refused; without the header the first tenant named binds the batch',
+      async () => {
+        const global = { 'x-api-key': GLOBAL_KEY, 'x-tenant-id': ACME };
+        const [acmeBefore, betaBefore] = [await batches(ACME), await batches(BETA)];
+        assertMismatch(await ingest([event({ tenant_id: BETA })], global), 'body/events/0/tenant_id', BETA, 'global key + header');
+        assert.equal((await ingest([event({ tenant_id: ACME })], global)).statusCode, 202);
+        const noHeader = { 'x-api-key': GLOBAL_KEY };
+        assertMismatch(
+          await ingest([event({ tenant_id: BETA }), event({ tenant_id: ACME })], noHeader),
+          'body/events/1/tenant_id',
+          ACME,
+          'global key, two tenants',
+          BETA,
+        );
+        assert.equal((await ingest([event({ tenant_id: BETA }), event()], noHeader)).statusCode, 202);
+        const none = await ingest([event()], noHeader);
+        assert.equal(none.statusCode, 400, 'a batch naming no tenant lands nowhere');
+        assert.deepEqual([await batches(ACME), await batches(BETA)], [acmeBefore + 1, betaBefore + 1]);
+      },
+    );
   });
 
   describe('a tenant in the query string is a claim on every route', () => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
+import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
 import { startConsoleRig, type ConsoleRig } from './helpers.js';
 
 /** Screenshots of every console page (gitignored; look at them). */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { DemoUser } from '../../../src/core/console/index.js';
 import { createPlatform, type Platform } from '../../../src/platform/platform.js';
-import { buildRole, ensureBootstrapAdmin, type RunningRole, type RoleName } from '../../../src/roles.js';
+import { ensureBootstrapAdmin } from '../../../src/core/auth/bootstrap.js';
+import { buildRole, type RunningRole } from '../../../src/roles.js';
+import type { RoleName } from '../../../src/role-names.js';
 import { LogCapture, testConfig } from '../../helpers/app.js';
 import { createThrowawayDatabase } from '../../helpers/postgres.js';
 

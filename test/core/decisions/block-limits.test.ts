@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DecisionService, type DecisionRecord } from '../../../src/core/decisions/index.js';
+import { DecisionService, type DecisionRecord } from '../../../src/core/decisions/service.js';
 import { compileContent, defaultContent } from '../../../src/core/governance/kinds.js';
-import type { ActiveVersions } from '../../../src/core/governance/index.js';
+import type { ActiveVersions } from '../../../src/core/governance/active.js';
 import type { Doctrine } from '../../../src/core/engine/doctrine.js';
 import type { GovernedKind } from '../../../src/platform/db/schema.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import { BouncerDecisions, ENDED_RETENTION_MS, goDuration } from '../../../src/core/decisions/bouncer.js';
+import { BouncerDecisions, ENDED_RETENTION_MS } from '../../../src/core/decisions/bouncer.js';
+import { goDuration } from '../../../src/core/decisions/crowdsec-format.js';
 import { Value } from '@sinclair/typebox/value';
 import { StreamResponseSchema } from '../../../src/core/decisions/routes.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';

@@ -69,11 +69,16 @@ describe(
       return child;
     };
     const common = (key: string) =>
-      `update_frequency: 1s\ndaemonize: false\nlog_mode: stdout\nlog_level: info\napi_url: http://127.0.0.1:8080/\napi_key: ${key}\nprometheus:\n  enabled: false\n  listen_addr: 127.0.0.1\n  listen_port: 60601\n`;
+      `update_frequency: 1s\ndaemonize: false\nlog_mode: stdout\nlog_level: info\napi_url: http://127.0.0.1:8080/\napi_key: ` +
+      `${key}\nprometheus:\n  enabled: false\n  listen_addr: 127.0.0.1\n  listen_port: 60601\n`;
     const firewallYaml = (key: string, table: string) =>
-      `mode: nftables\npid_dir: ${dir}/\n${common(key)}disable_ipv6: true\ndeny_action: DROP\ndeny_log: false\nsupported_decisions_types:\n  - ban\nblacklists_ipv4: fgblock4\nblacklists_ipv6: fgblock6\nnftables:\n  ipv4:\n    enabled: true\n    set-only: false\n    table: ${table}\n    chain: fgcs-chain\n  ipv6:\n    enabled: false\n    set-only: false\n    table: fgcs6_${id}\n    chain: fgcs6-chain\n`;
+      `mode: nftables\npid_dir: ${dir}/\n${common(key)}disable_ipv6: true\ndeny_action: DROP\ndeny_log: ` +
+      `false\nsupported_decisions_types:\n  - ban\nblacklists_ipv4: fgblock4\nblacklists_ipv6: fgblock6\nnftables:\n ` +
+      ` ipv4:\n    enabled: true\n    set-only: false\n    table: ${table}\n    chain: fgcs-chain\n  ` +
+      `ipv6:\n    enabled: false\n    set-only: false\n    table: fgcs6_${id}\n    chain: fgcs6-chain\n`;
     const customYaml = (key: string, script: string) =>
-      `bin_path: ${script}\nfeed_via_stdin: false\ntotal_retries: 0\nscenarios_containing: []\nscenarios_not_containing: []\norigins: []\npiddir: ${dir}/\ncache_retention_duration: 1s\n${common(key)}`;
+      `bin_path: ${script}\nfeed_via_stdin: false\ntotal_retries: 0\nscenarios_containing: ` +
+      `[]\nscenarios_not_containing: []\norigins: []\npiddir: ${dir}/\ncache_retention_duration: 1s\n${common(key)}`;
     const setElements = () => {
       const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'set', 'ip', table4, 'fgblock4'], { encoding: 'utf8' });
       return r.status === 0 ? r.stdout : '';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
+import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
 import { verifyInclusion } from '../../../src/ledger/proof-verify.js';
 import { recordLeafHash } from '../../../src/ledger/record.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';

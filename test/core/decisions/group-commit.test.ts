@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { verifierOf } from '../../../src/ledger/note.js';
 import { verifyLogFromDatabase } from '../../../src/ledger/verify.js';
-import type { DecisionRecord } from '../../../src/core/decisions/index.js';
+import type { DecisionRecord } from '../../../src/core/decisions/service.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from '../../helpers/postgres.js';
 

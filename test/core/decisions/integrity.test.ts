@@ -97,7 +97,8 @@ describe('decision rows against their ledger records (Postgres, rows changed dir
 
   it('other columns, the event, a moved ledger_index and a deleted row are named too', async () => {
     await admin.query(
-      `UPDATE decisions SET score = (SELECT (record_json::jsonb ->> 'score')::int FROM ledger_entries WHERE tenant_id = $2 AND log = 'decisions' AND idx = $3) WHERE decision_id = $1`,
+      `UPDATE decisions SET score = (SELECT (record_json::jsonb ->> 'score')::int FROM ledger_entries ` +
+        `WHERE tenant_id = $2 AND log = 'decisions' AND idx = $3) WHERE decision_id = $1`,
       [high.decision_id, t.tenantId, high.ledger_index],
     );
     assert.deepEqual((await get(high.decision_id)).json().integrity, { status: 'match' }, 'restoring the column restores the match');

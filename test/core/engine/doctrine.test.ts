@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  compileRuleset,
-  DoctrineValidationError,
-  doctrineIssues,
-  evaluate,
-  loadDefaultDoctrine,
-  MemoryWindowStore,
-  NO_ENFORCEMENT,
-  type Decision,
-  type Doctrine,
-  type EnforcementState,
-  type MitigationDecision,
-} from '../../../src/core/engine/index.js';
+import { compileRuleset } from '../../../src/core/engine/ruleset.js';
+import { DoctrineValidationError } from '../../../src/core/engine/errors.js';
+import { doctrineIssues, loadDefaultDoctrine, NO_ENFORCEMENT, type Doctrine, type EnforcementState } from '../../../src/core/engine/doctrine.js';
+import { evaluate, type Decision, type MitigationDecision } from '../../../src/core/engine/evaluate.js';
+import { MemoryWindowStore } from '../../../src/core/engine/windows.js';
 import { doctrine, event } from './helpers.js';
 
 /** One rule that fires on any http.request with the given score and proposes every action. */

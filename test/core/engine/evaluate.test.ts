@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  compileRuleset,
-  decisionDiff,
-  entityKey,
-  evaluate,
-  loadDefaultDoctrine,
-  loadDefaultRuleset,
-  MemoryWindowStore,
-  NO_ENFORCEMENT,
-  type CompiledRuleset,
-  type Decision,
-  type SecurityEvent,
-  type WindowStore,
-} from '../../../src/core/engine/index.js';
+import { compileRuleset, loadDefaultRuleset, type CompiledRuleset } from '../../../src/core/engine/ruleset.js';
+import { decisionDiff } from '../../../src/core/engine/diff.js';
+import { entityKey, evaluate, type Decision } from '../../../src/core/engine/evaluate.js';
+import { loadDefaultDoctrine, NO_ENFORCEMENT } from '../../../src/core/engine/doctrine.js';
+import { MemoryWindowStore, type WindowStore } from '../../../src/core/engine/windows.js';
+import type { SecurityEvent } from '../../../src/core/engine/event.js';
 import { event } from './helpers.js';
 
 const defaults = loadDefaultRuleset();

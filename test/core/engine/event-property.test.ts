@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { eventIssues, evaluate, loadDefaultDoctrine, loadDefaultRuleset, MemoryWindowStore, NO_ENFORCEMENT } from '../../../src/core/engine/index.js';
+import { eventIssues } from '../../../src/core/engine/event.js';
+import { evaluate } from '../../../src/core/engine/evaluate.js';
+import { loadDefaultDoctrine, NO_ENFORCEMENT } from '../../../src/core/engine/doctrine.js';
+import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
+import { MemoryWindowStore } from '../../../src/core/engine/windows.js';
 import { acceptablePayload, hostileKey, hostilePayload, hostileString, hostileValue, PROTOTYPE_NAMES } from './hostile.js';
 
 const base = { source: 'sensor-1', event_type: 'http.request', occurred_at: '2025-03-01T12:00:00Z' };

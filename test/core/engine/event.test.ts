@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EventValidationError, eventIssues, normalizeIp, parseCidr, parseEvent, parseOccurredAt } from '../../../src/core/engine/index.js';
+import { EventValidationError } from '../../../src/core/engine/errors.js';
+import { eventIssues, parseEvent, parseOccurredAt } from '../../../src/core/engine/event.js';
+import { normalizeIp, parseCidr } from '../../../src/core/engine/ip.js';
 
 const valid = { source: 's', event_type: 'auth.failure', occurred_at: '2025-03-01T12:00:00Z', payload: { src_ip: '192.0.2.1' } };
 

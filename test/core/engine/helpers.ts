@@ -1,4 +1,5 @@
-import { compileDoctrine, type CompiledDoctrine, type Doctrine, type SecurityEvent } from '../../../src/core/engine/index.js';
+import { compileDoctrine, type CompiledDoctrine, type Doctrine } from '../../../src/core/engine/doctrine.js';
+import type { SecurityEvent } from '../../../src/core/engine/event.js';
 
 const BASE_MS = Date.parse('2025-03-01T12:00:00Z');
 

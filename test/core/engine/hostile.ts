@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { KNOWN_PAYLOAD_FIELDS } from '../../../src/core/engine/index.js';
+import { KNOWN_PAYLOAD_FIELDS } from '../../../src/core/engine/event.js';
 
 /** Every member name of Object.prototype: __proto__, constructor, hasOwnProperty, toString, valueOf, ... */
 export const PROTOTYPE_NAMES: readonly string[] = Object.getOwnPropertyNames(Object.prototype);

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  compileRuleset,
-  loadRuleset,
-  RulesetValidationError,
-  rulesetIssues,
-  threatLevelFor,
-  type Condition,
-  type SecurityEvent,
-} from '../../../src/core/engine/index.js';
+import { compileRuleset, loadRuleset, rulesetIssues, threatLevelFor } from '../../../src/core/engine/ruleset.js';
+import { RulesetValidationError } from '../../../src/core/engine/errors.js';
+import type { Condition } from '../../../src/core/engine/conditions.js';
+import type { SecurityEvent } from '../../../src/core/engine/event.js';
 import { event } from './helpers.js';
 
 const THRESHOLDS = { low: 10, medium: 30, high: 60, critical: 90 };

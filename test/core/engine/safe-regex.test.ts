@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { assertSafeRegex, compileSafeRegex, MAX_REGEX_INPUT, UnsafeRegexError } from '../../../src/core/engine/index.js';
+import { assertSafeRegex, compileSafeRegex, MAX_REGEX_INPUT } from '../../../src/core/engine/safe-regex.js';
+import { UnsafeRegexError } from '../../../src/core/engine/errors.js';
 
 const REFUSED: Array<[string, RegExp]> = [
   ['(a+)+', /nested quantifiers/],

@@ -2,18 +2,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import {
-  compileRuleset,
-  evaluate,
-  MemoryWindowStore,
-  NO_ENFORCEMENT,
-  RedisWindowStore,
-  WindowStoreError,
-  type Decision,
-  type SecurityEvent,
-  type WindowRecord,
-  type WindowStore,
-} from '../../../src/core/engine/index.js';
+import { compileRuleset } from '../../../src/core/engine/ruleset.js';
+import { evaluate, type Decision } from '../../../src/core/engine/evaluate.js';
+import { MemoryWindowStore, RedisWindowStore, type WindowRecord, type WindowStore } from '../../../src/core/engine/windows.js';
+import { NO_ENFORCEMENT } from '../../../src/core/engine/doctrine.js';
+import { WindowStoreError } from '../../../src/core/engine/errors.js';
+import type { SecurityEvent } from '../../../src/core/engine/event.js';
 import { doctrine, event } from './helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';

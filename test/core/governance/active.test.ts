@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { KeyStore } from '../../../src/core/auth/store.js';
-import { loadDefaultDoctrine } from '../../../src/core/engine/index.js';
-import { ActiveVersions, DEPLOYED_SUBJECT } from '../../../src/core/governance/index.js';
+import { loadDefaultDoctrine } from '../../../src/core/engine/doctrine.js';
+import { ActiveVersions, DEPLOYED_SUBJECT } from '../../../src/core/governance/active.js';
 import { InProcessBus } from '../../../src/platform/bus/bus.js';
 import { openDatabase, type Database } from '../../../src/platform/db/database.js';
 

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { evaluate, MemoryWindowStore, NO_ENFORCEMENT, type SecurityEvent } from '../../../src/core/engine/index.js';
+import { evaluate } from '../../../src/core/engine/evaluate.js';
+import { MemoryWindowStore } from '../../../src/core/engine/windows.js';
+import { NO_ENFORCEMENT } from '../../../src/core/engine/doctrine.js';
+import type { SecurityEvent } from '../../../src/core/engine/event.js';
 import { blockingRuleset, recent } from './helpers.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { createThrowawayDatabase } from '../../helpers/postgres.js';

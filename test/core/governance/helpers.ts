@@ -1,5 +1,5 @@
-import type { SecurityEvent } from '../../../src/core/engine/index.js';
-import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
+import type { SecurityEvent } from '../../../src/core/engine/event.js';
+import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
 
 /** The tenant's recent traffic the canary replays: ordinary requests, and two WordPress probes from one address. */
 export const recent: SecurityEvent[] = Array.from({ length: 100 }, (_, i) => ({

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assessRisk } from '../../../src/core/governance/risk.js';
-import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy } from '../../../src/core/ratelimit/index.js';
+import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy } from '../../../src/core/ratelimit/policy.js';
 
 describe('risk assessment with user-chosen names', () => {
   it('a new rate-limit class named like an Object.prototype member is a new class (high risk), not a crash', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CLI_OPERATOR, type Scope } from '../../../src/core/auth/index.js';
+import { CLI_OPERATOR } from '../../../src/core/auth/store.js';
+import type { Scope } from '../../../src/platform/auth/scopes.js';
 import { generateKey } from '../../../src/core/auth/key-format.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { blockingRuleset, recent } from './helpers.js';
@@ -196,56 +197,60 @@ describe('governance refusals are audited like successes (issue 20, point 13)', 
   const post = (url: string, key: string, payload: object = {}) => t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload });
   const mk = async (scopes: Scope[], owner: string) => (await t.auth.store.createKey({ tenantId: t.tenantId, scopes, owner, minter: CLI_OPERATOR })).key;
 
-  it('self-approval, a missing scope (in the service and at the gate), a colleague withdrawing: each has its audit entry, committed although the request failed', async () => {
-    const author = await mk(['governance:write', 'governance:approve'], 'hank');
-    const approver = await mk(['governance:approve'], 'ivy');
-    const reader = await mk(['decisions:read'], 'jo');
-    const colleague = await mk(['governance:write'], 'lee');
-    const change = (
-      await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-1'), justification: 'block WordPress probes' })
-    ).json();
-    const attempts = [
-      { res: await post(`/governance/changes/${change.id}/approve`, author), action: 'governance.approve_refused', code: 'two_person_rule' },
-      { res: await post(`/governance/changes/${change.id}/approve`, approver), action: 'governance.approve_refused', code: 'missing_scope' },
-      { res: await post(`/governance/changes/${change.id}/approve`, reader), action: 'governance.approve_refused', code: 'missing_scope' },
-      {
-        res: await post(`/governance/changes/${change.id}/reject`, approver, { reason: 'looks too broad' }),
-        action: 'governance.reject_refused',
-        code: 'missing_scope',
-      },
-      { res: await post(`/governance/changes/${change.id}/withdraw`, approver), action: 'governance.withdraw_refused', code: 'missing_scope' },
-      { res: await post(`/governance/changes/${change.id}/withdraw`, colleague), action: 'governance.withdraw_refused', code: 'forbidden' },
-      { res: await post(`/governance/changes/${change.id}/deploy`, reader), action: 'governance.deploy_refused', code: 'missing_scope' },
-    ];
-    for (const a of attempts) assert.equal(a.res.statusCode, 403, a.res.body);
+  it(
+    'self-approval, a missing scope (in the service and at the gate), a colleague ' +
+      'withdrawing: each has its audit entry, committed although the request failed',
+    async () => {
+      const author = await mk(['governance:write', 'governance:approve'], 'hank');
+      const approver = await mk(['governance:approve'], 'ivy');
+      const reader = await mk(['decisions:read'], 'jo');
+      const colleague = await mk(['governance:write'], 'lee');
+      const change = (
+        await post('/governance/changes', author, { kind: 'ruleset', content: blockingRuleset('audit-refusals-1'), justification: 'block WordPress probes' })
+      ).json();
+      const attempts = [
+        { res: await post(`/governance/changes/${change.id}/approve`, author), action: 'governance.approve_refused', code: 'two_person_rule' },
+        { res: await post(`/governance/changes/${change.id}/approve`, approver), action: 'governance.approve_refused', code: 'missing_scope' },
+        { res: await post(`/governance/changes/${change.id}/approve`, reader), action: 'governance.approve_refused', code: 'missing_scope' },
+        {
+          res: await post(`/governance/changes/${change.id}/reject`, approver, { reason: 'looks too broad' }),
+          action: 'governance.reject_refused',
+          code: 'missing_scope',
+        },
+        { res: await post(`/governance/changes/${change.id}/withdraw`, approver), action: 'governance.withdraw_refused', code: 'missing_scope' },
+        { res: await post(`/governance/changes/${change.id}/withdraw`, colleague), action: 'governance.withdraw_refused', code: 'forbidden' },
+        { res: await post(`/governance/changes/${change.id}/deploy`, reader), action: 'governance.deploy_refused', code: 'missing_scope' },
+      ];
+      for (const a of attempts) assert.equal(a.res.statusCode, 403, a.res.body);
 
-    const entries = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map(
-      (e) => e.record as { action: string; target?: string; details: Record<string, unknown> },
-    );
-    const refused = entries.filter((r) => r.target === change.id && r.action.endsWith('_refused'));
-    assert.deepEqual(
-      refused.map((r) => [r.action, r.details.code]),
-      attempts.map((a) => [a.action, a.code]),
-    );
-    assert.deepEqual(
-      refused.map((r) => r.details.identity),
-      ['hank', 'ivy', 'jo', 'ivy', 'ivy', 'lee', 'jo'],
-    );
-    // Each is in the security log with its request id too.
-    for (const a of attempts) {
-      const id = a.res.json().request_id;
-      assert.ok(
-        t.logs!.lines.some((l) => l.logger === 'frostgate.security' && l.request_id === id && String(l.action ?? l.reason).match(/refused|missing_scope/)),
-        `${a.action}: no security line for ${id}`,
+      const entries = (await t.ledger.ledger.entries(t.tenantId, 'audit', 0, 100_000)).map(
+        (e) => e.record as { action: string; target?: string; details: Record<string, unknown> },
       );
-    }
-    // The ledger's own proof covers them: they are entries like any other.
-    const verify = await t.app.inject({ url: '/ledger/checkpoint?log=audit&fresh=true', headers: { 'x-api-key': t.adminKey } });
-    assert.equal(verify.statusCode, 200, verify.body);
-    // And the change itself is untouched.
-    const now = (await t.app.inject({ url: `/governance/changes/${change.id}`, headers: { 'x-api-key': author } })).json();
-    assert.deepEqual([now.status, now.approvals], ['proposed', []]);
-  });
+      const refused = entries.filter((r) => r.target === change.id && r.action.endsWith('_refused'));
+      assert.deepEqual(
+        refused.map((r) => [r.action, r.details.code]),
+        attempts.map((a) => [a.action, a.code]),
+      );
+      assert.deepEqual(
+        refused.map((r) => r.details.identity),
+        ['hank', 'ivy', 'jo', 'ivy', 'ivy', 'lee', 'jo'],
+      );
+      // Each is in the security log with its request id too.
+      for (const a of attempts) {
+        const id = a.res.json().request_id;
+        assert.ok(
+          t.logs!.lines.some((l) => l.logger === 'frostgate.security' && l.request_id === id && String(l.action ?? l.reason).match(/refused|missing_scope/)),
+          `${a.action}: no security line for ${id}`,
+        );
+      }
+      // The ledger's own proof covers them: they are entries like any other.
+      const verify = await t.app.inject({ url: '/ledger/checkpoint?log=audit&fresh=true', headers: { 'x-api-key': t.adminKey } });
+      assert.equal(verify.statusCode, 200, verify.body);
+      // And the change itself is untouched.
+      const now = (await t.app.inject({ url: `/governance/changes/${change.id}`, headers: { 'x-api-key': author } })).json();
+      assert.deepEqual([now.status, now.approvals], ['proposed', []]);
+    },
+  );
 
   it("a refusal for a change of another tenant names no target in the refusing tenant's ledger", async () => {
     await t.auth.store.createTenant('refusal-other');

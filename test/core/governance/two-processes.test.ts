@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { loadDefaultRuleset } from '../../../src/core/engine/index.js';
+import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
 import { runCli, spawnCli } from '../../helpers/cli.js';
 import { createThrowawayDatabase } from '../../helpers/postgres.js';
 import { freePort, startThrowawayNats } from '../../helpers/servers.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_RATE_LIMIT_POLICY, type RateLimitPolicy } from '../../../src/core/ratelimit/index.js';
+import { DEFAULT_RATE_LIMIT_POLICY, type RateLimitPolicy } from '../../../src/core/ratelimit/policy.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import type { RateLimitPolicy } from '../../../src/core/ratelimit/index.js';
+import type { RateLimitPolicy } from '../../../src/core/ratelimit/policy.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { startThrowawayRedis } from '../../helpers/servers.js';
 

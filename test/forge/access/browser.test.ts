@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { Scenario } from '../../../src/forge/orchestrator/index.js';
+import type { Scenario } from '../../../src/forge/orchestrator/store.js';
 import { makeAccessRig, netplusTemplate, type AccessRig, type RigOptions } from './helpers.js';
 
 /** Screenshots of these tests (gitignored). */
@@ -191,7 +191,7 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
 
       // What was typed is on disk as evidence, written before grading packed it.
       const { readdir, readFile } = await import('node:fs/promises');
-      const { parseAsciicast, recordingsDir } = await import('../../../src/forge/access/index.js');
+      const { parseAsciicast, recordingsDir } = await import('../../../src/forge/access/recording.js');
       const dir = recordingsDir(rig().storageDir, id);
       const typed = (await Promise.all((await readdir(dir)).map(async (f) => parseAsciicast(await readFile(path.join(dir, f), 'utf8')))))
         .flatMap((c) => c.events.filter((e) => e[1] === 'i').map((e) => e[2]))
@@ -201,7 +201,7 @@ describeBrowser('submitting the lab for grading from the page', { grading: true 
       // ...and the grader packed those recordings into the signed evidence archive.
       const { readResults } = await import('../../../src/forge/scoring/results.js');
       const { readEvidenceArchive } = await import('../../../src/forge/scoring/evidence-archive.js');
-      const { FilesystemStorage } = await import('../../../src/platform/storage/index.js');
+      const { FilesystemStorage } = await import('../../../src/platform/storage/filesystem.js');
       const results = await readResults(new FilesystemStorage(rig().storageDir), id);
       assert.ok(results, 'results stored');
       const packed = (await readEvidenceArchive(results.evidence)).filter((e) => e.name.startsWith('recordings/') && e.name.endsWith('.cast'));

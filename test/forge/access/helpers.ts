@@ -4,24 +4,25 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
-import { createAuthModule, KeyStore } from '../../../src/core/auth/index.js';
-import {
-  copyRecordingTo,
-  createAccessModule,
-  scoringGradingPort,
-  type AccessLimits,
-  type AccessModule,
-  type GradingPort,
-} from '../../../src/forge/access/index.js';
+import { createAuthModule } from '../../../src/core/auth/module.js';
+import { KeyStore } from '../../../src/core/auth/store.js';
+import { copyRecordingTo } from '../../../src/forge/access/module.js';
+import { createAccessModule, type AccessModule } from '../../../src/forge/access/routes.js';
+import { scoringGradingPort } from '../../../src/forge/access/grading.js';
+import type { AccessLimits } from '../../../src/forge/access/limits.js';
+import type { GradingPort } from '../../../src/forge/access/types.js';
 import { createScoringModule } from '../../../src/forge/scoring/module.js';
-import { FilesystemStorage, type ObjectStorage } from '../../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
+import type { ObjectStorage } from '../../../src/platform/storage/types.js';
 import { createLedgerModule } from '../../../src/ledger/module.js';
-import { Orchestrator, ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import { Orchestrator } from '../../../src/forge/orchestrator/service.js';
+import { ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { DatabaseReplayGuard } from '../../../src/forge/tokens/replay.js';
 import { loadTokenSigningKey } from '../../../src/forge/tokens/signing-key.js';
 import { ScenarioTokens } from '../../../src/forge/tokens/scenario-tokens.js';
-import { loadTemplate, TemplateCatalog, type LabTemplate } from '../../../src/forge/templates/index.js';
+import { loadTemplate, type LabTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateCatalog } from '../../../src/forge/templates/catalog.js';
 import { buildServer, type App } from '../../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../../src/platform/platform.js';
 import { testConfig } from '../../helpers/app.js';
@@ -202,7 +203,8 @@ export class TerminalClient {
       if (v !== undefined && v !== false) return v;
       if (Date.now() > end)
         throw new Error(
-          `timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}, controls ${JSON.stringify(this.controls)}, closed ${JSON.stringify(this.closed)}`,
+          `timed out waiting for ${what}; output so far: ${JSON.stringify(this.output.slice(-500))}, ` +
+            `controls ${JSON.stringify(this.controls)}, closed ${JSON.stringify(this.closed)}`,
         );
       await new Promise((r) => setTimeout(r, 25));
     }

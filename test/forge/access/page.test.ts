@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/index.js';
+import { ScenarioStore, type Scenario } from '../../../src/forge/orchestrator/store.js';
 import { makeAccessRig, netplusTemplate, signIn, type AccessRig } from './helpers.js';
 
 describe('the access page: token to cookie, clean URL, lab content, refusals', () => {

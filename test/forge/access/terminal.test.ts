@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CLOSE, parseAsciicast, recordingsDir } from '../../../src/forge/access/index.js';
-import type { Scenario } from '../../../src/forge/orchestrator/index.js';
-import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
-import { FilesystemStorage } from '../../../src/platform/storage/index.js';
+import { CLOSE } from '../../../src/forge/access/protocol.js';
+import { parseAsciicast, recordingsDir } from '../../../src/forge/access/recording.js';
+import { type Scenario, ScenarioStore } from '../../../src/forge/orchestrator/store.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
 import { makeAccessRig, netplusTemplate, signIn, TerminalClient, until, UpgradeRefused, type AccessRig } from './helpers.js';
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);

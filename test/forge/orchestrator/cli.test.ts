@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { namespacesOf } from './helpers.js';
 

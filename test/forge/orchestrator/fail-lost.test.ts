@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { newScenarioId, type ScenarioState } from '../../../src/forge/orchestrator/index.js';
+import { newScenarioId } from '../../../src/forge/orchestrator/service.js';
+import type { ScenarioState } from '../../../src/forge/orchestrator/states.js';
 import { makeRig } from './helpers.js';
 
 test('failLost fails the active scenarios of a lost lab host; scored and finished ones keep their state', async (t) => {

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { KeyStore } from '../../../src/core/auth/store.js';
-import { Orchestrator, ScenarioStore } from '../../../src/forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
-import { parseTemplate, TemplateCatalog, type LabTemplate } from '../../../src/forge/templates/index.js';
+import { Orchestrator } from '../../../src/forge/orchestrator/service.js';
+import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
+import { parseTemplate, type LabTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateCatalog } from '../../../src/forge/templates/catalog.js';
 import { openDatabase, type Database } from '../../../src/platform/db/database.js';
 
 export interface Rig {

@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { newScenarioId, Orchestrator, ScenarioStateError } from '../../../src/forge/orchestrator/index.js';
+import { newScenarioId, Orchestrator } from '../../../src/forge/orchestrator/service.js';
+import { ScenarioStateError } from '../../../src/forge/orchestrator/states.js';
 import { idPattern } from '../../../src/platform/ids.js';
 import { LabNames, RUN_NETNS, legacyTag, scenarioHex } from '../../../src/forge/runtime/netns/naming.js';
 import { runCommand } from '../../../src/forge/runtime/netns/process.js';
 import { writeRecord } from '../../../src/forge/runtime/netns/state.js';
-import { loadTemplate, TemplateCatalog, toLabSpec } from '../../../src/forge/templates/index.js';
+import { loadTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateCatalog } from '../../../src/forge/templates/catalog.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
 import { ROOT } from '../../helpers/cli.js';
 import { makeRig, namespacesOf, tinyTemplate } from './helpers.js';
 

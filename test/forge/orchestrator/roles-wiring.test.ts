@@ -3,11 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { newScenarioId } from '../../../src/forge/orchestrator/index.js';
+import { newScenarioId } from '../../../src/forge/orchestrator/service.js';
 import { scoreStore } from '../../../src/forge/scoring/store.js';
-import { loadTemplate } from '../../../src/forge/templates/index.js';
+import { loadTemplate } from '../../../src/forge/templates/load.js';
 import { createPlatform } from '../../../src/platform/platform.js';
-import { buildRole, ensureBootstrapAdmin } from '../../../src/roles.js';
+import { buildRole } from '../../../src/roles.js';
+import { ensureBootstrapAdmin } from '../../../src/core/auth/bootstrap.js';
 import { testConfig } from '../../helpers/app.js';
 import { ROOT } from '../../helpers/cli.js';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { KeyStore } from '../../../src/core/auth/store.js';
-import { canTransition, ScenarioStateError, ScenarioStore, SCENARIO_STATES, TRANSITIONS } from '../../../src/forge/orchestrator/index.js';
+import { canTransition, ScenarioStateError, SCENARIO_STATES, TRANSITIONS } from '../../../src/forge/orchestrator/states.js';
+import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { openDatabase } from '../../../src/platform/db/database.js';
 import { AppError } from '../../../src/platform/http/problem.js';
 

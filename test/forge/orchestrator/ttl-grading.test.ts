@@ -6,12 +6,13 @@ import { test, type TestContext } from 'node:test';
 import { AuditTrail } from '../../../src/ledger/audit.js';
 import { LedgerService } from '../../../src/ledger/service.js';
 import { loadLedgerSigningKey } from '../../../src/ledger/signing-key.js';
-import { Orchestrator } from '../../../src/forge/orchestrator/index.js';
+import { Orchestrator } from '../../../src/forge/orchestrator/service.js';
 import { ScoringService } from '../../../src/forge/scoring/service.js';
 import { scoreStore } from '../../../src/forge/scoring/store.js';
 import { loadVerdictSigningKey } from '../../../src/forge/scoring/verdict.js';
-import { FilesystemStorage } from '../../../src/platform/storage/index.js';
-import { parseTemplate, TemplateCatalog } from '../../../src/forge/templates/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
+import { parseTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateCatalog } from '../../../src/forge/templates/catalog.js';
 import { makeRig, namespacesOf, type Rig } from './helpers.js';
 
 /** Two hosts; one point for /root/done on h1 (the learner's work), TTL five minutes. */

@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig, startupProblems } from '../../../src/config/config.js';
-import { Orchestrator, variablesSecretFromConfig } from '../../../src/forge/orchestrator/index.js';
-import { parseTemplate, scenarioVariables, TemplateCatalog } from '../../../src/forge/templates/index.js';
+import { Orchestrator } from '../../../src/forge/orchestrator/service.js';
+import { variablesSecretFromConfig } from '../../../src/forge/orchestrator/variables-secret.js';
+import { parseTemplate } from '../../../src/forge/templates/load.js';
+import { scenarioVariables } from '../../../src/forge/templates/variables.js';
+import { TemplateCatalog } from '../../../src/forge/templates/catalog.js';
 import { makeRig } from './helpers.js';
 
 const template = parseTemplate(`id: secret-vars

@@ -6,7 +6,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { DockerLabRuntime, dockerAvailable } from '../../../src/forge/runtime/docker/driver.js';
-import type { LabRuntime, LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabRuntime, LabSpec } from '../../../src/forge/runtime/types.js';
 import { FRR_RUN_DIR } from '../../../src/forge/runtime/netns/naming.js';
 import { freePort } from '../../helpers/servers.js';
 import { twoSubnets, uniqueId, waitFor } from './helpers.js';

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { NetnsLabRuntime, type NetnsRuntimeOptions } from '../../../src/forge/runtime/index.js';
+import { NetnsLabRuntime, type NetnsRuntimeOptions } from '../../../src/forge/runtime/netns/driver.js';
 import { FRR_RUN_DIR, USERNS_DIR } from '../../../src/forge/runtime/netns/naming.js';
 
 /** A runtime with its own state dir (so its instance tag is unique), removed after the test. */

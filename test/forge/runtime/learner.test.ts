@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
-import type { LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 import { freePort } from '../../helpers/servers.js';
 import { leftovers, makeRuntime, twoSubnets, uniqueId, waitFor } from './helpers.js';
 

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { NetnsLabRuntime, type LabSpec } from '../../../src/forge/runtime/index.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 import { FRR_RUN_DIR, USERNS_DIR } from '../../../src/forge/runtime/netns/naming.js';
 import { leftovers, makeRuntime, subnet, uniqueId } from './helpers.js';
 

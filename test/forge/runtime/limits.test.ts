@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { LabSpec, ResourceLimits } from '../../../src/forge/runtime/index.js';
+import type { LabSpec, ResourceLimits } from '../../../src/forge/runtime/types.js';
 import { cgroupDirs, cgroupPids } from '../../../src/forge/runtime/netns/cgroup.js';
 import { leftovers, makeRuntime, subnet, uniqueId, waitFor } from './helpers.js';
 

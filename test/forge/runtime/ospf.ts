@@ -1,4 +1,4 @@
-import type { LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 
 /**
  * r1 -- n12 -- r2 -- n23 -- r3, OSPF area 0 with 1 s hellos (or `helloMultiplier` hellos per

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { LabSpec, NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
+import type { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { cgroupDirs } from '../../../src/forge/runtime/netns/cgroup.js';
 import { FRR_RUN_DIR, USERNS_DIR } from '../../../src/forge/runtime/netns/naming.js';
 import { DEVICE_CAPABILITIES, capabilityMask, sandboxHelper } from '../../../src/forge/runtime/netns/sandbox.js';

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LabRuntimeError, validateLabSpec, type LabSpec } from '../../../src/forge/runtime/index.js';
+import { LabRuntimeError } from '../../../src/forge/runtime/errors.js';
+import { validateLabSpec } from '../../../src/forge/runtime/spec.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 
 const good: LabSpec = {
   scenarioId: 'scn_ok',

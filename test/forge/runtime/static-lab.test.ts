@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 import { cgroupPids } from '../../../src/forge/runtime/netns/cgroup.js';
 import { leftovers, makeRuntime, sh, twoSubnets, uniqueId, waitFor } from './helpers.js';
 
@@ -167,7 +167,8 @@ test('3-device lab: host A pings host B through the router, and isolation holds'
         [
           '/bin/bash',
           '-c',
-          `socat -T2 TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr SYSTEM:'echo lab' & for i in $(seq 50); do exec 3<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && break; sleep 0.1; done; cat <&3`,
+          `socat -T2 TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr SYSTEM:'echo lab' & for i in $(seq ` +
+            `50); do exec 3<>/dev/tcp/127.0.0.1/${port} 2>/dev/null && break; sleep 0.1; done; cat <&3`,
         ],
         { asLearner: true, timeoutMs: 8000 },
       );

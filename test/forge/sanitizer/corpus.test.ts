@@ -3,7 +3,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PII_KINDS, redactionMark, sanitizeFiles, type PiiKind } from '../../../src/forge/sanitizer/index.js';
+import { PII_KINDS, redactionMark, type PiiKind } from '../../../src/forge/sanitizer/types.js';
+import { sanitizeFiles } from '../../../src/forge/sanitizer/files.js';
 
 /**
  * The fixture corpus (test/fixtures/pii): realistic lab output with planted PII listed in

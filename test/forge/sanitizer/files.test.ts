@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sanitizeDirectory, sanitizeFiles, sanitizeJsonLines } from '../../../src/forge/sanitizer/index.js';
+import { sanitizeDirectory, sanitizeFiles } from '../../../src/forge/sanitizer/files.js';
+import { sanitizeJsonLines } from '../../../src/forge/sanitizer/json-lines.js';
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');

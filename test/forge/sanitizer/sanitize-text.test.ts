@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isPaymentCard, luhnValid, sanitizeText, type PiiKind } from '../../../src/forge/sanitizer/index.js';
+import { isPaymentCard, luhnValid } from '../../../src/forge/sanitizer/checks.js';
+import { sanitizeText } from '../../../src/forge/sanitizer/text.js';
+import type { PiiKind } from '../../../src/forge/sanitizer/types.js';
 
 /** The kinds found in `text`, in order, with the exact source text of each. */
 function found(text: string): Array<[PiiKind, string]> {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LabSpec } from '../../../src/forge/runtime/index.js';
+import type { LabSpec } from '../../../src/forge/runtime/types.js';
 import { evaluateCriteria, type CriterionResult } from '../../../src/forge/scoring/criteria.js';
 import { labExec } from '../../../src/forge/scoring/service.js';
-import type { SuccessCriterion } from '../../../src/forge/templates/index.js';
+import type { SuccessCriterion } from '../../../src/forge/templates/schema.js';
 import { makeRuntime, subnet, uniqueId } from '../runtime/helpers.js';
 
 /**
@@ -31,16 +31,25 @@ function checksLab(scenarioId: string) {
           { network: 'lan-a', address: `${a(1)}/24` },
           { network: 'lan-b', address: `${b(1)}/24` },
         ],
-        frrConfig: `frr defaults traditional\ninterface eth1\n${fast}router ospf\n ospf router-id 1.1.1.1\n network ${a(0)} area 0\n network ${b(0)} area 0\nrouter bgp 65001\n bgp router-id 1.1.1.1\n no bgp ebgp-requires-policy\n timers bgp 1 3\n neighbor ${b(2)} remote-as 65002\n neighbor ${b(2)} timers connect 1\n`,
+        frrConfig:
+          `frr defaults traditional\ninterface eth1\n${fast}router ospf\n ospf router-id ` +
+          `1.1.1.1\n network ${a(0)} area 0\n network ${b(0)} area 0\nrouter bgp ` +
+          `65001\n bgp router-id 1.1.1.1\n no bgp ebgp-requires-policy\n timers bgp 1 ` +
+          `3\n neighbor ${b(2)} remote-as 65002\n neighbor ${b(2)} timers connect 1\n`,
         startup: [
-          "nft add table inet acl && nft add chain inet acl filter_fwd '{ type filter hook forward priority 0; policy accept; }' && nft add rule inet acl filter_fwd tcp dport 23 drop",
+          "nft add table inet acl && nft add chain inet acl filter_fwd '{ type filter hook forward " +
+            "priority 0; policy accept; }' && nft add rule inet acl filter_fwd tcp dport 23 drop",
         ],
       },
       {
         name: 'r2',
         kind: 'router',
         interfaces: [{ network: 'lan-b', address: `${b(2)}/24` }],
-        frrConfig: `frr defaults traditional\ninterface eth0\n${fast}router ospf\n ospf router-id 2.2.2.2\n network ${b(0)} area 0\nrouter bgp 65002\n bgp router-id 2.2.2.2\n no bgp ebgp-requires-policy\n timers bgp 1 3\n neighbor ${b(1)} remote-as 65001\n neighbor ${b(1)} timers connect 1\n address-family ipv4 unicast\n  network ${b(0)}\n exit-address-family\n`,
+        frrConfig:
+          `frr defaults traditional\ninterface eth0\n${fast}router ospf\n ospf router-id ` +
+          `2.2.2.2\n network ${b(0)} area 0\nrouter bgp 65002\n bgp router-id 2.2.2.2\n no bgp ` +
+          `ebgp-requires-policy\n timers bgp 1 3\n neighbor ${b(1)} remote-as 65001\n neighbor ${b(1)} ` +
+          `timers connect 1\n address-family ipv4 unicast\n  network ${b(0)}\n exit-address-family\n`,
       },
       {
         name: 'h2',
@@ -53,7 +62,8 @@ function checksLab(scenarioId: string) {
         ],
         startup: [
           `setsid socat TCP-LISTEN:8080,bind=${b(20)},fork,reuseaddr SYSTEM:'cat /root/reply.http' </dev/null >/dev/null 2>&1 &`,
-          `dnsmasq --port=53 --listen-address=${b(20)} --bind-interfaces --no-resolv --no-hosts --address=/www.lab.test/${b(20)} --pid-file=/tmp/dnsmasq.pid --user=root --group=`,
+          `dnsmasq --port=53 --listen-address=${b(20)} --bind-interfaces --no-resolv --no-hosts ` +
+            `--address=/www.lab.test/${b(20)} --pid-file=/tmp/dnsmasq.pid --user=root --group=`,
         ],
       },
     ],
@@ -222,7 +232,8 @@ test('checks run host binaries: a learner replacing ip, vtysh or sysctl in the d
     [
       '/bin/sh',
       '-c',
-      `for d in /root/bin /usr/local/bin /tmp; do mkdir -p $d 2>/dev/null; for t in ip sysctl vtysh ping; do printf '%s' '${fake}' > $d/$t 2>/dev/null && chmod +x $d/$t 2>/dev/null; done; done; echo 'export PATH=/tmp:/root/bin:$PATH' >> /root/.profile; true`,
+      `for d in /root/bin /usr/local/bin /tmp; do mkdir -p $d 2>/dev/null; for t in ip sysctl vtysh ping; do printf '%s' '${fake}' > ` +
+        `$d/$t 2>/dev/null && chmod +x $d/$t 2>/dev/null; done; done; echo 'export PATH=/tmp:/root/bin:$PATH' >> /root/.profile; true`,
     ],
     { asLearner: true },
   );

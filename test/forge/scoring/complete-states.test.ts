@@ -3,14 +3,15 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { newScenarioId, ScenarioStore } from '../../../src/forge/orchestrator/index.js';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import { newScenarioId } from '../../../src/forge/orchestrator/service.js';
+import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { readEvidenceArchive } from '../../../src/forge/scoring/evidence-archive.js';
 import { ScoringService } from '../../../src/forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../../src/forge/scoring/verdict.js';
-import { FilesystemStorage } from '../../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
 import { AppError } from '../../../src/platform/http/problem.js';
-import { loadTemplate } from '../../../src/forge/templates/index.js';
+import { loadTemplate } from '../../../src/forge/templates/load.js';
 import { startTestApp } from '../../helpers/app.js';
 import { ROOT } from '../../helpers/cli.js';
 

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { readEvidenceArchive } from '../../../src/forge/scoring/evidence-archive.js';
 import { exportPrivateKeyPem, generateEd25519KeyPair } from '../../../src/platform/crypto/ed25519.js';
 import { runCli } from '../../helpers/cli.js';

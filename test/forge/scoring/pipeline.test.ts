@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { sanitizeDirectory } from '../../../src/forge/sanitizer/index.js';
+import { sanitizeDirectory } from '../../../src/forge/sanitizer/files.js';
 import { buildEvidenceArchive, extractEvidenceArchive, readEvidenceArchive } from '../../../src/forge/scoring/evidence-archive.js';
 import { loadVerdictSigningKey, signVerdict, verifyVerdict } from '../../../src/forge/scoring/verdict.js';
 import { canonicalize } from '../../../src/platform/crypto/canonical-json.js';

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCidr } from '../../../src/forge/runtime/ipv4.js';
-import { parseTemplate, scenarioVariables, TemplateInvalidError, toLabSpec, type TemplateProblem } from '../../../src/forge/templates/index.js';
+import { parseTemplate } from '../../../src/forge/templates/load.js';
+import { scenarioVariables } from '../../../src/forge/templates/variables.js';
+import { TemplateInvalidError, type TemplateProblem } from '../../../src/forge/templates/errors.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
 
 const HEAD = `id: crit-lab
 title: Criteria lab

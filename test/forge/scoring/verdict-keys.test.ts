@@ -3,8 +3,9 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
-import { newScenarioId, ScenarioStore } from '../../../src/forge/orchestrator/index.js';
-import { loadTemplate } from '../../../src/forge/templates/index.js';
+import { newScenarioId } from '../../../src/forge/orchestrator/service.js';
+import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
+import { loadTemplate } from '../../../src/forge/templates/load.js';
 import { signVerdict, VerdictError, verdictKeyId } from '../../../src/forge/scoring/verdict.js';
 import {
   encodeVerdictKeySet,
@@ -17,7 +18,7 @@ import {
 } from '../../../src/forge/scoring/verdict-keys.js';
 import { canonicalize } from '../../../src/platform/crypto/canonical-json.js';
 import { exportPrivateKeyPem, exportPublicKeyPem, generateEd25519KeyPair, publicKeyOf } from '../../../src/platform/crypto/ed25519.js';
-import { FilesystemStorage } from '../../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 
@@ -74,7 +75,8 @@ describe('verdict key set', () => {
     assert.match(
       late.problems[0]!,
       new RegExp(
-        `^verdict\\.sig: signed at 2026-03-01T00:00:00\\.000Z, outside the period key ${verdictKeyId(a)} was current in verdict-keys\\.json \\(from the start until 2026-03-01T00:00:00\\.000Z\\)`,
+        `^verdict\\.sig: signed at 2026-03-01T00:00:00\\.000Z, outside the period key ${verdictKeyId(a)} ` +
+          `was current in verdict-keys\\.json \\(from the start until 2026-03-01T00:00:00\\.000Z\\)`,
       ),
     );
     assert.ok(verifyVerdictWithKeySet(verdictBy(b, t1.toISOString()), set).ok);

@@ -220,7 +220,8 @@ describe('verdict signing', () => {
     assert.ok(!pinned.ok);
     assert.deepEqual(pinned.problems, [
       `verdict.pub: key ${verdictKeyId(forger)} is not the pinned key (key ${verdictKeyId(scoreboard)})`,
-      `verdict.sig: signed by key ${verdictKeyId(forger)}, not by the pinned key (key ${verdictKeyId(scoreboard)}): the verdict did not come from that scoreboard`,
+      `verdict.sig: signed by key ${verdictKeyId(forger)}, not by the pinned key (key ` +
+        `${verdictKeyId(scoreboard)}): the verdict did not come from that scoreboard`,
     ]);
     // Without verdict.pub, and with a forged statement that claims the scoreboard's key id.
     const { pubBytes: _ignored, ...withoutPub } = forgedInput;

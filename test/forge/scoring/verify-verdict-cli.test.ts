@@ -7,7 +7,7 @@ import { buildEvidenceArchive } from '../../../src/forge/scoring/evidence-archiv
 import { loadVerdictSigningKey, signVerdict } from '../../../src/forge/scoring/verdict.js';
 import { publishVerdictKey, verdictKeyFingerprint, VERDICT_KEYS_OBJECT } from '../../../src/forge/scoring/verdict-keys.js';
 import { canonicalize } from '../../../src/platform/crypto/canonical-json.js';
-import { FilesystemStorage } from '../../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
 import { runCli } from '../../helpers/cli.js';
 
 const SIGNED_AT = '2026-01-01T00:00:00.000Z';

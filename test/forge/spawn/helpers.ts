@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { exportPrivateKeyPem, generateEd25519KeyPair } from '../../../src/platform/crypto/ed25519.js';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { signReceipt, type Receipt } from '../../../src/forge/spawn/receipts.js';
 
 /** A one-network, two-host template of `track`: the quickest real lab. */

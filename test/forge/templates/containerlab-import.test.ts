@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import { evaluateCriteria } from '../../../src/forge/scoring/criteria.js';
 import { labExec } from '../../../src/forge/scoring/service.js';
 import { ContainerlabImportError, importContainerlab } from '../../../src/forge/templates/containerlab.js';
-import { loadTemplate, toLabSpec, type LabTemplate, type SuccessCriterion } from '../../../src/forge/templates/index.js';
+import { loadTemplate, type LabTemplate } from '../../../src/forge/templates/load.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
+import type { SuccessCriterion } from '../../../src/forge/templates/schema.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { makeRuntime, uniqueId } from '../runtime/helpers.js';
 
@@ -99,17 +101,21 @@ test('ext-links (extended link format): per-endpoint ipv4, kind from defaults, f
 test('other kinds and endpoints that leave the lab are refused, each named', async () => {
   const problems = refusal(await fixture('srlceos01.clab.yml'));
   assert.deepEqual(problems, [
-    'topology.nodes.srl: kind "nokia_srlinux" is not supported; FrostGate imports only kinds linux and bridge (its devices are Linux network namespaces, not vendor images)',
-    'topology.nodes.ceos: kind "arista_ceos" is not supported; FrostGate imports only kinds linux and bridge (its devices are Linux network namespaces, not vendor images)',
+    'topology.nodes.srl: kind "nokia_srlinux" is not supported; FrostGate imports only ' +
+      'kinds linux and bridge (its devices are Linux network namespaces, not vendor images)',
+    'topology.nodes.ceos: kind "arista_ceos" is not supported; FrostGate imports only ' +
+      'kinds linux and bridge (its devices are Linux network namespaces, not vendor images)',
   ]);
   const base =
-    'name: t1\ntopology:\n  nodes:\n    n1: { kind: linux }\n    n2: { kind: linux }\n    b1: { kind: bridge }\n    b2: { kind: bridge }\n    o1: { kind: ovs-bridge }\n  links:\n';
+    'name: t1\ntopology:\n  nodes:\n    n1: { kind: linux }\n    n2: { kind: linux }\n    b1: ' +
+    '{ kind: bridge }\n    b2: { kind: bridge }\n    o1: { kind: ovs-bridge }\n  links:\n';
   assert.deepEqual(
     refusal(`${base}    - endpoints: ["n1:eth1", "host:n1-eth1"]\n`).filter((p) => !p.includes('ovs-bridge')),
     ['topology.links[0].endpoints[1]: "host:n1-eth1" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)'],
   );
   const more = refusal(
-    `${base}    - { type: macvlan, endpoint: { node: n1, interface: eth1 }, host-interface: enp0s3 }\n    - endpoints: ["b1:eth1", "b2:eth1"]\n    - endpoints: ["n1:eth1", "ghost:eth1"]\n`,
+    `${base}    - { type: macvlan, endpoint: { node: n1, interface: eth1 }, host-interface: enp0s3 ` +
+      `}\n    - endpoints: ["b1:eth1", "b2:eth1"]\n    - endpoints: ["n1:eth1", "ghost:eth1"]\n`,
   );
   assert.ok(
     more.some((p) => /^topology\.nodes\.o1: kind "ovs-bridge" is not supported/.test(p)),
@@ -123,7 +129,8 @@ test('other kinds and endpoints that leave the lab are refused, each named', asy
   assert.ok(more.includes('topology.links[2].endpoints[1]: node "ghost" is not a convertible node of this topology'), more.join('\n'));
   assert.deepEqual(refusal('name: x\ntopology: {}\n'), ['not a containerlab topology: expected `topology.nodes` (a mapping of node names)']);
   const subnets = refusal(
-    'name: t2\ntopology:\n  nodes:\n    a: { kind: linux, exec: ["ip addr add 10.1.1.1/24 dev eth1"] }\n    b: { kind: linux, exec: ["ip addr add 10.1.2.1/24 dev eth1"] }\n  links:\n    - endpoints: ["a:eth1", "b:eth1"]\n',
+    'name: t2\ntopology:\n  nodes:\n    a: { kind: linux, exec: ["ip addr add 10.1.1.1/24 dev eth1"] }\n    b: { ' +
+      'kind: linux, exec: ["ip addr add 10.1.2.1/24 dev eth1"] }\n  links:\n    - endpoints: ["a:eth1", "b:eth1"]\n',
   );
   assert.deepEqual(subnets, ['link(s) of network a-b: addresses are in different subnets (10.1.1.0/24, 10.1.2.0/24)']);
 });
@@ -174,25 +181,28 @@ async function spawnAndCheck(t: Parameters<typeof makeRuntime>[0], template: Lab
   for (const r of results) assert.equal(r.status, 'passed', `${r.id}: ${r.detail}`);
 }
 
-test('imported labs run on the netns runtime: br01 hosts reach each other, ext-links client reaches the server through the gateway, frr01 converges OSPF', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'fg-clab-run-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const skeleton = async (fixtureName: string, id: string) => {
-    const file = join(dir, `${id}.yaml`);
-    const res = await runCli(['template', 'import', join(FIXTURES, fixtureName), '-o', file, '--id', id]);
-    assert.equal(res.code, 0, res.stderr);
-    return loadTemplate(file);
-  };
-  const [br01, ext, frr01] = await Promise.all([
-    skeleton('br01.clab.yml', 'clab-br01'),
-    skeleton('ext-links.clab.yml', 'clab-ext'),
-    skeleton('frr01/frr01.clab.yml', 'clab-frr01'),
-  ]);
-  await spawnAndCheck(t, br01, [crit('n3-n1', 'n3 (generated address) reaches n1', { type: 'reachability', from: 'n3', to: '192.168.0.11' })]);
-  await spawnAndCheck(t, ext, [crit('startup', 'the kept exec line ran', { type: 'file', device: 'server', path: '/tmp/server-ready', regex: 'ready' })]);
-  // frr01 routes PC1 -> PC3 only once OSPF (default timers, broadcast links) has converged.
-  await spawnAndCheck(t, frr01, [
-    crit('ospf', 'router1 has router3 as a full neighbour', { type: 'ospf_neighbor', device: 'router1', neighbor: '10.10.10.3', wait_s: 90, interval_s: 1 }),
-    crit('pc1-pc3', 'pc1 reaches pc3 across OSPF', { type: 'reachability', from: 'pc1', to: '192.168.13.2', wait_s: 30 }),
-  ]);
-});
+test(
+  'imported labs run on the netns runtime: br01 hosts reach each other, ' + 'ext-links client reaches the server through the gateway, frr01 converges OSPF',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'fg-clab-run-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const skeleton = async (fixtureName: string, id: string) => {
+      const file = join(dir, `${id}.yaml`);
+      const res = await runCli(['template', 'import', join(FIXTURES, fixtureName), '-o', file, '--id', id]);
+      assert.equal(res.code, 0, res.stderr);
+      return loadTemplate(file);
+    };
+    const [br01, ext, frr01] = await Promise.all([
+      skeleton('br01.clab.yml', 'clab-br01'),
+      skeleton('ext-links.clab.yml', 'clab-ext'),
+      skeleton('frr01/frr01.clab.yml', 'clab-frr01'),
+    ]);
+    await spawnAndCheck(t, br01, [crit('n3-n1', 'n3 (generated address) reaches n1', { type: 'reachability', from: 'n3', to: '192.168.0.11' })]);
+    await spawnAndCheck(t, ext, [crit('startup', 'the kept exec line ran', { type: 'file', device: 'server', path: '/tmp/server-ready', regex: 'ready' })]);
+    // frr01 routes PC1 -> PC3 only once OSPF (default timers, broadcast links) has converged.
+    await spawnAndCheck(t, frr01, [
+      crit('ospf', 'router1 has router3 as a full neighbour', { type: 'ospf_neighbor', device: 'router1', neighbor: '10.10.10.3', wait_s: 90, interval_s: 1 }),
+      crit('pc1-pc3', 'pc1 reaches pc3 across OSPF', { type: 'reachability', from: 'pc1', to: '192.168.13.2', wait_s: 30 }),
+    ]);
+  },
+);

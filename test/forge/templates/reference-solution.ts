@@ -5,18 +5,13 @@ import type { TestContext } from 'node:test';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse } from 'yaml';
-import type { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
+import type { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { gradeScenario, type GradeOutput } from '../../../src/forge/scoring/grader.js';
 import { labExec } from '../../../src/forge/scoring/service.js';
 import { loadVerdictSigningKey } from '../../../src/forge/scoring/verdict.js';
-import {
-  loadTemplate,
-  scenarioVariables,
-  substituteVariables,
-  toLabSpec,
-  type LabTemplate,
-  type ScenarioVariables,
-} from '../../../src/forge/templates/index.js';
+import { loadTemplate, type LabTemplate } from '../../../src/forge/templates/load.js';
+import { scenarioVariables, substituteVariables, type ScenarioVariables } from '../../../src/forge/templates/variables.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
 import { ROOT } from '../../helpers/cli.js';
 import { makeRuntime, uniqueId } from '../runtime/helpers.js';
 

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadTemplate, TRACKS, type LabTemplate } from '../../../src/forge/templates/index.js';
+import { loadTemplate, type LabTemplate } from '../../../src/forge/templates/load.js';
+import { TRACKS } from '../../../src/forge/templates/schema.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 import { loadSolution, SOLUTIONS_DIR, TEMPLATES_DIR } from './reference-solution.js';
 

@@ -3,8 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
-import { parseTemplate, TemplateCatalog } from '../../../src/forge/templates/index.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
+import { parseTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateCatalog } from '../../../src/forge/templates/catalog.js';
 import { runCli } from '../../helpers/cli.js';
 
 // A small lab whose one device check and one quiz need nothing but a host.

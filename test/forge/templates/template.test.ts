@@ -3,9 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { validateLabSpec } from '../../../src/forge/runtime/index.js';
-import { describeLimits } from '../../../src/forge/runtime/index.js';
-import { loadTemplate, parseTemplate, templateLimits, TemplateInvalidError, toLabSpec, type TemplateProblem } from '../../../src/forge/templates/index.js';
+import { validateLabSpec, describeLimits } from '../../../src/forge/runtime/spec.js';
+import { loadTemplate, parseTemplate } from '../../../src/forge/templates/load.js';
+import { TemplateInvalidError, type TemplateProblem } from '../../../src/forge/templates/errors.js';
+import { toLabSpec, templateLimits } from '../../../src/forge/templates/to-spec.js';
 import { ROOT, runCli } from '../../helpers/cli.js';
 
 const SHIPPED = path.join(ROOT, 'templates/netplus-two-subnets.yaml');
@@ -79,7 +80,8 @@ test('the content version ignores formatting and comments, follows content, and 
 
 test('toLabSpec maps modes, FRR config, routes and limits', () => {
   const t = parseTemplate(
-    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128, disk_mb: 16 }\n  devices:')}egress:\n  profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
+    `${MINIMAL.replace('  devices:', '  limits: { memory_mb: 64, pids: 128, disk_mb: 16 }\n  devices:')}egress:\n ` +
+      ` profile: to-r1\n  allow: [{ device: r1, proto: tcp, port: 22, from: [h1] }]\n`,
   );
   const spec = toLabSpec(t, 'scn_map_check');
   const h1 = spec.devices.find((d) => d.name === 'h1')!;

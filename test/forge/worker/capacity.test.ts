@@ -6,9 +6,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { connect } from 'nats';
 import { WorkerFleet, type FleetEvents } from '../../../src/forge/orchestrator/fleet.js';
-import { NetnsLabRuntime } from '../../../src/forge/runtime/index.js';
-import { toLabSpec } from '../../../src/forge/templates/index.js';
-import { WorkerAgent } from '../../../src/forge/worker/index.js';
+import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
+import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
+import { WorkerAgent } from '../../../src/forge/worker/agent.js';
 import { tinyTemplate } from '../orchestrator/helpers.js';
 import { startThrowawayNats } from '../../helpers/servers.js';
 

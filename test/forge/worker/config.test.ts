@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../../src/config/config.js';
-import { workerIdFrom } from '../../../src/forge/worker/index.js';
+import { workerIdFrom } from '../../../src/forge/worker/module.js';
 import { runCli } from '../../helpers/cli.js';
 import { freePort } from '../../helpers/servers.js';
 

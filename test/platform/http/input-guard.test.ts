@@ -148,20 +148,23 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
     assert.equal(tenant.json().code, 'invalid_tenant');
   });
 
-  it('raw bytes cannot smuggle either character past the escape-free fast path: a raw NUL is malformed JSON, an encoded surrogate decodes to U+FFFD', async () => {
-    const raw = (bytes: number[]) => Buffer.concat([Buffer.from('{"scopes":["decisions:read"],"name":"a'), Buffer.from(bytes), Buffer.from('b"}')]);
-    const nul = await t.app.inject({ method: 'POST', url: '/keys', headers: { ...admin(), 'content-type': 'application/json' }, payload: raw([0x00]) });
-    assert.equal(nul.statusCode, 400, nul.body);
-    assert.equal(nul.json().code, 'malformed_json');
-    const surrogate = await t.app.inject({
-      method: 'POST',
-      url: '/keys',
-      headers: { ...admin(), 'content-type': 'application/json' },
-      payload: raw([0xed, 0xa0, 0x80]),
-    });
-    assert.equal(surrogate.statusCode, 201, surrogate.body);
-    assert.ok(surrogate.json().name.startsWith('a\uFFFD'), JSON.stringify(surrogate.json().name));
-  });
+  it(
+    'raw bytes cannot smuggle either character past the escape-free fast path: ' + 'a raw NUL is malformed JSON, an encoded surrogate decodes to U+FFFD',
+    async () => {
+      const raw = (bytes: number[]) => Buffer.concat([Buffer.from('{"scopes":["decisions:read"],"name":"a'), Buffer.from(bytes), Buffer.from('b"}')]);
+      const nul = await t.app.inject({ method: 'POST', url: '/keys', headers: { ...admin(), 'content-type': 'application/json' }, payload: raw([0x00]) });
+      assert.equal(nul.statusCode, 400, nul.body);
+      assert.equal(nul.json().code, 'malformed_json');
+      const surrogate = await t.app.inject({
+        method: 'POST',
+        url: '/keys',
+        headers: { ...admin(), 'content-type': 'application/json' },
+        payload: raw([0xed, 0xa0, 0x80]),
+      });
+      assert.equal(surrogate.statusCode, 201, surrogate.body);
+      assert.ok(surrogate.json().name.startsWith('a\uFFFD'), JSON.stringify(surrogate.json().name));
+    },
+  );
 
   it('an unauthenticated request with a NUL is still 401: the guard runs after the gate', async () => {
     const res = await t.app.inject({ url: '/decisions?rule=%00' });
@@ -294,7 +297,9 @@ for (const db of ['embedded', 'postgres'] as const) {
 
     it('a governance change nested 100,000 levels deep is 400 (it overflowed the validator stack: 500)', async () => {
       const when = `${'{"not":'.repeat(100_000)}{"field":"source","eq":"x"}${'}'.repeat(100_000)}`;
-      const body = `{"kind":"ruleset","justification":"deep nesting probe","content":{"version":"x","thresholds":{"low":1,"medium":2,"high":3,"critical":4},"rules":[{"id":"r","description":"d","score":1,"when":${when}}]}}`;
+      const body =
+        `{"kind":"ruleset","justification":"deep nesting ` +
+        `probe","content":{"version":"x","thresholds":{"low":1,"medium":2,"high":3,"critical":4},"rules":[{"id":"r","description":"d","score":1,"when":${when}}]}}`;
       const res = await t.app.inject({
         method: 'POST',
         url: '/governance/changes',

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/index.js';
+import { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES } from '../../../src/core/auth/gate.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
-import { ROLE_NAMES, type RoleName } from '../../../src/roles.js';
+import { ROLE_NAMES, type RoleName } from '../../../src/role-names.js';
 import { startRoleApp } from '../../helpers/app.js';
 
 interface Operation {

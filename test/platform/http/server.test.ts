@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Type } from '@sinclair/typebox';
-import { createAuthModule, ensureBootstrapAdmin } from '../../../src/core/auth/index.js';
+import { createAuthModule } from '../../../src/core/auth/module.js';
+import { ensureBootstrapAdmin } from '../../../src/core/auth/bootstrap.js';
 import { AppError } from '../../../src/platform/http/problem.js';
 import { buildServer, type App } from '../../../src/platform/http/server.js';
 import { createPlatform, type Platform } from '../../../src/platform/platform.js';

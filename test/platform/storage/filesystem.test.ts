@@ -4,7 +4,8 @@ import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FilesystemStorage, StorageError } from '../../../src/platform/storage/index.js';
+import { FilesystemStorage } from '../../../src/platform/storage/filesystem.js';
+import { StorageError } from '../../../src/platform/storage/types.js';
 
 async function tempStore(t: { after: (fn: () => Promise<void>) => void }): Promise<{ root: string; store: FilesystemStorage }> {
   const root = await mkdtemp(join(tmpdir(), 'fg-store-'));

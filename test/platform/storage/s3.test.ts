@@ -5,7 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { S3Storage, StorageError } from '../../../src/platform/storage/index.js';
+import { S3Storage } from '../../../src/platform/storage/s3.js';
+import { StorageError } from '../../../src/platform/storage/types.js';
 import { ROOT } from '../../helpers/cli.js';
 import { freePort, trackChild, waitForPort } from '../../helpers/servers.js';
 import { optionalTool } from '../../helpers/optional-tools.js';
@@ -62,7 +63,7 @@ test('S3 retention is a lifecycle rule expiring the results prefix after the ret
   const store = new S3Storage({ endpoint: 'http://127.0.0.1:1', bucket: 'results', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b', prefix: 'fg/' });
   assert.equal(
     store.lifecycleXml('scenarios/', 90),
-    '<?xml version="1.0" encoding="UTF-8"?><LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>frostgate-retention</ID><Filter><Prefix>fg/scenarios/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>90</Days></Expiration></Rule></LifecycleConfiguration>',
+    '<?xml version="1.0" ' + 'encoding="UTF-8"?><LifecycleConfiguration ' + 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>frostgate-retention</ID><Filter><Prefix>fg/scenarios/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>90</Days></Expiration></Rule></LifecycleConfiguration>',
   );
   await assert.rejects(store.enforceRetention('scenarios/', 0), RangeError);
 });

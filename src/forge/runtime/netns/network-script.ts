@@ -64,7 +64,8 @@ export function labNetworkScript(input: NetworkScriptInput): string {
   lines.push('exec 9<> <(:)');
   spec.devices.forEach((_, d) => {
     lines.push(
-      `exec ${10 + d}< <(exec setpriv --reuid=${uid} --regid=${uid} --clear-groups -- unshare --user --map-root-user --net -- /bin/sh -c 'echo $$; read _' <&9)`,
+      `exec ${10 + d}< <(exec setpriv --reuid=${uid} --regid=${uid} --clear-groups ` +
+        `-- unshare --user --map-root-user --net -- /bin/sh -c 'echo $$; read _' <&9)`,
     );
   });
   // Both namespaces of every device pinned by bind mounts, in one `mount` process.

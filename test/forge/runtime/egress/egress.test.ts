@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
-import { buildSwitchRuleset } from '../../../../src/forge/runtime/egress/index.js';
-import type { LabSpec, NetnsLabRuntime } from '../../../../src/forge/runtime/index.js';
+import { buildSwitchRuleset } from '../../../../src/forge/runtime/egress/ruleset.js';
+import type { LabSpec } from '../../../../src/forge/runtime/types.js';
+import type { NetnsLabRuntime } from '../../../../src/forge/runtime/netns/driver.js';
 import { makeRuntime, sh, subnet, uniqueId, waitFor } from '../helpers.js';
 
 const OUTSIDE = '198.51.100.1';

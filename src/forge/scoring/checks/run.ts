@@ -6,8 +6,6 @@ import { interfaceAddrCheck, listeningCheck, nftRuleCheck, reachabilityCheck, ro
 import { dnsCheck, httpCheck } from './service.js';
 import { commandCheck, fileCheck, processCheck, sysctlCheck } from './state.js';
 
-export { CheckFailed, type CheckContext, type CheckVerdict, type CommandOutcome, type Answers } from './context.js';
-
 /** Runs one attempt of a leaf check. */
 export async function runLeafCheck(spec: LeafCheckSpec, ctx: CheckContext, timeoutMs: number): Promise<CheckVerdict> {
   switch (spec.type) {

@@ -1,7 +1,7 @@
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';
-import type { ActiveVersions } from '../governance/index.js';
+import type { ActiveVersions } from '../governance/active.js';
 import { DatabaseQueue, JetStreamQueue, type DurableQueue } from '../../platform/bus/queue.js';
 import { NatsBus } from '../../platform/bus/bus.js';
 import { createDecisionMetrics, registerBacklogMetrics, registerDecisionGauges } from './metrics.js';
@@ -10,12 +10,6 @@ import { IngestService } from './ingest.js';
 import { BouncerDecisions } from './bouncer.js';
 import { decisionRoutes } from './routes.js';
 import { DecisionService } from './service.js';
-
-export { DecisionService, type DecisionRecord, type DecisionPath, type DecisionInput } from './service.js';
-export { IngestService, MAX_BATCH_EVENTS, type BatchStatus } from './ingest.js';
-export { createDecisionMetrics, type DecisionMetrics } from './metrics.js';
-export { IngestBacklog, type BacklogSample } from './ingest-backlog.js';
-export { decisionIntegrity, verifyDecisionRows, type DecisionIntegrity, type DecisionRowsVerification } from './integrity.js';
 
 export interface DecisionsModule {
   readonly service: DecisionService;

@@ -1,17 +1,12 @@
 import type { AuditTrail } from '../../ledger/audit.js';
 import type { AppPlugin } from '../../platform/http/server.js';
 import type { Platform } from '../../platform/platform.js';
-import type { PolicyEngine } from '../../policy/index.js';
+import type { PolicyEngine } from '../../policy/engine.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import { ActiveVersions } from './active.js';
 import type { CanaryEventSource } from './canary.js';
 import { governanceRoutes } from './routes.js';
 import { GovernanceService } from './service.js';
-
-export { ActiveVersions, DEPLOYED_SUBJECT, ACTIVE_CACHE_TTL_MS } from './active.js';
-export type { CanaryEventSource, CanaryResult } from './canary.js';
-export { GovernanceService, type ChangeView } from './service.js';
-export { assessRisk } from './risk.js';
 
 export interface GovernanceModule {
   readonly active: ActiveVersions;

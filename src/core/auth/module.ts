@@ -8,16 +8,6 @@ import { KeyStore, type KeyAudit } from './store.js';
 import { createTenantBinder, type BindTenant } from '../../platform/auth/tenant.js';
 import type { onRequestAsyncHookHandler } from 'fastify';
 
-export { bindTenantToContext } from '../../platform/context.js';
-export type { Principal } from '../../platform/auth/principal.js';
-export type { BindTenant } from '../../platform/auth/tenant.js';
-export { CLI_OPERATOR, KeyStore, keyLineage, type KeyLineage, type Minter } from './store.js';
-export { SCOPES, parseScopes, type Scope } from '../../platform/auth/scopes.js';
-export { ROOT_IDENTITY, ensureBootstrapAdmin } from './bootstrap.js';
-export { CONSOLE_PAGE_ROUTES, PUBLIC_ROUTES, SIGN_IN_ROUTES, TOKEN_ROUTES, type AuthFailureReason } from './gate.js';
-export { KEY_CACHE_TTL_MS, KeyResolver } from './key-resolver.js';
-export { KeyIndex, MAX_INDEXED_KEYS, type Screen } from './key-index.js';
-
 export interface AuthModule {
   readonly store: KeyStore;
   readonly resolver: KeyResolver;

@@ -3,9 +3,6 @@ import type { Platform } from '../../platform/platform.js';
 import { RateLimiter, type BypassAudit } from './limiter.js';
 import { DEFAULT_RATE_LIMIT_POLICY, type RateLimitPolicy } from './policy.js';
 
-export { RateLimiter } from './limiter.js';
-export { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy } from './policy.js';
-
 /** The limiter of a role, auditing bypass use into the tenant's audit log. */
 export function createRateLimiter(
   platform: Pick<Platform, 'config' | 'redis' | 'metrics' | 'security' | 'db'>,
