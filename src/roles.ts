@@ -15,7 +15,7 @@ import { createScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
 import { createAccessForRole } from './forge/access/module.js';
-import { createConsoleModule, type ConsoleModule } from './core/console/index.js';
+import { createConsoleModule, type ConsoleModule } from './core/console/module.js';
 import { VERSION } from './version.js';
 import type { RoleName } from './role-names.js';
 

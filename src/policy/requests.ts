@@ -80,7 +80,7 @@ export function spawnAuthorizationRequest(input: SpawnPolicyInput): Authorizatio
 
 export interface ExtendPolicyInput {
   readonly subject: string;
-  readonly template: { readonly id: string; readonly track: string; readonly tier: Tier | string; readonly maxExtensions?: number };
+  readonly template: { readonly id: string; readonly track: string; readonly tier: string; readonly maxExtensions?: number };
   readonly extensionsTaken: number;
 }
 

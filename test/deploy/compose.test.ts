@@ -15,8 +15,8 @@ import { ROOT } from '../helpers/cli.js';
 
 const DEPLOY = path.join(ROOT, 'deploy');
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test reads whatever JSON the server answered
 function composeConfig(...files: string[]): { services: Record<string, any> } {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   const args = ['--compatibility', ...files.flatMap((f) => ['-f', f]), 'config'];
   return parse(execFileSync('docker-compose', args, { cwd: DEPLOY, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { services: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 }

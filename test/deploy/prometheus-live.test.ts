@@ -63,7 +63,9 @@ test('a real Prometheus scraping every role sees every metric the dashboards and
   const fx = forgeTestEnv({ FG_CHECKPOINT_INTERVAL_S: '1' });
   const tmp = mkdtempSync(path.join(tmpdir(), 'fg-prom-'));
   const apps: TestApp[] = [];
+  // eslint-disable-next-line prefer-const -- assigned below, read by the cleanup registered first
   let prometheus: ChildProcess | undefined;
+  // eslint-disable-next-line prefer-const -- assigned below, read by the cleanup registered first
   let worker: ChildProcess | undefined;
   let workerOutput = '';
   t.after(async () => {

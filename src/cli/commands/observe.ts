@@ -1,6 +1,7 @@
 import { connect } from 'nats';
 import { loadConfig } from '../../config/config.js';
-import { ObserverHub, TELEMETRY_PREFIX, telemetrySubject, type TelemetryKind } from '../../forge/telemetry/index.js';
+import { ObserverHub } from '../../forge/telemetry/hub.js';
+import { TELEMETRY_PREFIX, telemetrySubject, type TelemetryKind } from '../../forge/telemetry/events.js';
 import type { Command } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 import { printErr } from '../output.js';

@@ -13,7 +13,7 @@ import { scoringGradingPort } from './grading.js';
 import type { PolicyEngine } from '../../policy/engine.js';
 import type { AuditTrail } from '../../ledger/audit.js';
 import { createAccessModule, type AccessModule } from './routes.js';
-import { BusTelemetry, type TelemetrySink } from '../telemetry/index.js';
+import { BusTelemetry, type TelemetrySink } from '../telemetry/publisher.js';
 
 export interface AccessRoleDeps {
   readonly catalog: TemplateCatalog;

@@ -15,7 +15,7 @@ import { Orchestrator } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
 import { workerIdFrom } from '../worker/module.js';
-import { BusTelemetry, type TelemetrySink } from '../telemetry/index.js';
+import { BusTelemetry, type TelemetrySink } from '../telemetry/publisher.js';
 
 export interface OrchestratorModule {
   readonly orchestrator: Orchestrator;

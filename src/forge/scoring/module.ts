@@ -12,7 +12,7 @@ import type { LabRuntime } from '../runtime/types.js';
 import { storageFromConfig } from '../../platform/storage/from-config.js';
 import type { ObjectStorage } from '../../platform/storage/types.js';
 import { emitLabTransitions } from '../orchestrator/module.js';
-import { BusTelemetry } from '../telemetry/index.js';
+import { BusTelemetry } from '../telemetry/publisher.js';
 import { storageHealth } from '../../platform/storage/health.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringRoutes } from './routes.js';

@@ -13,7 +13,7 @@ import type { EvidenceCompression } from './evidence-archive.js';
 import { gradeScenario } from './grader.js';
 import { locateResults, readResults, writeResults, type ResultArtefacts } from './results.js';
 import type { ScoringMetrics } from './metrics.js';
-import type { TelemetrySink } from '../telemetry/index.js';
+import type { TelemetrySink } from '../telemetry/publisher.js';
 import type { GradeReason, ScoreDocument } from './score-document.js';
 import { scoreStore, type LeaderboardEntry, type ScoreRow } from './store.js';
 import { parseVerdictSignatureFile, VerdictError, verifyVerdict, type VerdictSigningKey } from './verdict.js';

@@ -6,7 +6,6 @@ import type { Logger } from '../../platform/log.js';
 import { spawnAuthorizationRequest, spawnRefusalKind } from '../../policy/requests.js';
 import type { PolicyDecision } from '../../policy/types.js';
 import type { PolicyEngine } from '../../policy/engine.js';
-import { newScenarioId } from '../orchestrator/service.js';
 import type { ScenarioStore } from '../orchestrator/store.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { LabTemplate } from '../templates/load.js';

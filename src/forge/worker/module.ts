@@ -5,7 +5,8 @@ import type { Platform } from '../../platform/platform.js';
 import { NetnsLabRuntime } from '../runtime/netns/driver.js';
 import { registerLabGauges } from '../orchestrator/metrics.js';
 import { WorkerAgent } from './agent.js';
-import { BusTelemetry, PLATFORM_TENANT } from '../telemetry/index.js';
+import { BusTelemetry } from '../telemetry/publisher.js';
+import { PLATFORM_TENANT } from '../telemetry/events.js';
 
 export interface WorkerModule {
   readonly agent: WorkerAgent;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadDefaultRuleset } from '../../../src/core/engine/ruleset.js';
 import { PUBLIC_ROUTES, TOKEN_ROUTES, CONSOLE_PAGE_ROUTES, SIGN_IN_ROUTES } from '../../../src/core/auth/gate.js';
-import { SessionStore } from '../../../src/core/console/index.js';
+import { SessionStore } from '../../../src/core/console/session-store.js';
 import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { registeredRoutes } from '../../../src/platform/http/server.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';

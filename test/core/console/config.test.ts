@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, parseConfig, startupProblems } from '../../../src/config/config.js';
 import { parseGroupMap, personFromClaims } from '../../../src/core/console/claims.js';
-import { createConsoleModule } from '../../../src/core/console/index.js';
+import { createConsoleModule } from '../../../src/core/console/module.js';
 import type { Platform } from '../../../src/platform/platform.js';
 import { runCli } from '../../helpers/cli.js';
 import { call, send, CookieJar, startConsoleRig, type ConsoleRig } from './helpers.js';

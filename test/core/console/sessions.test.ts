@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SESSION_MAX_AGE_MS } from '../../../src/core/console/index.js';
+import { SESSION_MAX_AGE_MS } from '../../../src/core/console/session-store.js';
 import { blockingRuleset } from '../governance/helpers.js';
 import { call, csrfOf, signIn, startConsoleRig, type ConsoleRig } from './helpers.js';
 
@@ -86,6 +86,7 @@ describe('console sessions: expiry, sign-out, revocation, CSRF, one authorizatio
     const list = await call(rig, alice.jar, 'GET', '/console/sessions');
     assert.equal(list.status, 200);
     assert.equal(list.json.scope, 'tenant');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test reads whatever JSON the server answered
     assert.ok(list.json.sessions.some((s: any) => s.id === bobMe.json.session_id && s.subject === 'oidc:demo-bob'));
     const revoked = await call(rig, alice.jar, 'DELETE', `/console/sessions/${bobMe.json.session_id}`, undefined, {
       'x-csrf-token': await csrfOf(rig, alice.jar),
@@ -147,6 +148,7 @@ describe('console sessions: expiry, sign-out, revocation, CSRF, one authorizatio
     assert.equal(((await viaKey.json()) as { code: string }).code, 'two_person_rule');
     const byBob = await call(rig, bob.jar, 'POST', `/governance/changes/${id}/approve`, { reason: 'reviewed' }, { 'x-csrf-token': await csrfOf(rig, bob.jar) });
     assert.equal(byBob.status, 200, JSON.stringify(byBob.json));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test reads whatever JSON the server answered
     assert.ok(byBob.json.approvals.some((a: any) => a.subject === 'oidc:demo-bob' && a.decision === 'approve'));
   });
 });

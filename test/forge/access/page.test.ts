@@ -108,10 +108,10 @@ describe('the access page: token to cookie, clean URL, lab content, refusals', (
     assert.match(renewedCookie, /^fg_access=[^;]+;.*HttpOnly/);
     const renewedAge = Number(/Max-Age=(\d+)/.exec(renewedCookie)?.[1]);
     assert.ok(renewedAge > (Date.parse(expires_at) - Date.now()) / 1000 + 23 * 3600, `renewed to the extended lab's end + 24 h: ${renewedAge}`);
-    const statusAfter = (await (await page(`/v1/access/${lab.scenario_id}/status`, renewedCookie.split(';')[0]!)).json()) as { access_expires_at: string };
+    const statusAfter = (await (await page(`/v1/access/${lab.scenario_id}/status`, renewedCookie.split(';')[0])).json()) as { access_expires_at: string };
     assert.ok(Date.parse(statusAfter.access_expires_at) > Date.parse(expires_at), 'access now ends after the extended lab');
     // A session already covering the lab is left as it is (no new cookie on every poll).
-    assert.equal((await page(`/v1/access/${lab.scenario_id}/status`, renewedCookie.split(';')[0]!)).headers.get('set-cookie'), null);
+    assert.equal((await page(`/v1/access/${lab.scenario_id}/status`, renewedCookie.split(';')[0])).headers.get('set-cookie'), null);
     const foreign = await fetch(`${rig.baseUrl}/v1/access/${lab.scenario_id}/extend`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/json', origin: 'http://evil.example' },

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect } from 'nats';
-import { ObserverHub, PLATFORM_TENANT, toLogLine } from '../../../src/forge/telemetry/index.js';
+import { ObserverHub, toLogLine } from '../../../src/forge/telemetry/hub.js';
+import { PLATFORM_TENANT } from '../../../src/forge/telemetry/events.js';
 import { createWorkerModule } from '../../../src/forge/worker/module.js';
 import { startTestApp, testConfig } from '../../helpers/app.js';
 import { freePort, startThrowawayNats } from '../../helpers/servers.js';

@@ -10,11 +10,6 @@ import { OidcGateway } from './oidc.js';
 import { consoleRoutes } from './routes.js';
 import { SessionStore, type Clock } from './session-store.js';
 
-export { SESSION_MAX_AGE_MS, SessionStore, type SignedInPerson } from './session-store.js';
-export { CSRF_HEADER } from './authenticate.js';
-export { SESSION_COOKIE } from './cookies.js';
-export type { DemoUser } from './embedded-idp.js';
-
 /** What `frostgate serve` prints once the console can sign people in. */
 export interface ConsoleStarted {
   readonly consoleUrl: string;
