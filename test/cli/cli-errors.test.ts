@@ -54,6 +54,7 @@ describe('frostgate CLI errors with --json', () => {
     await check(['tenants', 'create', 'acme'], 'conflict');
     await check(['keys', 'revoke', '--tenant', 'acme', 'key_abcdefghjkmn'], 'not_found');
     await check(['receipts', 'issue', '--tenant', 'acme', '--track', 'ccna', '--subject', 'alice'], 'forbidden', { ...env, BILLING_MODE: 'stripe' });
+    await check(['observe', '--kind', 'nope'], 'usage');
     await check(['verify', '--tenant', 'acme', '--log', 'nope'], 'usage');
     await check(['verify-verdict', 'score.json'], 'usage');
     await check(['template', 'import', path.join(dir, 'missing.clab.yml')], 'invalid_file');

@@ -66,7 +66,10 @@ export async function verifyNote(note, vkeys) {
     .split('\n')
     .filter((l) => l.startsWith('— '));
   for (const vkey of vkeys) {
-    const [name, keyIdHex, keyB64] = vkey.split('+');
+    // The base64 key may itself hold '+': split at the first two only.
+    const first = vkey.indexOf('+');
+    const second = vkey.indexOf('+', first + 1);
+    const [name, keyIdHex, keyB64] = [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
     const keyBytes = b64(keyB64);
     if (keyBytes[0] !== 1) continue;
     for (const line of lines) {
