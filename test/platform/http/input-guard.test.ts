@@ -88,6 +88,9 @@ describe('every registered route refuses NUL and lone surrogates at the edge (ro
         [`q=${encodeURIComponent('x')}%ED%A0%80`, '', /./],
       ] as const) {
         const res = await t.app.inject({ method: r.method as 'GET', url: `${url}?${query}`, headers: admin() });
+        // A route whose dependency this app lacks (console sign-in without an IdP) answers 503 to any
+        // query; the hostile one must not change that answer into anything else.
+        if (res.statusCode === 503 && path === '' && (await t.app.inject({ method: r.method as 'GET', url, headers: admin() })).statusCode === 503) continue;
         assert.ok(res.statusCode < 500, `${label}?${query}: ${res.statusCode} ${res.body}`);
         if (r.method === 'HEAD' || path === '') continue; // HEAD has no body; an encoded lone surrogate decodes to U+FFFD
         assertNamed(res, path, what, `${label}?${query}`);
