@@ -14,7 +14,11 @@ describe('roles', () => {
       try {
         assert.equal((await t.app.inject({ url: '/health/ready' })).statusCode, 200, role);
         const keys = await t.app.inject({ url: '/keys', headers: { 'x-api-key': t.adminKey } });
-        assert.equal(keys.statusCode, role === 'all' || role === 'core' ? 200 : 404, `${role} /keys`);
+        // The admin role serves the core API beside the console, whose pages drive it.
+        const servesCore = role === 'all' || role === 'core' || role === 'admin';
+        assert.equal(keys.statusCode, servesCore ? 200 : 404, `${role} /keys`);
+        const catalog = await t.app.inject({ url: '/v1/catalog', headers: { 'x-api-key': t.adminKey } });
+        assert.equal(catalog.statusCode, role === 'all' || role === 'spawn' ? 200 : 404, `${role} /v1/catalog ${catalog.statusCode}`);
       } finally {
         await t.close();
       }
