@@ -6,12 +6,13 @@ import { buildServer, type App, type AppPlugin } from './platform/http/server.js
 import { PolicyEngine } from './policy/engine.js';
 import { createRateLimiter } from './core/ratelimit/module.js';
 import type { RateLimiter } from './core/ratelimit/limiter.js';
-import { createGovernanceModule, type GovernanceModule } from './core/governance/module.js';
+import { createActiveVersions, createGovernanceModule, type GovernanceModule } from './core/governance/module.js';
+import type { ActiveVersions } from './core/governance/active.js';
 import type { CanaryEventSource } from './core/governance/canary.js';
 import { createDecisionsModule, type DecisionsModule } from './core/decisions/module.js';
 import type { Platform } from './platform/platform.js';
 import { createForgeModules, type ForgeModules } from './forge/module.js';
-import { createScoringModule } from './forge/scoring/module.js';
+import { createScoringModule, type ScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
 import { createAccessForRole } from './forge/access/module.js';
@@ -25,8 +26,9 @@ export interface RunningRole {
   readonly ledger: LedgerModule;
   readonly policy: PolicyEngine;
   readonly limiter: RateLimiter;
-  readonly governance: GovernanceModule;
-  readonly decisions: DecisionsModule;
+  /** Built by the roles that serve the core API (all, core, admin). */
+  readonly governance?: GovernanceModule;
+  readonly decisions?: DecisionsModule;
   readonly forge: ForgeModules;
   /** The operators' console (roles all and admin); start() it once the server listens. */
   readonly console?: ConsoleModule;
@@ -41,34 +43,42 @@ export interface RoleOptions {
 
 /** Roles that serve the operators' console, and with it the API its pages call. */
 const CONSOLE_ROLES: ReadonlySet<RoleName> = new Set(['all', 'admin']);
+/** Roles that serve the core API (decisions, governance, keys, ledger). */
+const CORE_ROLES: ReadonlySet<RoleName> = new Set(['all', 'core', 'admin']);
+/** Roles that grade and serve results. */
+const SCORING_ROLES: ReadonlySet<RoleName> = new Set(['all', 'scoreboard', 'admin']);
+
+/** The modules a role serves: each is built only where its routes or workers run. */
+interface RoleParts {
+  readonly core?: { readonly governance: GovernanceModule; readonly decisions: DecisionsModule };
+  readonly forge: ForgeModules;
+  readonly scoring?: ScoringModule;
+  readonly access?: { readonly routes: AppPlugin };
+  readonly console?: ConsoleModule;
+}
 
 /** The plugins of each role; every role runs behind the same auth gate. */
-function pluginsFor(
-  role: RoleName,
-  auth: AuthModule,
-  ledger: LedgerModule,
-  governance: GovernanceModule,
-  decisions: DecisionsModule,
-  forge: ForgeModules,
-  scoreboard: readonly AppPlugin[],
-  access: readonly AppPlugin[],
-  consolePlugins: readonly AppPlugin[],
-): AppPlugin[] {
-  const core = [
-    auth.routes,
-    decisions.routes,
-    governance.routes,
-    { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) },
-  ];
+function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, parts: RoleParts): AppPlugin[] {
+  const core = parts.core
+    ? [
+        auth.routes,
+        parts.core.decisions.routes,
+        parts.core.governance.routes,
+        { name: 'ledger', plugin: ledgerRoutes({ ledger: ledger.ledger, bindTenant: auth.bindTenant }) },
+      ]
+    : [];
+  const scoreboard = parts.scoring ? [parts.scoring.routes] : [];
+  const access = parts.access ? [parts.access.routes] : [];
+  const consolePlugins = parts.console ? [parts.console.routes] : [];
   switch (role) {
     case 'all':
-      return [...core, ...forge.plugins, ...scoreboard, ...access, ...consolePlugins];
+      return [...core, ...parts.forge.plugins, ...scoreboard, ...access, ...consolePlugins];
     case 'core':
       return core;
     case 'spawn':
-      return [...forge.plugins, ...access];
+      return [...parts.forge.plugins, ...access];
     case 'orchestrator':
-      return [...forge.plugins];
+      return [...parts.forge.plugins];
     case 'admin':
       // The console's pages drive the same API keys do, so the admin role serves it too.
       return [...core, ...scoreboard, ...consolePlugins];
@@ -79,11 +89,24 @@ function pluginsFor(
   }
 }
 
+/**
+ * Builds a role bottom-up, each module after everything it reads, so nothing is bound late:
+ * ledger, deployed policy versions, the rate limiter (its invalid-key guard protects the auth
+ * gate), auth, then the core and Forge modules the role serves; the orchestrator starts once the
+ * scoring that grades at TTL end exists.
+ */
 export async function buildRole(platform: Platform, role: RoleName, options: RoleOptions = {}): Promise<RunningRole> {
-  // The limiter is built after governance (it follows governed policies), which needs the auth
-  // module; the gate reaches the limiter's invalid-key guard through this late binding.
-  let limiterRef: RateLimiter | undefined;
   const ledger = await createLedgerModule(platform);
+  const active = createActiveVersions(platform);
+  const limiter = createRateLimiter(
+    platform,
+    ledger.audit,
+    async (tenantId) => {
+      const deployed = await active.get(tenantId, 'ratelimit');
+      return deployed.changeId ? deployed.content.compiled : undefined;
+    },
+    (tenantId, detail) => ledger.failOpen.note(tenantId, 'ratelimit', detail),
+  );
   const consoleModule = CONSOLE_ROLES.has(role)
     ? createConsoleModule(platform, { audit: ledger.audit, ...(options.consoleClock ? { now: options.consoleClock } : {}) })
     : undefined;
@@ -91,39 +114,12 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
     ...(consoleModule ? { sessions: consoleModule.authenticate } : {}),
     audit: ledger.audit,
     onFailOpen: (tenantId, detail) => ledger.failOpen.note(tenantId, 'auth', detail),
-    invalidKeyGuard: {
-      recordInvalidKey: async (source) => (limiterRef ? limiterRef.recordInvalidKey(source) : { blocked: false, delayMs: 0, retryAfterS: 0 }),
-    },
+    invalidKeyGuard: limiter,
   });
   // Loaded and validated once at startup (a broken policy set stops the process); readiness reports it.
   const policy = await PolicyEngine.load();
   platform.health.register(policy.healthCheck());
-  // Canaries replay the events decisions were made from; the decision store needs the deployed
-  // versions governance holds, so the source is bound late.
-  let decisionsRef: DecisionsModule | undefined;
-  const storedEvents: CanaryEventSource = { recentEvents: async (tenant, limit) => (decisionsRef ? decisionsRef.service.recentEvents(tenant, limit) : []) };
-  const governance = createGovernanceModule(platform, {
-    audit: ledger.audit,
-    policy,
-    bindTenant: auth.bindTenant,
-    events: options.canaryEvents ?? storedEvents,
-  });
-  const decisions = await createDecisionsModule(platform, {
-    active: governance.active,
-    bindTenant: auth.bindTenant,
-    consumeIngest: role === 'all' || role === 'core',
-  });
-  decisionsRef = decisions;
-  const limiter = createRateLimiter(
-    platform,
-    ledger.audit,
-    async (tenantId) => {
-      const active = await governance.active.get(tenantId, 'ratelimit');
-      return active.changeId ? active.content.compiled : undefined;
-    },
-    (tenantId, detail) => ledger.failOpen.note(tenantId, 'ratelimit', detail),
-  );
-  limiterRef = limiter;
+  const core = CORE_ROLES.has(role) ? await buildCore(platform, role, { active, ledger, auth, policy }, options) : undefined;
   const forge = await createForgeModules(
     platform,
     { audit: ledger.audit, policy, bindTenant: auth.bindTenant },
@@ -131,25 +127,26 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   );
   // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
   if (role === 'worker') await createWorkerModule(platform);
-  const scoring =
-    role === 'all' || role === 'scoreboard' || role === 'admin'
-      ? await createScoringModule(platform, {
-          bindTenant: auth.bindTenant,
-          audit: ledger.audit,
-          ledger: ledger.ledger,
-          catalog: forge.catalog,
-          // Same secret as the orchestrator that placed the variables into the lab.
-          variableSecret: variablesSecretFromConfig(platform.config),
-          // Checks run where the lab is (on a worker agent when labs are placed on workers).
-          ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
-        })
-      : undefined;
-  // TTL end grades a running scenario before its lab goes (the orchestrator knows no scoring).
-  if (scoring && forge.orchestrator) {
-    const grader = scoring.scoring;
-    forge.orchestrator.orchestrator.setExpiryGrader(async (tenantId, scenarioId) => {
-      await grader.complete(tenantId, scenarioId, { reason: 'ttl', actor: 'system:ttl' });
-    });
+  const scoring = SCORING_ROLES.has(role)
+    ? await createScoringModule(platform, {
+        bindTenant: auth.bindTenant,
+        audit: ledger.audit,
+        ledger: ledger.ledger,
+        catalog: forge.catalog,
+        // Same secret as the orchestrator that placed the variables into the lab.
+        variableSecret: variablesSecretFromConfig(platform.config),
+        // Checks run where the lab is (on a worker agent when labs are placed on workers).
+        ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
+      })
+    : undefined;
+  if (forge.orchestrator) {
+    // TTL end grades a running scenario before its lab goes (the orchestrator knows no scoring).
+    const grader = scoring?.scoring;
+    await forge.orchestrator.start(
+      grader
+        ? { gradeAtExpiry: (tenantId, scenarioId) => grader.complete(tenantId, scenarioId, { reason: 'ttl', actor: 'system:ttl' }).then(() => undefined) }
+        : {},
+    );
   }
   // The learner's lab page goes with spawn (it serves the access URLs spawn hands out).
   const access =
@@ -163,25 +160,48 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           audit: ledger.audit,
         })
       : undefined;
-  const app = await buildServer(platform, {
-    role,
-    version: VERSION,
-    gate: auth.gate,
-    limiter: limiter.hook,
-    plugins: pluginsFor(
-      role,
-      auth,
-      ledger,
-      governance,
-      decisions,
-      forge,
-      scoring ? [scoring.routes] : [],
-      access ? [access.routes] : [],
-      consoleModule ? [consoleModule.routes] : [],
-    ),
-  });
+  const parts: RoleParts = {
+    forge,
+    ...(core ? { core } : {}),
+    ...(scoring ? { scoring } : {}),
+    ...(access ? { access } : {}),
+    ...(consoleModule ? { console: consoleModule } : {}),
+  };
+  const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, parts) });
   platform.onClose(() => app.close());
-  return { app, auth, ledger, policy, limiter, governance, decisions, forge, ...(consoleModule ? { console: consoleModule } : {}) };
+  return {
+    app,
+    auth,
+    ledger,
+    policy,
+    limiter,
+    forge,
+    ...(core ? { governance: core.governance, decisions: core.decisions } : {}),
+    ...(consoleModule ? { console: consoleModule } : {}),
+  };
+}
+
+/** Decisions, then governance, whose canaries replay the events decisions were made from. */
+async function buildCore(
+  platform: Platform,
+  role: RoleName,
+  deps: { active: ActiveVersions; ledger: LedgerModule; auth: AuthModule; policy: PolicyEngine },
+  options: RoleOptions,
+): Promise<NonNullable<RoleParts['core']>> {
+  const decisions = await createDecisionsModule(platform, {
+    active: deps.active,
+    bindTenant: deps.auth.bindTenant,
+    // The admin role serves the API for the console; the core processes drain the ingest queue.
+    consumeIngest: role === 'all' || role === 'core',
+  });
+  const governance = createGovernanceModule(platform, {
+    active: deps.active,
+    audit: deps.ledger.audit,
+    policy: deps.policy,
+    bindTenant: deps.auth.bindTenant,
+    events: options.canaryEvents ?? decisions.service,
+  });
+  return { governance, decisions };
 }
 
 export { ensureBootstrapAdmin };

@@ -57,7 +57,8 @@ export interface ForgeModules {
 /**
  * The Forge parts a role runs: spawn, orchestrator, or both. With both in one process, spawn
  * hands scenarios to the orchestrator in-process; a spawn-only process hands them over HTTP to
- * FG_ORCHESTRATOR_URL. Templates are loaded once (read-only) from FG_TEMPLATES_DIR; one invalid
+ * FG_ORCHESTRATOR_URL. The orchestrator is built, not started: the role starts it once the
+ * scoring module that grades at TTL end exists. Templates are loaded once (read-only) from FG_TEMPLATES_DIR; one invalid
  * template stops the start, naming the problem.
  */
 export async function createForgeModules(
@@ -78,7 +79,6 @@ export async function createForgeModules(
     else if (orchestratorUrl && orchestratorApiKey) handoff = new HttpHandoff(orchestratorUrl, orchestratorApiKey);
     spawn = createSpawnModule(platform, { ...deps, catalog, tokens, scenarios: orchestrator?.store ?? new ScenarioStore(platform.db), handoff });
   }
-  if (orchestrator) await orchestrator.start();
   // GET /v1/access/{scenario_id} is served by the access page (src/forge/access, wired in roles.ts).
   return { catalog, spawn, orchestrator, tokens, plugins: [...(spawn ? [spawn.routes] : []), ...(orchestrator ? [orchestrator.routes] : [])] };
 }

@@ -14,12 +14,21 @@ export interface GovernanceModule {
   readonly routes: AppPlugin;
 }
 
-export function createGovernanceModule(
-  platform: Pick<Platform, 'db' | 'bus' | 'security' | 'onClose' | 'metrics'>,
-  deps: { audit: AuditTrail; policy: PolicyEngine; bindTenant: BindTenant; events: CanaryEventSource },
-): GovernanceModule {
+/**
+ * The deployed versions of governed policies (rules, doctrine, rate limits). Built first in a
+ * role: decisions, the rate limiter and governance itself all read it.
+ */
+export function createActiveVersions(platform: Pick<Platform, 'db' | 'bus' | 'onClose'>): ActiveVersions {
   const active = new ActiveVersions(platform.db, platform.bus);
   platform.onClose(() => active.close());
+  return active;
+}
+
+export function createGovernanceModule(
+  platform: Pick<Platform, 'db' | 'bus' | 'security' | 'metrics'>,
+  deps: { active: ActiveVersions; audit: AuditTrail; policy: PolicyEngine; bindTenant: BindTenant; events: CanaryEventSource },
+): GovernanceModule {
+  const { active } = deps;
   const service = new GovernanceService({
     db: platform.db,
     audit: deps.audit,

@@ -67,7 +67,7 @@ type Outcome = { refused: AppError } | { view: ChangeView };
 function refusalDetails(refused: AppError, actor: Actor): Record<string, unknown> {
   return {
     code: refused.code,
-    reason: (refused.extensions.reason as string | undefined) ?? null,
+    reason: refused.extensions.reason ?? null,
     detail: refused.detail,
     identity: actor.subject,
     ...(refused.extensions.missing_scopes ? { missing_scopes: refused.extensions.missing_scopes } : {}),

@@ -11,7 +11,7 @@ import { ScenarioAdmission } from './admission.js';
 import { WorkerFleet } from './fleet.js';
 import { createOrchestratorMetrics, registerLabGauges } from './metrics.js';
 import { orchestratorRoutes } from './routes.js';
-import { Orchestrator } from './service.js';
+import { Orchestrator, type ExpiryGrader } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
 import { workerIdFrom } from '../worker/module.js';
@@ -24,8 +24,11 @@ export interface OrchestratorModule {
   readonly runtime: LabRuntime;
   readonly admission: ScenarioAdmission;
   readonly routes: AppPlugin;
-  /** Reconciles once, then runs the TTL sweeper and periodic reconcile until the platform closes. */
-  start(): Promise<void>;
+  /**
+   * Reconciles once, then runs the TTL sweeper and periodic reconcile until the platform closes;
+   * with a grader, a running scenario is graded at TTL end before its lab goes.
+   */
+  start(options?: { gradeAtExpiry?: ExpiryGrader }): Promise<void>;
 }
 
 /**
@@ -77,7 +80,7 @@ export function createOrchestratorModule(
     runtime,
     admission,
     routes: { name: 'forge-orchestrator', plugin: orchestratorRoutes({ orchestrator, admission, bindTenant: deps.bindTenant }) },
-    async start() {
+    async start(options = {}) {
       if (fleet) {
         const nc = await connect({
           servers: config.nats.url,
@@ -98,7 +101,7 @@ export function createOrchestratorModule(
           },
           error: (err) => platform.log.warn({ err }, 'worker fleet operation failed'),
         });
-        await orchestrator.start();
+        await orchestrator.start(options);
         // The orchestrator's sweeps use the fleet: it stops first.
         platform.onClose(async () => {
           await orchestrator.stop();
@@ -107,7 +110,7 @@ export function createOrchestratorModule(
         });
         return;
       }
-      await orchestrator.start();
+      await orchestrator.start(options);
       platform.onClose(() => orchestrator.stop());
     },
   };

@@ -38,9 +38,14 @@ export interface OrchestratorDeps {
   readonly variablesSecret?: Uint8Array;
 }
 
+/** Grades a scenario whose time ran out, before its lab goes (the scoring module, wired by the role). */
+export type ExpiryGrader = (tenantId: string, scenarioId: string) => Promise<void>;
+
 export interface StartOptions {
   readonly sweepIntervalMs?: number;
   readonly reconcileIntervalMs?: number;
+  /** Set when the role also grades: the sweeper then grades a running scenario at TTL end. */
+  readonly gradeAtExpiry?: ExpiryGrader;
 }
 
 export const newScenarioId = (): string => newId('scn');
@@ -79,14 +84,6 @@ export class Orchestrator {
     this.gradeAtExpiry = deps.gradeAtExpiry;
     this.variablesSecret = deps.variablesSecret;
     this.metrics = deps.metrics;
-  }
-
-  /**
-   * Sets the TTL grader after construction: the server builds the orchestrator before the
-   * scoring module that grades (src/roles.ts wires them once both exist).
-   */
-  setExpiryGrader(grade: (tenantId: string, scenarioId: string) => Promise<void>): void {
-    this.gradeAtExpiry = grade;
   }
 
   /** Creates the scenario row and its lab; resolves once the lab runs (or throws, the row then `failed`). */
@@ -270,6 +267,7 @@ export class Orchestrator {
 
   /** Reconciles once, then sweeps and reconciles periodically until stop(). */
   async start(opts: StartOptions = {}): Promise<void> {
+    if (opts.gradeAtExpiry) this.gradeAtExpiry = opts.gradeAtExpiry;
     await this.reconcile();
     const every = (ms: number, fn: () => Promise<unknown>) => {
       const timer = setInterval(() => {

@@ -46,9 +46,14 @@ async function gradingRig(t: TestContext): Promise<{ rig: Rig; orch: Orchestrato
     audit: new AuditTrail(ledger),
     clock: () => rig.clock.now,
   });
-  const orch = new Orchestrator({ store: rig.store, runtime: rig.runtime, catalog, clock: () => rig.clock.now });
-  orch.setExpiryGrader(async (tenantId, scenarioId) => {
-    await scoring.complete(tenantId, scenarioId, { reason: 'ttl', actor: 'system:ttl' });
+  const orch = new Orchestrator({
+    store: rig.store,
+    runtime: rig.runtime,
+    catalog,
+    clock: () => rig.clock.now,
+    gradeAtExpiry: async (tenantId, scenarioId) => {
+      await scoring.complete(tenantId, scenarioId, { reason: 'ttl', actor: 'system:ttl' });
+    },
   });
   return { rig, orch, scoring, storageDir };
 }
