@@ -4,7 +4,7 @@ import { storageFromConfig } from '../platform/storage/from-config.js';
 import { AuditTrail } from './audit.js';
 import { FailOpenAudit } from './fail-open-audit.js';
 import { verifierOf } from './note.js';
-import { LedgerService } from './service.js';
+import { LEDGER_NAMES, LedgerService } from './service.js';
 import { LedgerSweepMetrics, type LogState } from './metrics.js';
 import { loadLedgerSigningKey } from './signing-key.js';
 import { CheckpointWitness } from './witness.js';
@@ -67,7 +67,7 @@ export async function createLedgerModule(platform: Pick<Platform, 'config' | 'db
       const tenants = await platform.db.db.selectFrom('tenants').select('id').execute();
       const states: LogState[] = [];
       for (const { id } of tenants) {
-        for (const log of ['decisions', 'audit'] as const) {
+        for (const log of LEDGER_NAMES) {
           const latest = await ledger.checkpoint(id, log);
           states.push({ log, size: await ledger.size(id, log), checkpointSize: latest.tree_size, checkpointAt: new Date(latest.created_at) });
           // A store that is down delays the export (retried next tick), never the checkpoints.

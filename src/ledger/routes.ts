@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../platform/auth/tenant.js';
 import { hasScope } from '../platform/auth/scopes.js';
-import { AppError, ProblemSchema } from '../platform/http/problem.js';
+import { AppError, problemResponses } from '../platform/http/problem.js';
 import type { LedgerName } from '../platform/db/schema.js';
 import type { LedgerService } from './service.js';
 
@@ -20,7 +20,7 @@ const CheckpointSchema = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   verifier_keys: Type.Array(Type.String(), { description: 'vkeys of every key that signed checkpoints (rotation)' }),
 });
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 422: ProblemSchema };
+const errors = problemResponses(400, 401, 403, 422);
 const MAX_ENTRIES_PAGE = 1000;
 
 /** The tenant-bound ledger API: checkpoint, inclusion and consistency proofs, entries. */

@@ -1,9 +1,9 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import { actorOf } from '../../platform/auth/principal.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { InvalidDurationError, parseDuration } from '../../platform/duration.js';
-import { AppError } from '../../platform/http/problem.js';
-import { ProblemSchema } from '../../platform/http/problem.js';
+import { AppError, problemResponses } from '../../platform/http/problem.js';
 import { SCOPES, hasScope } from '../../platform/auth/scopes.js';
 import type { KeyStore, Minter } from './store.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';
@@ -86,7 +86,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
   const { store, bindTenant } = deps;
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
-    const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+    const errors = problemResponses(400, 401, 403, 404, 409);
     /**
      * A key belongs to the identity of the key that creates it (a holder cannot invent "someone
      * else" to approve their own governance change). The dev-only global key and auth-disabled
@@ -121,11 +121,11 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         requirePlatformAdmin(request);
-        const actor = request.principal?.keyId ?? request.principal?.subject;
+        const actor = actorOf(request.principal);
         const first = request.body.first_key;
         // A platform admin is the operator here: the first key acts for whoever it names, else for
         // itself (not for the creating admin: it belongs to another tenant's people).
-        const minter: Minter = { kind: 'operator', id: actor ?? 'unknown-principal', identity: request.principal?.subject ?? 'unknown-principal' };
+        const minter: Minter = { kind: 'operator', id: actor, identity: request.principal?.subject ?? actor };
         const tenant = await store.createTenant(
           request.body.id,
           request.body.name ?? '',
@@ -242,7 +242,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
       },
       async (request) => {
         // Audit entries name the key that acted (its owner is on the key's own record).
-        const revoked = await store.revokeKey(bindTenant(request), request.params.id, request.principal?.keyId ?? request.principal?.subject);
+        const revoked = await store.revokeKey(bindTenant(request), request.params.id, actorOf(request.principal));
         deps.resolver.invalidate(revoked.id);
         await deps.bus.publish(KEY_REVOKED_SUBJECT, { id: revoked.id });
         return revoked;
@@ -250,5 +250,3 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsync {
     );
   };
 }
-
-export type CreateKeyBodyType = Static<typeof CreateKeyBody>;

@@ -1,5 +1,4 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { EventValidationError, type ValidationIssue } from './errors.js';
 import { parseIp } from './ip.js';
 import { schemaIssues } from './schema-issues.js';
@@ -30,8 +29,6 @@ export const SecurityEventSchema = Type.Object(
 );
 
 export type SecurityEvent = Static<typeof SecurityEventSchema>;
-
-export const EVENT_TYPES = ['auth.failure', 'auth.success', 'net.connection', 'http.request', 'waf.alert'] as const;
 
 type FieldCheck = (value: unknown) => string | undefined;
 const ip: FieldCheck = (v) => (typeof v === 'string' && parseIp(v) ? undefined : 'must be an IPv4 or IPv6 address');
@@ -142,8 +139,4 @@ export function parseEvent(input: unknown, options: EventCheckOptions = {}): Sec
   const issues = eventIssues(input, options);
   if (issues.length > 0) throw new EventValidationError(issues);
   return input as SecurityEvent;
-}
-
-export function isSecurityEvent(input: unknown): input is SecurityEvent {
-  return Value.Check(SecurityEventSchema, input) && eventIssues(input).length === 0;
 }

@@ -5,8 +5,6 @@ import { DEFAULT_RATE_LIMIT_POLICY, parseRateLimitPolicy, type RateLimitPolicy }
 import { InvalidRateLimitPolicyError } from '../ratelimit/policy.js';
 import type { GovernedKind } from '../../platform/db/schema.js';
 
-export const GOVERNED_KINDS: readonly GovernedKind[] = ['ruleset', 'doctrine', 'ratelimit'];
-
 /** What each kind's content compiles to: the same compilers the engine and limiter load with. */
 export interface GovernedContent {
   ruleset: { source: Ruleset; compiled: CompiledRuleset };

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { AppError, ProblemSchema } from '../../platform/http/problem.js';
+import { AppError, problemResponses } from '../../platform/http/problem.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import { hasScope } from '../../platform/auth/scopes.js';
 import type { Principal } from '../../platform/auth/principal.js';
@@ -43,7 +43,7 @@ const ChangeSchema = Type.Object({
   rolled_back_at: Type.Union([Type.String(), Type.Null()]),
   rollback_reason: Type.Union([Type.String(), Type.Null()]),
 });
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema };
+const errors = problemResponses(400, 401, 403, 404, 409, 422);
 
 /** Governance API: propose, approve/reject/withdraw, canary, deploy, rollback, history. */
 export function governanceRoutes(deps: { service: GovernanceService; bindTenant: BindTenant }): FastifyPluginAsync {

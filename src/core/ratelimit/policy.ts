@@ -24,7 +24,6 @@ export const RateLimitPolicySchema = Type.Object(
 );
 
 export type RateLimitPolicy = Static<typeof RateLimitPolicySchema>;
-export type RouteClass = string;
 
 export const DEFAULT_RATE_LIMIT_POLICY: RateLimitPolicy = {
   version: 'default-2',

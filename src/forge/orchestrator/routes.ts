@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
-import { AppError, ProblemSchema } from '../../platform/http/problem.js';
+import { AppError, problemResponses } from '../../platform/http/problem.js';
 import { LabRuntimeError } from '../runtime/errors.js';
 import type { ScenarioAdmission } from './admission.js';
 import type { Orchestrator } from './service.js';
@@ -26,7 +26,7 @@ export const ScenarioSchema = Type.Object({
 });
 
 const ScenarioParams = Type.Object({ id: Type.String({ pattern: '^scn_[A-Za-z0-9_]{8,100}$' }) });
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema, 503: ProblemSchema };
+const errors = problemResponses(400, 401, 403, 404, 409, 422, 503);
 
 /**
  * Operator endpoints of the orchestrator (scope forge:operate). Creating a scenario also needs

@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { actorOf } from '../../platform/auth/principal.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
-import { ProblemSchema } from '../../platform/http/problem.js';
+import { ProblemSchema, problemResponses } from '../../platform/http/problem.js';
 import { TRACKS } from '../templates/schema.js';
 import type { ScoringService } from './service.js';
 
@@ -78,7 +79,7 @@ const VerdictKeySetSchema = Type.Object({
   rotations: Type.Array(Type.Object({ at: Type.String({ format: 'date-time' }), retired: Type.Union([Type.String(), Type.Null()]), activated: Type.String() })),
 });
 
-const errors = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema };
+const errors = problemResponses(400, 401, 403, 404, 409, 422);
 
 /**
  * Scoreboard HTTP: grading on completion (internal, forge:operate: the orchestrator or an
@@ -125,7 +126,7 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
           reason: body.reason ?? 'submit',
           ...(body.answers ? { answers: body.answers } : {}),
           ...(body.hints_used ? { hintsUsed: body.hints_used } : {}),
-          actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown',
+          actor: actorOf(request.principal),
         });
         return { scenario_id: request.params.id, graded: result.graded, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
       },

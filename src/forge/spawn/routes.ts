@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { actorOf } from '../../platform/auth/principal.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
-import { AppError, ProblemSchema } from '../../platform/http/problem.js';
+import { AppError, problemResponses } from '../../platform/http/problem.js';
 import { TIERS, TRACKS } from '../templates/schema.js';
 import type { EntitlementService, GrantedEntitlement } from './entitlements.js';
 import type { SpawnService } from './service.js';
@@ -100,17 +101,7 @@ function entitlementView(granted: GrantedEntitlement) {
   };
 }
 
-const errors = {
-  400: ProblemSchema,
-  401: ProblemSchema,
-  403: ProblemSchema,
-  404: ProblemSchema,
-  409: ProblemSchema,
-  422: ProblemSchema,
-  429: ProblemSchema,
-  500: ProblemSchema,
-  503: ProblemSchema,
-};
+const errors = problemResponses(400, 401, 403, 404, 409, 422, 429, 500, 503);
 
 export interface SpawnRouteDeps {
   readonly spawn: SpawnService;
@@ -154,11 +145,11 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
               `the x-request-id header (${headerId}) and request_id in the body (${request_id}) differ; send the same value in both, or leave the header out`,
             );
           const token = request.headers['x-entitlement-token'];
-          const clientId = request.headers['x-client-id'] ?? `key:${request.principal?.keyId ?? request.principal?.subject ?? 'unknown'}`;
+          const clientId = request.headers['x-client-id'] ?? `key:${actorOf(request.principal)}`;
           const result = await spawn.spawn(
             bindTenant(request),
             { track, subject, requestId: request_id, clientId, ...(template ? { template } : {}), ...(token ? { entitlementToken: token } : {}) },
-            { actor: request.principal?.keyId ?? request.principal?.subject ?? 'unknown', baseUrl: baseUrl(request) },
+            { actor: actorOf(request.principal), baseUrl: baseUrl(request) },
           );
           return reply.code(result.replayed ? 200 : 201).send(result);
         },
@@ -209,7 +200,7 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
       },
       async (request, reply) => {
         const tenantId = bindTenant(request);
-        const issued = await entitlements.issueDevReceipt(tenantId, request.body, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
+        const issued = await entitlements.issueDevReceipt(tenantId, request.body, actorOf(request.principal));
         return reply.code(201).send({ ...entitlementView(issued), receipt: issued.receipt, billing_mode: 'fake_charge' as const });
       },
     );
@@ -230,7 +221,7 @@ export function spawnRoutes(deps: SpawnRouteDeps): FastifyPluginAsync {
       async (request, reply) => {
         const receipt = entitlements.verifyReceipt(request.body.receipt);
         const tenantId = bindTenant(request, receipt.tenant);
-        const granted = await entitlements.exchange(tenantId, receipt, request.principal?.keyId ?? request.principal?.subject ?? 'unknown');
+        const granted = await entitlements.exchange(tenantId, receipt, actorOf(request.principal));
         return reply.code(201).send(entitlementView(granted));
       },
     );

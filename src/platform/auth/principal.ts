@@ -12,6 +12,11 @@ export interface Principal {
   readonly subject: string;
 }
 
+/** Who acts, as audit entries and stored rows name them: the key id, else the signed-in subject. */
+export function actorOf(principal: Principal | undefined): string {
+  return principal?.keyId ?? principal?.subject ?? 'unknown-principal';
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;

@@ -57,6 +57,11 @@ export const ProblemSchema = Type.Object(
 );
 
 /** A domain error that knows how it is answered. Services throw these; one handler renders them. */
+/** The problem responses a route declares, by status: `response: { 200: Body, ...problemResponses(400, 404) }`. */
+export function problemResponses<S extends number>(...statuses: readonly S[]): Record<S, typeof ProblemSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, ProblemSchema])) as Record<S, typeof ProblemSchema>;
+}
+
 export class AppError extends Error {
   readonly status: number;
   constructor(

@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import type { Scope } from '../auth/scopes.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   LogController,
@@ -31,8 +32,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Default 'api_key'. 'public' is honoured only for routes on the gate's public list. */
     auth?: RouteAuth;
-    /** Scopes a key needs for this route (all of them). */
-    scopes?: readonly string[];
+    /** Scopes a key needs for this route (all of them); a misspelt scope fails to compile. */
+    scopes?: readonly Scope[];
     /** 'crowdsec': errors also carry the members CrowdSec's clients read (bouncer routes; withCrowdSecMembers). */
     errorShape?: 'problem' | 'crowdsec';
   }
@@ -43,7 +44,7 @@ export interface RegisteredRoute {
   readonly method: string;
   readonly url: string;
   readonly auth: RouteAuth;
-  readonly scopes: readonly string[];
+  readonly scopes: readonly Scope[];
 }
 
 const ROUTES = new WeakMap<object, RegisteredRoute[]>();

@@ -1,5 +1,3 @@
-import { runCommand } from '../netns/process.js';
-
 export class EgressApplyError extends Error {
   readonly code = 'egress_apply_failed';
   constructor(message: string) {
@@ -24,11 +22,4 @@ export function enforceEgressScript(netnsName: string, ruleset: string): string 
     ruleset.trimEnd(),
     HEREDOC_END,
   ].join('\n');
-}
-
-/** The ruleset currently loaded in a namespace, for checks and readiness. */
-export async function listEgressRuleset(netnsName: string): Promise<string> {
-  const res = await runCommand(['nsenter', `--net=/run/netns/${netnsName}`, 'nft', 'list', 'ruleset'], { timeoutMs: 10_000 });
-  if (res.exitCode !== 0) throw new EgressApplyError(`nft list in ${netnsName} exited ${res.exitCode}: ${res.stderr.trim()}`);
-  return res.stdout;
 }
