@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Database, Tx } from '../../platform/db/database.js';
 import type { DurableQueue, QueueDelivery, QueueTransaction } from '../../platform/bus/queue.js';
 import { AppError, notFound, unavailable } from '../../platform/http/problem.js';
@@ -220,26 +221,29 @@ export class IngestService {
   private async decideBatch(delivery: QueueDelivery, prepared: () => void): Promise<void> {
     const { batch_id: batchId, events } = delivery.payload as BatchMessage;
     const tenantId = delivery.tenantId;
-    // Chunk k+1 is evaluated and hashed while chunk k is written; writes stay in order. A retried
-    // write runs its callback again, so each chunk's ids are set, never appended.
-    const idsByChunk: string[][] = [];
+    // Chunk k+1 is evaluated and hashed while chunk k is written; writes stay in order. Whether
+    // the chunks before this one are stored is asked of the batch row inside this chunk's
+    // transaction, not of the process: a chunk whose transaction rolled back (after its callback
+    // ran) leaves no ids there, so the chunks after it fail and the batch is retried whole.
+    // A retried write or a redelivered batch sets its chunk's ids at their place, never appends.
     const writes: Array<Promise<unknown>> = [];
     // The acknowledgment commits with the last chunk (or follows it); a retried write makes a new one.
     let acknowledged: QueueTransaction | undefined;
-    for (let start = 0, chunkIndex = 0; start < events.length; start += CHUNK, chunkIndex++) {
-      const k = chunkIndex;
+    for (let start = 0; start < events.length; start += CHUNK) {
+      const from = start;
       const chunk = events.slice(start, start + CHUNK).map((event, j) => ({ event, idempotencyKey: `${batchId}:${start + j}` }));
       const last = start + CHUNK >= events.length;
       const staged = this.decisions.decideStaged(tenantId, chunk, 'ingest', async (tx: Tx, records: readonly DecisionRecord[]) => {
-        // A chunk after one that failed must not complete (or acknowledge) the batch.
-        for (let before = 0; before < k; before++) if (!idsByChunk[before]) throw new Error(`ingest batch ${batchId}: chunk ${before} was not stored`);
-        idsByChunk[k] = records.map((r) => r.decision_id);
-        await tx
+        const ids = records.map((r) => r.decision_id);
+        const updated = await tx
           .updateTable('ingest_batches')
-          .set({ decision_ids: idsByChunk.flat(), ...(last ? { completed_at: new Date() } : {}) })
+          .set({ decision_ids: sql<string[]>`decision_ids[1:${from}] || ${ids}::text[]`, ...(last ? { completed_at: new Date() } : {}) })
           .where('tenant_id', '=', tenantId)
           .where('batch_id', '=', batchId)
-          .execute();
+          .where(sql<boolean>`cardinality(decision_ids) >= ${from}`)
+          .executeTakeFirst();
+        // A chunk after one that was not stored must not be stored, complete or acknowledge the batch.
+        if (Number(updated.numUpdatedRows) !== 1) throw new Error(`ingest batch ${batchId}: the events before ${from} are not decided yet; retrying the batch`);
         if (last) {
           acknowledged = this.queue.within(tx);
           await acknowledged.ack([delivery]);
