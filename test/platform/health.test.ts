@@ -39,7 +39,17 @@ describe('health probes', () => {
         ready = await t.app.inject({ url: '/health/ready' });
       }
       assert.equal(ready.statusCode, 200, ready.body);
-      assert.deepEqual(Object.keys(ready.json().checks).sort(), ['db', 'ingest_backlog', 'labs', 'nats', 'policy', 'redis', 'scoreboard', 'storage', 'templates']);
+      assert.deepEqual(Object.keys(ready.json().checks).sort(), [
+        'db',
+        'ingest_backlog',
+        'labs',
+        'nats',
+        'policy',
+        'redis',
+        'scoreboard',
+        'storage',
+        'templates',
+      ]);
 
       await redis.stop();
       const redisDown = await t.app.inject({ url: '/health/ready' });
