@@ -91,15 +91,15 @@ interface FreshDecision {
   readonly decision: Decision;
 }
 
-/** A group's records built on a state: what fg_decision_group_write stores, and what it leads to. */
+/** A group's records built on a state: what fg_decision_group_append stores, and what it leads to. */
 interface PlannedGroup {
   readonly startSize: number;
   /** The frontier it was hashed onto (hex, largest subtree first): the write checks it is still the log's. */
   readonly startFrontier: readonly string[];
   readonly endFrontier: MerkleFrontier;
   readonly lastByEntity: ReadonlyMap<string, DiffableDecision>;
-  /** The JSON document fg_decision_group_write takes. */
-  readonly document: string;
+  /** fg_decision_group_append's column arrays (migration 0019). */
+  readonly columns: readonly unknown[];
   readonly stored: DecisionRecord[];
   /** The blocks it applies, at their ledger indices. */
   readonly blocks: TalliedBlock[];
@@ -426,19 +426,33 @@ export class DecisionService {
     const appended = planAppend(state.frontier, records);
     // One timestamp for the group: ordering within it is the ledger index.
     const createdAt = new Date().toISOString();
-    const document = JSON.stringify({
-      size: appended.frontier.size,
-      entries: appended.rows,
-      nodes: appended.nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') })),
-      decisions: records.map((r, i) => ({
-        ...r,
-        type: undefined,
-        tenant_id: undefined,
-        event: fresh[i]!.event,
-        ledger_index: appended.entries[i]!.index,
-        created_at: createdAt,
-      })),
-    });
+    // fg_decision_group_append's arguments after the expected size and frontier: a typed array per column.
+    const columns = [
+      appended.frontier.size,
+      appended.rows.map((e) => e.idx),
+      appended.rows.map((e) => e.record_json),
+      appended.nodes.map((n) => n.level),
+      appended.nodes.map((n) => n.index),
+      appended.nodes.map((n) => n.hash.toString('hex')),
+      records.map((r) => r.decision_id),
+      records.map((r) => r.event_id),
+      records.map((r) => r.event_digest),
+      fresh.map((f) => JSON.stringify(f.event)),
+      records.map((r) => r.entity),
+      records.map((r) => r.threat_level),
+      records.map((r) => r.score),
+      records.map((r) => textArrayLiteral(r.rules_triggered)),
+      records.map((r) => JSON.stringify(r.mitigations)),
+      records.map((r) => r.explanation),
+      records.map((r) => r.ruleset_version),
+      records.map((r) => r.doctrine_version),
+      records.map((r) => (r.decision_diff === null ? null : JSON.stringify(r.decision_diff))),
+      appended.entries.map((e) => e.index),
+      records.map((r) => r.occurred_at),
+      records.map((r) => r.block_until),
+      path,
+      createdAt,
+    ] as const;
     // The stored values are known here: nothing is read back.
     const stored = records.map((r, i): DecisionRecord => ({
       decision_id: r.decision_id,
@@ -464,7 +478,7 @@ export class DecisionService {
       startFrontier: state.frontier.nodes().map((n) => n.hash.toString('hex')),
       endFrontier: appended.frontier,
       lastByEntity: previous,
-      document,
+      columns,
       stored,
       blocks: records.flatMap((r, i) =>
         r.block_until === null ? [] : [{ index: appended.entries[i]!.index, occurredMs: Date.parse(r.occurred_at), untilMs: Date.parse(r.block_until) }],
@@ -473,7 +487,7 @@ export class DecisionService {
   }
 
   /**
-   * Stores a planned group with fg_decision_group_write: a statement of its own (one round trip)
+   * Stores a planned group with fg_decision_group_append: a statement of its own (one round trip)
    * or, when there is follow-up work that must commit with it, in a tenant transaction.
    */
   private async writePlanned(
@@ -485,7 +499,12 @@ export class DecisionService {
       if (inTransaction) await this.db.withTenant(tenantId, (tx) => inTransaction(tx, []));
       return;
     }
-    const write = sql`SELECT fg_decision_group_write(${tenantId}, ${planned.startSize}, ${planned.startFrontier}::text[], ${planned.document}::jsonb)`;
+    const c = planned.columns;
+    const write = sql`SELECT fg_decision_group_append(${tenantId}, ${planned.startSize}, ${planned.startFrontier}::text[], ${c[0]}::bigint,
+      ${c[1]}::bigint[], ${c[2]}::text[], ${c[3]}::smallint[], ${c[4]}::bigint[], ${c[5]}::text[],
+      ${c[6]}::text[], ${c[7]}::text[], ${c[8]}::text[], ${c[9]}::text[], ${c[10]}::text[], ${c[11]}::text[], ${c[12]}::integer[], ${c[13]}::text[],
+      ${c[14]}::text[], ${c[15]}::text[], ${c[16]}::text[], ${c[17]}::text[], ${c[18]}::text[], ${c[19]}::bigint[], ${c[20]}::timestamptz[],
+      ${c[21]}::timestamptz[], ${c[22]}::text, ${c[23]}::timestamptz)`;
     if (inTransaction) {
       await this.db.withTenant(tenantId, async (tx) => {
         await write.execute(tx);
@@ -658,6 +677,11 @@ export class DecisionService {
     );
     return rows.reverse().map((r) => r.event as SecurityEvent);
   }
+}
+
+/** A Postgres text[] literal (each element quoted): rules_triggered, one per decision in a text[] argument. */
+function textArrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`).join(',')}}`;
 }
 
 function toRecord(row: NonNullable<Row>): DecisionRecord {
