@@ -22,10 +22,12 @@ export interface Started<T> {
   stop(): Promise<void>;
 }
 
-export async function startProcess<T>(script: string, env: Record<string, string>): Promise<Started<T>> {
+/** Starts bench/support/<script> of this checkout, or of the checkout at `root` (a before/after comparison). */
+export async function startProcess<T>(script: string, env: Record<string, string>, root = path.join(here, '..')): Promise<Started<T>> {
   // BENCH_SERVER_NODE_ARGS reaches only the server processes (e.g. --cpu-prof to profile them).
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(here, 'support', script)], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, 'bench', 'support', script)], {
+    cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -47,7 +49,7 @@ export async function startProcess<T>(script: string, env: Record<string, string
   };
 }
 
-interface Result {
+export interface Result {
   /** CPU spent during the run (set where it was measured). */
   cpu?: CpuSplit | undefined;
   rps: number;
@@ -58,7 +60,7 @@ interface Result {
   total: number;
 }
 
-async function load(opts: autocannon.Options): Promise<Result> {
+export async function load(opts: autocannon.Options): Promise<Result> {
   const r = await autocannon({ duration: DURATION_S, ...opts, connections: opts.connections ?? CONNECTIONS });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts, total: r.requests.total };
 }
@@ -102,7 +104,7 @@ function rotatingKeys(info: ServerInfo): () => string {
   return () => all[i++ % all.length]!;
 }
 
-async function waitForIngest(base: string, key: string, batchIds: string[]): Promise<void> {
+export async function waitForIngest(base: string, key: string, batchIds: string[]): Promise<void> {
   for (const id of batchIds) {
     for (;;) {
       const status = (await (await fetch(`${base}/ingest/batches/${id}`, { headers: { 'x-api-key': key } })).json()) as { status: string };

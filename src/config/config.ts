@@ -83,6 +83,8 @@ export interface Config {
   };
   readonly log: { readonly level: string };
   readonly http: { readonly bodyLimit: number; readonly trustProxy: boolean };
+  /** /ingest backpressure: most events waiting to be decided, and most seconds of work they may stand for. */
+  readonly ingest: { readonly maxBacklogEvents: number; readonly maxBacklogSeconds: number };
   readonly shutdownTimeoutMs: number;
   readonly bootstrapTenant: string;
   /** FG_* variables present in the environment that FrostGate does not know (likely typos). */
@@ -344,6 +346,10 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     }),
     log: Object.freeze({ level: r.oneOf('FG_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info' }),
     http: Object.freeze({ bodyLimit: r.int('FG_BODY_LIMIT', 1024, 256 * 1024 * 1024), trustProxy: r.bool('FG_TRUST_PROXY') }),
+    ingest: Object.freeze({
+      maxBacklogEvents: r.int('FG_INGEST_MAX_BACKLOG_EVENTS', 1000, 1_000_000_000),
+      maxBacklogSeconds: r.int('FG_INGEST_MAX_BACKLOG_S', 1, 86_400),
+    }),
     shutdownTimeoutMs: r.int('FG_SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     bootstrapTenant: r.string('FG_BOOTSTRAP_TENANT') ?? 'default',
     unknownVariables: Object.freeze(unknownVariables),

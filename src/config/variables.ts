@@ -395,6 +395,22 @@ export const VARIABLES: readonly VariableSpec[] = [
     description: 'Largest accepted request body in bytes, /ingest batches included (/defend takes at most 64 KiB); above it: 413.',
     production: 'any',
   },
+  {
+    name: 'FG_INGEST_MAX_BACKLOG_EVENTS',
+    kind: 'int',
+    default: '100000',
+    description:
+      'Backpressure of /ingest: while this many accepted events (all tenants and processes) wait to be decided, a batch that would add to them is refused whole with 503 and Retry-After.',
+    production: 'any (at least 1000, one full batch)',
+  },
+  {
+    name: 'FG_INGEST_MAX_BACKLOG_S',
+    kind: 'int',
+    default: '120',
+    description:
+      'Backpressure of /ingest in seconds of work: the waiting events divided by the rate this process decides at while busy (applied once it has decided a batch); above it, 503 with Retry-After.',
+    production: 'any',
+  },
   { name: 'FG_TRUST_PROXY', kind: 'bool', default: 'false', description: 'Trust X-Forwarded-* headers (only behind a proxy you run).', production: 'any' },
   {
     name: 'FG_SHUTDOWN_TIMEOUT_MS',

@@ -72,7 +72,7 @@ export function planAppend(start: MerkleFrontier, records: readonly unknown[]): 
  * The one ledger of the platform. append() runs inside the caller's tenant transaction, so a
  * record and its ledger entry commit or vanish together: nothing exists outside the log. The
  * decisions log is appended by DecisionService's group commit instead (the same planAppend(),
- * stored by the fg_decision_group_write SQL function with its decision rows in one statement).
+ * stored by the fg_decision_group_append SQL function (migration 0019) with its decision rows in one statement).
  */
 export class LedgerService {
   constructor(

@@ -16,7 +16,7 @@ describe('health probes', () => {
     const ready = await t.app.inject({ url: '/health/ready' });
     assert.equal(ready.statusCode, 200);
     // Role all: the platform's dependencies, the policy engine and the Forge parts it runs.
-    assert.deepEqual(Object.keys(ready.json().checks).sort(), ['bus', 'db', 'labs', 'policy', 'scoreboard', 'storage', 'templates']);
+    assert.deepEqual(Object.keys(ready.json().checks).sort(), ['bus', 'db', 'ingest_backlog', 'labs', 'policy', 'scoreboard', 'storage', 'templates']);
     assert.match(ready.json().checks.policy.version, /^pol_/);
     assert.equal((await t.app.inject({ url: '/health/detailed' })).statusCode, 401);
     const detailed = await t.app.inject({ url: '/health/detailed', headers: { 'x-api-key': t.adminKey } });
@@ -39,7 +39,17 @@ describe('health probes', () => {
         ready = await t.app.inject({ url: '/health/ready' });
       }
       assert.equal(ready.statusCode, 200, ready.body);
-      assert.deepEqual(Object.keys(ready.json().checks).sort(), ['db', 'labs', 'nats', 'policy', 'redis', 'scoreboard', 'storage', 'templates']);
+      assert.deepEqual(Object.keys(ready.json().checks).sort(), [
+        'db',
+        'ingest_backlog',
+        'labs',
+        'nats',
+        'policy',
+        'redis',
+        'scoreboard',
+        'storage',
+        'templates',
+      ]);
 
       await redis.stop();
       const redisDown = await t.app.inject({ url: '/health/ready' });

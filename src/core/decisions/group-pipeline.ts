@@ -9,7 +9,7 @@ export interface PendingBlock {
 
 /**
  * A group that is hashed and being written: the next group's read may not see it yet, and then
- * builds on it (its frontier, its decisions as the previous ones per entity, its blocks) instead
+ * builds on it (its frontier, its decisions as the previous ones per entity, its own blocks) instead
  * of on what the read returned. The write's check that the log still has the size and Merkle
  * frontier the group was built on makes that safe: if this group fails or lands differently,
  * the next one is read and built again.
@@ -18,6 +18,7 @@ export interface InFlightGroup {
   readonly startSize: number;
   readonly endFrontier: MerkleFrontier;
   readonly lastByEntity: ReadonlyMap<string, DiffableDecision>;
+  /** The blocks this group applies, and only those: the groups before it are stored below startSize. */
   readonly blocks: readonly PendingBlock[];
 }
 

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Database, Tx } from '../../platform/db/database.js';
-import type { DurableQueue, QueueDelivery } from '../../platform/bus/queue.js';
+import type { DurableQueue, QueueDelivery, QueueTransaction } from '../../platform/bus/queue.js';
 import { AppError, notFound, unavailable } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import { isDependencyUnavailable } from '../../platform/dependency-errors.js';
 import type { SecurityEvent } from '../engine/event.js';
+import type { IngestBacklog } from './ingest-backlog.js';
 import type { DecisionRecord, DecisionService } from './service.js';
 
 export const MAX_BATCH_EVENTS = 1000;
@@ -60,6 +62,8 @@ export class IngestService {
     private readonly queue: DurableQueue,
     private readonly decisions: Pick<DecisionService, 'issues' | 'decideStaged'>,
     private readonly log: Logger,
+    /** Backpressure: refuses a batch while the work waiting to be decided is over its bounds. */
+    private readonly backlog?: Pick<IngestBacklog, 'admit' | 'accepted' | 'observeDecided'>,
   ) {}
 
   async accept(tenantId: string, events: readonly unknown[]): Promise<AcceptedBatch> {
@@ -84,27 +88,41 @@ export class IngestService {
         { errors },
       );
 
+    await this.backlog?.admit(events.length);
     const batchId = newBatchId();
     const message: BatchMessage = { batch_id: batchId, events: events as SecurityEvent[] };
-    const insertBatch = (tx: Tx) => tx.insertInto('ingest_batches').values({ batch_id: batchId, tenant_id: tenantId, event_count: events.length }).execute();
-    if (this.queue.kind === 'database') {
-      await this.db.withTenant(tenantId, async (tx) => {
-        await insertBatch(tx);
-        await this.queue.enqueue(tenantId, SUBJECT, [message], tx);
-      });
-    } else {
-      await this.db.withTenant(tenantId, insertBatch);
-      try {
-        await this.queue.enqueue(tenantId, SUBJECT, [message]);
-      } catch (err) {
-        // Not acknowledged: the client gets 503 and retries; the batch row must not claim otherwise.
-        await this.db
-          .withTenant(tenantId, (tx) => tx.deleteFrom('ingest_batches').where('batch_id', '=', batchId).execute())
-          .catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not remove the row of an unqueued ingest batch'));
-        this.log.error({ err, batch_id: batchId }, 'ingest batch not acknowledged by the queue');
-        throw unavailable('the event queue did not acknowledge the batch; nothing was accepted, retry shortly');
-      }
+    // With the embedded queue, the batch row and its message commit together; with JetStream the
+    // message is published once the row has committed, and the row removed if it was not taken.
+    // With the embedded queue, the batch row and its message commit together. With JetStream the
+    // message is published once the row has committed, the row then marked queued (it counts as
+    // waiting work from then on), or removed when the queue did not take the message.
+    const queued = await this.db.withTenant(tenantId, async (tx) => {
+      const q = this.queue.within(tx);
+      await tx
+        .insertInto('ingest_batches')
+        .values({ batch_id: batchId, tenant_id: tenantId, event_count: events.length, queued: q.joinsTransaction })
+        .execute();
+      await q.enqueue(tenantId, SUBJECT, [message]);
+      return q;
+    });
+    try {
+      await queued.afterCommit();
+    } catch (err) {
+      // Not acknowledged: the client gets 503 and retries; the batch row must not claim otherwise.
+      await this.db
+        .withTenant(tenantId, (tx) => tx.deleteFrom('ingest_batches').where('batch_id', '=', batchId).execute())
+        .catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'could not remove the row of an unqueued ingest batch'));
+      this.log.error({ err, batch_id: batchId }, 'ingest batch not acknowledged by the queue');
+      throw unavailable('the event queue did not acknowledge the batch; nothing was accepted, retry shortly');
     }
+    if (!queued.joinsTransaction)
+      // The batch is durable and will be decided: a failure here only leaves it out of the backlog's count.
+      await this.db
+        .withTenant(tenantId, (tx) =>
+          tx.updateTable('ingest_batches').set({ queued: true }).where('tenant_id', '=', tenantId).where('batch_id', '=', batchId).execute(),
+        )
+        .catch((e: unknown) => this.log.error({ err: e, batch_id: batchId }, 'ingest batch queued but not marked so; the backlog does not count it'));
+    this.backlog?.accepted(events.length);
     this.wake?.();
     return { batch_id: batchId, event_count: events.length, status_url: `/ingest/batches/${batchId}` };
   }
@@ -151,7 +169,7 @@ export class IngestService {
       if (handled === 0 && this.running) {
         // Woken at once by an accept() in this process; otherwise polls (other processes, retries).
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.queue.kind === 'database' ? 250 : 0);
+          const timer = setTimeout(resolve, this.queue.idlePollMs);
           this.wake = () => {
             clearTimeout(timer);
             resolve();
@@ -169,6 +187,7 @@ export class IngestService {
    */
   async drainOnce(max = 4): Promise<number> {
     const deliveries = await this.queue.pull(max, 120);
+    const startedMs = performance.now();
     const outcomes: Array<Promise<void>> = [];
     // Handled at once, not when the loop ends: a rejection unhandled meanwhile would end the process.
     let cannotRecord: unknown;
@@ -184,6 +203,9 @@ export class IngestService {
       await run.prepared;
     }
     await Promise.all(outcomes);
+    // The decide rate while busy: what turns the backlog's events into seconds of work.
+    const events = deliveries.reduce((n, d) => n + ((d.payload as Partial<BatchMessage>).events?.length ?? 0), 0);
+    this.backlog?.observeDecided(events, performance.now() - startedMs);
     if (cannotRecord !== undefined) throw cannotRecord;
     return deliveries.length;
   }
@@ -199,26 +221,33 @@ export class IngestService {
   private async decideBatch(delivery: QueueDelivery, prepared: () => void): Promise<void> {
     const { batch_id: batchId, events } = delivery.payload as BatchMessage;
     const tenantId = delivery.tenantId;
-    // Chunk k+1 is evaluated and hashed while chunk k is written; writes stay in order. A retried
-    // write runs its callback again, so each chunk's ids are set, never appended.
-    const idsByChunk: string[][] = [];
+    // Chunk k+1 is evaluated and hashed while chunk k is written; writes stay in order. Whether
+    // the chunks before this one are stored is asked of the batch row inside this chunk's
+    // transaction, not of the process: a chunk whose transaction rolled back (after its callback
+    // ran) leaves no ids there, so the chunks after it fail and the batch is retried whole.
+    // A retried write or a redelivered batch sets its chunk's ids at their place, never appends.
     const writes: Array<Promise<unknown>> = [];
-    for (let start = 0, chunkIndex = 0; start < events.length; start += CHUNK, chunkIndex++) {
-      const k = chunkIndex;
+    // The acknowledgment commits with the last chunk (or follows it); a retried write makes a new one.
+    let acknowledged: QueueTransaction | undefined;
+    for (let start = 0; start < events.length; start += CHUNK) {
+      const from = start;
       const chunk = events.slice(start, start + CHUNK).map((event, j) => ({ event, idempotencyKey: `${batchId}:${start + j}` }));
       const last = start + CHUNK >= events.length;
       const staged = this.decisions.decideStaged(tenantId, chunk, 'ingest', async (tx: Tx, records: readonly DecisionRecord[]) => {
-        // A chunk after one that failed must not complete (or acknowledge) the batch.
-        for (let before = 0; before < k; before++) if (!idsByChunk[before]) throw new Error(`ingest batch ${batchId}: chunk ${before} was not stored`);
-        idsByChunk[k] = records.map((r) => r.decision_id);
-        await tx
+        const ids = records.map((r) => r.decision_id);
+        const updated = await tx
           .updateTable('ingest_batches')
-          .set({ decision_ids: idsByChunk.flat(), ...(last ? { completed_at: new Date() } : {}) })
+          .set({ decision_ids: sql<string[]>`decision_ids[1:${from}] || ${ids}::text[]`, ...(last ? { completed_at: new Date() } : {}) })
           .where('tenant_id', '=', tenantId)
           .where('batch_id', '=', batchId)
-          .execute();
-        // The embedded queue acks in the same transaction: decided and acknowledged together.
-        if (last && this.queue.kind === 'database') await this.queue.ack([delivery], tx);
+          .where(sql<boolean>`cardinality(decision_ids) >= ${from}`)
+          .executeTakeFirst();
+        // A chunk after one that was not stored must not be stored, complete or acknowledge the batch.
+        if (Number(updated.numUpdatedRows) !== 1) throw new Error(`ingest batch ${batchId}: the events before ${from} are not decided yet; retrying the batch`);
+        if (last) {
+          acknowledged = this.queue.within(tx);
+          await acknowledged.ack([delivery]);
+        }
       });
       writes.push(staged.done);
       await staged.prepared;
@@ -226,7 +255,7 @@ export class IngestService {
     prepared();
     const failure = (await Promise.allSettled(writes)).find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
-    if (this.queue.kind !== 'database') await this.queue.ack([delivery]);
+    await acknowledged?.afterCommit();
   }
 
   private async failed(delivery: QueueDelivery, err: unknown): Promise<void> {
@@ -241,14 +270,16 @@ export class IngestService {
       return;
     }
     this.log.error({ err, batch_id: batchId, tenant_id: delivery.tenantId, attempts: delivery.attempts }, 'ingest batch failed after repeated attempts');
-    await this.db.withTenant(delivery.tenantId, async (tx) => {
+    const given = await this.db.withTenant(delivery.tenantId, async (tx) => {
       await tx
         .updateTable('ingest_batches')
         .set({ error: `not decided after ${delivery.attempts} attempts: ${(err as Error).message}` })
         .where('batch_id', '=', batchId)
         .execute();
-      if (this.queue.kind === 'database') await this.queue.ack([delivery], tx);
+      const q = this.queue.within(tx);
+      await q.ack([delivery]);
+      return q;
     });
-    if (this.queue.kind !== 'database') await this.queue.ack([delivery]);
+    await given.afterCommit();
   }
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { IngestBacklog } from './ingest-backlog.js';
 
 /**
  * The decision metrics, registered on the platform's registry by this module rather than in
@@ -63,6 +64,38 @@ export function createDecisionMetrics(registry: Registry): DecisionMetrics {
         registers: [registry],
       }),
   };
+}
+
+/** The /ingest backlog as gauges, read when scraped (one shared sample at most every 250 ms). */
+export function registerBacklogMetrics(registry: Registry, backlog: Pick<IngestBacklog, 'current'>): void {
+  if (registry.getSingleMetric('ingest_backlog_events')) return;
+  new Gauge({
+    name: 'ingest_backlog_events',
+    help: 'Events accepted by /ingest (all tenants and processes) and not decided yet',
+    registers: [registry],
+    async collect() {
+      // A failed read shows as NaN (the database check of /health says why), not as a stale value.
+      this.set(
+        await backlog.current().then(
+          (b) => b.events,
+          () => Number.NaN,
+        ),
+      );
+    },
+  });
+  new Gauge({
+    name: 'ingest_backlog_seconds',
+    help: "Seconds of work the /ingest backlog stands for at this process's decide rate while busy (0 before it has decided)",
+    registers: [registry],
+    async collect() {
+      this.set(
+        await backlog.current().then(
+          (b) => b.seconds,
+          () => Number.NaN,
+        ),
+      );
+    },
+  });
 }
 
 /**

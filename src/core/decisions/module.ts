@@ -4,7 +4,8 @@ import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { ActiveVersions } from '../governance/active.js';
 import { DatabaseQueue, JetStreamQueue, type DurableQueue } from '../../platform/bus/queue.js';
 import { NatsBus } from '../../platform/bus/bus.js';
-import { createDecisionMetrics, registerDecisionGauges } from './metrics.js';
+import { createDecisionMetrics, registerBacklogMetrics, registerDecisionGauges } from './metrics.js';
+import { IngestBacklog } from './ingest-backlog.js';
 import { IngestService } from './ingest.js';
 import { BouncerDecisions } from './bouncer.js';
 import { decisionRoutes } from './routes.js';
@@ -22,12 +23,33 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
 }
 
 export async function createDecisionsModule(
-  platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose'>,
+  platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose' | 'config' | 'health'>,
   deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean },
 ): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
+  const backlog = new IngestBacklog(platform.db, {
+    maxEvents: platform.config.ingest.maxBacklogEvents,
+    maxSeconds: platform.config.ingest.maxBacklogSeconds,
+  });
+  registerBacklogMetrics(platform.metrics.registry, backlog);
+  // Reported, never failing readiness: a full backlog slows producers down, it does not take the node out.
+  platform.health.register({
+    name: 'ingest_backlog',
+    check: async () => {
+      const b = await backlog.current();
+      return {
+        events: b.events,
+        batches: b.batches,
+        seconds_of_work: Math.round(b.seconds * 10) / 10,
+        decided_per_s: Math.round(b.decidedPerS),
+        max_events: backlog.bounds.maxEvents,
+        max_seconds: backlog.bounds.maxSeconds,
+        accepting: b.events < backlog.bounds.maxEvents && b.seconds <= backlog.bounds.maxSeconds,
+      };
+    },
+  });
   const queue = await openIngestQueue(platform);
-  const ingest = new IngestService(platform.db, queue, service, platform.log.child({ module: 'ingest' }));
+  const ingest = new IngestService(platform.db, queue, service, platform.log.child({ module: 'ingest' }), backlog);
   if (deps.consumeIngest) {
     ingest.start();
     platform.onClose(() => ingest.stop());

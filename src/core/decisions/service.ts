@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import { MerkleFrontier } from '../../ledger/merkle.js';
 import { planAppend } from '../../ledger/service.js';
 import { canonicalize } from '../../platform/crypto/canonical-json.js';
 import type { Database, Tx } from '../../platform/db/database.js';
+import type { DB } from '../../platform/db/schema.js';
 import { assertTenantId } from '../../platform/db/tenant-id.js';
 import { AppError, notFound } from '../../platform/http/problem.js';
 import { decisionDiff, type DecisionDiff, type DiffableDecision } from '../engine/diff.js';
@@ -14,6 +15,7 @@ import { normalizeIp } from '../engine/ip.js';
 import type { EnforcementState } from '../engine/doctrine.js';
 import type { ActiveVersions } from '../governance/active.js';
 import type { Redis } from '../../platform/cache/redis.js';
+import { BlockTally, TALLY_RETAIN_MS, type TalliedBlock } from './block-tally.js';
 import { decodeCursor, encodeCursor, entityFilter } from './filters.js';
 import { GroupPipeline, type InFlightGroup, type PendingBlock } from './group-pipeline.js';
 import { decisionIntegrity, type DecisionIntegrity } from './integrity.js';
@@ -89,16 +91,18 @@ interface FreshDecision {
   readonly decision: Decision;
 }
 
-/** A group's records built on a state: what fg_decision_group_write stores, and what it leads to. */
+/** A group's records built on a state: what fg_decision_group_append stores, and what it leads to. */
 interface PlannedGroup {
   readonly startSize: number;
   /** The frontier it was hashed onto (hex, largest subtree first): the write checks it is still the log's. */
   readonly startFrontier: readonly string[];
   readonly endFrontier: MerkleFrontier;
   readonly lastByEntity: ReadonlyMap<string, DiffableDecision>;
-  /** The JSON document fg_decision_group_write takes. */
-  readonly document: string;
+  /** fg_decision_group_append's column arrays (migration 0019). */
+  readonly columns: readonly unknown[];
   readonly stored: DecisionRecord[];
+  /** The blocks it applies, at their ledger indices. */
+  readonly blocks: TalliedBlock[];
 }
 
 /** The outcome of a group's first stage. */
@@ -121,6 +125,7 @@ const isSerializationFailure = (err: unknown) => (err as { code?: string }).code
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
 
 type Row = Awaited<ReturnType<DecisionService['rowById']>>;
+type BlockCountQuery = SelectQueryBuilder<DB, 'decisions', { n: number }>;
 
 /**
  * The one path from an event to a stored decision: validate, evaluate() with the tenant's
@@ -275,15 +280,15 @@ export class DecisionService {
       this.active.get(tenantId, 'ruleset'),
       this.active.get(tenantId, 'doctrine'),
     ]);
-    // A read that does not see the group still being written builds on that group. (Should the
-    // write land while this group evaluates, its blocks count twice for the doctrine's caps for
-    // this one group: the cautious side.)
+    // A read that does not see the group still being written builds on that group: its frontier,
+    // its decisions as the previous ones per entity, and its own blocks (those of the groups before
+    // it are in the database by then, below the read's size, and counted from there only).
     const builtOn = inFlight && read.frontier.size === inFlight.startSize ? inFlight : undefined;
     const state: GroupState = builtOn
       ? { frontier: builtOn.endFrontier, previous: new Map([...read.previous, ...builtOn.lastByEntity]), known: read.known }
       : read;
-    const pendingBlocks: PendingBlock[] = [...(builtOn?.blocks ?? [])];
-    const enforcement = this.enforcement(pendingBlocks);
+    const ownBlocks: PendingBlock[] = [];
+    const enforcement = await this.enforcement(tenantId, read.frontier.size, builtOn?.blocks ?? [], ownBlocks);
     const fresh: FreshDecision[] = [];
     const firstIndexOfKey = new Map<string, number>();
     for (const [index, input] of inputs.entries()) {
@@ -305,13 +310,13 @@ export class DecisionService {
       }
       const occurredMs = Date.parse(input.event.occurred_at);
       const blockS = appliedBlockSeconds(decision);
-      if (blockS > 0) pendingBlocks.push({ occurredMs, untilMs: occurredMs + blockS * 1000 });
+      if (blockS > 0) ownBlocks.push({ occurredMs, untilMs: occurredMs + blockS * 1000 });
       fresh.push({ index, key, event: input.event, decision });
     }
     const planned = this.plan(tenantId, state, fresh, path);
     let inFlightNow: InFlightGroup | undefined;
     if (fresh.length > 0) {
-      inFlightNow = { startSize: state.frontier.size, endFrontier: planned.endFrontier, lastByEntity: planned.lastByEntity, blocks: pendingBlocks };
+      inFlightNow = { startSize: state.frontier.size, endFrontier: planned.endFrontier, lastByEntity: planned.lastByEntity, blocks: ownBlocks };
       pipeline.inFlight = inFlightNow;
     }
     return { inputs, keys, uniqueKeys, entities, firstIndexOfKey, fresh, state, planned, inFlight: inFlightNow };
@@ -354,6 +359,7 @@ export class DecisionService {
     } finally {
       if (pipeline.inFlight === group.inFlight) pipeline.inFlight = undefined;
     }
+    if (planned.stored.length > 0) this.tallies.get(tenantId)?.advance(planned.startSize, planned.endFrontier.size, planned.blocks);
     for (const r of planned.stored) {
       this.metrics?.decisions.inc({ threat_level: r.threat_level, path });
       for (const rule of r.rules_triggered) this.metrics?.rulesTriggered.inc({ rule });
@@ -420,19 +426,33 @@ export class DecisionService {
     const appended = planAppend(state.frontier, records);
     // One timestamp for the group: ordering within it is the ledger index.
     const createdAt = new Date().toISOString();
-    const document = JSON.stringify({
-      size: appended.frontier.size,
-      entries: appended.rows,
-      nodes: appended.nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') })),
-      decisions: records.map((r, i) => ({
-        ...r,
-        type: undefined,
-        tenant_id: undefined,
-        event: fresh[i]!.event,
-        ledger_index: appended.entries[i]!.index,
-        created_at: createdAt,
-      })),
-    });
+    // fg_decision_group_append's arguments after the expected size and frontier: a typed array per column.
+    const columns = [
+      appended.frontier.size,
+      appended.rows.map((e) => e.idx),
+      appended.rows.map((e) => e.record_json),
+      appended.nodes.map((n) => n.level),
+      appended.nodes.map((n) => n.index),
+      appended.nodes.map((n) => n.hash.toString('hex')),
+      records.map((r) => r.decision_id),
+      records.map((r) => r.event_id),
+      records.map((r) => r.event_digest),
+      fresh.map((f) => JSON.stringify(f.event)),
+      records.map((r) => r.entity),
+      records.map((r) => r.threat_level),
+      records.map((r) => r.score),
+      records.map((r) => textArrayLiteral(r.rules_triggered)),
+      records.map((r) => JSON.stringify(r.mitigations)),
+      records.map((r) => r.explanation),
+      records.map((r) => r.ruleset_version),
+      records.map((r) => r.doctrine_version),
+      records.map((r) => (r.decision_diff === null ? null : JSON.stringify(r.decision_diff))),
+      appended.entries.map((e) => e.index),
+      records.map((r) => r.occurred_at),
+      records.map((r) => r.block_until),
+      path,
+      createdAt,
+    ] as const;
     // The stored values are known here: nothing is read back.
     const stored = records.map((r, i): DecisionRecord => ({
       decision_id: r.decision_id,
@@ -458,13 +478,16 @@ export class DecisionService {
       startFrontier: state.frontier.nodes().map((n) => n.hash.toString('hex')),
       endFrontier: appended.frontier,
       lastByEntity: previous,
-      document,
+      columns,
       stored,
+      blocks: records.flatMap((r, i) =>
+        r.block_until === null ? [] : [{ index: appended.entries[i]!.index, occurredMs: Date.parse(r.occurred_at), untilMs: Date.parse(r.block_until) }],
+      ),
     };
   }
 
   /**
-   * Stores a planned group with fg_decision_group_write: a statement of its own (one round trip)
+   * Stores a planned group with fg_decision_group_append: a statement of its own (one round trip)
    * or, when there is follow-up work that must commit with it, in a tenant transaction.
    */
   private async writePlanned(
@@ -476,7 +499,12 @@ export class DecisionService {
       if (inTransaction) await this.db.withTenant(tenantId, (tx) => inTransaction(tx, []));
       return;
     }
-    const write = sql`SELECT fg_decision_group_write(${tenantId}, ${planned.startSize}, ${planned.startFrontier}::text[], ${planned.document}::jsonb)`;
+    const c = planned.columns;
+    const write = sql`SELECT fg_decision_group_append(${tenantId}, ${planned.startSize}, ${planned.startFrontier}::text[], ${c[0]}::bigint,
+      ${c[1]}::bigint[], ${c[2]}::text[], ${c[3]}::smallint[], ${c[4]}::bigint[], ${c[5]}::text[],
+      ${c[6]}::text[], ${c[7]}::text[], ${c[8]}::text[], ${c[9]}::text[], ${c[10]}::text[], ${c[11]}::text[], ${c[12]}::integer[], ${c[13]}::text[],
+      ${c[14]}::text[], ${c[15]}::text[], ${c[16]}::text[], ${c[17]}::text[], ${c[18]}::text[], ${c[19]}::bigint[], ${c[20]}::timestamptz[],
+      ${c[21]}::timestamptz[], ${c[22]}::text, ${c[23]}::timestamptz)`;
     if (inTransaction) {
       await this.db.withTenant(tenantId, async (tx) => {
         await write.execute(tx);
@@ -487,34 +515,83 @@ export class DecisionService {
     }
   }
 
-  /** Blocks in force and applied, from stored decisions plus those of the group being decided. */
-  private enforcement(pending: readonly PendingBlock[]): EnforcementState {
+  /** Per tenant, its applied blocks as of a prefix of its log (block-tally.ts). */
+  private readonly tallies = new Map<string, BlockTally>();
+
+  /** The tenant's tally brought up to ledger size `size`: a read only of what other processes appended. */
+  private async tallyAt(tenantId: string, size: number): Promise<BlockTally> {
+    const nowMs = Date.now();
+    let tally = this.tallies.get(tenantId);
+    if (!tally) {
+      const horizonMs = nowMs - TALLY_RETAIN_MS;
+      tally = BlockTally.loaded(size, horizonMs, await this.blocksIn(tenantId, 0, size, horizonMs), nowMs);
+      this.tallies.set(tenantId, tally);
+    } else if (tally.synced < size) {
+      const from = tally.synced;
+      tally.advance(from, size, await this.blocksIn(tenantId, from, size, tally.horizonMs));
+    }
+    tally.prune(nowMs);
+    return tally;
+  }
+
+  /** Applied blocks of ledger indices [from, to) ending after `horizonMs`. */
+  private async blocksIn(tenantId: string, from: number, to: number, horizonMs: number): Promise<TalliedBlock[]> {
+    if (to <= from) return [];
+    const rows = await this.db.withTenant(tenantId, (tx) =>
+      tx
+        .selectFrom('decisions')
+        .select(['ledger_index', 'occurred_at', 'block_until'])
+        .where('tenant_id', '=', tenantId)
+        .where('block_until', '>', new Date(horizonMs))
+        .where('ledger_index', '>=', from)
+        .where('ledger_index', '<', to)
+        .execute(),
+    );
+    return rows.map((r) => ({ index: Number(r.ledger_index), occurredMs: new Date(r.occurred_at).getTime(), untilMs: new Date(r.block_until!).getTime() }));
+  }
+
+  /**
+   * Blocks in force and applied as a group built on ledger size `size` sees them: those stored below
+   * it (the tally; the database for counts reaching past the tally's horizon), those of the group
+   * it is built on (`before`, not stored yet), and its own so far (`own`, grows as it is evaluated).
+   * Each block counts once, however the writes of the groups around it land meanwhile.
+   */
+  private async enforcement(tenantId: string, size: number, before: readonly PendingBlock[], own: readonly PendingBlock[]): Promise<EnforcementState> {
+    const tally = await this.tallyAt(tenantId, size);
+    const inForce = (atMs: number) => before.filter((p) => p.untilMs > atMs).length + own.filter((p) => p.untilMs > atMs).length;
+    const appliedIn = (sinceMs: number, atMs: number) => {
+      const within = (p: PendingBlock) => p.occurredMs > sinceMs && p.occurredMs <= atMs;
+      return before.filter(within).length + own.filter(within).length;
+    };
     return {
-      activeBlocks: async (tenantId, atMs) => {
-        const r = await this.db.withTenant(tenantId, (tx) =>
-          tx
-            .selectFrom('decisions')
-            .select((e) => e.fn.countAll<number>().as('n'))
-            .where('tenant_id', '=', tenantId)
-            .where('block_until', '>', new Date(atMs))
-            .executeTakeFirstOrThrow(),
-        );
-        return Number(r.n) + pending.filter((p) => p.untilMs > atMs).length;
+      activeBlocks: (_tenant, atMs) => {
+        const held = tally.activeAt(size, atMs);
+        if (held !== undefined) return held + inForce(atMs);
+        return this.countBlocks(tenantId, size, (q) => q.where('block_until', '>', new Date(atMs))).then((n) => n + inForce(atMs));
       },
-      blocksApplied: async (tenantId, sinceMs, atMs) => {
-        const r = await this.db.withTenant(tenantId, (tx) =>
-          tx
-            .selectFrom('decisions')
-            .select((e) => e.fn.countAll<number>().as('n'))
-            .where('tenant_id', '=', tenantId)
-            .where('block_until', 'is not', null)
-            .where('occurred_at', '>', new Date(sinceMs))
-            .where('occurred_at', '<=', new Date(atMs))
-            .executeTakeFirstOrThrow(),
+      blocksApplied: (_tenant, sinceMs, atMs) => {
+        const held = tally.appliedIn(size, sinceMs, atMs);
+        if (held !== undefined) return held + appliedIn(sinceMs, atMs);
+        return this.countBlocks(tenantId, size, (q) => q.where('occurred_at', '>', new Date(sinceMs)).where('occurred_at', '<=', new Date(atMs))).then(
+          (n) => n + appliedIn(sinceMs, atMs),
         );
-        return Number(r.n) + pending.filter((p) => p.occurredMs > sinceMs && p.occurredMs <= atMs).length;
       },
     };
+  }
+
+  /** Applied blocks below ledger size `size` that `where` selects: counts reaching past the tally's horizon. */
+  private async countBlocks(tenantId: string, size: number, where: (q: BlockCountQuery) => BlockCountQuery): Promise<number> {
+    const r = await this.db.withTenant(tenantId, (tx) =>
+      where(
+        tx
+          .selectFrom('decisions')
+          .select((e) => e.fn.countAll<number>().as('n'))
+          .where('tenant_id', '=', tenantId)
+          .where('block_until', 'is not', null)
+          .where('ledger_index', '<', size),
+      ).executeTakeFirstOrThrow(),
+    );
+    return Number(r.n);
   }
 
   async rowById(tx: Tx, tenantId: string, id: string) {
@@ -600,6 +677,11 @@ export class DecisionService {
     );
     return rows.reverse().map((r) => r.event as SecurityEvent);
   }
+}
+
+/** A Postgres text[] literal (each element quoted): rules_triggered, one per decision in a text[] argument. */
+function textArrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`).join(',')}}`;
 }
 
 function toRecord(row: NonNullable<Row>): DecisionRecord {

@@ -22,20 +22,33 @@ export interface QueueDelivery {
   readonly attempts: number;
 }
 
+/**
+ * Queue operations that commit with a transaction of the caller's: where the queue lives in the
+ * same database they run in that transaction (the caller's rows and the queue change together,
+ * exactly once); otherwise they are held until afterCommit(), which the caller runs once the
+ * transaction has committed (at least once: a crash in between redelivers, consumers are idempotent).
+ */
+export interface QueueTransaction {
+  /** True when the operations are part of the transaction itself (afterCommit then does nothing). */
+  readonly joinsTransaction: boolean;
+  enqueue(tenantId: string, subject: string, payloads: readonly unknown[]): Promise<void>;
+  ack(deliveries: readonly QueueDelivery[]): Promise<void>;
+  /** Runs what could not join the transaction; rejects when the queue did not take it (nothing of it is stored). */
+  afterCommit(): Promise<void>;
+}
+
 export interface DurableQueue {
   readonly kind: 'database' | 'jetstream';
-  /**
-   * Stores messages durably before resolving (DB commit or JetStream ack). With `tx`, the database
-   * queue writes inside the caller's transaction, so messages commit with the caller's rows.
-   */
-  enqueue(tenantId: string, subject: string, payloads: readonly unknown[], tx?: Tx): Promise<void>;
+  /** How long a consumer with nothing to do waits before pulling again (0: pull() itself waits for messages). */
+  readonly idlePollMs: number;
+  /** Stores messages durably before resolving (DB commit or JetStream ack). */
+  enqueue(tenantId: string, subject: string, payloads: readonly unknown[]): Promise<void>;
+  /** Operations that commit with `tx` (see QueueTransaction). */
+  within(tx: Tx): QueueTransaction;
   /** Up to `max` messages, leased for `leaseS` seconds: ack them, or they come back. */
   pull(max: number, leaseS?: number): Promise<QueueDelivery[]>;
-  /**
-   * Acknowledges processed messages. The database queue acks inside `tx` when given, making the
-   * work and its acknowledgment one transaction (exactly once); JetStream acks after commit.
-   */
-  ack(deliveries: readonly QueueDelivery[], tx?: Tx): Promise<void>;
+  /** Acknowledges processed messages. */
+  ack(deliveries: readonly QueueDelivery[]): Promise<void>;
   nak(deliveries: readonly QueueDelivery[], delayS: number): Promise<void>;
   depth(): Promise<number>;
   close(): Promise<void>;
@@ -44,18 +57,30 @@ export interface DurableQueue {
 /** The embedded queue: a table, claimed with SKIP LOCKED leases through definer functions. */
 export class DatabaseQueue implements DurableQueue {
   readonly kind = 'database' as const;
+  readonly idlePollMs = 250;
   constructor(
     private readonly db: Database,
     private readonly stream: string,
   ) {}
 
-  async enqueue(tenantId: string, subject: string, payloads: readonly unknown[], tx?: Tx): Promise<void> {
+  async enqueue(tenantId: string, subject: string, payloads: readonly unknown[]): Promise<void> {
+    await this.db.withTenant(tenantId, (tx) => this.enqueueIn(tx, tenantId, subject, payloads));
+  }
+
+  /** In the caller's transaction: the messages and the caller's rows commit or vanish together. */
+  within(tx: Tx): QueueTransaction {
+    return {
+      joinsTransaction: true,
+      enqueue: (tenantId, subject, payloads) => this.enqueueIn(tx, tenantId, subject, payloads),
+      ack: (deliveries) => this.ackIn(tx, deliveries),
+      afterCommit: async () => {},
+    };
+  }
+
+  private async enqueueIn(tx: Tx, tenantId: string, subject: string, payloads: readonly unknown[]): Promise<void> {
     if (payloads.length === 0) return;
-    const insert = (t: Tx) =>
-      sql`INSERT INTO queue_messages (stream, tenant_id, subject, payload)
-          SELECT ${this.stream}, ${tenantId}, ${subject}, p FROM unnest(${payloads.map((p) => JSON.stringify(p))}::jsonb[]) AS p`.execute(t);
-    if (tx) await insert(tx);
-    else await this.db.withTenant(tenantId, insert);
+    await sql`INSERT INTO queue_messages (stream, tenant_id, subject, payload)
+          SELECT ${this.stream}, ${tenantId}, ${subject}, p FROM unnest(${payloads.map((p) => JSON.stringify(p))}::jsonb[]) AS p`.execute(tx);
   }
 
   async pull(max: number, leaseS = 30): Promise<QueueDelivery[]> {
@@ -66,9 +91,13 @@ export class DatabaseQueue implements DurableQueue {
       .sort((a, b) => Number(a.id) - Number(b.id));
   }
 
-  async ack(deliveries: readonly QueueDelivery[], tx?: Tx): Promise<void> {
+  async ack(deliveries: readonly QueueDelivery[]): Promise<void> {
+    await this.ackIn(this.db.db, deliveries);
+  }
+
+  private async ackIn(executor: Tx | Database['db'], deliveries: readonly QueueDelivery[]): Promise<void> {
     if (deliveries.length === 0) return;
-    await sql`SELECT fg_queue_ack(${deliveries.map((d) => d.id)}::bigint[])`.execute(tx ?? this.db.db);
+    await sql`SELECT fg_queue_ack(${deliveries.map((d) => d.id)}::bigint[])`.execute(executor);
   }
 
   async nak(deliveries: readonly QueueDelivery[], delayS: number): Promise<void> {
@@ -94,6 +123,7 @@ interface JetStreamDelivery extends QueueDelivery {
  */
 export class JetStreamQueue implements DurableQueue {
   readonly kind = 'jetstream' as const;
+  readonly idlePollMs = 0;
   private disconnected = false;
 
   private constructor(
@@ -138,6 +168,19 @@ export class JetStreamQueue implements DurableQueue {
     // Not connected: refuse now rather than wait out the publish timeout (the caller answers 503).
     if (this.nc.isClosed() || this.disconnected) throw new Error('NATS is not connected; the message was not stored');
     await Promise.all(payloads.map((p) => this.js.publish(full, Buffer.from(JSON.stringify(p)), { timeout: 2000 })));
+  }
+
+  /** JetStream cannot join a database transaction: the operations run after it commits. */
+  within(): QueueTransaction {
+    const held: Array<() => Promise<void>> = [];
+    return {
+      joinsTransaction: false,
+      enqueue: async (tenantId, subject, payloads) => void held.push(() => this.enqueue(tenantId, subject, payloads)),
+      ack: async (deliveries) => void held.push(() => this.ack(deliveries)),
+      afterCommit: async () => {
+        for (const op of held.splice(0)) await op();
+      },
+    };
   }
 
   async pull(max: number): Promise<QueueDelivery[]> {

@@ -189,6 +189,8 @@ export interface IngestBatchesTable {
   decision_ids: ColumnType<string[], string[] | undefined, string[]>;
   completed_at: Timestamp | null;
   error: string | null;
+  /** False while the batch's message is not yet taken by a queue outside the database (migration 0017). */
+  queued: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface BouncerPullsTable {

@@ -104,16 +104,16 @@ describe('decision group commit across two processes on one database', () => {
     const read = await sql<{ s: { size: number; frontier: string[] } }>`SELECT fg_decision_group_read(${tenant}, '{}'::text[], '{}'::text[]) AS s`.execute(db);
     const { size, frontier } = read.rows[0]!.s;
     assert.ok(frontier.length > 0);
-    const entry = { size: size + 1, entries: [{ idx: size, record_json: '{"type":"forged"}' }], nodes: [], decisions: [] };
+    // One forged ledger entry and nothing else, through the write the service uses (migration 0019).
+    const append = (expectedSize: number, expectedFrontier: string[]) =>
+      sql`SELECT fg_decision_group_append(${tenant}, ${expectedSize}, ${expectedFrontier}::text[], ${size + 1}::bigint,
+        ${[size]}::bigint[], ${['{"type":"forged"}']}::text[], '{}'::smallint[], '{}'::bigint[], '{}'::text[],
+        '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[], '{}'::integer[], '{}'::text[],
+        '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[], '{}'::text[], '{}'::bigint[], '{}'::timestamptz[],
+        '{}'::timestamptz[], 'defend', now())`.execute(db);
     const forged = frontier.map((h, i) => (i === frontier.length - 1 ? 'ff'.repeat(32) : h));
-    await assert.rejects(
-      sql`SELECT fg_decision_group_write(${tenant}, ${size}, ${forged}::text[], ${JSON.stringify(entry)}::jsonb)`.execute(db),
-      (err: { code?: string }) => err.code === '40001',
-    );
-    await assert.rejects(
-      sql`SELECT fg_decision_group_write(${tenant}, ${size - 1}, ${frontier}::text[], ${JSON.stringify(entry)}::jsonb)`.execute(db),
-      (err: { code?: string }) => err.code === '40001',
-    );
+    await assert.rejects(append(size, forged), (err: { code?: string }) => err.code === '40001');
+    await assert.rejects(append(size - 1, frontier), (err: { code?: string }) => err.code === '40001');
     const after = await sql<{ s: { size: number; frontier: string[] } }>`SELECT fg_decision_group_read(${tenant}, '{}'::text[], '{}'::text[]) AS s`.execute(db);
     assert.deepEqual(after.rows[0]!.s, read.rows[0]!.s, 'the log did not move');
   });

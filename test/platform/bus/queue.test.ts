@@ -77,17 +77,45 @@ describe('durable queue', () => {
     });
   }
 
+  for (const [name, make] of backends) {
+    it(`${name}: operations within a transaction take effect with its commit: a rolled-back one leaves nothing, afterCommit completes a committed one`, async () => {
+      const q = await make();
+      await assert.rejects(
+        db.withTenant('qa', async (tx) => {
+          await q.within(tx).enqueue('qa', 'events', [{ n: 'rolled back' }]);
+          throw new Error('rollback');
+        }),
+      );
+      assert.equal(await q.depth(), 0, 'nothing of a rolled-back transaction is queued');
+      const committed = await db.withTenant('qa', async (tx) => {
+        const t = q.within(tx);
+        await t.enqueue('qa', 'events', [{ n: 'kept' }]);
+        return t;
+      });
+      await committed.afterCommit();
+      const [d] = await pullUntil(q, 1);
+      assert.equal((d!.payload as { n: string }).n, 'kept');
+      const acked = await db.withTenant('qa', async (tx) => {
+        const t = q.within(tx);
+        await t.ack([d!]);
+        return t;
+      });
+      await acked.afterCommit();
+      assert.equal(await q.depth(), 0, 'acknowledged with the commit');
+    });
+  }
+
   it('database: enqueue inside a tenant transaction commits or vanishes with it, and RLS refuses another tenant', async () => {
     const q = new DatabaseQueue(db, 'TXQ');
     await assert.rejects(
       db.withTenant('qa', async (tx) => {
-        await q.enqueue('qa', 'events', [{ n: 1 }], tx);
+        await q.within(tx).enqueue('qa', 'events', [{ n: 1 }]);
         throw new Error('rollback');
       }),
     );
     assert.equal(await q.depth(), 0);
     await assert.rejects(
-      db.withTenant('qa', (tx) => q.enqueue('qb', 'events', [{ n: 1 }], tx)),
+      db.withTenant('qa', (tx) => q.within(tx).enqueue('qb', 'events', [{ n: 1 }])),
       /row-level security/,
     );
     // The app role cannot read the queue directly: only through the claim function.
@@ -101,7 +129,7 @@ describe('durable queue', () => {
     const [d] = await q.pull(1, 1);
     await assert.rejects(
       db.withTenant('qa', async (tx) => {
-        await q.ack([d!], tx);
+        await q.within(tx).ack([d!]);
         throw new Error('decision failed');
       }),
     );
