@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { InvalidDurationError, parseDuration } from '../../platform/duration.js';
 import { AppError } from '../../platform/http/problem.js';
-import { ProblemSchema } from '../../platform/http/problem.js';
+import { ProblemSchema } from '../../platform/http/problem-schema.js';
 import { SCOPES, hasScope } from '../../platform/auth/scopes.js';
 import type { KeyStore, Minter } from './store.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';

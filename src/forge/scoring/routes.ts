@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
-import { ProblemSchema } from '../../platform/http/problem.js';
+import { ProblemSchema } from '../../platform/http/problem-schema.js';
 import { TRACKS } from '../templates/schema.js';
 import type { ScoringService } from './service.js';
 

@@ -1,5 +1,3 @@
-import { Type } from '@sinclair/typebox';
-
 /**
  * The closed set of error codes FrostGate answers with, rendered once as RFC 9457
  * application/problem+json. A code's `type` URI is stable; docs/problems.md describes each.
@@ -41,20 +39,6 @@ export interface ProblemBody {
   instance?: string;
   [extension: string]: unknown;
 }
-
-/** The problem+json shape, for route response schemas and the OpenAPI document. */
-export const ProblemSchema = Type.Object(
-  {
-    type: Type.String({ format: 'uri' }),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
-    code: Type.String(),
-    request_id: Type.String(),
-    instance: Type.Optional(Type.String()),
-  },
-  { additionalProperties: true, title: 'Problem' },
-);
 
 /** A domain error that knows how it is answered. Services throw these; one handler renders them. */
 export class AppError extends Error {
