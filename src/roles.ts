@@ -14,6 +14,8 @@ import { createForgeModules, type ForgeModules } from './forge/module.js';
 import { createScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
+import { createFleetClient } from './forge/orchestrator/module.js';
+import type { LabRuntime } from './forge/runtime/types.js';
 import { createAccessForRole } from './forge/access/module.js';
 import { createConsoleModule, type ConsoleModule } from './core/console/module.js';
 import { VERSION } from './version.js';
@@ -131,6 +133,12 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   );
   // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
   if (role === 'worker') await createWorkerModule(platform);
+  // Where graders and lab pages reach labs: through the orchestrator's runtime, else (labs on
+  // workers, orchestrator in another process) through a fleet client of their own.
+  const needsLabs = role === 'all' || role === 'scoreboard' || role === 'admin' || role === 'spawn';
+  const labs: LabRuntime | undefined =
+    forge.orchestrator?.runtime ??
+    (needsLabs && platform.config.forge.placement === 'workers' ? await createFleetClient(platform, `frostgate-${role}`) : undefined);
   const scoring =
     role === 'all' || role === 'scoreboard' || role === 'admin'
       ? await createScoringModule(platform, {
@@ -141,7 +149,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           // Same secret as the orchestrator that placed the variables into the lab.
           variableSecret: variablesSecretFromConfig(platform.config),
           // Checks run where the lab is (on a worker agent when labs are placed on workers).
-          ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
+          ...(labs ? { runtime: labs } : {}),
         })
       : undefined;
   // TTL end grades a running scenario before its lab goes (the orchestrator knows no scoring).
@@ -158,6 +166,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           catalog: forge.catalog,
           tokens: forge.tokens,
           ...(forge.orchestrator ? { orchestrator: forge.orchestrator.orchestrator } : {}),
+          ...(labs ? { runtime: labs } : {}),
           ...(scoring ? { scoring: scoring.scoring, storage: scoring.storage } : {}),
           policy,
           audit: ledger.audit,
