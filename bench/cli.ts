@@ -18,6 +18,8 @@ function timed(argv: string[], env: NodeJS.ProcessEnv): number {
   const t = process.hrtime.bigint();
   const r = spawnSync(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr.toString().slice(0, 500)}`);
+  // A source edited while the bench runs makes dist/ stale: its figures would be tsx's.
+  if (env.FG_CLI_FROM_SOURCE !== '1' && r.stderr.toString().includes('running from source')) throw new Error('dist/ went stale during the bench');
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 

@@ -2,7 +2,7 @@
 // Compiles src/**/*.ts to dist/ (one .js per .ts, same tree, so paths relative to a module such as
 // ../../templates/ still resolve), so the frostgate command starts without transpiling anything.
 // Run by npm's `prepare` lifecycle (npm ci, npm install) and by `npm run build`.
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -31,10 +31,13 @@ function sourceState(dir = src) {
 
 const started = Date.now();
 const { files, newest } = sourceState();
-rmSync(dist, { recursive: true, force: true });
+// Built aside and swapped in, so a command starting meanwhile never finds half a dist/.
+const next = `${dist}.next-${process.pid}`;
+const old = `${dist}.old-${process.pid}`;
+rmSync(next, { recursive: true, force: true });
 await build({
   entryPoints: files,
-  outdir: dist,
+  outdir: next,
   outbase: src,
   bundle: false,
   format: 'esm',
@@ -45,7 +48,10 @@ await build({
 });
 // The stamp: what dist was built from (a source edited later makes bin/frostgate.mjs fall back to tsx).
 writeFileSync(
-  path.join(dist, 'build.json'),
+  path.join(next, 'build.json'),
   JSON.stringify({ sources: files.length, newest_source_mtime_ms: newest, built_at: new Date().toISOString() }) + '\n',
 );
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(next, dist);
+rmSync(old, { recursive: true, force: true });
 console.error(`frostgate: compiled ${files.length} files from src/ to dist/ in ${Date.now() - started} ms`);

@@ -28,6 +28,7 @@ const MAX_SKEW_MS = 30_000;
 export class FleetAuth {
   private readonly key: Buffer;
   private readonly seen = new Map<string, number>();
+  private prunedAt = 0;
   private readonly now: () => number;
 
   constructor(secret: Uint8Array, opts: { now?: () => number } = {}) {
@@ -83,8 +84,10 @@ export class FleetAuth {
     return createHmac('sha256', this.key).update(`${context}\n${ts}\n${nonce}\n${body}`).digest('base64url');
   }
 
+  /** Forgets nonces older than the window (at most once a second: a busy terminal seals many frames). */
   private prune(now: number): void {
-    if (this.seen.size < 1024) return;
+    if (this.seen.size < 1024 || now - this.prunedAt < 1000) return;
+    this.prunedAt = now;
     for (const [nonce, ts] of this.seen) if (now - ts > 2 * MAX_SKEW_MS) this.seen.delete(nonce);
   }
 }
