@@ -41,8 +41,8 @@ export class RemoteShell implements ShellPty {
         }
         if (!isTtyOut(frame)) return;
         this.heardAt = Date.now();
-        if (this.timer === undefined) this.early.push(frame);
-        else this.deliver(frame);
+        if (this.ready) this.deliver(frame);
+        else this.early.push(frame);
       },
     });
   }
@@ -51,7 +51,16 @@ export class RemoteShell implements ShellPty {
     return this.pidValue;
   }
 
-  /** The worker started the shell: frames received meanwhile are delivered once listeners are set (next tick). */
+  /** Frames flow to listeners once the shell started and both kinds of listener are set (the first prompt is kept until then). */
+  private get ready(): boolean {
+    return this.timer !== undefined && this.dataListeners.length > 0 && this.exitListeners.length > 0;
+  }
+
+  private flushEarly(): void {
+    if (this.ready) for (const f of this.early.splice(0)) this.deliver(f);
+  }
+
+  /** The worker started the shell. */
   started(pid: number): void {
     this.pidValue = pid;
     this.timer = setInterval(() => {
@@ -59,9 +68,6 @@ export class RemoteShell implements ShellPty {
       else this.send({ t: 'ping' });
     }, TTY_PING_MS);
     this.timer.unref();
-    setImmediate(() => {
-      for (const f of this.early.splice(0)) this.deliver(f);
-    });
   }
 
   /** The worker refused or never answered: stop listening. */
@@ -71,10 +77,12 @@ export class RemoteShell implements ShellPty {
 
   onData(listener: (data: string) => void): void {
     this.dataListeners.push(listener);
+    queueMicrotask(() => this.flushEarly());
   }
 
   onExit(listener: (e: { exitCode: number; signal?: number }) => void): void {
     this.exitListeners.push(listener);
+    queueMicrotask(() => this.flushEarly());
   }
 
   write(data: string): void {

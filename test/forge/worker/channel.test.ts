@@ -6,10 +6,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { connect } from 'nats';
 import { WorkerFleet } from '../../../src/forge/orchestrator/fleet.js';
+import { RemoteShell } from '../../../src/forge/orchestrator/remote-shell.js';
 import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { WorkerAgent } from '../../../src/forge/worker/agent.js';
 import { FleetAuth, FleetAuthError } from '../../../src/forge/worker/channel.js';
-import { encode, replyContext, rpcSubject } from '../../../src/forge/worker/protocol.js';
+import { encode, replyContext, rpcSubject, ttySubject } from '../../../src/forge/worker/protocol.js';
 import { startThrowawayNats } from '../../helpers/servers.js';
 
 describe('the fleet channel seal', () => {
@@ -91,6 +92,50 @@ describe('a worker agent on NATS answers only sealed requests', () => {
       await nats.stop();
       await nats.dispose();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the lab page end of a relayed shell', () => {
+  it('keeps output that arrives before its listeners, drops forged frames, seals what it sends', { timeout: 60_000 }, async () => {
+    const nats = await startThrowawayNats();
+    const nc = await connect({ servers: nats.url });
+    const secret = randomBytes(32);
+    const worker = new FleetAuth(secret);
+    const stream = randomBytes(16).toString('hex');
+    const out = ttySubject(stream, 'out');
+    const inbound = ttySubject(stream, 'in');
+    const received: unknown[] = [];
+    const sub = nc.subscribe(inbound, { callback: (_e, m) => received.push(worker.open(inbound, m.data)) });
+    const shell = new RemoteShell(nc, new FleetAuth(secret), stream);
+    try {
+      // The worker's first prompt, and a frame from someone without the secret, before anyone listens.
+      nc.publish(out, worker.seal(out, { t: 'data', d: 'root@h1:~# ' }));
+      nc.publish(out, encode({ t: 'data', d: 'forged' }));
+      nc.publish(out, new FleetAuth(randomBytes(32)).seal(out, { t: 'data', d: 'forged too' }));
+      await nc.flush();
+      shell.started(4242);
+      await new Promise((r) => setTimeout(r, 200)); // the lab page opens its recording meanwhile
+      const data: string[] = [];
+      const exited = new Promise<{ exitCode: number }>((resolve) => shell.onExit(resolve));
+      shell.onData((d) => data.push(d));
+      shell.write('ip -br addr\r');
+      shell.resize(100, 30);
+      nc.publish(out, worker.seal(out, { t: 'data', d: 'eth0 UP' }));
+      nc.publish(out, worker.seal(out, { t: 'exit', code: 0 }));
+      assert.deepEqual(await exited, { exitCode: 0 });
+      assert.deepEqual(data, ['root@h1:~# ', 'eth0 UP']);
+      assert.equal(shell.pid, 4242);
+      await nc.flush();
+      assert.deepEqual(received, [
+        { t: 'input', d: 'ip -br addr\r' },
+        { t: 'resize', cols: 100, rows: 30 },
+      ]);
+    } finally {
+      sub.unsubscribe();
+      await nc.drain().catch(() => undefined);
+      await nats.stop();
+      await nats.dispose();
     }
   });
 });
