@@ -129,7 +129,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   const forge = await createForgeModules(
     platform,
     { audit: ledger.audit, policy, bindTenant: auth.bindTenant },
-    { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator' },
+    { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator', grading: role === 'scoreboard' || role === 'admin' },
   );
   // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
   if (role === 'worker') await createWorkerModule(platform);
