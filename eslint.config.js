@@ -19,7 +19,7 @@ const LAYERS = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', 'storage/**', 'coverage/**', 'web/vendor/**', 'test/fixtures/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'dist.*/**', 'data/**', 'storage/**', 'coverage/**', 'web/vendor/**', 'test/fixtures/**'] },
   {
     files: ['**/*.{ts,mjs,js}'],
     extends: [js.configs.recommended],

@@ -15,6 +15,8 @@ import { createForgeModules, type ForgeModules } from './forge/module.js';
 import { createScoringModule, type ScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
+import { createFleetClient } from './forge/orchestrator/module.js';
+import type { LabRuntime } from './forge/runtime/types.js';
 import { createAccessForRole } from './forge/access/module.js';
 import { createConsoleModule, type ConsoleModule } from './core/console/module.js';
 import { VERSION } from './version.js';
@@ -123,10 +125,16 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
   const forge = await createForgeModules(
     platform,
     { audit: ledger.audit, policy, bindTenant: auth.bindTenant },
-    { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator' },
+    { spawn: role === 'all' || role === 'spawn', orchestrator: role === 'all' || role === 'orchestrator', grading: role === 'scoreboard' || role === 'admin' },
   );
   // The worker role builds labs orchestrators place on it (FG_ORCHESTRATOR_PLACEMENT=workers); no HTTP routes.
   if (role === 'worker') await createWorkerModule(platform);
+  // Where graders and lab pages reach labs: through the orchestrator's runtime, else (labs on
+  // workers, orchestrator in another process) through a fleet client of their own.
+  const needsLabs = role === 'all' || role === 'scoreboard' || role === 'admin' || role === 'spawn';
+  const labs: LabRuntime | undefined =
+    forge.orchestrator?.runtime ??
+    (needsLabs && platform.config.forge.placement === 'workers' ? await createFleetClient(platform, `frostgate-${role}`) : undefined);
   const scoring = SCORING_ROLES.has(role)
     ? await createScoringModule(platform, {
         bindTenant: auth.bindTenant,
@@ -136,7 +144,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
         // Same secret as the orchestrator that placed the variables into the lab.
         variableSecret: variablesSecretFromConfig(platform.config),
         // Checks run where the lab is (on a worker agent when labs are placed on workers).
-        ...(forge.orchestrator ? { runtime: forge.orchestrator.runtime } : {}),
+        ...(labs ? { runtime: labs } : {}),
       })
     : undefined;
   if (forge.orchestrator) {
@@ -155,6 +163,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           catalog: forge.catalog,
           tokens: forge.tokens,
           ...(forge.orchestrator ? { orchestrator: forge.orchestrator.orchestrator } : {}),
+          ...(labs ? { runtime: labs } : {}),
           ...(scoring ? { scoring: scoring.scoring, storage: scoring.storage } : {}),
           policy,
           audit: ledger.audit,

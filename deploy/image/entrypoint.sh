@@ -10,4 +10,4 @@ for f in /run/secrets/*; do
     FG_* | RECEIPT_HMAC_SECRET | ET_HMAC_SECRET | STRIPE_WEBHOOK_SECRET) export "$name=$(cat "$f")" ;;
   esac
 done
-exec node --import tsx /opt/frostgate/src/cli/main.ts "$@"
+exec node /opt/frostgate/bin/frostgate.mjs "$@"

@@ -13,6 +13,8 @@ new FG_REDIS_URL "redis://:$(cat redis_password)@redis:6379"
 new FG_S3_ACCESS_KEY_ID "fg$(rand 8)"
 new FG_S3_SECRET_ACCESS_KEY "$(rand 32)"
 new FG_VARIABLES_SECRET "$(rand 32)"
+# Seals the messages between the orchestrator, scoreboard, lab pages and workers on NATS.
+new FG_FLEET_SECRET "$(rand 32)"
 new RECEIPT_HMAC_SECRET "$(openssl rand -base64 32)"
 new ET_HMAC_SECRET "$(openssl rand -base64 32)"
 new STRIPE_WEBHOOK_SECRET "whsec_$(rand 24)"

@@ -78,6 +78,7 @@ export interface Config {
     readonly orchestratorApiKey: string | undefined;
     /** undefined: dev/test derive one kept in the data dir (refused in staging/prod). */
     readonly variablesSecret: string | undefined;
+    readonly fleetSecret: string | undefined;
     readonly placement: 'local' | 'workers';
     readonly worker: { readonly id: string | undefined; readonly capacity: number; readonly heartbeatMs: number };
   };
@@ -222,6 +223,11 @@ function productionProblems(c: Config, isSet: (name: string) => boolean): string
     const problem = secretProblem(name, value);
     if (problem) problems.push(problem);
   }
+  // Workers need it too; their role is not known here, so they refuse to start without it (fleetSecretFromConfig).
+  if (c.forge.placement === 'workers' || isSet('FG_FLEET_SECRET')) {
+    const problem = secretProblem('FG_FLEET_SECRET', c.forge.fleetSecret);
+    if (problem) problems.push(problem);
+  }
   if (c.unknownVariables.length > 0) problems.push(`unknown FG_* variable(s): ${c.unknownVariables.join(', ')} (typo? see frostgate config docs)`);
   return problems;
 }
@@ -337,6 +343,7 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
       orchestratorUrl: r.url('FG_ORCHESTRATOR_URL', ['http:', 'https:']),
       orchestratorApiKey: r.string('FG_ORCHESTRATOR_API_KEY'),
       variablesSecret: r.string('FG_VARIABLES_SECRET'),
+      fleetSecret: r.string('FG_FLEET_SECRET'),
       placement: r.oneOf('FG_ORCHESTRATOR_PLACEMENT', ['local', 'workers'] as const) ?? 'local',
       worker: Object.freeze({
         id: r.string('FG_WORKER_ID'),
@@ -416,6 +423,7 @@ const SECRET_FIELDS = new Set([
   'orchestratorApiKey',
   'secretAccessKey',
   'variablesSecret',
+  'fleetSecret',
 ]);
 
 function maskUrl(url: string): string {

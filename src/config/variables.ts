@@ -351,6 +351,15 @@ export const VARIABLES: readonly VariableSpec[] = [
     production: 'required, >= 32 bytes, no placeholder',
   },
   {
+    name: 'FG_FLEET_SECRET',
+    kind: 'secret',
+    description:
+      'Secret sealing every message between orchestrators, scoreboards, lab pages and worker agents on NATS (lab jobs, exec, ' +
+      'terminals, replies): all of them must share it. Unset (dev/test only): in dev a random secret kept in FG_DATA_DIR/fleet.secret, ' +
+      'in test a random one per process.',
+    production: 'required with FG_ORCHESTRATOR_PLACEMENT=workers and on workers, >= 32 bytes',
+  },
+  {
     name: 'FG_WORKER_ID',
     kind: 'string',
     description: 'Name of this worker agent (--role worker) in the fleet: [a-z0-9-], unique per worker. Unset: the host name.',

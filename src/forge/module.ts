@@ -64,11 +64,16 @@ export interface ForgeModules {
 export async function createForgeModules(
   platform: Pick<Platform, 'config' | 'db' | 'redis' | 'log' | 'security' | 'metrics' | 'health' | 'onClose' | 'bus'>,
   deps: { audit: AuditTrail; policy: PolicyEngine; bindTenant: BindTenant },
-  parts: { spawn: boolean; orchestrator: boolean },
+  parts: { spawn: boolean; orchestrator: boolean; grading?: boolean },
 ): Promise<ForgeModules> {
   const catalog = new TemplateCatalog();
-  if (!parts.spawn && !parts.orchestrator) return { catalog, spawn: undefined, orchestrator: undefined, tokens: undefined, plugins: [] };
-  await loadOfferedTemplates(platform, catalog, platform.config.forge.templatesDir ?? DEFAULT_TEMPLATES_DIR);
+  const templatesDir = platform.config.forge.templatesDir ?? DEFAULT_TEMPLATES_DIR;
+  if (!parts.spawn && !parts.orchestrator) {
+    // A scoreboard of its own grades from the templates' successCriteria: it loads them too.
+    if (parts.grading) await loadOfferedTemplates(platform, catalog, templatesDir);
+    return { catalog, spawn: undefined, orchestrator: undefined, tokens: undefined, plugins: [] };
+  }
+  await loadOfferedTemplates(platform, catalog, templatesDir);
   const tokens = await createScenarioTokens(platform);
   const orchestrator = parts.orchestrator ? createOrchestratorModule(platform, { catalog, tokens, bindTenant: deps.bindTenant }) : undefined;
   let spawn: SpawnModule | undefined;

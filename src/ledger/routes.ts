@@ -3,7 +3,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../platform/auth/tenant.js';
 import { hasScope } from '../platform/auth/scopes.js';
-import { AppError, problemResponses } from '../platform/http/problem.js';
+import { AppError } from '../platform/http/problem.js';
+import { problemResponses } from '../platform/http/problem-schema.js';
 import type { LedgerName } from '../platform/db/schema.js';
 import type { LedgerService } from './service.js';
 

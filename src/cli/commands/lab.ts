@@ -4,8 +4,6 @@ import type { Orchestrator } from '../../forge/orchestrator/service.js';
 import type { Scenario } from '../../forge/orchestrator/store.js';
 import { NetnsLabRuntime } from '../../forge/runtime/netns/driver.js';
 import { describeLimits } from '../../forge/runtime/spec.js';
-import { loadTemplate } from '../../forge/templates/load.js';
-import { templateLimits } from '../../forge/templates/to-spec.js';
 import { JSON_OPTION, type Command } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 import { printErr, printJson, printLine, table } from '../output.js';
@@ -53,6 +51,8 @@ Examples:
         const [file, extra] = rest;
         if (!file) throw new UsageError('missing template file: frostgate lab up <template.yaml>');
         if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+        // Templates (YAML, TypeBox schemas) load only here: exec and ls never parse one.
+        const [{ loadTemplate }, { templateLimits }] = await Promise.all([import('../../forge/templates/load.js'), import('../../forge/templates/to-spec.js')]);
         const template = await loadTemplate(file);
         return withLabSession(async ({ orchestrator, tenantId }) => {
           await orchestrator.sweepExpired();

@@ -1,6 +1,7 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ProblemSchema } from '../../platform/http/problem.js';
+import { AppError } from '../../platform/http/problem.js';
+import { ProblemSchema } from '../../platform/http/problem-schema.js';
 import type { Logger } from '../../platform/log.js';
 import { hasScope } from '../../platform/auth/scopes.js';
 import { loadConsoleAssets, consolePage, CONSOLE_CSP } from './assets.js';

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { ProblemSchema } from '../../platform/http/problem.js';
+import { ProblemSchema } from '../../platform/http/problem-schema.js';
 import type { Logger } from '../../platform/log.js';
 import { SecurityEventSchema } from '../engine/event.js';
 import { THREAT_LEVELS } from '../engine/ruleset.js';

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { AppError, problemResponses } from '../../platform/http/problem.js';
+import { AppError } from '../../platform/http/problem.js';
+import { problemResponses } from '../../platform/http/problem-schema.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import { hasScope } from '../../platform/auth/scopes.js';
 import type { Principal } from '../../platform/auth/principal.js';

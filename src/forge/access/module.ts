@@ -5,6 +5,7 @@ import type { Platform } from '../../platform/platform.js';
 import type { Orchestrator } from '../orchestrator/service.js';
 import { ScenarioStore } from '../orchestrator/store.js';
 import { NetnsLabRuntime } from '../runtime/netns/driver.js';
+import type { LabRuntime } from '../runtime/types.js';
 import type { ObjectStorage } from '../../platform/storage/types.js';
 import type { ScoringService } from '../scoring/service.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
@@ -19,6 +20,8 @@ export interface AccessRoleDeps {
   readonly catalog: TemplateCatalog;
   /** The process's scenario tokens (the ones spawn signs access tokens with). */
   readonly tokens: ScenarioTokens;
+  /** Where the labs are (the orchestrator's runtime or a fleet client); absent: this host's netns labs. */
+  readonly runtime?: Pick<LabRuntime, 'spawnShell' | 'openShell'>;
   /** Present when this process runs the orchestrator: extend is offered then. */
   readonly orchestrator?: Orchestrator;
   /** Present when this process runs the scoreboard: Submit grades then. */
@@ -32,8 +35,10 @@ export interface AccessRoleDeps {
 }
 
 /**
- * The learner's lab page of a server process. Terminals attach to labs of this host's netns
- * runtime (state under <FG_DATA_DIR>/labs, as the orchestrator keeps it); recordings go under
+ * The learner's lab page of a server process. Terminals attach to the labs where they run: the
+ * orchestrator's runtime or fleet client it is given (labs on worker agents: the shell runs on
+ * the worker and is relayed), else this host's netns labs (state under <FG_DATA_DIR>/labs); the
+ * recording is written here either way, under
  * FG_STORAGE_DIR/scenarios/{id}/recordings/, where the scoreboard packs them into the evidence.
  */
 export function createAccessForRole(
@@ -41,7 +46,7 @@ export function createAccessForRole(
   deps: AccessRoleDeps,
 ): { module: AccessModule; routes: AppPlugin } {
   const { config } = platform;
-  const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
+  const runtime = deps.runtime ?? new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const store = new ScenarioStore(platform.db);
   const module = createAccessModule({
     tokens: deps.tokens,

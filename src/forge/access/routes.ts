@@ -3,7 +3,8 @@ import websocket from '@fastify/websocket';
 import { Type, type Static } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ProblemSchema, unavailable } from '../../platform/http/problem.js';
+import { AppError, unavailable } from '../../platform/http/problem.js';
+import { ProblemSchema } from '../../platform/http/problem-schema.js';
 import { loadAccessAssets } from './assets.js';
 import { accessBasePath, accessCookie } from './cookie.js';
 import { AccessRefusedError, assertSameOrigin, authorizeAccess, liveScenario, verifyAccessToken, type AccessGrant } from './grant.js';
@@ -14,6 +15,7 @@ import type { RawData } from 'ws';
 import type { EarlyFrame } from './terminal-session.js';
 import { TerminalSessions } from './terminals.js';
 import { describeLimits } from '../runtime/spec.js';
+import { spawnShellPty } from '../runtime/pty.js';
 import { templateLimits } from '../templates/to-spec.js';
 import { topologySvg } from './topology.js';
 import { HintLedger, pageHints, pageQuestions } from './questions.js';
@@ -119,7 +121,12 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
   const now = deps.now ?? Date.now;
   const extendMinutes = deps.extendMinutes ?? 15;
   const terminals = new TerminalSessions({
-    spawnShell: (s, d) => deps.runtime.spawnShell(s, d),
+    openShell: async (s, d, size) => {
+      const { runtime } = deps;
+      // A lab on a worker agent: the shell runs there and is relayed; a local lab: a PTY here.
+      if (runtime.openShell) return runtime.openShell(s, d, size);
+      return spawnShellPty(await runtime.spawnShell(s, d), size);
+    },
     storageDir: deps.storageDir,
     limits,
     ...(deps.onSession ? { onSession: deps.onSession } : {}),

@@ -1,6 +1,6 @@
-import type { IPty } from 'node-pty';
 import type { RawData, WebSocket } from 'ws';
 import { newId } from '../../platform/ids.js';
+import type { ShellPty } from '../runtime/types.js';
 import type { AccessLimits } from './limits.js';
 import { CLOSE, parseClientFrame, type ServerMessage } from './protocol.js';
 import type { AsciicastRecorder } from './recording.js';
@@ -41,7 +41,7 @@ export class TerminalSession {
 
   constructor(
     readonly owner: TerminalOwner,
-    private readonly pty: IPty,
+    private readonly pty: ShellPty,
     private readonly recorder: AsciicastRecorder,
     private readonly limits: AccessLimits,
     private readonly onEnd: (session: TerminalSession) => void,

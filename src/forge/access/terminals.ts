@@ -1,16 +1,15 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { spawn as spawnPty } from 'node-pty';
 import type { WebSocket } from 'ws';
-import type { ShellCommand } from '../runtime/types.js';
+import type { ShellPty } from '../runtime/types.js';
 import type { AccessLimits } from './limits.js';
 import { CLOSE } from './protocol.js';
 import { AsciicastRecorder, RecordingBudget, recordingsDir } from './recording.js';
 import { TerminalSession, type EarlyFrame, type TerminalOwner } from './terminal-session.js';
 
 export interface TerminalsDeps {
-  /** The runtime's command line for a learner login shell inside a device. */
-  readonly spawnShell: (scenarioId: string, device: string) => Promise<ShellCommand>;
+  /** A learner login shell inside a device: a local PTY, or one relayed from the worker agent holding the lab. */
+  readonly openShell: (scenarioId: string, device: string, size: { cols: number; rows: number }) => Promise<ShellPty>;
   readonly storageDir: string;
   readonly limits: AccessLimits;
   readonly publishRecording?: (scenarioId: string, file: string) => Promise<void>;
@@ -54,16 +53,9 @@ export class TerminalSessions {
     }
     this.opening.set(owner.scenarioId, (this.opening.get(owner.scenarioId) ?? 0) + 1);
     try {
-      const shell = await this.deps.spawnShell(owner.scenarioId, owner.device);
       const budget = await this.budgetFor(owner.scenarioId);
       const startedAt = new Date();
-      const pty = spawnPty(shell.file, [...shell.args], {
-        name: shell.env.TERM ?? 'xterm-256color',
-        cols: size.cols,
-        rows: size.rows,
-        cwd: '/',
-        env: { ...shell.env },
-      });
+      const pty = await this.deps.openShell(owner.scenarioId, owner.device, size);
       const file = path.join(
         recordingsDir(this.deps.storageDir, owner.scenarioId),
         `${startedAt.toISOString().replace(/[:.]/g, '-')}_${owner.device}_${pty.pid}.cast`,
@@ -77,7 +69,7 @@ export class TerminalSessions {
             height: size.rows,
             timestamp: Math.floor(startedAt.getTime() / 1000),
             title: `${owner.scenarioId} ${owner.device}`,
-            env: { TERM: shell.env.TERM ?? 'xterm-256color', SHELL: shell.env.SHELL ?? '/bin/bash' },
+            env: { TERM: 'xterm-256color', SHELL: '/bin/bash' },
           },
           budget,
         );

@@ -48,7 +48,7 @@ export interface AccessDeps {
   readonly tokens: Pick<ScenarioTokens, 'verify' | 'issue'>;
   /** destroy: "End lab" (absent: the button is hidden and end answers 503). */
   readonly scenarios: Pick<Orchestrator, 'get' | 'extend'> & Partial<Pick<Orchestrator, 'destroy'>>;
-  readonly runtime: Pick<LabRuntime, 'spawnShell'>;
+  readonly runtime: Pick<LabRuntime, 'spawnShell' | 'openShell'>;
   /** Title, tasks and networks of the template a scenario was made from. */
   readonly templates: Pick<TemplateCatalog, 'get'>;
   /** Absent: the Submit button is disabled and submit answers 503. */

@@ -2,15 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { JetStreamClient, KV, NatsConnection, Subscription } from 'nats';
 import { AppError } from '../../platform/http/problem.js';
-import type { ExecOptions, ExecResult, LabHandle, LabRuntime, LabSpec, LabSummary, ShellCommand } from '../runtime/types.js';
+import type { ExecOptions, ExecResult, LabHandle, LabRuntime, LabSpec, LabSummary, ShellCommand, ShellPty } from '../runtime/types.js';
+import type { FleetAuth } from '../worker/channel.js';
+import { RemoteShell } from './remote-shell.js';
 import {
-  decode,
+  advertContext,
   encode,
   ensureFleetResources,
   fromWireError,
   isJobReply,
   isWorkerAdvert,
+  jobReplyContext,
   jobSubject,
+  replyContext,
   rpcSubject,
   type CreateJob,
   type JobReply,
@@ -22,6 +26,8 @@ import {
 } from '../worker/protocol.js';
 
 export interface WorkerFleetOptions {
+  /** Seals what the fleet sends and checks what workers answer (the fleet secret). */
+  readonly auth: FleetAuth;
   /** A worker whose advert has not changed for this long is dead. Default: 5 heartbeats of the worker. */
   readonly deadAfterMs?: number;
   /** How often the adverts are read. Default 1 s. */
@@ -67,7 +73,8 @@ interface PendingJob {
 export class WorkerFleet implements LabRuntime {
   readonly driver = 'workers';
   private ncRef: NatsConnection | undefined;
-  private readonly opts: Required<Omit<WorkerFleetOptions, 'deadAfterMs'>> & { deadAfterMs: number | undefined };
+  private readonly opts: Required<Omit<WorkerFleetOptions, 'deadAfterMs' | 'auth'>> & { deadAfterMs: number | undefined };
+  private readonly auth: FleetAuth;
   private readonly instance = randomBytes(8).toString('hex');
   private readonly workers = new Map<string, WorkerView>();
   private readonly placementCache = new Map<string, string>();
@@ -78,7 +85,8 @@ export class WorkerFleet implements LabRuntime {
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
 
-  constructor(opts: WorkerFleetOptions = {}) {
+  constructor(opts: WorkerFleetOptions) {
+    this.auth = opts.auth;
     this.opts = {
       deadAfterMs: opts.deadAfterMs,
       pollMs: opts.pollMs ?? 1000,
@@ -106,15 +114,17 @@ export class WorkerFleet implements LabRuntime {
     this.replies = this.nc.subscribe(this.replySubject, {
       callback: (err, msg) => {
         if (err) return this.events.error(err);
-        let reply: unknown;
-        try {
-          reply = decode(msg.data);
-        } catch {
+        // Only a reply sealed for one of our pending jobs counts (a forged "built" never resolves one).
+        for (const [jobId, pending] of this.pendingJobs) {
+          let reply: unknown;
+          try {
+            reply = this.auth.open(jobReplyContext(jobId), msg.data);
+          } catch {
+            continue;
+          }
+          if (isJobReply(reply) && reply.jobId === jobId && reply.workerId === pending.workerId) pending.resolve(reply);
           return;
         }
-        if (!isJobReply(reply)) return;
-        const pending = this.pendingJobs.get(reply.jobId);
-        if (pending) pending.resolve(reply);
       },
     });
     await this.poll();
@@ -171,8 +181,10 @@ export class WorkerFleet implements LabRuntime {
       if (!entry || entry.operation !== 'PUT' || entry.length === 0) continue;
       let advert: unknown;
       try {
-        advert = entry.json();
-      } catch {
+        // Adverts are rewritten every heartbeat: the same one read again is not a replay.
+        advert = this.auth.open(advertContext(key), entry.value, true);
+      } catch (err) {
+        if (!this.workers.has(key)) this.events.error(err);
         continue;
       }
       if (!isWorkerAdvert(advert) || advert.workerId !== key) continue;
@@ -260,7 +272,7 @@ export class WorkerFleet implements LabRuntime {
         this.pendingJobs.set(jobId, { workerId, resolve: (r) => done(() => resolve(r)), reject: (e) => done(() => reject(e)) });
       });
       try {
-        await this.kv().js.publish(jobSubject(workerId), encode(job), { timeout: 5000 });
+        await this.kv().js.publish(jobSubject(workerId), this.auth.seal(jobSubject(workerId), job), { timeout: 5000 });
       } catch (err) {
         // Not queued (NATS unreachable): settle the waiter so nothing rejects unobserved.
         this.pendingJobs.get(jobId)?.reject(err as Error);
@@ -283,11 +295,30 @@ export class WorkerFleet implements LabRuntime {
     return this.call(await this.holder(scenarioId), { op: 'exec', scenarioId, device, argv, opts: wire }, (opts.timeoutMs ?? 30_000) + this.opts.rpcTimeoutMs);
   }
 
-  /** Terminals run a local PTY; a lab on another host cannot be entered that way (yet). */
+  /** A command line cannot run a shell on another host: terminals use openShell. */
   async spawnShell(scenarioId: string): Promise<ShellCommand> {
-    throw new AppError('unavailable', `scenario ${scenarioId} runs on a worker agent; web terminals reach only labs of this host`, {
+    throw new AppError('unavailable', `scenario ${scenarioId} runs on a worker agent; its shells are opened there (openShell)`, {
       reason: 'terminal_on_worker',
     });
+  }
+
+  /**
+   * A learner shell in the lab, run by the worker agent holding it and relayed over NATS
+   * (the worker's own connection: nothing dials into the worker). Output that arrives before the
+   * worker's answer is kept for the caller.
+   */
+  async openShell(scenarioId: string, device: string, size: { cols: number; rows: number }): Promise<ShellPty> {
+    const workerId = await this.holder(scenarioId);
+    const stream = randomBytes(16).toString('hex');
+    const shell = new RemoteShell(this.nc, this.auth, stream);
+    try {
+      const { pid } = await this.call(workerId, { op: 'shell', scenarioId, device, stream, cols: size.cols, rows: size.rows });
+      shell.started(pid);
+      return shell;
+    } catch (err) {
+      shell.abandon();
+      throw err;
+    }
   }
 
   async copyIn(scenarioId: string, device: string, hostPath: string, devicePath: string): Promise<void> {
@@ -357,8 +388,10 @@ export class WorkerFleet implements LabRuntime {
     req: Extract<RpcRequest, { op: Op }>,
     timeoutMs = this.opts.rpcTimeoutMs,
   ): Promise<RpcResults[Op]> {
-    const msg = await this.nc.request(rpcSubject(workerId), encode(req), { timeout: timeoutMs });
-    const reply = decode(msg.data) as RpcReply<RpcResults[Op]>;
+    const sealed = this.auth.seal(rpcSubject(workerId), req);
+    const msg = await this.nc.request(rpcSubject(workerId), sealed, { timeout: timeoutMs });
+    // Sealed to this request: a reply from anyone but a holder of the secret, or to another request, is refused.
+    const reply = this.auth.open(replyContext(this.auth.nonceOf(sealed)), msg.data) as RpcReply<RpcResults[Op]>;
     if (!reply.ok) throw fromWireError(reply.error, workerId);
     return reply.result;
   }

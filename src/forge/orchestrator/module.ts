@@ -15,6 +15,7 @@ import { Orchestrator, type ExpiryGrader } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
 import { workerIdFrom } from '../worker/module.js';
+import { FleetAuth, fleetSecretFromConfig } from '../worker/channel.js';
 import { BusTelemetry, type TelemetrySink } from '../telemetry/publisher.js';
 
 export interface OrchestratorModule {
@@ -43,7 +44,7 @@ export function createOrchestratorModule(
   const { config } = platform;
   // One process builds its labs itself (as `all` always did); with placement `workers` they go
   // to worker agents through NATS JetStream.
-  const fleet = config.forge.placement === 'workers' ? new WorkerFleet() : undefined;
+  const fleet = config.forge.placement === 'workers' ? new WorkerFleet({ auth: new FleetAuth(fleetSecretFromConfig(config)) }) : undefined;
   const local = fleet ? undefined : new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const runtime: LabRuntime = fleet ?? local!;
   const store = new ScenarioStore(platform.db);
@@ -82,14 +83,7 @@ export function createOrchestratorModule(
     routes: { name: 'forge-orchestrator', plugin: orchestratorRoutes({ orchestrator, admission, bindTenant: deps.bindTenant }) },
     async start(options = {}) {
       if (fleet) {
-        const nc = await connect({
-          servers: config.nats.url,
-          name: 'frostgate-orchestrator',
-          reconnect: true,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 250,
-          timeout: 3000,
-        });
+        const nc = await connectFleet(config.nats.url, 'frostgate-orchestrator');
         await fleet.start(nc, {
           workerLost: async (workerId, scenarioIds) => {
             const failed = await orchestrator.failLost(scenarioIds, `worker ${workerId} stopped heartbeating; the lab was lost`);
@@ -114,6 +108,32 @@ export function createOrchestratorModule(
       platform.onClose(() => orchestrator.stop());
     },
   };
+}
+
+function connectFleet(url: string | undefined, name: string) {
+  if (!url) throw new Error('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are reached on their workers through NATS');
+  return connect({ servers: url, name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 3000 });
+}
+
+/**
+ * The labs of the fleet for a process without the orchestrator (a split lab page or scoreboard
+ * when FG_ORCHESTRATOR_PLACEMENT=workers): it finds each lab's worker and reaches it there
+ * (shells, grading checks, copies). Losing or regaining a worker is the orchestrator's business.
+ */
+export async function createFleetClient(platform: Pick<Platform, 'config' | 'log' | 'onClose'>, name: string): Promise<WorkerFleet> {
+  const { config } = platform;
+  const fleet = new WorkerFleet({ auth: new FleetAuth(fleetSecretFromConfig(config)) });
+  const nc = await connectFleet(config.nats.url, name);
+  await fleet.start(nc, {
+    workerLost: async () => undefined,
+    workerReturned: async () => undefined,
+    error: (err) => platform.log.warn({ err }, 'worker fleet operation failed'),
+  });
+  platform.onClose(async () => {
+    await fleet.stop();
+    await nc.drain().catch(() => undefined);
+  });
+  return fleet;
 }
 
 /** Lab lifecycle telemetry: every state a scenario enters, from whichever process moved it. */

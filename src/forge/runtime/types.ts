@@ -162,6 +162,21 @@ export interface ShellCommand {
   readonly env: Readonly<Record<string, string>>;
 }
 
+/**
+ * An interactive shell in a device, as the web terminal drives it: a local PTY (node-pty) or one
+ * on the worker agent holding the lab, relayed over the fleet's channel.
+ */
+export interface ShellPty {
+  readonly pid: number;
+  onData(listener: (data: string) => void): void;
+  onExit(listener: (e: { exitCode: number; signal?: number }) => void): void;
+  write(data: string): void;
+  resize(cols: number, rows: number): void;
+  kill(signal?: string): void;
+  pause(): void;
+  resume(): void;
+}
+
 export interface LabSummary {
   /** Undefined for kernel objects whose state file is gone (orphans found by prefix). */
   readonly scenarioId?: string;
@@ -177,6 +192,8 @@ export interface LabRuntime {
   create(spec: LabSpec): Promise<LabHandle>;
   exec(scenarioId: string, device: string, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   spawnShell(scenarioId: string, device: string): Promise<ShellCommand>;
+  /** A learner shell run elsewhere (on a worker agent); absent: the caller starts spawnShell's command in a local PTY. */
+  openShell?(scenarioId: string, device: string, size: { cols: number; rows: number }): Promise<ShellPty>;
   copyIn(scenarioId: string, device: string, hostPath: string, devicePath: string): Promise<void>;
   /** Both copy directions take (hostPath, devicePath) in that order. */
   copyOut(scenarioId: string, device: string, hostPath: string, devicePath: string): Promise<void>;

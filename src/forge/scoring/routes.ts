@@ -3,7 +3,7 @@ import { actorOf } from '../../platform/auth/principal.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
-import { ProblemSchema, problemResponses } from '../../platform/http/problem.js';
+import { ProblemSchema, problemResponses } from '../../platform/http/problem-schema.js';
 import { TRACKS } from '../templates/schema.js';
 import type { ScoringService } from './service.js';
 

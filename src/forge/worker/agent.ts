@@ -4,23 +4,32 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ConsumerMessages, KV, NatsConnection, Subscription } from 'nats';
 import type { LabRuntime } from '../runtime/types.js';
+import { spawnShellPty } from '../runtime/pty.js';
+import { FleetAuthError, type FleetAuth } from './channel.js';
 import {
-  decode,
-  encode,
+  advertContext,
   ensureFleetResources,
   ensureJobConsumer,
   isCreateJob,
   isRpcRequest,
+  isTtyIn,
   jobConsumer,
+  jobReplyContext,
+  jobSubject,
   LAB_JOBS_STREAM,
+  replyContext,
   rpcSubject,
   toWireError,
+  TTY_PING_MS,
+  TTY_SILENCE_MS,
+  ttySubject,
   WORKER_FULL,
   WORKER_ID_PATTERN,
   type CreateJob,
   type JobReply,
   type RpcReply,
   type RpcRequest,
+  type TtyOut,
   type WorkerAdvert,
 } from './protocol.js';
 
@@ -31,6 +40,8 @@ export interface WorkerAgentOptions {
   readonly workerId: string;
   readonly capacity: number;
   readonly heartbeatMs: number;
+  /** Seals what the worker sends and checks what it receives (the fleet secret). */
+  readonly auth: FleetAuth;
   /** Failures of the heartbeat and job loops (they keep running). */
   readonly onError?: (err: unknown, context: string) => void;
   /** Each capacity advert put in the fleet's bucket (telemetry). */
@@ -52,6 +63,9 @@ export class WorkerAgent {
   private readonly heartbeatMs: number;
   private readonly onError: (err: unknown, context: string) => void;
   private readonly onAdvertise: ((advert: WorkerAdvert) => void) | undefined;
+  private readonly auth: FleetAuth;
+  /** Learner shells relayed from here, closed when the agent stops. */
+  private readonly shells = new Set<() => void>();
   private workers: KV | undefined;
   private rpc: Subscription | undefined;
   private jobs: ConsumerMessages | undefined;
@@ -72,6 +86,7 @@ export class WorkerAgent {
     this.heartbeatMs = opts.heartbeatMs;
     this.onError = opts.onError ?? (() => undefined);
     this.onAdvertise = opts.onAdvertise;
+    this.auth = opts.auth;
   }
 
   async start(): Promise<void> {
@@ -81,7 +96,16 @@ export class WorkerAgent {
     this.rpc = this.nc.subscribe(rpcSubject(this.workerId), {
       callback: (err, msg) => {
         if (err) return this.onError(err, 'rpc subscription');
-        this.track(this.answer(msg.data).then((reply) => msg.respond(encode(reply))));
+        let req: unknown;
+        let nonce: string;
+        try {
+          nonce = this.auth.nonceOf(msg.data);
+          req = this.auth.open(rpcSubject(this.workerId), msg.data);
+        } catch (e) {
+          // Unsealed, forged or replayed: not answered at all (an answer would only help a prober).
+          return this.onError(e, 'refused request');
+        }
+        this.track(this.answer(req).then((reply) => msg.respond(this.auth.seal(replyContext(nonce), reply))));
       },
     });
     // Counts the labs already here (a restarted worker's leftovers) before taking any job.
@@ -95,9 +119,9 @@ export class WorkerAgent {
         msg.ack();
         let job: unknown;
         try {
-          job = decode(msg.data);
+          job = this.auth.open(jobSubject(this.workerId), msg.data);
         } catch (err) {
-          this.onError(err, 'malformed lab job');
+          this.onError(err, err instanceof FleetAuthError ? 'refused lab job' : 'malformed lab job');
           continue;
         }
         if (!isCreateJob(job)) {
@@ -114,6 +138,7 @@ export class WorkerAgent {
   /** Stops taking work and heartbeating; labs stay (a restarted worker is reconciled). */
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
+    for (const close of this.shells) close();
     this.jobs?.stop();
     this.rpc?.unsubscribe();
     await Promise.allSettled([...this.pending]);
@@ -150,7 +175,7 @@ export class WorkerAgent {
       driver: this.runtime.driver,
       at: new Date().toISOString(),
     };
-    await this.workers!.put(this.workerId, encode(advert));
+    await this.workers!.put(this.workerId, this.auth.seal(advertContext(this.workerId), advert));
     this.onAdvertise?.(advert);
   }
 
@@ -165,7 +190,7 @@ export class WorkerAgent {
         ok: false,
         error: { name: WORKER_FULL, message: `worker ${this.workerId} runs ${this.labs + this.building} of ${this.capacity} labs` },
       };
-      this.nc.publish(job.reply, encode(full));
+      this.nc.publish(job.reply, this.auth.seal(jobReplyContext(job.jobId), full));
       return;
     }
     this.building++;
@@ -180,12 +205,11 @@ export class WorkerAgent {
       this.building--;
       reply = { jobId: job.jobId, workerId: this.workerId, ok: false, error: toWireError(err) };
     }
-    this.nc.publish(job.reply, encode(reply));
+    this.nc.publish(job.reply, this.auth.seal(jobReplyContext(job.jobId), reply));
   }
 
-  private async answer(data: Uint8Array): Promise<RpcReply> {
+  private async answer(req: unknown): Promise<RpcReply> {
     try {
-      const req = decode(data);
       if (!isRpcRequest(req)) throw new Error('request of unexpected shape');
       return { ok: true, result: await this.perform(req) };
     } catch (err) {
@@ -228,7 +252,69 @@ export class WorkerAgent {
           await this.runtime.copyOut(req.scenarioId, req.device, file, req.devicePath);
           return { contentB64: (await readFile(file)).toString('base64') };
         });
+      case 'shell':
+        return this.relayShell(req);
     }
+  }
+
+  /**
+   * A learner shell in a lab of this worker, relayed to the lab page that asked: output and exit
+   * go out on the stream's `out` subject, input and resizes come in on `in`, each frame sealed.
+   * Either side silent for TTY_SILENCE_MS (the lab page's process died) ends the shell.
+   */
+  private async relayShell(req: Extract<RpcRequest, { op: 'shell' }>): Promise<{ pid: number }> {
+    const pty = spawnShellPty(await this.runtime.spawnShell(req.scenarioId, req.device), { cols: req.cols, rows: req.rows });
+    const out = ttySubject(req.stream, 'out');
+    const inbound = ttySubject(req.stream, 'in');
+    const send = (frame: TtyOut) => this.nc.publish(out, this.auth.seal(out, frame));
+    let heardAt = Date.now();
+    let exited = false;
+    const sub = this.nc.subscribe(inbound, {
+      callback: (err, msg) => {
+        if (err) return this.onError(err, 'terminal relay');
+        let frame: unknown;
+        try {
+          frame = this.auth.open(inbound, msg.data);
+        } catch (e) {
+          return this.onError(e, 'refused terminal frame');
+        }
+        if (!isTtyIn(frame)) return this.onError(new Error('terminal frame of unexpected shape'), 'refused terminal frame');
+        heardAt = Date.now();
+        try {
+          if (frame.t === 'input') pty.write(frame.d);
+          else if (frame.t === 'resize') pty.resize(frame.cols, frame.rows);
+          else if (frame.t === 'pause') pty.pause();
+          else if (frame.t === 'resume') pty.resume();
+          else if (frame.t === 'kill') pty.kill(frame.signal);
+        } catch (e) {
+          this.onError(e, 'terminal relay');
+        }
+      },
+    });
+    const ping = setInterval(() => {
+      if (Date.now() - heardAt > TTY_SILENCE_MS) return close();
+      send({ t: 'ping' });
+    }, TTY_PING_MS);
+    ping.unref();
+    const close = () => {
+      if (!exited) {
+        try {
+          pty.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    };
+    this.shells.add(close);
+    pty.onData((d) => send({ t: 'data', d }));
+    pty.onExit(({ exitCode, signal }) => {
+      exited = true;
+      clearInterval(ping);
+      this.shells.delete(close);
+      send({ t: 'exit', code: exitCode, ...(signal ? { signal } : {}) });
+      sub.unsubscribe();
+    });
+    return { pid: pty.pid };
   }
 
   private async viaTempFile<T>(fn: (file: string) => Promise<T>): Promise<T> {

@@ -5,6 +5,7 @@ import type { Platform } from '../../platform/platform.js';
 import { NetnsLabRuntime } from '../runtime/netns/driver.js';
 import { registerLabGauges } from '../orchestrator/metrics.js';
 import { WorkerAgent } from './agent.js';
+import { FleetAuth, fleetSecretFromConfig } from './channel.js';
 import { BusTelemetry } from '../telemetry/publisher.js';
 import { PLATFORM_TENANT } from '../telemetry/events.js';
 
@@ -30,6 +31,8 @@ export function workerIdFrom(configured: string | undefined): string {
 export async function createWorkerModule(platform: Pick<Platform, 'config' | 'log' | 'health' | 'onClose' | 'metrics' | 'bus'>): Promise<WorkerModule> {
   const { config } = platform;
   if (!config.nats.url) throw new Error('the worker role needs FG_NATS_URL: orchestrators place labs on workers through NATS JetStream');
+  // Before anything starts: a worker without the fleet secret could not answer anyone.
+  const auth = new FleetAuth(fleetSecretFromConfig(config));
   const runtime = new NetnsLabRuntime({ stateDir: path.join(config.dataDir, 'labs'), egressDryRun: config.egress.dryRun });
   const nc = await connect({
     servers: config.nats.url,
@@ -46,6 +49,7 @@ export async function createWorkerModule(platform: Pick<Platform, 'config' | 'lo
     workerId: workerIdFrom(config.forge.worker.id),
     capacity: config.forge.worker.capacity,
     heartbeatMs: config.forge.worker.heartbeatMs,
+    auth,
     onError: (err, context) => platform.log.warn({ err, context }, 'worker agent operation failed'),
     onAdvertise: (advert) =>
       telemetry.emit({

@@ -13,11 +13,16 @@ import type { ExecResult, LabHandle, LabSpec, LabSummary } from '../runtime/type
  *   worker's durable consumer reads it. The worker answers on the job's `reply` subject.
  * - Which worker holds which scenario is in the KV bucket `fg_placements` (key: scenario id),
  *   so any orchestrator can route to it and fail the labs of a worker that died.
- * - Everything else about a placed lab (exec, destroy, list, reconcile, copies) is a core NATS
- *   request to `fg.worker.<worker>.rpc`.
+ * - Everything else about a placed lab (exec, destroy, list, reconcile, copies, shells) is a core
+ *   NATS request to `fg.worker.<worker>.rpc`.
+ * - A learner's terminal on a worker's lab is a PTY on that worker, relayed over two core subjects
+ *   named by a random stream id: `fg.tty.<stream>.out` (worker to lab page: output, exit) and
+ *   `fg.tty.<stream>.in` (lab page to worker: input, resize, flow control, close). The worker
+ *   opens the connection; nothing dials into it.
  *
- * NATS is the trust boundary here: a client that may publish to these subjects can run
- * commands in labs, so production NATS accounts must restrict them to platform processes.
+ * Every message (adverts, jobs, requests, replies, terminal frames) is sealed with the fleet
+ * secret (channel.ts): a NATS client without it can neither command a worker nor answer for one.
+ * NATS accounts should still restrict these subjects to platform processes (seals do not hide).
  */
 
 export const LAB_JOBS_STREAM = 'FG_LAB_JOBS';
@@ -28,6 +33,54 @@ export const WORKER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const jobSubject = (workerId: string): string => `fg.labjobs.${workerId}`;
 export const rpcSubject = (workerId: string): string => `fg.worker.${workerId}.rpc`;
 export const jobConsumer = (workerId: string): string => `worker-${workerId}`;
+export const advertContext = (workerId: string): string => `fg.advert.${workerId}`;
+export const replyContext = (requestNonce: string): string => `fg.reply.${requestNonce}`;
+export const jobReplyContext = (jobId: string): string => `fg.labreply.${jobId}`;
+export const ttySubject = (stream: string, direction: 'in' | 'out'): string => `fg.tty.${stream}.${direction}`;
+export const TTY_STREAM_PATTERN = /^[a-f0-9]{32}$/;
+/** Each side of a terminal relay pings this often; one silent for TTY_SILENCE_MS is gone. */
+export const TTY_PING_MS = 10_000;
+export const TTY_SILENCE_MS = 35_000;
+
+/** Lab page to worker, on `fg.tty.<stream>.in`. */
+export type TtyIn =
+  | { readonly t: 'input'; readonly d: string }
+  | { readonly t: 'resize'; readonly cols: number; readonly rows: number }
+  | { readonly t: 'pause' }
+  | { readonly t: 'resume' }
+  | { readonly t: 'kill'; readonly signal: string }
+  | { readonly t: 'ping' };
+
+/** Worker to lab page, on `fg.tty.<stream>.out`. */
+export type TtyOut =
+  { readonly t: 'data'; readonly d: string } | { readonly t: 'exit'; readonly code: number; readonly signal?: number } | { readonly t: 'ping' };
+
+export function isTtyIn(v: unknown): v is TtyIn {
+  if (!isObject(v)) return false;
+  switch (v.t) {
+    case 'input':
+      return isStr(v.d);
+    case 'resize':
+      return isDim(v.cols) && isDim(v.rows);
+    case 'kill':
+      return v.signal === 'SIGHUP' || v.signal === 'SIGKILL' || v.signal === 'SIGTERM';
+    case 'pause':
+    case 'resume':
+    case 'ping':
+      return true;
+    default:
+      return false;
+  }
+}
+
+export function isTtyOut(v: unknown): v is TtyOut {
+  if (!isObject(v)) return false;
+  if (v.t === 'data') return isStr(v.d);
+  if (v.t === 'exit') return Number.isInteger(v.code);
+  return v.t === 'ping';
+}
+
+const isDim = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 1000;
 
 /** A worker's entry in `fg_workers`. */
 export interface WorkerAdvert {
@@ -71,7 +124,15 @@ export type RpcRequest =
   | { readonly op: 'list' }
   | { readonly op: 'reconcile'; readonly keep: readonly string[] }
   | { readonly op: 'copyIn'; readonly scenarioId: string; readonly device: string; readonly devicePath: string; readonly contentB64: string }
-  | { readonly op: 'copyOut'; readonly scenarioId: string; readonly device: string; readonly devicePath: string };
+  | { readonly op: 'copyOut'; readonly scenarioId: string; readonly device: string; readonly devicePath: string }
+  | {
+      readonly op: 'shell';
+      readonly scenarioId: string;
+      readonly device: string;
+      readonly stream: string;
+      readonly cols: number;
+      readonly rows: number;
+    };
 
 export interface RpcResults {
   exec: ExecResult;
@@ -80,6 +141,7 @@ export interface RpcResults {
   reconcile: { removed: string[] };
   copyIn: null;
   copyOut: { contentB64: string };
+  shell: { pid: number };
 }
 
 /** WireError.name of a job refused because the worker is at capacity (the orchestrator tries another). */
@@ -165,6 +227,8 @@ export function isRpcRequest(v: unknown): v is RpcRequest {
       return isStr(v.scenarioId) && isStr(v.device) && isStr(v.devicePath) && isStr(v.contentB64);
     case 'copyOut':
       return isStr(v.scenarioId) && isStr(v.device) && isStr(v.devicePath);
+    case 'shell':
+      return isStr(v.scenarioId) && isStr(v.device) && isStr(v.stream) && TTY_STREAM_PATTERN.test(v.stream) && isDim(v.cols) && isDim(v.rows);
     default:
       return false;
   }

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Platform } from '../platform.js';
-import { ProblemSchema, problemBody } from './problem.js';
+import { problemBody } from './problem.js';
+import { ProblemSchema } from './problem-schema.js';
 import { trackReadiness } from '../health-metrics.js';
 
 const CheckResult = Type.Object({ ok: Type.Boolean(), latency_ms: Type.Number(), error: Type.Optional(Type.String()) }, { additionalProperties: true });

@@ -1,6 +1,7 @@
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import type { RouteOptions } from 'fastify';
-import { PROBLEMS, PROBLEM_TYPE_BASE, ProblemSchema } from './problem.js';
+import { PROBLEMS, PROBLEM_TYPE_BASE } from './problem.js';
+import { ProblemSchema } from './problem-schema.js';
 import type { RouteAuth } from './server.js';
 
 /** A response the route's schema cannot carry (an HTML page, a text body, a WebSocket upgrade): documentation only. */

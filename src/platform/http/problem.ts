@@ -1,5 +1,3 @@
-import { Type } from '@sinclair/typebox';
-
 /**
  * The closed set of error codes FrostGate answers with, rendered once as RFC 9457
  * application/problem+json. A code's `type` URI is stable; docs/problems.md describes each.
@@ -42,25 +40,7 @@ export interface ProblemBody {
   [extension: string]: unknown;
 }
 
-/** The problem+json shape, for route response schemas and the OpenAPI document. */
-export const ProblemSchema = Type.Object(
-  {
-    type: Type.String({ format: 'uri' }),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
-    code: Type.String(),
-    request_id: Type.String(),
-    instance: Type.Optional(Type.String()),
-  },
-  { additionalProperties: true, title: 'Problem' },
-);
-
 /** A domain error that knows how it is answered. Services throw these; one handler renders them. */
-/** The problem responses a route declares, by status: `response: { 200: Body, ...problemResponses(400, 404) }`. */
-export function problemResponses<S extends number>(...statuses: readonly S[]): Record<S, typeof ProblemSchema> {
-  return Object.fromEntries(statuses.map((status) => [status, ProblemSchema])) as Record<S, typeof ProblemSchema>;
-}
 
 export class AppError extends Error {
   readonly status: number;

@@ -9,22 +9,25 @@ import { WorkerFleet, type FleetEvents } from '../../../src/forge/orchestrator/f
 import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
 import { toLabSpec } from '../../../src/forge/templates/to-spec.js';
 import { WorkerAgent } from '../../../src/forge/worker/agent.js';
+import { FleetAuth } from '../../../src/forge/worker/channel.js';
 import { tinyTemplate } from '../orchestrator/helpers.js';
 import { startThrowawayNats } from '../../helpers/servers.js';
 
 test('two orchestrators on stale adverts: the full worker refuses the job and the lab goes to the next one', { timeout: 120_000 }, async () => {
   const nats = await startThrowawayNats();
   const run = randomBytes(3).toString('hex');
+  const secret = randomBytes(32);
   const dirs = [await mkdtemp(path.join(tmpdir(), 'fg-cap-a-')), await mkdtemp(path.join(tmpdir(), 'fg-cap-b-'))];
   const runtimes = dirs.map((d) => new NetnsLabRuntime({ stateDir: path.join(d, 'labs') }));
   const nc = await connect({ servers: nats.url });
+  const auth = () => new FleetAuth(secret);
   // Heartbeats far apart: between them the adverts do not show what either fleet placed.
   const agents = [
-    new WorkerAgent({ nc, runtime: runtimes[0]!, workerId: `c${run}-a`, capacity: 1, heartbeatMs: 60_000 }),
-    new WorkerAgent({ nc, runtime: runtimes[1]!, workerId: `c${run}-b`, capacity: 1, heartbeatMs: 60_000 }),
+    new WorkerAgent({ nc, runtime: runtimes[0]!, workerId: `c${run}-a`, capacity: 1, heartbeatMs: 60_000, auth: auth() }),
+    new WorkerAgent({ nc, runtime: runtimes[1]!, workerId: `c${run}-b`, capacity: 1, heartbeatMs: 60_000, auth: auth() }),
   ];
   const events: FleetEvents = { workerLost: async () => undefined, workerReturned: async () => undefined, error: (err) => assert.fail(String(err)) };
-  const fleets = [new WorkerFleet({ pollMs: 60_000 }), new WorkerFleet({ pollMs: 60_000 })];
+  const fleets = [new WorkerFleet({ auth: auth(), pollMs: 60_000 }), new WorkerFleet({ auth: auth(), pollMs: 60_000 })];
   const ids: string[] = [];
   try {
     for (const agent of agents) await agent.start();

@@ -22,7 +22,7 @@ test('worker and placement settings: defaults, and refusals that name the fix', 
   assert.match(workerIdFrom(undefined), /^[a-z0-9][a-z0-9-]{0,62}$/);
 });
 
-test('serve --role worker without FG_NATS_URL refuses to start and says why', { timeout: 60_000 }, async () => {
+test('serve --role worker without FG_NATS_URL refuses to start and says why', { timeout: 180_000 }, async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'fg-worker-nonats-'));
   try {
     const res = await runCli(['serve', '--role', 'worker'], { FG_ENV: 'test', FG_DATA_DIR: dataDir, FG_PORT: String(await freePort()), FG_LOG_LEVEL: 'error' });

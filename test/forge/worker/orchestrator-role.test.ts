@@ -13,6 +13,7 @@ import { buildRole } from '../../../src/roles.js';
 import { ensureBootstrapAdmin } from '../../../src/core/auth/bootstrap.js';
 import { tinyTemplate } from '../orchestrator/helpers.js';
 import { testConfig } from '../../helpers/app.js';
+import { FleetAuth } from '../../../src/forge/worker/channel.js';
 import { startThrowawayNats } from '../../helpers/servers.js';
 
 test('role orchestrator with FG_ORCHESTRATOR_PLACEMENT=workers builds labs on a worker agent, not locally', { timeout: 120_000 }, async () => {
@@ -20,11 +21,21 @@ test('role orchestrator with FG_ORCHESTRATOR_PLACEMENT=workers builds labs on a 
   const workerDir = await mkdtemp(path.join(tmpdir(), 'fg-wrole-'));
   const workerRuntime = new NetnsLabRuntime({ stateDir: path.join(workerDir, 'labs') });
   const nc = await connect({ servers: nats.url });
+  const secret = randomBytes(32).toString('base64');
   // The role's fleet reads adverts once a second and calls a worker dead after 5 heartbeats: at
   // 200 ms that was one missed poll, which a loaded CI machine (this test shares its process with
   // the lab build and PGlite) produced. This test is about placement, not death detection.
-  const agent = new WorkerAgent({ nc, runtime: workerRuntime, workerId: `wr-${randomBytes(3).toString('hex')}`, capacity: 3, heartbeatMs: 2000 });
-  const platform = await createPlatform(testConfig({ FG_NATS_URL: nats.url, FG_ORCHESTRATOR_PLACEMENT: 'workers' }), { embeddedDir: 'memory' });
+  const agent = new WorkerAgent({
+    nc,
+    runtime: workerRuntime,
+    workerId: `wr-${randomBytes(3).toString('hex')}`,
+    capacity: 3,
+    heartbeatMs: 2000,
+    auth: new FleetAuth(Buffer.from(secret)),
+  });
+  const platform = await createPlatform(testConfig({ FG_NATS_URL: nats.url, FG_ORCHESTRATOR_PLACEMENT: 'workers', FG_FLEET_SECRET: secret }), {
+    embeddedDir: 'memory',
+  });
   try {
     await agent.start();
     const role = await buildRole(platform, 'orchestrator');

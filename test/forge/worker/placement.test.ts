@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { connect } from 'nats';
 import { KeyStore } from '../../../src/core/auth/store.js';
 import { WorkerFleet } from '../../../src/forge/orchestrator/fleet.js';
+import { FleetAuth } from '../../../src/forge/worker/channel.js';
 import { Orchestrator } from '../../../src/forge/orchestrator/service.js';
 import { ScenarioStore } from '../../../src/forge/orchestrator/store.js';
 import { NetnsLabRuntime } from '../../../src/forge/runtime/netns/driver.js';
@@ -21,6 +22,8 @@ import { freePort, startThrowawayNats, trackChild } from '../../helpers/servers.
 // Death is 8 heartbeats of silence: with 200 ms (1.6 s) a worker busy building a lab on a loaded
 // machine was declared dead (fresh-clone run, 644/645).
 const HEARTBEAT_MS = 1000;
+/** The fleet secret the worker processes and this test's fleet share. */
+const FLEET_SECRET = randomBytes(32).toString('base64');
 
 /** Polls `probe` until it returns a value (not undefined/false) or the deadline passes. */
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
@@ -56,6 +59,7 @@ async function startWorker(w: Omit<WorkerProcess, 'child' | 'output'>, capacity:
     FG_WORKER_ID: w.id,
     FG_WORKER_CAPACITY: String(capacity),
     FG_WORKER_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    FG_FLEET_SECRET: FLEET_SECRET,
   });
   const child = trackChild(
     spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--role', 'worker'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }),
@@ -86,7 +90,7 @@ test("labs are placed on worker processes by free capacity; a dead worker's labs
   await new KeyStore(db).createTenant(tenantId);
   const run = randomBytes(3).toString('hex');
   const dirs = [await mkdtemp(path.join(tmpdir(), 'fg-wa-')), await mkdtemp(path.join(tmpdir(), 'fg-wb-'))];
-  const fleet = new WorkerFleet({ pollMs: 100, deadAfterMs: 8 * HEARTBEAT_MS, createTimeoutMs: 60_000 });
+  const fleet = new WorkerFleet({ auth: new FleetAuth(Buffer.from(FLEET_SECRET)), pollMs: 100, deadAfterMs: 8 * HEARTBEAT_MS, createTimeoutMs: 60_000 });
   const orch = new Orchestrator({ store: new ScenarioStore(db), runtime: fleet, catalog: new TemplateCatalog() });
   const nc = await connect({ servers: nats.url });
   const fleetErrors: unknown[] = [];
