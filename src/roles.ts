@@ -15,6 +15,8 @@ import { createScoringModule } from './forge/scoring/module.js';
 import { variablesSecretFromConfig } from './forge/orchestrator/variables-secret.js';
 import { createWorkerModule } from './forge/worker/module.js';
 import { createAccessForRole } from './forge/access/module.js';
+import { createPortalForRole } from './forge/portal/module.js';
+import { ScenarioStore } from './forge/orchestrator/store.js';
 import { createConsoleModule, type ConsoleModule } from './core/console/module.js';
 import { VERSION } from './version.js';
 import type { RoleName } from './role-names.js';
@@ -163,6 +165,18 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           audit: ledger.audit,
         })
       : undefined;
+  // The learner portal goes with spawn too: it starts labs through spawn and hands out access links.
+  const portal =
+    forge.spawn && forge.tokens
+      ? await createPortalForRole(platform, {
+          tokens: forge.tokens,
+          spawn: forge.spawn,
+          scenarios: new ScenarioStore(platform.db),
+          catalog: forge.catalog,
+          bindTenant: auth.bindTenant,
+          ...(scoring ? { scoring: scoring.scoring } : {}),
+        })
+      : undefined;
   const app = await buildServer(platform, {
     role,
     version: VERSION,
@@ -176,7 +190,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
       decisions,
       forge,
       scoring ? [scoring.routes] : [],
-      access ? [access.routes] : [],
+      [...(access ? [access.routes] : []), ...(portal ? [portal] : [])],
       consoleModule ? [consoleModule.routes] : [],
     ),
   });

@@ -21,6 +21,7 @@ import { ExtensionLog } from './extensions.js';
 import { extendAuthorizationRequest } from '../../policy/requests.js';
 import type { AccessDeps } from './types.js';
 import { LAB_LIVE_STATES } from '../orchestrator/states.js';
+import { issuePortalSession, PORTAL_BASE, PORTAL_SESSION_TTL_S, portalCookie } from '../portal/session.js';
 
 /** Route patterns of the learner's lab; each authenticates with the scenario access token (TOKEN_ROUTES). */
 export const ACCESS_ROUTES = {
@@ -51,6 +52,9 @@ const RESULT_FILES: Readonly<Record<string, string>> = {
 const SESSION_AFTER_LAB_S = 24 * 3600;
 /** A session is renewed (quietly, a new cookie on a status poll) when it would end this much before it should. */
 const SESSION_RENEW_MARGIN_S = 15 * 60;
+
+/** Refusals after which the learner portal is where to go next. */
+const PORTAL_REASONS: ReadonlySet<string> = new Set(['replayed', 'expired', 'missing_token', 'lab_ended', 'unknown_lab']);
 
 /** Messages a browser may send while its shell is starting (typing ahead); more is abuse. */
 const MAX_EARLY_FRAMES = 256;
@@ -160,7 +164,16 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
     return reply
       .code(err.pageStatus)
       .type('text/html; charset=utf-8')
-      .send(renderRefusalPage({ heading: err.heading, message: err.detail, reason: err.reason, requestId: reply.request.id }));
+      .send(
+        renderRefusalPage({
+          heading: err.heading,
+          message: err.detail,
+          reason: err.reason,
+          requestId: reply.request.id,
+          // A used, expired or missing link is not a dead end: the portal re-enters a running lab and keeps results.
+          ...(PORTAL_REASONS.has(err.reason) ? { next: { href: PORTAL_BASE, text: 'Go to my labs' } } : {}),
+        }),
+      );
   };
 
   /** When the scenario's lab ends; a scenario not readable yet counts as ending an access link's life from now. */
@@ -210,7 +223,12 @@ export function createAccessModule(deps: AccessDeps): AccessModule {
             // The one-time link opens a lab session: out of the URL (history, logs, Referer) and into
             // an HttpOnly cookie that lives as long as the lab; then a clean URL, whatever state the
             // lab is in (a lab still being built is shown from the clean URL).
-            if (verified.fromUrl) await openSession(reply, verified.claims, await labEnd(verified.claims));
+            if (verified.fromUrl) {
+              await openSession(reply, verified.claims, await labEnd(verified.claims));
+              // The link signs the browser in to the learner portal too ("my labs", results, the next lab).
+              const portal = await issuePortalSession(deps.tokens, { tenant: verified.claims.tenant, subject: verified.claims.subject });
+              reply.header('set-cookie', portalCookie(portal.token, PORTAL_SESSION_TTL_S, request.protocol === 'https'));
+            }
             return reply.code(303).header('location', accessBasePath(scenarioId)).send();
           }
           grant = { ...verified, scenario: await logged(request, scenarioId, () => liveScenario(deps, verified.claims, scenarioId)) };
