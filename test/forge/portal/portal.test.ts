@@ -148,6 +148,10 @@ describe('the learner portal in a real browser (Chromium)', () => {
       await page.locator('#end-lab').click();
       await page.locator('#confirm-ok').click();
       await page.locator('#notice', { hasText: 'The lab has ended' }).waitFor({ timeout: 120_000 });
+      // The header stays in view once the result is shown (it was scrolled off by the result before).
+      assert.equal(await page.evaluate('document.scrollingElement.scrollTop'), 0, 'the document did not scroll');
+      assert.equal((await page.locator('header.bar').boundingBox())!.y, 0, 'the header is at the top');
+      await shot(page, '6b-lab-ended');
 
       // My labs: graded, with results and a certificate; progress moved.
       await page.goto(`${baseUrl}/v1/portal`);
