@@ -18,6 +18,8 @@ import { createWorkerModule } from './forge/worker/module.js';
 import { createFleetClient } from './forge/orchestrator/module.js';
 import type { LabRuntime } from './forge/runtime/types.js';
 import { createAccessForRole } from './forge/access/module.js';
+import { createPortalForRole } from './forge/portal/module.js';
+import { ScenarioStore } from './forge/orchestrator/store.js';
 import { createConsoleModule, type ConsoleModule } from './core/console/module.js';
 import { VERSION } from './version.js';
 import type { RoleName } from './role-names.js';
@@ -56,6 +58,8 @@ interface RoleParts {
   readonly forge: ForgeModules;
   readonly scoring?: ScoringModule;
   readonly access?: { readonly routes: AppPlugin };
+  /** The learner portal (with spawn). */
+  readonly portal?: AppPlugin;
   readonly console?: ConsoleModule;
 }
 
@@ -70,7 +74,7 @@ function pluginsFor(role: RoleName, auth: AuthModule, ledger: LedgerModule, part
       ]
     : [];
   const scoreboard = parts.scoring ? [parts.scoring.routes] : [];
-  const access = parts.access ? [parts.access.routes] : [];
+  const access = [...(parts.access ? [parts.access.routes] : []), ...(parts.portal ? [parts.portal] : [])];
   const consolePlugins = parts.console ? [parts.console.routes] : [];
   switch (role) {
     case 'all':
@@ -169,11 +173,24 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
           audit: ledger.audit,
         })
       : undefined;
+  // The learner portal goes with spawn too: it starts labs through spawn and hands out access links.
+  const portal =
+    forge.spawn && forge.tokens
+      ? await createPortalForRole(platform, {
+          tokens: forge.tokens,
+          spawn: forge.spawn,
+          scenarios: new ScenarioStore(platform.db),
+          catalog: forge.catalog,
+          bindTenant: auth.bindTenant,
+          ...(scoring ? { scoring: scoring.scoring } : {}),
+        })
+      : undefined;
   const parts: RoleParts = {
     forge,
     ...(core ? { core } : {}),
     ...(scoring ? { scoring } : {}),
     ...(access ? { access } : {}),
+    ...(portal ? { portal } : {}),
     ...(consoleModule ? { console: consoleModule } : {}),
   };
   const app = await buildServer(platform, { role, version: VERSION, gate: auth.gate, limiter: limiter.hook, plugins: pluginsFor(role, auth, ledger, parts) });

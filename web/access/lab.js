@@ -472,7 +472,8 @@ $('end-lab')?.addEventListener('click', async () => {
   }
   if (r.body.score) showScore(r.body.score);
   renderClock();
-  $('result').scrollIntoView();
+  // Only the side panel scrolls to the result: scrollIntoView would scroll the document too and cut the header off.
+  $('result').closest('.side').scrollTo({ top: 0 });
   notice(
     `The lab has ended${r.body.score ? `: ${r.body.score.total} / ${r.body.score.max}` : ''}${r.body.grading_error ? ` (grading failed: ${r.body.grading_error})` : ''}.`,
   );

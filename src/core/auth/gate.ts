@@ -26,6 +26,8 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', '
  * - the learner's lab (src/forge/access): the page, its assets, the terminal WebSocket, status,
  *   extend, submit, hints, end and the result downloads, each checking the scenario access link (URL once) or the lab
  *   session it opened (an HttpOnly cookie) against the scenario in the path.
+ * - the learner portal (src/forge/portal): sign-in with an entitlement token or a one-time
+ *   sign-in link, then the portal session cookie; the learner's own labs only.
  */
 export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'GET /v1/access/:scenario_id',
@@ -37,6 +39,16 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'POST /v1/access/:scenario_id/hints',
   'POST /v1/access/:scenario_id/end',
   'GET /v1/access/:scenario_id/results/:name',
+  // The learner portal (src/forge/portal): the page shows the sign-in page without a session, its
+  // assets are static; every other route checks the portal session (an HttpOnly cookie) itself.
+  'GET /v1/portal',
+  'GET /v1/portal/assets/:name',
+  'POST /v1/portal/sign-in',
+  'POST /v1/portal/sign-out',
+  'POST /v1/portal/labs',
+  'POST /v1/portal/labs/:scenario_id/enter',
+  'GET /v1/portal/labs/:scenario_id/results/:name',
+  'GET /v1/portal/labs/:scenario_id/certificate',
   // Stripe holds no key: the Stripe-Signature header (HMAC of the raw body) authenticates each event.
   'POST /v1/billing/stripe/webhook',
 ]);

@@ -31,8 +31,13 @@ export async function loadAccessAssets(): Promise<ReadonlyMap<string, Asset>> {
   for (const [name, [file, contentType]] of Object.entries(files)) {
     // Source-map comments would make the browser ask for files this server does not serve.
     const text = (await readFile(file, 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
-    const body = Buffer.from(text, 'utf8');
-    assets.set(name, { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    assets.set(name, textAsset(text, contentType));
   }
   return assets;
+}
+
+/** A static text file served with a content ETag. */
+export function textAsset(text: string, contentType: string): Asset {
+  const body = Buffer.from(text, 'utf8');
+  return { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
 }

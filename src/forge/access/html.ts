@@ -36,7 +36,7 @@ export function labPageCsp(styleNonce: string): string {
 
 const REFUSAL_STYLE = `body{font:16px/1.5 system-ui,sans-serif;background:#0f172a;color:#e2e8f0;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
 main{max-width:36rem;padding:2rem;border:1px solid #334155;border-radius:12px;background:#1e293b}
-h1{font-size:1.4rem;margin:0 0 .5rem}p{margin:.5rem 0}.code{color:#94a3b8;font-size:.85rem}`;
+h1{font-size:1.4rem;margin:0 0 .5rem}p{margin:.5rem 0}.code{color:#94a3b8;font-size:.85rem}a{color:#22d3ee}`;
 const REFUSAL_STYLE_HASH = createHash('sha256').update(REFUSAL_STYLE).digest('base64');
 
 /** The refusal page's CSP: no script at all, one inline style allowed by its hash. */
@@ -60,6 +60,8 @@ export interface RefusalView {
   /** Stable machine-readable reason, shown small and used by tests. */
   readonly reason: string;
   readonly requestId: string;
+  /** Where to go from here (the learner portal), when there is somewhere. */
+  readonly next?: { readonly href: string; readonly text: string };
 }
 
 /** A clear page for a learner whose link is expired, wrong, already used, or whose lab is gone. */
@@ -70,6 +72,7 @@ export function renderRefusalPage(v: RefusalView): string {
 <body><main id="refusal" data-reason="${escapeHtml(v.reason)}">
 <h1>${escapeHtml(v.heading)}</h1>
 <p>${escapeHtml(sentence(v.message))}</p>
+${v.next ? `<p><a id="next" href="${escapeHtml(v.next.href)}">${escapeHtml(v.next.text)}</a></p>` : ''}
 <p class="code">Reason: ${escapeHtml(v.reason)} · request ${escapeHtml(v.requestId)}</p>
 </main></body></html>
 `;
@@ -139,7 +142,7 @@ export function renderLabPage(v: LabPageView): string {
 <script type="module" src="${v.assetBase}/lab.js"></script>
 </head><body>
 <header class="bar">
-  <div><h1 id="lab-title">${escapeHtml(v.title)}</h1><span class="track">${escapeHtml(v.track)}</span></div>
+  <div><h1 id="lab-title">${escapeHtml(v.title)}</h1><span class="track">${escapeHtml(v.track)}</span> <a class="my-labs" href="/v1/portal">My labs</a></div>
   <div class="clock"><span>Time left</span> <strong id="time-left" data-expires-at="${escapeHtml(v.expiresAt)}">…</strong>
   ${v.extendMinutes > 0 ? `<button type="button" id="extend">Extend ${v.extendMinutes} min</button>` : ''}</div>
   <div class="actions">

@@ -13,7 +13,9 @@ import type { TemplateCatalog } from '../templates/catalog.js';
 import { scoringGradingPort } from './grading.js';
 import type { PolicyEngine } from '../../policy/engine.js';
 import type { AuditTrail } from '../../ledger/audit.js';
-import { createAccessModule, type AccessModule } from './routes.js';
+import { accessPlugin, type AccessModule } from './routes.js';
+import { createAccessContext } from './context.js';
+import type { AccessDeps } from './types.js';
 import { BusTelemetry, type TelemetrySink } from '../telemetry/publisher.js';
 
 export interface AccessRoleDeps {
@@ -32,6 +34,12 @@ export interface AccessRoleDeps {
   readonly policy?: Pick<PolicyEngine, 'authorize'>;
   /** The audit ledger: each extension and each ended lab is an entry. */
   readonly audit?: Pick<AuditTrail, 'record'>;
+}
+
+/** The learner's lab page, its terminals (WebSocket to a PTY in each device), extend, submit, results and End lab. */
+export function createAccessModule(deps: AccessDeps): AccessModule {
+  const ctx = createAccessContext(deps);
+  return { plugin: accessPlugin(ctx), terminals: ctx.terminals };
 }
 
 /**

@@ -79,6 +79,14 @@ export class ScenarioStore {
     return rows.map(toScenario);
   }
 
+  /** A learner's scenarios, newest first (the learner portal's "my labs"). */
+  async listForSubject(tenantId: string, subject: string, limit: number): Promise<Scenario[]> {
+    const rows = await this.db.withTenant(tenantId, (tx) =>
+      tx.selectFrom('scenarios').selectAll().where('subject', '=', subject).orderBy('created_at', 'desc').orderBy('scenario_id').limit(limit).execute(),
+    );
+    return rows.map(toScenario);
+  }
+
   /** Called with the scenario after each committed transition (telemetry). */
   onTransition(listener: (scenario: Scenario) => void): void {
     this.transitionListeners.push(listener);

@@ -3,12 +3,16 @@ import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
 import type { ReplayGuard } from './replay.js';
 import type { TokenSigningKey } from './signing-key.js';
 
-/** The three short-lived tokens of Forge, each with its own audience so one cannot stand in for another. */
+/** The short-lived tokens of Forge, each with its own audience so one cannot stand in for another. */
 export const AUDIENCES = {
   sat: 'frostgate:orchestrator',
   access: 'frostgate:access',
   /** The lab session an access link opens (the fg_access cookie): lives as long as the lab. */
   session: 'frostgate:lab-session',
+  /** A one-time sign-in link to the learner portal, issued to an LMS or operator for a learner. */
+  portalLink: 'frostgate:portal-link',
+  /** The learner portal's session (the fg_portal cookie): a learner of a tenant, no scenario. */
+  portal: 'frostgate:portal',
 } as const;
 
 export const SAT_TTL_S = 300;

@@ -42,6 +42,20 @@ export const SECURITY_SCHEMES = {
     name: 'fg_access',
     description: 'The HttpOnly cookie the lab page sets from the access token; scoped to the one scenario.',
   },
+  portalSignInLink: {
+    type: 'apiKey',
+    in: 'query',
+    name: 'token',
+    description:
+      'A one-time sign-in link to the learner portal (POST /v1/portal/links); the portal moves it into the fg_portal cookie and drops it from the URL.',
+  },
+  portalSessionCookie: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'fg_portal',
+    description:
+      "The learner portal's HttpOnly session cookie, set by a sign-in link, a lab access link or POST /v1/portal/sign-in with an entitlement token: one learner of one tenant.",
+  },
   consoleSession: {
     type: 'apiKey',
     in: 'cookie',

@@ -7,18 +7,26 @@ import { startRoleApp } from '../../helpers/app.js';
 
 /** The documented public list (docs/auth.md); changing it is a security decision, made here on purpose. */
 const DOCUMENTED_PUBLIC = ['GET /health/live', 'GET /health/ready', 'GET /metrics'];
-/** Routes that check their own token instead of a key (docs/auth.md): the learner's access URL and the Stripe webhook. */
+/** Routes that check their own token instead of a key (docs/auth.md): the learner's access URL, the learner portal and the Stripe webhook. */
 const DOCUMENTED_TOKEN = [
   'GET /v1/access/:scenario_id',
   'GET /v1/access/:scenario_id/assets/:name',
   'GET /v1/access/:scenario_id/results/:name',
   'GET /v1/access/:scenario_id/status',
   'GET /v1/access/:scenario_id/terminal/:device',
+  'GET /v1/portal',
+  'GET /v1/portal/assets/:name',
+  'GET /v1/portal/labs/:scenario_id/certificate',
+  'GET /v1/portal/labs/:scenario_id/results/:name',
   'POST /v1/access/:scenario_id/end',
   'POST /v1/access/:scenario_id/extend',
   'POST /v1/access/:scenario_id/hints',
   'POST /v1/access/:scenario_id/submit',
   'POST /v1/billing/stripe/webhook',
+  'POST /v1/portal/labs',
+  'POST /v1/portal/labs/:scenario_id/enter',
+  'POST /v1/portal/sign-in',
+  'POST /v1/portal/sign-out',
 ];
 
 /** The console's sign-in steps (docs/console.md): no credential can precede them. */

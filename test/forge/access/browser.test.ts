@@ -78,10 +78,13 @@ describeBrowser('the lab page in a real browser (Chromium)', {}, ({ rig, lab, br
       const token = await rig().issue(id);
       await page.goto(`${rig().baseUrl}/v1/access/${id}?token=${token}`);
       assert.equal(page.url(), `${rig().baseUrl}/v1/access/${id}`, 'the token is gone from the URL');
-      const cookies = await context.cookies();
-      assert.equal(cookies.length, 1);
-      assert.equal(cookies[0]!.httpOnly, true);
-      assert.equal(cookies[0]!.sameSite, 'Strict');
+      // The lab session, and the learner portal's session the link opens too (docs/portal.md).
+      const cookies = Object.fromEntries((await context.cookies()).map((c) => [c.name, c]));
+      assert.deepEqual(Object.keys(cookies).sort(), ['fg_access', 'fg_portal']);
+      assert.equal(cookies.fg_access!.httpOnly, true);
+      assert.equal(cookies.fg_access!.sameSite, 'Strict');
+      assert.equal(cookies.fg_portal!.httpOnly, true);
+      assert.equal(cookies.fg_portal!.path, '/v1/portal');
       assert.equal(await page.evaluate('document.cookie'), '', 'page scripts cannot read the token');
 
       const template = await netplusTemplate();
