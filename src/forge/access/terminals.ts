@@ -93,7 +93,9 @@ export class TerminalSessions {
   }
 
   get(sessionId: string): TerminalSession | undefined {
-    return this.byId.get(sessionId);
+    // An ending session stays in the map until its recording is closed, but is no longer live.
+    const session = this.byId.get(sessionId);
+    return session && !session.isEnded ? session : undefined;
   }
 
   /** Live shells of a scenario (attached or waiting for a reconnect). */
