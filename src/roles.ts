@@ -112,6 +112,7 @@ export async function buildRole(platform: Platform, role: RoleName, options: Rol
     active: governance.active,
     bindTenant: auth.bindTenant,
     consumeIngest: role === 'all' || role === 'core',
+    audit: ledger.audit,
   });
   decisionsRef = decisions;
   const limiter = createRateLimiter(

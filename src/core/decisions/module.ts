@@ -7,6 +7,8 @@ import { NatsBus } from '../../platform/bus/bus.js';
 import { createDecisionMetrics, registerDecisionGauges } from './metrics.js';
 import { IngestService } from './ingest.js';
 import { BouncerDecisions } from './bouncer.js';
+import { BlockRemovals } from './block-removals.js';
+import type { AuditTrail } from '../../ledger/audit.js';
 import { decisionRoutes } from './routes.js';
 import { DecisionService } from './service.js';
 
@@ -23,7 +25,7 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
 
 export async function createDecisionsModule(
   platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose'>,
-  deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean },
+  deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean; audit: AuditTrail },
 ): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
   const queue = await openIngestQueue(platform);
@@ -46,6 +48,16 @@ export async function createDecisionsModule(
   return {
     service,
     ingest,
-    routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant, security: platform.security }) },
+    routes: {
+      name: 'decisions',
+      plugin: decisionRoutes({
+        service,
+        ingest,
+        bouncer,
+        removals: new BlockRemovals(platform.db, deps.audit),
+        bindTenant: deps.bindTenant,
+        security: platform.security,
+      }),
+    },
   };
 }
