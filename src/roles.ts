@@ -219,6 +219,7 @@ async function buildCore(
     bindTenant: deps.auth.bindTenant,
     // The admin role serves the API for the console; the core processes drain the ingest queue.
     consumeIngest: role === 'all' || role === 'core',
+    audit: deps.ledger.audit,
   });
   const governance = createGovernanceModule(platform, {
     active: deps.active,

@@ -3,12 +3,14 @@
 #   1. a Debian base made with mmdebstrap (trixie: its nodejs is 20.x; bookworm's is 18) and
 #      imported with `docker import` as frostgate-base:<digest of this script's package list>;
 #   2. the FrostGate image on it (deploy/image/Dockerfile): non-root user, npm ci --omit=dev,
-#      a healthcheck on /health/live.
+#      a healthcheck on /health/live;
+#   3. frostgate-s3:local on that (deploy/image/s3/Dockerfile), the stack's S3 service.
 # Prints each step's time, the image size and the total build time.
 # Needs: mmdebstrap, docker (a running daemon; DOCKER_HOST may point at a private one).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TAG="${FROSTGATE_IMAGE_TAG:-frostgate:local}"
+S3_TAG="${FROSTGATE_S3_IMAGE_TAG:-frostgate-s3:local}"
 SUITE=trixie
 # Packages the roles need at run time: node for all; the lab runtime's tools for the worker
 # (and the orchestrator/spawn when they build labs themselves); curl for the healthcheck.
@@ -39,3 +41,9 @@ trap 'rm -f deploy/image/.build-ca.crt' EXIT
 docker build --network host --build-arg "BASE=$BASE" -f deploy/image/Dockerfile -t "$TAG" .
 size=$(docker image inspect "$TAG" --format '{{.Size}}')
 printf 'image %s: %s MB, built in %ss\n' "$TAG" "$((size / 1000000))" "$(($(date +%s) - start))"
+
+# The stack's S3 service (s3rver behind a SigV4 gateway; MinIO is not packaged in Debian), on this image.
+step "docker build $S3_TAG"
+docker build --network host --build-arg "FROSTGATE_IMAGE=$TAG" -f deploy/image/s3/Dockerfile -t "$S3_TAG" .
+size=$(docker image inspect "$S3_TAG" --format '{{.Size}}')
+printf 'image %s: %s MB, built in %ss\n' "$S3_TAG" "$((size / 1000000))" "$(($(date +%s) - start))"

@@ -40,16 +40,25 @@ describe('compose stack (deploy/compose.yml)', () => {
     assert.equal(staging.services.worker.environment.FG_WORKER_CAPACITY, '2');
   });
 
-  it('one service per role on its port, and Postgres, Redis, NATS, MinIO, Prometheus', () => {
+  it('one service per role on its port, and Postgres, Redis, NATS, S3, Prometheus, the migrations', () => {
     for (const [role, port] of Object.entries({ core: 8080, admin: 8081, spawn: 8082, orchestrator: 8083, worker: 8084, scoreboard: 8086 })) {
       const s = base.services[role];
       assert.ok(s, role);
       assert.deepEqual(s.command, ['serve', '--role', role]);
       assert.equal(s.environment.FG_PORT, String(port));
     }
-    for (const svc of ['postgres', 'redis', 'nats', 'minio', 'minio-init', 'prometheus', 'observer']) assert.ok(base.services[svc], svc);
-    assert.match(base.services.nats.command.join(' '), /-js .*--max_file_store \S+ --max_mem_store \S+/);
-    assert.match(base.services['minio-init'].entrypoint.join(' '), /mc ilm rule add --expire-days \d+ fg\/frostgate-results/);
+    for (const svc of ['postgres', 'redis', 'nats', 's3', 'prometheus', 'observer', 'migrate']) assert.ok(base.services[svc], svc);
+    assert.deepEqual(base.services.migrate.command, ['migrate']);
+    assert.equal(base.services.core.depends_on.migrate.condition, 'service_completed_successfully', 'roles start on a migrated schema');
+    // JetStream's limits: nats-server takes them from the config its entrypoint writes.
+    assert.match(base.services.nats.environment.NATS_MAX_FILE_STORE, /^\d+[MG]$/);
+    assert.match(base.services.nats.environment.NATS_MAX_MEM_STORE, /^\d+[MG]$/);
+    const natsEntrypoint = readFileSync(path.join(DEPLOY, 'image/services-entrypoints/nats-entrypoint'), 'utf8');
+    for (const line of ['max_file_store: ${NATS_MAX_FILE_STORE', 'max_memory_store: ${NATS_MAX_MEM_STORE']) assert.ok(natsEntrypoint.includes(line), line);
+    // S3: the results bucket the roles name, with its retention (the lifecycle rule, swept by the S3 gateway).
+    assert.equal(base.services.s3.environment.S3_BUCKET, base.services.core.environment.FG_S3_BUCKET);
+    assert.match(base.services.s3.environment.S3_RETENTION_DAYS, /^\d+$/);
+    assert.equal(base.services.core.environment.FG_S3_ENDPOINT, 'http://s3:9000');
   });
 
   it('every service: read-only root, tmpfs /tmp, every capability dropped, no-new-privileges, a seccomp profile, memory and CPU limits', () => {
@@ -76,12 +85,21 @@ describe('compose stack (deploy/compose.yml)', () => {
       for (const sc of ['kexec_load', 'init_module', 'bpf', 'ptrace']) assert.ok(denied(f).includes(sc), `${f}: ${sc}`);
   });
 
-  it('networks segmented: the worker reaches no platform service but NATS and Postgres over the scenario network', () => {
+  it('networks segmented: the worker reaches no platform service but NATS, Postgres and Redis over the scenario network', () => {
     const nets = (svc: string) => Object.keys(base.services[svc].networks ?? {}).sort();
     assert.deepEqual(nets('worker'), ['scenario', 'telemetry']);
-    assert.ok(!nets('redis').includes('scenario') && !nets('minio').includes('scenario'));
-    assert.deepEqual(nets('prometheus'), ['telemetry']);
+    // Redis is on the scenario network too: the prod profile requires it in every process (docs/deploy.md).
+    assert.ok(!nets('s3').includes('scenario'));
+    assert.deepEqual(nets('prometheus'), ['edge', 'telemetry']);
     for (const role of ['core', 'admin', 'spawn', 'scoreboard']) assert.ok(!nets(role).includes('scenario'), role);
+    // Only what publishes a port is on the one non-internal network.
+    const raw = parse(readFileSync(path.join(DEPLOY, 'compose.yml'), 'utf8')) as { networks: Record<string, { internal?: boolean }> };
+    for (const [name, net] of Object.entries(raw.networks)) assert.equal(net.internal === true, name !== 'edge', name);
+    for (const [name, s] of Object.entries(base.services))
+      assert.equal(nets(name).includes('edge'), (s.ports ?? []).length > 0, `${name}: edge only to publish`);
+    for (const s of Object.values(base.services))
+      for (const p of s.ports ?? [])
+        assert.ok(typeof p === 'string' ? p.startsWith('127.0.0.1:') : p.host_ip === '127.0.0.1', `published on loopback only: ${JSON.stringify(p)}`);
   });
 
   it('secrets come from files, and every FG_* variable the bundle names is one the config knows', () => {

@@ -99,6 +99,43 @@ export const json = (value) => h('pre', { class: 'json' }, JSON.stringify(value,
 
 export async function blocksView(main) {
   const { decisions } = await api('GET', '/decisions/active');
+  const until = (d) => {
+    const block = d.mitigations.find((m) => m.action === 'block_ip' && m.applied);
+    return block ? when(new Date(new Date(d.occurred_at).getTime() + block.duration_s * 1000).toISOString()) : '—';
+  };
+  // Early removal: the IP's blocks end now (bouncers get it in their stream's deleted list); the
+  // reason goes to the audit log.
+  const remove = (d, form) => {
+    const ip = d.entity.slice('ip:'.length);
+    const reason = new FormData(form).get('reason');
+    return act(`Removing the block on ${ip} (bouncers drop it at their next pull)`, async () => {
+      await api('DELETE', `/decisions/active/${encodeURIComponent(ip)}`, { reason });
+      await blocksView(main);
+    });
+  };
+  const removeForm = (d) =>
+    d.entity.startsWith('ip:')
+      ? h(
+          'form',
+          {
+            class: 'inline',
+            'data-remove': d.entity,
+            onsubmit: (e) => {
+              e.preventDefault();
+              void remove(d, e.target);
+            },
+          },
+          h('input', {
+            name: 'reason',
+            required: true,
+            minlength: 3,
+            maxlength: 500,
+            placeholder: 'reason (audited)',
+            'aria-label': `Why remove the block on ${d.entity}`,
+          }),
+          h('button', { type: 'submit' }, 'Remove block'),
+        )
+      : '';
   main.replaceChildren(
     h('h1', {}, 'Active blocks'),
     h('p', {}, `${decisions.length} block(s) in force; bouncers pull these.`),
@@ -107,9 +144,10 @@ export async function blocksView(main) {
         { label: 'Entity', cell: (d) => d.entity },
         { label: 'Level', cell: (d) => d.threat_level },
         { label: 'Rules', cell: (d) => d.rules_triggered.join(', ') },
-        { label: 'Until', cell: (d) => when(d.mitigations.find((m) => m.action === 'block_ip')?.expires_at) },
+        { label: 'Until', cell: until },
         { label: 'Decided', cell: (d) => when(d.created_at) },
         { label: 'Decision', cell: (d) => h('a', { href: `#/decision/${d.decision_id}` }, 'details') },
+        { label: 'Early removal', cell: removeForm },
       ],
       decisions,
     ),
@@ -120,6 +158,7 @@ const SCOPES = [
   'defend:write',
   'ingest:write',
   'decisions:read',
+  'decisions:write',
   'bouncer:read',
   'governance:write',
   'governance:approve',

@@ -4,6 +4,7 @@ import { AppError } from '../../platform/http/problem.js';
 import { normalizeIp } from '../engine/ip.js';
 import { cidrContains, parseCidr, parseIp } from '../engine/ip.js';
 import { PullPositions, type PullPosition } from './bouncer-positions.js';
+import { applyLifts, liftedSince, readLifts, type LiftRow } from './block-removals.js';
 import { blocksJson, toBlock, toDecision, type Block, type BlockRow, type CrowdSecDecision } from './crowdsec-format.js';
 
 export interface StreamOptions {
@@ -62,6 +63,8 @@ interface ActiveSet {
   dirty: boolean;
   /** The read in progress, if any (single flight). */
   reading?: Promise<void>;
+  /** Early removals whose blocks would still be in force (block-removals.ts), as of the last read. */
+  lifts: readonly LiftRow[];
 }
 
 /** Startups within one such interval share one snapshot (and its serialization). */
@@ -121,7 +124,7 @@ export class BouncerDecisions {
   private async activeSet(tenantId: string, nowMs: number): Promise<ActiveSet> {
     let set = this.activeSets.get(tenantId);
     if (!set) {
-      set = { blocks: new Map(), generation: 0, throughIndex: -1, readAtMs: -Infinity, knownEndsAfterMs: Infinity, dirty: true };
+      set = { blocks: new Map(), generation: 0, throughIndex: -1, readAtMs: -Infinity, knownEndsAfterMs: Infinity, dirty: true, lifts: [] };
       this.activeSets.set(tenantId, set);
     }
     const age = nowMs - set.readAtMs;
@@ -147,15 +150,16 @@ export class BouncerDecisions {
     const after = set.throughIndex;
     const horizon = nowMs - ENDED_RETENTION_MS;
     const reading = this.db
-      .withTenant(tenantId, (tx) =>
+      .withTenant(tenantId, async (tx) => {
         // One statement, one snapshot: the head index and the blocks decided up to it.
-        sql<BlockRow & { through: string | number | null }>`
+        const decided = await sql<BlockRow & { through: string | number | null }>`
           SELECT h.through, d.ledger_index, d.entity, d.rules_triggered, d.block_until
           FROM (SELECT max(ledger_index) AS through FROM decisions WHERE tenant_id = ${tenantId}) h
           LEFT JOIN decisions d ON d.tenant_id = ${tenantId} AND d.ledger_index > ${after} AND d.ledger_index <= h.through
-            AND d.block_until > ${new Date(horizon)} AND d.entity LIKE 'ip:%'`.execute(tx),
-      )
-      .then(({ rows }) => {
+            AND d.block_until > ${new Date(horizon)} AND d.entity LIKE 'ip:%'`.execute(tx);
+        return { rows: decided.rows, lifts: await readLifts(tx, tenantId, horizon, nowMs) };
+      })
+      .then(({ rows, lifts }) => {
         for (const row of rows) {
           if (row.entity === null) continue;
           const block = toBlock(row);
@@ -164,6 +168,8 @@ export class BouncerDecisions {
         }
         const through = rows[0]?.through;
         if (through !== null && through !== undefined) set.throughIndex = Math.max(set.throughIndex, Number(through));
+        applyLifts(set.blocks, lifts);
+        set.lifts = lifts;
         for (const [ip, block] of set.blocks) if (block.untilMs <= horizon) set.blocks.delete(ip);
         set.knownEndsAfterMs = set.knownEndsAfterMs === Infinity ? horizon : Math.max(set.knownEndsAfterMs, horizon);
         set.readAtMs = Math.max(set.readAtMs, nowMs);
@@ -263,7 +269,8 @@ export class BouncerDecisions {
         }
       }
     }
-    const deleted = !wantsIp ? [] : last.pullAtMs >= set.knownEndsAfterMs ? ended : await this.endedSince(tenantId, set, last.pullAtMs, nowMs);
+    const endedBlocks = !wantsIp ? [] : last.pullAtMs >= set.knownEndsAfterMs ? ended : await this.endedSince(tenantId, set, last.pullAtMs, nowMs);
+    const deleted = wantsIp ? withLifted(endedBlocks, liftedSince(set.lifts, set.blocks, last.pullAtMs, nowMs)) : [];
     this.positions.record(tenantId, keyId, position);
     return { new: inForce, deleted, atMs: nowMs };
   }
@@ -315,4 +322,11 @@ export class BouncerDecisions {
       .map((r) => toBlock({ ledger_index: r.ledger_index, entity: r.entity, rules_triggered: r.rules_triggered, block_until: r.block_until! }))
       .filter((b) => !((set.blocks.get(b.ip)?.untilMs ?? 0) > nowMs));
   }
+}
+
+/** Ended blocks and lifted ones, one per IP. */
+function withLifted(ended: Block[], lifted: readonly Block[]): Block[] {
+  if (lifted.length === 0) return ended;
+  const ips = new Set(ended.map((b) => b.ip));
+  return [...ended, ...lifted.filter((b) => !ips.has(b.ip))];
 }

@@ -8,6 +8,8 @@ import { createDecisionMetrics, registerBacklogMetrics, registerDecisionGauges }
 import { IngestBacklog } from './ingest-backlog.js';
 import { IngestService } from './ingest.js';
 import { BouncerDecisions } from './bouncer.js';
+import { BlockRemovals } from './block-removals.js';
+import type { AuditTrail } from '../../ledger/audit.js';
 import { decisionRoutes } from './routes.js';
 import { DecisionService } from './service.js';
 
@@ -24,7 +26,7 @@ async function openIngestQueue(platform: Pick<Platform, 'db' | 'bus'>): Promise<
 
 export async function createDecisionsModule(
   platform: Pick<Platform, 'db' | 'redis' | 'metrics' | 'bus' | 'log' | 'security' | 'onClose' | 'config' | 'health'>,
-  deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean },
+  deps: { active: ActiveVersions; bindTenant: BindTenant; consumeIngest: boolean; audit: AuditTrail },
 ): Promise<DecisionsModule> {
   const service = new DecisionService(platform.db, deps.active, platform.redis, createDecisionMetrics(platform.metrics.registry));
   const backlog = new IngestBacklog(platform.db, {
@@ -68,6 +70,16 @@ export async function createDecisionsModule(
   return {
     service,
     ingest,
-    routes: { name: 'decisions', plugin: decisionRoutes({ service, ingest, bouncer, bindTenant: deps.bindTenant, security: platform.security }) },
+    routes: {
+      name: 'decisions',
+      plugin: decisionRoutes({
+        service,
+        ingest,
+        bouncer,
+        removals: new BlockRemovals(platform.db, deps.audit),
+        bindTenant: deps.bindTenant,
+        security: platform.security,
+      }),
+    },
   };
 }

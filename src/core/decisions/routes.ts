@@ -7,6 +7,7 @@ import { SecurityEventSchema } from '../engine/event.js';
 import { THREAT_LEVELS } from '../engine/ruleset.js';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import type { BouncerDecisions } from './bouncer.js';
+import type { BlockRemovals } from './block-removals.js';
 import { MAX_BATCH_EVENTS, type IngestService } from './ingest.js';
 import type { DecisionService } from './service.js';
 
@@ -83,16 +84,27 @@ const CrowdSecDecisionSchema = Type.Object({
   simulated: Type.Boolean(),
 });
 
+const BlockRemovalSchema = Type.Object({
+  ip: Type.String(),
+  removed_at: Type.String(),
+  removed_by: Type.String({ description: "the key id, or the console session's subject" }),
+  reason: Type.String(),
+  decision_ids: Type.Array(Type.String(), { description: 'the decisions whose blocks were lifted' }),
+  blocked_until: Type.String({ description: 'when the longest of them would have ended' }),
+  audit_index: Type.Integer({ description: "the removal's entry in the tenant's audit log" }),
+});
+
 export const StreamResponseSchema = Type.Object({ new: Type.Array(CrowdSecDecisionSchema), deleted: Type.Array(CrowdSecDecisionSchema) });
 
 export function decisionRoutes(deps: {
   service: DecisionService;
   ingest: IngestService;
   bouncer: BouncerDecisions;
+  removals: BlockRemovals;
   bindTenant: BindTenant;
   security?: Logger;
 }): FastifyPluginAsync {
-  const { service, ingest, bouncer, bindTenant, security } = deps;
+  const { service, ingest, bouncer, removals, bindTenant, security } = deps;
   return async (base) => {
     const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -198,7 +210,36 @@ export function decisionRoutes(deps: {
           response: { 200: Type.Object({ decisions: Type.Array(DecisionSchema) }), ...errors },
         },
       },
-      async (request) => ({ decisions: await service.activeBlocks(bindTenant(request), request.query.ip) }),
+      async (request) => {
+        const tenantId = bindTenant(request);
+        return { decisions: await removals.withoutLifted(tenantId, await service.activeBlocks(tenantId, request.query.ip)) };
+      },
+    );
+
+    app.delete(
+      '/decisions/active/:ip',
+      {
+        config: { scopes: ['decisions:write'], rateLimitClass: 'write' },
+        schema: {
+          tags: ['decisions'],
+          operationId: 'removeBlock',
+          summary: "Lift an IP's blocks before they end (audited); bouncers see the IP in their stream's deleted list",
+          params: Type.Object({ ip: Type.String({ maxLength: 64 }) }),
+          querystring: Type.Object({ tenant_id: Type.Optional(Type.String({ maxLength: 63 })) }, { additionalProperties: false }),
+          body: Type.Object(
+            { reason: Type.String({ minLength: 3, maxLength: 500, description: 'why the block is lifted early: kept in the audit log' }) },
+            { additionalProperties: false },
+          ),
+          response: { 200: BlockRemovalSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const tenantId = bindTenant(request, request.query.tenant_id);
+        const actor = request.principal?.keyId ?? request.principal?.subject ?? 'unknown';
+        const removal = await removals.remove(tenantId, request.params.ip, actor, request.body.reason);
+        bouncer.invalidate(tenantId);
+        return removal;
+      },
     );
 
     // CrowdSec Local API bouncer protocol (docs/bouncers.md): keys with the read-only bouncer:read scope.

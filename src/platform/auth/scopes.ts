@@ -3,6 +3,7 @@ export const SCOPES = [
   'defend:write',
   'ingest:write',
   'decisions:read',
+  'decisions:write',
   'bouncer:read',
   'governance:write',
   'governance:approve',

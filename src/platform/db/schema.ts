@@ -218,6 +218,20 @@ export interface ConsoleSessionsTable {
   ip: Generated<string>;
 }
 
+/** An early removal of an IP's blocks (0040): append-only, with its audit entry. */
+export interface DecisionBlockRemovalsTable {
+  tenant_id: string;
+  entity: string;
+  through_ledger_index: ColumnType<number, number, never>;
+  lifted_ledger_index: ColumnType<number, number, never>;
+  rules_triggered: string[];
+  blocked_until: Timestamp;
+  removed_at: Timestamp;
+  removed_by: string;
+  reason: string;
+  audit_index: ColumnType<number, number, never>;
+}
+
 /** Every table the application queries, for Kysely's type checking. */
 export interface DB {
   tenants: TenantsTable;
@@ -238,4 +252,5 @@ export interface DB {
   ingest_batches: IngestBatchesTable;
   bouncer_pulls: BouncerPullsTable;
   console_sessions: ConsoleSessionsTable;
+  decision_block_removals: DecisionBlockRemovalsTable;
 }

@@ -161,6 +161,7 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
   /** An id of tenant A for each by-id route family; a new family makes this test fail until added. */
   const aIdFor = (url: string): string => {
     if (url.startsWith('/keys/')) return a.sensorId;
+    if (url.startsWith('/decisions/active/')) return '100.64.9.9';
     if (url.startsWith('/decisions/')) return a.decision;
     if (url.startsWith('/ingest/batches/')) return a.batch;
     if (url.startsWith('/governance/changes/')) return a.change;
@@ -190,7 +191,7 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
   it("every protected route answers 403 tenant_mismatch when B's key names tenant A", async () => {
     for (const key of [b.admin, b.keysAdmin]) {
       for (const r of protectedRoutes()) {
-        const url = r.url.includes(':') ? r.url.replace(/:(id|scenario_id)\b/, aIdFor(r.url)) : r.url;
+        const url = r.url.includes(':') ? r.url.replace(/:(id|scenario_id|ip)\b/, aIdFor(r.url)) : r.url;
         const res = await t.app.inject({
           method: r.method as 'GET',
           url,
@@ -215,16 +216,17 @@ describe("cross-tenant: another tenant's key never reaches this tenant's data", 
     for (const key of [b.admin, b.keysAdmin]) {
       for (const r of byId) {
         const id = aIdFor(r.url);
-        const url = r.url.replace(/:(id|scenario_id)\b/, id);
+        const url = r.url.replace(/:(id|scenario_id|ip)\b/, id);
         assert.ok(!url.includes(':'), `${r.url} has a parameter this test does not fill`);
         let res = await t.app.inject({
           method: r.method as 'GET',
           url,
           headers: { 'x-api-key': key },
-          ...(r.method === 'POST' ? { payload: BODIES[0]! } : {}),
+          // Writes carry a body (a reason); DELETE /decisions/active/:ip needs one too.
+          ...(r.method === 'POST' || r.method === 'DELETE' ? { payload: BODIES[0]! } : {}),
         });
-        if (res.statusCode === 400 && r.method === 'POST')
-          res = await t.app.inject({ method: 'POST', url, headers: { 'x-api-key': key }, payload: BODIES[1]! });
+        if (res.statusCode === 400 && (r.method === 'POST' || r.method === 'DELETE'))
+          res = await t.app.inject({ method: r.method, url, headers: { 'x-api-key': key }, payload: BODIES[1]! });
         assert.ok(res.statusCode === 404 || res.statusCode === 403, `${r.method} ${url} by B: ${res.statusCode} ${res.body}`);
         if (key === b.admin) assert.equal(res.statusCode, 404, `${r.method} ${url}: B's admin holds every scope, so only tenancy stops it`);
         assert.deepEqual(

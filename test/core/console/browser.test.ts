@@ -273,6 +273,41 @@ describe('the operators console in a real browser (Chromium)', () => {
     watch.assertClean();
   });
 
+  it('alice removes a block early from the active-blocks page: it leaves the list, bouncers stop getting it, the audit trail has her reason', async () => {
+    const { page, watch } = alice;
+    const ip = '100.64.7.50';
+    const last = Date.now() - 1000;
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${rig.baseUrl}/defend`, {
+        method: 'POST',
+        headers: { 'x-api-key': rig.adminKey, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          source: 'sshd',
+          event_type: 'auth.failure',
+          occurred_at: new Date(last - (4 - i) * 1000).toISOString(),
+          payload: { service: 'ssh', src_ip: ip, username: `u${i}` },
+        }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+    const bouncerView = async () => (await fetch(`${rig.baseUrl}/v1/decisions?ip=${ip}`, { headers: { 'x-api-key': rig.adminKey } })).text();
+    assert.notEqual(await bouncerView(), 'null', 'blocked before the removal');
+    await open(page, '#/blocks', /Active blocks/);
+    const form = `form[data-remove="ip:${ip}"]`;
+    await page.locator(form).waitFor();
+    await page.fill(`${form} input[name=reason]`, 'our own load balancer health checks');
+    await shot(page, '11b-block-before-removal');
+    const outcome = await act(page, `${form} button[type=submit]`);
+    assert.match(outcome, /^Removing the block on 100\.64\.7\.50 \(bouncers drop it at their next pull\): done\.$/, outcome);
+    assert.equal(await page.locator(form).count(), 0, 'the block left the list');
+    await shot(page, '11c-block-removed');
+    assert.equal(await bouncerView(), 'null', 'bouncers no longer get the IP');
+    await open(page, '#/audit', /Audit trail/);
+    await page.locator('main').filter({ hasText: 'decision.block_remove' }).waitFor();
+    assert.match(await page.locator('main').innerText(), /our own load balancer health checks/);
+    watch.assertClean();
+  });
+
   it("a form another origin posts with alice's cookie is refused (no CSRF token); from another site the cookie is not even sent", async () => {
     const forge = (target: string) =>
       `<!doctype html><form id="f" method="post" enctype="text/plain" action="${target}/keys"><input name='{"name":"evil","scopes":["admin"],"x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`;
