@@ -137,6 +137,8 @@ export async function prepareDeviceTree(dirs: DeviceDirs, learnerUid: number, ro
   // /var/run is /run, as on the host (created before the learner owns anything inside).
   await symlinkFresh('../run', `${dirs.fs}/var/run`);
   await writeDeviceEtc(dirs.etc, hostname, router);
+  // The device's root owns its /etc, so editors that write a new file and rename it (sed -i) work.
+  await chown(dirs.etc, learnerUid, learnerUid);
   if (router) {
     // FRR daemons drop to the frr user, so their pid files and sockets need an frr-owned dir
     // (startFrr chowns it); the init binds it at /run/frr so the learner's vtysh finds the
