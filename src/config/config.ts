@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { PROFILES, VARIABLES, VARIABLE_NAMES, type Profile, type VariableSpec } from './variables.js';
+import { Reader, type Env } from './reader.js';
+import { PROFILES, VARIABLE_NAMES, type Profile } from './variables.js';
 
 export type RateLimitBackend = 'memory' | 'redis';
 export type BillingMode = 'fake_charge' | 'stripe';
@@ -108,79 +109,6 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const TRUE = new Set(['1', 'true', 'yes', 'on']);
-const FALSE = new Set(['0', 'false', 'no', 'off', '']);
-
-class Reader {
-  readonly errors: string[] = [];
-  constructor(private readonly env: Env) {}
-
-  private spec(name: string): VariableSpec {
-    const spec = VARIABLES.find((v) => v.name === name);
-    if (!spec) throw new Error(`config variable ${name} is not declared in variables.ts`);
-    return spec;
-  }
-
-  raw(name: string): string | undefined {
-    const value = this.env[name];
-    if (value !== undefined && value !== '') return value;
-    return this.spec(name).default;
-  }
-
-  isSet(name: string): boolean {
-    const value = this.env[name];
-    return value !== undefined && value !== '';
-  }
-
-  string(name: string): string | undefined {
-    return this.raw(name);
-  }
-
-  int(name: string, min: number, max: number): number {
-    const raw = this.raw(name) ?? '0';
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      this.errors.push(`${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}`);
-      return Number(this.spec(name).default ?? min);
-    }
-    return n;
-  }
-
-  bool(name: string): boolean {
-    const raw = (this.raw(name) ?? '').toLowerCase();
-    if (TRUE.has(raw)) return true;
-    if (FALSE.has(raw)) return false;
-    this.errors.push(`${name}=${JSON.stringify(raw)} is not a boolean (use true/false or 1/0)`);
-    return false;
-  }
-
-  oneOf<T extends string>(name: string, values: readonly T[]): T | undefined {
-    const raw = this.raw(name);
-    if (raw === undefined) return undefined;
-    if ((values as readonly string[]).includes(raw)) return raw as T;
-    this.errors.push(`${name}=${JSON.stringify(raw)} must be one of: ${values.join(', ')}`);
-    return undefined;
-  }
-
-  url(name: string, protocols: readonly string[]): string | undefined {
-    const raw = this.raw(name);
-    if (raw === undefined) return undefined;
-    try {
-      const parsed = new URL(raw);
-      if (!protocols.includes(parsed.protocol)) {
-        this.errors.push(`${name} must use ${protocols.join(' or ')} (got ${parsed.protocol})`);
-        return undefined;
-      }
-      return raw;
-    } catch {
-      this.errors.push(`${name} is not a valid URL`);
-      return undefined;
-    }
-  }
-}
-
 /** Placeholder values seen in example files and audits; a secret starting with one is refused. */
 const PLACEHOLDER_SECRETS = [/^change-?me/i, /^forgeadmin/i, /^password/i, /^secret$/i, /^default/i, /^example/i, /^test-?secret/i, /^x+$/i, /^dev-?key/i];
 export const MIN_SECRET_BYTES = 32;
@@ -250,20 +178,168 @@ export function isProductionProfile(env: Profile): boolean {
   return env === 'staging' || env === 'prod';
 }
 
+/** Makes a configured path absolute against the working directory. */
+type Resolve = (p: string | undefined) => string | undefined;
+
+function readStorage(r: Reader): Config['storage'] {
+  return Object.freeze({
+    backend: r.oneOf('FG_STORAGE_BACKEND', ['filesystem', 's3'] as const) ?? 'filesystem',
+    retentionDays: r.int('FG_STORAGE_RETENTION_DAYS', 1, 36_500),
+    s3: Object.freeze({
+      endpoint: r.url('FG_S3_ENDPOINT', ['http:', 'https:']),
+      bucket: r.string('FG_S3_BUCKET'),
+      region: r.string('FG_S3_REGION') ?? 'us-east-1',
+      accessKeyId: r.string('FG_S3_ACCESS_KEY_ID'),
+      secretAccessKey: r.string('FG_S3_SECRET_ACCESS_KEY'),
+      prefix: r.string('FG_S3_PREFIX'),
+    }),
+  });
+}
+
+function readDb(r: Reader): Config['db'] {
+  return Object.freeze({
+    url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']),
+    poolSize: r.int('FG_DB_POOL_SIZE', 1, 500),
+    gatePoolSize: r.int('FG_DB_GATE_POOL_SIZE', 1, 50),
+    appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app',
+  });
+}
+
+function readAuth(r: Reader): Config['auth'] {
+  return Object.freeze({
+    enabled: r.bool('FG_AUTH_ENABLED'),
+    globalKey: r.string('FG_API_KEY'),
+    devBypass: r.bool('FG_DEV_AUTH_BYPASS'),
+    dbFailOpen: r.bool('FG_AUTH_DB_FAIL_OPEN'),
+    dbFailOpenAcknowledged: r.bool('FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED'),
+  });
+}
+
+function readConsole(r: Reader, profile: Profile): Config['console'] {
+  return Object.freeze({
+    oidc: Object.freeze({
+      issuer: r.url('FG_OIDC_ISSUER', ['http:', 'https:']),
+      clientId: r.string('FG_OIDC_CLIENT_ID'),
+      clientSecret: r.string('FG_OIDC_CLIENT_SECRET'),
+      redirectUrl: r.url('FG_OIDC_REDIRECT_URL', ['http:', 'https:']),
+      groupsClaim: r.string('FG_OIDC_GROUPS_CLAIM') ?? 'groups',
+      groupMap: r.string('FG_OIDC_GROUP_MAP'),
+    }),
+    embeddedIdp: r.isSet('FG_OIDC_EMBEDDED') ? r.bool('FG_OIDC_EMBEDDED') : (profile === 'dev' || profile === 'test') && !r.isSet('FG_OIDC_ISSUER'),
+    idleMinutes: r.int('FG_SESSION_IDLE_MINUTES', 1, 480),
+  });
+}
+
+function readLedger(r: Reader, profile: Profile): Config['ledger'] {
+  return Object.freeze({
+    origin: r.string('FG_LEDGER_ORIGIN') ?? 'frostgate.ledger',
+    checkpointIntervalS: r.int('FG_CHECKPOINT_INTERVAL_S', 1, 86_400),
+    checkpointMaxEntries: r.int('FG_CHECKPOINT_MAX_ENTRIES', 1, 10_000_000),
+    // Tests start many servers on one working directory: they name their own store to witness.
+    witness: r.oneOf('FG_LEDGER_WITNESS', ['storage', 'off'] as const) ?? (profile === 'test' ? 'off' : 'storage'),
+  });
+}
+
+function readKeys(r: Reader, resolve: Resolve): Config['keys'] {
+  return Object.freeze({
+    ledgerKeyPath: resolve(r.string('FG_LEDGER_KEY_PATH')),
+    tokenKeyPath: resolve(r.string('FG_TOKEN_KEY_PATH')),
+    signingKeyPath: resolve(r.string('SIGNING_KEY_PATH')),
+  });
+}
+
+function readSecrets(r: Reader): Config['secrets'] {
+  return Object.freeze({
+    sessionSecret: r.string('FG_SESSION_SECRET'),
+    receiptHmacSecret: r.string('RECEIPT_HMAC_SECRET'),
+    etHmacSecret: r.string('ET_HMAC_SECRET'),
+  });
+}
+
+function readForge(r: Reader, profile: Profile, resolve: Resolve): Config['forge'] {
+  return Object.freeze({
+    // fake_charge is the default everywhere but prod, where it is refused (settingErrors).
+    billingMode: r.oneOf('BILLING_MODE', ['fake_charge', 'stripe'] as const) ?? (profile === 'prod' ? 'stripe' : 'fake_charge'),
+    stripeWebhookSecret: r.string('STRIPE_WEBHOOK_SECRET'),
+    templatesDir: resolve(r.string('FG_TEMPLATES_DIR')),
+    publicUrl: r.url('FG_PUBLIC_URL', ['http:', 'https:']),
+    quota: Object.freeze({
+      maxConcurrentPerSubject: r.int('FG_QUOTA_MAX_CONCURRENT_PER_SUBJECT', 0, 10_000),
+      maxConcurrentPerTenant: r.int('FG_QUOTA_MAX_CONCURRENT_PER_TENANT', 0, 1_000_000),
+      maxSpawnsPerDay: r.int('FG_QUOTA_MAX_SPAWNS_PER_DAY', 0, 1_000_000),
+    }),
+    orchestratorUrl: r.url('FG_ORCHESTRATOR_URL', ['http:', 'https:']),
+    orchestratorApiKey: r.string('FG_ORCHESTRATOR_API_KEY'),
+    variablesSecret: r.string('FG_VARIABLES_SECRET'),
+    fleetSecret: r.string('FG_FLEET_SECRET'),
+    placement: r.oneOf('FG_ORCHESTRATOR_PLACEMENT', ['local', 'workers'] as const) ?? 'local',
+    worker: Object.freeze({
+      id: r.string('FG_WORKER_ID'),
+      capacity: r.int('FG_WORKER_CAPACITY', 1, 10_000),
+      heartbeatMs: r.int('FG_WORKER_HEARTBEAT_MS', 100, 600_000),
+    }),
+  });
+}
+
+/** Settings that are each valid but wrong together; they stop startup in every profile. */
+function settingErrors(config: Config, isSet: (name: string) => boolean): string[] {
+  const errors: string[] = [];
+  if (config.storage.backend === 's3') {
+    const missing = (['FG_S3_ENDPOINT', 'FG_S3_BUCKET', 'FG_S3_ACCESS_KEY_ID', 'FG_S3_SECRET_ACCESS_KEY'] as const).filter((n) => !isSet(n));
+    if (missing.length > 0) errors.push(`FG_STORAGE_BACKEND=s3 needs ${missing.join(', ')}`);
+  }
+  if (config.auth.devBypass && config.env !== 'dev') errors.push('FG_DEV_AUTH_BYPASS is allowed only with FG_ENV=dev');
+  errors.push(...consoleProblems(config));
+  if (config.forge.billingMode === 'fake_charge' && config.env === 'prod')
+    errors.push('BILLING_MODE=fake_charge charges nothing: allowed in dev, test and staging only, never in prod; use BILLING_MODE=stripe');
+  if (config.forge.orchestratorUrl && !config.forge.orchestratorApiKey)
+    errors.push('FG_ORCHESTRATOR_URL needs FG_ORCHESTRATOR_API_KEY (a key with scope forge:operate): the orchestrator refuses a handoff without one');
+  if (config.forge.placement === 'workers' && !config.nats.url)
+    errors.push('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream');
+  if (config.forge.worker.id !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.forge.worker.id))
+    errors.push('FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -');
+  return errors;
+}
+
+/** Settings that start but probably do not do what the operator meant. */
+function settingWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.rateLimit.failOpen) {
+    warnings.push(
+      config.rateLimit.failOpenAcknowledged
+        ? 'FG_RL_FAIL_OPEN is acknowledged: rate limits pass when Redis is down, and every pass logs CRITICAL'
+        : 'FG_RL_FAIL_OPEN=true has no effect without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true: rate limits stay fail-closed',
+    );
+  }
+  if (config.auth.dbFailOpen && !config.auth.dbFailOpenAcknowledged) {
+    warnings.push('FG_AUTH_DB_FAIL_OPEN=true has no effect without FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED=true: authentication stays fail-closed');
+  }
+  // The webhook fails closed (every event refused), so this warns rather than stops startup.
+  if (config.forge.billingMode === 'stripe' && !config.forge.stripeWebhookSecret)
+    warnings.push('BILLING_MODE=stripe without STRIPE_WEBHOOK_SECRET: the Stripe webhook refuses every event, so no purchase grants an entitlement');
+  if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
+  if (isProductionProfile(config.env) && config.ledger.witness === 'off')
+    warnings.push(
+      'FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent ' +
+        'rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)',
+    );
+  return warnings;
+}
+
 /** Parses the environment once. Never throws: every problem is in the report. */
 export function parseConfig(env: Env = process.env, cwd: string = process.cwd()): ConfigReport {
   const r = new Reader(env);
-  const warnings: string[] = [];
   const profile = r.oneOf('FG_ENV', PROFILES) ?? 'dev';
   const redisUrl = r.url('FG_REDIS_URL', ['redis:', 'rediss:']);
   const backendRaw = r.oneOf('FG_RL_BACKEND', ['memory', 'redis'] as const);
   const backend: RateLimitBackend = backendRaw ?? (redisUrl ? 'redis' : 'memory');
   if (backend === 'redis' && !redisUrl) r.errors.push('FG_RL_BACKEND=redis needs FG_REDIS_URL');
-  const resolve = (p: string | undefined) => (p === undefined ? undefined : path.resolve(cwd, p));
+  const resolve: Resolve = (p) => (p === undefined ? undefined : path.resolve(cwd, p));
   const unknownVariables = Object.keys(env)
     .filter((k) => k.startsWith('FG_') && !VARIABLE_NAMES.has(k))
     .sort();
 
+  // Parse errors are listed in the order variables are read here.
   const config: Config = Object.freeze({
     env: profile,
     host: r.string('FG_HOST') ?? '127.0.0.1',
@@ -271,86 +347,18 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     portExplicit: r.isSet('FG_PORT'),
     dataDir: resolve(r.string('FG_DATA_DIR')) ?? path.resolve(cwd, 'data'),
     storageDir: resolve(r.string('FG_STORAGE_DIR')) ?? path.resolve(cwd, 'storage'),
-    storage: Object.freeze({
-      backend: r.oneOf('FG_STORAGE_BACKEND', ['filesystem', 's3'] as const) ?? 'filesystem',
-      retentionDays: r.int('FG_STORAGE_RETENTION_DAYS', 1, 36_500),
-      s3: Object.freeze({
-        endpoint: r.url('FG_S3_ENDPOINT', ['http:', 'https:']),
-        bucket: r.string('FG_S3_BUCKET'),
-        region: r.string('FG_S3_REGION') ?? 'us-east-1',
-        accessKeyId: r.string('FG_S3_ACCESS_KEY_ID'),
-        secretAccessKey: r.string('FG_S3_SECRET_ACCESS_KEY'),
-        prefix: r.string('FG_S3_PREFIX'),
-      }),
-    }),
-    db: Object.freeze({
-      url: r.url('FG_DB_URL', ['postgres:', 'postgresql:']),
-      poolSize: r.int('FG_DB_POOL_SIZE', 1, 500),
-      gatePoolSize: r.int('FG_DB_GATE_POOL_SIZE', 1, 50),
-      appRole: r.string('FG_DB_APP_ROLE') ?? 'frostgate_app',
-    }),
+    storage: readStorage(r),
+    db: readDb(r),
     redis: Object.freeze({ url: redisUrl }),
     nats: Object.freeze({ url: r.url('FG_NATS_URL', ['nats:', 'tls:']) }),
     rateLimit: Object.freeze({ backend, failOpen: r.bool('FG_RL_FAIL_OPEN'), failOpenAcknowledged: r.bool('FG_RL_FAIL_OPEN_ACKNOWLEDGED') }),
-    auth: Object.freeze({
-      enabled: r.bool('FG_AUTH_ENABLED'),
-      globalKey: r.string('FG_API_KEY'),
-      devBypass: r.bool('FG_DEV_AUTH_BYPASS'),
-      dbFailOpen: r.bool('FG_AUTH_DB_FAIL_OPEN'),
-      dbFailOpenAcknowledged: r.bool('FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED'),
-    }),
+    auth: readAuth(r),
     egress: Object.freeze({ dryRun: r.bool('FG_EGRESS_DRY_RUN') }),
-    console: Object.freeze({
-      oidc: Object.freeze({
-        issuer: r.url('FG_OIDC_ISSUER', ['http:', 'https:']),
-        clientId: r.string('FG_OIDC_CLIENT_ID'),
-        clientSecret: r.string('FG_OIDC_CLIENT_SECRET'),
-        redirectUrl: r.url('FG_OIDC_REDIRECT_URL', ['http:', 'https:']),
-        groupsClaim: r.string('FG_OIDC_GROUPS_CLAIM') ?? 'groups',
-        groupMap: r.string('FG_OIDC_GROUP_MAP'),
-      }),
-      embeddedIdp: r.isSet('FG_OIDC_EMBEDDED') ? r.bool('FG_OIDC_EMBEDDED') : (profile === 'dev' || profile === 'test') && !r.isSet('FG_OIDC_ISSUER'),
-      idleMinutes: r.int('FG_SESSION_IDLE_MINUTES', 1, 480),
-    }),
-    ledger: Object.freeze({
-      origin: r.string('FG_LEDGER_ORIGIN') ?? 'frostgate.ledger',
-      checkpointIntervalS: r.int('FG_CHECKPOINT_INTERVAL_S', 1, 86_400),
-      checkpointMaxEntries: r.int('FG_CHECKPOINT_MAX_ENTRIES', 1, 10_000_000),
-      // Tests start many servers on one working directory: they name their own store to witness.
-      witness: r.oneOf('FG_LEDGER_WITNESS', ['storage', 'off'] as const) ?? (profile === 'test' ? 'off' : 'storage'),
-    }),
-    keys: Object.freeze({
-      ledgerKeyPath: resolve(r.string('FG_LEDGER_KEY_PATH')),
-      tokenKeyPath: resolve(r.string('FG_TOKEN_KEY_PATH')),
-      signingKeyPath: resolve(r.string('SIGNING_KEY_PATH')),
-    }),
-    secrets: Object.freeze({
-      sessionSecret: r.string('FG_SESSION_SECRET'),
-      receiptHmacSecret: r.string('RECEIPT_HMAC_SECRET'),
-      etHmacSecret: r.string('ET_HMAC_SECRET'),
-    }),
-    forge: Object.freeze({
-      // fake_charge is the default everywhere but prod, where it is refused (below).
-      billingMode: r.oneOf('BILLING_MODE', ['fake_charge', 'stripe'] as const) ?? (profile === 'prod' ? 'stripe' : 'fake_charge'),
-      stripeWebhookSecret: r.string('STRIPE_WEBHOOK_SECRET'),
-      templatesDir: resolve(r.string('FG_TEMPLATES_DIR')),
-      publicUrl: r.url('FG_PUBLIC_URL', ['http:', 'https:']),
-      quota: Object.freeze({
-        maxConcurrentPerSubject: r.int('FG_QUOTA_MAX_CONCURRENT_PER_SUBJECT', 0, 10_000),
-        maxConcurrentPerTenant: r.int('FG_QUOTA_MAX_CONCURRENT_PER_TENANT', 0, 1_000_000),
-        maxSpawnsPerDay: r.int('FG_QUOTA_MAX_SPAWNS_PER_DAY', 0, 1_000_000),
-      }),
-      orchestratorUrl: r.url('FG_ORCHESTRATOR_URL', ['http:', 'https:']),
-      orchestratorApiKey: r.string('FG_ORCHESTRATOR_API_KEY'),
-      variablesSecret: r.string('FG_VARIABLES_SECRET'),
-      fleetSecret: r.string('FG_FLEET_SECRET'),
-      placement: r.oneOf('FG_ORCHESTRATOR_PLACEMENT', ['local', 'workers'] as const) ?? 'local',
-      worker: Object.freeze({
-        id: r.string('FG_WORKER_ID'),
-        capacity: r.int('FG_WORKER_CAPACITY', 1, 10_000),
-        heartbeatMs: r.int('FG_WORKER_HEARTBEAT_MS', 100, 600_000),
-      }),
-    }),
+    console: readConsole(r, profile),
+    ledger: readLedger(r, profile),
+    keys: readKeys(r, resolve),
+    secrets: readSecrets(r),
+    forge: readForge(r, profile, resolve),
     log: Object.freeze({ level: r.oneOf('FG_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) ?? 'info' }),
     http: Object.freeze({ bodyLimit: r.int('FG_BODY_LIMIT', 1024, 256 * 1024 * 1024), trustProxy: r.bool('FG_TRUST_PROXY') }),
     ingest: Object.freeze({
@@ -362,41 +370,9 @@ export function parseConfig(env: Env = process.env, cwd: string = process.cwd())
     unknownVariables: Object.freeze(unknownVariables),
   });
 
-  if (config.rateLimit.failOpen) {
-    warnings.push(
-      config.rateLimit.failOpenAcknowledged
-        ? 'FG_RL_FAIL_OPEN is acknowledged: rate limits pass when Redis is down, and every pass logs CRITICAL'
-        : 'FG_RL_FAIL_OPEN=true has no effect without FG_RL_FAIL_OPEN_ACKNOWLEDGED=true: rate limits stay fail-closed',
-    );
-  }
-  if (config.auth.dbFailOpen && !config.auth.dbFailOpenAcknowledged) {
-    warnings.push('FG_AUTH_DB_FAIL_OPEN=true has no effect without FG_AUTH_DB_FAIL_OPEN_ACKNOWLEDGED=true: authentication stays fail-closed');
-  }
-  if (config.storage.backend === 's3') {
-    const missing = (['FG_S3_ENDPOINT', 'FG_S3_BUCKET', 'FG_S3_ACCESS_KEY_ID', 'FG_S3_SECRET_ACCESS_KEY'] as const).filter((n) => !r.isSet(n));
-    if (missing.length > 0) r.errors.push(`FG_STORAGE_BACKEND=s3 needs ${missing.join(', ')}`);
-  }
-  if (config.auth.devBypass && config.env !== 'dev') r.errors.push('FG_DEV_AUTH_BYPASS is allowed only with FG_ENV=dev');
-  r.errors.push(...consoleProblems(config));
-  if (config.forge.billingMode === 'fake_charge' && config.env === 'prod')
-    r.errors.push('BILLING_MODE=fake_charge charges nothing: allowed in dev, test and staging only, never in prod; use BILLING_MODE=stripe');
-  // Both fail closed (every webhook event, every handoff refused), so they warn rather than stop startup.
-  if (config.forge.billingMode === 'stripe' && !config.forge.stripeWebhookSecret)
-    warnings.push('BILLING_MODE=stripe without STRIPE_WEBHOOK_SECRET: the Stripe webhook refuses every event, so no purchase grants an entitlement');
-  if (config.forge.orchestratorUrl && !config.forge.orchestratorApiKey)
-    r.errors.push('FG_ORCHESTRATOR_URL needs FG_ORCHESTRATOR_API_KEY (a key with scope forge:operate): the orchestrator refuses a handoff without one');
-  if (config.forge.placement === 'workers' && !config.nats.url)
-    r.errors.push('FG_ORCHESTRATOR_PLACEMENT=workers needs FG_NATS_URL: labs are placed on worker agents through NATS JetStream');
-  if (config.forge.worker.id !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.forge.worker.id))
-    r.errors.push('FG_WORKER_ID must be 1-63 characters of a-z, 0-9 and -');
-  if (config.unknownVariables.length > 0) warnings.push(`unknown FG_* variable(s): ${config.unknownVariables.join(', ')}`);
-  if (isProductionProfile(config.env) && config.ledger.witness === 'off')
-    warnings.push(
-      'FG_LEDGER_WITNESS=off: no checkpoint leaves the database, so frostgate verify cannot catch a consistent ' +
-        'rewrite by someone with database write access unless you keep checkpoints elsewhere yourself (docs/ledger.md)',
-    );
-
-  return { config, errors: r.errors, productionProblems: productionProblems(config, (n) => r.isSet(n)), warnings };
+  const isSet = (n: string) => r.isSet(n);
+  const errors = [...r.errors, ...settingErrors(config, isSet)];
+  return { config, errors, productionProblems: productionProblems(config, isSet), warnings: settingWarnings(config) };
 }
 
 /** The problems that stop startup in this profile. */

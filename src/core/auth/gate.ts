@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import type { Config } from '../../config/config.js';
 import { bindTenantToContext } from '../../platform/context.js';
@@ -6,7 +5,7 @@ import { tenantIdProblem } from '../../platform/db/tenant-id.js';
 import { AppError } from '../../platform/http/problem.js';
 import type { Logger } from '../../platform/log.js';
 import type { Metrics } from '../../platform/metrics.js';
-import { digestKey, digestsEqual, keyIdOf } from './key-format.js';
+import { authenticateKey, keyPolicyOf, type AuthFailureReason } from './authenticate-key.js';
 import type { KeyResolver } from './key-resolver.js';
 import type { Principal } from '../../platform/auth/principal.js';
 import { missingScopes } from '../../platform/auth/scopes.js';
@@ -96,9 +95,6 @@ export function queryCarriesKey(url: string): boolean {
   return CREDENTIAL_PARAMS.test(query) || KEY_IN_QUERY.test(query);
 }
 
-/** Why the gate refused a key; the security log and auth_failure_total{reason} carry it, the response never does. */
-export type AuthFailureReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'tenant_disabled' | 'global_key_refused';
-
 export interface GateDeps {
   readonly config: Pick<Config, 'env' | 'auth' | 'bootstrapTenant'>;
   readonly security: Logger;
@@ -131,12 +127,31 @@ function claimedTenantHeader(request: FastifyRequest): string | undefined {
   return header;
 }
 
+/** A key in the URL is refused before anything else, on every route: URLs end up in access logs. */
+function refuseKeyInQuery(request: FastifyRequest, deps: Pick<GateDeps, 'security' | 'metrics'>): never {
+  // The URL itself is never logged here (it holds the key); only the route pattern is.
+  deps.metrics.authFailure.inc({ reason: 'key_in_query' });
+  deps.security.warn(
+    { type: 'auth_event', success: false, reason: 'key_in_query', request_id: request.id, route: routeKey(request) },
+    'credential in query string refused',
+  );
+  throw new AppError('api_key_in_query', 'credentials are not accepted in the query string; send the key in the X-API-Key header');
+}
+
+/** Routes that take no API key: the public, token and sign-in lists, each only for the mode it declares. */
+function needsNoKey(request: FastifyRequest): boolean {
+  const mode = request.routeOptions.config.auth ?? 'api_key';
+  const key = routeKey(request);
+  if (mode === 'public' && PUBLIC_ROUTES.has(key)) return true;
+  if (mode === 'token' && TOKEN_ROUTES.has(key)) return true;
+  if (mode === 'sign_in' && SIGN_IN_ROUTES.has(key)) return true;
+  return request.routeOptions.url === undefined; // 404/405 handler: nothing to protect
+}
+
 export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
   const { config, security, metrics, resolver, bindTenant } = deps;
   const devProfile = config.env === 'dev' || config.env === 'test';
-  const globalKey = devProfile && config.auth.globalKey ? Buffer.from(config.auth.globalKey) : undefined;
-  const failOpen = config.auth.dbFailOpen && config.auth.dbFailOpenAcknowledged;
-
+  const policy = keyPolicyOf(config);
   const refuse = async (request: FastifyRequest, reason: AuthFailureReason, keyId?: string, tenantId?: string): Promise<never> => {
     metrics.authFailure.inc({ reason });
     security.warn(
@@ -211,22 +226,36 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
     metrics.authSuccess.inc();
   };
 
+  const unavailable = (request: FastifyRequest, keyId: string, error: Error): never => {
+    metrics.authFailure.inc({ reason: 'store_unavailable' });
+    security.error(
+      { type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: error.message },
+      'key store unreachable, refusing (fail closed)',
+    );
+    throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
+  };
+
+  const reportFailOpen = (request: FastifyRequest, principal: Principal, error: Error): void => {
+    // Counted only when the stale key is accepted: a refusal on stale data is no fail-open pass.
+    metrics.failOpenTriggered.inc({ component: 'auth' });
+    security.fatal(
+      {
+        type: 'auth_event',
+        success: true,
+        reason: 'fail_open',
+        key_id: principal.keyId,
+        tenant_id: principal.tenantId,
+        request_id: request.id,
+        error: error.message,
+      },
+      'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)',
+    );
+    deps.onFailOpen?.(principal.tenantId!, { key_id: principal.keyId, route: routeKey(request), error: error.message });
+  };
+
   return async function authGate(request) {
-    if (queryCarriesKey(request.url)) {
-      // The URL itself is never logged here (it holds the key); only the route pattern is.
-      metrics.authFailure.inc({ reason: 'key_in_query' });
-      security.warn(
-        { type: 'auth_event', success: false, reason: 'key_in_query', request_id: request.id, route: routeKey(request) },
-        'credential in query string refused',
-      );
-      throw new AppError('api_key_in_query', 'credentials are not accepted in the query string; send the key in the X-API-Key header');
-    }
-    const mode = request.routeOptions.config.auth ?? 'api_key';
-    const key = routeKey(request);
-    if (mode === 'public' && PUBLIC_ROUTES.has(key)) return;
-    if (mode === 'token' && TOKEN_ROUTES.has(key)) return;
-    if (mode === 'sign_in' && SIGN_IN_ROUTES.has(key)) return;
-    if (request.routeOptions.url === undefined) return; // 404/405 handler: nothing to protect
+    if (queryCarriesKey(request.url)) refuseKeyInQuery(request, deps);
+    if (needsNoKey(request)) return;
 
     if (!config.auth.enabled && devProfile) {
       // No default tenant: like the global key, the request names its tenant with X-Tenant-Id,
@@ -240,73 +269,20 @@ export function createAuthGate(deps: GateDeps): onRequestAsyncHookHandler {
       // One authorization path: a session's principal meets the same scope and tenant checks.
       const session = await deps.sessions(request);
       if (session) return accept(request, session);
-      if (mode === 'console_page' && CONSOLE_PAGE_ROUTES.has(key)) return; // the page sends the browser to sign in
+      const consolePage = request.routeOptions.config.auth === 'console_page' && CONSOLE_PAGE_ROUTES.has(routeKey(request));
+      if (consolePage) return; // the page sends the browser to sign in
     }
     if (!presented) return refuse(request, 'missing');
 
-    if (globalKey) {
-      const candidate = Buffer.from(presented);
-      if (candidate.length === globalKey.length && timingSafeEqual(candidate, globalKey)) {
-        security.info({ type: 'auth_event', success: true, reason: 'global_key', request_id: request.id, route: key }, 'global key used (dev/test only)');
-        accept(request, { kind: 'global_key', scopes: ['admin'], subject: 'global-key' });
-        return;
-      }
-    } else if (config.auth.globalKey && presented === config.auth.globalKey) {
-      return refuse(request, 'global_key_refused');
-    }
-
-    const keyId = keyIdOf(presented);
-    if (!keyId) return refuse(request, 'malformed');
-    const digest = digestKey(presented);
-    const unavailable = (error: Error): never => {
-      metrics.authFailure.inc({ reason: 'store_unavailable' });
-      security.error(
-        { type: 'auth_event', success: false, reason: 'store_unavailable', key_id: keyId, request_id: request.id, error: error.message },
-        'key store unreachable, refusing (fail closed)',
+    const outcome = await authenticateKey(presented, policy, resolver);
+    if (outcome.status === 'refused') return refuse(request, outcome.reason, outcome.keyId, outcome.tenantId);
+    if (outcome.status === 'store_unavailable') return unavailable(request, outcome.keyId, outcome.error);
+    if (outcome.principal.kind === 'global_key')
+      security.info(
+        { type: 'auth_event', success: true, reason: 'global_key', request_id: request.id, route: routeKey(request) },
+        'global key used (dev/test only)',
       );
-      throw new AppError('unavailable', 'authentication is temporarily unavailable; retry shortly', {}, { 'retry-after': '2' });
-    };
-    // An unknown id and a wrong secret take this same path at the same cost: no record is read for
-    // either, so timing does not tell which key ids exist (src/core/auth/key-index.ts).
-    const screen = await resolver.screen(keyId, digest);
-    if (screen.status === 'unknown') return refuse(request, 'unknown', keyId);
-    if (screen.status === 'store_unavailable') return unavailable(screen.error);
-    const lookup = await resolver.resolve(keyId);
-    let record;
-    let failedOpen: Error | undefined;
-    if (lookup.status === 'store_unavailable') {
-      // With the acknowledged switch, the last state this node saw of this very key (same digest)
-      // stands in for the store; the ordinary checks below still apply to it.
-      if (!(failOpen && lookup.stale && digestsEqual(digest, lookup.stale.digest))) return unavailable(lookup.error);
-      record = lookup.stale;
-      failedOpen = lookup.error;
-    } else if (lookup.status === 'absent') {
-      return refuse(request, 'unknown', keyId);
-    } else {
-      record = lookup.record;
-    }
-    if (!digestsEqual(digest, record.digest)) return refuse(request, 'unknown', keyId);
-    if (record.revokedAt) return refuse(request, 'revoked', keyId, record.tenantId);
-    if (record.expiresAt && record.expiresAt.getTime() <= Date.now()) return refuse(request, 'expired', keyId, record.tenantId);
-    if (record.tenantDisabled) return refuse(request, 'tenant_disabled', keyId, record.tenantId);
-    if (failedOpen) {
-      // Counted only when the stale key is accepted: a refusal on stale data is no fail-open pass.
-      metrics.failOpenTriggered.inc({ component: 'auth' });
-      security.fatal(
-        {
-          type: 'auth_event',
-          success: true,
-          reason: 'fail_open',
-          key_id: keyId,
-          tenant_id: record.tenantId,
-          request_id: request.id,
-          error: failedOpen.message,
-        },
-        'CRITICAL: key store unreachable, accepting last known key state (FG_AUTH_DB_FAIL_OPEN acknowledged)',
-      );
-      deps.onFailOpen?.(record.tenantId, { key_id: keyId, route: key, error: failedOpen.message });
-    }
-    resolver.touch(keyId);
-    accept(request, { kind: 'api_key', keyId, tenantId: record.tenantId, scopes: record.scopes, subject: record.owner || keyId });
+    if (outcome.failedOpen) reportFailOpen(request, outcome.principal, outcome.failedOpen);
+    accept(request, outcome.principal);
   };
 }

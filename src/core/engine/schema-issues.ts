@@ -1,14 +1,13 @@
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+import { pointerTokens } from '../../platform/json-pointer.js';
 import type { ValidationIssue } from './errors.js';
 
 /** `/rules/3/when/all/0/cidr` -> `rules[3].when.all[0].cidr` */
 export function pointerToPath(pointer: string): string {
-  if (pointer === '') return '';
   let out = '';
-  for (const raw of pointer.slice(1).split('/')) {
-    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+  for (const segment of pointerTokens(pointer)) {
     if (/^\d+$/.test(segment)) out += `[${segment}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
     else out += `[${JSON.stringify(segment)}]`;

@@ -145,6 +145,7 @@ export interface ExecOptions {
   readonly enter?: 'net' | 'mount' | 'probe';
 }
 
+/** A finished command inside a device or on the host (netns/process.ts runCommand returns the same). */
 export interface ExecResult {
   /** Process exit code; 124 on timeout, 128+n when killed by signal n. */
   readonly exitCode: number;

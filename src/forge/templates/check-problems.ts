@@ -1,6 +1,6 @@
 import { Value } from '@sinclair/typebox/value';
 import { COMBINATOR_TYPES, LEAF_CHECKS, type LeafCheckType } from './checks.js';
-import type { PathSegment } from './errors.js';
+import { pointerToSegments, type PathSegment } from './errors.js';
 
 interface Problem {
   readonly at: readonly PathSegment[];
@@ -15,15 +15,6 @@ interface Context {
 const REGEX_FIELDS = ['stdout_regex', 'stdout_not_regex', 'regex', 'not_regex', 'cmdline_regex', 'expect_regex', 'body_regex', 'body_not_regex'];
 const DEVICE_FIELDS = ['device', 'from'];
 const MAX_DEPTH = 4;
-
-function segments(pointer: string): PathSegment[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
 
 function isLeafType(type: unknown): type is LeafCheckType {
   return typeof type === 'string' && Object.hasOwn(LEAF_CHECKS, type);
@@ -58,7 +49,7 @@ export function checkProblems(check: unknown, at: readonly PathSegment[], ctx: C
 
   const seen = new Set<string>();
   for (const error of Value.Errors(LEAF_CHECKS[type], check)) {
-    const path = [...at, ...segments(error.path)];
+    const path = [...at, ...pointerToSegments(error.path)];
     const key = path.join('.');
     if (seen.has(key)) continue;
     seen.add(key);

@@ -2,6 +2,19 @@ import { parseDocument, stringify } from 'yaml';
 import { formatCidr, formatIpv4, parseCidr } from '../runtime/ipv4.js';
 import { formatProblem, TemplateInvalidError } from './errors.js';
 import { parseTemplate } from './load.js';
+import {
+  type ClabNodes,
+  type Conversion,
+  type Endpoint,
+  isMap,
+  type NodeState,
+  parseEndpoint,
+  readNodes,
+  type Segment,
+  slug,
+  SPECIAL_ENDPOINT_NODES,
+  str,
+} from './containerlab-nodes.js';
 import type { SuccessCriterion, TemplateDevice, TemplateDocument, Tier, Track } from './schema.js';
 
 /**
@@ -54,48 +67,29 @@ export class ContainerlabImportError extends Error {
   }
 }
 
-export const SUPPORTED_KINDS = ['linux', 'bridge'] as const;
-
-interface Endpoint {
-  readonly node: string;
-  readonly iface: string;
-  readonly ipv4?: string;
-  readonly at: string;
-}
-
-interface Segment {
-  readonly name: string;
-  readonly members: Endpoint[];
-  cidr?: string;
-}
-
-interface NodeState {
-  readonly clabName: string;
-  readonly name: string;
-  router: boolean;
-  readonly addresses: Map<string, string>;
-  readonly routes: Array<{ to: string; via: string }>;
-  readonly startup: string[];
-  frrConfig?: string;
-}
-
-const DEVICE_NAME = /^[a-z][a-z0-9-]{0,23}$/;
-const NETWORK_NAME = /^[a-z][a-z0-9-]{0,31}$/;
-const SPECIAL_ENDPOINT_NODES = new Set(['host', 'mgmt-net', 'macvlan']);
-
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const slug = (s: string) =>
-  s
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '');
 /** eth2 < eth10: natural order of interface names. */
 const naturalCompare = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 export function importContainerlab(text: string, source: string, opts: ContainerlabImportOptions = {}): ContainerlabImport {
-  const problems: string[] = [];
-  const warnings: string[] = [];
+  const c: Conversion = { problems: [], warnings: [] };
+  const { labName, topology } = readTopology(text, source);
+  const found = readNodes(topology, opts.readBound, c);
+  const segments = linkSegments(topology, found, c);
+  refuseIfProblems(source, c);
+  const { assigned, usedNets } = linkAddresses(segments, found.nodes, c);
+  refuseIfProblems(source, c);
+  fillMissingAddresses(segments, assigned, usedNets, c);
+  const devices = [...found.nodes.values()].map((state) => deviceOf(state, segments, assigned, c));
+  const template = skeleton(labName, source, devices, segments, opts);
+  return { template, yaml: renderChecked(template, labName, source, c.warnings), warnings: c.warnings };
+}
+
+function refuseIfProblems(source: string, c: Conversion): void {
+  if (c.problems.length > 0) throw new ContainerlabImportError(source, c.problems);
+}
+
+/** The parsed file, refused unless it is YAML with a `topology.nodes` mapping. */
+function readTopology(text: string, source: string): { labName: string; topology: Record<string, unknown> } {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0)
     throw new ContainerlabImportError(
@@ -106,131 +100,78 @@ export function importContainerlab(text: string, source: string, opts: Container
   if (!isMap(root) || !isMap(root.topology) || !isMap(root.topology.nodes)) {
     throw new ContainerlabImportError(source, ['not a containerlab topology: expected `topology.nodes` (a mapping of node names)']);
   }
-  const labName = str(root.name) ?? 'imported-lab';
-  const topology = root.topology;
-  const defaultKind = isMap(topology.defaults) ? str(topology.defaults.kind) : undefined;
-  const kindDefaults = isMap(topology.kinds) ? topology.kinds : {};
+  return { labName: str(root.name) ?? 'imported-lab', topology: root.topology };
+}
 
-  // Nodes: linux -> devices, bridge -> networks; anything else is refused.
-  const nodes = new Map<string, NodeState>();
-  const bridges = new Map<string, string>();
-  const usedNames = new Map<string, string>();
-  const images: string[] = [];
-  /** Nodes already refused: their links are not reported again. */
-  const refused = new Set<string>();
-  for (const [clabName, raw] of Object.entries(topology.nodes as Record<string, unknown>)) {
-    const node = isMap(raw) ? raw : {};
-    const kind = str(node.kind) ?? defaultKind;
-    const at = `topology.nodes.${clabName}`;
-    if (kind === undefined || !(SUPPORTED_KINDS as readonly string[]).includes(kind)) refused.add(clabName);
-    if (kind === undefined) {
-      problems.push(`${at}: no kind (and no topology.defaults.kind); FrostGate imports kinds ${SUPPORTED_KINDS.join(' and ')}`);
-      continue;
-    }
-    if (!(SUPPORTED_KINDS as readonly string[]).includes(kind)) {
-      problems.push(
-        `${at}: kind "${kind}" is not supported; FrostGate imports only kinds ` +
-          `${SUPPORTED_KINDS.join(' and ')} (its devices are Linux network namespaces, not vendor images)`,
-      );
-      continue;
-    }
-    const name = slug(clabName);
-    const pattern = kind === 'bridge' ? NETWORK_NAME : DEVICE_NAME;
-    if (!pattern.test(name)) {
-      problems.push(`${at}: name "${clabName}" cannot become a FrostGate ${kind === 'bridge' ? 'network' : 'device'} name (${pattern.source})`);
-      refused.add(clabName);
-      continue;
-    }
-    if (usedNames.has(name)) {
-      problems.push(`${at}: "${clabName}" and "${usedNames.get(name)}" both become "${name}"`);
-      refused.add(clabName);
-      continue;
-    }
-    usedNames.set(name, clabName);
-    if (name !== clabName) warnings.push(`node ${clabName} is named ${name}`);
-    if (kind === 'bridge') {
-      bridges.set(clabName, name);
-      continue;
-    }
-    const kindDefault = isMap(kindDefaults[kind]) ? kindDefaults[kind] : {};
-    const image = str(node.image) ?? str(kindDefault.image) ?? '';
-    const binds = [...(Array.isArray(kindDefault.binds) ? kindDefault.binds : []), ...(Array.isArray(node.binds) ? node.binds : [])].filter(
-      (b): b is string => typeof b === 'string',
-    );
-    const state: NodeState = { clabName, name, router: /(^|\/)frr(outing)?\b|frrouting/i.test(image), addresses: new Map(), routes: [], startup: [] };
-    const frrBind = binds.map((b) => b.split(':')).find(([, target]) => target === '/etc/frr/frr.conf');
-    if (frrBind) {
-      const conf = opts.readBound?.(frrBind[0]!);
-      if (conf === undefined) warnings.push(`${clabName}: bound FRR config ${frrBind[0]} was not found; the router starts with an empty config`);
-      state.frrConfig = conf ?? `frr defaults traditional\nhostname ${name}\n`;
-      state.router = true;
-    }
-    const exec = Array.isArray(node.exec) ? node.exec : [];
-    exec.forEach((line, i) => {
-      if (typeof line !== 'string') problems.push(`${at}.exec[${i}]: not a string`);
-      else readExecLine(state, line.trim(), `${at}.exec[${i}]`, problems);
-    });
-    if (state.frrConfig !== undefined) {
-      for (const [iface, address] of frrInterfaceAddresses(state.frrConfig)) if (!state.addresses.has(iface)) state.addresses.set(iface, address);
-    }
-    if (image) images.push(clabName);
-    if (/frr/i.test(image) && state.frrConfig === undefined) state.frrConfig = `frr defaults traditional\nhostname ${name}\n`;
-    nodes.set(clabName, state);
-  }
-
-  if (images.length > 0) warnings.push(`images are not used (FrostGate devices run the host's binaries): ${images.join(', ')}`);
-
-  // Links -> segments (one per node-to-node link, one per bridge).
+/** Links -> segments (one per node-to-node link, one per bridge). */
+function linkSegments(topology: Record<string, unknown>, found: ClabNodes, c: Conversion): Map<string, Segment> {
   const segments = new Map<string, Segment>();
   const links = Array.isArray(topology.links) ? topology.links : [];
   links.forEach((rawLink, l) => {
-    const at = `topology.links[${l}]`;
-    const link = isMap(rawLink) ? rawLink : {};
-    const type = str(link.type);
-    if (type !== undefined && type !== 'veth') {
-      problems.push(`${at}: link type "${type}" is not supported; only links between lab nodes (veth) convert`);
-      return;
-    }
-    const endpoints = (Array.isArray(link.endpoints) ? link.endpoints : []).map((e, k) => parseEndpoint(e, `${at}.endpoints[${k}]`, problems));
-    if (endpoints.length !== 2 || endpoints.some((e) => e === undefined)) {
-      if (endpoints.length !== 2) problems.push(`${at}: a link has exactly two endpoints`);
-      return;
-    }
-    const [a, b] = endpoints as [Endpoint, Endpoint];
-    for (const e of [a, b]) {
-      if (SPECIAL_ENDPOINT_NODES.has(e.node))
-        problems.push(`${e.at}: "${e.node}:${e.iface}" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)`);
-      else if (!nodes.has(e.node) && !bridges.has(e.node) && !refused.has(e.node))
-        problems.push(`${e.at}: node "${e.node}" is not a convertible node of this topology`);
-    }
-    if ([a, b].some((e) => !nodes.has(e.node) && !bridges.has(e.node))) return;
-    const bridgeEnds = [a, b].filter((e) => bridges.has(e.node));
-    if (bridgeEnds.length === 2) {
-      problems.push(`${at}: a link between two bridges (${a.node}, ${b.node}) has no FrostGate equivalent; join the devices to one bridge`);
-      return;
-    }
-    if (bridgeEnds.length === 1) {
-      const bridge = bridgeEnds[0]!;
-      const device = bridge === a ? b : a;
-      const name = bridges.get(bridge.node)!;
-      const seg = segments.get(name) ?? { name, members: [] };
-      seg.members.push(device);
-      segments.set(name, seg);
-      return;
-    }
-    let name = slug(`${nodes.get(a.node)!.name}-${nodes.get(b.node)!.name}`)
-      .slice(0, 32)
-      .replace(/-+$/, '');
-    for (let n = 2; segments.has(name) || usedNames.has(name); n++) name = `${name.slice(0, 29).replace(/-+$/, '')}-${n}`;
-    segments.set(name, { name, members: [a, b] });
+    const ends = linkEnds(rawLink, `topology.links[${l}]`, found, c);
+    if (ends) joinSegment(ends, `topology.links[${l}]`, segments, found, c);
   });
-  if (problems.length > 0) throw new ContainerlabImportError(source, problems);
+  return segments;
+}
 
-  // Addresses: endpoint ipv4, else exec / frr.conf; every segment gets one CIDR.
+/** A link's two endpoints, when both are convertible nodes; otherwise the problems say why. */
+function linkEnds(rawLink: unknown, at: string, found: ClabNodes, c: Conversion): [Endpoint, Endpoint] | undefined {
+  const { nodes, bridges, refused } = found;
+  const link = isMap(rawLink) ? rawLink : {};
+  const type = str(link.type);
+  if (type !== undefined && type !== 'veth') {
+    c.problems.push(`${at}: link type "${type}" is not supported; only links between lab nodes (veth) convert`);
+    return undefined;
+  }
+  const endpoints = (Array.isArray(link.endpoints) ? link.endpoints : []).map((e, k) => parseEndpoint(e, `${at}.endpoints[${k}]`, c.problems));
+  if (endpoints.length !== 2 || endpoints.some((e) => e === undefined)) {
+    if (endpoints.length !== 2) c.problems.push(`${at}: a link has exactly two endpoints`);
+    return undefined;
+  }
+  const ends = endpoints as [Endpoint, Endpoint];
+  for (const e of ends) {
+    if (SPECIAL_ENDPOINT_NODES.has(e.node))
+      c.problems.push(`${e.at}: "${e.node}:${e.iface}" joins the lab to the machine running it; FrostGate labs are closed (egress is a template profile)`);
+    else if (!nodes.has(e.node) && !bridges.has(e.node) && !refused.has(e.node))
+      c.problems.push(`${e.at}: node "${e.node}" is not a convertible node of this topology`);
+  }
+  return ends.some((e) => !nodes.has(e.node) && !bridges.has(e.node)) ? undefined : ends;
+}
+
+/** A device-to-bridge link joins the bridge's network; a device-to-device link is a network of its own. */
+function joinSegment([a, b]: [Endpoint, Endpoint], at: string, segments: Map<string, Segment>, found: ClabNodes, c: Conversion): void {
+  const { nodes, bridges, usedNames } = found;
+  const bridgeEnds = [a, b].filter((e) => bridges.has(e.node));
+  if (bridgeEnds.length === 2) {
+    c.problems.push(`${at}: a link between two bridges (${a.node}, ${b.node}) has no FrostGate equivalent; join the devices to one bridge`);
+    return;
+  }
+  if (bridgeEnds.length === 1) {
+    const bridge = bridgeEnds[0]!;
+    const device = bridge === a ? b : a;
+    const name = bridges.get(bridge.node)!;
+    const seg = segments.get(name) ?? { name, members: [] };
+    seg.members.push(device);
+    segments.set(name, seg);
+    return;
+  }
+  let name = slug(`${nodes.get(a.node)!.name}-${nodes.get(b.node)!.name}`)
+    .slice(0, 32)
+    .replace(/-+$/, '');
+  for (let n = 2; segments.has(name) || usedNames.has(name); n++) name = `${name.slice(0, 29).replace(/-+$/, '')}-${n}`;
+  segments.set(name, { name, members: [a, b] });
+}
+
+/** Addresses the topology gives: endpoint ipv4, else exec / frr.conf; one subnet per network. */
+function linkAddresses(
+  segments: Map<string, Segment>,
+  nodes: Map<string, NodeState>,
+  c: Conversion,
+): { assigned: Map<Endpoint, string>; usedNets: Set<string> } {
   const addressOf = (e: Endpoint): string | undefined => {
     const fromNode = nodes.get(e.node)!.addresses.get(e.iface);
     if (e.ipv4 !== undefined && fromNode !== undefined && e.ipv4 !== fromNode)
-      problems.push(`${e.at}: ${e.node}:${e.iface} has ipv4 ${e.ipv4} but exec/frr.conf gives ${fromNode}`);
+      c.problems.push(`${e.at}: ${e.node}:${e.iface} has ipv4 ${e.ipv4} but exec/frr.conf gives ${fromNode}`);
     return e.ipv4 ?? fromNode;
   };
   const assigned = new Map<Endpoint, string>();
@@ -242,24 +183,28 @@ export function importContainerlab(text: string, source: string, opts: Container
       if (address === undefined) continue;
       const cidr = parseCidr(address);
       if (!cidr) {
-        problems.push(`${e.at}: ${e.node}:${e.iface} address "${address}" is not a.b.c.d/n`);
+        c.problems.push(`${e.at}: ${e.node}:${e.iface} address "${address}" is not a.b.c.d/n`);
         continue;
       }
       nets.add(formatCidr(cidr));
       assigned.set(e, address);
     }
-    if (nets.size > 1) problems.push(`link(s) of network ${seg.name}: addresses are in different subnets (${[...nets].join(', ')})`);
+    if (nets.size > 1) c.problems.push(`link(s) of network ${seg.name}: addresses are in different subnets (${[...nets].join(', ')})`);
     seg.cidr = [...nets][0];
     if (seg.cidr) usedNets.add(seg.cidr);
   }
-  if (problems.length > 0) throw new ContainerlabImportError(source, problems);
+  return { assigned, usedNets };
+}
+
+/** Every network gets a CIDR and every endpoint an address: spare 10.199.n.0/24 nets, then free hosts. */
+function fillMissingAddresses(segments: Map<string, Segment>, assigned: Map<Endpoint, string>, usedNets: Set<string>, c: Conversion): void {
   let spare = 0;
   for (const seg of segments.values()) {
     if (seg.cidr === undefined) {
       do seg.cidr = `10.199.${spare++}.0/24`;
       while (usedNets.has(seg.cidr));
       usedNets.add(seg.cidr);
-      warnings.push(`network ${seg.name} had no addresses; it was given ${seg.cidr}`);
+      c.warnings.push(`network ${seg.name} had no addresses; it was given ${seg.cidr}`);
     }
     const net = parseCidr(seg.cidr)!;
     const taken = new Set(
@@ -275,35 +220,42 @@ export function importContainerlab(text: string, source: string, opts: Container
       taken.add(next);
       const address = `${formatIpv4(next)}/${net.prefix}`;
       assigned.set(e, address);
-      warnings.push(`${e.node}:${e.iface} had no address; it was given ${address}`);
+      c.warnings.push(`${e.node}:${e.iface} had no address; it was given ${address}`);
     }
   }
+}
 
-  // Devices: links renumbered eth0.. in containerlab interface order.
-  const devices: TemplateDevice[] = [];
-  for (const state of nodes.values()) {
-    const ends = [...segments.values()].flatMap((seg) => seg.members.filter((e) => e.node === state.clabName).map((e) => ({ seg, e })));
-    ends.sort((x, y) => naturalCompare(x.e.iface, y.e.iface));
-    const renames = new Map(ends.map(({ e }, i) => [e.iface, `eth${i}`]));
-    const changed = [...renames].filter(([from, to]) => from !== to);
-    if (changed.length > 0)
-      warnings.push(`${state.name}: interfaces renumbered ${changed.map(([f, t]) => `${f}->${t}`).join(', ')} (containerlab's eth0 is management)`);
-    for (const iface of state.addresses.keys()) {
-      if (!renames.has(iface) && iface !== 'lo') warnings.push(`${state.name}: address ${state.addresses.get(iface)} on ${iface} dropped (not a lab link)`);
-    }
-    const rename = (t: string) => (renames.size === 0 ? t : t.replace(/\b[A-Za-z][\w.-]*\b/g, (word) => renames.get(word) ?? word));
-    for (const line of state.startup) warnings.push(`${state.name}: exec line kept as a startup line: ${rename(line)}`);
-    devices.push({
-      name: state.name,
-      kind: state.router ? 'router' : 'host',
-      interfaces: ends.map(({ seg, e }) => ({ network: seg.name, address: assigned.get(e)! })),
-      ...(state.routes.length > 0 ? { routes: state.routes } : {}),
-      ...(state.startup.length > 0 ? { startup: state.startup.map(rename) } : {}),
-      ...(state.frrConfig !== undefined ? { frr_config: rename(state.frrConfig) } : {}),
-    });
+/** A device with its links renumbered eth0.. in containerlab interface order, exec lines and FRR config renamed to match. */
+function deviceOf(state: NodeState, segments: Map<string, Segment>, assigned: Map<Endpoint, string>, c: Conversion): TemplateDevice {
+  const ends = [...segments.values()].flatMap((seg) => seg.members.filter((e) => e.node === state.clabName).map((e) => ({ seg, e })));
+  ends.sort((x, y) => naturalCompare(x.e.iface, y.e.iface));
+  const renames = new Map(ends.map(({ e }, i) => [e.iface, `eth${i}`]));
+  const changed = [...renames].filter(([from, to]) => from !== to);
+  if (changed.length > 0)
+    c.warnings.push(`${state.name}: interfaces renumbered ${changed.map(([f, t]) => `${f}->${t}`).join(', ')} (containerlab's eth0 is management)`);
+  for (const iface of state.addresses.keys()) {
+    if (!renames.has(iface) && iface !== 'lo') c.warnings.push(`${state.name}: address ${state.addresses.get(iface)} on ${iface} dropped (not a lab link)`);
   }
+  const rename = (t: string) => (renames.size === 0 ? t : t.replace(/\b[A-Za-z][\w.-]*\b/g, (word) => renames.get(word) ?? word));
+  for (const line of state.startup) c.warnings.push(`${state.name}: exec line kept as a startup line: ${rename(line)}`);
+  return {
+    name: state.name,
+    kind: state.router ? 'router' : 'host',
+    interfaces: ends.map(({ seg, e }) => ({ network: seg.name, address: assigned.get(e)! })),
+    ...(state.routes.length > 0 ? { routes: state.routes } : {}),
+    ...(state.startup.length > 0 ? { startup: state.startup.map(rename) } : {}),
+    ...(state.frrConfig !== undefined ? { frr_config: rename(state.frrConfig) } : {}),
+  };
+}
 
-  const template: TemplateDocument = {
+function skeleton(
+  labName: string,
+  source: string,
+  devices: TemplateDevice[],
+  segments: Map<string, Segment>,
+  opts: ContainerlabImportOptions,
+): TemplateDocument {
+  return {
     id: opts.id ?? templateId(labName),
     title: `${labName} (imported from containerlab)`,
     description: `Converted from the containerlab topology "${labName}" (${source}). TODO: describe the scenario.`,
@@ -316,6 +268,10 @@ export function importContainerlab(text: string, source: string, opts: Container
     successCriteria: [placeholderCriterion(devices)],
     egress: { profile: 'deny-all' },
   };
+}
+
+/** The skeleton as YAML under a header of conversion notes, refused unless it parses as a template. */
+function renderChecked(template: TemplateDocument, labName: string, source: string, warnings: readonly string[]): string {
   const header = [
     `# Imported from ${source} (containerlab topology "${labName}") by frostgate template import.`,
     '# A skeleton: write the tasks, hints and successCriteria, then run frostgate template validate.',
@@ -331,7 +287,7 @@ export function importContainerlab(text: string, source: string, opts: Container
       err.problems.map((p) => `converted template: ${formatProblem(p)}`),
     );
   }
-  return { template, yaml, warnings };
+  return yaml;
 }
 
 function templateId(name: string): string {
@@ -351,66 +307,4 @@ function placeholderCriterion(devices: readonly TemplateDevice[]): SuccessCriter
   const to = others.filter((d) => d.kind === 'host').at(-1) ?? others.at(-1);
   if (from && to) return criterion('todo-reachability', { type: 'reachability', from: from.name, to: to.interfaces[0]!.address.split('/')[0]! });
   return criterion('todo-check', { type: 'command', device: devices[0]?.name ?? 'h1', run: 'true' });
-}
-
-function parseEndpoint(raw: unknown, at: string, problems: string[]): Endpoint | undefined {
-  if (typeof raw === 'string') {
-    const m = /^([^:]+):(.+)$/.exec(raw);
-    if (!m) {
-      problems.push(`${at}: "${raw}" is not node:interface`);
-      return undefined;
-    }
-    return { node: m[1]!, iface: m[2]!, at };
-  }
-  if (isMap(raw) && typeof raw.node === 'string' && typeof raw.interface === 'string') {
-    const ipv4 = str(raw.ipv4);
-    return { node: raw.node, iface: raw.interface, at, ...(ipv4 !== undefined ? { ipv4 } : {}) };
-  }
-  problems.push(`${at}: expected "node:interface" or {node, interface}`);
-  return undefined;
-}
-
-const IP_ADDR_ADD = /^ip\s+(?:-4\s+)?a(?:ddr(?:ess)?)?\s+add\s+(\S+)\s+(?:.*\s)?dev\s+(\S+)/;
-const IP_ADDR_ADD_DEV_FIRST = /^ip\s+(?:-4\s+)?a(?:ddr(?:ess)?)?\s+add\s+dev\s+(\S+)\s+(\S+)/;
-const IP_ROUTE = /^ip\s+(?:-4\s+)?r(?:oute)?\s+(?:add|replace)\s+(\S+)\s+via\s+(\S+)/;
-const IP_LINK_UP = /^ip\s+l(?:ink)?\s+set\s+(?:dev\s+)?\S+\s+up$/;
-const FORWARDING = /^sysctl\s+(?:-w\s+)?net\.ipv4\.(?:ip_forward|conf\.all\.forwarding)=1$/;
-
-function readExecLine(state: NodeState, line: string, at: string, problems: string[]): void {
-  const add = IP_ADDR_ADD.exec(line);
-  const addDevFirst = IP_ADDR_ADD_DEV_FIRST.exec(line);
-  if (add || addDevFirst) {
-    const [address, iface] = add ? [add[1]!, add[2]!] : [addDevFirst![2]!, addDevFirst![1]!];
-    if (address.includes(':')) return; // IPv6: FrostGate labs are IPv4
-    if (state.addresses.has(iface)) problems.push(`${at}: ${state.clabName}:${iface} gets a second address (${address}); FrostGate gives an interface one`);
-    else state.addresses.set(iface, address);
-    return;
-  }
-  const route = IP_ROUTE.exec(line);
-  if (route) {
-    const to = route[1] === '0/0' || route[1] === '0.0.0.0/0' ? 'default' : route[1]!;
-    state.routes.push({ to, via: route[2]! });
-    return;
-  }
-  if (IP_LINK_UP.test(line)) return;
-  if (FORWARDING.test(line)) {
-    state.router = true;
-    return;
-  }
-  state.startup.push(line);
-}
-
-/** `interface X` blocks of an frr.conf with their `ip address A/P` lines. */
-function frrInterfaceAddresses(conf: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let current: string | undefined;
-  for (const raw of conf.split('\n')) {
-    const line = raw.trim();
-    const iface = /^interface\s+(\S+)/.exec(line);
-    if (iface) current = iface[1];
-    else if (/^(!|exit|router\s|line\s)/.test(line) || (raw.length > 0 && !/^\s/.test(raw))) current = undefined;
-    const addr = /^ip\s+address\s+(\d+\.\d+\.\d+\.\d+\/\d+)/.exec(line);
-    if (addr && current !== undefined && !out.has(current)) out.set(current, addr[1]!);
-  }
-  return out;
 }

@@ -1,3 +1,5 @@
+import { pointerTokens } from '../../platform/json-pointer.js';
+
 /** One problem in a template, located by its path in the document (and its line when known). */
 export interface TemplateProblem {
   /** Dotted path with indices, e.g. `topology.devices[1].interfaces[0].address`; `(root)` for the document. */
@@ -7,6 +9,11 @@ export interface TemplateProblem {
 }
 
 export type PathSegment = string | number;
+
+/** `/topology/devices/1` -> ['topology', 'devices', 1]: array indices become numbers. */
+export function pointerToSegments(pointer: string): PathSegment[] {
+  return pointerTokens(pointer).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
 
 export function formatPath(segments: readonly PathSegment[]): string {
   let out = '';

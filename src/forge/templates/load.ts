@@ -5,7 +5,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { LabRuntimeError } from '../runtime/errors.js';
 import { validateLabSpec } from '../runtime/spec.js';
-import { formatPath, TemplateInvalidError, type PathSegment, type TemplateProblem } from './errors.js';
+import { formatPath, pointerToSegments, TemplateInvalidError, type PathSegment, type TemplateProblem } from './errors.js';
 import { TemplateSchema, type TemplateDocument } from './schema.js';
 import { semanticProblems } from './semantic.js';
 import { toLabSpec } from './to-spec.js';
@@ -107,15 +107,6 @@ function schemaErrors(value: unknown): SchemaProblem[] {
     out.push({ at, message: describe(error) });
   }
   return out;
-}
-
-function pointerToSegments(pointer: string): PathSegment[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
 function describe(error: ValueError): string {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify';
 import { AppError } from './problem.js';
+import { pointerToken } from '../json-pointer.js';
 
 /**
  * Input every route refuses at the edge, before any handler sees it:
@@ -31,9 +32,7 @@ export function unsafeStringProblem(s: string): string | undefined {
 /** A member name as one path segment: JSON Pointer escapes, and unprintable characters shown as \uXXXX. */
 function segment(name: string): string {
   return (
-    name
-      .replace(/~/g, '~0')
-      .replace(/\//g, '~1')
+    pointerToken(name)
       // eslint-disable-next-line no-control-regex -- escaping control characters is the point
       .replace(/[\u0000-\u001f\u007f\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
   );

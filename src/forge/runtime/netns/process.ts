@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
+import type { ExecResult } from '../types.js';
 
 export interface RunOptions {
   readonly stdin?: string | Uint8Array;
@@ -7,15 +8,6 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Sees stdout as it arrives (the full output is still collected). */
   readonly onStdout?: (chunk: string) => void;
-}
-
-export interface RunResult {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly timedOut: boolean;
-  readonly startedAt: string;
-  readonly endedAt: string;
 }
 
 const OUTPUT_LIMIT = 4 * 1024 * 1024;
@@ -66,7 +58,7 @@ export async function killTree(pid: number): Promise<void> {
 }
 
 /** Runs argv (no shell), collecting output; on timeout kills the whole process tree. */
-export function runCommand(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function runCommand(argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('empty argv');
   const startedAt = new Date().toISOString();
@@ -140,7 +132,7 @@ function signalNumber(signal: NodeJS.Signals): number {
 }
 
 /** Like runCommand but throws with stderr when the command fails. */
-export async function mustRun(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function mustRun(argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   const res = await runCommand(argv, opts);
   if (res.exitCode !== 0) {
     throw new Error(`${argv.slice(0, 4).join(' ')} exited ${res.exitCode}: ${res.stderr.trim().slice(0, 2000)}`);
