@@ -75,7 +75,7 @@ export async function createForgeModules(
   }
   await loadOfferedTemplates(platform, catalog, templatesDir);
   const tokens = await createScenarioTokens(platform);
-  const orchestrator = parts.orchestrator ? createOrchestratorModule(platform, { catalog, tokens, bindTenant: deps.bindTenant }) : undefined;
+  const orchestrator = parts.orchestrator ? createOrchestratorModule(platform, { catalog, tokens, bindTenant: deps.bindTenant, audit: deps.audit }) : undefined;
   let spawn: SpawnModule | undefined;
   if (parts.spawn) {
     const { orchestratorUrl, orchestratorApiKey } = platform.config.forge;

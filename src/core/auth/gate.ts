@@ -23,7 +23,7 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['GET /health/live', '
  * Routes that verify their own short-lived token instead of an API key (a learner's browser
  * holds no key). Each handler refuses a missing or invalid token itself.
  * - the learner's lab (src/forge/access): the page, its assets, the terminal WebSocket, status,
- *   extend, submit, hints, end and the result downloads, each checking the scenario access link (URL once) or the lab
+ *   extend, submit, hints, end, reset and the result downloads, each checking the scenario access link (URL once) or the lab
  *   session it opened (an HttpOnly cookie) against the scenario in the path.
  * - the learner portal (src/forge/portal): sign-in with an entitlement token or a one-time
  *   sign-in link, then the portal session cookie; the learner's own labs only.
@@ -38,6 +38,7 @@ export const TOKEN_ROUTES: ReadonlySet<string> = new Set<string>([
   'POST /v1/access/:scenario_id/hints',
   'POST /v1/access/:scenario_id/end',
   'GET /v1/access/:scenario_id/results/:name',
+  'POST /v1/access/:scenario_id/reset',
   // The learner portal (src/forge/portal): the page shows the sign-in page without a session, its
   // assets are static; every other route checks the portal session (an HttpOnly cookie) itself.
   'GET /v1/portal',

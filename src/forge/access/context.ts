@@ -128,7 +128,9 @@ export function createAccessContext(deps: AccessDeps): AccessContext {
     const id = grant.scenario.scenario_id;
     const run = runs.get(id);
     if (run?.status === 'grading') return { status: 'grading' };
-    const score = await deps.grading.score(grant.claims.tenant, id);
+    const found = await deps.grading.score(grant.claims.tenant, id);
+    // An earlier attempt's score is not this attempt's: after a reset the lab is not yet submitted.
+    const score = found && (found.attempt ?? 1) === grant.scenario.attempt ? found : undefined;
     if (score) return { status: 'scored', score: { ...score, criteria: score.criteria.map((c) => ({ ...c })) } };
     if (run?.status === 'failed') return { status: 'failed', error: run.error };
     return { status: grant.scenario.state === 'grading' ? 'grading' : 'not_submitted' };

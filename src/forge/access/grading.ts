@@ -10,9 +10,10 @@ import type { GradingPort, ScoreView } from './types.js';
 export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 'score' | 'storage'>): GradingPort {
   const port: GradingPort = {
     async results(tenantId, scenarioId) {
-      // The score row is the tenant's: another tenant's scenario id finds nothing here.
-      if (!(await port.score(tenantId, scenarioId))) return undefined;
-      return readResults(scoring.storage, scenarioId);
+      // The score row is the tenant's: another tenant's scenario id finds nothing here. The
+      // latest graded attempt's files, as the lab page shows its score.
+      const found = await port.score(tenantId, scenarioId);
+      return found ? readResults(scoring.storage, scenarioId, found.attempt) : undefined;
     },
     async complete(tenantId, scenarioId, subject, given = {}) {
       await scoring.complete(tenantId, scenarioId, {
@@ -24,8 +25,9 @@ export function scoringGradingPort(scoring: Pick<ScoringService, 'complete' | 's
     },
     async score(tenantId, scenarioId): Promise<ScoreView | undefined> {
       try {
-        const { score } = await scoring.score(tenantId, scenarioId);
+        const { score, row } = await scoring.score(tenantId, scenarioId);
         return {
+          attempt: row.attempt,
           total: score.total,
           max: score.max,
           graded_at: score.graded_at,

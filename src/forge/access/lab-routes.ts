@@ -31,6 +31,7 @@ export function registerLabRoutes(app: AccessApp, ctx: AccessContext): void {
         state: s.state,
         expires_at: s.expires_at,
         seconds_left: Math.max(0, Math.floor((Date.parse(s.expires_at) - now()) / 1000)),
+        attempt: s.attempt,
         access_expires_at: grant.claims.expiresAt.toISOString(),
         grading: await gradingStatus(grant),
       };

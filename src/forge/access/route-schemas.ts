@@ -12,6 +12,7 @@ export const ACCESS_ROUTES = {
   hints: '/v1/access/:scenario_id/hints',
   end: '/v1/access/:scenario_id/end',
   results: '/v1/access/:scenario_id/results/:name',
+  reset: '/v1/access/:scenario_id/reset',
 } as const;
 
 /** The result files a learner downloads, each with the media type it is served as. */
@@ -69,6 +70,7 @@ export const HintBody = Type.Object(
 );
 
 export const ScoreSchema = Type.Object({
+  attempt: Type.Optional(Type.Integer({ minimum: 1, description: 'which graded attempt of the lab this score is' })),
   total: Type.Number(),
   max: Type.Number(),
   graded_at: Type.String(),
@@ -80,6 +82,10 @@ export const StatusSchema = Type.Object({
   state: Type.String(),
   expires_at: Type.String({ format: 'date-time' }),
   seconds_left: Type.Integer(),
+  attempt: Type.Integer({
+    minimum: 1,
+    description: 'the attempt the lab is on: Reset after grading starts the next; each graded attempt keeps its own results',
+  }),
   access_expires_at: Type.String({ format: 'date-time', description: "when this browser's lab session ends (renewed as the lab is extended)" }),
   grading: Type.Object({
     status: Type.Union([Type.Literal('unavailable'), Type.Literal('not_submitted'), Type.Literal('grading'), Type.Literal('scored'), Type.Literal('failed')]),

@@ -6,6 +6,7 @@ import type { AccessContext } from './context.js';
 import { registerLabRoutes } from './lab-routes.js';
 import { registerPageRoutes } from './page-routes.js';
 import { registerResultRoutes } from './result-routes.js';
+import { registerResetRoute } from './reset-route.js';
 import { registerTerminalRoute } from './terminal-route.js';
 import type { TerminalSessions } from './terminals.js';
 
@@ -25,5 +26,6 @@ export function accessPlugin(ctx: AccessContext): FastifyPluginAsync {
     registerTerminalRoute(app, ctx);
     registerLabRoutes(app, ctx);
     registerResultRoutes(app, ctx);
+    registerResetRoute(app, ctx);
   };
 }

@@ -20,6 +20,8 @@ export interface ScoreView {
   readonly total: number;
   readonly max: number;
   readonly graded_at: string;
+  /** Which attempt of the scenario this score is (the latest graded one); 1 when absent. */
+  readonly attempt?: number;
   /** The evidence archive's file name (evidence.tar.zst or evidence.tar.gz). */
   readonly evidence?: string;
   readonly criteria: readonly CriterionResultView[];
@@ -47,7 +49,7 @@ export interface AccessDeps {
   /** Verifies access links and lab sessions; issues the session a link opens. */
   readonly tokens: Pick<ScenarioTokens, 'verify' | 'issue'>;
   /** destroy: "End lab" (absent: the button is hidden and end answers 503). */
-  readonly scenarios: Pick<Orchestrator, 'get' | 'extend'> & Partial<Pick<Orchestrator, 'destroy'>>;
+  readonly scenarios: Pick<Orchestrator, 'get' | 'extend'> & Partial<Pick<Orchestrator, 'destroy' | 'reset'>>;
   readonly runtime: Pick<LabRuntime, 'spawnShell' | 'openShell'>;
   /** Title, tasks and networks of the template a scenario was made from. */
   readonly templates: Pick<TemplateCatalog, 'get'>;
@@ -70,6 +72,6 @@ export interface AccessDeps {
   readonly now?: () => number;
   /** The extension gate (policies/extend.cedar); absent: extensions are not limited (tests of other parts). */
   readonly policy?: Pick<PolicyEngine, 'authorize'>;
-  /** Writes an entry to the tenant's audit ledger (each extension and each ended lab). */
+  /** Writes an entry to the tenant's audit ledger (each extension, reset and ended lab). */
   readonly audit?: (tenantId: string, entry: { action: string; actor: string; target: string; details: Record<string, unknown> }) => Promise<void>;
 }

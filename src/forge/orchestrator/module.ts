@@ -11,6 +11,8 @@ import { ScenarioAdmission } from './admission.js';
 import { WorkerFleet } from './fleet.js';
 import { createOrchestratorMetrics, registerLabGauges } from './metrics.js';
 import { orchestratorRoutes } from './routes.js';
+import type { AuditTrail } from '../../ledger/audit.js';
+import type { ScenarioAudit } from './service.js';
 import { Orchestrator, type ExpiryGrader } from './service.js';
 import { ScenarioStore } from './store.js';
 import { variablesSecretFromConfig } from './variables-secret.js';
@@ -39,7 +41,7 @@ export interface OrchestratorModule {
  */
 export function createOrchestratorModule(
   platform: Pick<Platform, 'config' | 'db' | 'log' | 'security' | 'health' | 'onClose' | 'metrics' | 'bus'>,
-  deps: { catalog: TemplateCatalog; tokens: ScenarioTokens; bindTenant: BindTenant },
+  deps: { catalog: TemplateCatalog; tokens: ScenarioTokens; bindTenant: BindTenant; audit?: Pick<AuditTrail, 'record'> },
 ): OrchestratorModule {
   const { config } = platform;
   // One process builds its labs itself (as `all` always did); with placement `workers` they go
@@ -57,6 +59,7 @@ export function createOrchestratorModule(
     onBackgroundError: (err) => platform.log.warn({ err }, 'scenario sweep or reconcile failed; retrying next interval'),
     variablesSecret: variablesSecretFromConfig(config),
     metrics: createOrchestratorMetrics(platform.metrics.registry),
+    ...(deps.audit ? { audit: auditInTenant(platform.db, deps.audit) } : {}),
   });
   // Labs built here count as this host's; with workers, each worker counts its own.
   registerLabGauges(platform.metrics.registry, { worker: workerIdFrom(config.forge.worker.id), runtime, store, running: !fleet });
@@ -148,4 +151,13 @@ export function emitLabTransitions(store: Pick<ScenarioStore, 'onTransition'>, t
       ...(s.error ? { details: { error: s.error } } : {}),
     }),
   );
+}
+
+/** An audit entry in its own tenant transaction (a reset changes the scenario row separately). */
+function auditInTenant(db: Pick<Platform['db'], 'withTenant'>, audit: Pick<AuditTrail, 'record'>): ScenarioAudit {
+  return async (tenantId, entry) => {
+    await db.withTenant(tenantId, async (tx) => {
+      await audit.record(tx, tenantId, entry);
+    });
+  };
 }

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import { AppError } from '../../platform/http/problem.js';
+import { actorOf } from '../../platform/auth/principal.js';
 import { problemResponses } from '../../platform/http/problem-schema.js';
 import { LabRuntimeError } from '../runtime/errors.js';
 import type { ScenarioAdmission } from './admission.js';
@@ -23,6 +24,10 @@ export const ScenarioSchema = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
   error: Type.Union([Type.String(), Type.Null()]),
+  attempt: Type.Integer({
+    minimum: 1,
+    description: 'the attempt the lab is on: a reset of a graded scenario starts the next; graded attempts keep their scores',
+  }),
   devices: Type.Array(Type.Object({ name: Type.String(), kind: Type.Union([Type.Literal('host'), Type.Literal('router')]), addresses: Type.Array(Address) })),
 });
 
@@ -120,13 +125,14 @@ export function orchestratorRoutes(deps: { orchestrator: Orchestrator; admission
         schema: {
           tags: ['forge'],
           operationId: 'resetScenario',
-          summary: "Rebuild the lab from its template's initial state",
+          summary:
+            "Rebuild the lab from its template's initial state; a graded scenario starts its next attempt (earlier attempts keep their scores and files), audited as scenario.reset",
           params: ScenarioParams,
           body: Type.Object({}, { additionalProperties: false }),
           response: { 200: ScenarioSchema, ...errors },
         },
       },
-      async (request) => view(await labErrors(orchestrator.reset(bindTenant(request), request.params.id))),
+      async (request) => view(await labErrors(orchestrator.reset(bindTenant(request), request.params.id, actorOf(request.principal)))),
     );
 
     app.delete(

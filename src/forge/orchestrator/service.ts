@@ -36,7 +36,12 @@ export interface OrchestratorDeps {
    * the grader must use the same one. Without it the values follow from the scenario id alone.
    */
   readonly variablesSecret?: Uint8Array;
+  /** Writes an entry to the tenant's audit ledger (each reset). */
+  readonly audit?: ScenarioAudit;
 }
+
+/** An audit ledger entry in the scenario's tenant (src/ledger/audit.ts through the module). */
+export type ScenarioAudit = (tenantId: string, entry: { action: string; actor: string; target: string; details: Record<string, unknown> }) => Promise<void>;
 
 /** Grades a scenario whose time ran out, before its lab goes (the scoring module, wired by the role). */
 export type ExpiryGrader = (tenantId: string, scenarioId: string) => Promise<void>;
@@ -66,6 +71,7 @@ export class Orchestrator {
   private gradeAtExpiry: ((tenantId: string, scenarioId: string) => Promise<void>) | undefined;
   private readonly variablesSecret: Uint8Array | undefined;
   private readonly metrics: OrchestratorMetrics | undefined;
+  private readonly audit: ScenarioAudit | undefined;
   /** Scenarios this instance is building right now: reconcile must not tear them down. */
   private readonly inflight = new Set<string>();
   /** Open while reconcile runs: lab creation waits for it, so reconcile never sees a half-built lab of ours. */
@@ -84,6 +90,7 @@ export class Orchestrator {
     this.gradeAtExpiry = deps.gradeAtExpiry;
     this.variablesSecret = deps.variablesSecret;
     this.metrics = deps.metrics;
+    this.audit = deps.audit;
   }
 
   /** Creates the scenario row and its lab; resolves once the lab runs (or throws, the row then `failed`). */
@@ -123,13 +130,24 @@ export class Orchestrator {
     });
   }
 
-  /** Rebuilds the lab from the template version it was created from (the initial state). */
-  async reset(tenantId: string, scenarioId: string): Promise<Scenario> {
+  /**
+   * Rebuilds the lab from the template version it was created from (the initial state). A
+   * graded scenario starts its next attempt (the graded ones keep their scores and files); a
+   * running one restarts the attempt it is on.
+   */
+  async reset(tenantId: string, scenarioId: string, actor = 'system'): Promise<Scenario> {
     const current = await this.store.get(tenantId, scenarioId);
     const template = this.catalog.get(current.template_id, current.template_version);
     if (!template)
       throw new AppError('conflict', `template ${current.template_id}@${current.template_version} is no longer loaded; the scenario cannot be reset`);
-    await this.store.transition(tenantId, scenarioId, 'provisioning', { error: null });
+    const moved = await this.store.transition(tenantId, scenarioId, 'provisioning', { error: null, nextAttemptIfScored: true });
+    // Audited once the reset is certain (the transition took), before the lab is rebuilt.
+    await this.audit?.(tenantId, {
+      action: 'scenario.reset',
+      actor,
+      target: scenarioId,
+      details: { from_state: current.state, from_attempt: current.attempt, attempt: moved.attempt },
+    });
     this.inflight.add(scenarioId);
     try {
       this.progress(scenarioId, 'removing the current lab…');

@@ -24,6 +24,8 @@ export interface Scenario {
   readonly error: string | null;
   readonly devices: readonly ScenarioDevice[];
   readonly runtime_ref: string | null;
+  /** The attempt the lab is on (1 at spawn; a reset of a graded scenario starts the next). */
+  readonly attempt: number;
 }
 
 export interface NewScenario {
@@ -40,6 +42,8 @@ export interface TransitionPatch {
   readonly error?: string | null;
   readonly devices?: readonly ScenarioDevice[];
   readonly runtime_ref?: string | null;
+  /** Start the next attempt when the scenario is leaving `scored` (a reset of a graded lab). */
+  readonly nextAttemptIfScored?: boolean;
 }
 
 /** Scenario rows. Every read and write runs inside the tenant's transaction (RLS). */
@@ -111,6 +115,7 @@ export class ScenarioStore {
           ...(patch.error !== undefined ? { error: patch.error } : {}),
           ...(patch.devices !== undefined ? { devices: JSON.stringify(patch.devices) } : {}),
           ...(patch.runtime_ref !== undefined ? { runtime_ref: patch.runtime_ref } : {}),
+          ...(patch.nextAttemptIfScored && current.state === 'scored' ? { attempt: current.attempt + 1 } : {}),
         })
         .where('scenario_id', '=', scenarioId)
         .returningAll()
@@ -195,5 +200,6 @@ function toScenario(row: Selectable<ScenariosTable>): Scenario {
     error: row.error,
     devices: (typeof row.devices === 'string' ? JSON.parse(row.devices) : row.devices) as ScenarioDevice[],
     runtime_ref: row.runtime_ref,
+    attempt: Number(row.attempt),
   };
 }

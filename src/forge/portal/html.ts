@@ -41,7 +41,8 @@ const STATUS_TEXT: Record<PortalLab['status'], string> = {
 function labRow(lab: PortalLab): string {
   const id = escapeHtml(lab.scenario_id);
   const base = `${PORTAL_BASE}/labs/${id}`;
-  const score = lab.score ? `<strong>${lab.score.total}/${lab.score.max}</strong> (${Math.round(lab.score.percent)}%)` : '—';
+  const best = lab.score && lab.score.attempts > 1 ? ` <span class="muted">best of ${lab.score.attempts} attempts (attempt ${lab.score.attempt})</span>` : '';
+  const score = lab.score ? `<strong>${lab.score.total}/${lab.score.max}</strong> (${Math.round(lab.score.percent)}%)${best}` : '—';
   const actions: string[] = [];
   if (lab.can_enter) actions.push(`<button type="button" class="enter primary" data-scenario="${id}">Open lab</button>`);
   if (lab.score) {

@@ -8,7 +8,7 @@ import { AppError } from '../../platform/http/problem.js';
 import { textAsset, type Asset } from '../access/assets.js';
 import type { ScenarioStore } from '../orchestrator/store.js';
 import { readResults } from '../scoring/results.js';
-import type { ScoringService } from '../scoring/service.js';
+import { bestAttempt, type ScoringService } from '../scoring/service.js';
 import type { SpawnModule } from '../spawn/module.js';
 import type { TemplateCatalog } from '../templates/catalog.js';
 import type { ScenarioTokens } from '../tokens/scenario-tokens.js';
@@ -52,11 +52,16 @@ export async function createPortalForRole(platform: Pick<Platform, 'config' | 's
   };
 }
 
-/** The scoreboard as the portal reads it; a scenario with no score row of this tenant has no results. */
+/**
+ * The scoreboard as the portal reads it: a lab's best graded attempt (what "my labs" and progress
+ * count); a scenario with no score row of this tenant has no results.
+ */
 export function scoringPortalPort(scoring: Pick<ScoringService, 'history' | 'score' | 'storage' | 'verdictKeys'>): PortalScoring {
   const graded: PortalScoring['graded'] = async (tenantId, scenarioId) => {
     try {
-      const { row, score } = await scoring.score(tenantId, scenarioId);
+      const latest = await scoring.score(tenantId, scenarioId);
+      const best = bestAttempt(latest.attempts);
+      const { row, score } = best && best.attempt !== latest.attempt ? await scoring.score(tenantId, scenarioId, best.attempt) : latest;
       return { row, criteria: score.criteria.map((c) => ({ description: c.description, awarded: c.awarded, points: c.points, status: c.status })) };
     } catch (err) {
       if (err instanceof AppError && err.code === 'not_found') return undefined;
@@ -67,8 +72,8 @@ export function scoringPortalPort(scoring: Pick<ScoringService, 'history' | 'sco
     history: (t, s, n) => scoring.history(t, s, n),
     graded,
     async results(tenantId, scenarioId) {
-      if (!(await graded(tenantId, scenarioId))) return undefined;
-      return readResults(scoring.storage, scenarioId);
+      const found = await graded(tenantId, scenarioId);
+      return found ? readResults(scoring.storage, scenarioId, found.row.attempt) : undefined;
     },
     verdictKeys: () => scoring.verdictKeys(),
   };

@@ -18,7 +18,15 @@ export interface PortalLab {
   readonly expires_at: string;
   /** The lab's devices still exist: the learner can go back in. */
   readonly can_enter: boolean;
-  readonly score?: { readonly total: number; readonly max: number; readonly percent: number; readonly graded_at: string };
+  /** The best graded attempt (highest percent, the earlier on a tie), and how many were graded. */
+  readonly score?: {
+    readonly total: number;
+    readonly max: number;
+    readonly percent: number;
+    readonly graded_at: string;
+    readonly attempt: number;
+    readonly attempts: number;
+  };
 }
 
 export interface TrackProgress {
@@ -77,7 +85,14 @@ export async function portalOverview(src: OverviewSources, learner: Learner): Pr
     src.labs(learner.tenant, learner.subject, LAB_LIMIT),
     src.scores ? src.scores(learner.tenant, learner.subject, SCORE_LIMIT) : Promise.resolve([]),
   ]);
-  const scoreOf = new Map(scores.map((r) => [r.scenario_id, r]));
+  // A lab's best graded attempt (the leaderboard's rule): a later, lower attempt never hides it.
+  const scoreOf = new Map<string, ScoreRow>();
+  const attemptsOf = new Map<string, number>();
+  for (const r of scores) {
+    attemptsOf.set(r.scenario_id, (attemptsOf.get(r.scenario_id) ?? 0) + 1);
+    const held = scoreOf.get(r.scenario_id);
+    if (!held || r.percent > held.percent || (r.percent === held.percent && r.attempt < held.attempt)) scoreOf.set(r.scenario_id, r);
+  }
   const labs = scenarios.map((s): PortalLab => {
     const row = scoreOf.get(s.scenario_id);
     const status = statusOf(s, row !== undefined);
@@ -91,7 +106,18 @@ export async function portalOverview(src: OverviewSources, learner: Learner): Pr
       created_at: s.created_at,
       expires_at: s.expires_at,
       can_enter: ['starting', 'running', 'grading'].includes(status) || s.state === 'scored',
-      ...(row ? { score: { total: row.total, max: row.max, percent: row.percent, graded_at: row.graded_at } } : {}),
+      ...(row
+        ? {
+            score: {
+              total: row.total,
+              max: row.max,
+              percent: row.percent,
+              graded_at: row.graded_at,
+              attempt: row.attempt,
+              attempts: attemptsOf.get(s.scenario_id) ?? 1,
+            },
+          }
+        : {}),
     };
   });
   const progress = catalog.tracks.map((t): TrackProgress => {

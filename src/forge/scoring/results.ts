@@ -1,6 +1,6 @@
 import type { ObjectStorage } from '../../platform/storage/types.js';
 
-/** The artefacts of one graded scenario under `scenarios/{id}/results/`. */
+/** The artefacts of one graded attempt of a scenario (see resultsPrefix). */
 export interface ResultArtefacts {
   readonly score: Buffer;
   readonly evidence: Buffer;
@@ -13,16 +13,17 @@ export interface ResultArtefacts {
 export type EvidenceFileName = 'evidence.tar.zst' | 'evidence.tar.gz';
 export const EVIDENCE_NAMES: readonly EvidenceFileName[] = ['evidence.tar.zst', 'evidence.tar.gz'];
 
-export function resultsPrefix(scenarioId: string): string {
-  return `scenarios/${scenarioId}/results/`;
+/** Attempt 1 keeps the original place (results graded before attempts existed stay readable). */
+export function resultsPrefix(scenarioId: string, attempt = 1): string {
+  return attempt === 1 ? `scenarios/${scenarioId}/results/` : `scenarios/${scenarioId}/results/attempt-${attempt}/`;
 }
 
 /**
  * Writes the artefacts; score.json last, so a reader that finds score.json finds the others
  * (a crash before it leaves an incomplete set that the next grading overwrites).
  */
-export async function writeResults(storage: ObjectStorage, scenarioId: string, a: ResultArtefacts): Promise<Record<string, string>> {
-  const prefix = resultsPrefix(scenarioId);
+export async function writeResults(storage: ObjectStorage, scenarioId: string, a: ResultArtefacts, attempt = 1): Promise<Record<string, string>> {
+  const prefix = resultsPrefix(scenarioId, attempt);
   const files: Array<[string, Buffer]> = [
     [a.evidenceName, a.evidence],
     ['verdict.sig', a.sig],
@@ -39,8 +40,8 @@ export async function writeResults(storage: ObjectStorage, scenarioId: string, a
 }
 
 /** The stored artefacts of a scenario, or undefined when it has no complete set. */
-export async function readResults(storage: ObjectStorage, scenarioId: string): Promise<ResultArtefacts | undefined> {
-  const prefix = resultsPrefix(scenarioId);
+export async function readResults(storage: ObjectStorage, scenarioId: string, attempt = 1): Promise<ResultArtefacts | undefined> {
+  const prefix = resultsPrefix(scenarioId, attempt);
   const score = await storage.get(`${prefix}score.json`);
   if (!score) return undefined;
   const evidenceName = (JSON.parse(score.toString('utf8')) as { evidence?: string }).evidence as EvidenceFileName | undefined;
@@ -52,7 +53,7 @@ export async function readResults(storage: ObjectStorage, scenarioId: string): P
   return { score, evidence, evidenceName, sig, pub, audit };
 }
 
-export function locateResults(storage: ObjectStorage, scenarioId: string, evidenceName: EvidenceFileName): Record<string, string> {
-  const prefix = resultsPrefix(scenarioId);
+export function locateResults(storage: ObjectStorage, scenarioId: string, evidenceName: EvidenceFileName, attempt = 1): Record<string, string> {
+  const prefix = resultsPrefix(scenarioId, attempt);
   return Object.fromEntries(['score.json', evidenceName, 'verdict.sig', 'verdict.pub', 'audit.jsonl'].map((n) => [n, storage.locate(prefix + n)]));
 }

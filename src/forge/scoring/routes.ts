@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { BindTenant } from '../../platform/auth/tenant.js';
 import { ProblemSchema, problemResponses } from '../../platform/http/problem-schema.js';
 import { TRACKS } from '../templates/schema.js';
-import type { ScoringService } from './service.js';
+import { bestAttempt, type ScoringService } from './service.js';
 
 const ScenarioIdParam = Type.String({ pattern: '^scn_[A-Za-z0-9_]{8,100}$' });
 const TrackSchema = Type.Union(TRACKS.map((t) => Type.Literal(t)));
@@ -46,12 +46,17 @@ const GradedSchema = Type.Object({
   scenario_id: Type.String(),
   graded: Type.Boolean({ description: 'false when the scenario had been graded before: the stored artefacts are returned unchanged' }),
   key_id: Type.String({ description: 'verdict signing key id' }),
+  attempt: Type.Integer({
+    minimum: 1,
+    description: 'which graded attempt this is: a reset of a graded scenario starts the next, each with its own files and verdict',
+  }),
   artefacts: Type.Record(Type.String(), Type.String(), { description: 'file name -> storage location' }),
   score: ScoreDocumentSchema,
 });
 
 const ScoreRowSchema = Type.Object({
   scenario_id: Type.String(),
+  attempt: Type.Integer({ minimum: 1 }),
   template_id: Type.String(),
   template_version: Type.String(),
   track: Type.String(),
@@ -128,7 +133,14 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
           ...(body.hints_used ? { hintsUsed: body.hints_used } : {}),
           actor: actorOf(request.principal),
         });
-        return { scenario_id: request.params.id, graded: result.graded, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
+        return {
+          scenario_id: request.params.id,
+          graded: result.graded,
+          key_id: result.keyId,
+          attempt: result.attempt,
+          artefacts: { ...result.artefacts },
+          score: result.score,
+        };
       },
     );
 
@@ -157,15 +169,43 @@ export function scoringRoutes(deps: { scoring: ScoringService; bindTenant: BindT
         schema: {
           tags: ['scoreboard'],
           operationId: 'getScore',
-          summary: "A graded scenario's score.json, verdict key and artefacts",
+          summary: "A graded attempt's score.json, verdict key and artefacts (default the latest attempt), with every graded attempt of the scenario",
           params: Type.Object({ scenario_id: ScenarioIdParam }),
-          response: { 200: GradedSchema, ...errors },
+          querystring: Type.Object({ attempt: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }, { additionalProperties: false }),
+          response: {
+            200: Type.Composite([
+              GradedSchema,
+              Type.Object({
+                attempts: Type.Array(
+                  Type.Object({
+                    attempt: Type.Integer(),
+                    total: Type.Integer(),
+                    max: Type.Integer(),
+                    percent: Type.Number(),
+                    graded_at: Type.String({ format: 'date-time' }),
+                  }),
+                  { description: 'every graded attempt, first to last' },
+                ),
+                best_attempt: Type.Integer({ description: 'the attempt the leaderboard and the learner portal count: highest percent, the earlier on a tie' }),
+              }),
+            ]),
+            ...errors,
+          },
         },
       },
       async (request) => {
         const tenant = bindTenant(request);
-        const result = await scoring.score(tenant, request.params.scenario_id);
-        return { scenario_id: request.params.scenario_id, graded: false, key_id: result.keyId, artefacts: { ...result.artefacts }, score: result.score };
+        const result = await scoring.score(tenant, request.params.scenario_id, request.query.attempt);
+        return {
+          scenario_id: request.params.scenario_id,
+          graded: false,
+          key_id: result.keyId,
+          attempt: result.attempt,
+          artefacts: { ...result.artefacts },
+          score: result.score,
+          attempts: result.attempts.map((r) => ({ attempt: r.attempt, total: r.total, max: r.max, percent: r.percent, graded_at: r.graded_at })),
+          best_attempt: bestAttempt(result.attempts)?.attempt ?? result.attempt,
+        };
       },
     );
 

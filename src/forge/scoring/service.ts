@@ -34,6 +34,8 @@ export interface CompleteResult {
   /** false when the scenario had been graded before and the stored artefacts were returned. */
   readonly graded: boolean;
   readonly keyId: string;
+  /** Which attempt of the scenario this result is (a reset of a graded scenario starts the next). */
+  readonly attempt: number;
 }
 
 export interface ScoringDeps {
@@ -65,6 +67,13 @@ export function labExec(runtime: Pick<LabRuntime, 'exec'>, scenarioId: string): 
     exec: (device, argv, { context, timeoutMs }) =>
       runtime.exec(scenarioId, device, argv, context === 'learner' ? { asLearner: true, timeoutMs } : { enter: context, timeoutMs }),
   };
+}
+
+/** The best graded attempt of a scenario (highest percent, the earlier on a tie): what the leaderboard, "my labs" and progress count. */
+export function bestAttempt<T extends Pick<ScoreRow, 'percent' | 'attempt'>>(rows: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const r of rows) if (!best || r.percent > best.percent || (r.percent === best.percent && r.attempt < best.attempt)) best = r;
+  return best;
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -105,12 +114,12 @@ export class ScoringService {
       // A grader that stopped after recording the score only missed the last transition.
       const finished = await this.finishedEarlier(tenantId, scenario);
       if (finished) return finished;
-    } else {
-      // Refused (409 illegal_transition) unless running; the row lock makes one caller win.
-      await this.deps.scenarios.transition(tenantId, scenarioId, 'grading');
     }
+    // Refused (409 illegal_transition) unless running; the row lock makes one caller win. The
+    // moved row names the attempt being graded (a reset in between cannot shift it).
+    const grading = scenario.state === 'grading' ? scenario : await this.deps.scenarios.transition(tenantId, scenarioId, 'grading');
     try {
-      return await this.grade(tenantId, scenario, template, input);
+      return await this.grade(tenantId, grading, template, input);
     } catch (err) {
       await this.deps.scenarios
         .transition(tenantId, scenarioId, 'failed', { error: `grading failed: ${(err as Error).message}`.slice(0, 2000) })
@@ -140,9 +149,11 @@ export class ScoringService {
       recordings: await this.recordingsOf(scenario.scenario_id),
       ...(this.deps.compression ? { compression: this.deps.compression } : {}),
     });
-    const artefacts = await writeResults(this.deps.storage, scenario.scenario_id, out.artefacts);
+    // Each attempt its own files: an earlier attempt's score.json and verdict are never overwritten.
+    const artefacts = await writeResults(this.deps.storage, scenario.scenario_id, out.artefacts, scenario.attempt);
     const row: ScoreRow = {
       scenario_id: scenario.scenario_id,
+      attempt: scenario.attempt,
       tenant_id: tenantId,
       template_id: scenario.template_id,
       template_version: scenario.template_version,
@@ -165,6 +176,7 @@ export class ScoringService {
         actor: input.actor,
         target: scenario.scenario_id,
         details: {
+          attempt: row.attempt,
           total: row.total,
           max: row.max,
           percent: row.percent,
@@ -188,16 +200,16 @@ export class ScoringService {
       track: scenario.track,
       details: { total: row.total, max: row.max, percent: row.percent, reason: input.reason, template_id: row.template_id },
     });
-    return { score: out.score, artefacts, graded: true, keyId: this.deps.signingKey.keyId };
+    return { score: out.score, artefacts, graded: true, keyId: this.deps.signingKey.keyId, attempt: scenario.attempt };
   }
 
   /** The stored result of an earlier grading whose scenario stayed `grading`, now marked scored. */
   private async finishedEarlier(tenantId: string, scenario: Scenario): Promise<CompleteResult | undefined> {
-    const row = await this.deps.db.withTenant(tenantId, (tx) => scoreStore.get(tx, scenario.scenario_id));
-    const found = row ? await readResults(this.deps.storage, scenario.scenario_id) : undefined;
+    const row = await this.deps.db.withTenant(tenantId, (tx) => scoreStore.get(tx, scenario.scenario_id, scenario.attempt));
+    const found = row ? await readResults(this.deps.storage, scenario.scenario_id, scenario.attempt) : undefined;
     if (!row || !found || sha256(found.score) !== row.score_sha256) return undefined;
     await this.deps.scenarios.transition(tenantId, scenario.scenario_id, 'scored');
-    return this.describe(scenario.scenario_id, found);
+    return this.describe(scenario.scenario_id, found, scenario.attempt);
   }
 
   /** Terminal recordings the access layer stored under `scenarios/{id}/recordings/`. */
@@ -211,22 +223,26 @@ export class ScoringService {
     return out;
   }
 
-  /** The stored artefacts of a scored scenario, checked against their own verdict. */
+  /**
+   * The stored artefacts of a scored scenario's current attempt, checked against their own
+   * verdict: completing again without a reset grades nothing new (no new work, no new score).
+   */
   private async stored(scenario: Scenario): Promise<CompleteResult> {
-    const found = await readResults(this.deps.storage, scenario.scenario_id);
+    const found = await readResults(this.deps.storage, scenario.scenario_id, scenario.attempt);
     if (!found)
       throw conflict(`scenario ${scenario.scenario_id} is scored but its results are not in storage (removed by retention?)`, { reason: 'results_missing' });
-    return this.describe(scenario.scenario_id, found);
+    return this.describe(scenario.scenario_id, found, scenario.attempt);
   }
 
-  private describe(scenarioId: string, found: ResultArtefacts): CompleteResult {
+  private describe(scenarioId: string, found: ResultArtefacts, attempt: number): CompleteResult {
     const check = verifyVerdict({ scoreBytes: found.score, evidenceBytes: found.evidence, sigBytes: found.sig, pubBytes: found.pub });
     if (!check.ok) throw new AppError('internal', `stored results of ${scenarioId} fail verification: ${check.problems.join('; ')}`);
     return {
       score: JSON.parse(found.score.toString('utf8')) as ScoreDocument,
-      artefacts: locateResults(this.deps.storage, scenarioId, found.evidenceName),
+      artefacts: locateResults(this.deps.storage, scenarioId, found.evidenceName, attempt),
       graded: false,
       keyId: check.keyId,
+      attempt,
     };
   }
 
@@ -262,15 +278,20 @@ export class ScoringService {
     return set;
   }
 
-  /** A graded scenario's score (404 for another tenant's scenario or an ungraded one). */
-  async score(tenantId: string, scenarioId: string): Promise<CompleteResult & { row: ScoreRow }> {
-    const row = await this.deps.db.withTenant(tenantId, (tx) => scoreStore.get(tx, scenarioId));
-    if (!row) throw new AppError('not_found', `score of scenario ${scenarioId} not found`);
-    const found = await readResults(this.deps.storage, scenarioId);
-    if (!found) throw new AppError('not_found', `results of scenario ${scenarioId} are no longer stored`);
+  /**
+   * One graded attempt's score (default the latest), with every graded attempt's row (404 for
+   * another tenant's scenario, an ungraded one, or an attempt that was not graded).
+   */
+  async score(tenantId: string, scenarioId: string, attempt?: number): Promise<CompleteResult & { row: ScoreRow; attempts: ScoreRow[] }> {
+    const attempts = await this.deps.db.withTenant(tenantId, (tx) => scoreStore.attempts(tx, scenarioId));
+    const row = attempt === undefined ? attempts.at(-1) : attempts.find((r) => r.attempt === attempt);
+    if (!row) throw new AppError('not_found', `score of scenario ${scenarioId}${attempt === undefined ? '' : ` attempt ${attempt}`} not found`);
+    const found = await readResults(this.deps.storage, scenarioId, row.attempt);
+    if (!found) throw new AppError('not_found', `results of scenario ${scenarioId} attempt ${row.attempt} are no longer stored`);
     const sig = parseVerdictSignatureFile(found.sig);
-    if (!sig.ok || sha256(found.score) !== row.score_sha256) throw new AppError('internal', `stored results of ${scenarioId} do not match the score row`);
-    return { ...this.describe(scenarioId, found), row };
+    if (!sig.ok || sha256(found.score) !== row.score_sha256)
+      throw new AppError('internal', `stored results of ${scenarioId} attempt ${row.attempt} do not match the score row`);
+    return { ...this.describe(scenarioId, found, row.attempt), row, attempts };
   }
 
   async leaderboard(tenantId: string, track: string, limit: number): Promise<LeaderboardEntry[]> {

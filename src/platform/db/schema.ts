@@ -101,6 +101,8 @@ export interface ScenariosTable {
   error: string | null;
   devices: ColumnType<unknown, string | undefined, string>;
   runtime_ref: string | null;
+  /** The attempt the lab is on: a reset of a graded scenario starts the next (migrations/0030). */
+  attempt: ColumnType<number, number | undefined, number>;
 }
 
 export type GovernedKind = 'ruleset' | 'doctrine' | 'ratelimit';

@@ -21,6 +21,7 @@ const DOCUMENTED_TOKEN = [
   'POST /v1/access/:scenario_id/end',
   'POST /v1/access/:scenario_id/extend',
   'POST /v1/access/:scenario_id/hints',
+  'POST /v1/access/:scenario_id/reset',
   'POST /v1/access/:scenario_id/submit',
   'POST /v1/billing/stripe/webhook',
   'POST /v1/portal/labs',

@@ -19,6 +19,8 @@ import type { FileSpec } from '../types.js';
 export interface DeviceDirs {
   readonly base: string;
   readonly rw: string;
+  /** The device's own tools (busybox applet links), bound read-only at TOOLS_MOUNT. */
+  readonly tools: string;
   readonly rootfs: string;
   readonly etc: string;
   readonly fs: string;
@@ -30,7 +32,7 @@ export interface DeviceDirs {
 export function deviceDirs(scenarioDir: string, device: string, frrDir: string): DeviceDirs {
   const base = `${scenarioDir}/${device}`;
   const rw = `${base}/rw`;
-  return { base, rw, rootfs: `${rw}/rootfs`, etc: `${rw}/etc`, fs: `${rw}/fs`, frr: frrDir };
+  return { base, rw, tools: `${rw}/tools`, rootfs: `${rw}/rootfs`, etc: `${rw}/etc`, fs: `${rw}/fs`, frr: frrDir };
 }
 
 const PRIVATE_DIRS: ReadonlyArray<readonly [string, number]> = [
@@ -58,6 +60,16 @@ const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 
 /** Host directories hidden in every device by an empty read-only tmpfs: the C compiler's back end (no building of kernel exploits in a lab). */
 const MASKED_USR_DIRS = ['/usr/lib/gcc', '/usr/libexec/gcc'].filter((d) => existsSync(d));
+
+/**
+ * Tools the tasks ask for that Debian's /usr ships only inside busybox (telnet, a DHCP client):
+ * links in the device's own tools dir, bound read-only over /usr/local/sbin (first on root's
+ * PATH, empty on Debian), so the host's /usr is never written. Absent busybox: no tools dir.
+ */
+const BUSYBOX = '/usr/bin/busybox';
+export const TOOLS_MOUNT = '/usr/local/sbin';
+export const BUSYBOX_TOOLS: readonly string[] = ['telnet', 'udhcpc'];
+const HAS_TOOLS = existsSync(BUSYBOX) && existsSync(TOOLS_MOUNT);
 
 /** fstab field escaping (spaces, tabs, newlines and backslashes as octal). */
 function fstabField(text: string): string {
@@ -99,6 +111,7 @@ export function deviceFstab(dirs: DeviceDirs, router: boolean): string {
     [r, r, 'none', 'bind'],
     ['/usr', `${r}/usr`, 'none', 'rbind,ro'],
     ...MASKED_USR_DIRS.map((d) => ['tmpfs', `${r}${d}`, 'tmpfs', 'ro,size=4k,mode=0755,nosuid,nodev']),
+    ...(HAS_TOOLS ? [[dirs.tools, `${r}${TOOLS_MOUNT}`, 'none', 'bind,ro']] : []),
     [dirs.etc, `${r}/etc`, 'none', 'bind'],
     ...(existsSync('/etc/alternatives') ? [['/etc/alternatives', `${r}/etc/alternatives`, 'none', 'bind,ro']] : []),
     ...['root', 'home', 'tmp', 'var', 'run'].map((x) => [`${dirs.fs}/${x}`, `${r}/${x}`, 'none', 'bind']),
@@ -128,6 +141,11 @@ export async function prepareDeviceTree(dirs: DeviceDirs, learnerUid: number, ro
   for (const d of MASKED_USR_DIRS) await mkdir(`${dirs.rootfs}${d}`, { recursive: true });
   for (const [path, target] of ROOT_LINKS) await symlinkFresh(target, `${dirs.rootfs}/${path}`);
   for (const n of DEV_NODES) await writeFile(`${dirs.rootfs}/dev/${n}`, '', { mode: 0o644 });
+  if (HAS_TOOLS) {
+    // Owned by host root like the rootfs: the learner uses the links, never changes them.
+    await mkdir(dirs.tools, { recursive: true, mode: 0o755 });
+    for (const tool of BUSYBOX_TOOLS) await symlinkFresh(BUSYBOX, `${dirs.tools}/${tool}`);
+  }
   for (const [rel, mode] of PRIVATE_DIRS) {
     const p = `${dirs.fs}/${rel}`;
     await mkdir(p, { recursive: true });
