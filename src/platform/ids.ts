@@ -10,11 +10,11 @@ export const ID_ALPHABET = 'abcdefghijkmnopqrstuvwxyz23456789';
 
 /** Characters of random body per prefix (bits ≈ 5.04 × length). */
 export const ID_LENGTHS = {
-  /** decisions (issue 22 switches its generator here) */
+  /** decisions */
   dec: 24,
   /** governance changes */
   chg: 20,
-  /** ingest batches (issue 22 switches its generator here) */
+  /** ingest batches */
   ing: 24,
   /** API key ids; the public part of the key `fg_<id>_<secret>` */
   key: 12,

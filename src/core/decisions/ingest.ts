@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { newId } from '../../platform/ids.js';
 import { sql } from 'kysely';
 import type { Database, Tx } from '../../platform/db/database.js';
 import type { DurableQueue, QueueDelivery, QueueTransaction } from '../../platform/bus/queue.js';
@@ -38,12 +38,7 @@ interface BatchMessage {
   readonly events: SecurityEvent[];
 }
 
-const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-function newBatchId(): string {
-  let id = 'ing_';
-  for (const b of randomBytes(24)) id += ID_ALPHABET[b % ID_ALPHABET.length];
-  return id;
-}
+const newBatchId = (): string => newId('ing');
 
 /**
  * /ingest: a batch is answered 202 only once it is durable (committed with its queue message in

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { newId } from '../../platform/ids.js';
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { MerkleFrontier } from '../../ledger/merkle.js';
 import { planAppend } from '../../ledger/service.js';
@@ -63,17 +64,9 @@ export interface DecisionRecord {
   readonly created_at: string;
 }
 
-const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-/** `n` decision ids from one draw of the CSPRNG (a call per id showed in /defend's profile). */
+/** `n` decision ids (platform/ids.ts draws the CSPRNG in pooled blocks, not once per id). */
 function newDecisionIds(n: number): string[] {
-  const bytes = randomBytes(24 * n);
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    let id = 'dec_';
-    for (let j = i * 24; j < i * 24 + 24; j++) id += ID_ALPHABET[bytes[j]! % ID_ALPHABET.length];
-    ids.push(id);
-  }
-  return ids;
+  return Array.from({ length: n }, () => newId('dec'));
 }
 
 /** What a group commit reads before it hashes: see fg_decision_group_read (migration 0014). */
