@@ -55,16 +55,6 @@ export default tseslint.config(
     },
   },
   {
-    // The decision path, which issue 22 is rewriting: its lint findings are fixed there. Remove once it lands.
-    files: ['src/core/decisions/**/*.ts'],
-    rules: {
-      'prefer-const': 'off',
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
-      '@typescript-eslint/unbound-method': 'off',
-      '@typescript-eslint/only-throw-error': 'off',
-    },
-  },
-  {
     // The layer rule: imports point down only.
     files: ['src/**/*.ts'],
     plugins: { boundaries },

@@ -302,10 +302,11 @@ export class BouncerDecisions {
         .where('d.entity', 'like', 'ip:%')
         .where('d.block_until', '>', new Date(sinceMs))
         .where('d.block_until', '<=', new Date(nowMs))
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('decisions as a')
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('decisions as a')
                 .select(sql`1`.as('one'))
                 .where('a.tenant_id', '=', tenantId)
                 .whereRef('a.entity', '=', 'd.entity')

@@ -185,14 +185,14 @@ export class IngestService {
     const startedMs = performance.now();
     const outcomes: Array<Promise<void>> = [];
     // Handled at once, not when the loop ends: a rejection unhandled meanwhile would end the process.
-    let cannotRecord: unknown;
+    let cannotRecord: Error | undefined;
     for (const delivery of deliveries) {
       const run = this.process(delivery);
       outcomes.push(
         run.done
           .catch((err: unknown) => this.failed(delivery, err))
           .catch((err: unknown) => {
-            cannotRecord ??= err;
+            cannotRecord ??= err instanceof Error ? err : new Error(String(err));
           }),
       );
       await run.prepared;

@@ -133,8 +133,12 @@ export async function verifyDecisionRows(db: Database, tenantId: string, onProgr
       .select(['e.idx', 'e.record_json'])
       .where('e.tenant_id', '=', tenantId)
       .where('e.log', '=', 'decisions')
-      .where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('decisions as d').select('d.decision_id').whereRef('d.tenant_id', '=', 'e.tenant_id').whereRef('d.ledger_index', '=', 'e.idx'))),
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb.selectFrom('decisions as d').select('d.decision_id').whereRef('d.tenant_id', '=', 'e.tenant_id').whereRef('d.ledger_index', '=', 'e.idx'),
+          ),
+        ),
       )
       .orderBy('e.idx')
       .execute(),
