@@ -4,7 +4,8 @@ import { assertSameOrigin, verifyAccessToken } from './grant.js';
 import { CLOSE } from './protocol.js';
 
 import type { AccessApp, AccessContext } from './context.js';
-import { ACCESS_ROUTES, errors, RESULT_FILES, ScenarioParam, ScoreSchema, SubmitBody } from './route-schemas.js';
+import { ACCESS_ROUTES, errors, ScenarioParam, ScoreSchema, SubmitBody } from './route-schemas.js';
+import { RESULT_FILES, sendResultFile } from './result-files.js';
 
 /** After the lab: the result downloads (with the lab session, also once the lab is gone) and End lab. */
 export function registerResultRoutes(app: AccessApp, ctx: AccessContext): void {
@@ -37,22 +38,7 @@ export function registerResultRoutes(app: AccessApp, ctx: AccessContext): void {
       if (!deps.grading) throw unavailable('grading is not available on this server');
       const found = await deps.grading.results(claims.tenant, scenarioId);
       if (!found) throw new AppError('not_found', `lab ${scenarioId} has no results yet: submit it, or end it, to have it graded`);
-      const bytes =
-        name === 'score.json'
-          ? found.score
-          : name === 'verdict.sig'
-            ? found.sig
-            : name === 'verdict.pub'
-              ? found.pub
-              : name === found.evidenceName
-                ? found.evidence
-                : undefined;
-      if (!bytes) throw new AppError('not_found', `this lab's evidence is ${found.evidenceName}`);
-      return reply
-        .header('content-disposition', `attachment; filename="${scenarioId}-${name}"`)
-        .header('cache-control', 'private, no-store')
-        .type(RESULT_FILES[name]!)
-        .send(bytes);
+      return sendResultFile(reply, scenarioId, found, name);
     },
   );
 

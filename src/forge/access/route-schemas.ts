@@ -15,15 +15,6 @@ export const ACCESS_ROUTES = {
   reset: '/v1/access/:scenario_id/reset',
 } as const;
 
-/** The result files a learner downloads, each with the media type it is served as. */
-export const RESULT_FILES: Readonly<Record<string, string>> = {
-  'score.json': 'application/json',
-  'evidence.tar.zst': 'application/zstd',
-  'evidence.tar.gz': 'application/gzip',
-  'verdict.sig': 'application/json',
-  'verdict.pub': 'application/x-pem-file',
-};
-
 /**
  * A lab session outlives its lab by this much, for the results downloads only: every lab route
  * (terminals, extend, submit, the page) refuses it as soon as the lab is no longer live.

@@ -8,6 +8,7 @@ import { problemResponses } from '../../platform/http/problem-schema.js';
 import type { Logger } from '../../platform/log.js';
 import { assertSameOrigin } from '../access/grant.js';
 import { readCookie } from '../access/cookie.js';
+import { RESULT_FILES, sendResultFile } from '../access/result-files.js';
 import { LAB_LIVE_STATES } from '../orchestrator/states.js';
 import type { Scenario, ScenarioStore } from '../orchestrator/store.js';
 import { accessUrl } from '../spawn/access.js';
@@ -45,16 +46,6 @@ export const PORTAL_ROUTES = {
   certificate: `${PORTAL_BASE}/labs/:scenario_id/certificate`,
   links: `${PORTAL_BASE}/links`,
 } as const;
-
-/** `evidence` is whichever archive the lab's evidence was packed as (.tar.zst, or .tar.gz without zstd). */
-const RESULT_TYPES: Readonly<Record<string, string>> = {
-  evidence: 'application/octet-stream',
-  'score.json': 'application/json',
-  'evidence.tar.zst': 'application/zstd',
-  'evidence.tar.gz': 'application/gzip',
-  'verdict.sig': 'application/json',
-  'verdict.pub': 'application/x-pem-file',
-};
 
 const ScenarioParam = Type.String({ pattern: '^scn_[A-Za-z0-9_-]{1,80}$' });
 const Subject = Type.String({ pattern: '^[A-Za-z0-9._@:+-]{1,128}$', description: 'the learner' });
@@ -313,7 +304,7 @@ export function portalRoutes(deps: PortalDeps): FastifyPluginAsync {
           operationId: 'portalDownloadResult',
           security: [{ portalSessionCookie: [] }],
           summary: "Downloads a result file of one of the learner's graded labs (also long after the lab has ended)",
-          params: Type.Object({ scenario_id: ScenarioParam, name: Type.Union(Object.keys(RESULT_TYPES).map((n) => Type.Literal(n))) }),
+          params: Type.Object({ scenario_id: ScenarioParam, name: Type.Union(['evidence', ...Object.keys(RESULT_FILES)].map((n) => Type.Literal(n))) }),
         },
       },
       async (request, reply) => {
@@ -323,24 +314,7 @@ export function portalRoutes(deps: PortalDeps): FastifyPluginAsync {
         if (!deps.scoring) throw unavailable('results are kept by the scoreboard, which this server does not run');
         const found = await deps.scoring.results(learner.tenant, scenarioId);
         if (!found) throw new AppError('not_found', `lab ${scenarioId} has no results: it was not graded`);
-        const isEvidence = name === 'evidence' || name === found.evidenceName;
-        const bytes =
-          name === 'score.json'
-            ? found.score
-            : name === 'verdict.sig'
-              ? found.sig
-              : name === 'verdict.pub'
-                ? found.pub
-                : isEvidence
-                  ? found.evidence
-                  : undefined;
-        if (!bytes) throw new AppError('not_found', `this lab's evidence is ${found.evidenceName}`);
-        const file = isEvidence ? found.evidenceName : name;
-        return reply
-          .header('content-disposition', `attachment; filename="${scenarioId}-${file}"`)
-          .header('cache-control', 'private, no-store')
-          .type(RESULT_TYPES[file]!)
-          .send(bytes);
+        return sendResultFile(reply, scenarioId, found, name);
       },
     );
 
